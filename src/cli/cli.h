@@ -1,0 +1,53 @@
+/* The okvm command-line tool: shared state of the commands. */
+#ifndef OKVM_CLI_H
+#define OKVM_CLI_H
+
+#include <stdbool.h>
+
+/* Exit codes (ARCHITECTURE 4.1). */
+enum {
+	CLI_OK = 0,
+	CLI_FAIL = 1,  /* runtime failure */
+	CLI_USAGE = 2, /* bad usage; nothing was sent */
+};
+
+/* Global options, accepted before or after the command name. */
+struct cli {
+	const char *device;     /* -d/--device SPEC: emu, port chain, serial path, number, frames:PATH */
+	const char *serial;     /* --serial PATH: a CH9329 on any tty, no discovery */
+	int baud;               /* --baud N; 0 = detect */
+	const char *layout;     /* --layout XKB: the target's keyboard layout (default "us") */
+	bool json;              /* --json: machine-readable output */
+	int verbose;            /* -v: more log output */
+	/* The virtual unit (any process that runs one). */
+	const char *emu_events; /* --emu-events FILE: JSON lines of what the target experiences */
+	const char *emu_layout; /* --emu-layout XKB: layout the virtual target decodes with */
+	int emu_poll_ms;        /* --emu-poll-ms N: target's HID poll interval; 0 = default */
+	const char *emu_video;  /* --emu-video WxH@FPS: the virtual target's screen mode */
+};
+
+typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
+
+struct cli_command {
+	const char *name;
+	cli_cmd_fn fn;
+	const char *args;    /* one-line synopsis of the arguments */
+	const char *summary; /* one line for --help */
+};
+
+/* Print "okvm: <message>" to stderr and return CLI_USAGE / CLI_FAIL. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The target layout in effect (--layout or "us"). */
+const char *cli_layout(const struct cli *cli);
+
+/* Set by SIGINT/SIGTERM; long-running commands poll it and release all keys before exiting. */
+extern volatile int cli_stop_signal;
+/* Install SIGINT/SIGTERM handlers that set cli_stop_signal (no SA_RESTART). */
+void cli_install_signals(void);
+
+/* Commands (one file each in src/cli/). */
+/* (each command's file declares nothing here; main.c's table names them) */
+
+#endif

@@ -1,0 +1,291 @@
+/*
+ * DESIGN: okvm's entry point. Parses the global options (anywhere before "--", so
+ * `okvm type --layout de TEXT` and `okvm --layout de type TEXT` both work), installs the signal
+ * handlers and dispatches to one function per command, each in its own file. It owns no device;
+ * commands open what they need and release all keys and buttons on every exit path.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "okvm/log.h"
+
+static int cmd_help(struct cli *cli, int argc, char **argv);
+static int cmd_version(struct cli *cli, int argc, char **argv);
+
+static const struct cli_command commands[] = {
+	{ "help", cmd_help, "[COMMAND]", "show this help" },
+	{ "version", cmd_version, "", "print the version" },
+};
+
+volatile int cli_stop_signal;
+
+static void
+on_signal(int sig)
+{
+	cli_stop_signal = sig;
+}
+
+void
+cli_install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int
+vreport(int code, const char *fmt, va_list ap)
+{
+	fputs("okvm: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int
+cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vreport(CLI_USAGE, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
+cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vreport(CLI_FAIL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const char *
+cli_layout(const struct cli *cli)
+{
+	return cli->layout ? cli->layout : "us";
+}
+
+static void
+print_help(FILE *out)
+{
+	fputs("usage: okvm [OPTIONS] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Drive an Openterface KVM (Mini-KVM, KVM-Go, KVM-VGA) or the built-in virtual unit.\n"
+	      "\n"
+	      "Commands:\n", out);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char head[64];
+		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
+		fprintf(out, "  %-30s %s\n", head, commands[i].summary);
+	}
+	fputs("\n"
+	      "Options (before or after the command):\n"
+	      "  -d, --device SPEC     unit: emu (built-in virtual unit), a port chain (3-1), a serial\n"
+	      "                        path, a number from `okvm list`, or frames:PATH[@FPS]\n"
+	      "      --serial PATH     talk to a CH9329 on this tty, without discovery\n"
+	      "      --baud N          serial speed (9600 or 115200); default: detect\n"
+	      "      --layout XKB      the target's keyboard layout (us, de, fr, gb, us:dvorak...)\n"
+	      "      --json            machine-readable output\n"
+	      "  -v, --verbose         more log output (repeat for debug)\n"
+	      "  -h, --help            this help\n"
+	      "\n"
+	      "Virtual unit options (with -d emu, okvm emulate, okvm serve -d emu):\n"
+	      "      --emu-events FILE write what the virtual target experiences as JSON lines\n"
+	      "      --emu-layout XKB  layout the virtual target decodes with (default: --layout)\n"
+	      "      --emu-poll-ms N   the virtual target's USB HID poll interval\n"
+	      "      --emu-video MODE  the virtual screen, e.g. 1920x1080@30\n"
+	      "\n"
+	      "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n", out);
+}
+
+static int
+cmd_help(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	(void)argc;
+	(void)argv;
+	print_help(stdout);
+	return CLI_OK;
+}
+
+static int
+cmd_version(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	(void)argc;
+	(void)argv;
+	puts("okvm " OKVM_VERSION);
+	return CLI_OK;
+}
+
+static int
+parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return cli_usage("%s: '%s' is not a number from %d to %d", opt, s, lo, hi);
+	*out = (int)v;
+	return CLI_OK;
+}
+
+enum { OPT_SERIAL = 256, OPT_BAUD, OPT_LAYOUT, OPT_JSON, OPT_EMU_EVENTS, OPT_EMU_LAYOUT,
+       OPT_EMU_POLL, OPT_EMU_VIDEO };
+
+static const struct option global_opts[] = {
+	{ "device", required_argument, NULL, 'd' },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "baud", required_argument, NULL, OPT_BAUD },
+	{ "layout", required_argument, NULL, OPT_LAYOUT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "emu-events", required_argument, NULL, OPT_EMU_EVENTS },
+	{ "emu-layout", required_argument, NULL, OPT_EMU_LAYOUT },
+	{ "emu-poll-ms", required_argument, NULL, OPT_EMU_POLL },
+	{ "emu-video", required_argument, NULL, OPT_EMU_VIDEO },
+	{ 0 },
+};
+
+static int
+apply_global(struct cli *cli, int c, const char *arg, bool *help)
+{
+	switch (c) {
+	case 'd': cli->device = arg; return CLI_OK;
+	case OPT_SERIAL: cli->serial = arg; return CLI_OK;
+	case OPT_BAUD: return parse_int("--baud", arg, 1200, 115200, &cli->baud);
+	case OPT_LAYOUT: cli->layout = arg; return CLI_OK;
+	case OPT_JSON: cli->json = true; return CLI_OK;
+	case 'v': cli->verbose++; return CLI_OK;
+	case 'h': *help = true; return CLI_OK;
+	case OPT_EMU_EVENTS: cli->emu_events = arg; return CLI_OK;
+	case OPT_EMU_LAYOUT: cli->emu_layout = arg; return CLI_OK;
+	case OPT_EMU_POLL: return parse_int("--emu-poll-ms", arg, 1, 1000, &cli->emu_poll_ms);
+	case OPT_EMU_VIDEO: cli->emu_video = arg; return CLI_OK;
+	default: return CLI_USAGE;
+	}
+}
+
+static const struct option *
+find_long(const char *name, size_t n)
+{
+	for (const struct option *o = global_opts; o->name; o++)
+		if (strlen(o->name) == n && !strncmp(o->name, name, n))
+			return o;
+	return NULL;
+}
+
+/*
+ * Take the global options out of argv wherever they stand (before a "--"), leaving the command
+ * and its own arguments in order. Unknown options stay for the command to judge.
+ */
+static int
+extract_globals(struct cli *cli, int *argc, char **argv, bool *help)
+{
+	int out = 1;
+	bool done = false;
+	for (int i = 1; i < *argc; i++) {
+		char *a = argv[i];
+		if (done || a[0] != '-' || !a[1]) {
+			argv[out++] = a;
+			continue;
+		}
+		if (!strcmp(a, "--")) {
+			done = true;
+			argv[out++] = a;
+			continue;
+		}
+		int code = 0;
+		const char *val = NULL;
+		bool takes = false;
+		if (a[1] == '-') {
+			const char *eq = strchr(a + 2, '=');
+			size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			const struct option *o = find_long(a + 2, n);
+			if (!o) {
+				argv[out++] = a;
+				continue;
+			}
+			code = o->val;
+			takes = o->has_arg == required_argument;
+			val = eq ? eq + 1 : NULL;
+			if (!takes && eq)
+				return cli_usage("option --%s takes no value", o->name);
+		} else if (!a[2] && (a[1] == 'd' || a[1] == 'v' || a[1] == 'h')) {
+			code = a[1];
+			takes = a[1] == 'd';
+		} else if (a[1] == 'd') {
+			code = 'd';
+			val = a + 2;
+		} else {
+			argv[out++] = a;
+			continue;
+		}
+		if (takes && !val) {
+			if (i + 1 >= *argc)
+				return cli_usage("option %s needs a value", a);
+			val = argv[++i];
+		}
+		int rc = apply_global(cli, code, val, help);
+		if (rc)
+			return rc;
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return CLI_OK;
+}
+
+static void
+log_to_stderr(enum okvm_log_level level, const char *fmt, va_list ap, void *userdata)
+{
+	(void)userdata;
+	const char *tag = level >= OKVM_LOG_ERROR ? "error" : level >= OKVM_LOG_WARN ? "warning"
+			  : level >= OKVM_LOG_INFO ? "info" : "debug";
+	fprintf(stderr, "okvm: %s: ", tag);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	bool help = false;
+	int rc = extract_globals(&cli, &argc, argv, &help);
+	if (rc)
+		return rc;
+	okvm_log_set_handler(log_to_stderr, NULL);
+	okvm_log_set_level(cli.verbose >= 2 ? OKVM_LOG_DEBUG : cli.verbose ? OKVM_LOG_INFO
+										: OKVM_LOG_WARN);
+	if (argc < 2) {
+		print_help(help ? stdout : stderr);
+		return help ? CLI_OK : CLI_USAGE;
+	}
+	const char *name = argv[1];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name))
+			continue;
+		if (help && commands[i].fn != cmd_help) {
+			printf("usage: okvm %s %s\n  %s\n", commands[i].name, commands[i].args,
+			       commands[i].summary);
+			return CLI_OK;
+		}
+		/* The command sees argv[0] = its name, then its arguments. */
+		cli_install_signals();
+		return commands[i].fn(&cli, argc - 1, argv + 1);
+	}
+	return cli_usage("unknown command '%s'; see `okvm --help`", name);
+}
