@@ -71,7 +71,7 @@ configure(int fd, int baud)
 	t.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS | CSIZE);
 	t.c_cflag |= CS8 | CLOCAL | CREAD;
 	t.c_iflag &= ~(IXON | IXOFF | IXANY);
-	t.c_cc[VMIN] = 0;
+	t.c_cc[VMIN] = 1; /* with O_NONBLOCK: EAGAIN when empty, so 0 really is EOF */
 	t.c_cc[VTIME] = 0;
 	cfsetispeed(&t, speed_of(baud));
 	cfsetospeed(&t, speed_of(baud));
