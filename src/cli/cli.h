@@ -47,7 +47,19 @@ extern volatile int cli_stop_signal;
 /* Install SIGINT/SIGTERM handlers that set cli_stop_signal (no SA_RESTART). */
 void cli_install_signals(void);
 
+/* The unit's CH9329 link (unit.c): --serial PATH or -d /dev/tty...; CLI_OK or an exit code
+   (message printed). cli_check_link validates the options only; cli_close_link releases all. */
+struct okvm_link;
+int cli_check_link(const struct cli *cli);
+int cli_open_link(struct cli *cli, struct okvm_link **out);
+void cli_close_link(struct okvm_link *l);
+
 /* Commands (one file each in src/cli/). */
+int cmd_info(struct cli *cli, int argc, char **argv);          /* chip, target, LEDs, baud */
+int cmd_mouse(struct cli *cli, int argc, char **argv);         /* move/click/scroll/rel */
+int cmd_reset(struct cli *cli, int argc, char **argv);         /* CH9329 RESET */
+int cmd_factory_reset(struct cli *cli, int argc, char **argv); /* CH9329 factory defaults */
+int cmd_baud(struct cli *cli, int argc, char **argv);          /* change the CH9329's baud */
 /* (each command's file declares nothing here; main.c's table names them) */
 
 #endif

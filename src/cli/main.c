@@ -21,6 +21,11 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
+	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY", "use the mouse" },
+	{ "reset", cmd_reset, "", "restart the keyboard/mouse chip (CH9329)" },
+	{ "factory-reset", cmd_factory_reset, "", "restore the CH9329's factory settings (9600 baud)" },
+	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
 };
 
 volatile int cli_stop_signal;
