@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <time.h>
@@ -225,4 +226,67 @@ fake_chip_join(struct fake_chip *c)
 	if (c->err[0])
 		fprintf(stderr, "fake chip: %s\n", c->err);
 	return c->done;
+}
+
+static void *
+auto_main(void *arg)
+{
+	struct fake_auto *a = arg;
+	uint8_t head[5], rest[70], out[20];
+	while (!a->stop) {
+		struct pollfd pfd = { .fd = a->chip->master, .events = POLLIN };
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		uint64_t t = mono_ns();
+		if (!read_exact(a->chip->master, head, 5, 1000))
+			return NULL;
+		if (head[0] != 0x57 || head[1] != 0xAB ||
+		    !read_exact(a->chip->master, rest, (size_t)head[4] + 1, 1000))
+			continue;
+		pthread_mutex_lock(&a->mu);
+		if (a->n < a->cap) {
+			memcpy(a->frames[a->n], head, 5);
+			memcpy(a->frames[a->n] + 5, rest, 11);
+			a->first_byte_ns[a->n++] = t;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if (head[3] == 0x01) {
+			uint8_t d[8] = { 0x38, 0x01, 0x00 };
+			fake_chip_write(a->chip, out, fake_frame(out, 0x81, d, 8));
+		} else {
+			fake_chip_write(a->chip, out, fake_ack(out, head[3]));
+		}
+	}
+	return NULL;
+}
+
+void
+fake_auto_start(struct fake_auto *a, struct fake_chip *c, size_t cap)
+{
+	memset(a, 0, sizeof(*a));
+	a->chip = c;
+	a->cap = cap;
+	a->frames = calloc(cap, 16);
+	a->first_byte_ns = calloc(cap, sizeof(uint64_t));
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_create(&a->thread, NULL, auto_main, a);
+}
+
+size_t
+fake_auto_count(struct fake_auto *a)
+{
+	pthread_mutex_lock(&a->mu);
+	size_t n = a->n;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
+void
+fake_auto_stop(struct fake_auto *a)
+{
+	a->stop = true;
+	pthread_join(a->thread, NULL);
+	pthread_mutex_destroy(&a->mu);
+	free(a->frames);
+	free(a->first_byte_ns);
 }

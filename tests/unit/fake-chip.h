@@ -59,3 +59,19 @@ size_t fake_frame(uint8_t *out, uint8_t cmd, const uint8_t *data, uint8_t len);
 size_t fake_ack(uint8_t *out, uint8_t cmd);
 
 #endif
+
+/* An auto-answering chip on its own thread: ACKs every frame, answers GET_INFO, records what
+   arrived (first-byte time in CLOCK_MONOTONIC ns, frame bytes). For throughput tests/benches. */
+struct fake_auto {
+	struct fake_chip *chip;
+	pthread_t thread;
+	volatile bool stop;
+	pthread_mutex_t mu;
+	uint8_t (*frames)[16]; /* first 16 bytes of each frame */
+	uint64_t *first_byte_ns;
+	size_t n, cap;
+};
+void fake_auto_start(struct fake_auto *a, struct fake_chip *c, size_t cap);
+/** Frames recorded so far (thread-safe). */
+size_t fake_auto_count(struct fake_auto *a);
+void fake_auto_stop(struct fake_auto *a);
