@@ -463,6 +463,19 @@ test_info_poll(void **state)
 		pump(fx);
 	assert_int_equal(fx->last.leds, OKVM_LED_CAPS);
 	assert_true(fx->last.target_connected);
+	/* a Caps Lock press: GET_INFO 50 ms later instead of 1000 */
+	struct okvm_kbd_report caps = { .keys = { 0x39 } };
+	okvm_link_send_kbd(fx->link, &caps);
+	pump(fx);
+	uint8_t k[20];
+	expect_frame(fx, k, kbd_frame(k, &caps));
+	ack(fx, 0x02);
+	fx->clock.t += 49 * MS;
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	expect_frame(fx, GET_INFO, sizeof(GET_INFO));
 	teardown_link(fx);
 }
 

@@ -61,6 +61,7 @@ struct okvm_link {
 	uint16_t last_x, last_y;   /* newest enqueued absolute position */
 	bool abs_used, rel_used, acpi_used;
 	bool inflight_hid;
+	bool lock_key_sent; /* the frame just taken presses a lock key */
 	uint64_t coalesced;
 
 	/* dispatch thread only */
@@ -73,6 +74,7 @@ struct okvm_link {
 	bool any_report;
 	uint64_t last_report_ns, next_poll_ns;
 	bool suspended; /* maintenance in progress: no HID, no polls */
+	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */
 	struct okvm_ch9329_parser parser;
 	struct okvm_link_stats st;
 	struct okvm_link_state state;

@@ -34,6 +34,7 @@
 
 #define NS_PER_MS 1000000ull
 #define URGENT_CAP 8
+#define LOCK_REFRESH_MS 50
 
 static uint64_t
 mono_ns(void *ud)
@@ -470,6 +471,9 @@ next_hid_locked(struct okvm_link *l, struct okvm_ch9329_frame *f)
 		return true;
 	if (ring_pop(&l->kbd, &k)) {
 		okvm_ch9329_build_kbd(f, &k);
+		for (int i = 0; i < 6; i++)
+			if (k.keys[i] == 0x39 || k.keys[i] == 0x53 || k.keys[i] == 0x47)
+				l->lock_key_sent = true; /* Caps, Num, Scroll Lock */
 		return true;
 	}
 	if (ring_pop(&l->media, &m)) {
@@ -561,9 +565,14 @@ complete(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 	uint8_t status = okvm_ch9329_reply_status(f);
 	if (status) {
 		l->st.chip_errors++;
-		okvm_log(OKVM_LOG_WARN, "%s: the CH9329 rejected %s: %s (0x%02X)", l->path,
-			 okvm_ch9329_cmd_name(l->fl.cmd), okvm_ch9329_status_name(status), status);
+		/* once per change of error, not per report (a flood would bury the cause) */
+		if (status != l->last_status || l->fl.cmd != l->last_status_cmd)
+			okvm_log(OKVM_LOG_WARN, "%s: the CH9329 rejected %s: %s (0x%02X)", l->path,
+				 okvm_ch9329_cmd_name(l->fl.cmd), okvm_ch9329_status_name(status),
+				 status);
+		l->last_status_cmd = l->fl.cmd;
 	}
+	l->last_status = status;
 	l->fl.active = false;
 	if (l->fl.kind == FL_HID) {
 		l->st.acks++;
@@ -685,6 +694,13 @@ pump(struct okvm_link *l, uint64_t now)
 	}
 	if (have) {
 		int rc = send_frame(l, &f, FL_HID, l->ack_timeout_ms);
+		if (l->lock_key_sent && l->poll_ms) {
+			/* the LEDs change: ask soon, as the official app does (50 ms, spec 2.10) */
+			uint64_t soon = now + LOCK_REFRESH_MS * NS_PER_MS;
+			if (soon < l->next_poll_ns)
+				l->next_poll_ns = soon;
+		}
+		l->lock_key_sent = false;
 		if (rc < 0) {
 			pthread_mutex_lock(&l->mu);
 			l->inflight_hid = false;
