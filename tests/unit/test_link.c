@@ -496,7 +496,7 @@ test_baud_detection(void **state)
 {
 	(void)state;
 	struct fixture *fx = setup_raw();
-	struct okvm_link_config cfg = { .path = fx->chip.slave, .ack_timeout_ms = 100 };
+	struct okvm_link_config cfg = { .path = fx->chip.slave }; /* ACK timeout 500 ms */
 	fx->link = okvm_link_new(&cfg);
 	const struct fake_step steps[] = {
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL }, /* no answer */
@@ -504,7 +504,11 @@ test_baud_detection(void **state)
 		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
 	};
 	fake_chip_run(&fx->chip, steps, 3, -1);
+	struct fake_clock wall = { .real = true };
+	uint64_t t0 = clock_read(&wall);
 	assert_int_equal(okvm_link_open(fx->link), 0);
+	/* a wrong first guess costs the short probe (150 ms), not the 500 ms ACK timeout */
+	assert_true(clock_read(&wall) - t0 < 450 * MS);
 	assert_int_equal(fake_chip_join(&fx->chip), 3);
 	struct okvm_link_state st;
 	okvm_link_get_state(fx->link, &st);
