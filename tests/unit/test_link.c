@@ -722,6 +722,102 @@ test_release_all_on_free(void **state)
 	free(fx);
 }
 
+/* RESET, then GET_INFO until the chip answers again. */
+static void
+test_reset_sequence(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 200);
+	fx->clock.real = true;
+	uint8_t a[8];
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, RESET, sizeof(RESET), 9600, NULL },
+		{ FAKE_REPLY, a, fake_ack(a, 0x0F), 0, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL }, /* still booting */
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 5, -1);
+	assert_int_equal(okvm_link_reset(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 5);
+	teardown_link(fx);
+}
+
+/* CH32V208 USB switch (cmd 0x17, spec 2.3 exact frames) and the DTR pulse. */
+static void
+test_usb_switch_and_dtr_pulse(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 300);
+	fx->clock.real = true;
+	static const uint8_t to_target[] = { 0x57, 0xAB, 0x00, 0x17, 0x05, 0, 0, 0, 0, 0x01, 0x1F };
+	static const uint8_t query[] = { 0x57, 0xAB, 0x00, 0x17, 0x05, 0, 0, 0, 0, 0x03, 0x21 };
+	uint8_t r1[8], r0[8], one = 1, zero = 0;
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, to_target, sizeof(to_target), 0, NULL },
+		{ FAKE_REPLY, r1, fake_frame(r1, 0x97, &one, 1), 0, NULL },
+		{ FAKE_EXPECT, query, sizeof(query), 0, NULL },
+		{ FAKE_REPLY, r0, fake_frame(r0, 0x97, &zero, 1), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 4, -1);
+	enum okvm_usb_dir now = OKVM_USB_QUERY;
+	assert_int_equal(okvm_link_usb_switch(fx->link, OKVM_USB_TO_TARGET, &now), 0);
+	assert_int_equal(now, OKVM_USB_TO_TARGET);
+	assert_int_equal(okvm_link_usb_switch(fx->link, OKVM_USB_QUERY, &now), 0);
+	assert_int_equal(now, OKVM_USB_TO_HOST);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	/* a pty without a modem socket has no DTR */
+	assert_int_equal(okvm_link_dtr_pulse(fx->link, 10), -ENOTTY);
+	char sock[108];
+	int dfd = bind_dgram(sock, sizeof(sock));
+	assert_int_equal(okvm_serial_set_modem_socket(fx->link->ser, sock), 0);
+	const struct fake_step dsteps[] = {
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, { FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=1" }, { FAKE_DGRAM, NULL, 0, 0, "DTR=0" },
+	};
+	fake_chip_run(&fx->chip, dsteps, 4, dfd);
+	assert_int_equal(okvm_link_dtr_pulse(fx->link, 120), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	assert_true(fx->chip.dgram_ns[3] - fx->chip.dgram_ns[2] >= 110 * MS);
+	close(dfd);
+	unlink(sock);
+	teardown_link(fx);
+}
+
+/* Media reports in order; release-all lifts ACPI keys too once they were used. */
+static void
+test_media_and_acpi_release(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	struct okvm_media_report mute = { .report_id = 2, .bits = { 0x04 } };
+	struct okvm_media_report power = { .report_id = 1, .bits = { 0x01 } };
+	okvm_link_send_media(fx->link, &mute);
+	pump(fx);
+	static const uint8_t mute_f[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00,
+					  0x0F }; /* spec 2.13 example */
+	expect_frame(fx, mute_f, sizeof(mute_f));
+	okvm_link_send_media(fx->link, &power);
+	ack(fx, 0x03);
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	static const uint8_t power_f[] = { 0x57, 0xAB, 0x00, 0x03, 0x02, 0x01, 0x01, 0x09 };
+	expect_frame(fx, power_f, sizeof(power_f)); /* ACPI: LEN 2 as the datasheet */
+	okvm_link_release_all(fx->link);
+	ack(fx, 0x03);
+	static const uint8_t media_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0, 0, 0, 0x0B };
+	static const uint8_t acpi_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x02, 0x01, 0x00, 0x08 };
+	const uint8_t *want[] = { KBD_UP, media_up, acpi_up };
+	const size_t len[] = { sizeof(KBD_UP), sizeof(media_up), sizeof(acpi_up) };
+	for (int i = 0; i < 3; i++) {
+		fx->clock.t += 12 * MS;
+		pump(fx);
+		expect_frame(fx, want[i], len[i]);
+		ack(fx, want[i][3]);
+	}
+	teardown_link(fx);
+}
+
 struct producer {
 	struct okvm_link *link;
 	uint8_t id;
@@ -795,6 +891,9 @@ main(void)
 		cmocka_unit_test(test_factory_reset_command),
 		cmocka_unit_test(test_release_all_on_free),
 		cmocka_unit_test(test_threads_enqueue),
+		cmocka_unit_test(test_reset_sequence),
+		cmocka_unit_test(test_usb_switch_and_dtr_pulse),
+		cmocka_unit_test(test_media_and_acpi_release),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
