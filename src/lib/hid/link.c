@@ -291,12 +291,8 @@ mouse_change_locked(struct okvm_link *l, const struct mouse_ev *ev)
 		ring_push(&l->mouse, &m);
 		l->rel_dx = l->rel_dy = 0;
 	}
-	if (l->abs_pending && ev->abs && (l->abs_x != ev->x || l->abs_y != ev->y)) {
-		struct mouse_ev m = { .abs = true, .buttons = l->buttons, .x = l->abs_x,
-				      .y = l->abs_y };
-		ring_push(&l->mouse, &m);
-	}
-	if (l->abs_pending && !ev->abs) {
+	/* the pending position goes first unless the change itself lands on it */
+	if (l->abs_pending && (!ev->abs || l->abs_x != ev->x || l->abs_y != ev->y)) {
 		struct mouse_ev m = { .abs = true, .buttons = l->buttons, .x = l->abs_x,
 				      .y = l->abs_y };
 		ring_push(&l->mouse, &m);
