@@ -294,6 +294,8 @@ run_due(struct emu *e, uint64_t now)
 		uint64_t t = tc < tt ? tc : tt;
 		if (t > now)
 			break;
+		if (chip_next_tx(e) <= t) /* bytes that left before (e.g. RESET's reply) */
+			chip_flush_tx(e, host_baud(e), t);
 		if (tt <= tc)
 			target_run(e, tt);
 		else
