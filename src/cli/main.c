@@ -21,6 +21,7 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "emulate", cmd_emulate, "[--link PATH]", "virtual unit on a pty (SIGUSR1: target on/off)" },
 };
 
 volatile int cli_stop_signal;

@@ -142,14 +142,14 @@ make_link(struct emu *e)
 	struct stat st;
 	if (lstat(e->link_path, &st) == 0) {
 		if (!S_ISLNK(st.st_mode)) {
-			okvm_log(OKVM_LOG_ERROR, "emu: %s exists and is not a symlink", e->link_path);
+			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink", e->link_path);
 			return -EEXIST;
 		}
 		unlink(e->link_path);
 	}
 	if (symlink(e->pty_name, e->link_path) < 0) {
 		int rc = -errno;
-		okvm_log(OKVM_LOG_ERROR, "emu: cannot link %s: %s", e->link_path, strerror(-rc));
+		okvm_log(OKVM_LOG_INFO, "emu: cannot link %s: %s", e->link_path, strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -207,7 +207,7 @@ open_events(struct emu *e)
 			    0644);
 	if (e->events_fd < 0) {
 		int rc = -errno;
-		okvm_log(OKVM_LOG_ERROR, "emu: cannot write %s: %s", e->events_path, strerror(-rc));
+		okvm_log(OKVM_LOG_INFO, "emu: cannot write %s: %s", e->events_path, strerror(-rc));
 		return rc;
 	}
 	return 0;

@@ -27,7 +27,7 @@ target_init(struct emu *e, uint64_t now)
 	memset(t, 0, sizeof(*t));
 	t->dec = okvm_kbd_decoder_new(e->layout);
 	if (!t->dec) {
-		okvm_log(OKVM_LOG_ERROR, "emu: keyboard layout '%s' does not exist", e->layout);
+		okvm_log(OKVM_LOG_INFO, "emu: keyboard layout '%s' does not exist", e->layout);
 		return -ENOENT;
 	}
 	t->poll_ns = (uint64_t)e->poll_ms * 1000000ull;
