@@ -90,7 +90,10 @@ void emu_add_listener(struct emu *e, emu_listener fn, void *ud);
 void emu_set_target_connected(struct emu *e, bool on);
 /** The USB switch moved (e.g. the video chip's GPIO): emits a switch event. Any thread. */
 void emu_post_switch(struct emu *e, bool to_target);
-/** Stops the thread, closes the pty (the host sees an unplug), removes link and socket. */
+/**
+ * Stops the thread, closes the pty (the host sees an unplug), removes link and socket.
+ * Listeners run on the thread being joined: do not call this while holding a lock they take.
+ */
 void emu_stop(struct emu *e);
 /** Stops if running. NULL ok. */
 void emu_free(struct emu *e);

@@ -456,6 +456,38 @@ test_ch32v208_switch(void **state)
 	fx_free(fx);
 }
 
+static void
+test_mode_and_address_apply_after_reset(void **state)
+{
+	struct fx *fx = fx_default(115200, 0);
+	struct okvm_ch9329_params p;
+	struct okvm_ch9329_frame f;
+	okvm_ch9329_params_factory(&p);
+	p.baud = 115200;
+	p.mode = 0x01; /* keyboard only */
+	p.addr = 0x05;
+	okvm_ch9329_build_set_params(&f, &p);
+	send_frame(fx, &f);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0x89, 0x01, 0x00, 0x8C);
+	/* Before RESET the mouse still reaches the target. */
+	SEND(fx, 0x57, 0xAB, 0x00, 0x05, 0x05, 0x01, 0x00, 0x0A, 0xF6, 0x00, 0x0D);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0x85, 0x01, 0x00, 0x88);
+	wait_for(fx, "{\"type\":\"mouse\",\"x\":2058,\"y\":2038,\"buttons\":0,\"wheel\":0}");
+	SEND(fx, 0x57, 0xAB, 0x00, 0x0F, 0x00, 0x11);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0x8F, 0x01, 0x00, 0x92);
+	wait_for(fx, "{\"type\":\"usb\",\"connected\":true}");
+	/* Address 5 now: frames to 0x00 are someone else's; replies carry 05. */
+	SEND(fx, GET_INFO);
+	expect_silence(fx, 100);
+	SEND(fx, 0x57, 0xAB, 0x05, 0x01, 0x00, 0x08);
+	EXPECT(fx, 0x57, 0xAB, 0x05, 0x81, 0x08, 0x38, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC9);
+	/* Mode 1: the mouse report is acknowledged but the target has no mouse. */
+	SEND(fx, 0x57, 0xAB, 0x05, 0x05, 0x05, 0x01, 0x00, 0x0A, 0xF6, 0x00, 0x12);
+	EXPECT(fx, 0x57, 0xAB, 0x05, 0x85, 0x01, 0x00, 0x8D);
+	wait_for(fx, "{\"type\":\"dropped\",\"report\":\"mouse\"}");
+	fx_free(fx);
+}
+
 /* ---- the wire ---- */
 
 static void
@@ -784,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_broadcast_no_reply),
 		cmocka_unit_test(test_error_replies),
 		cmocka_unit_test(test_ch32v208_switch),
+		cmocka_unit_test(test_mode_and_address_apply_after_reset),
 		cmocka_unit_test(test_wrong_baud_no_reply),
 		cmocka_unit_test(test_gap_discards_partial_frame),
 		cmocka_unit_test(test_reply_takes_wire_time),
