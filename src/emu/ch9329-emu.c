@@ -128,11 +128,11 @@ send_frame(struct emu *e, const struct okvm_ch9329_frame *f, uint64_t t)
 	size_t n = okvm_ch9329_encode(f, buf, sizeof(buf));
 	uint64_t bt = emu_byte_ns(c->baud);
 	uint64_t w = c->tx_wire_end > t ? c->tx_wire_end : t;
+	if (c->tx.n + n > EMU_FIFO_CAP) {
+		c->tx_lost += n; /* whole frames only: never a torn reply on the wire */
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (c->tx.n == EMU_FIFO_CAP) {
-			c->tx_lost += n - i;
-			break;
-		}
 		w += bt;
 		fifo_push(&c->tx, buf[i], w);
 	}

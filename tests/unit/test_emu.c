@@ -548,6 +548,70 @@ test_reply_takes_wire_time(void **state)
 	fx_free(fx);
 }
 
+static uint32_t
+lcg(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 16;
+}
+
+/* Random frames (right and wrong sums, commands that change no setting) mixed with garbage. */
+static size_t
+make_noise(uint8_t *out, size_t cap, uint32_t seed)
+{
+	static const uint8_t cmds[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08, 0x0A, 0x0D, 0x17,
+					0x3F, 0x81 };
+	size_t n = 0;
+	while (n + OKVM_CH9329_MAX_FRAME + 8 < cap) {
+		for (uint32_t g = lcg(&seed) % 8; g; g--)
+			out[n++] = (uint8_t)lcg(&seed);
+		struct okvm_ch9329_frame f = { .cmd = cmds[lcg(&seed) % sizeof(cmds)] };
+		f.len = (uint8_t)(lcg(&seed) % 12);
+		f.addr = lcg(&seed) % 4 ? 0x00 : 0xFF;
+		for (int i = 0; i < f.len; i++)
+			f.data[i] = (uint8_t)lcg(&seed);
+		size_t k = okvm_ch9329_encode(&f, out + n, cap - n);
+		if (lcg(&seed) % 2)
+			out[n + k - 1] ^= 0x5A;
+		n += k;
+	}
+	return n;
+}
+
+static void
+test_noise_only_clean_replies(void **state)
+{
+	struct fx *fx = fx_default(115200, 0);
+	static uint8_t noise[4000], replies[65536];
+	size_t n = make_noise(noise, sizeof(noise), 42), got = 0;
+	for (size_t off = 0; off < n; off += 100) {
+		send_bytes(fx, noise + off, n - off < 100 ? n - off : 100);
+		got += read_for(fx, replies + got, sizeof(replies) - got, 5);
+	}
+	got += read_for(fx, replies + got, sizeof(replies) - got, 500);
+	/* Every byte the chip sent is part of a well-formed frame. */
+	struct okvm_ch9329_parser p;
+	struct okvm_ch9329_frame f;
+	okvm_ch9329_parser_init(&p);
+	size_t frames = 0;
+	for (size_t off = 0; off < got;) {
+		off += okvm_ch9329_parser_push(&p, replies + off, got - off);
+		int rc;
+		while ((rc = okvm_ch9329_parser_next(&p, &f)) == 1)
+			frames++;
+		assert_int_equal(rc, 0);
+	}
+	assert_int_equal(p.n, 0);
+	assert_int_equal(p.garbage_bytes, 0);
+	assert_true(frames > 20);
+	/* The noise holds no valid HID report (seed 42): the target saw nothing, so GET_INFO is
+	 * the plain one. It still answers normally. */
+	assert_int_equal(fx->n_events, 1);
+	SEND(fx, GET_INFO);
+	EXPECT(fx, INFO_REPLY);
+	fx_free(fx);
+}
+
 /* ---- the target ---- */
 
 static void
@@ -820,6 +884,7 @@ main(void)
 		cmocka_unit_test(test_wrong_baud_no_reply),
 		cmocka_unit_test(test_gap_discards_partial_frame),
 		cmocka_unit_test(test_reply_takes_wire_time),
+		cmocka_unit_test(test_noise_only_clean_replies),
 		cmocka_unit_test(test_poll_overwrite_drops),
 		cmocka_unit_test(test_poll_spaced_reports_all_seen),
 		cmocka_unit_test(test_target_disconnected),
