@@ -22,6 +22,10 @@ enum emu_chip_type {
 	EMU_CHIP_CH32V208,
 };
 
+/*
+ * Fill with emu_config_init() first: every field's zero means its default except
+ * target_connected, whose default is true (a zeroed config starts with the target unplugged).
+ */
 struct emu_config {
 	const char *link_path;     /* symlink to the pty slave, or NULL */
 	int baud;                  /* chip's baud at power-up; <= 0: 9600 (factory) */

@@ -606,7 +606,9 @@ test_noise_only_clean_replies(void **state)
 	assert_true(frames > 20);
 	/* The noise holds no valid HID report (seed 42): the target saw nothing, so GET_INFO is
 	 * the plain one. It still answers normally. */
+	pthread_mutex_lock(&fx->lock);
 	assert_int_equal(fx->n_events, 1);
+	pthread_mutex_unlock(&fx->lock);
 	SEND(fx, GET_INFO);
 	EXPECT(fx, INFO_REPLY);
 	fx_free(fx);
