@@ -314,7 +314,8 @@ next_wakeup(const struct emu *e)
 	return v < t ? v : t;
 }
 
-static void
+/* Sleep until the next thing is due or an fd is ready. @return true if the eventfd fired. */
+static bool
 wait_events(struct emu *e, uint64_t now)
 {
 	struct pollfd p[3] = {
@@ -332,12 +333,13 @@ wait_events(struct emu *e, uint64_t now)
 		tp = &ts;
 	}
 	if (ppoll(p, 3, tp, NULL) <= 0)
-		return;
+		return false;
 	now = now_ns();
 	if (p[2].revents & POLLIN)
 		read_master(e, now);
 	if (p[1].revents & POLLIN)
 		read_modem(e, now);
+	return p[0].revents & POLLIN;
 }
 
 static void *
@@ -347,9 +349,11 @@ emu_thread(void *arg)
 	pthread_setname_np(pthread_self(), "okvm-emu");
 	if (e->cfg_connected)
 		target_set_plugged(e, true);
-	while (take_requests(e)) {
+	bool run = take_requests(e);
+	while (run) {
 		run_due(e, now_ns());
-		wait_events(e, now_ns());
+		if (wait_events(e, now_ns()))
+			run = take_requests(e);
 	}
 	return NULL;
 }
