@@ -61,5 +61,6 @@ int cmd_reset(struct cli *cli, int argc, char **argv);         /* CH9329 RESET *
 int cmd_factory_reset(struct cli *cli, int argc, char **argv); /* CH9329 factory defaults */
 int cmd_baud(struct cli *cli, int argc, char **argv);          /* change the CH9329's baud */
 /* (each command's file declares nothing here; main.c's table names them) */
+int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
 
 #endif

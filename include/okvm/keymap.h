@@ -1,0 +1,89 @@
+/*
+ * Keyboard knowledge: HID usages <-> Linux keycodes, key names and combos, the reverse map of a
+ * target layout (character -> keys) and the virtual target's decoder (reports -> text).
+ * Layouts are XKB names: "us", "de", "us:dvorak" (also "us(dvorak)"). Everything here is pure
+ * computation on the caller's thread; objects are not shared between threads.
+ */
+#ifndef OKVM_KEYMAP_H
+#define OKVM_KEYMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "okvm/ch9329.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- HID usage page 0x07 <-> Linux evdev keycode ---------------------------------------- */
+
+/**
+ * Linux evdev keycode of a keyboard usage (facts from the kernel's hid-input table).
+ * The XKB keycode is this + 8.
+ * @return the keycode, or -1 if the usage has none (0x00-0x03, reserved usages).
+ */
+int okvm_usage_to_evdev(uint8_t usage);
+
+/**
+ * Keyboard usage of an evdev keycode. Where several usages share a keycode (0x31 and 0x32 are
+ * both KEY_BACKSLASH) the lowest usage, the one a standard keyboard sends, is returned.
+ * @return the usage, or -1 if none.
+ */
+int okvm_evdev_to_usage(int evdev);
+
+/* ---- Layout names -------------------------------------------------------------------------- */
+
+#define OKVM_LAYOUT_NAME_MAX 64
+
+/**
+ * Split "de", "us:dvorak" or "us(dvorak)" into XKB layout and variant ("" when none).
+ * @return 0, or -EINVAL for an empty or malformed name (characters other than [A-Za-z0-9_-]).
+ */
+int okvm_layout_split(const char *name, char layout[OKVM_LAYOUT_NAME_MAX],
+		      char variant[OKVM_LAYOUT_NAME_MAX]);
+
+/* ---- The virtual target's decoder ------------------------------------------------------------ */
+
+struct okvm_kbd_decoder;
+
+/** Called once per key that goes down or up; modifiers appear as usages 0xE0-0xE7. */
+typedef void (*okvm_kbd_key_fn)(uint8_t usage, bool down, void *ud);
+/** Called with the text the target OS produces for one key press (NUL-terminated UTF-8). */
+typedef void (*okvm_kbd_text_fn)(const char *utf8, void *ud);
+
+/**
+ * A decoder for the target's layout: XKB keymap (rules evdev, model pc105), xkb_state and the
+ * en_US.UTF-8 Compose table for dead keys. All keys up, all LEDs off.
+ * @return the decoder, or NULL if the layout does not exist (or its name is malformed).
+ */
+struct okvm_kbd_decoder *okvm_kbd_decoder_new(const char *layout);
+
+/**
+ * Feed one keyboard report. Diffs it against the previous one and reports, in the order a real
+ * host sees them, all releases (modifiers first) then all presses (modifiers first); usages
+ * E0-E7 found in the key slots (the QT "CH9329 workaround") count as modifiers. Text is what an
+ * XKB desktop would insert on each press: Enter "\n", Tab "\t", Backspace "\b", dead keys
+ * composed, nothing while Ctrl, Alt or Super is held and nothing for other control keys.
+ * Caps, Num and Scroll Lock toggle their LED on press and act on the text as on a real OS.
+ * A report whose slots hold ErrorRollOver (0x01) is ignored, as a host does.
+ * @param on_key, on_text may be NULL
+ * @return the LED bits (enum okvm_led) after the report
+ */
+uint8_t okvm_kbd_decoder_feed(struct okvm_kbd_decoder *d, const struct okvm_kbd_report *r,
+			      okvm_kbd_key_fn on_key, okvm_kbd_text_fn on_text, void *ud);
+
+/** Set the lock state (enum okvm_led bits), e.g. the target booted with Num Lock on. */
+void okvm_kbd_decoder_set_leds(struct okvm_kbd_decoder *d, uint8_t leds);
+
+/** Current LED bits. */
+uint8_t okvm_kbd_decoder_leds(const struct okvm_kbd_decoder *d);
+
+/** NULL is fine. */
+void okvm_kbd_decoder_free(struct okvm_kbd_decoder *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
