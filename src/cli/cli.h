@@ -3,6 +3,8 @@
 #define OKVM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Exit codes (ARCHITECTURE 4.1). */
 enum {
@@ -60,7 +62,22 @@ int cmd_mouse(struct cli *cli, int argc, char **argv);         /* move/click/scr
 int cmd_reset(struct cli *cli, int argc, char **argv);         /* CH9329 RESET */
 int cmd_factory_reset(struct cli *cli, int argc, char **argv); /* CH9329 factory defaults */
 int cmd_baud(struct cli *cli, int argc, char **argv);          /* change the CH9329's baud */
-/* (each command's file declares nothing here; main.c's table names them) */
+/* The in-process virtual unit (-d emu), src/cli/vunit.c: started on first use, one per process. */
+struct emu;
+bool cli_is_emu(const struct cli *cli);
+int cli_emu(struct cli *cli, struct emu **out);
+int cli_emu_baud(const struct cli *cli);
+void cli_emu_shutdown(void); /* main() calls it after the command; idempotent */
+
+/* Send keyboard reports in order through the link, at most rate characters per second (0: as
+   fast as the link allows; char_index may be NULL), then wait for the ACKs. Releases all and
+   fails on a signal. src/cli/cmd_type.c */
+struct okvm_link;
+struct okvm_kbd_report;
+int cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *reports,
+		     const uint32_t *char_index, size_t n, double rate);
+int cmd_type(struct cli *cli, int argc, char **argv);
+int cmd_key(struct cli *cli, int argc, char **argv);
 int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
 
 #endif

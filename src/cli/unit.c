@@ -1,7 +1,7 @@
 /*
- * DESIGN: how a command gets its unit's CH9329 link. For now: `--serial PATH`, or `-d PATH`
- * when PATH is a tty path (starts with '/'), with `--baud N` (else detection). The integrator
- * adds `-d emu` and discovery here. The link is opened without GET_INFO polling (commands are
+ * DESIGN: how a command gets its unit's CH9329 link: `--serial PATH`, `-d PATH` when PATH is
+ * a tty path (starts with '/'), or `-d emu` (the in-process virtual unit, src/cli/vunit.c),
+ * with `--baud N` (else detection). The link is opened without GET_INFO polling (commands are
  * short) and must be closed with cli_close_link(), which releases everything first.
  */
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
+#include "emu/emu.h"
 
 static const char *
 serial_path(const struct cli *cli)
@@ -24,7 +25,7 @@ serial_path(const struct cli *cli)
 int
 cli_check_link(const struct cli *cli)
 {
-	if (serial_path(cli))
+	if (serial_path(cli) || cli_is_emu(cli))
 		return CLI_OK;
 	if (cli->device)
 		return cli_usage("-d %s: not supported here; use --serial PATH (a tty) or -d emu",
@@ -40,10 +41,20 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 		return rc;
 	const char *path = serial_path(cli);
 	struct okvm_link_config cfg = { .path = path, .baud = cli->baud, .info_poll_ms = 0 };
+	if (!path) {
+		struct emu *e;
+		rc = cli_emu(cli, &e);
+		if (rc)
+			return rc;
+		cfg.path = path = emu_tty_path(e);
+		cfg.modem_socket = emu_modem_socket(e);
+		cfg.baud = cli_emu_baud(cli); /* known: no detection needed */
+	}
 	struct okvm_link *l = okvm_link_new(&cfg);
 	int err = okvm_link_open(l);
 	if (err < 0) {
 		okvm_link_free(l);
+		cli_emu_shutdown();
 		return cli_fail("%s: %s", path, okvm_strerror(err));
 	}
 	*out = l;
@@ -54,4 +65,5 @@ void
 cli_close_link(struct okvm_link *l)
 {
 	okvm_link_free(l); /* sends release-all and waits for its ACKs */
+	cli_emu_shutdown(); /* after the release reached the virtual target */
 }
