@@ -44,6 +44,74 @@ int okvm_evdev_to_usage(int evdev);
 int okvm_layout_split(const char *name, char layout[OKVM_LAYOUT_NAME_MAX],
 		      char variant[OKVM_LAYOUT_NAME_MAX]);
 
+/* ---- Reverse map of a target layout: character -> keys ---------------------------------------- */
+
+/** One key press: a usage with the modifier byte held while it goes down. */
+struct okvm_keystroke {
+	uint8_t modifiers;
+	uint8_t usage;
+};
+
+#define OKVM_KEYSEQ_MAX 3
+
+/** The presses that type one character: 1, or 2-3 with dead keys (dead key(s) then the base). */
+struct okvm_keyseq {
+	uint8_t n;
+	struct okvm_keystroke k[OKVM_KEYSEQ_MAX];
+};
+
+struct okvm_keymap;
+
+/**
+ * Build the reverse map of a layout from XKB itself: every key of the main block (then the
+ * keypad) at the modifier states none < Shift < AltGr (RAlt) < AltGr+Shift, the cheapest first,
+ * and characters reached through dead keys with the en_US.UTF-8 Compose table. Two maps are
+ * built: one for Caps Lock off and one for Caps Lock on (keys whose level depends on Lock get
+ * the inverse Shift there). Takes a few tens of milliseconds.
+ * @return the map, or NULL if the layout does not exist or its name is malformed.
+ */
+struct okvm_keymap *okvm_keymap_new(const char *layout);
+
+/** NULL is fine. */
+void okvm_keymap_free(struct okvm_keymap *km);
+
+/** The layout name as given to okvm_keymap_new(). */
+const char *okvm_keymap_layout(const struct okvm_keymap *km);
+
+/**
+ * How to type one character (Unicode code point) on this layout.
+ * '\n' is Enter, '\t' is Tab. Other control characters are not typeable.
+ * @param caps_lock the target's Caps Lock state the sequence must be right for
+ * @return 0, or -ENOENT when the layout cannot type it.
+ */
+int okvm_keymap_lookup(const struct okvm_keymap *km, uint32_t cp, bool caps_lock,
+		       struct okvm_keyseq *out);
+
+/**
+ * The typeable characters, in increasing code point order (tests, documentation).
+ * @param out may be NULL when cap is 0
+ * @return the total number (may exceed cap; only cap are written)
+ */
+size_t okvm_keymap_charset(const struct okvm_keymap *km, bool caps_lock, uint32_t *out,
+			   size_t cap);
+
+/** True if XKB can compile the layout ("de", "us:dvorak"). Costs a keymap compile. */
+bool okvm_layout_exists(const char *name);
+
+/** One entry of the layout list. */
+struct okvm_layout_info {
+	char name[2 * OKVM_LAYOUT_NAME_MAX]; /* "de" or "de:nodeadkeys" */
+	char description[128];               /* "German", "German (no dead keys)" */
+};
+
+/**
+ * The layouts and variants Debian's xkb-data lists (rules/evdev.lst; OKVM_XKB_RULES overrides
+ * the path), in the file's order, each layout followed by its variants.
+ * @param out receives a malloc()ed array the caller free()s
+ * @return the number of entries, or -errno (the file cannot be read).
+ */
+int okvm_layouts_list(struct okvm_layout_info **out);
+
 /* ---- The virtual target's decoder ------------------------------------------------------------ */
 
 struct okvm_kbd_decoder;
