@@ -112,6 +112,67 @@ struct okvm_layout_info {
  */
 int okvm_layouts_list(struct okvm_layout_info **out);
 
+/* ---- Key names and combos -------------------------------------------------------------------- */
+
+/**
+ * A named key. KBD: a usage of page 0x07; modifier keys (usages E0-E7) also set modifier_bit
+ * (enum okvm_kbd_mod). MEDIA: media_bit[0..2] are the three bitmap bytes of a multimedia report
+ * (id 2, spec 2.13). ACPI: media_bit[0] is the system-control byte (id 1: Power, Sleep, Wake).
+ */
+struct okvm_key {
+	enum okvm_key_kind { OKVM_KEY_KBD, OKVM_KEY_MEDIA, OKVM_KEY_ACPI } kind;
+	uint8_t usage;
+	uint8_t modifier_bit;
+	uint8_t media_bit[3];
+};
+
+/**
+ * Look a key up by name, as typed on the command line: case-insensitive, '-' and '_' ignored
+ * ("ctrl", "AltGr", "super"/"win"/"meta", "enter", "f1".."f24", "a", "1", "delete",
+ * "volume-up", "play-pause", "power"...), and every browser KeyboardEvent.code ("KeyA",
+ * "NumpadEnter", "IntlBackslash"). Letters and digits name the key at that US position.
+ * @return 0, or -ENOENT.
+ */
+int okvm_key_lookup(const char *name, struct okvm_key *out);
+
+/**
+ * The key of a browser KeyboardEvent.code (exact, case-sensitive), for the web UI.
+ * @return 0, or -ENOENT (codes with no HID key, e.g. "Fn").
+ */
+int okvm_key_from_code(const char *keyboard_event_code, struct okvm_key *out);
+
+/**
+ * Entry i of the name table (documentation, `okvm key --list`, tests).
+ * @param code receives the KeyboardEvent.code or NULL; names the CLI names, space-separated
+ * @return false past the end.
+ */
+bool okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_key *out);
+
+/**
+ * A parsed combo: the reports that press it, then the one that releases it.
+ * Keyboard: modifiers go down first in their own report, then the keys with them, then all up
+ * ("ctrl+alt+delete": {05,-} {05,4C} {00,-}). Media/ACPI: press and release reports of one id.
+ */
+struct okvm_combo {
+	bool is_media;                  /* true: use media[], else kbd[] */
+	int n;                          /* reports in kbd[] or media[] */
+	struct okvm_kbd_report kbd[3];
+	struct okvm_media_report media[2];
+};
+
+/**
+ * Parse "ctrl+alt+delete", "altgr+q", "shift+f10", "super", "volume-up"... Names are joined by
+ * '+'. With a keymap, a single character not in the name table ("@", "ä", "plus" for '+') is
+ * looked up on the target layout and brings its own modifiers (ctrl+@ on de = Ctrl+AltGr+Q);
+ * letters then also follow the layout (ctrl+z on de presses the key labelled Z, usage 0x1C).
+ * @param km may be NULL (US positions)
+ * @param err receives one line for the user on failure (may be NULL)
+ * @return 0, -ENOENT (a name that does not exist; err names it), -EINVAL (empty combo or part,
+ *         media keys mixed with others, more than 6 keys).
+ */
+int okvm_combo_parse(const char *combo, const struct okvm_keymap *km, struct okvm_combo *out,
+		     char *err, size_t errlen);
+
 /* ---- The virtual target's decoder ------------------------------------------------------------ */
 
 struct okvm_kbd_decoder;
