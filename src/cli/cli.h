@@ -49,5 +49,6 @@ void cli_install_signals(void);
 
 /* Commands (one file each in src/cli/). */
 /* (each command's file declares nothing here; main.c's table names them) */
+int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target layouts */
 
 #endif

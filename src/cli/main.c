@@ -21,6 +21,7 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "layouts", cmd_layouts, "[FILTER]", "list the target keyboard layouts (--json)" },
 };
 
 volatile int cli_stop_signal;
