@@ -79,5 +79,7 @@ int cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *repor
 int cmd_type(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
 int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
+/* (each command's file declares nothing here; main.c's table names them) */
+int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target layouts */
 
 #endif
