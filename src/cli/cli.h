@@ -49,5 +49,8 @@ void cli_install_signals(void);
 
 /* Commands (one file each in src/cli/). */
 /* (each command's file declares nothing here; main.c's table names them) */
+int cmd_list(struct cli *cli, int argc, char **argv);   /* cmd_list.c: units and their nodes */
+int cmd_switch(struct cli *cli, int argc, char **argv); /* cmd_switch.c: the USB switch */
+int cmd_chip(struct cli *cli, int argc, char **argv);   /* cmd_chip.c: video-chip registers */
 
 #endif

@@ -21,6 +21,10 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },
+	{ "switch", cmd_switch, "[host|target|toggle|follow|status] [--no-pulse]",
+	  "route the switchable USB port" },
+	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 };
 
 volatile int cli_stop_signal;
