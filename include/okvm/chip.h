@@ -39,7 +39,7 @@ struct okvm_chip *okvm_chip_new(enum okvm_chip_kind kind, const struct okvm_chip
  * Open the hidraw node of a capture chip (kind from its sysfs parents, like the official app).
  * @param sysfs_root NULL = default (OKVM_SYSFS_ROOT or /sys); used only to detect the kind,
  *        which falls back to MS2109 when the node is not found there
- * @return 0, -ENOENT, -EACCES (okvm_log names the fix: group/udev rule), -errno
+ * @return 0, -ENOENT, -EACCES (no udev rule or group: docs/hardware-setup.md), -errno
  */
 int okvm_chip_open(const char *hidraw_path, const char *sysfs_root, struct okvm_chip **out);
 void okvm_chip_free(struct okvm_chip *c); /* NULL ok */

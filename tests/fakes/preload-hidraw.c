@@ -4,8 +4,8 @@
  * HIDIOCSFEATURE/HIDIOCGFEATURE on it are answered by the register model of src/emu/ms2109-emu.c,
  * i.e. the same bytes an in-process virtual unit answers with.
  *
- * State lives in $OKVM_FAKE_HIDRAW_DIR/<node>.state (ms2109_emu_apply lines): read at open(),
- * rewritten after every SET_FEATURE, so one okvm process sees what an earlier one wrote and a
+ * State lives in $OKVM_FAKE_HIDRAW_DIR/<node>.state (ms2109_emu_apply lines): read at open()
+ * and before every SET_FEATURE, rewritten after it, so one okvm process sees what an earlier one wrote and a
  * test can script the signal, the mode and the toggle by writing the file before a command.
  * Every feature report is appended to <node>.log as "set|get XX XX ..." for byte-exact checks.
  * <node>.deny makes open() fail with EACCES (a node without the udev rule).
@@ -206,6 +206,7 @@ feature(struct fake *f, unsigned long req, uint8_t *buf)
 	int rc;
 	if (_IOC_NR(req) == _IOC_NR(HIDIOCSFEATURE(0))) {
 		log_report(f, "set", buf, len);
+		load(f); /* another process (or the test) may have changed the state */
 		rc = ms2109_emu_feature_set(&f->emu, buf, len);
 		if (rc == 0) {
 			save(f);

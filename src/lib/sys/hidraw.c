@@ -11,20 +11,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "okvm/log.h"
 #include "lib/sys/hidraw.h"
 
 int
 okvm_hidraw_open(const char *path)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	int err = errno;
-	if (err == EACCES || err == EPERM)
-		okvm_log(OKVM_LOG_WARN, "%s: permission denied; install dist/60-okvm.rules and join "
-			 "the group it names (see docs/hardware-setup.md)", path);
-	return -err;
+	return fd >= 0 ? fd : -errno; /* the caller, who knows the unit, names the fix */
 }
 
 int

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** open(O_RDWR|O_CLOEXEC). @return fd, or -errno (-EACCES with a log line naming the fix). */
+/** open(O_RDWR|O_CLOEXEC). @return fd, or -errno (-EACCES: no udev rule / group). */
 int okvm_hidraw_open(const char *path);
 /** HIDIOCSFEATURE. @return 0 or -errno (-ENODEV when unplugged). */
 int okvm_hidraw_set_feature(int fd, const uint8_t *buf, size_t len);
