@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "emu/ms2109-chip.h"
 #include "emu/ms2109-emu.h"
 #include "okvm/chip.h"
 
@@ -413,6 +414,27 @@ test_model_dump_roundtrip(void **state)
 	free(b);
 }
 
+/* The in-process glue the virtual unit uses: same register code, same model. */
+static void
+test_in_process_glue(void **state)
+{
+	struct ms2109_emu *e = malloc(sizeof(*e));
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	ms2109_emu_init(e, NULL);
+	assert_int_equal(ms2109_emu_apply(e, "mode=1024x768@75"), 0);
+	struct okvm_chip *c = emu_ms2109_chip_new(e, &lock);
+	struct okvm_chip_status st;
+	assert_int_equal(okvm_chip_get_status(c, &st), 0);
+	assert_true(st.signal);
+	assert_int_equal(st.width, 1024);
+	assert_int_equal(st.height, 768);
+	assert_float_equal(st.fps, 75.0, 1e-9);
+	assert_int_equal(okvm_chip_set_switch(c, OKVM_USB_TARGET), 0);
+	assert_true(ms2109_emu_routed_target(e));
+	okvm_chip_free(c);
+	free(e);
+}
+
 static void
 test_kind(void **state)
 {
@@ -440,6 +462,7 @@ main(void)
 		cmocka_unit_test(test_follow),
 		cmocka_unit_test(test_eeprom_header),
 		cmocka_unit_test(test_model_dump_roundtrip),
+		cmocka_unit_test(test_in_process_glue),
 		cmocka_unit_test(test_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
