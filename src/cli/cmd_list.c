@@ -66,7 +66,10 @@ print_unit(const struct okvm_unit_info *u)
 	printf("%d  %s  %s\n", u->index, okvm_variant_name(u->variant), u->port_chain);
 	printf("   video       %s  (%s %04x:%04x %s)\n", or_none(u->video_node), u->video_chain,
 	       u->video_vid, u->video_pid, or_none(u->product));
-	printf("   hidraw      %s  firmware %s\n", or_none(u->hidraw_node), why ? why : fw);
+	if (why)
+		printf("   hidraw      %s  firmware unknown: %s\n", or_none(u->hidraw_node), why);
+	else
+		printf("   hidraw      %s  firmware %s\n", or_none(u->hidraw_node), fw);
 	if (u->serial_chain[0])
 		printf("   serial      %s  (%s %04x:%04x %s)\n", or_none(u->serial_node),
 		       u->serial_chain, u->serial_vid, u->serial_pid, or_none(u->serial_driver));

@@ -111,7 +111,7 @@ def test_list(hid):
     os.unlink(os.path.join(hid, "hidraw0.deny"))
 
     rc, out, err = run("kvm-go-usb3", hid, "list", "--json")
-    u = json.loads(out)[0]
+    u = json.loads(out)[1]
     check("KVM-Go USB3 grouped", (u["variant"], u["port_chain"], u["serial"]) ==
           ("KVM-Go", "2-1.1", "/dev/ttyACM0"), u)
 

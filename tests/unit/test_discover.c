@@ -136,11 +136,13 @@ test_kvm_go(void **state)
 	okvm_discover_free_units(u);
 
 	u = scan("kvm-go-usb3", &n);
-	assert_int_equal(n, 1);
-	assert_string_equal(u->port_chain, "2-1.1");     /* SuperSpeed composite */
-	assert_string_equal(u->serial_chain, "1-1.4.1"); /* under the hub's USB 2 half */
-	assert_string_equal(u->serial_node, "/dev/ttyACM0");
-	assert_string_equal(u->video_node, "/dev/video0");
+	assert_int_equal(n, 2);
+	assert_string_equal(u[0].port_chain, "1-1.2"); /* a second KVM-Go, on USB 2 */
+	assert_string_equal(u[0].serial_node, "/dev/ttyACM1");
+	assert_string_equal(u[1].port_chain, "2-1.1");     /* SuperSpeed composite */
+	assert_string_equal(u[1].serial_chain, "1-3.4.1"); /* under the peer of 2-1: 1-3 */
+	assert_string_equal(u[1].serial_node, "/dev/ttyACM0");
+	assert_string_equal(u[1].video_node, "/dev/video0");
 	okvm_discover_free_units(u);
 
 	u = scan("kvm-vga", &n);

@@ -16,8 +16,10 @@
  *      the switchable USB-A port, hub port 4 the host-side extension pins (spec 1.2, 7).
  *    - KVM-Go (345F:2132) and KVM-VGA (345F:2109): the composite's own chain is the key; the
  *      1A86:FE0C serial is the one below the same parent hub (USB 2 topology), or below the
- *      USB 2 twin of that hub: same port path on another bus (USB 3 topology, where the composite
- *      sits on the SuperSpeed bus and the serial under the hub's high-speed half).
+ *      USB 2 twin of that hub (USB 3 topology, where the composite sits on the SuperSpeed bus and
+ *      the serial under the hub's high-speed half). The twin is found through the kernel's
+ *      `peer` links between the two halves of a port; without them, by the same port path on
+ *      another bus.
  * 4. Class nodes whose USB device is one of the unit's parts are attached to it.
  *
  * What it does not do: open nodes, read registers (chip.h), or decide what to do with a unit.
@@ -408,18 +410,71 @@ build_mini_kvm(struct scan *s, struct usbdev *video)
 	u->n_ext = collect_port(s, hub, 4, u->ext);
 }
 
+/* The directory of the hub port that `chain` is plugged into ("usb2-port1", "2-1-port3"). */
+static bool
+upstream_port_dir(struct scan *s, const char *chain, char *out, size_t size)
+{
+	char parent[32], hubdir[PATH_MAX];
+	size_t bus_len = strcspn(chain, "-");
+	const char *dot = strrchr(chain, '.');
+	parent_chain(chain, parent, sizeof(parent));
+	if (!parent[0]) { /* on a root port: the root hub usbB, interface B-0:1.0 */
+		char link[PATH_MAX];
+		snprintf(link, sizeof(link), "%s/bus/usb/devices/usb%.*s", s->root, (int)bus_len,
+			 chain);
+		if (!realpath(link, hubdir))
+			return false;
+		snprintf(out, size, "%s/%.*s-0:1.0/usb%.*s-port%s", hubdir, (int)bus_len, chain,
+			 (int)bus_len, chain, chain + bus_len + 1);
+		return true;
+	}
+	const struct usbdev *h = find_dev(s, parent);
+	if (!h)
+		return false;
+	snprintf(out, size, "%s/%s:1.0/%s-port%s", h->dir, parent, parent, dot + 1);
+	return true;
+}
+
+/*
+ * The USB 2 twin of a USB 3 hub: the kernel links the SuperSpeed and high-speed halves of each
+ * port with a `peer` symlink ("usb2-port1" -> "usb1-port3", "2-1-port2" -> "1-3-port2"). The
+ * device on the peer port is the twin hub. Returns false when there is no peer link.
+ */
+static bool
+twin_hub(struct scan *s, const char *hub, char *out, size_t size)
+{
+	char port[PATH_MAX + 128], peer[64];
+	if (!upstream_port_dir(s, hub, port, sizeof(port)))
+		return false;
+	link_basename(port, "peer", peer, sizeof(peer));
+	char *sep = strstr(peer, "-port");
+	if (!sep)
+		return false;
+	*sep = 0;
+	const char *num = sep + 5;
+	if (!strncmp(peer, "usb", 3))
+		snprintf(out, size, "%s-%s", peer + 3, num);
+	else
+		snprintf(out, size, "%s.%s", peer, num);
+	return true;
+}
+
 /* The CH32V208 of a KVM-Go/KVM-VGA whose composite hangs below hub `parent`. */
 static struct usbdev *
 find_companion_serial(struct scan *s, const char *parent)
 {
 	struct usbdev *best = NULL;
+	char twin[160];
+	bool has_twin = twin_hub(s, parent, twin, sizeof(twin));
 	for (size_t i = 0; i < s->n_devs; i++) {
 		struct usbdev *d = &s->devs[i];
 		if (d->taken || d->vid != VID_WCH || d->pid != PID_CH32V208)
 			continue;
 		bool same = under(d->chain, parent);
-		bool twin = under(strip_bus(d->chain), strip_bus(parent));
-		if ((same || twin) && (!best || strlen(d->chain) < strlen(best->chain)))
+		/* without peer links (old kernels): the same port path on another bus */
+		bool other = has_twin ? under(d->chain, twin)
+				      : under(strip_bus(d->chain), strip_bus(parent));
+		if ((same || other) && (!best || strlen(d->chain) < strlen(best->chain)))
 			best = d;
 	}
 	return best;
