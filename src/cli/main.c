@@ -22,8 +22,8 @@ static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },
-	{ "switch", cmd_switch, "[host|target|toggle|follow|status] [--no-pulse]",
-	  "route the switchable USB port" },
+	{ "switch", cmd_switch, "[MODE] [--no-pulse]",
+	  "switchable USB port: host, target, toggle, follow, status (default)" },
 	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 };
 
