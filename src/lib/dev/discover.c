@@ -10,8 +10,10 @@
  *    resolving its class symlink) to the USB device it belongs to: the last path component of
  *    the form B-P[.P...] ("3-3.2"); interface suffixes (":1.0") are not device components.
  * 3. Units are anchored on the capture chip, as the official app does:
- *    - Mini-KVM: 534D:2109. Its parent hub's chain is the unit key when that hub is 1A40:0101;
- *      the serial chip is then the 1A86:7523 on hub port 2 *of that hub*, never a CH340 found
+ *    - Mini-KVM: 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the unit key (spec 1.2).
+ *      A 534D:2109 elsewhere counts only if its product string says "Openterface" (MacroSilicon's
+ *      default ID is on every generic HDMI capture stick); it is then a unit without serial.
+ *      The serial chip is the 1A86:7523 on hub port 2 *of that hub*, never a CH340 found
  *      elsewhere (QT issue #141: another CH340 adapter was taken for the unit's). Hub port 3 is
  *      the switchable USB-A port, hub port 4 the host-side extension pins (spec 1.2, 7).
  *    - KVM-Go (345F:2132) and KVM-VGA (345F:2109): the composite's own chain is the key; the
@@ -392,13 +394,21 @@ build_mini_kvm(struct scan *s, struct usbdev *video)
 	char hub[32];
 	parent_chain(video->chain, hub, sizeof(hub));
 	struct usbdev *h = hub[0] ? find_dev(s, hub) : NULL;
-	bool behind = h && h->vid == VID_HUB && h->pid == PID_HUB;
+	size_t n = strlen(video->chain);
+	bool behind = h && h->vid == VID_HUB && h->pid == PID_HUB && n > 2 &&
+		      !strcmp(video->chain + n - 2, ".1");
+	if (!behind && !strstr(video->product, "Openterface")) {
+		/* 534D:2109 is MacroSilicon's default ID: every generic HDMI capture stick has it */
+		okvm_log(OKVM_LOG_DEBUG, "discover: %s is a MacroSilicon capture device (\"%s\"), "
+			 "not a Mini-KVM", video->chain, video->product);
+		return;
+	}
 	struct okvm_unit_info *u = new_unit(s, OKVM_VARIANT_MINI_KVM, behind ? hub : video->chain,
 					    video);
 	u->behind_hub = behind;
 	if (!behind) {
-		okvm_log(OKVM_LOG_INFO, "discover: %s (534D:2109) is not behind the Mini-KVM hub; "
-			 "no serial chip is associated with it", video->chain);
+		okvm_log(OKVM_LOG_INFO, "discover: %s (534D:2109) is not on port 1 of the Mini-KVM "
+			 "hub; no serial chip is associated with it", video->chain);
 		return;
 	}
 	char serial[48];
