@@ -225,6 +225,28 @@ bad_get(void *ud, uint8_t *buf, size_t len)
 	return rc;
 }
 
+static int
+gone_set(void *ud, const uint8_t *buf, size_t len)
+{
+	t_set(ud, buf, len);
+	return -ENODEV;
+}
+
+/* Unplugged: no fall-back attempts, -ENODEV straight away. */
+static void
+test_unplugged(void **state)
+{
+	static const struct okvm_chip_transport gone = { gone_set, t_get, NULL };
+	struct rig *r = rig_new(NULL);
+	struct okvm_chip *c = okvm_chip_new(OKVM_CHIP_MS2109, &gone, r);
+	uint8_t v;
+	assert_int_equal(okvm_chip_read(c, 0xF800, &v), -ENODEV);
+	assert_string_equal(r->log, "set 00 b5 f8 00 00 00 00 00 00\n");
+	assert_int_equal(okvm_chip_write(c, 0xF800, 1), -ENODEV);
+	okvm_chip_free(c);
+	free(r);
+}
+
 static void
 test_echo_mismatch(void **state)
 {
@@ -457,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_status_and_quirks),
 		cmocka_unit_test(test_report_id_fallback),
 		cmocka_unit_test(test_echo_mismatch),
+		cmocka_unit_test(test_unplugged),
 		cmocka_unit_test(test_switch_bit_both_generations),
 		cmocka_unit_test(test_switch_sequence),
 		cmocka_unit_test(test_follow),

@@ -276,11 +276,22 @@ test_hotplug(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(u[0].serial_node, "/dev/ttyUSB1");
 
-	assert_int_equal(emu_sysfs_write(dir, &a), 0); /* and comes back */
+	struct emu_sysfs_unit a_nohid = a;
+	a_nohid.hidraw = NULL;
+	assert_int_equal(emu_sysfs_write(dir, &a_nohid), 0); /* comes back, hidraw not there yet */
 	pump(w, &e, 1);
 	assert_int_equal(e.added, 3);
 	assert_string_equal(e.last, "1-1");
 	assert_int_equal(e.changed, 0);
+	u = okvm_discover_watch_units(w, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(u[0].hidraw_node, "");
+
+	assert_int_equal(emu_sysfs_write(dir, &a), 0); /* its hidraw node appears */
+	pump(w, &e, 1);
+	assert_int_equal(e.changed, 1);
+	u = okvm_discover_watch_units(w, &n);
+	assert_string_equal(u[0].hidraw_node, "/dev/hidraw0");
 	okvm_discover_watch_free(w);
 	rm_tree(dir);
 }
