@@ -81,5 +81,8 @@ int cmd_key(struct cli *cli, int argc, char **argv);
 int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
 /* (each command's file declares nothing here; main.c's table names them) */
 int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target layouts */
+int cmd_list(struct cli *cli, int argc, char **argv);   /* cmd_list.c: units and their nodes */
+int cmd_switch(struct cli *cli, int argc, char **argv); /* cmd_switch.c: the USB switch */
+int cmd_chip(struct cli *cli, int argc, char **argv);   /* cmd_chip.c: video-chip registers */
 
 #endif

@@ -31,6 +31,10 @@ static const struct cli_command commands[] = {
 	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
 	{ "emulate", cmd_emulate, "[--link PATH]", "virtual unit on a pty (SIGUSR1: target on/off)" },
 	{ "layouts", cmd_layouts, "[FILTER]", "list the target keyboard layouts (--json)" },
+	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },
+	{ "switch", cmd_switch, "[MODE] [--no-pulse]",
+	  "switchable USB port: host, target, toggle, follow, status (default)" },
+	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 };
 
 volatile int cli_stop_signal;
