@@ -20,6 +20,7 @@ struct cli {
 	int baud;               /* --baud N; 0 = detect */
 	const char *layout;     /* --layout XKB: the target's keyboard layout (default "us") */
 	bool json;              /* --json: machine-readable output */
+	int report_gap_ms;      /* --report-gap-ms N: minimum gap between HID reports; -1 = default */
 	int verbose;            /* -v: more log output */
 	/* The virtual unit (any process that runs one). */
 	const char *emu_events; /* --emu-events FILE: JSON lines of what the target experiences */

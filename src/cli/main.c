@@ -112,6 +112,8 @@ print_help(FILE *out)
 	      "      --baud N          serial speed (9600 or 115200); default: detect\n"
 	      "      --layout XKB      the target's keyboard layout (us, de, fr, gb, us:dvorak...)\n"
 	      "      --json            machine-readable output\n"
+	      "      --report-gap-ms N minimum gap between HID reports (default 12; raise it for\n"
+	      "                        targets that poll slowly, e.g. some BIOSes)\n"
 	      "  -v, --verbose         more log output (repeat for debug)\n"
 	      "  -h, --help            this help\n"
 	      "\n"
@@ -157,7 +159,7 @@ parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 }
 
 enum { OPT_SERIAL = 256, OPT_BAUD, OPT_LAYOUT, OPT_JSON, OPT_EMU_EVENTS, OPT_EMU_LAYOUT,
-       OPT_EMU_POLL, OPT_EMU_VIDEO };
+       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP };
 
 static const struct option global_opts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -165,6 +167,7 @@ static const struct option global_opts[] = {
 	{ "baud", required_argument, NULL, OPT_BAUD },
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "report-gap-ms", required_argument, NULL, OPT_GAP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "emu-events", required_argument, NULL, OPT_EMU_EVENTS },
@@ -183,6 +186,7 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 	case OPT_BAUD: return parse_int("--baud", arg, 1200, 115200, &cli->baud);
 	case OPT_LAYOUT: cli->layout = arg; return CLI_OK;
 	case OPT_JSON: cli->json = true; return CLI_OK;
+	case OPT_GAP: return parse_int("--report-gap-ms", arg, 0, 1000, &cli->report_gap_ms);
 	case 'v': cli->verbose++; return CLI_OK;
 	case 'h': *help = true; return CLI_OK;
 	case OPT_EMU_EVENTS: cli->emu_events = arg; return CLI_OK;
@@ -276,7 +280,7 @@ log_to_stderr(enum okvm_log_level level, const char *fmt, va_list ap, void *user
 int
 main(int argc, char **argv)
 {
-	struct cli cli = { 0 };
+	struct cli cli = { .report_gap_ms = -1 };
 	bool help = false;
 	int rc = extract_globals(&cli, &argc, argv, &help);
 	if (rc)
