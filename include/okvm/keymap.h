@@ -149,6 +149,21 @@ int okvm_key_from_code(const char *keyboard_event_code, struct okvm_key *out);
 bool okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_key *out);
 
 /**
+ * Live keys (web UI, key down/up events): apply one key event to the keyboard state r.
+ * Modifier keys set or clear their bit; other keys take or free a slot (slots stay packed, in
+ * press order). Pressing a key that is down, or releasing one that is up, changes nothing.
+ * @return 1 if r changed, 0 if not, -ENOSPC when a seventh key goes down (r unchanged; a real
+ *         keyboard would report rollover), -EINVAL if k is not a keyboard key.
+ */
+int okvm_kbd_report_apply(struct okvm_kbd_report *r, const struct okvm_key *k, bool down);
+
+/**
+ * The same for media and ACPI keys: r becomes the report to send (its id set from k).
+ * Returns 1 if r changed, 0 if not, -EINVAL if k is a keyboard key.
+ */
+int okvm_media_report_apply(struct okvm_media_report *r, const struct okvm_key *k, bool down);
+
+/**
  * A parsed combo: the reports that press it, then the one that releases it.
  * Keyboard: modifiers go down first in their own report, then the keys with them, then all up
  * ("ctrl+alt+delete": {05,-} {05,4C} {00,-}). Media/ACPI: press and release reports of one id.

@@ -209,6 +209,58 @@ okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_
 	return true;
 }
 
+/* ---- live state ---- */
+
+static int
+slot_of(const struct okvm_kbd_report *r, uint8_t usage)
+{
+	for (int i = 0; i < 6; i++)
+		if (r->keys[i] == usage)
+			return i;
+	return -1;
+}
+
+int
+okvm_kbd_report_apply(struct okvm_kbd_report *r, const struct okvm_key *k, bool down)
+{
+	if (k->kind != OKVM_KEY_KBD || !k->usage)
+		return -EINVAL;
+	if (k->modifier_bit) {
+		uint8_t was = r->modifiers;
+		r->modifiers = down ? was | k->modifier_bit : was & ~k->modifier_bit;
+		return r->modifiers != was;
+	}
+	int at = slot_of(r, k->usage);
+	if (down) {
+		int free_slot = slot_of(r, 0);
+		if (at >= 0)
+			return 0;
+		if (free_slot < 0)
+			return -ENOSPC;
+		r->keys[free_slot] = k->usage;
+		return 1;
+	}
+	if (at < 0)
+		return 0;
+	memmove(&r->keys[at], &r->keys[at + 1], (size_t)(5 - at));
+	r->keys[5] = 0;
+	return 1;
+}
+
+int
+okvm_media_report_apply(struct okvm_media_report *r, const struct okvm_key *k, bool down)
+{
+	if (k->kind == OKVM_KEY_KBD)
+		return -EINVAL;
+	uint8_t id = k->kind == OKVM_KEY_ACPI ? OKVM_MEDIA_ACPI : OKVM_MEDIA_MULTIMEDIA;
+	struct okvm_media_report before = *r;
+	if (r->report_id != id)
+		*r = (struct okvm_media_report){ .report_id = id };
+	for (int i = 0; i < 3; i++)
+		r->bits[i] = down ? r->bits[i] | k->media_bit[i] : r->bits[i] & ~k->media_bit[i];
+	return memcmp(&before, r, sizeof(*r)) != 0;
+}
+
 /* ---- combos ---- */
 
 struct combo_acc {
