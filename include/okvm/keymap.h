@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-/* ---- HID usage page 0x07 <-> Linux evdev keycode ---------------------------------------- */
+/* ---- HID usage page 0x07 <-> Linux evdev keycode --------------------------------------------- */
 
 /**
  * Linux evdev keycode of a keyboard usage (facts from the kernel's hid-input table).
@@ -33,7 +33,7 @@ int okvm_usage_to_evdev(uint8_t usage);
  */
 int okvm_evdev_to_usage(int evdev);
 
-/* ---- Layout names -------------------------------------------------------------------------- */
+/* ---- Layout names ---------------------------------------------------------------------------- */
 
 #define OKVM_LAYOUT_NAME_MAX 64
 
@@ -44,7 +44,7 @@ int okvm_evdev_to_usage(int evdev);
 int okvm_layout_split(const char *name, char layout[OKVM_LAYOUT_NAME_MAX],
 		      char variant[OKVM_LAYOUT_NAME_MAX]);
 
-/* ---- Reverse map of a target layout: character -> keys ---------------------------------------- */
+/* ---- Reverse map of a target layout: character -> keys --------------------------------------- */
 
 /** One key press: a usage with the modifier byte held while it goes down. */
 struct okvm_keystroke {

@@ -9,7 +9,8 @@
  * and XKB desktops use). The same questions the decoder asks are asked here, so whatever this
  * map claims the decoder types back exactly; the tests check it on 20+ layouts.
  * Not covered: Level3/Level5 on keys that are not modifiers (Caps Lock, <LSGT> in de:neo: the
- * report's modifier byte cannot hold them), keysyms that give several characters, Multi_key. Built once per layout; lookups are a binary search; read-only afterwards,
+ * report's modifier byte cannot hold them), keysyms that give several characters, Multi_key.
+ * Built once per layout; lookups are a binary search; read-only afterwards,
  * so a map may be shared by threads once built.
  */
 #include <errno.h>

@@ -53,7 +53,8 @@ static const struct key_def keys[] = {
 	K("Digit0", "0", 0x27),
 	K("Enter", "enter return ret", 0x28), K("Escape", "esc escape", 0x29),
 	K("Backspace", "backspace bksp bs", 0x2A), K("Tab", "tab", 0x2B),
-	K("Space", "space spc", 0x2C), K("Minus", "minus -", 0x2D), K("Equal", "equal equals =", 0x2E),
+	K("Space", "space spc", 0x2C), K("Minus", "minus -", 0x2D),
+	K("Equal", "equal equals =", 0x2E),
 	K("BracketLeft", "bracket-left lbracket [", 0x2F),
 	K("BracketRight", "bracket-right rbracket ]", 0x30), K("Backslash", "backslash \\", 0x31),
 	K("Semicolon", "semicolon ;", 0x33), K("Quote", "quote apostrophe '", 0x34),
@@ -113,7 +114,8 @@ static const struct key_def keys[] = {
 	MEDIA("LaunchApp2", "calculator calc", 2, 0x04), MEDIA(NULL, "screensaver", 2, 0x08),
 	MEDIA("LaunchApp1", "my-computer", 2, 0x10), MEDIA(NULL, "minimize", 2, 0x20),
 	MEDIA(NULL, "record", 2, 0x40), MEDIA(NULL, "rewind", 2, 0x80),
-	ACPI("Power", "power", 0x01), ACPI("Sleep", "sleep", 0x02), ACPI("WakeUp", "wake wakeup", 0x04),
+	ACPI("Power", "power", 0x01), ACPI("Sleep", "sleep", 0x02),
+	ACPI("WakeUp", "wake wakeup", 0x04),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
