@@ -30,7 +30,8 @@ static const struct cli_command commands[] = {
 	{ "factory-reset", cmd_factory_reset, "", "restore the CH9329's factory settings (9600 baud)" },
 	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
 	{ "emulate", cmd_emulate, "[--link PATH]", "virtual unit on a pty (SIGUSR1: target on/off)" },
-	{ "layouts", cmd_layouts, "[FILTER]", "list the target keyboard layouts (--json)" },
+	{ "layouts", cmd_layouts, "[FILTER] | --chars LAYOUT",
+	  "list the target keyboard layouts (--json), or what one can type" },
 	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },
 	{ "switch", cmd_switch, "[MODE] [--no-pulse]",
 	  "switchable USB port: host, target, toggle, follow, status (default)" },
@@ -100,9 +101,12 @@ print_help(FILE *out)
 	      "\n"
 	      "Commands:\n", out);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		char head[64];
+		char head[128];
 		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
-		fprintf(out, "  %-30s %s\n", head, commands[i].summary);
+		if (strlen(head) > 30)
+			fprintf(out, "  %s\n  %-30s %s\n", head, "", commands[i].summary);
+		else
+			fprintf(out, "  %-30s %s\n", head, commands[i].summary);
 	}
 	fputs("\n"
 	      "Options (before or after the command):\n"

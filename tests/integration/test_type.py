@@ -48,8 +48,9 @@ def test_round_trip_layouts():
         pool = list(chars)
         rnd.shuffle(pool)
         text = "".join(pool) + "".join(rnd.choice(chars) for _ in range(60))
-        with Emulator("--baud", "115200", layout=layout) as emu:
-            r = type_into(emu, text, "--rate", "max", layout=layout)
+        # Layout correctness, not pacing (tested below): a fast target poll and a small gap.
+        with Emulator("--baud", "115200", layout=layout, poll_ms=1) as emu:
+            r = type_into(emu, text, "--report-gap-ms", "4", "--rate", "max", layout=layout)
             check(r.returncode == 0, f"{layout}: exit {r.returncode}: {r.stderr.decode()}")
             time.sleep(0.1)
             assert_exact(emu, text, f"layout {layout}")
