@@ -21,6 +21,8 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
+	  "save the newest video frame (JPEG as sent, or PNG)" },
 };
 
 volatile int cli_stop_signal;
