@@ -174,6 +174,41 @@ draw_background(struct vscreen *vs)
 	okvm_canvas_fill(c, vs->win_x, vs->win_y, vs->win_w, vs->win_h, OKVM_RGB(16, 18, 20));
 }
 
+static int
+led_x(const struct vscreen *vs, int i)
+{
+	int x = vs->w - 12 - 50 * OKVM_FONT_W;
+	if (x < 220)
+		x = 220;
+	static const int off[3] = { 0, 70, 150 };
+	return x + off[i];
+}
+
+void
+vscreen_get_layout(struct vscreen *vs, struct vscreen_layout *out)
+{
+	out->text_x = vs->win_x + 4;
+	out->text_y = vs->win_y + 4;
+	out->cell_w = OKVM_FONT_W;
+	out->cell_h = OKVM_FONT_H;
+	out->cols = vs->cols;
+	out->rows = vs->rows;
+	for (int i = 0; i < 3; i++)
+		out->led_x[i] = led_x(vs, i);
+	out->led_y = 6;
+}
+
+uint32_t
+vscreen_cell(struct vscreen *vs, int col, int row)
+{
+	if (col < 0 || row < 0 || col >= vs->cols || row >= vs->rows)
+		return 0;
+	pthread_mutex_lock(&vs->lock);
+	uint32_t cp = vs->cells[row * vs->cols + col];
+	pthread_mutex_unlock(&vs->lock);
+	return cp;
+}
+
 static void
 draw_led(struct okvm_canvas *c, int x, const char *name, bool on)
 {
@@ -186,12 +221,10 @@ static void
 draw_bar(struct vscreen *vs, uint8_t leds, uint64_t frame_no, time_t now)
 {
 	struct okvm_canvas *c = &vs->cv;
-	int x = c->width - 12 - 50 * OKVM_FONT_W;
-	if (x < 220)
-		x = 220;
+	int x = led_x(vs, 0);
 	draw_led(c, x, "Num", leds & 1);
-	draw_led(c, x + 70, "Caps", leds & 2);
-	draw_led(c, x + 150, "Scroll", leds & 4);
+	draw_led(c, led_x(vs, 1), "Caps", leds & 2);
+	draw_led(c, led_x(vs, 2), "Scroll", leds & 4);
 	struct tm tm;
 	localtime_r(&now, &tm);
 	char text[64];

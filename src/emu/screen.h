@@ -33,6 +33,17 @@ void vscreen_set_signal(struct vscreen *vs, bool on);
 struct okvm_capture *vscreen_capture(struct vscreen *vs);
 /** Pictures rendered and encoded so far (repeats not counted). Any thread. */
 uint64_t vscreen_rendered(struct vscreen *vs);
+/** Where things are drawn, for tests and overlays (pixels). */
+struct vscreen_layout {
+	int text_x, text_y;   /* top-left of character cell (0, 0) */
+	int cell_w, cell_h;   /* size of one character cell */
+	int cols, rows;       /* console size in cells */
+	int led_x[3], led_y;  /* top-left of the Num, Caps, Scroll boxes (14 x 20) */
+};
+void vscreen_get_layout(struct vscreen *vs, struct vscreen_layout *out);
+/** The character at a console cell (0 = blank). Any thread. */
+uint32_t vscreen_cell(struct vscreen *vs, int col, int row);
+
 /** Stop the capture thread and free everything. NULL ok. */
 void vscreen_free(struct vscreen *vs);
 
