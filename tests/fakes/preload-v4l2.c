@@ -18,7 +18,9 @@
  *     eagain        the next DQBUF after frame K fails with EAGAIN once
  *     nodht         frame K is sent without its Huffman tables
  *     truncated     frame K is cut to 60% (no EOI)
- *     burst=N       frame K arrives together with the N-1 frames after it (one tick)
+ *     burst=N       frame K arrives together with the N-1 frames after it (one tick); when
+ *                   buffers run out, the burst reuses the oldest filled one, so its last
+ *                   frame always lands
  *     nosignal=MS   no frames for MS milliseconds from frame K on
  *     unplug=MS     at frame K the device vanishes (ENODEV, POLLERR); open fails with ENOENT
  *                   for MS milliseconds, then it is back
@@ -324,7 +326,7 @@ oldest(int state)
 }
 
 static void
-produce_one(void)
+produce_one(bool steal)
 {
 	unsigned long k = ++F.k;
 	F.c_produced++;
@@ -335,6 +337,8 @@ produce_one(void)
 		e->done = true;
 	}
 	struct fbuf *b = oldest(B_QUEUED);
+	if (!b && steal)
+		b = oldest(B_DONE); /* a burst: its newest frames always land */
 	if (!b) {
 		F.c_dropped++;
 		return;
@@ -387,7 +391,7 @@ tick(void)
 			burst = e->a > 1 ? e->a : 1;
 		}
 		for (int j = 0; j < burst; j++)
-			produce_one();
+			produce_one(burst > 1);
 	}
 }
 

@@ -371,7 +371,7 @@ try_start(struct okvm_capture *c, struct run *r)
 		return;
 	}
 	if (rc != r->last_err)
-		okvm_log(OKVM_LOG_WARN, "%s: %s", c->ops->name, okvm_strerror_video(rc));
+		okvm_log(OKVM_LOG_INFO, "%s: %s", c->ops->name, okvm_strerror_video(rc));
 	r->last_err = rc;
 	r->next_try = now + RETRY_US;
 	set_state(c, false, false);
