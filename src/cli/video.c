@@ -14,6 +14,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
 #include "okvm/error.h"
 #include "okvm/video.h"
@@ -98,6 +100,21 @@ ends_with_png(const char *name)
 	return n >= 4 && !strcasecmp(name + n - 4, ".png");
 }
 
+static void
+print_json(const char *name, const struct okvm_frame *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "file", name);
+	cJSON_AddNumberToObject(o, "width", f->width);
+	cJSON_AddNumberToObject(o, "height", f->height);
+	cJSON_AddNumberToObject(o, "bytes", (double)f->size);
+	cJSON_AddBoolToObject(o, "signal", !f->placeholder);
+	char *s = cJSON_PrintUnformatted(o);
+	puts(s);
+	cJSON_free(s);
+	cJSON_Delete(o);
+}
+
 static int
 save(struct cli *cli, const struct okvm_frame *f, const char *name)
 {
@@ -121,8 +138,7 @@ save(struct cli *cli, const struct okvm_frame *f, const char *name)
 	if (out_std)
 		return CLI_OK;
 	if (cli->json)
-		printf("{\"file\":\"%s\",\"width\":%d,\"height\":%d,\"bytes\":%zu,\"signal\":%s}\n",
-		       name, f->width, f->height, f->size, f->placeholder ? "false" : "true");
+		print_json(name, f);
 	else
 		printf("%s %dx%d%s\n", name, f->width, f->height, f->placeholder ? " (no signal)" : "");
 	return CLI_OK;
