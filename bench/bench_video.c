@@ -103,8 +103,10 @@ fill_terminal(struct vscreen *vs)
 	for (int r = 0; r < L.rows / 2; r++) {
 		int n = 0;
 		/* a shell session: half the window of 80-column lines of words */
-		for (int c = 0; c < 80 && c < L.cols - 1; c++)
-			line[n++] = (r * 7 + c * 13) % 9 == 0 ? ' ' : (char)(33 + (r * 7 + c * 13) % 94);
+		for (int c = 0; c < 80 && c < L.cols - 1; c++) {
+			int v = r * 7 + c * 13;
+			line[n++] = v % 9 == 0 ? ' ' : (char)(33 + v % 94);
+		}
 		line[n++] = '\n';
 		line[n] = 0;
 		vscreen_feed_text(vs, line);

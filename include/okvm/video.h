@@ -96,7 +96,8 @@ struct okvm_capture_status {
 };
 /** A snapshot of the status. Any thread. */
 void okvm_capture_get_status(struct okvm_capture *c, struct okvm_capture_status *out);
-/** Stop the thread, release the device, drop the slot. Frames still referenced stay valid. NULL ok. */
+/** Stop the thread, release the device, drop the slot. Frames still referenced stay valid.
+ * NULL ok. */
 void okvm_capture_free(struct okvm_capture *c);
 
 /* --- For sources (capture thread only) --- */

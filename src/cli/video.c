@@ -54,7 +54,8 @@ cli_open_capture(struct cli *cli, struct okvm_capture **out)
 	if (cli->video_mode) {
 		int w, h, fps;
 		if (okvm_video_parse_mode(cli->video_mode, &w, &h, &fps) < 0)
-			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS", cli->video_mode);
+			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS",
+					 cli->video_mode);
 	}
 	*out = okvm_capture_new_v4l2(dev ? dev : DEFAULT_VIDEO, cli->video_mode);
 	return CLI_OK;
@@ -140,7 +141,8 @@ save(struct cli *cli, const struct okvm_frame *f, const char *name)
 	if (cli->json)
 		print_json(name, f);
 	else
-		printf("%s %dx%d%s\n", name, f->width, f->height, f->placeholder ? " (no signal)" : "");
+		printf("%s %dx%d%s\n", name, f->width, f->height,
+		       f->placeholder ? " (no signal)" : "");
 	return CLI_OK;
 }
 

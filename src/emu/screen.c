@@ -212,7 +212,8 @@ vscreen_cell(struct vscreen *vs, int col, int row)
 static void
 draw_led(struct okvm_canvas *c, int x, const char *name, bool on)
 {
-	okvm_canvas_fill(c, x, 6, 14, BAR_H - 12, on ? OKVM_RGB(60, 220, 90) : OKVM_RGB(70, 70, 70));
+	uint32_t box = on ? OKVM_RGB(60, 220, 90) : OKVM_RGB(70, 70, 70);
+	okvm_canvas_fill(c, x, 6, 14, BAR_H - 12, box);
 	okvm_canvas_text(c, x + 20, (BAR_H - OKVM_FONT_H) / 2, name,
 			 on ? OKVM_RGB(240, 240, 240) : OKVM_RGB(140, 140, 140), 1);
 }

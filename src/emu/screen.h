@@ -21,7 +21,8 @@ struct vscreen;
 struct vscreen *vscreen_new(int w, int h, int fps);
 /** Parse "WxH@FPS" (or NULL = 1920x1080@30) and create the screen; NULL on a bad mode. */
 struct vscreen *vscreen_new_mode(const char *mode);
-/** Text the target's OS produced (UTF-8; "\n", "\r", "\b", "\t" act as on a terminal). Any thread. */
+/** Text the target's OS produced (UTF-8; "\n", "\r", "\b", "\t" act as on a terminal).
+ * Any thread. */
 void vscreen_feed_text(struct vscreen *vs, const char *utf8);
 /** The target's pointer in chip units (0..4095 per axis; CH9329 absolute). Any thread. */
 void vscreen_set_pointer(struct vscreen *vs, int x, int y);

@@ -784,7 +784,9 @@ poll(struct pollfd *fds, nfds_t n, int timeout)
 		pthread_mutex_lock(&F.lock);
 		if (fds[at].revents & POLLIN)
 			tick();
-		short rev = F.gone ? (POLLERR | POLLHUP) : oldest(B_DONE) ? (POLLIN | POLLRDNORM) : 0;
+		short rev = F.gone	     ? (POLLERR | POLLHUP)
+			    : oldest(B_DONE) ? (POLLIN | POLLRDNORM)
+					     : 0;
 		pthread_mutex_unlock(&F.lock);
 		r -= fds[at].revents ? 1 : 0;
 		fds[at].revents = rev;

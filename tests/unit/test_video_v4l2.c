@@ -237,7 +237,8 @@ frames_without_dht_are_repaired(void **state)
 	for (int i = 0; i < 4; i++) {
 		struct okvm_frame *f = r.rec.frames[i];
 		assert_true(okvm_jpeg_has_dht(f->data, f->size));
-		assert_true(testpic_index(f->data, f->size) >= 0); /* decodes to the right picture */
+		/* it decodes, to one of the pictures */
+		assert_true(testpic_index(f->data, f->size) >= 0);
 	}
 	run_end(&r);
 }

@@ -28,7 +28,8 @@ decode(const struct okvm_frame *f, struct pic *p)
 	int sub, cs;
 	assert_int_equal(tjDecompressHeader3(tj, f->data, f->size, &p->w, &p->h, &sub, &cs), 0);
 	p->rgb = malloc((size_t)p->w * (size_t)p->h * 3);
-	assert_int_equal(tjDecompress2(tj, f->data, f->size, p->rgb, p->w, 0, p->h, TJPF_RGB, 0), 0);
+	int rc = tjDecompress2(tj, f->data, f->size, p->rgb, p->w, 0, p->h, TJPF_RGB, 0);
+	assert_int_equal(rc, 0);
 	tjDestroy(tj);
 }
 
@@ -263,8 +264,10 @@ busy_frame_has_a_realistic_size(void **state)
 	for (int r = 0; r < L.rows / 2; r++) {
 		int n = 0;
 		/* a shell session: half the window of 80-column lines of words */
-		for (int c = 0; c < 80 && c < L.cols - 1; c++)
-			line[n++] = (r * 7 + c * 13) % 9 == 0 ? ' ' : (char)(33 + (r * 7 + c * 13) % 94);
+		for (int c = 0; c < 80 && c < L.cols - 1; c++) {
+			int v = r * 7 + c * 13;
+			line[n++] = v % 9 == 0 ? ' ' : (char)(33 + v % 94);
+		}
 		line[n++] = '\n';
 		line[n] = 0;
 		vscreen_feed_text(vs, line);

@@ -53,7 +53,8 @@ okvm_v4l2_close(int fd)
 int
 okvm_v4l2_wait(int fd, int wake_fd, int timeout_ms)
 {
-	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			       { .fd = wake_fd, .events = POLLIN } };
 	int r = poll(p, 2, timeout_ms);
 	if (r < 0)
 		return errno == EINTR ? -EINTR : -errno;

@@ -25,7 +25,8 @@ void okvm_canvas_fill(struct okvm_canvas *cv, int x, int y, int w, int h, uint32
 /** Blend one glyph for code point cp at (x, y), each font pixel scale x scale. */
 void okvm_canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rgb, int scale);
 /** Draw UTF-8 text on one line; returns the x after the last glyph. */
-int okvm_canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb, int scale);
+int okvm_canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb,
+		     int scale);
 /** Decode one UTF-8 sequence at *s (advancing it); invalid bytes yield U+FFFD. */
 uint32_t okvm_utf8_next(const char **s);
 

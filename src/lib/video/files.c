@@ -90,7 +90,7 @@ split_mjpeg(struct files *s, uint8_t *p, size_t n)
 		}
 		size_t i = start + 2, end = n;
 		for (; i + 3 < n; i++)
-			if (p[i] == 0xFF && p[i + 1] == 0xD9 && p[i + 2] == 0xFF && p[i + 3] == 0xD8) {
+			if (!memcmp(p + i, "\xFF\xD9\xFF\xD8", 4)) {
 				end = i + 2;
 				break;
 			}

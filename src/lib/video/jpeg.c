@@ -85,13 +85,14 @@ okvm_jpeg_check(const uint8_t *p, size_t n)
 	return (long)n;
 }
 
+typedef long (*segment_fn)(const uint8_t *p, size_t n, size_t at, void *ud);
+
 /*
  * Walk the segments after SOI up to SOS. Calls fn for each marker with the offset of its 0xFF;
  * stops when fn returns non-zero (and returns that), or at SOS (returns 0), or -EBADMSG.
  */
 static long
-walk_segments(const uint8_t *p, size_t n, long (*fn)(const uint8_t *p, size_t n, size_t at, void *ud),
-	      void *ud)
+walk_segments(const uint8_t *p, size_t n, segment_fn fn, void *ud)
 {
 	size_t i = 2;
 	while (i + 4 <= n) {

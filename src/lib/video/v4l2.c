@@ -62,7 +62,8 @@ static int
 list_modes(struct v4l2src *s, uint32_t fourcc, struct mode *out, int n)
 {
 	struct v4l2_frmsizeenum fs = { .pixel_format = fourcc };
-	for (fs.index = 0; xioctl(s, VIDIOC_ENUM_FRAMESIZES, &fs) == 0 && n < MAX_MODES; fs.index++) {
+	for (fs.index = 0; n < MAX_MODES && xioctl(s, VIDIOC_ENUM_FRAMESIZES, &fs) == 0;
+	     fs.index++) {
 		if (fs.type != V4L2_FRMSIZE_TYPE_DISCRETE)
 			continue;
 		struct v4l2_frmivalenum fi = { .pixel_format = fourcc,
@@ -113,8 +114,8 @@ log_modes(const struct v4l2src *s, const struct mode *m, int n)
 	size_t len = 0;
 	for (int i = 0; i < n && len < sizeof(line) - 40; i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s:%dx%d@%d",
-					m[i].fourcc == V4L2_PIX_FMT_MJPEG ? "mjpeg" : "yuyv", m[i].w,
-					m[i].h, m[i].fps);
+					m[i].fourcc == V4L2_PIX_FMT_MJPEG ? "mjpeg" : "yuyv",
+					m[i].w, m[i].h, m[i].fps);
 	okvm_log(OKVM_LOG_ERROR, "%s: mode %dx%d@%d is not offered; modes:%s", s->name, s->req_w,
 		 s->req_h, s->req_fps, n ? line : " none");
 }
@@ -222,7 +223,8 @@ check_caps(struct v4l2src *s)
 	int rc = xioctl(s, VIDIOC_QUERYCAP, &cap);
 	if (rc < 0)
 		return rc == -ENOTTY ? -ENODEV : rc;
-	uint32_t caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
+	uint32_t caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps
+								 : cap.capabilities;
 	if (!(caps & V4L2_CAP_VIDEO_CAPTURE) || !(caps & V4L2_CAP_STREAMING)) {
 		okvm_log(OKVM_LOG_ERROR, "%s: not a streaming video capture device", s->name);
 		return -ENODEV;
@@ -439,7 +441,8 @@ okvm_capture_new_v4l2(const char *dev, const char *mode)
 	s->fd = -1;
 	snprintf(s->name, sizeof(s->name), "%s", dev);
 	if (mode && okvm_video_parse_mode(mode, &s->req_w, &s->req_h, &s->req_fps) < 0) {
-		okvm_log(OKVM_LOG_ERROR, "%s: bad video mode '%s' (want WxH or WxH@FPS)", dev, mode);
+		okvm_log(OKVM_LOG_ERROR, "%s: bad video mode '%s' (want WxH or WxH@FPS)", dev,
+			 mode);
 		s->req_w = s->req_h = s->req_fps = 0;
 	}
 	s->ops = v4l2_ops;
