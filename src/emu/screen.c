@@ -41,6 +41,7 @@ struct vscreen {
 	uint64_t rendered;
 
 	/* capture thread only */
+	uint32_t *snap; /* copy of cells taken under the lock for rendering */
 	struct okvm_canvas bg, cv;
 	int win_x, win_y, win_w, win_h;
 	tjhandle tj;
@@ -270,9 +271,7 @@ static int
 render(struct vscreen *vs, struct okvm_capture *c, time_t now)
 {
 	size_t ncell = (size_t)vs->rows * (size_t)vs->cols;
-	uint32_t *cells = malloc(ncell * sizeof(*cells));
-	if (!cells)
-		abort();
+	uint32_t *cells = vs->snap;
 	pthread_mutex_lock(&vs->lock);
 	memcpy(cells, vs->cells, ncell * sizeof(*cells));
 	int cur_col = vs->cur_col, cur_row = vs->cur_row, px = vs->px, py = vs->py;
@@ -283,7 +282,6 @@ render(struct vscreen *vs, struct okvm_capture *c, time_t now)
 
 	memcpy(vs->cv.rgb, vs->bg.rgb, (size_t)vs->w * (size_t)vs->h * 3);
 	draw_console(vs, cells, cur_col < vs->cols ? cur_col : vs->cols - 1, cur_row);
-	free(cells);
 	draw_bar(vs, leds, n, now);
 	draw_pointer(&vs->cv, px, py);
 
@@ -385,7 +383,8 @@ vscreen_new(int w, int h, int fps)
 	if (vs->cols < 1 || vs->rows < 1)
 		vs->cols = vs->rows = 1;
 	vs->cells = calloc((size_t)vs->cols * (size_t)vs->rows, sizeof(*vs->cells));
-	if (!vs->cells)
+	vs->snap = calloc((size_t)vs->cols * (size_t)vs->rows, sizeof(*vs->snap));
+	if (!vs->cells || !vs->snap)
 		abort();
 	vs->px = vs->w / 2;
 	vs->py = vs->h / 2;
@@ -424,6 +423,7 @@ vscreen_free(struct vscreen *vs)
 	okvm_canvas_fini(&vs->bg);
 	okvm_canvas_fini(&vs->cv);
 	free(vs->cells);
+	free(vs->snap);
 	pthread_mutex_destroy(&vs->lock);
 	free(vs);
 }

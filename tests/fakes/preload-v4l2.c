@@ -25,7 +25,7 @@
  *     unplug=MS     at frame K the device vanishes (ENODEV, POLLERR); open fails with ENOENT
  *                   for MS milliseconds, then it is back
  *     mode=WxH      from frame K on, the pictures are WxH (the source changed resolution)
- * Test hooks (found with dlsym): fake_v4l2_counter(name) -> "opens", "eagain", "dqbuf",
+ * Test hooks (found with dlsym): fake_v4l2_counter(name) -> "opens", "closes", "eagain", "dqbuf",
  * "produced", "dropped"; fake_v4l2_format(&fourcc, &w, &h, &fps).
  */
 #include <dirent.h>
@@ -128,7 +128,7 @@ static struct {
 	char script[512];
 	struct pic pics[MAX_FILES];
 	int npics, pics_w, pics_h;
-	unsigned long c_opens, c_eagain, c_dqbuf, c_produced, c_dropped;
+	unsigned long c_opens, c_closes, c_eagain, c_dqbuf, c_produced, c_dropped;
 } F = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
 static int (*real_open)(const char *, int, ...);
@@ -678,6 +678,7 @@ close(int fd)
 	init_real();
 	pthread_mutex_lock(&F.lock);
 	if (is_fake(fd)) {
+		F.c_closes++;
 		free_bufs();
 		F.fd = -1;
 		F.streaming = false;
@@ -807,6 +808,7 @@ fake_v4l2_counter(const char *name)
 {
 	pthread_mutex_lock(&F.lock);
 	unsigned long v = !strcmp(name, "opens")      ? F.c_opens
+			  : !strcmp(name, "closes")   ? F.c_closes
 			  : !strcmp(name, "eagain")   ? F.c_eagain
 			  : !strcmp(name, "dqbuf")    ? F.c_dqbuf
 			  : !strcmp(name, "produced") ? F.c_produced

@@ -337,6 +337,29 @@ resolution_change_follows_the_jpeg(void **state)
 	run_end(&r);
 }
 
+static void
+no_consumer_closes_the_device(void **state)
+{
+	(void)state;
+	unsigned long opens = counter("opens"), closes = counter("closes");
+	setenv("OKVM_FAKE_V4L2_SCRIPT", "", 1);
+	struct okvm_capture *c = okvm_capture_new_v4l2(DEV, NULL);
+	okvm_capture_start(c);
+	assert_int_equal(okvm_capture_wait(c, 0, 300), -ETIMEDOUT);
+	assert_int_equal(counter("opens"), opens); /* nobody wants frames: not even opened */
+	okvm_capture_want(c, true);
+	assert_int_equal(okvm_capture_wait(c, 0, 5000), 0);
+	assert_int_equal(counter("opens"), opens + 1);
+	okvm_capture_want(c, false);
+	for (int i = 0; i < 500 && counter("closes") == closes; i++)
+		okvm_capture_wait(c, UINT64_MAX, 10);
+	assert_int_equal(counter("closes"), closes + 1);
+	unsigned long dq = counter("dqbuf");
+	okvm_capture_wait(c, UINT64_MAX, 200);
+	assert_int_equal(counter("dqbuf"), dq); /* and no capture work */
+	okvm_capture_free(c);
+}
+
 int
 main(void)
 {
@@ -352,6 +375,7 @@ main(void)
 		cmocka_unit_test(unplug_and_replug),
 		cmocka_unit_test(no_signal_then_signal),
 		cmocka_unit_test(resolution_change_follows_the_jpeg),
+		cmocka_unit_test(no_consumer_closes_the_device),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
