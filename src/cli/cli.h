@@ -27,6 +27,9 @@ struct cli {
 	const char *emu_layout; /* --emu-layout XKB: layout the virtual target decodes with */
 	int emu_poll_ms;        /* --emu-poll-ms N: target's HID poll interval; 0 = default */
 	const char *emu_video;  /* --emu-video WxH@FPS: the virtual target's screen mode */
+	/* Video (screenshot; later serve). */
+	const char *video;      /* --video DEV: a V4L2 node, without discovery */
+	const char *video_mode; /* --video-mode WxH[@FPS]: capture mode (default: largest @30) */
 };
 
 typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
@@ -85,5 +88,11 @@ int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target
 int cmd_list(struct cli *cli, int argc, char **argv);   /* cmd_list.c: units and their nodes */
 int cmd_switch(struct cli *cli, int argc, char **argv); /* cmd_switch.c: the USB switch */
 int cmd_chip(struct cli *cli, int argc, char **argv);   /* cmd_chip.c: video-chip registers */
+int cmd_screenshot(struct cli *cli, int argc, char **argv); /* video.c: save the newest frame */
+
+struct okvm_capture;
+/* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet
+   started. Returns CLI_OK, or an exit code after printing why. */
+int cli_open_capture(struct cli *cli, struct okvm_capture **out);
 
 #endif

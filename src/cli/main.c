@@ -36,6 +36,8 @@ static const struct cli_command commands[] = {
 	{ "switch", cmd_switch, "[MODE] [--no-pulse]",
 	  "switchable USB port: host, target, toggle, follow, status (default)" },
 	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
+	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
+	  "save the newest video frame (JPEG as sent, or PNG)" },
 };
 
 volatile int cli_stop_signal;
