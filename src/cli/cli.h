@@ -72,6 +72,14 @@ bool cli_is_emu(const struct cli *cli);
 int cli_emu(struct cli *cli, struct emu **out);
 int cli_emu_baud(const struct cli *cli);
 void cli_emu_shutdown(void); /* main() calls it after the command; idempotent */
+struct okvm_capture;
+struct okvm_chip;
+/* The virtual unit's screen as a capture; owned by the unit (close with cli_close_capture). */
+int cli_emu_capture(struct cli *cli, struct okvm_capture **out);
+/* An okvm_chip on the virtual unit's MS2109 register model (free with okvm_chip_free). cli may
+   be NULL once the unit runs. */
+int cli_emu_chip(struct cli *cli, struct okvm_chip **out);
+const char *cli_emu_modem_socket(void); /* NULL when no virtual unit runs */
 
 /* Send keyboard reports in order through the link, at most rate characters per second (0: as
    fast as the link allows; char_index may be NULL), then wait for the ACKs. Releases all and
@@ -94,5 +102,6 @@ struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet
    started. Returns CLI_OK, or an exit code after printing why. */
 int cli_open_capture(struct cli *cli, struct okvm_capture **out);
+void cli_close_capture(struct cli *cli, struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
 
 #endif

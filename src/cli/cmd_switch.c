@@ -36,6 +36,8 @@ dtr_pulse(void *ud, int ms)
 	int rc = okvm_serial_open(u->serial_node, 9600, &s);
 	if (rc < 0)
 		return rc;
+	if (!strcmp(u->port_chain, "emu")) /* a pty: its modem lines go to the virtual unit */
+		okvm_serial_set_modem_socket(s, cli_emu_modem_socket());
 	rc = okvm_serial_set_dtr(s, true);
 	if (rc == 0) {
 		wait_ms(ms);

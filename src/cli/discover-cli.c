@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/discover-cli.h"
+#include "emu/emu.h"
 #include "okvm/log.h"
 
 const char *
@@ -17,12 +18,44 @@ cli_usb_dir_name(enum okvm_usb_dir d)
 	return d == OKVM_USB_TO_TARGET ? "target" : "host";
 }
 
+/* The in-process virtual unit, described as discovery would describe a Mini-KVM v1.9. */
+static int
+resolve_emu(struct cli *cli, struct okvm_unit_info *out)
+{
+	struct emu *e;
+	int rc = cli_emu(cli, &e);
+	if (rc)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	out->index = 1;
+	out->variant = OKVM_VARIANT_MINI_KVM;
+	snprintf(out->port_chain, sizeof(out->port_chain), "emu");
+	snprintf(out->serial_node, sizeof(out->serial_node), "%s", emu_tty_path(e));
+	snprintf(out->hidraw_node, sizeof(out->hidraw_node), "(virtual)");
+	snprintf(out->product, sizeof(out->product), "Openterface (virtual unit)");
+	out->video_vid = 0x534D;
+	out->video_pid = 0x2109;
+	out->serial_vid = 0x1A86;
+	out->serial_pid = 0x7523;
+	out->behind_hub = true;
+	return CLI_OK;
+}
+
+static bool
+is_emu_unit(const struct okvm_unit_info *u)
+{
+	return !strcmp(u->port_chain, "emu");
+}
+
 int
 cli_resolve_unit(struct cli *cli, struct okvm_unit_info *out)
 {
 	const char *spec = cli->device;
-	if (spec && (!strcmp(spec, "emu") || !strncmp(spec, "frames:", 7)))
-		return cli_usage("-d %s is not a discovered unit here", spec);
+	if (cli_is_emu(cli))
+		return resolve_emu(cli, out);
+	if (spec && !strncmp(spec, "frames:", 7))
+		return cli_usage("-d %s is a video-only unit: it has no keyboard/mouse link, video chip "
+				 "or USB switch", spec);
 	struct okvm_unit_info *units;
 	size_t n;
 	int rc = okvm_discover_scan(NULL, &units, &n);
@@ -48,6 +81,8 @@ cli_resolve_unit(struct cli *cli, struct okvm_unit_info *out)
 int
 cli_open_chip(const struct okvm_unit_info *u, struct okvm_chip **out)
 {
+	if (is_emu_unit(u))
+		return cli_emu_chip(NULL, out);
 	if (!u->hidraw_node[0])
 		return cli_fail("unit %s has no hidraw node (is usbhid bound? see "
 				"docs/hardware-setup.md)", u->port_chain);

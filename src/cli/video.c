@@ -40,10 +40,22 @@ open_frames(const char *spec, struct okvm_capture **out)
 	return CLI_OK;
 }
 
+void
+cli_close_capture(struct cli *cli, struct okvm_capture *cap)
+{
+	if (!cli->video && cli_is_emu(cli)) {
+		okvm_capture_want(cap, false); /* the virtual unit owns its screen's capture */
+		return;
+	}
+	okvm_capture_free(cap);
+}
+
 int
 cli_open_capture(struct cli *cli, struct okvm_capture **out)
 {
 	const char *dev = cli->video;
+	if (!dev && cli_is_emu(cli))
+		return cli_emu_capture(cli, out);
 	if (cli->device && !strncmp(cli->device, "frames:", 7))
 		return open_frames(cli->device + 7, out);
 	if (!dev && cli->device && !strncmp(cli->device, "/dev/video", 10))
@@ -210,6 +222,6 @@ cmd_screenshot(struct cli *cli, int argc, char **argv)
 	else
 		rc = save(cli, f, name);
 	okvm_frame_unref(f);
-	okvm_capture_free(cap);
+	cli_close_capture(cli, cap);
 	return rc;
 }

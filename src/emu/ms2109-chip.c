@@ -11,6 +11,8 @@
 struct glue {
 	struct ms2109_emu *emu;
 	pthread_mutex_t *lock;
+	void (*routed)(bool to_target, void *ud);
+	void *ud;
 };
 
 static int
@@ -19,9 +21,13 @@ glue_set(void *ud, const uint8_t *buf, size_t len)
 	struct glue *g = ud;
 	if (g->lock)
 		pthread_mutex_lock(g->lock);
+	bool before = ms2109_emu_routed_target(g->emu);
 	int rc = ms2109_emu_feature_set(g->emu, buf, len);
+	bool after = ms2109_emu_routed_target(g->emu);
 	if (g->lock)
 		pthread_mutex_unlock(g->lock);
+	if (rc == 0 && before != after && g->routed)
+		g->routed(after, g->ud); /* the mux moved: the register write is the switch */
 	return rc;
 }
 
@@ -38,13 +44,19 @@ glue_get(void *ud, uint8_t *buf, size_t len)
 }
 
 struct okvm_chip *
-emu_ms2109_chip_new(struct ms2109_emu *e, pthread_mutex_t *lock)
+emu_ms2109_chip_new_hooked(struct ms2109_emu *e, pthread_mutex_t *lock,
+			   void (*routed)(bool to_target, void *ud), void *ud)
 {
 	static const struct okvm_chip_transport t = { glue_set, glue_get, free };
 	struct glue *g = malloc(sizeof(*g));
 	if (!g)
 		abort();
-	g->emu = e;
-	g->lock = lock;
+	*g = (struct glue){ .emu = e, .lock = lock, .routed = routed, .ud = ud };
 	return okvm_chip_new(OKVM_CHIP_MS2109, &t, g);
+}
+
+struct okvm_chip *
+emu_ms2109_chip_new(struct ms2109_emu *e, pthread_mutex_t *lock)
+{
+	return emu_ms2109_chip_new_hooked(e, lock, NULL, NULL);
 }

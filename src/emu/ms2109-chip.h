@@ -14,5 +14,9 @@
  * Free with okvm_chip_free(). Aborts on OOM.
  */
 struct okvm_chip *emu_ms2109_chip_new(struct ms2109_emu *e, pthread_mutex_t *lock);
+/** The same, and routed(to_target, ud) is called (on the caller's thread, lock released) each
+ * time a register write moves the switchable port's mux. */
+struct okvm_chip *emu_ms2109_chip_new_hooked(struct ms2109_emu *e, pthread_mutex_t *lock,
+					     void (*routed)(bool to_target, void *ud), void *ud);
 
 #endif
