@@ -41,6 +41,14 @@ struct cli_command {
 	const char *summary; /* one line for --help */
 };
 
+/* The command table (src/cli/main.c), and its global-option parser: takes the global options
+   out of argv[1..] wherever they stand before "--" and applies them to cli. */
+const struct cli_command *cli_find_command(const char *name);
+int cli_extract_globals(struct cli *cli, int *argc, char **argv, bool *help);
+int cmd_script(struct cli *cli, int argc, char **argv);
+/* Keep the in-process virtual unit alive across commands (okvm script). */
+void cli_emu_hold(bool hold);
+
 /* Print "okvm: <message>" to stderr and return CLI_USAGE / CLI_FAIL. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

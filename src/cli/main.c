@@ -24,6 +24,7 @@ static const struct cli_command commands[] = {
 	{ "type", cmd_type, "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] TEXT|-",
 	  "type text on the target (any --layout)" },
 	{ "key", cmd_key, "COMBO...", "press key combos: ctrl+alt+delete, enter, volume-up" },
+	{ "script", cmd_script, "FILE|-", "run okvm commands from a file, one per line (+ sleep MS)" },
 	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
 	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY", "use the mouse" },
 	{ "reset", cmd_reset, "", "restart the keyboard/mouse chip (CH9329)" },
@@ -92,6 +93,15 @@ const char *
 cli_layout(const struct cli *cli)
 {
 	return cli->layout ? cli->layout : "us";
+}
+
+const struct cli_command *
+cli_find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
 }
 
 static void
@@ -216,8 +226,8 @@ find_long(const char *name, size_t n)
  * Take the global options out of argv wherever they stand (before a "--"), leaving the command
  * and its own arguments in order. Unknown options stay for the command to judge.
  */
-static int
-extract_globals(struct cli *cli, int *argc, char **argv, bool *help)
+int
+cli_extract_globals(struct cli *cli, int *argc, char **argv, bool *help)
 {
 	int out = 1;
 	bool done = false;
@@ -288,7 +298,7 @@ main(int argc, char **argv)
 {
 	struct cli cli = { .report_gap_ms = -1 };
 	bool help = false;
-	int rc = extract_globals(&cli, &argc, argv, &help);
+	int rc = cli_extract_globals(&cli, &argc, argv, &help);
 	if (rc)
 		return rc;
 	okvm_log_set_handler(log_to_stderr, NULL);

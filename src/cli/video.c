@@ -77,8 +77,11 @@ cli_open_capture(struct cli *cli, struct okvm_capture **out)
 static struct okvm_frame *
 wait_frame(struct okvm_capture *c, int timeout_ms)
 {
+	/* A screenshot shows the screen after it was asked for: frames captured earlier (the slot
+	 * may hold one from before the last command took effect) are only a fallback. */
 	struct okvm_frame *best = NULL;
-	uint64_t seq = 0, deadline = okvm_now_us() + (uint64_t)timeout_ms * 1000;
+	uint64_t asked = okvm_now_us();
+	uint64_t seq = 0, deadline = asked + (uint64_t)timeout_ms * 1000;
 	while (!cli_stop_signal) {
 		uint64_t now = okvm_now_us();
 		if (now >= deadline)
@@ -92,7 +95,7 @@ wait_frame(struct okvm_capture *c, int timeout_ms)
 		seq = f->seq;
 		okvm_frame_unref(best);
 		best = f;
-		if (!f->placeholder)
+		if (!f->placeholder && f->ts_us >= asked)
 			break;
 	}
 	return best;

@@ -29,6 +29,13 @@ struct vunit {
 };
 
 static struct vunit *the_unit;
+static bool held;
+
+void
+cli_emu_hold(bool hold)
+{
+	held = hold;
+}
 
 bool
 cli_is_emu(const struct cli *cli)
@@ -171,6 +178,8 @@ cli_emu_baud(const struct cli *cli)
 void
 cli_emu_shutdown(void)
 {
+	if (held)
+		return;
 	vunit_free(the_unit);
 	the_unit = NULL;
 }
