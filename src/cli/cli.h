@@ -3,6 +3,7 @@
 #define OKVM_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 /* Exit codes (ARCHITECTURE 4.1). */
 enum {
@@ -49,5 +50,8 @@ void cli_install_signals(void);
 
 /* Commands (one file each in src/cli/). */
 /* (each command's file declares nothing here; main.c's table names them) */
+int cmd_serve(struct cli *cli, int argc, char **argv);   /* web KVM server (cmd_serve.c) */
+void cmd_serve_help(FILE *out);                          /* okvm serve --help */
+int cmd_passwd(struct cli *cli, int argc, char **argv);  /* set the web login password */
 
 #endif
