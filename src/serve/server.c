@@ -176,6 +176,12 @@ static int
 on_http(struct lws *wsi, enum lws_callback_reasons reason, struct conn *c, struct serve *s,
 	void *in, size_t len)
 {
+	bool ours = reason == LWS_CALLBACK_HTTP || reason == LWS_CALLBACK_HTTP_BODY ||
+		    reason == LWS_CALLBACK_HTTP_BODY_COMPLETION ||
+		    reason == LWS_CALLBACK_HTTP_WRITEABLE || reason == LWS_CALLBACK_CLOSED_HTTP ||
+		    reason == LWS_CALLBACK_TIMER;
+	if (ours && !c)
+		return reason == LWS_CALLBACK_HTTP ? -1 : 0; /* no session data: nothing of ours */
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		conn_init(c, wsi, s, CONN_HTTP);
@@ -215,6 +221,8 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return ws_filter(&(struct conn){ .wsi = wsi, .s = s });
 	case LWS_CALLBACK_ESTABLISHED:
+		if (!c)
+			return -1;
 		memset(c, 0, sizeof(*c));
 		conn_init(c, wsi, s, CONN_WS);
 		return ws_established(c);
