@@ -57,8 +57,10 @@ struct conn {
 	uint64_t last_seq;
 	uint64_t ready_us;              /* when cur's notify arrived (0: not measured) */
 	bool waiting;                   /* idle, had every frame: the next one is measured */
+	bool draining;                  /* a finished part still sits in lws's buffer */
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
+	uint64_t part_start_us;
 	uint64_t frames_sent, frames_skipped;
 	uint64_t fps_window_start_us, fps_window_frames;
 	double fps;
@@ -122,7 +124,7 @@ struct serve {
 	size_t typing_done, typing_total;
 	int typing_err;
 	/* metrics */
-	uint64_t frames_served, stream_drops, ws_errors, http_requests, login_failures;
+	uint64_t frames_served, stream_drops, stream_stalls, ws_errors, http_requests, login_failures;
 	uint64_t served_window_start_us, served_window_frames;
 	double served_fps;
 	uint64_t lat_us[SERVE_LAT_RING];

@@ -120,8 +120,11 @@ metrics_text(struct serve *s)
 	       s->nstreams);
 	metric(&b, "okvm_serve_ws_clients", "gauge", "Connected WebSocket clients.", s->nsockets);
 	metric(&b, "okvm_serve_stream_drops_total", "counter",
-	       "Stream clients dropped in the middle of a frame (stalled or gone).",
+	       "Stream clients that left in the middle of a frame (stalled or gone).",
 	       (double)s->stream_drops);
+	metric(&b, "okvm_serve_stream_stalls_total", "counter",
+	       "Stream clients dropped because a frame took longer than the stall timeout.",
+	       (double)s->stream_stalls);
 	out(&b, "# HELP okvm_serve_frame_write_seconds Frame ready to completely written to a "
 		"client.\n# TYPE okvm_serve_frame_write_seconds summary\n"
 		"okvm_serve_frame_write_seconds{quantile=\"0.5\"} %.6f\n"

@@ -190,6 +190,7 @@ start_part(struct conn *c)
 			 f->size, f->ts_us / 1000000u, f->ts_us % 1000000u);
 	c->part_hdr_len = (size_t)n;
 	c->part_off = 0;
+	c->part_start_us = serve_now_us();
 	c->phase = PART_HEADER;
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, s->cfg.stall_timeout_s);
 	return true;
@@ -209,7 +210,12 @@ finish_part(struct conn *c)
 	if (c->ready_us && now >= c->ready_us)
 		metrics_frame_written(s, now - c->ready_us);
 	count_fps(s, c, now);
-	lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+	/* If lws holds an unsent tail, the part is not out yet: the timeout stays armed until the
+	 * next writeable callback says the socket drained. */
+	if (lws_send_pipe_choked(c->wsi))
+		c->draining = true;
+	else
+		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 }
 
 /* One step of the current part; returns <0 on a write error. */
@@ -245,6 +251,10 @@ stream_writeable(struct conn *c)
 	if (c->snapshot)
 		return 0;
 	struct lws *wsi = c->wsi;
+	if (c->draining) {
+		c->draining = false;
+		lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	}
 	if (c->resp) {
 		if (lws_write(wsi, c->resp + LWS_PRE, c->resp_len, LWS_WRITE_HTTP) < 0)
 			return -1;
@@ -269,11 +279,15 @@ stream_closed(struct conn *c)
 	struct serve *s = c->s;
 	if (!s)
 		return;
-	if (c->cur) {
+	if (c->cur || c->draining) {
 		/* Closed mid-part: lws dropped it for stalling, or the peer went away. */
+		uint64_t took = serve_now_us() - c->part_start_us;
+		bool stalled = took + 500000 >= (uint64_t)s->cfg.stall_timeout_s * 1000000;
 		s->stream_drops++;
-		okvm_log(OKVM_LOG_INFO, "serve: stream client %u (%s) dropped mid-frame", c->id,
-			 c->peer);
+		s->stream_stalls += stalled;
+		okvm_log(stalled ? OKVM_LOG_WARN : OKVM_LOG_INFO,
+			 "serve: stream client %u (%s) %s", c->id, c->peer,
+			 stalled ? "stalled: dropped" : "went away mid-frame");
 	}
 	unref(s, c->cur);
 	c->cur = NULL;

@@ -49,6 +49,7 @@ class Server:
         self.log = os.path.join(self.tmp, "backend.jsonl")
         self.port = free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
+        self.port = int(self.listen.rsplit(":", 1)[1])
         backend = os.environ.get("OKVM_SERVE_BACKEND_ARGS")
         bargs = shlex.split(backend) if backend else [
             "--test-backend", f"{FRAMES}@{fps}", "--test-backend-log", self.log]
@@ -69,7 +70,8 @@ class Server:
         self.url = line.split("serving on ", 1)[1].strip()
 
     def errors(self):
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         return open(self.stderr_path).read()
 
     def http(self, method, path, body=None, headers=None):
