@@ -3,6 +3,8 @@
 #define OKVM_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes (ARCHITECTURE 4.1). */
@@ -48,8 +50,38 @@ extern volatile int cli_stop_signal;
 /* Install SIGINT/SIGTERM handlers that set cli_stop_signal (no SA_RESTART). */
 void cli_install_signals(void);
 
+/* The unit's CH9329 link (unit.c): --serial PATH or -d /dev/tty...; CLI_OK or an exit code
+   (message printed). cli_check_link validates the options only; cli_close_link releases all. */
+struct okvm_link;
+int cli_check_link(const struct cli *cli);
+int cli_open_link(struct cli *cli, struct okvm_link **out);
+void cli_close_link(struct okvm_link *l);
+
 /* Commands (one file each in src/cli/). */
+int cmd_info(struct cli *cli, int argc, char **argv);          /* chip, target, LEDs, baud */
+int cmd_mouse(struct cli *cli, int argc, char **argv);         /* move/click/scroll/rel */
+int cmd_reset(struct cli *cli, int argc, char **argv);         /* CH9329 RESET */
+int cmd_factory_reset(struct cli *cli, int argc, char **argv); /* CH9329 factory defaults */
+int cmd_baud(struct cli *cli, int argc, char **argv);          /* change the CH9329's baud */
+/* The in-process virtual unit (-d emu), src/cli/vunit.c: started on first use, one per process. */
+struct emu;
+bool cli_is_emu(const struct cli *cli);
+int cli_emu(struct cli *cli, struct emu **out);
+int cli_emu_baud(const struct cli *cli);
+void cli_emu_shutdown(void); /* main() calls it after the command; idempotent */
+
+/* Send keyboard reports in order through the link, at most rate characters per second (0: as
+   fast as the link allows; char_index may be NULL), then wait for the ACKs. Releases all and
+   fails on a signal. src/cli/cmd_type.c */
+struct okvm_link;
+struct okvm_kbd_report;
+int cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *reports,
+		     const uint32_t *char_index, size_t n, double rate);
+int cmd_type(struct cli *cli, int argc, char **argv);
+int cmd_key(struct cli *cli, int argc, char **argv);
+int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
 /* (each command's file declares nothing here; main.c's table names them) */
+int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target layouts */
 int cmd_serve(struct cli *cli, int argc, char **argv);   /* web KVM server (cmd_serve.c) */
 void cmd_serve_help(FILE *out);                          /* okvm serve --help */
 int cmd_passwd(struct cli *cli, int argc, char **argv);  /* set the web login password */

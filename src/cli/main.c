@@ -21,6 +21,16 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
+	{ "type", cmd_type, "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] TEXT|-",
+	  "type text on the target (any --layout)" },
+	{ "key", cmd_key, "COMBO...", "press key combos: ctrl+alt+delete, enter, volume-up" },
+	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
+	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY", "use the mouse" },
+	{ "reset", cmd_reset, "", "restart the keyboard/mouse chip (CH9329)" },
+	{ "factory-reset", cmd_factory_reset, "", "restore the CH9329's factory settings (9600 baud)" },
+	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
+	{ "emulate", cmd_emulate, "[--link PATH]", "virtual unit on a pty (SIGUSR1: target on/off)" },
+	{ "layouts", cmd_layouts, "[FILTER]", "list the target keyboard layouts (--json)" },
 	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]", "serve the web KVM (see serve --help)" },
 	{ "passwd", cmd_passwd, "[--config FILE]", "set the web login password" },
 };
@@ -301,7 +311,9 @@ main(int argc, char **argv)
 		}
 		/* The command sees argv[0] = its name, then its arguments. */
 		cli_install_signals();
-		return commands[i].fn(&cli, argc - 1, argv + 1);
+		rc = commands[i].fn(&cli, argc - 1, argv + 1);
+		cli_emu_shutdown();
+		return rc;
 	}
 	return cli_usage("unknown command '%s'; see `okvm --help`", name);
 }

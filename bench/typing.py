@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Typing speed through the virtual unit: okvm vs the official Qt app's paste pacing.
+
+For each baud (9600, 115200) it starts `okvm emulate` (the virtual CH9329 with its USB-poll
+model), then
+  * runs `okvm type` at --rate max and at the default rate, and
+  * replays the official app's paste pacing (spec/hardware.md 2.12: a 5 ms timer that handles up
+    to 10 characters; per character press, 3 ms, release-all, 3 ms, release-all; no ACK wait)
+    by writing those frames to the same pty,
+and prints characters per second and how many characters the target really received / lost.
+"""
+import os
+import sys
+import termios
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+import okvmtest  # noqa: E402
+
+TEXT = ("the quick brown fox jumps over the lazy dog 0123456789 " * 8).strip()
+
+
+def usage_of(ch):
+    """HID usage (page 0x07) of the lowercase letters, digits and space used in TEXT."""
+    if "a" <= ch <= "z":
+        return 0x04 + ord(ch) - ord("a")
+    if "1" <= ch <= "9":
+        return 0x1E + ord(ch) - ord("1")
+    if ch == "0":
+        return 0x27
+    if ch == " ":
+        return 0x2C
+    raise ValueError(ch)
+
+
+def kbd_frame(mod, key):
+    body = bytes([0x57, 0xAB, 0x00, 0x02, 0x08, mod, 0x00, key, 0, 0, 0, 0, 0])
+    return body + bytes([sum(body) & 0xFF])
+
+
+def qt_replay(path, baud, text):
+    """The official app's paste loop, written straight to the tty (it does not wait for ACKs)."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    attrs = termios.tcgetattr(fd)
+    speed = termios.B9600 if baud == 9600 else termios.B115200
+    attrs[0] = 0
+    attrs[1] = 0
+    attrs[2] = termios.CS8 | termios.CREAD | termios.CLOCAL
+    attrs[3] = 0
+    attrs[4] = attrs[5] = speed
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    release = kbd_frame(0, 0)
+    start = time.monotonic()
+    i = 0
+    while i < len(text):
+        tick = time.monotonic()
+        for ch in text[i:i + 10]:
+            os.write(fd, kbd_frame(0, usage_of(ch)))
+            time.sleep(0.003)
+            os.write(fd, release)
+            time.sleep(0.003)
+            os.write(fd, release)
+        i += 10
+        rest = 0.005 - (time.monotonic() - tick)
+        if rest > 0:
+            time.sleep(rest)
+    termios.tcdrain(fd)
+    elapsed = time.monotonic() - start
+    time.sleep(0.5)  # let the virtual chip drain its input
+    os.close(fd)
+    return elapsed
+
+
+def measure(baud, mode):
+    with okvmtest.Emulator("--baud", str(baud)) as emu:
+        if mode == "qt":
+            elapsed = qt_replay(emu.link, baud, TEXT)
+        else:
+            args = ["--baud", str(baud), "type"]
+            if mode == "max":
+                args += ["--rate", "max"]
+            args += ["-"]
+            t0 = time.monotonic()
+            r = emu.okvm(*args, input=TEXT, timeout=600)
+            elapsed = time.monotonic() - t0
+            if r.returncode != 0:
+                return None, r.stderr.decode().strip()
+        time.sleep(0.3)
+        ev = emu.events_list()
+    got = okvmtest.typed_text(ev)
+    lost = len(okvmtest.dropped(ev))
+    cps = len(TEXT) / elapsed
+    exact = "exact" if got == TEXT else f"WRONG ({len(got)}/{len(TEXT)} chars arrived)"
+    return cps, f"{cps:7.1f} chars/s  {elapsed:6.2f} s  dropped reports {lost:4d}  text {exact}"
+
+
+def main():
+    print(f"text: {len(TEXT)} characters; okvm {okvmtest.OKVM}")
+    for baud in (9600, 115200):
+        results = {}
+        for mode in ("qt", "default", "max"):
+            cps, line = measure(baud, mode)
+            results[mode] = cps
+            label = {"qt": "official app pacing", "default": "okvm type (default)",
+                     "max": "okvm type --rate max"}[mode]
+            print(f"{baud:6d} baud  {label:24s} {line}")
+        if results.get("qt") and results.get("max"):
+            print(f"{baud:6d} baud  ratio okvm max / official app: {results['max'] / results['qt']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

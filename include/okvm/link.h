@@ -1,0 +1,139 @@
+/*
+ * The CH9329 link: one per unit; owns the serial port, queues HID reports with priorities,
+ * sends one frame at a time and waits for its ACK, paces reports, polls GET_INFO when idle.
+ * No threads inside: poll okvm_link_fd() and call okvm_link_dispatch() (libinput style).
+ * The enqueue functions (okvm_link_send_*, okvm_link_mouse_*, okvm_link_release_all,
+ * okvm_link_pending) may be called from any thread; everything else belongs to the thread that
+ * dispatches. See docs/link.md for the pacing model and where its numbers come from.
+ */
+#ifndef OKVM_LINK_H
+#define OKVM_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "okvm/ch9329.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Minimum gap between two HID reports. The virtual unit's target polls its HID endpoints every
+ * 10 ms (EMU_DEFAULT_POLL_MS, the USB full-speed bInterval the CH9329 reports); a report that
+ * the chip overwrites before the next poll is lost, so the gap must exceed the poll interval.
+ */
+#define OKVM_LINK_DEFAULT_GAP_MS 12
+#define OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS 500 /* CH9329-P section II */
+#define OKVM_LINK_DEFAULT_INFO_POLL_MS 1000
+#define OKVM_LINK_KBD_QUEUE 4096   /* keyboard reports queued at most (-EAGAIN beyond) */
+#define OKVM_LINK_MEDIA_QUEUE 256
+#define OKVM_LINK_MOUSE_QUEUE 1024 /* button/wheel changes queued at most */
+
+struct okvm_link_config {
+	const char *path;         /* tty */
+	int baud;                 /* 0 = detect: 115200 first, then 9600, two cycles (spec 2.10) */
+	int report_gap_ms;        /* minimum gap between two HID reports; <=0 = default
+				     (OKVM_LINK_DEFAULT_GAP_MS) */
+	int ack_timeout_ms;       /* default 500 */
+	int info_poll_ms;         /* GET_INFO when idle; default 1000; 0 = off, <0 = off too */
+	const char *modem_socket; /* docs/contracts.md section 1; NULL = PATH.modem if it exists */
+	bool no_gap;              /* added: report_gap_ms 0 really means 0 (benchmarks) */
+};
+
+struct okvm_link_state {
+	bool target_connected;
+	uint8_t leds; /* enum okvm_led bits */
+	uint8_t version;
+	int baud;
+	bool chip_ok; /* the chip answered the last frame */
+};
+
+/** Called on the dispatch thread whenever a field of the state changes. */
+typedef void (*okvm_link_listener)(const struct okvm_link_state *st, void *ud);
+
+/** Create a link (copies cfg and its strings). Aborts on OOM; opens nothing. */
+struct okvm_link *okvm_link_new(const struct okvm_link_config *cfg);
+
+/**
+ * Open the port, find the chip's baud (spec 2.10) and read GET_INFO.
+ * @return 0, -ETIMEDOUT if the chip never answers, or the port's open error (-ENOENT, -EACCES,
+ *         -EBUSY ...; logged with the fix).
+ */
+int okvm_link_open(struct okvm_link *l);
+
+/** An epoll fd: readable when the port has bytes, a timer fired or another thread queued. */
+int okvm_link_fd(struct okvm_link *l);
+
+/**
+ * Do whatever is due, without blocking: read replies, handle timeouts, send the next frame.
+ * @return 0, or -ENODEV when the port vanished (the link stays usable only for free).
+ */
+int okvm_link_dispatch(struct okvm_link *l);
+
+/** One listener (NULL clears). Dispatch thread. */
+void okvm_link_set_listener(struct okvm_link *l, okvm_link_listener fn, void *ud);
+
+/**
+ * Thread-safe enqueue. Keyboard and media reports are full states sent in order; release-all
+ * jumps the queue; absolute positions are coalesced (only the newest unsent one is sent),
+ * relative motion is summed; button and wheel changes are kept in order.
+ * @return 0, -EAGAIN (queue full, nothing queued), -ENODEV (port gone), -EINVAL (abs > 4096).
+ */
+int okvm_link_send_kbd(struct okvm_link *l, const struct okvm_kbd_report *r);
+int okvm_link_send_media(struct okvm_link *l, const struct okvm_media_report *r);
+int okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel);
+int okvm_link_mouse_rel(struct okvm_link *l, int8_t dx, int8_t dy, uint8_t buttons, int8_t wheel);
+/** Drop queued reports; send keyboard up, media up and mouse buttons up first. Thread-safe. */
+int okvm_link_release_all(struct okvm_link *l);
+/** Reports queued or in flight. Thread-safe. */
+size_t okvm_link_pending(struct okvm_link *l);
+
+/*
+ * Blocking helpers for the CLI. They run the dispatch loop themselves, so call them only on the
+ * dispatching thread. Chip error replies (CMD|0xC0) return -EPROTO (the status is logged by name
+ * and, for okvm_link_command, left in *reply).
+ */
+/** Until nothing is queued or in flight. @return 0, -ETIMEDOUT, -ENODEV. */
+int okvm_link_flush(struct okvm_link *l, int timeout_ms);
+int okvm_link_get_info(struct okvm_link *l, struct okvm_ch9329_info *out, int timeout_ms);
+int okvm_link_get_params(struct okvm_link *l, struct okvm_ch9329_params *out, int timeout_ms);
+/** Any command, waits for its reply (CMD|0x80 or CMD|0xC0). @return 0, -EPROTO, -ETIMEDOUT... */
+int okvm_link_command(struct okvm_link *l, const struct okvm_ch9329_frame *req,
+		      struct okvm_ch9329_frame *reply, int timeout_ms);
+/** SET_PARA_CFG (only the baud changed) + RESET at the old baud, switch, verify (spec 2.10). */
+int okvm_link_set_baud(struct okvm_link *l, int baud);
+/** RESET (0x0F): the chip restarts with its stored parameters. */
+int okvm_link_reset(struct okvm_link *l);
+/**
+ * Factory defaults: RTS asserted 4 s, released, 0.5 s, then GET_INFO at 9600; if the chip does
+ * not answer (no RTS wiring, boards < v1.9), SET_DEFAULT_CFG at 9600 then 115200 + RESET.
+ * Not for CH32V208. @return 0 (chip answers at 9600), -ETIMEDOUT.
+ */
+int okvm_link_factory_reset(struct okvm_link *l);
+/** CH32V208 USB switch (cmd 0x17); *now receives the routing reported (may be NULL). */
+int okvm_link_usb_switch(struct okvm_link *l, enum okvm_usb_dir dir, enum okvm_usb_dir *now);
+/** Assert DTR for ms, then deassert: power-cycles the switchable USB-A port (spec 2.11). */
+int okvm_link_dtr_pulse(struct okvm_link *l, int ms);
+
+struct okvm_link_stats {
+	uint64_t reports_sent, acks, timeouts, chip_errors, resyncs;
+	double ack_ms_last, ack_ms_max;
+	/* added */
+	uint64_t unsolicited;    /* 0x87 frames and replies nobody waited for */
+	uint64_t garbage_bytes;  /* bytes skipped by the parser */
+	uint64_t coalesced;      /* absolute positions replaced before they were sent */
+};
+/** Dispatch thread. */
+void okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out);
+/** Current state (dispatch thread). */
+void okvm_link_get_state(struct okvm_link *l, struct okvm_link_state *out);
+
+/** Release all (ACKed, short timeout) if open, close the port, free. NULL ok. */
+void okvm_link_free(struct okvm_link *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

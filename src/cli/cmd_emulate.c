@@ -1,0 +1,168 @@
+/*
+ * DESIGN: `okvm emulate`: run the virtual unit (src/emu) as its own process, so any program
+ * (okvm --serial PATH, the official apps, a terminal) can talk to a CH9329 that is not there.
+ * The main thread only waits for signals: SIGTERM/SIGINT/SIGHUP stop the unit (link and modem
+ * socket removed), SIGUSR1 plugs or unplugs the virtual target. The unit's own thread does the
+ * rest. The first line on stdout is the tty to open (the link, else the pty), then it is flushed,
+ * so a script can start it in the background and read where it is.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "emu/emu.h"
+#include "okvm/error.h"
+#include "okvm/keymap.h"
+
+static volatile sig_atomic_t toggle_requests;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	toggle_requests++;
+}
+
+struct emulate_opts {
+	const char *link;
+	bool disconnected;
+	enum emu_chip_type chip;
+};
+
+static int
+parse_opts(int argc, char **argv, struct emulate_opts *o)
+{
+	static const struct option opts[] = {
+		{ "link", required_argument, NULL, 'l' },
+		{ "target-disconnected", no_argument, NULL, 't' },
+		{ "chip", required_argument, NULL, 'c' },
+		{ 0 },
+	};
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'l') {
+			o->link = optarg;
+		} else if (c == 't') {
+			o->disconnected = true;
+		} else if (c == 'c' && !strcmp(optarg, "ch9329")) {
+			o->chip = EMU_CHIP_CH9329;
+		} else if (c == 'c' && !strcmp(optarg, "ch32v208")) {
+			o->chip = EMU_CHIP_CH32V208;
+		} else if (c == 'c') {
+			return cli_usage("emulate: --chip is ch9329 or ch32v208, not '%s'", optarg);
+		} else {
+			return cli_usage("emulate: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage("emulate: unexpected argument '%s'", argv[optind]);
+	return CLI_OK;
+}
+
+static bool
+baud_ok(int baud)
+{
+	static const int ok[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (ok[i] == baud)
+			return true;
+	return false;
+}
+
+static void
+print_ready(struct cli *cli, struct emu *e, int baud)
+{
+	if (cli->json)
+		printf("{\"tty\":\"%s\",\"pty\":\"%s\",\"modem\":\"%s\",\"baud\":%d}\n",
+		       emu_tty_path(e), emu_pty_name(e), emu_modem_socket(e), baud);
+	else
+		printf("%s\n", emu_tty_path(e));
+	fflush(stdout);
+}
+
+/* SIGUSR1 is caught from the start (its default would kill the process), and the stop signals
+ * and SIGUSR1 stay blocked except inside sigsuspend(), so none is missed. */
+static void
+block_signals(sigset_t *old)
+{
+	sigset_t block;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, old);
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Sleep until a stop signal; SIGUSR1 toggles the target. */
+static void
+wait_loop(struct emu *e, bool connected, const sigset_t *old)
+{
+	while (!cli_stop_signal) {
+		sigsuspend(old);
+		for (; toggle_requests > 0; toggle_requests--) {
+			connected = !connected;
+			emu_set_target_connected(e, connected);
+		}
+	}
+}
+
+static int
+run(struct cli *cli, const struct emu_config *cfg, const sigset_t *old)
+{
+	struct emu *e = emu_new(cfg);
+	int rc = emu_start(e);
+	if (rc) {
+		emu_free(e);
+		if (rc == -EEXIST)
+			return cli_fail("emulate: %s exists and is not a symlink", cfg->link_path);
+		return cli_fail("emulate: cannot start the virtual unit (link %s, events %s): %s",
+				cfg->link_path ? cfg->link_path : "none",
+				cfg->events_path ? cfg->events_path : "none", okvm_strerror(rc));
+	}
+	print_ready(cli, e, cfg->baud);
+	wait_loop(e, cfg->target_connected, old);
+	emu_free(e);
+	return CLI_OK;
+}
+
+int
+cmd_emulate(struct cli *cli, int argc, char **argv)
+{
+	sigset_t old;
+	block_signals(&old);
+	struct emulate_opts o = { 0 };
+	int rc = parse_opts(argc, argv, &o);
+	int baud = cli->baud ? cli->baud : EMU_DEFAULT_BAUD;
+	struct emu_config cfg;
+	emu_config_init(&cfg);
+	cfg.layout = cli->emu_layout ? cli->emu_layout : cli_layout(cli);
+	if (!rc && !baud_ok(baud))
+		rc = cli_usage("emulate: a CH9329 runs at 1200, 2400, 4800, 9600, 19200, 38400, "
+			       "57600 or 115200 baud, not %d", baud);
+	struct okvm_kbd_decoder *dec = rc ? NULL : okvm_kbd_decoder_new(cfg.layout);
+	if (!rc && !dec)
+		rc = cli_usage("emulate: unknown keyboard layout '%s'", cfg.layout);
+	okvm_kbd_decoder_free(dec);
+	if (rc) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return rc;
+	}
+	cfg.link_path = o.link;
+	cfg.baud = baud;
+	cfg.poll_ms = cli->emu_poll_ms;
+	cfg.events_path = cli->emu_events;
+	cfg.target_connected = !o.disconnected;
+	cfg.chip = o.chip;
+	rc = run(cli, &cfg, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}

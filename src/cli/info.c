@@ -1,0 +1,107 @@
+/*
+ * DESIGN: `okvm info`: what the keyboard/mouse chip reports. GET_INFO (version, target
+ * connected, Num/Caps/Scroll) and GET_PARA_CFG (working mode, USB VID:PID), plus the baud the
+ * link found. Text for people, one JSON object with --json (cJSON).
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "okvm/error.h"
+#include "okvm/link.h"
+
+struct info {
+	struct okvm_ch9329_info chip;
+	struct okvm_ch9329_params params;
+	bool have_params;
+	int baud;
+};
+
+/* Working modes, CH9329-D "Operating mode configuration" (spec 2.8). */
+static const char *
+mode_name(uint8_t mode)
+{
+	static const char *const names[] = { "keyboard + mouse + custom HID", "keyboard only",
+					     "keyboard + mouse", "custom HID only" };
+	return names[mode & 0x03];
+}
+
+static void
+version_text(uint8_t v, char *out, size_t cap)
+{
+	if (v >= 0x30 && v <= 0x39)
+		snprintf(out, cap, "V1.%d", v - 0x30);
+	else
+		snprintf(out, cap, "0x%02X", v);
+}
+
+static void
+print_text(const struct info *in)
+{
+	char ver[16];
+	version_text(in->chip.version, ver, sizeof(ver));
+	printf("chip:    CH9329 %s\n", ver);
+	printf("target:  %s\n", in->chip.target_connected ? "connected" : "not connected");
+	printf("leds:    num %s, caps %s, scroll %s\n", in->chip.leds & OKVM_LED_NUM ? "on" : "off",
+	       in->chip.leds & OKVM_LED_CAPS ? "on" : "off",
+	       in->chip.leds & OKVM_LED_SCROLL ? "on" : "off");
+	printf("baud:    %d\n", in->baud);
+	if (!in->have_params)
+		return;
+	printf("mode:    %d, %s%s\n", in->params.mode & 0x03, mode_name(in->params.mode),
+	       in->params.mode & 0x80 ? " (set by pins)" : "");
+	printf("usb:     %04x:%04x\n", in->params.vid, in->params.pid);
+}
+
+static void
+print_json(const struct info *in)
+{
+	char ver[16], usb[16];
+	version_text(in->chip.version, ver, sizeof(ver));
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "chip", "CH9329");
+	cJSON_AddStringToObject(o, "version", ver);
+	cJSON_AddBoolToObject(o, "target_connected", in->chip.target_connected);
+	cJSON *leds = cJSON_AddObjectToObject(o, "leds");
+	cJSON_AddBoolToObject(leds, "num", in->chip.leds & OKVM_LED_NUM);
+	cJSON_AddBoolToObject(leds, "caps", in->chip.leds & OKVM_LED_CAPS);
+	cJSON_AddBoolToObject(leds, "scroll", in->chip.leds & OKVM_LED_SCROLL);
+	cJSON_AddNumberToObject(o, "baud", in->baud);
+	if (in->have_params) {
+		cJSON_AddNumberToObject(o, "mode", in->params.mode & 0x03);
+		cJSON_AddBoolToObject(o, "mode_by_pins", in->params.mode & 0x80);
+		snprintf(usb, sizeof(usb), "%04x:%04x", in->params.vid, in->params.pid);
+		cJSON_AddStringToObject(o, "usb", usb);
+	}
+	char *s = cJSON_PrintUnformatted(o);
+	puts(s);
+	free(s);
+	cJSON_Delete(o);
+}
+
+int
+cmd_info(struct cli *cli, int argc, char **argv)
+{
+	if (argc > 1)
+		return cli_usage("info: unexpected argument '%s'", argv[1]);
+	struct okvm_link *l;
+	int rc = cli_open_link(cli, &l);
+	if (rc)
+		return rc;
+	struct info in = { 0 };
+	int err = okvm_link_get_info(l, &in.chip, 1000);
+	if (err == 0)
+		in.have_params = okvm_link_get_params(l, &in.params, 1000) == 0;
+	struct okvm_link_state st;
+	okvm_link_get_state(l, &st);
+	in.baud = st.baud;
+	cli_close_link(l);
+	if (err < 0)
+		return cli_fail("info: %s", okvm_strerror(err));
+	if (cli->json)
+		print_json(&in);
+	else
+		print_text(&in);
+	return CLI_OK;
+}

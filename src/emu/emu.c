@@ -1,0 +1,482 @@
+/*
+ * DESIGN: the virtual unit's lifecycle and its thread ("okvm-emu").
+ *
+ * emu_start() creates a pty pair (raw, at the chip's baud), keeps one fd of the slave open itself
+ * so the master never reports a hang-up while the host has the port closed, links the slave at
+ * link_path, binds the modem datagram socket (contracts section 1) and starts the thread. The
+ * thread owns every fd and all chip and target state; it sleeps in ppoll() on the master, the
+ * modem socket and an eventfd (stop and requests from other threads) until the next thing is due
+ * in wire or poll time (ch9329-emu.c, target.c). Other threads only set requests under the lock.
+ * emu_stop() wakes and joins the thread, then closes the master: the host's slave fd then reads
+ * EOF/EIO, which is how a real unplug looks. Start/stop may repeat; each start is a fresh chip at
+ * power-up and a fresh target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "emu/emu-internal.h"
+#include "okvm/log.h"
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+void
+emu_config_init(struct emu_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->baud = EMU_DEFAULT_BAUD;
+	cfg->poll_ms = EMU_DEFAULT_POLL_MS;
+	cfg->layout = "us";
+	cfg->target_connected = true;
+	cfg->version = EMU_DEFAULT_VERSION;
+}
+
+struct emu *
+emu_new(const struct emu_config *cfg)
+{
+	struct emu *e = calloc(1, sizeof(*e));
+	if (!e)
+		abort();
+	e->link_path = xstrdup(cfg->link_path);
+	e->layout = xstrdup(cfg->layout ? cfg->layout : "us");
+	e->events_path = xstrdup(cfg->events_path);
+	e->cfg_baud = cfg->baud > 0 ? cfg->baud : EMU_DEFAULT_BAUD;
+	e->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : EMU_DEFAULT_POLL_MS;
+	e->cfg_connected = cfg->target_connected;
+	e->chip_type = cfg->chip;
+	e->version = cfg->version ? cfg->version : EMU_DEFAULT_VERSION;
+	e->master = e->slave_hold = e->modem = e->wake = e->events_fd = -1;
+	pthread_mutex_init(&e->lock, NULL);
+	return e;
+}
+
+void
+emu_add_listener(struct emu *e, emu_listener fn, void *ud)
+{
+	if (e->n_listeners == EMU_MAX_LISTENERS) {
+		okvm_log(OKVM_LOG_ERROR, "emu: more than %d listeners", EMU_MAX_LISTENERS);
+		return;
+	}
+	e->listeners[e->n_listeners++] = (struct emu_listener_entry){ fn, ud };
+}
+
+static speed_t
+speed_of(int baud)
+{
+	switch (baud) {
+	case 1200: return B1200;
+	case 2400: return B2400;
+	case 4800: return B4800;
+	case 19200: return B19200;
+	case 38400: return B38400;
+	case 57600: return B57600;
+	case 115200: return B115200;
+	default: return B9600;
+	}
+}
+
+/* The speed the host set on its end of the pty (the master sees the slave's termios). */
+static int
+host_baud(struct emu *e)
+{
+	static const int bauds[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
+	struct termios t;
+	if (tcgetattr(e->master, &t) < 0)
+		return 0;
+	speed_t sp = cfgetospeed(&t);
+	for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+		if (speed_of(bauds[i]) == sp)
+			return bauds[i];
+	return 0;
+}
+
+static int
+open_pty(struct emu *e)
+{
+	e->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (e->master < 0 || grantpt(e->master) < 0 || unlockpt(e->master) < 0 ||
+	    ptsname_r(e->master, e->pty_name, sizeof(e->pty_name)))
+		return -errno;
+	struct termios t;
+	if (tcgetattr(e->master, &t) < 0)
+		return -errno;
+	cfmakeraw(&t);
+	cfsetspeed(&t, speed_of(e->cfg_baud));
+	if (tcsetattr(e->master, TCSANOW, &t) < 0)
+		return -errno;
+	e->slave_hold = open(e->pty_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return e->slave_hold < 0 ? -errno : 0;
+}
+
+static int
+make_link(struct emu *e)
+{
+	struct stat st;
+	if (lstat(e->link_path, &st) == 0) {
+		if (!S_ISLNK(st.st_mode)) {
+			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink", e->link_path);
+			return -EEXIST;
+		}
+		unlink(e->link_path);
+	}
+	if (symlink(e->pty_name, e->link_path) < 0) {
+		int rc = -errno;
+		okvm_log(OKVM_LOG_INFO, "emu: cannot link %s: %s", e->link_path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static char *
+modem_path_for(struct emu *e)
+{
+	char *p;
+	if (e->link_path) {
+		if (asprintf(&p, "%s.modem", e->link_path) < 0)
+			abort();
+		return p;
+	}
+	const char *dir = getenv("TMPDIR");
+	if (asprintf(&e->tmpdir, "%s/okvm-emu-XXXXXX", dir && *dir ? dir : "/tmp") < 0)
+		abort();
+	if (!mkdtemp(e->tmpdir)) {
+		free(e->tmpdir);
+		e->tmpdir = NULL;
+		return NULL;
+	}
+	if (asprintf(&p, "%s/modem", e->tmpdir) < 0)
+		abort();
+	return p;
+}
+
+static int
+open_modem(struct emu *e)
+{
+	e->modem_path = modem_path_for(e);
+	if (!e->modem_path)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(e->modem_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, e->modem_path, strlen(e->modem_path) + 1);
+	e->modem = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (e->modem < 0)
+		return -errno;
+	struct stat st;
+	if (lstat(e->modem_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(e->modem_path); /* left over from a unit that was killed */
+	if (bind(e->modem, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+open_events(struct emu *e)
+{
+	if (!e->events_path)
+		return 0;
+	e->events_fd = open(e->events_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+			    0644);
+	if (e->events_fd < 0) {
+		int rc = -errno;
+		okvm_log(OKVM_LOG_INFO, "emu: cannot write %s: %s", e->events_path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void
+release_resources(struct emu *e)
+{
+	close_fd(&e->master);
+	close_fd(&e->slave_hold);
+	close_fd(&e->modem);
+	close_fd(&e->wake);
+	close_fd(&e->events_fd);
+	if (e->link_path && e->pty_name[0]) {
+		struct stat st;
+		if (lstat(e->link_path, &st) == 0 && S_ISLNK(st.st_mode))
+			unlink(e->link_path);
+	}
+	if (e->modem_path)
+		unlink(e->modem_path);
+	if (e->tmpdir)
+		rmdir(e->tmpdir);
+	free(e->modem_path);
+	free(e->tmpdir);
+	e->modem_path = e->tmpdir = NULL;
+	e->pty_name[0] = '\0';
+	target_fini(e);
+}
+
+/* Requests from other threads, applied on the emu thread. @return false to stop. */
+static bool
+take_requests(struct emu *e)
+{
+	uint64_t v;
+	if (read(e->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		okvm_log(OKVM_LOG_DEBUG, "emu: eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&e->lock);
+	int conn = e->req_connected, sw = e->req_switch;
+	bool stop = e->req_stop;
+	e->req_connected = e->req_switch = -1;
+	pthread_mutex_unlock(&e->lock);
+	if (conn >= 0)
+		target_set_plugged(e, conn);
+	if (sw >= 0)
+		emu_emit(e, &(struct emu_event){ .type = EMU_EV_SWITCH, .to_target = sw });
+	return !stop;
+}
+
+static void
+read_master(struct emu *e, uint64_t now)
+{
+	uint8_t buf[256];
+	size_t room = EMU_FIFO_CAP - e->chip.rx.n;
+	ssize_t n = read(e->master, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n > 0)
+		chip_host_bytes(e, buf, (size_t)n, host_baud(e), now);
+}
+
+static void
+read_modem(struct emu *e, uint64_t now)
+{
+	char msg[64];
+	ssize_t n;
+	while ((n = recv(e->modem, msg, sizeof(msg) - 1, 0)) > 0) {
+		msg[n] = '\0';
+		chip_modem(e, msg, now);
+	}
+}
+
+/* Everything due up to now, in time order: the chip's wire, its timers, the target's polls. */
+static void
+run_due(struct emu *e, uint64_t now)
+{
+	for (;;) {
+		uint64_t tc = chip_next_due(e), tt = target_next_due(e);
+		uint64_t t = tc < tt ? tc : tt;
+		if (t > now)
+			break;
+		if (chip_next_tx(e) <= t) /* bytes that left before (e.g. RESET's reply) */
+			chip_flush_tx(e, host_baud(e), t);
+		if (tt <= tc)
+			target_run(e, tt);
+		else
+			chip_run(e, tc);
+	}
+	if (chip_next_tx(e) <= now)
+		chip_flush_tx(e, host_baud(e), now);
+}
+
+static uint64_t
+next_wakeup(const struct emu *e)
+{
+	uint64_t t = chip_next_due(e), u = target_next_due(e), v = chip_next_tx(e);
+	if (u < t)
+		t = u;
+	return v < t ? v : t;
+}
+
+/* Sleep until the next thing is due or an fd is ready. @return true if the eventfd fired. */
+static bool
+wait_events(struct emu *e, uint64_t now)
+{
+	struct pollfd p[3] = {
+		{ .fd = e->wake, .events = POLLIN },
+		{ .fd = e->modem, .events = POLLIN },
+		/* A full receive FIFO leaves bytes in the pty, like a host tx queue draining. */
+		{ .fd = e->master, .events = e->chip.rx.n < EMU_FIFO_CAP ? POLLIN : 0 },
+	};
+	uint64_t due = next_wakeup(e);
+	struct timespec ts, *tp = NULL;
+	if (due != EMU_NEVER) {
+		uint64_t d = due > now ? due - now : 0;
+		ts = (struct timespec){ .tv_sec = (time_t)(d / 1000000000ull),
+					.tv_nsec = (long)(d % 1000000000ull) };
+		tp = &ts;
+	}
+	if (ppoll(p, 3, tp, NULL) <= 0)
+		return false;
+	now = now_ns();
+	if (p[2].revents & POLLIN)
+		read_master(e, now);
+	if (p[1].revents & POLLIN)
+		read_modem(e, now);
+	return p[0].revents & POLLIN;
+}
+
+static void *
+emu_thread(void *arg)
+{
+	struct emu *e = arg;
+	pthread_setname_np(pthread_self(), "okvm-emu");
+	if (e->cfg_connected)
+		target_set_plugged(e, true);
+	bool run = take_requests(e);
+	while (run) {
+		run_due(e, now_ns());
+		if (wait_events(e, now_ns()))
+			run = take_requests(e);
+	}
+	return NULL;
+}
+
+static int
+start_thread(struct emu *e)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits: no signals there */
+	int rc = pthread_create(&e->thread, NULL, emu_thread, e);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -rc;
+}
+
+int
+emu_start(struct emu *e)
+{
+	if (e->running)
+		return -EALREADY;
+	uint64_t now = now_ns();
+	e->req_connected = e->req_switch = -1;
+	e->req_stop = false;
+	int rc = target_init(e, now);
+	if (!rc)
+		rc = open_pty(e);
+	if (!rc && e->link_path)
+		rc = make_link(e);
+	if (!rc)
+		rc = open_modem(e);
+	if (!rc)
+		rc = open_events(e);
+	if (!rc) {
+		e->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		rc = e->wake < 0 ? -errno : 0;
+	}
+	chip_power_up(e, now);
+	if (!rc)
+		rc = start_thread(e);
+	if (rc) {
+		release_resources(e);
+		return rc;
+	}
+	e->running = true;
+	return 0;
+}
+
+static void
+wake(struct emu *e)
+{
+	uint64_t one = 1;
+	if (write(e->wake, &one, sizeof(one)) < 0)
+		okvm_log(OKVM_LOG_DEBUG, "emu: eventfd write: %s", strerror(errno));
+}
+
+void
+emu_set_target_connected(struct emu *e, bool on)
+{
+	pthread_mutex_lock(&e->lock);
+	e->req_connected = on;
+	if (!e->running)
+		e->cfg_connected = on;
+	else
+		wake(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void
+emu_post_switch(struct emu *e, bool to_target)
+{
+	pthread_mutex_lock(&e->lock);
+	if (e->running) {
+		e->req_switch = to_target;
+		wake(e);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+const char *
+emu_tty_path(struct emu *e)
+{
+	if (!e->running)
+		return NULL;
+	return e->link_path ? e->link_path : e->pty_name;
+}
+
+const char *
+emu_pty_name(struct emu *e)
+{
+	return e->running ? e->pty_name : NULL;
+}
+
+const char *
+emu_modem_socket(struct emu *e)
+{
+	return e->running ? e->modem_path : NULL;
+}
+
+void
+emu_stop(struct emu *e)
+{
+	if (!e->running)
+		return;
+	pthread_mutex_lock(&e->lock);
+	e->req_stop = true;
+	wake(e);
+	pthread_mutex_unlock(&e->lock);
+	pthread_join(e->thread, NULL);
+	pthread_mutex_lock(&e->lock);
+	e->running = false;
+	pthread_mutex_unlock(&e->lock);
+	release_resources(e);
+}
+
+void
+emu_free(struct emu *e)
+{
+	if (!e)
+		return;
+	emu_stop(e);
+	pthread_mutex_destroy(&e->lock);
+	free(e->link_path);
+	free(e->layout);
+	free(e->events_path);
+	free(e);
+}

@@ -1,0 +1,280 @@
+/*
+ * DESIGN: the link's maintenance commands: open with baud detection, baud change, reset,
+ * factory reset, CH32V208 USB switch, DTR pulse. Sequences and timings from spec 2.10/2.11
+ * (the official app's SerialPortManager and FactoryResetManager, the CH9329 datasheet).
+ *
+ * They run on the dispatch thread and block (the CLI calls them; the server runs them on its
+ * link thread). While one runs, `suspended` keeps HID reports and GET_INFO polls off the wire,
+ * so the chip sees only the sequence; queued reports go out afterwards.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "lib/hid/link-private.h"
+#include "okvm/log.h"
+
+#define PROBE_MS 150
+
+static int
+probe_within(struct okvm_link *l, int timeout_ms)
+{
+	struct okvm_ch9329_info info;
+	int rc = okvm_link_get_info(l, &info, timeout_ms);
+	if (rc == 0) {
+		struct okvm_link_state st = l->state;
+		st.baud = okvm_serial_baud(l->ser);
+		st.chip_ok = true;
+		link_update_state(l, &st);
+	}
+	return rc;
+}
+
+static int
+probe(struct okvm_link *l)
+{
+	return probe_within(l, l->ack_timeout_ms);
+}
+
+static int
+switch_baud(struct okvm_link *l, int baud)
+{
+	okvm_ch9329_parser_reset(&l->parser);
+	if (okvm_serial_baud(l->ser) == baud)
+		return 0;
+	return okvm_serial_set_baud(l->ser, baud);
+}
+
+/* Spec 2.10: the given baud only; otherwise 115200 then 9600, two cycles, GET_INFO as probe. */
+static int
+detect(struct okvm_link *l)
+{
+	static const int order[] = { 115200, 9600, 115200, 9600 };
+	int n = l->cfg_baud ? 1 : 4;
+	for (int i = 0; i < n; i++) {
+		int baud = l->cfg_baud ? l->cfg_baud : order[i];
+		int rc = switch_baud(l, baud);
+		if (rc < 0)
+			return rc;
+		okvm_log(OKVM_LOG_DEBUG, "%s: probing the CH9329 at %d baud", l->path, baud);
+		/* A GET_INFO exchange takes ~21 ms of wire time at 9600, so the first cycle waits
+		   PROBE_MS (a wrong guess costs little); the second waits the full ACK timeout. */
+		int t = i < 2 && PROBE_MS < l->ack_timeout_ms ? PROBE_MS : l->ack_timeout_ms;
+		rc = probe_within(l, t);
+		if (rc != -ETIMEDOUT)
+			return rc;
+	}
+	return -ETIMEDOUT;
+}
+
+int
+okvm_link_open(struct okvm_link *l)
+{
+	if (l->ser)
+		return -EALREADY;
+	struct okvm_serial *s;
+	int rc = okvm_serial_open(l->path, l->cfg_baud ? l->cfg_baud : 115200, &s);
+	if (rc < 0)
+		return rc;
+	if (l->modem_socket)
+		okvm_serial_set_modem_socket(s, l->modem_socket);
+	rc = link_attach(l, s);
+	if (rc < 0) {
+		okvm_serial_close(s);
+		return rc;
+	}
+	l->suspended = true;
+	rc = detect(l);
+	l->suspended = false;
+	if (rc == -ETIMEDOUT) {
+		if (l->cfg_baud)
+			okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer at %d baud; try "
+				 "without --baud to detect it", l->path, l->cfg_baud);
+		else
+			okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer at 115200 or 9600 "
+				 "baud; is this the unit's serial port?", l->path);
+	}
+	if (rc < 0) {
+		link_detach(l);
+		return rc;
+	}
+	l->next_poll_ns = link_now(l) + (uint64_t)l->poll_ms * 1000000ull;
+	return 0;
+}
+
+static int
+simple(struct okvm_link *l, uint8_t cmd, int timeout_ms)
+{
+	struct okvm_ch9329_frame f;
+	okvm_ch9329_build_simple(&f, cmd);
+	return okvm_link_command(l, &f, NULL, timeout_ms);
+}
+
+/* After the chip restarted: GET_INFO until it answers (it needs a moment to boot). */
+static int
+verify(struct okvm_link *l)
+{
+	int rc = -ETIMEDOUT;
+	for (int i = 0; i < l->timing.verify_attempts && rc == -ETIMEDOUT; i++)
+		rc = probe(l);
+	return rc;
+}
+
+static int
+write_baud(struct okvm_link *l, int baud)
+{
+	struct okvm_ch9329_params p;
+	int rc = okvm_link_get_params(l, &p, l->ack_timeout_ms);
+	if (rc < 0)
+		return rc;
+	p.baud = (uint32_t)baud; /* everything else exactly as the chip has it */
+	struct okvm_ch9329_frame f;
+	okvm_ch9329_build_set_params(&f, &p);
+	rc = okvm_link_command(l, &f, NULL, l->ack_timeout_ms);
+	if (rc < 0)
+		return rc;
+	/* RESET at the old baud: the new parameters apply after it (CH9329-P 2.2.9) */
+	return simple(l, OKVM_CH9329_CMD_RESET, l->ack_timeout_ms);
+}
+
+int
+okvm_link_set_baud(struct okvm_link *l, int baud)
+{
+	if (!okvm_serial_baud_valid(baud))
+		return -EINVAL;
+	if (!l->ser)
+		return -ENOTCONN;
+	int old = okvm_serial_baud(l->ser);
+	okvm_link_flush(l, 2000);
+	l->suspended = true;
+	int rc = write_baud(l, baud);
+	if (rc == 0)
+		rc = switch_baud(l, baud);
+	if (rc == 0) {
+		rc = verify(l);
+		if (rc == -ETIMEDOUT)
+			okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer at %d baud after "
+				 "the change (it did at %d); try `okvm factory-reset`", l->path,
+				 baud, old);
+	}
+	l->suspended = false;
+	return rc;
+}
+
+int
+okvm_link_reset(struct okvm_link *l)
+{
+	if (!l->ser)
+		return -ENOTCONN;
+	okvm_link_flush(l, 2000);
+	l->suspended = true;
+	int rc = simple(l, OKVM_CH9329_CMD_RESET, l->ack_timeout_ms);
+	if (rc == 0)
+		rc = verify(l);
+	l->suspended = false;
+	return rc;
+}
+
+static bool
+is_ch32v208(const struct okvm_link *l)
+{
+	/* MAC SerialResponseHandler: versions 0x82..0x84 mean a CH32V208 (spec 2.4) */
+	return l->state.version >= 0x82 && l->state.version <= 0x84;
+}
+
+/* Hardware method (boards >= v1.9): RTS is wired to the CH9329's DEF pin (spec 2.10/2.11). */
+static int
+rts_method(struct okvm_link *l)
+{
+	int rc = okvm_serial_set_rts(l->ser, true);
+	if (rc < 0) {
+		okvm_log(OKVM_LOG_INFO, "%s: cannot drive RTS (%s); using SET_DEFAULT_CFG", l->path,
+			 strerror(-rc));
+		return rc;
+	}
+	okvm_log(OKVM_LOG_INFO, "%s: holding RTS for %d ms (CH9329 DEF pin)", l->path,
+		 l->timing.rts_hold_ms);
+	link_sleep_ms(l->timing.rts_hold_ms);
+	rc = okvm_serial_set_rts(l->ser, false);
+	link_sleep_ms(l->timing.rts_settle_ms);
+	if (rc < 0)
+		return rc;
+	rc = switch_baud(l, 9600);
+	okvm_serial_flush(l->ser);
+	return rc < 0 ? rc : verify(l);
+}
+
+/* Command method ("V1.9.1"): SET_DEFAULT_CFG at 9600, else at 115200; RESET applies it. */
+static int
+command_method(struct okvm_link *l)
+{
+	static const int bauds[] = { 9600, 115200 };
+	for (int i = 0; i < 2; i++) {
+		int rc = switch_baud(l, bauds[i]);
+		if (rc < 0)
+			return rc;
+		rc = simple(l, OKVM_CH9329_CMD_SET_DEFAULT_CFG, l->ack_timeout_ms);
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc < 0)
+			return rc;
+		rc = simple(l, OKVM_CH9329_CMD_RESET, l->ack_timeout_ms);
+		if (rc < 0 && rc != -ETIMEDOUT)
+			return rc;
+		rc = switch_baud(l, 9600);
+		return rc < 0 ? rc : verify(l);
+	}
+	return -ETIMEDOUT;
+}
+
+int
+okvm_link_factory_reset(struct okvm_link *l)
+{
+	if (!l->ser)
+		return -ENOTCONN;
+	if (is_ch32v208(l)) {
+		okvm_log(OKVM_LOG_ERROR, "%s: a CH32V208 has no factory reset (fixed 115200 baud)",
+			 l->path);
+		return -ENOTSUP;
+	}
+	okvm_link_flush(l, 2000);
+	l->suspended = true;
+	int rc = rts_method(l);
+	if (rc < 0 && rc != -ENODEV)
+		rc = command_method(l);
+	l->suspended = false;
+	if (rc == -ETIMEDOUT)
+		okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer after the factory reset; "
+			 "unplug the unit and plug it in again", l->path);
+	return rc;
+}
+
+int
+okvm_link_usb_switch(struct okvm_link *l, enum okvm_usb_dir dir, enum okvm_usb_dir *now)
+{
+	if (dir != OKVM_USB_TO_HOST && dir != OKVM_USB_TO_TARGET && dir != OKVM_USB_QUERY)
+		return -EINVAL;
+	struct okvm_ch9329_frame f, rep;
+	okvm_ch9329_build_usb_switch(&f, dir);
+	int rc = okvm_link_command(l, &f, &rep, l->ack_timeout_ms);
+	if (rc < 0)
+		return rc;
+	if (rep.len < 1)
+		return -EBADMSG;
+	if (now)
+		*now = rep.data[0] ? OKVM_USB_TO_TARGET : OKVM_USB_TO_HOST;
+	return 0;
+}
+
+int
+okvm_link_dtr_pulse(struct okvm_link *l, int ms)
+{
+	if (!l->ser)
+		return -ENOTCONN;
+	if (ms <= 0)
+		return -EINVAL;
+	int rc = okvm_serial_set_dtr(l->ser, true);
+	if (rc < 0)
+		return rc;
+	link_sleep_ms(ms);
+	return okvm_serial_set_dtr(l->ser, false);
+}

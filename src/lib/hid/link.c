@@ -1,0 +1,910 @@
+/*
+ * DESIGN: the CH9329 link's queue, pacing and dispatch.
+ *
+ * The CH9329 is master/slave: the host sends a frame and the chip answers within 500 ms
+ * (CH9329-P section II). The link keeps exactly one frame in flight and sends the next only
+ * after the ACK (or after the timeout, when it resets the parser, counts the failure and goes
+ * on: it never hangs). HID reports additionally keep a minimum gap between them (report_gap_ms,
+ * default OKVM_LINK_DEFAULT_GAP_MS), because the chip forwards each report to a USB endpoint
+ * that the target polls; a report overwritten before the poll is lost.
+ *
+ * What goes next, in order: the release-all frames (they jump the queue and drop queued
+ * presses), a blocking command of the dispatch thread, keyboard reports (FIFO: full states),
+ * media reports (FIFO), mouse button/wheel changes (FIFO), then the newest unsent absolute
+ * position and the summed relative motion. Idle: GET_INFO every info_poll_ms, and a listener
+ * hears about changes. All queues are bounded (-EAGAIN when full).
+ *
+ * Threads: enqueue functions take mu and kick an eventfd; everything else runs on the thread
+ * that calls okvm_link_dispatch(). Timers live on one timerfd; serial fd, timerfd and eventfd
+ * sit in one epoll fd (okvm_link_fd). Time comes from a clock function tests can replace.
+ * Commands (baud, reset, factory reset) live in link-ops.c.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/hid/link-private.h"
+#include "okvm/log.h"
+
+#define NS_PER_MS 1000000ull
+#define URGENT_CAP 8
+#define LOCK_REFRESH_MS 50
+
+static uint64_t
+mono_ns(void *ud)
+{
+	(void)ud;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+link_now(struct okvm_link *l)
+{
+	return l->now_fn(l->now_ud);
+}
+
+void
+link_set_clock(struct okvm_link *l, link_clock_fn fn, void *ud)
+{
+	l->now_fn = fn ? fn : mono_ns;
+	l->now_ud = ud;
+}
+
+void
+link_set_timing(struct okvm_link *l, const struct link_timing *t)
+{
+	l->timing = *t;
+}
+
+void
+link_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- bounded rings ---- */
+
+static void
+ring_init(struct ring *r, size_t elem, size_t cap)
+{
+	r->buf = calloc(cap, elem);
+	if (!r->buf)
+		abort();
+	r->elem = elem;
+	r->cap = cap;
+	r->head = r->n = 0;
+}
+
+static bool
+ring_push(struct ring *r, const void *item)
+{
+	if (r->n == r->cap)
+		return false;
+	memcpy(r->buf + ((r->head + r->n) % r->cap) * r->elem, item, r->elem);
+	r->n++;
+	return true;
+}
+
+static void *
+ring_peek(struct ring *r)
+{
+	return r->n ? r->buf + r->head * r->elem : NULL;
+}
+
+static bool
+ring_pop(struct ring *r, void *out)
+{
+	if (!r->n)
+		return false;
+	if (out)
+		memcpy(out, r->buf + r->head * r->elem, r->elem);
+	r->head = (r->head + 1) % r->cap;
+	r->n--;
+	return true;
+}
+
+/* ---- life cycle ---- */
+
+static int
+make_fds(struct okvm_link *l)
+{
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->epfd < 0 || l->tfd < 0 || l->efd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN };
+	ev.data.fd = l->tfd;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->tfd, &ev) < 0)
+		return -errno;
+	ev.data.fd = l->efd;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->efd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		abort();
+	return d;
+}
+
+struct okvm_link *
+okvm_link_new(const struct okvm_link_config *cfg)
+{
+	struct okvm_link *l = calloc(1, sizeof(*l));
+	if (!l)
+		abort();
+	l->path = dup_or_null(cfg->path);
+	l->modem_socket = dup_or_null(cfg->modem_socket);
+	l->cfg_baud = cfg->baud;
+	int gap = cfg->report_gap_ms > 0 ? cfg->report_gap_ms
+					 : cfg->no_gap ? 0 : OKVM_LINK_DEFAULT_GAP_MS;
+	l->gap_ns = (uint64_t)gap * NS_PER_MS;
+	l->ack_timeout_ms = cfg->ack_timeout_ms > 0 ? cfg->ack_timeout_ms
+						    : OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS;
+	l->poll_ms = cfg->info_poll_ms > 0 ? cfg->info_poll_ms : 0;
+	l->timing = (struct link_timing){ .rts_hold_ms = 4000, .rts_settle_ms = 500,
+					  .verify_attempts = 4 };
+	l->now_fn = mono_ns;
+	pthread_mutex_init(&l->mu, NULL);
+	ring_init(&l->urgent, sizeof(struct okvm_ch9329_frame), URGENT_CAP);
+	ring_init(&l->kbd, sizeof(struct okvm_kbd_report), OKVM_LINK_KBD_QUEUE);
+	ring_init(&l->media, sizeof(struct okvm_media_report), OKVM_LINK_MEDIA_QUEUE);
+	ring_init(&l->mouse, sizeof(struct mouse_ev), OKVM_LINK_MOUSE_QUEUE);
+	okvm_ch9329_parser_init(&l->parser);
+	l->epfd = l->tfd = l->efd = -1;
+	if (make_fds(l) < 0)
+		abort(); /* only EMFILE/ENOMEM: as out of memory */
+	return l;
+}
+
+int
+link_attach(struct okvm_link *l, struct okvm_serial *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	ev.data.fd = okvm_serial_fd(s);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
+		return -errno;
+	l->ser = s;
+	atomic_store(&l->dead, false);
+	return 0;
+}
+
+void
+link_detach(struct okvm_link *l)
+{
+	if (!l->ser)
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, okvm_serial_fd(l->ser), NULL);
+	okvm_serial_close(l->ser);
+	l->ser = NULL;
+}
+
+int
+okvm_link_fd(struct okvm_link *l)
+{
+	return l->epfd;
+}
+
+void
+okvm_link_set_listener(struct okvm_link *l, okvm_link_listener fn, void *ud)
+{
+	l->listener = fn;
+	l->listener_ud = ud;
+}
+
+void
+link_update_state(struct okvm_link *l, const struct okvm_link_state *st)
+{
+	if (!memcmp(st, &l->state, sizeof(*st)))
+		return;
+	l->state = *st;
+	if (l->listener)
+		l->listener(&l->state, l->listener_ud);
+}
+
+void
+okvm_link_get_state(struct okvm_link *l, struct okvm_link_state *out)
+{
+	*out = l->state;
+}
+
+void
+okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out)
+{
+	*out = l->st;
+	out->garbage_bytes = l->parser.garbage_bytes;
+	pthread_mutex_lock(&l->mu);
+	out->coalesced = l->coalesced;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- enqueue (any thread) ---- */
+
+static void
+kick(struct okvm_link *l)
+{
+	uint64_t one = 1;
+	ssize_t w = write(l->efd, &one, sizeof(one));
+	(void)w; /* EAGAIN: the counter is already non-zero, dispatch will run */
+}
+
+static int
+push_locked(struct okvm_link *l, struct ring *r, const void *item)
+{
+	if (atomic_load(&l->dead))
+		return -ENODEV;
+	pthread_mutex_lock(&l->mu);
+	bool ok = ring_push(r, item);
+	pthread_mutex_unlock(&l->mu);
+	if (!ok)
+		return -EAGAIN;
+	kick(l);
+	return 0;
+}
+
+int
+okvm_link_send_kbd(struct okvm_link *l, const struct okvm_kbd_report *r)
+{
+	return push_locked(l, &l->kbd, r);
+}
+
+int
+okvm_link_send_media(struct okvm_link *l, const struct okvm_media_report *r)
+{
+	if (r->report_id != OKVM_MEDIA_ACPI && r->report_id != OKVM_MEDIA_MULTIMEDIA)
+		return -EINVAL;
+	if (r->report_id == OKVM_MEDIA_ACPI) {
+		pthread_mutex_lock(&l->mu);
+		l->acpi_used = true;
+		pthread_mutex_unlock(&l->mu);
+	}
+	return push_locked(l, &l->media, r);
+}
+
+/* Queue a button/wheel change after the motion that preceded it (mu held). */
+static bool
+mouse_change_locked(struct okvm_link *l, const struct mouse_ev *ev)
+{
+	size_t need = 1 + (l->abs_pending ? 1 : 0) + (l->rel_dx || l->rel_dy ? 1 : 0);
+	if (l->mouse.cap - l->mouse.n < need)
+		return false;
+	if (l->rel_dx || l->rel_dy) {
+		struct mouse_ev m = { .abs = false, .buttons = l->buttons, .dx = l->rel_dx,
+				      .dy = l->rel_dy };
+		ring_push(&l->mouse, &m);
+		l->rel_dx = l->rel_dy = 0;
+	}
+	/* the pending position goes first unless the change itself lands on it */
+	if (l->abs_pending && (!ev->abs || l->abs_x != ev->x || l->abs_y != ev->y)) {
+		struct mouse_ev m = { .abs = true, .buttons = l->buttons, .x = l->abs_x,
+				      .y = l->abs_y };
+		ring_push(&l->mouse, &m);
+	}
+	l->abs_pending = false;
+	ring_push(&l->mouse, ev);
+	l->buttons = ev->buttons;
+	return true;
+}
+
+int
+okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
+{
+	if (x > OKVM_CH9329_ABS_MAX || y > OKVM_CH9329_ABS_MAX)
+		return -EINVAL;
+	if (atomic_load(&l->dead))
+		return -ENODEV;
+	bool ok = true;
+	pthread_mutex_lock(&l->mu);
+	l->abs_used = true;
+	l->last_x = x;
+	l->last_y = y;
+	if (buttons == l->buttons && !wheel) {
+		if (l->abs_pending)
+			l->coalesced++;
+		l->abs_pending = true;
+		l->abs_x = x;
+		l->abs_y = y;
+	} else {
+		struct mouse_ev ev = { .abs = true, .buttons = buttons, .wheel = wheel, .x = x,
+				       .y = y };
+		ok = mouse_change_locked(l, &ev);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!ok)
+		return -EAGAIN;
+	kick(l);
+	return 0;
+}
+
+#define REL_ACC_MAX 1000000
+
+int
+okvm_link_mouse_rel(struct okvm_link *l, int8_t dx, int8_t dy, uint8_t buttons, int8_t wheel)
+{
+	if (atomic_load(&l->dead))
+		return -ENODEV;
+	bool ok = true;
+	pthread_mutex_lock(&l->mu);
+	l->rel_used = true;
+	if (buttons == l->buttons && !wheel) {
+		if (abs(l->rel_dx + dx) < REL_ACC_MAX && abs(l->rel_dy + dy) < REL_ACC_MAX) {
+			l->rel_dx += dx;
+			l->rel_dy += dy;
+		}
+	} else {
+		struct mouse_ev ev = { .abs = false, .buttons = buttons, .wheel = wheel, .dx = dx,
+				       .dy = dy };
+		ok = mouse_change_locked(l, &ev);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!ok)
+		return -EAGAIN;
+	kick(l);
+	return 0;
+}
+
+/* The release-all frames: keyboard up, media up, mouse buttons up (mu held). */
+static void
+queue_release_locked(struct okvm_link *l)
+{
+	struct okvm_ch9329_frame f;
+	struct okvm_kbd_report k = { 0 };
+	okvm_ch9329_build_kbd(&f, &k);
+	ring_push(&l->urgent, &f);
+	struct okvm_media_report m = { .report_id = OKVM_MEDIA_MULTIMEDIA };
+	okvm_ch9329_build_media(&f, &m);
+	ring_push(&l->urgent, &f);
+	if (l->acpi_used) {
+		m.report_id = OKVM_MEDIA_ACPI;
+		okvm_ch9329_build_media(&f, &m);
+		ring_push(&l->urgent, &f);
+	}
+	if (l->rel_used || !l->abs_used) {
+		struct okvm_mouse_rel r = { 0 };
+		okvm_ch9329_build_rel(&f, &r);
+		ring_push(&l->urgent, &f);
+	}
+	if (l->abs_used) {
+		/* at the newest position, so the pointer does not jump */
+		struct okvm_mouse_abs a = { .x = l->last_x, .y = l->last_y };
+		okvm_ch9329_build_abs(&f, &a);
+		ring_push(&l->urgent, &f);
+	}
+}
+
+int
+okvm_link_release_all(struct okvm_link *l)
+{
+	if (atomic_load(&l->dead))
+		return -ENODEV;
+	pthread_mutex_lock(&l->mu);
+	l->urgent.n = l->kbd.n = l->media.n = l->mouse.n = 0;
+	l->abs_pending = false;
+	l->rel_dx = l->rel_dy = 0;
+	l->buttons = 0;
+	queue_release_locked(l);
+	pthread_mutex_unlock(&l->mu);
+	kick(l);
+	return 0;
+}
+
+static size_t
+queued_locked(struct okvm_link *l)
+{
+	return l->urgent.n + l->kbd.n + l->media.n + l->mouse.n + (l->abs_pending ? 1 : 0) +
+	       (l->rel_dx || l->rel_dy ? 1 : 0);
+}
+
+size_t
+okvm_link_pending(struct okvm_link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	size_t n = queued_locked(l) + (l->inflight_hid ? 1 : 0);
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+/* ---- choosing the next HID frame (mu held) ---- */
+
+static int8_t
+step8(int32_t *v)
+{
+	int32_t s = *v > 127 ? 127 : *v < -127 ? -127 : *v;
+	*v -= s;
+	return (int8_t)s;
+}
+
+static void
+build_mouse_ev(struct okvm_link *l, struct okvm_ch9329_frame *f)
+{
+	struct mouse_ev *ev = ring_peek(&l->mouse);
+	if (ev->abs) {
+		struct okvm_mouse_abs a = { .buttons = ev->buttons, .x = ev->x, .y = ev->y,
+					    .wheel = ev->wheel };
+		okvm_ch9329_build_abs(f, &a);
+		l->sent_buttons = ev->buttons;
+		ring_pop(&l->mouse, NULL);
+		return;
+	}
+	struct okvm_mouse_rel r = { 0 };
+	r.dx = step8(&ev->dx);
+	r.dy = step8(&ev->dy);
+	if (ev->dx || ev->dy) {
+		r.buttons = l->sent_buttons; /* the change comes with the last step */
+	} else {
+		r.buttons = ev->buttons;
+		r.wheel = ev->wheel;
+		l->sent_buttons = ev->buttons;
+		ring_pop(&l->mouse, NULL);
+	}
+	okvm_ch9329_build_rel(f, &r);
+}
+
+/* Take the next HID frame by priority. @return false if nothing is queued. */
+static bool
+next_hid_locked(struct okvm_link *l, struct okvm_ch9329_frame *f)
+{
+	struct okvm_kbd_report k;
+	struct okvm_media_report m;
+	if (ring_pop(&l->urgent, f))
+		return true;
+	if (ring_pop(&l->kbd, &k)) {
+		okvm_ch9329_build_kbd(f, &k);
+		for (int i = 0; i < 6; i++)
+			if (k.keys[i] == 0x39 || k.keys[i] == 0x53 || k.keys[i] == 0x47)
+				l->lock_key_sent = true; /* Caps, Num, Scroll Lock */
+		return true;
+	}
+	if (ring_pop(&l->media, &m)) {
+		okvm_ch9329_build_media(f, &m);
+		return true;
+	}
+	if (l->mouse.n) {
+		build_mouse_ev(l, f);
+		return true;
+	}
+	if (l->rel_dx || l->rel_dy) {
+		struct okvm_mouse_rel r = { .buttons = l->buttons };
+		r.dx = step8(&l->rel_dx);
+		r.dy = step8(&l->rel_dy);
+		okvm_ch9329_build_rel(f, &r);
+		l->sent_buttons = l->buttons;
+		return true;
+	}
+	if (l->abs_pending) {
+		struct okvm_mouse_abs a = { .buttons = l->buttons, .x = l->abs_x, .y = l->abs_y };
+		okvm_ch9329_build_abs(f, &a);
+		l->sent_buttons = l->buttons;
+		l->abs_pending = false;
+		return true;
+	}
+	return false;
+}
+
+/* ---- sending and receiving (dispatch thread) ---- */
+
+static int
+send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind kind,
+	   int timeout_ms)
+{
+	uint8_t buf[OKVM_CH9329_MAX_FRAME];
+	size_t n = okvm_ch9329_encode(f, buf, sizeof(buf));
+	uint64_t now = link_now(l);
+	ssize_t w = okvm_serial_write(l->ser, buf, n);
+	if (w < 0) {
+		if (w == -ENODEV)
+			atomic_store(&l->dead, true);
+		okvm_log(OKVM_LOG_WARN, "%s: writing %s: %s", l->path,
+			 okvm_ch9329_cmd_name(f->cmd), strerror((int)-w));
+		return (int)w;
+	}
+	l->fl.active = true;
+	l->fl.kind = kind;
+	l->fl.cmd = f->cmd;
+	l->fl.sent_ns = now;
+	l->fl.deadline_ns = now + (uint64_t)timeout_ms * NS_PER_MS;
+	if (kind == FL_HID) {
+		l->st.reports_sent++;
+		l->last_report_ns = now;
+		l->any_report = true;
+	}
+	return 0;
+}
+
+static void
+set_chip_ok(struct okvm_link *l, bool ok)
+{
+	struct okvm_link_state st = l->state;
+	st.chip_ok = ok;
+	link_update_state(l, &st);
+}
+
+static void
+finish_poll(struct okvm_link *l, const struct okvm_ch9329_frame *f)
+{
+	struct okvm_ch9329_info info;
+	if (okvm_ch9329_parse_info(f, &info) < 0)
+		return;
+	struct okvm_link_state st = l->state;
+	st.version = info.version;
+	st.target_connected = info.target_connected;
+	st.leds = info.leds;
+	st.chip_ok = true;
+	link_update_state(l, &st);
+}
+
+static void
+complete(struct okvm_link *l, const struct okvm_ch9329_frame *f)
+{
+	uint64_t now = link_now(l);
+	double ms = (double)(now - l->fl.sent_ns) / 1e6;
+	l->st.ack_ms_last = ms;
+	if (ms > l->st.ack_ms_max)
+		l->st.ack_ms_max = ms;
+	uint8_t status = okvm_ch9329_reply_status(f);
+	if (status) {
+		l->st.chip_errors++;
+		/* once per change of error, not per report (a flood would bury the cause) */
+		if (status != l->last_status || l->fl.cmd != l->last_status_cmd)
+			okvm_log(OKVM_LOG_WARN, "%s: the CH9329 rejected %s: %s (0x%02X)", l->path,
+				 okvm_ch9329_cmd_name(l->fl.cmd), okvm_ch9329_status_name(status),
+				 status);
+		l->last_status_cmd = l->fl.cmd;
+	}
+	l->last_status = status;
+	l->fl.active = false;
+	if (l->fl.kind == FL_HID) {
+		l->st.acks++;
+		pthread_mutex_lock(&l->mu);
+		l->inflight_hid = false;
+		pthread_mutex_unlock(&l->mu);
+	} else if (l->fl.kind == FL_POLL && !status) {
+		finish_poll(l, f);
+	} else if (l->fl.kind == FL_CMD) {
+		l->cmd.reply = *f;
+		l->cmd.rc = status ? -EPROTO : 0;
+		l->cmd.phase = CMD_DONE;
+	}
+	if (!l->state.chip_ok)
+		okvm_log(OKVM_LOG_INFO, "%s: the CH9329 answers again", l->path);
+	set_chip_ok(l, true);
+}
+
+static void
+handle_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f)
+{
+	if (f->cmd == (OKVM_CH9329_CMD_READ_MY_HID | OKVM_CH9329_REPLY_OK)) {
+		l->st.unsolicited++; /* custom-HID data from the target: not used */
+		return;
+	}
+	if (l->fl.active && okvm_ch9329_is_reply_to(f, l->fl.cmd)) {
+		complete(l, f);
+		return;
+	}
+	l->st.unsolicited++;
+	okvm_log(OKVM_LOG_DEBUG, "%s: ignoring %s (0x%02X), nothing waits for it", l->path,
+		 okvm_ch9329_cmd_name(f->cmd), f->cmd);
+}
+
+static void
+drain_parser(struct okvm_link *l)
+{
+	struct okvm_ch9329_frame f;
+	int rc;
+	while ((rc = okvm_ch9329_parser_next(&l->parser, &f)) != 0) {
+		if (rc > 0)
+			handle_frame(l, &f);
+		else
+			l->st.resyncs++;
+	}
+}
+
+static int
+read_port(struct okvm_link *l)
+{
+	uint8_t buf[256];
+	for (;;) {
+		ssize_t r = okvm_serial_read(l->ser, buf, sizeof(buf));
+		if (r <= 0)
+			return (int)r;
+		size_t off = 0;
+		while (off < (size_t)r) {
+			off += okvm_ch9329_parser_push(&l->parser, buf + off, (size_t)r - off);
+			drain_parser(l);
+		}
+	}
+}
+
+static void
+check_timeout(struct okvm_link *l, uint64_t now)
+{
+	if (!l->fl.active || now < l->fl.deadline_ns)
+		return;
+	l->st.timeouts++;
+	l->st.resyncs++;
+	okvm_ch9329_parser_reset(&l->parser);
+	l->fl.active = false;
+	if (l->state.chip_ok || l->fl.kind == FL_CMD)
+		okvm_log(l->fl.kind == FL_HID ? OKVM_LOG_WARN : OKVM_LOG_INFO,
+			 "%s: no reply to %s within %d ms; resynchronising", l->path,
+			 okvm_ch9329_cmd_name(l->fl.cmd),
+			 (int)((l->fl.deadline_ns - l->fl.sent_ns) / NS_PER_MS));
+	if (l->fl.kind == FL_HID) {
+		pthread_mutex_lock(&l->mu);
+		l->inflight_hid = false;
+		pthread_mutex_unlock(&l->mu);
+	} else if (l->fl.kind == FL_CMD) {
+		l->cmd.rc = -ETIMEDOUT;
+		l->cmd.phase = CMD_DONE;
+	}
+	set_chip_ok(l, false);
+}
+
+static bool
+gap_ready(struct okvm_link *l, uint64_t now)
+{
+	return !l->any_report || now >= l->last_report_ns + l->gap_ns;
+}
+
+/* Send the next frame if the link is free. */
+static int
+pump(struct okvm_link *l, uint64_t now)
+{
+	if (l->fl.active || !l->ser)
+		return 0;
+	if (l->cmd.phase == CMD_QUEUED) {
+		l->cmd.phase = CMD_SENT;
+		int rc = send_frame(l, &l->cmd.req, FL_CMD, l->cmd.timeout_ms);
+		if (rc < 0) {
+			l->cmd.rc = rc;
+			l->cmd.phase = CMD_DONE;
+		}
+		return rc == -ENODEV ? rc : 0;
+	}
+	if (l->suspended)
+		return 0;
+	struct okvm_ch9329_frame f;
+	bool have = false;
+	if (gap_ready(l, now)) {
+		pthread_mutex_lock(&l->mu);
+		have = next_hid_locked(l, &f);
+		l->inflight_hid = have;
+		pthread_mutex_unlock(&l->mu);
+	}
+	if (have) {
+		int rc = send_frame(l, &f, FL_HID, l->ack_timeout_ms);
+		if (l->lock_key_sent && l->poll_ms) {
+			/* the LEDs change: ask soon, as the official app does (50 ms, spec 2.10) */
+			uint64_t soon = now + LOCK_REFRESH_MS * NS_PER_MS;
+			if (soon < l->next_poll_ns)
+				l->next_poll_ns = soon;
+		}
+		l->lock_key_sent = false;
+		if (rc < 0) {
+			pthread_mutex_lock(&l->mu);
+			l->inflight_hid = false;
+			pthread_mutex_unlock(&l->mu);
+		}
+		return rc == -ENODEV ? rc : 0;
+	}
+	if (l->poll_ms && now >= l->next_poll_ns && !okvm_link_pending(l)) {
+		okvm_ch9329_build_simple(&f, OKVM_CH9329_CMD_GET_INFO);
+		l->next_poll_ns = now + (uint64_t)l->poll_ms * NS_PER_MS;
+		int rc = send_frame(l, &f, FL_POLL, l->ack_timeout_ms);
+		return rc == -ENODEV ? rc : 0;
+	}
+	return 0;
+}
+
+static void
+arm_timer(struct okvm_link *l, uint64_t now)
+{
+	uint64_t due = UINT64_MAX;
+	if (l->fl.active) {
+		due = l->fl.deadline_ns;
+	} else if (l->ser && !l->suspended) {
+		pthread_mutex_lock(&l->mu);
+		size_t q = queued_locked(l);
+		pthread_mutex_unlock(&l->mu);
+		if (q && !gap_ready(l, now))
+			due = l->last_report_ns + l->gap_ns;
+		else if (!q && l->poll_ms)
+			due = l->next_poll_ns;
+	}
+	struct itimerspec its = { 0 };
+	if (due != UINT64_MAX) {
+		uint64_t rel = due > now ? due - now : 1;
+		its.it_value.tv_sec = (time_t)(rel / 1000000000ull);
+		its.it_value.tv_nsec = (long)(rel % 1000000000ull);
+	}
+	timerfd_settime(l->tfd, 0, &its, NULL);
+}
+
+static void
+drain_fd(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) > 0)
+		;
+}
+
+int
+okvm_link_dispatch(struct okvm_link *l)
+{
+	if (atomic_load(&l->dead))
+		return -ENODEV;
+	drain_fd(l->efd);
+	drain_fd(l->tfd);
+	int rc = 0;
+	if (l->ser)
+		rc = read_port(l);
+	uint64_t now = link_now(l);
+	if (rc == 0) {
+		check_timeout(l, now);
+		rc = pump(l, now);
+	}
+	if (rc == -ENODEV) {
+		atomic_store(&l->dead, true);
+		okvm_log(OKVM_LOG_ERROR, "%s: the serial port vanished (unplugged?)", l->path);
+		if (l->cmd.phase == CMD_SENT || l->cmd.phase == CMD_QUEUED) {
+			l->cmd.rc = -ENODEV;
+			l->cmd.phase = CMD_DONE;
+		}
+		return -ENODEV;
+	}
+	arm_timer(l, now);
+	return 0;
+}
+
+/* ---- blocking helpers (dispatch thread) ---- */
+
+static int
+wait_fd(struct okvm_link *l, uint64_t deadline)
+{
+	uint64_t now = link_now(l);
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	uint64_t ms = (deadline - now + NS_PER_MS - 1) / NS_PER_MS;
+	struct pollfd pfd = { .fd = l->epfd, .events = POLLIN };
+	poll(&pfd, 1, ms > 100 ? 100 : (int)ms);
+	return 0;
+}
+
+int
+link_wait_cmd(struct okvm_link *l, int timeout_ms)
+{
+	uint64_t deadline = link_now(l) + (uint64_t)timeout_ms * NS_PER_MS;
+	for (;;) {
+		int rc = okvm_link_dispatch(l);
+		if (l->cmd.phase == CMD_DONE || rc < 0)
+			break;
+		if (wait_fd(l, deadline) < 0) {
+			l->cmd.rc = -ETIMEDOUT;
+			break;
+		}
+	}
+	int rc = l->cmd.phase == CMD_DONE ? l->cmd.rc : atomic_load(&l->dead) ? -ENODEV
+									 : l->cmd.rc;
+	if (l->cmd.phase == CMD_QUEUED)
+		l->cmd.phase = CMD_IDLE; /* never sent */
+	else if (l->cmd.phase == CMD_DONE)
+		l->cmd.phase = CMD_IDLE;
+	/* CMD_SENT stays until its reply or timeout frees the link */
+	return rc;
+}
+
+int
+okvm_link_command(struct okvm_link *l, const struct okvm_ch9329_frame *req,
+		  struct okvm_ch9329_frame *reply, int timeout_ms)
+{
+	if (!l->ser)
+		return -ENOTCONN;
+	if (atomic_load(&l->dead))
+		return -ENODEV;
+	if (timeout_ms <= 0)
+		timeout_ms = l->ack_timeout_ms;
+	/* a command still in flight from an earlier call: let it finish first */
+	if (l->cmd.phase == CMD_SENT) {
+		int rc = link_wait_cmd(l, timeout_ms);
+		if (rc == -ENODEV)
+			return rc;
+	}
+	l->cmd.req = *req;
+	l->cmd.phase = CMD_QUEUED;
+	l->cmd.rc = -ETIMEDOUT;
+	/* the link times the frame out at timeout_ms (and frees itself); we wait a bit longer */
+	l->cmd.timeout_ms = timeout_ms;
+	int rc = link_wait_cmd(l, timeout_ms + 50);
+	if ((rc == 0 || rc == -EPROTO) && reply)
+		*reply = l->cmd.reply;
+	return rc;
+}
+
+int
+okvm_link_get_info(struct okvm_link *l, struct okvm_ch9329_info *out, int timeout_ms)
+{
+	struct okvm_ch9329_frame req, rep;
+	okvm_ch9329_build_simple(&req, OKVM_CH9329_CMD_GET_INFO);
+	int rc = okvm_link_command(l, &req, &rep, timeout_ms);
+	if (rc < 0)
+		return rc;
+	if (okvm_ch9329_parse_info(&rep, out) < 0)
+		return -EBADMSG;
+	struct okvm_link_state st = l->state;
+	st.version = out->version;
+	st.target_connected = out->target_connected;
+	st.leds = out->leds;
+	link_update_state(l, &st);
+	return 0;
+}
+
+int
+okvm_link_get_params(struct okvm_link *l, struct okvm_ch9329_params *out, int timeout_ms)
+{
+	struct okvm_ch9329_frame req, rep;
+	okvm_ch9329_build_simple(&req, OKVM_CH9329_CMD_GET_PARA_CFG);
+	int rc = okvm_link_command(l, &req, &rep, timeout_ms);
+	if (rc < 0)
+		return rc;
+	return okvm_ch9329_parse_params(&rep, out) < 0 ? -EBADMSG : 0;
+}
+
+int
+okvm_link_flush(struct okvm_link *l, int timeout_ms)
+{
+	uint64_t deadline = link_now(l) + (uint64_t)timeout_ms * NS_PER_MS;
+	for (;;) {
+		int rc = okvm_link_dispatch(l);
+		if (rc < 0)
+			return rc;
+		if (!okvm_link_pending(l))
+			return 0;
+		if (wait_fd(l, deadline) < 0)
+			return -ETIMEDOUT;
+	}
+}
+
+void
+okvm_link_free(struct okvm_link *l)
+{
+	if (!l)
+		return;
+	if (l->ser && !atomic_load(&l->dead)) {
+		/* leave nothing pressed: short per-frame timeout, bounded total */
+		if (l->ack_timeout_ms > 200)
+			l->ack_timeout_ms = 200;
+		l->suspended = false;
+		okvm_link_release_all(l);
+		if (okvm_link_flush(l, 1000) < 0)
+			okvm_log(OKVM_LOG_WARN, "%s: release-all was not acknowledged", l->path);
+	}
+	link_detach(l);
+	close(l->epfd);
+	close(l->tfd);
+	close(l->efd);
+	free(l->urgent.buf);
+	free(l->kbd.buf);
+	free(l->media.buf);
+	free(l->mouse.buf);
+	pthread_mutex_destroy(&l->mu);
+	free(l->path);
+	free(l->modem_socket);
+	free(l);
+}

@@ -1,0 +1,899 @@
+/*
+ * The CH9329 link against a scripted fake chip on a real pty: exact frames in, chosen replies
+ * out. Pacing tests drive dispatch by hand with an injected clock; the blocking helpers run
+ * against a script thread (tests/unit/fake-chip.c).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "fake-chip.h"
+#include "lib/hid/link-private.h"
+#include "okvm/link.h"
+#include "okvm/log.h"
+
+#define MS 1000000ull
+
+/* Frames quoted in spec/hardware.md (sums verified there). */
+static const uint8_t GET_INFO[] = { 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03 };
+static const uint8_t GET_PARA[] = { 0x57, 0xAB, 0x00, 0x08, 0x00, 0x0A };
+static const uint8_t RESET[] = { 0x57, 0xAB, 0x00, 0x0F, 0x00, 0x11 };
+static const uint8_t SET_DEFAULT[] = { 0x57, 0xAB, 0x00, 0x0C, 0x00, 0x0E };
+static const uint8_t INFO_REPLY[] = { 0x57, 0xAB, 0x00, 0x81, 0x08, 0x38, 0x01, 0x00, 0, 0, 0,
+				      0, 0, 0xC4 };
+static const uint8_t KBD_ACK[] = { 0x57, 0xAB, 0x00, 0x82, 0x01, 0x00, 0x85 };
+static const uint8_t KBD_A[] = { 0x57, 0xAB, 0x00, 0x02, 0x08, 0x00, 0x00, 0x04, 0, 0, 0, 0, 0,
+				 0x10 };
+static const uint8_t KBD_UP[] = { 0x57, 0xAB, 0x00, 0x02, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0x0C };
+static const uint8_t ABS_320_533[] = { 0x57, 0xAB, 0x00, 0x04, 0x07, 0x02, 0x00, 0x40, 0x01,
+				       0x15, 0x02, 0x00, 0x67 };
+
+/* ---- a clock the test moves ---- */
+
+struct fake_clock {
+	bool real;
+	uint64_t t;
+};
+
+static uint64_t
+clock_read(void *ud)
+{
+	struct fake_clock *c = ud;
+	if (c->real) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->t = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	return c->t;
+}
+
+struct fixture {
+	struct fake_chip chip;
+	struct fake_clock clock;
+	struct okvm_link *link;
+	int listener_calls;
+	struct okvm_link_state last;
+};
+
+static void
+on_state(const struct okvm_link_state *st, void *ud)
+{
+	struct fixture *fx = ud;
+	fx->listener_calls++;
+	fx->last = *st;
+}
+
+static void
+quiet_log(enum okvm_log_level level, const char *fmt, va_list ap, void *ud)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	(void)ud;
+}
+
+/* Open a link at 9600 against the fake chip (GET_INFO answered by a script thread). */
+static struct fixture *
+setup_link(int gap_ms, int ack_ms)
+{
+	okvm_log_set_handler(quiet_log, NULL);
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_int_equal(fake_chip_open(&fx->chip), 0);
+	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 9600,
+					.report_gap_ms = gap_ms, .ack_timeout_ms = ack_ms };
+	fx->link = okvm_link_new(&cfg);
+	fx->clock.real = true;
+	link_set_clock(fx->link, clock_read, &fx->clock);
+	okvm_link_set_listener(fx->link, on_state, fx);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 2, -1);
+	assert_int_equal(okvm_link_open(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 2);
+	fx->clock.real = false; /* from here on the test moves time */
+	return fx;
+}
+
+static void
+teardown_link(struct fixture *fx)
+{
+	/* free sends release-all; nobody answers: it must still return */
+	struct okvm_link *l = fx->link;
+	fake_chip_unplug(&fx->chip);
+	fx->clock.real = true;
+	okvm_link_free(l);
+	fake_chip_close(&fx->chip);
+	free(fx);
+}
+
+/* Wait for the link's fd, then dispatch (what a caller's poll loop does). */
+static int
+pump(struct fixture *fx)
+{
+	struct pollfd pfd = { .fd = okvm_link_fd(fx->link), .events = POLLIN };
+	poll(&pfd, 1, 200);
+	return okvm_link_dispatch(fx->link);
+}
+
+static void
+expect_frame(struct fixture *fx, const uint8_t *want, size_t n)
+{
+	uint8_t buf[80];
+	size_t got = fake_chip_read_frame(&fx->chip, buf, sizeof(buf), 2000);
+	assert_int_equal(got, n);
+	assert_memory_equal(buf, want, n);
+}
+
+static void
+expect_silence(struct fixture *fx)
+{
+	assert_false(fake_chip_has_input(&fx->chip, 60));
+}
+
+static void
+ack(struct fixture *fx, uint8_t cmd)
+{
+	uint8_t a[8];
+	fake_chip_write(&fx->chip, a, fake_ack(a, cmd));
+	okvm_link_dispatch(fx->link); /* may run before the bytes arrive: pump until seen */
+	struct okvm_link_stats st;
+	for (int i = 0; i < 50; i++) {
+		okvm_link_get_stats(fx->link, &st);
+		if (!fx->link->fl.active)
+			return;
+		pump(fx);
+	}
+	fail_msg("ACK of 0x%02x not consumed", cmd);
+}
+
+static const struct okvm_kbd_report key_a = { .keys = { 0x04 } };
+static const struct okvm_kbd_report key_b = { .keys = { 0x05 } };
+
+static size_t
+kbd_frame(uint8_t *out, const struct okvm_kbd_report *r)
+{
+	uint8_t d[8] = { r->modifiers, 0 };
+	memcpy(d + 2, r->keys, 6);
+	return fake_frame(out, 0x02, d, 8);
+}
+
+static size_t
+abs_frame(uint8_t *out, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
+{
+	uint8_t d[7] = { 0x02, buttons, x & 0xFF, x >> 8, y & 0xFF, y >> 8, (uint8_t)wheel };
+	return fake_frame(out, 0x04, d, 7);
+}
+
+/* One frame in flight; the next waits for the ACK and then for the gap. */
+static void
+test_ack_pacing_and_gap(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_b), 0);
+	assert_int_equal(okvm_link_pending(fx->link), 2);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	pump(fx);
+	expect_silence(fx); /* never two frames in flight */
+	fx->clock.t += 5 * MS;
+	ack(fx, 0x02);
+	expect_silence(fx); /* ACKed, but only 5 ms since A */
+	fx->clock.t += 6 * MS;
+	pump(fx);
+	expect_silence(fx); /* 11 ms */
+	/* the timerfd is armed for the rest of the gap: the fd becomes readable by itself */
+	struct pollfd pfd = { .fd = okvm_link_fd(fx->link), .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	uint8_t b[20];
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	ack(fx, 0x02);
+	assert_int_equal(okvm_link_pending(fx->link), 0);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.reports_sent, 2);
+	assert_int_equal(st.acks, 2);
+	assert_int_equal(st.timeouts, 0);
+	teardown_link(fx);
+}
+
+/* Release-all goes before queued presses and drops them. */
+static void
+test_release_all_jumps_queue(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_send_kbd(fx->link, &key_a);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	okvm_link_send_kbd(fx->link, &key_b);
+	okvm_link_send_kbd(fx->link, &key_a);
+	assert_int_equal(okvm_link_release_all(fx->link), 0);
+	ack(fx, 0x02);
+	/* keyboard up, media up, mouse buttons up (relative: no pointer jump) */
+	static const uint8_t media_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0, 0, 0, 0x0B };
+	static const uint8_t rel_up[] = { 0x57, 0xAB, 0x00, 0x05, 0x05, 0x01, 0, 0, 0, 0, 0x0D };
+	const struct {
+		const uint8_t *f;
+		size_t n;
+		uint8_t cmd;
+	} seq[] = { { KBD_UP, sizeof(KBD_UP), 0x02 }, { media_up, sizeof(media_up), 0x03 },
+		    { rel_up, sizeof(rel_up), 0x05 } };
+	for (size_t i = 0; i < 3; i++) {
+		fx->clock.t += 12 * MS;
+		pump(fx);
+		expect_frame(fx, seq[i].f, seq[i].n);
+		ack(fx, seq[i].cmd);
+	}
+	fx->clock.t += 100 * MS;
+	pump(fx);
+	expect_silence(fx); /* B and A were dropped */
+	assert_int_equal(okvm_link_pending(fx->link), 0);
+	teardown_link(fx);
+}
+
+/* Positions are coalesced: only the newest unsent one goes out. */
+static void
+test_mouse_coalescing(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_mouse_abs(fx->link, 320, 533, 0, 0);
+	pump(fx);
+	expect_frame(fx, ABS_320_533, sizeof(ABS_320_533)); /* spec 2.6 example */
+	for (int i = 1; i <= 50; i++)
+		okvm_link_mouse_abs(fx->link, (uint16_t)(i * 10), (uint16_t)(i * 20), 0, 0);
+	assert_int_equal(okvm_link_pending(fx->link), 2); /* in flight + one position */
+	ack(fx, 0x04);
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	uint8_t f[20];
+	expect_frame(fx, f, abs_frame(f, 500, 1000, 0, 0));
+	ack(fx, 0x04);
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	expect_silence(fx);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.coalesced, 49);
+	teardown_link(fx);
+}
+
+/* A click and the wheel carry the pointer's position; a drag keeps its path's last point. */
+static void
+test_abs_click_keeps_position(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_mouse_abs(fx->link, 1000, 2000, 0, 0);
+	pump(fx);
+	uint8_t f[20];
+	expect_frame(fx, f, abs_frame(f, 1000, 2000, 0, 0));
+	okvm_link_mouse_abs(fx->link, 1000, 2000, 0x01, 0); /* press */
+	okvm_link_mouse_abs(fx->link, 1500, 2500, 0x01, 0); /* drag */
+	okvm_link_mouse_abs(fx->link, 1600, 2600, 0x01, 0); /* drag (coalesced) */
+	okvm_link_mouse_abs(fx->link, 1700, 2700, 0x00, 0); /* release elsewhere */
+	okvm_link_mouse_abs(fx->link, 1700, 2700, 0x00, -2); /* two notches down */
+	ack(fx, 0x04);
+	const uint16_t want[][4] = { { 1000, 2000, 1, 0 }, { 1600, 2600, 1, 0 },
+				     { 1700, 2700, 0, 0 }, { 1700, 2700, 0, 0xFE } };
+	for (size_t i = 0; i < 4; i++) {
+		fx->clock.t += 12 * MS;
+		pump(fx);
+		expect_frame(fx, f, abs_frame(f, want[i][0], want[i][1], (uint8_t)want[i][2],
+					      (int8_t)want[i][3]));
+		ack(fx, 0x04);
+	}
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	expect_silence(fx);
+	teardown_link(fx);
+}
+
+/* Relative motion is summed and split into int8 steps. */
+static void
+test_rel_summed_and_split(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_send_kbd(fx->link, &key_a);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	for (int i = 0; i < 3; i++)
+		okvm_link_mouse_rel(fx->link, 100, -10, 0, 0); /* 300, -30 */
+	ack(fx, 0x02);
+	const int8_t want[][2] = { { 127, -30 }, { 127, 0 }, { 46, 0 } };
+	for (size_t i = 0; i < 3; i++) {
+		fx->clock.t += 12 * MS;
+		pump(fx);
+		uint8_t f[20], d[5] = { 0x01, 0, (uint8_t)want[i][0], (uint8_t)want[i][1], 0 };
+		expect_frame(fx, f, fake_frame(f, 0x05, d, 5));
+		ack(fx, 0x05);
+	}
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	expect_silence(fx);
+	teardown_link(fx);
+}
+
+/* An error reply is counted and the link goes on. */
+static void
+test_error_reply(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	uint8_t err[8], st_e5 = 0xE5;
+	fake_chip_write(&fx->chip, err, fake_frame(err, 0xC2, &st_e5, 1));
+	for (int i = 0; i < 20 && fx->link->fl.active; i++)
+		pump(fx);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.chip_errors, 1);
+	assert_int_equal(st.timeouts, 0);
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	uint8_t b[20];
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	teardown_link(fx);
+}
+
+/* A chip that never answers: timeout at 500 ms, resync, the next report still goes out. */
+static void
+test_chip_never_answers(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	int calls = fx->listener_calls;
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 499 * MS;
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	uint8_t b[20];
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.timeouts, 1);
+	assert_false(fx->last.chip_ok);
+	assert_int_equal(fx->listener_calls, calls + 1);
+	ack(fx, 0x02); /* it answers again */
+	assert_true(fx->last.chip_ok);
+	teardown_link(fx);
+}
+
+/* Garbage, a bad sum and an unsolicited 0x87 before the real ACK. */
+static void
+test_garbage_and_bad_sum(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_send_kbd(fx->link, &key_a);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	static const uint8_t junk[] = { 0x00, 0xFF, 0x13, 0x57, 0x00,
+					0x57, 0xAB, 0x00, 0x82, 0x01, 0x00, 0x86, /* bad sum */
+					0x57, 0xAB, 0x00, 0x87, 0x02, 0x11, 0x22, 0x00 };
+	uint8_t unsol[sizeof(junk)];
+	memcpy(unsol, junk, sizeof(junk));
+	unsol[sizeof(junk) - 1] = (uint8_t)(0x57 + 0xAB + 0x87 + 0x02 + 0x11 + 0x22);
+	fake_chip_write(&fx->chip, unsol, sizeof(unsol));
+	for (int i = 0; i < 5; i++)
+		pump(fx);
+	assert_true(fx->link->fl.active); /* still waiting: nothing above was its ACK */
+	ack(fx, 0x02);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.acks, 1);
+	assert_int_equal(st.resyncs, 1);
+	assert_int_equal(st.unsolicited, 1);
+	assert_true(st.garbage_bytes >= 5);
+	teardown_link(fx);
+}
+
+/* Closing the master is an unplug: dispatch and enqueue say -ENODEV. */
+static void
+test_port_vanishes(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	fake_chip_unplug(&fx->chip);
+	int rc = 0;
+	for (int i = 0; i < 20 && rc == 0; i++)
+		rc = pump(fx);
+	assert_int_equal(rc, -ENODEV);
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), -ENODEV);
+	teardown_link(fx);
+}
+
+/* Bounded queue: -EAGAIN beyond OKVM_LINK_KBD_QUEUE. */
+static void
+test_queue_bounded(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	for (int i = 0; i < OKVM_LINK_KBD_QUEUE; i++)
+		assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), -EAGAIN);
+	okvm_link_release_all(fx->link);
+	assert_int_equal(okvm_link_pending(fx->link), 3);
+	teardown_link(fx);
+}
+
+/* GET_INFO polling when idle; the listener hears the LED change. */
+static void
+test_info_poll(void **state)
+{
+	(void)state;
+	okvm_log_set_handler(quiet_log, NULL);
+	struct fixture *fx = setup_link(12, 500);
+	fx->link->poll_ms = 1000;
+	fx->link->next_poll_ns = fx->clock.t + 1000 * MS;
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1000 * MS;
+	pump(fx);
+	expect_frame(fx, GET_INFO, sizeof(GET_INFO));
+	uint8_t f[20], d[8] = { 0x38, 0x01, 0x02 }; /* Caps Lock on */
+	fake_chip_write(&fx->chip, f, fake_frame(f, 0x81, d, 8));
+	for (int i = 0; i < 20 && fx->link->fl.active; i++)
+		pump(fx);
+	assert_int_equal(fx->last.leds, OKVM_LED_CAPS);
+	assert_true(fx->last.target_connected);
+	/* a Caps Lock press: GET_INFO 50 ms later instead of 1000 */
+	struct okvm_kbd_report caps = { .keys = { 0x39 } };
+	okvm_link_send_kbd(fx->link, &caps);
+	pump(fx);
+	uint8_t k[20];
+	expect_frame(fx, k, kbd_frame(k, &caps));
+	ack(fx, 0x02);
+	fx->clock.t += 49 * MS;
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	expect_frame(fx, GET_INFO, sizeof(GET_INFO));
+	teardown_link(fx);
+}
+
+/* ---- blocking helpers against a script thread ---- */
+
+static struct fixture *
+setup_raw(void)
+{
+	okvm_log_set_handler(quiet_log, NULL);
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	assert_int_equal(fake_chip_open(&fx->chip), 0);
+	return fx;
+}
+
+/* Detection: 115200 first, then 9600 (spec 2.10), GET_INFO as the probe. */
+static void
+test_baud_detection(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_raw();
+	struct okvm_link_config cfg = { .path = fx->chip.slave }; /* ACK timeout 500 ms */
+	fx->link = okvm_link_new(&cfg);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL }, /* no answer */
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 3, -1);
+	struct fake_clock wall = { .real = true };
+	uint64_t t0 = clock_read(&wall);
+	assert_int_equal(okvm_link_open(fx->link), 0);
+	/* a wrong first guess costs the short probe (150 ms), not the 500 ms ACK timeout */
+	assert_true(clock_read(&wall) - t0 < 450 * MS);
+	assert_int_equal(fake_chip_join(&fx->chip), 3);
+	struct okvm_link_state st;
+	okvm_link_get_state(fx->link, &st);
+	assert_int_equal(st.baud, 9600);
+	assert_int_equal(st.version, 0x38);
+	assert_true(st.target_connected);
+	teardown_link(fx);
+}
+
+/* Nobody answers: two cycles through both bauds, then -ETIMEDOUT. */
+static void
+test_baud_detection_gives_up(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_raw();
+	struct okvm_link_config cfg = { .path = fx->chip.slave, .ack_timeout_ms = 80 };
+	fx->link = okvm_link_new(&cfg);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 4, -1);
+	assert_int_equal(okvm_link_open(fx->link), -ETIMEDOUT);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	assert_false(fake_chip_has_input(&fx->chip, 100));
+	teardown_link(fx);
+}
+
+/* The factory parameter block (spec 2.8) with a given baud. */
+static void
+params_block(uint8_t out[50], uint32_t baud)
+{
+	static const uint8_t head[] = { 0x82, 0x80, 0x00, 0, 0, 0, 0, 0x08, 0x00, 0x00, 0x03,
+					0x86, 0x1A, 0x29, 0xE1, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0D };
+	memset(out, 0, 50);
+	memcpy(out, head, sizeof(head));
+	out[3] = (uint8_t)(baud >> 24);
+	out[4] = (uint8_t)(baud >> 16);
+	out[5] = (uint8_t)(baud >> 8);
+	out[6] = (uint8_t)baud;
+	out[36] = 0x87; /* string enable: kept as the chip had it */
+}
+
+/* set_baud: read params, write them back with only the baud changed, RESET, switch, verify. */
+static void
+test_set_baud_sequence(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 300);
+	fx->clock.real = true;
+	uint8_t p9600[50], p115200[50], para_reply[60], set_para[60], ack_set[8], ack_reset[8];
+	params_block(p9600, 9600);
+	params_block(p115200, 115200);
+	size_t n_reply = fake_frame(para_reply, 0x88, p9600, 50);
+	size_t n_set = fake_frame(set_para, 0x09, p115200, 50);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_PARA, sizeof(GET_PARA), 9600, NULL },
+		{ FAKE_REPLY, para_reply, n_reply, 0, NULL },
+		{ FAKE_EXPECT, set_para, n_set, 9600, NULL },
+		{ FAKE_REPLY, ack_set, fake_ack(ack_set, 0x09), 0, NULL },
+		{ FAKE_EXPECT, RESET, sizeof(RESET), 9600, NULL }, /* at the old baud */
+		{ FAKE_REPLY, ack_reset, fake_ack(ack_reset, 0x0F), 0, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 8, -1);
+	assert_int_equal(okvm_link_set_baud(fx->link, 115200), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 8);
+	assert_int_equal(fx->last.baud, 115200);
+	assert_int_equal(okvm_link_set_baud(fx->link, 12345), -EINVAL);
+	teardown_link(fx);
+}
+
+/* A chip error reply to a blocking command is -EPROTO and the reply is handed back. */
+static void
+test_command_error_reply(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 300);
+	fx->clock.real = true;
+	uint8_t err[8], e3 = 0xE3;
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_PARA, sizeof(GET_PARA), 0, NULL },
+		{ FAKE_REPLY, err, fake_frame(err, 0xC8, &e3, 1), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 2, -1);
+	struct okvm_ch9329_frame req, rep;
+	okvm_ch9329_build_simple(&req, OKVM_CH9329_CMD_GET_PARA_CFG);
+	assert_int_equal(okvm_link_command(fx->link, &req, &rep, 300), -EPROTO);
+	assert_int_equal(fake_chip_join(&fx->chip), 2);
+	assert_int_equal(rep.cmd, 0xC8);
+	assert_int_equal(okvm_ch9329_reply_status(&rep), 0xE3);
+	/* and a chip that never answers a command: -ETIMEDOUT, the link stays usable */
+	assert_int_equal(okvm_link_command(fx->link, &req, &rep, 100), -ETIMEDOUT);
+	uint8_t f[80];
+	assert_int_equal(fake_chip_read_frame(&fx->chip, f, sizeof(f), 1000), sizeof(GET_PARA));
+	teardown_link(fx);
+}
+
+static int
+bind_dgram(char *path, size_t cap)
+{
+	snprintf(path, cap, "/tmp/okvm-test-modem-%d", getpid());
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Factory reset, RTS method: RTS=1 held, RTS=0, then the chip answers at 9600. */
+static void
+test_factory_reset_rts(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_raw();
+	char sock[108];
+	int dfd = bind_dgram(sock, sizeof(sock));
+	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 115200,
+					.ack_timeout_ms = 200, .modem_socket = sock };
+	fx->link = okvm_link_new(&cfg);
+	link_set_timing(fx->link, &(struct link_timing){ .rts_hold_ms = 150, .rts_settle_ms = 10,
+							  .verify_attempts = 2 });
+	const struct fake_step open_steps[] = {
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, /* the lines' state right after open */
+		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, open_steps, 4, dfd);
+	assert_int_equal(okvm_link_open(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	const struct fake_step steps[] = {
+		{ FAKE_DGRAM, NULL, 0, 0, "RTS=1" },
+		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 4, dfd);
+	assert_int_equal(okvm_link_factory_reset(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	uint64_t held = fx->chip.dgram_ns[1] - fx->chip.dgram_ns[0];
+	assert_true(held >= 140 * MS); /* RTS was held, not toggled */
+	struct okvm_link_state st;
+	okvm_link_get_state(fx->link, &st);
+	assert_int_equal(st.baud, 9600);
+	close(dfd);
+	unlink(sock);
+	teardown_link(fx);
+}
+
+/* No modem lines (a pty without socket): SET_DEFAULT_CFG at 9600, then 115200, + RESET. */
+static void
+test_factory_reset_command(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_raw();
+	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 115200,
+					.ack_timeout_ms = 150 };
+	fx->link = okvm_link_new(&cfg);
+	link_set_timing(fx->link, &(struct link_timing){ .rts_hold_ms = 10, .rts_settle_ms = 10,
+							  .verify_attempts = 2 });
+	uint8_t a_def[8], a_reset[8];
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+		{ FAKE_EXPECT, SET_DEFAULT, sizeof(SET_DEFAULT), 9600, NULL }, /* no answer */
+		{ FAKE_EXPECT, SET_DEFAULT, sizeof(SET_DEFAULT), 115200, NULL },
+		{ FAKE_REPLY, a_def, fake_ack(a_def, 0x0C), 0, NULL },
+		{ FAKE_EXPECT, RESET, sizeof(RESET), 115200, NULL },
+		{ FAKE_REPLY, a_reset, fake_ack(a_reset, 0x0F), 0, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 9, -1);
+	assert_int_equal(okvm_link_open(fx->link), 0);
+	assert_int_equal(okvm_link_factory_reset(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 9);
+	teardown_link(fx);
+}
+
+/* free() leaves nothing pressed: keyboard, media, buttons up (abs at the last position). */
+static void
+test_release_all_on_free(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 300);
+	fx->clock.real = true;
+	/* queued, never sent: free drops them and releases instead */
+	okvm_link_mouse_abs(fx->link, 320, 533, 0, 0);
+	okvm_link_mouse_abs(fx->link, 320, 533, 0x02, 0);
+	okvm_link_send_kbd(fx->link, &key_a);
+	static const uint8_t media_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0, 0, 0, 0x0B };
+	uint8_t abs_up[20], a2[8], a3[8];
+	size_t n_abs = abs_frame(abs_up, 320, 533, 0, 0);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, KBD_UP, sizeof(KBD_UP), 0, NULL },
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
+		{ FAKE_EXPECT, media_up, sizeof(media_up), 0, NULL },
+		{ FAKE_REPLY, a2, fake_ack(a2, 0x03), 0, NULL },
+		{ FAKE_EXPECT, abs_up, n_abs, 0, NULL },
+		{ FAKE_REPLY, a3, fake_ack(a3, 0x04), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 6, -1);
+	okvm_link_free(fx->link);
+	assert_int_equal(fake_chip_join(&fx->chip), 6);
+	fake_chip_close(&fx->chip);
+	free(fx);
+}
+
+/* RESET, then GET_INFO until the chip answers again. */
+static void
+test_reset_sequence(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 200);
+	fx->clock.real = true;
+	uint8_t a[8];
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, RESET, sizeof(RESET), 9600, NULL },
+		{ FAKE_REPLY, a, fake_ack(a, 0x0F), 0, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL }, /* still booting */
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 5, -1);
+	assert_int_equal(okvm_link_reset(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 5);
+	teardown_link(fx);
+}
+
+/* CH32V208 USB switch (cmd 0x17, spec 2.3 exact frames) and the DTR pulse. */
+static void
+test_usb_switch_and_dtr_pulse(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 300);
+	fx->clock.real = true;
+	static const uint8_t to_target[] = { 0x57, 0xAB, 0x00, 0x17, 0x05, 0, 0, 0, 0, 0x01, 0x1F };
+	static const uint8_t query[] = { 0x57, 0xAB, 0x00, 0x17, 0x05, 0, 0, 0, 0, 0x03, 0x21 };
+	uint8_t r1[8], r0[8], one = 1, zero = 0;
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, to_target, sizeof(to_target), 0, NULL },
+		{ FAKE_REPLY, r1, fake_frame(r1, 0x97, &one, 1), 0, NULL },
+		{ FAKE_EXPECT, query, sizeof(query), 0, NULL },
+		{ FAKE_REPLY, r0, fake_frame(r0, 0x97, &zero, 1), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 4, -1);
+	enum okvm_usb_dir now = OKVM_USB_QUERY;
+	assert_int_equal(okvm_link_usb_switch(fx->link, OKVM_USB_TO_TARGET, &now), 0);
+	assert_int_equal(now, OKVM_USB_TO_TARGET);
+	assert_int_equal(okvm_link_usb_switch(fx->link, OKVM_USB_QUERY, &now), 0);
+	assert_int_equal(now, OKVM_USB_TO_HOST);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	/* a pty without a modem socket has no DTR */
+	assert_int_equal(okvm_link_dtr_pulse(fx->link, 10), -ENOTTY);
+	char sock[108];
+	int dfd = bind_dgram(sock, sizeof(sock));
+	assert_int_equal(okvm_serial_set_modem_socket(fx->link->ser, sock), 0);
+	const struct fake_step dsteps[] = {
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, { FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=1" }, { FAKE_DGRAM, NULL, 0, 0, "DTR=0" },
+	};
+	fake_chip_run(&fx->chip, dsteps, 4, dfd);
+	assert_int_equal(okvm_link_dtr_pulse(fx->link, 120), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	assert_true(fx->chip.dgram_ns[3] - fx->chip.dgram_ns[2] >= 110 * MS);
+	close(dfd);
+	unlink(sock);
+	teardown_link(fx);
+}
+
+/* Media reports in order; release-all lifts ACPI keys too once they were used. */
+static void
+test_media_and_acpi_release(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	struct okvm_media_report mute = { .report_id = 2, .bits = { 0x04 } };
+	struct okvm_media_report power = { .report_id = 1, .bits = { 0x01 } };
+	okvm_link_send_media(fx->link, &mute);
+	pump(fx);
+	static const uint8_t mute_f[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00,
+					  0x0F }; /* spec 2.13 example */
+	expect_frame(fx, mute_f, sizeof(mute_f));
+	okvm_link_send_media(fx->link, &power);
+	ack(fx, 0x03);
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	static const uint8_t power_f[] = { 0x57, 0xAB, 0x00, 0x03, 0x02, 0x01, 0x01, 0x09 };
+	expect_frame(fx, power_f, sizeof(power_f)); /* ACPI: LEN 2 as the datasheet */
+	okvm_link_release_all(fx->link);
+	ack(fx, 0x03);
+	static const uint8_t media_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0, 0, 0, 0x0B };
+	static const uint8_t acpi_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x02, 0x01, 0x00, 0x08 };
+	const uint8_t *want[] = { KBD_UP, media_up, acpi_up };
+	const size_t len[] = { sizeof(KBD_UP), sizeof(media_up), sizeof(acpi_up) };
+	for (int i = 0; i < 3; i++) {
+		fx->clock.t += 12 * MS;
+		pump(fx);
+		expect_frame(fx, want[i], len[i]);
+		ack(fx, want[i][3]);
+	}
+	teardown_link(fx);
+}
+
+struct producer {
+	struct okvm_link *link;
+	uint8_t id;
+};
+
+static void *
+produce(void *arg)
+{
+	struct producer *p = arg;
+	for (int i = 0; i < 150; i++) {
+		struct okvm_kbd_report r = { .modifiers = p->id, .keys = { (uint8_t)i } };
+		while (okvm_link_send_kbd(p->link, &r) == -EAGAIN)
+			;
+	}
+	return NULL;
+}
+
+/* Three threads enqueue while this one dispatches: nothing lost, each thread's order kept. */
+static void
+test_threads_enqueue(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	fx->clock.real = true;
+	fx->link->gap_ns = 0;
+	struct fake_auto a;
+	fake_auto_start(&a, &fx->chip, 1000);
+	pthread_t t[3];
+	struct producer p[3];
+	for (int i = 0; i < 3; i++) {
+		p[i] = (struct producer){ fx->link, (uint8_t)(1 << i) };
+		pthread_create(&t[i], NULL, produce, &p[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(okvm_link_flush(fx->link, 20000), 0);
+	assert_int_equal(fake_auto_count(&a), 450); /* recorded before its ACK went out */
+	int next[3] = { 0 };
+	for (size_t i = 0; i < a.n; i++) {
+		int who = a.frames[i][5] == 1 ? 0 : a.frames[i][5] == 2 ? 1 : 2;
+		assert_int_equal(a.frames[i][7], next[who]++);
+	}
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.acks, 450);
+	assert_int_equal(st.timeouts, 0);
+	fake_auto_stop(&a);
+	teardown_link(fx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ack_pacing_and_gap),
+		cmocka_unit_test(test_release_all_jumps_queue),
+		cmocka_unit_test(test_mouse_coalescing),
+		cmocka_unit_test(test_abs_click_keeps_position),
+		cmocka_unit_test(test_rel_summed_and_split),
+		cmocka_unit_test(test_error_reply),
+		cmocka_unit_test(test_chip_never_answers),
+		cmocka_unit_test(test_garbage_and_bad_sum),
+		cmocka_unit_test(test_port_vanishes),
+		cmocka_unit_test(test_queue_bounded),
+		cmocka_unit_test(test_info_poll),
+		cmocka_unit_test(test_baud_detection),
+		cmocka_unit_test(test_baud_detection_gives_up),
+		cmocka_unit_test(test_set_baud_sequence),
+		cmocka_unit_test(test_command_error_reply),
+		cmocka_unit_test(test_factory_reset_rts),
+		cmocka_unit_test(test_factory_reset_command),
+		cmocka_unit_test(test_release_all_on_free),
+		cmocka_unit_test(test_threads_enqueue),
+		cmocka_unit_test(test_reset_sequence),
+		cmocka_unit_test(test_usb_switch_and_dtr_pulse),
+		cmocka_unit_test(test_media_and_acpi_release),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
