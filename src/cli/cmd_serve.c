@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "emu/emu.h"
 #include "okvm/error.h"
+#include "okvm/link.h"
 #include "serve/serve.h"
 
 void
@@ -35,11 +37,14 @@ cmd_serve_help(FILE *out)
 	      "  --type-cps N          default paste speed in characters per second (0 = as fast as\n"
 	      "                        the link allows)\n"
 	      "  --layout XKB          (global) default target keyboard layout for paste\n"
-	      "  -d SPEC, --serial PATH (global) the unit to serve\n"
+	      "  -d emu, -d /dev/ttyX, --serial PATH\n"
+	      "                        (global) the unit whose keyboard and mouse to serve;\n"
+	      "                        with -d emu also --emu-events, --emu-layout (see okvm --help)\n"
 	      "\n"
-	      "  For tests and demos without a unit:\n"
-	      "  --test-backend DIR[@FPS]  serve the *.jpg of DIR in a loop (default 30 fps) and\n"
-	      "                        record input instead of sending it\n"
+	      "  For tests and demos (video until the capture is wired in):\n"
+	      "  --test-backend DIR[@FPS]  serve the *.jpg of DIR in a loop (default 30 fps). Alone:\n"
+	      "                        record input instead of sending it; with a unit: the unit\n"
+	      "                        gets the input and DIR is the video\n"
 	      "  --test-backend-log FILE   append each input call of the test backend as JSON\n"
 	      "\n"
 	      "  Prints \"okvm: serving on URL\" on stdout once it listens. See docs/serve.md and\n"
@@ -166,11 +171,8 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 }
 
 static int
-make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
+make_test_backend(const struct serve_args *a, struct serve_backend *be)
 {
-	if (!a->test_dir)
-		return cli_fail("serve: no unit backend in this build yet (-d %s); use --test-backend "
-				"DIR", cli->device ? cli->device : "emu");
 	char dir[4096];
 	double fps = 30;
 	snprintf(dir, sizeof(dir), "%s", a->test_dir);
@@ -183,6 +185,73 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 	int rc = serve_backend_test_new(dir, fps, a->test_log, be);
 	if (rc)
 		return cli_fail("serve: test backend %s: %s", dir, okvm_strerror(rc));
+	return 0;
+}
+
+static const char *
+serial_path(const struct cli *cli)
+{
+	if (cli->serial)
+		return cli->serial;
+	return cli->device && cli->device[0] == '/' ? cli->device : NULL;
+}
+
+/* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state). */
+static int
+open_link(struct cli *cli, struct okvm_link **out, char *name, size_t n)
+{
+	struct okvm_link_config cfg = { .path = serial_path(cli), .baud = cli->baud,
+					.info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS };
+	if (!cfg.path) {
+		struct emu *e;
+		int rc = cli_emu(cli, &e);
+		if (rc)
+			return rc;
+		cfg.path = emu_tty_path(e);
+		cfg.modem_socket = emu_modem_socket(e);
+		cfg.baud = cli_emu_baud(cli);
+		snprintf(name, n, "virtual unit (emu)");
+	} else {
+		snprintf(name, n, "%s", cfg.path);
+	}
+	struct okvm_link *l = okvm_link_new(&cfg);
+	int rc = okvm_link_open(l);
+	if (rc < 0) {
+		okvm_link_free(l);
+		return cli_fail("serve: %s: %s", cfg.path, okvm_strerror(rc));
+	}
+	*out = l;
+	return 0;
+}
+
+static int
+make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
+{
+	bool unit = cli_is_emu(cli) || serial_path(cli);
+	if (!unit && cli->device)
+		return cli_usage("serve: -d %s is not supported yet; use -d emu, --serial PATH or "
+				 "--test-backend DIR", cli->device);
+	if (!unit && !a->test_dir)
+		return cli_fail("serve: no unit given; use -d emu, --serial PATH (a CH9329 tty) or "
+				"--test-backend DIR");
+	struct serve_backend video = { 0 };
+	int rc = a->test_dir ? make_test_backend(a, unit ? &video : be) : 0;
+	if (rc || !unit)
+		return rc;
+	struct okvm_link *link = NULL;
+	char name[128];
+	if ((rc = open_link(cli, &link, name, sizeof(name)))) {
+		if (video.ops)
+			video.ops->destroy(video.ud);
+		return rc;
+	}
+	rc = serve_backend_unit_new(link, name, video.ops ? &video : NULL, be);
+	if (rc) {
+		okvm_link_free(link);
+		if (video.ops)
+			video.ops->destroy(video.ud);
+		return cli_fail("serve: %s", okvm_strerror(rc));
+	}
 	return 0;
 }
 

@@ -108,4 +108,14 @@ struct serve_backend {
 int serve_backend_test_new(const char *dir, double fps, const char *log_path,
 			   struct serve_backend *out);
 
+/*
+ * The backend of a unit: input through an open CH9329 link (which it takes over: it runs the
+ * link's dispatch on its own thread, okvm-hid, and frees the link at the end, releasing
+ * everything), frames and video state from video (a video-only backend such as the test
+ * backend; NULL: no video) until the capture lands. unit names it for people.
+ * Returns 0 or -errno.
+ */
+int serve_backend_unit_new(struct okvm_link *link, const char *unit, struct serve_backend *video,
+			   struct serve_backend *out);
+
 #endif

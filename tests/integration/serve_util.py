@@ -27,6 +27,11 @@ def fail(msg):
     sys.exit(1)
 
 
+def passed(msg):
+    """Report a step whose failure the preceding code already turned into fail()."""
+    print("ok:", msg)
+
+
 def check(cond, msg):
     if not cond:
         fail(msg)
@@ -110,8 +115,10 @@ class Server:
     def __enter__(self):
         return self
 
-    def __exit__(self, *a):
-        self.stop()
+    def __exit__(self, exc_type, *a):
+        rc = self.stop()
+        if exc_type is None and rc != 0:
+            fail(f"okvm serve exited with {rc}: {self.errors()[-2000:]}")
 
 
 def metrics(server):
