@@ -14,7 +14,7 @@
 #define SERVE_MAX_WS_MSG     (256 * 1024) /* one WebSocket message; more -> close 1009 */
 #define SERVE_WS_QUEUE       32        /* queued replies per WebSocket client; more -> dropped */
 #define SERVE_MAX_PRESSED    16        /* keys one client can hold at once */
-#define SERVE_CHUNK          (32 * 1024) /* bytes per lws_write of a frame */
+#define SERVE_CHUNK          (64 * 1024) /* bytes per lws_write of a frame */
 #define SERVE_EVQ            64        /* cross-thread event queue */
 #define SERVE_LAT_RING       1024      /* frame-ready -> written samples kept for /metrics */
 #define SERVE_BOUNDARY       "boundarydonotcross"
