@@ -144,7 +144,8 @@ ws_broadcast_state(struct serve *s)
 {
 	for (struct conn *c = s->sockets; c; c = c->next) {
 		c->state_dirty = true;
-		lws_callback_on_writable(c->wsi);
+		if (c->wsi)
+			lws_callback_on_writable(c->wsi);
 	}
 }
 
