@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-/* ---- HID usage page 0x07 <-> Linux evdev keycode ---------------------------------------- */
+/* ---- HID usage page 0x07 <-> Linux evdev keycode --------------------------------------------- */
 
 /**
  * Linux evdev keycode of a keyboard usage (facts from the kernel's hid-input table).
@@ -33,7 +33,7 @@ int okvm_usage_to_evdev(uint8_t usage);
  */
 int okvm_evdev_to_usage(int evdev);
 
-/* ---- Layout names -------------------------------------------------------------------------- */
+/* ---- Layout names ---------------------------------------------------------------------------- */
 
 #define OKVM_LAYOUT_NAME_MAX 64
 
@@ -44,7 +44,7 @@ int okvm_evdev_to_usage(int evdev);
 int okvm_layout_split(const char *name, char layout[OKVM_LAYOUT_NAME_MAX],
 		      char variant[OKVM_LAYOUT_NAME_MAX]);
 
-/* ---- Reverse map of a target layout: character -> keys ---------------------------------------- */
+/* ---- Reverse map of a target layout: character -> keys --------------------------------------- */
 
 /** One key press: a usage with the modifier byte held while it goes down. */
 struct okvm_keystroke {
@@ -147,6 +147,21 @@ int okvm_key_from_code(const char *keyboard_event_code, struct okvm_key *out);
  * @return false past the end.
  */
 bool okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_key *out);
+
+/**
+ * Live keys (web UI, key down/up events): apply one key event to the keyboard state r.
+ * Modifier keys set or clear their bit; other keys take or free a slot (slots stay packed, in
+ * press order). Pressing a key that is down, or releasing one that is up, changes nothing.
+ * @return 1 if r changed, 0 if not, -ENOSPC when a seventh key goes down (r unchanged; a real
+ *         keyboard would report rollover), -EINVAL if k is not a keyboard key.
+ */
+int okvm_kbd_report_apply(struct okvm_kbd_report *r, const struct okvm_key *k, bool down);
+
+/**
+ * The same for media and ACPI keys: r becomes the report to send (its id set from k).
+ * Returns 1 if r changed, 0 if not, -EINVAL if k is a keyboard key.
+ */
+int okvm_media_report_apply(struct okvm_media_report *r, const struct okvm_key *k, bool down);
 
 /**
  * A parsed combo: the reports that press it, then the one that releases it.

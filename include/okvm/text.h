@@ -27,7 +27,7 @@ extern "C" {
 
 /** What to do about the target's Caps Lock. */
 enum okvm_caps_mode {
-	OKVM_CAPS_COMPENSATE = 0, /* default: with Caps on, keys that Lock affects get inverse Shift */
+	OKVM_CAPS_COMPENSATE = 0, /* default: with Caps on, keys Lock affects get inverse Shift */
 	OKVM_CAPS_IGNORE,         /* plan as if Caps were off */
 	OKVM_CAPS_REFUSE,         /* fail with -EPERM if Caps is on */
 };
@@ -64,8 +64,9 @@ struct okvm_text_error {
 /**
  * Plan the reports that type utf8[0..len) on km's layout.
  * Shortest safe sequence: the next key with the same modifiers is pressed in the report that
- * releases the previous key; a repeated key or a modifier change gets a release report in
- * between. "\n", "\r" and "\r\n" are one Enter, "\t" is Tab, dead-key characters take 2-3 presses.
+ * releases the previous key; a repeated key gets a release report in between that keeps the
+ * modifiers, a modifier change an all-released report. "\n", "\r" and "\r\n" are one Enter,
+ * "\t" is Tab, dead-key characters take 2-3 presses.
  * @param o NULL for defaults
  * @param err may be NULL; filled on failure
  * @return 0 (out filled; free with okvm_text_plan_free), or -EILSEQ (invalid UTF-8),

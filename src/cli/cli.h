@@ -3,9 +3,9 @@
 #define OKVM_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 /* Exit codes (ARCHITECTURE 4.1). */
 enum {
@@ -21,12 +21,16 @@ struct cli {
 	int baud;               /* --baud N; 0 = detect */
 	const char *layout;     /* --layout XKB: the target's keyboard layout (default "us") */
 	bool json;              /* --json: machine-readable output */
+	int report_gap_ms;      /* --report-gap-ms N: minimum gap between HID reports; -1 = default */
 	int verbose;            /* -v: more log output */
 	/* The virtual unit (any process that runs one). */
 	const char *emu_events; /* --emu-events FILE: JSON lines of what the target experiences */
 	const char *emu_layout; /* --emu-layout XKB: layout the virtual target decodes with */
 	int emu_poll_ms;        /* --emu-poll-ms N: target's HID poll interval; 0 = default */
 	const char *emu_video;  /* --emu-video WxH@FPS: the virtual target's screen mode */
+	/* Video (screenshot; later serve). */
+	const char *video;      /* --video DEV: a V4L2 node, without discovery */
+	const char *video_mode; /* --video-mode WxH[@FPS]: capture mode (default: largest @30) */
 };
 
 typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
@@ -37,6 +41,14 @@ struct cli_command {
 	const char *args;    /* one-line synopsis of the arguments */
 	const char *summary; /* one line for --help */
 };
+
+/* The command table (src/cli/main.c), and its global-option parser: takes the global options
+   out of argv[1..] wherever they stand before "--" and applies them to cli. */
+const struct cli_command *cli_find_command(const char *name);
+int cli_extract_globals(struct cli *cli, int *argc, char **argv, bool *help);
+int cmd_script(struct cli *cli, int argc, char **argv);
+/* Keep the in-process virtual unit alive across commands (okvm script). */
+void cli_emu_hold(bool hold);
 
 /* Print "okvm: <message>" to stderr and return CLI_USAGE / CLI_FAIL. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -69,6 +81,14 @@ bool cli_is_emu(const struct cli *cli);
 int cli_emu(struct cli *cli, struct emu **out);
 int cli_emu_baud(const struct cli *cli);
 void cli_emu_shutdown(void); /* main() calls it after the command; idempotent */
+struct okvm_capture;
+struct okvm_chip;
+/* The virtual unit's screen as a capture; owned by the unit (close with cli_close_capture). */
+int cli_emu_capture(struct cli *cli, struct okvm_capture **out);
+/* An okvm_chip on the virtual unit's MS2109 register model (free with okvm_chip_free). cli may
+   be NULL once the unit runs. */
+int cli_emu_chip(struct cli *cli, struct okvm_chip **out);
+const char *cli_emu_modem_socket(void); /* NULL when no virtual unit runs */
 
 /* Send keyboard reports in order through the link, at most rate characters per second (0: as
    fast as the link allows; char_index may be NULL), then wait for the ACKs. Releases all and
@@ -82,6 +102,17 @@ int cmd_key(struct cli *cli, int argc, char **argv);
 int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
 /* (each command's file declares nothing here; main.c's table names them) */
 int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target layouts */
+int cmd_list(struct cli *cli, int argc, char **argv);   /* cmd_list.c: units and their nodes */
+int cmd_switch(struct cli *cli, int argc, char **argv); /* cmd_switch.c: the USB switch */
+int cmd_chip(struct cli *cli, int argc, char **argv);   /* cmd_chip.c: video-chip registers */
+int cmd_screenshot(struct cli *cli, int argc, char **argv); /* video.c: save the newest frame */
+
+struct okvm_capture;
+/* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet
+   started. Returns CLI_OK, or an exit code after printing why. */
+int cli_open_capture(struct cli *cli, struct okvm_capture **out);
+void cli_close_capture(struct cli *cli, struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
+
 int cmd_serve(struct cli *cli, int argc, char **argv);   /* web KVM server (cmd_serve.c) */
 void cmd_serve_help(FILE *out);                          /* okvm serve --help */
 int cmd_passwd(struct cli *cli, int argc, char **argv);  /* set the web login password */

@@ -5,6 +5,7 @@
  * {"name","layout","variant","description"}. Touches no device.
  */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,63 @@ print_json(const struct okvm_layout_info *l, int n, const char *filter)
 	return CLI_OK;
 }
 
+static void
+put_utf8(uint32_t cp, FILE *out)
+{
+	char b[4];
+	int n;
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xC0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		b[0] = (char)(0xE0 | cp >> 12);
+		b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+		b[2] = (char)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		b[0] = (char)(0xF0 | cp >> 18);
+		b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+		b[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+		b[3] = (char)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	fwrite(b, 1, (size_t)n, out);
+}
+
+/* `okvm layouts --chars NAME`: every printable character the layout can type, on one line. */
+static int
+print_chars(const char *name)
+{
+	struct okvm_keymap *km = okvm_keymap_new(name);
+	if (!km)
+		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`", name);
+	size_t n = okvm_keymap_charset(km, false, NULL, 0);
+	uint32_t *cps = calloc(n ? n : 1, sizeof(*cps));
+	if (!cps)
+		abort();
+	okvm_keymap_charset(km, false, cps, n);
+	for (size_t i = 0; i < n; i++)
+		if (cps[i] >= 0x20 && cps[i] != 0x7F)
+			put_utf8(cps[i], stdout);
+	putchar('\n');
+	free(cps);
+	okvm_keymap_free(km);
+	return CLI_OK;
+}
+
 int
 cmd_layouts(struct cli *cli, int argc, char **argv)
 {
 	const char *filter = NULL;
+	if (argc >= 2 && !strcmp(argv[1], "--chars")) {
+		if (argc != 3)
+			return cli_usage("usage: okvm layouts --chars LAYOUT");
+		return print_chars(argv[2]);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (argv[i][0] == '-' && strcmp(argv[i], "--"))
 			return cli_usage("layouts: unknown option '%s'", argv[i]);

@@ -24,13 +24,21 @@ static const struct cli_command commands[] = {
 	{ "type", cmd_type, "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] TEXT|-",
 	  "type text on the target (any --layout)" },
 	{ "key", cmd_key, "COMBO...", "press key combos: ctrl+alt+delete, enter, volume-up" },
+	{ "script", cmd_script, "FILE|-", "run okvm commands from a file, one per line (+ sleep MS)" },
 	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
 	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY", "use the mouse" },
 	{ "reset", cmd_reset, "", "restart the keyboard/mouse chip (CH9329)" },
 	{ "factory-reset", cmd_factory_reset, "", "restore the CH9329's factory settings (9600 baud)" },
 	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
 	{ "emulate", cmd_emulate, "[--link PATH]", "virtual unit on a pty (SIGUSR1: target on/off)" },
-	{ "layouts", cmd_layouts, "[FILTER]", "list the target keyboard layouts (--json)" },
+	{ "layouts", cmd_layouts, "[FILTER] | --chars LAYOUT",
+	  "list the target keyboard layouts (--json), or what one can type" },
+	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },
+	{ "switch", cmd_switch, "[MODE] [--no-pulse]",
+	  "switchable USB port: host, target, toggle, follow, status (default)" },
+	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
+	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
+	  "save the newest video frame (JPEG as sent, or PNG)" },
 	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]", "serve the web KVM (see serve --help)" },
 	{ "passwd", cmd_passwd, "[--config FILE]", "set the web login password" },
 };
@@ -97,6 +105,15 @@ cli_layout(const struct cli *cli)
 	return cli->layout ? cli->layout : "us";
 }
 
+const struct cli_command *
+cli_find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
 static void
 print_help(FILE *out)
 {
@@ -106,9 +123,12 @@ print_help(FILE *out)
 	      "\n"
 	      "Commands:\n", out);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		char head[64];
+		char head[128];
 		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
-		fprintf(out, "  %-30s %s\n", head, commands[i].summary);
+		if (strlen(head) > 30)
+			fprintf(out, "  %s\n  %-30s %s\n", head, "", commands[i].summary);
+		else
+			fprintf(out, "  %-30s %s\n", head, commands[i].summary);
 	}
 	fputs("\n"
 	      "Options (before or after the command):\n"
@@ -118,6 +138,8 @@ print_help(FILE *out)
 	      "      --baud N          serial speed (9600 or 115200); default: detect\n"
 	      "      --layout XKB      the target's keyboard layout (us, de, fr, gb, us:dvorak...)\n"
 	      "      --json            machine-readable output\n"
+	      "      --report-gap-ms N minimum gap between HID reports (default 12; raise it for\n"
+	      "                        targets that poll slowly, e.g. some BIOSes)\n"
 	      "  -v, --verbose         more log output (repeat for debug)\n"
 	      "  -h, --help            this help\n"
 	      "\n"
@@ -163,7 +185,7 @@ parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 }
 
 enum { OPT_SERIAL = 256, OPT_BAUD, OPT_LAYOUT, OPT_JSON, OPT_EMU_EVENTS, OPT_EMU_LAYOUT,
-       OPT_EMU_POLL, OPT_EMU_VIDEO };
+       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP };
 
 static const struct option global_opts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -171,6 +193,7 @@ static const struct option global_opts[] = {
 	{ "baud", required_argument, NULL, OPT_BAUD },
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "report-gap-ms", required_argument, NULL, OPT_GAP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "emu-events", required_argument, NULL, OPT_EMU_EVENTS },
@@ -189,6 +212,7 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 	case OPT_BAUD: return parse_int("--baud", arg, 1200, 115200, &cli->baud);
 	case OPT_LAYOUT: cli->layout = arg; return CLI_OK;
 	case OPT_JSON: cli->json = true; return CLI_OK;
+	case OPT_GAP: return parse_int("--report-gap-ms", arg, 0, 1000, &cli->report_gap_ms);
 	case 'v': cli->verbose++; return CLI_OK;
 	case 'h': *help = true; return CLI_OK;
 	case OPT_EMU_EVENTS: cli->emu_events = arg; return CLI_OK;
@@ -212,8 +236,8 @@ find_long(const char *name, size_t n)
  * Take the global options out of argv wherever they stand (before a "--"), leaving the command
  * and its own arguments in order. Unknown options stay for the command to judge.
  */
-static int
-extract_globals(struct cli *cli, int *argc, char **argv, bool *help)
+int
+cli_extract_globals(struct cli *cli, int *argc, char **argv, bool *help)
 {
 	int out = 1;
 	bool done = false;
@@ -282,9 +306,9 @@ log_to_stderr(enum okvm_log_level level, const char *fmt, va_list ap, void *user
 int
 main(int argc, char **argv)
 {
-	struct cli cli = { 0 };
+	struct cli cli = { .report_gap_ms = -1 };
 	bool help = false;
-	int rc = extract_globals(&cli, &argc, argv, &help);
+	int rc = cli_extract_globals(&cli, &argc, argv, &help);
 	if (rc)
 		return rc;
 	okvm_log_set_handler(log_to_stderr, NULL);

@@ -41,6 +41,10 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 		return rc;
 	const char *path = serial_path(cli);
 	struct okvm_link_config cfg = { .path = path, .baud = cli->baud, .info_poll_ms = 0 };
+	if (cli->report_gap_ms == 0)
+		cfg.no_gap = true;
+	else if (cli->report_gap_ms > 0)
+		cfg.report_gap_ms = cli->report_gap_ms;
 	if (!path) {
 		struct emu *e;
 		rc = cli_emu(cli, &e);

@@ -1,17 +1,41 @@
 /*
- * DESIGN: the in-process virtual unit behind `-d emu`. One per process, started on first use
- * by whichever part needs it (the link, the video capture, the server) and stopped at exit by
- * cli_emu_shutdown(), after the link has released everything. It is configured from the global
- * --emu-* options. The emulator runs on its own thread; this file only owns its lifetime.
+ * DESIGN: the in-process virtual unit behind `-d emu`. One per process, started on first use by
+ * whichever part needs it (the link, the video capture, the registers, the server) and stopped
+ * at exit by cli_emu_shutdown(), after the link has released everything. It is the CH9329
+ * emulator (src/emu/emu.c, its own thread), the virtual target's screen (src/emu/screen.c, fed
+ * by the emulator's events) and the MS2109 register model (src/emu/ms2109-emu.c, reached through
+ * the same okvm_chip code as a real hidraw node). Configured from the global --emu-* options.
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "emu/emu.h"
+#include "emu/ms2109-chip.h"
+#include "emu/ms2109-emu.h"
+#include "emu/screen.h"
 #include "okvm/error.h"
+#include "okvm/video.h"
 
-static struct emu *the_emu;
+#define EMU_DEFAULT_VIDEO "1920x1080@30"
+
+struct vunit {
+	struct emu *emu;
+	struct vscreen *screen;
+	struct ms2109_emu regs;
+	pthread_mutex_t regs_lock;
+};
+
+static struct vunit *the_unit;
+static bool held;
+
+void
+cli_emu_hold(bool hold)
+{
+	held = hold;
+}
 
 bool
 cli_is_emu(const struct cli *cli)
@@ -19,28 +43,130 @@ cli_is_emu(const struct cli *cli)
 	return cli->device && !strcmp(cli->device, "emu") && !cli->serial;
 }
 
-int
-cli_emu(struct cli *cli, struct emu **out)
+/* The emulator's thread tells the screen what the target experiences. */
+static void
+feed_screen(const struct emu_event *ev, void *ud)
 {
-	if (the_emu) {
-		*out = the_emu;
-		return CLI_OK;
+	struct vscreen *vs = ud;
+	switch (ev->type) {
+	case EMU_EV_TEXT:
+		vscreen_feed_text(vs, ev->text);
+		break;
+	case EMU_EV_MOUSE:
+		vscreen_set_pointer(vs, ev->x, ev->y);
+		break;
+	case EMU_EV_LEDS:
+		vscreen_set_leds(vs, ev->leds);
+		break;
+	default:
+		break;
 	}
+}
+
+static struct vunit *
+vunit_new(struct cli *cli)
+{
+	const char *mode = cli->emu_video ? cli->emu_video : EMU_DEFAULT_VIDEO;
+	struct vscreen *vs = vscreen_new_mode(mode);
+	if (!vs) {
+		cli_usage("--emu-video: '%s' is not WxH@FPS", mode);
+		return NULL;
+	}
+	struct vunit *u = calloc(1, sizeof(*u));
+	if (!u)
+		abort();
+	u->screen = vs;
+	ms2109_emu_init(&u->regs, NULL);
+	int w = 1920, h = 1080, fps = 30;
+	okvm_video_parse_mode(mode, &w, &h, &fps);
+	ms2109_emu_set_signal(&u->regs, true, w, h, fps * 100, 0);
+	pthread_mutex_init(&u->regs_lock, NULL);
+
 	struct emu_config cfg;
 	emu_config_init(&cfg);
 	cfg.events_path = cli->emu_events;
 	cfg.layout = cli->emu_layout ? cli->emu_layout : cli_layout(cli);
 	cfg.poll_ms = cli->emu_poll_ms;
-	cfg.baud = cli->baud > 0 ? cli->baud : EMU_DEFAULT_BAUD;
-	struct emu *e = emu_new(&cfg);
-	int rc = emu_start(e);
-	if (rc < 0) {
-		emu_free(e);
-		return cli_fail("cannot start the virtual unit: %s", okvm_strerror(rc));
+	cfg.baud = cli_emu_baud(cli);
+	u->emu = emu_new(&cfg);
+	emu_add_listener(u->emu, feed_screen, vs);
+	return u;
+}
+
+static void
+vunit_free(struct vunit *u)
+{
+	if (!u)
+		return;
+	if (u->emu) {
+		emu_stop(u->emu);
+		emu_free(u->emu);
 	}
-	the_emu = e;
-	*out = e;
+	vscreen_free(u->screen);
+	pthread_mutex_destroy(&u->regs_lock);
+	free(u);
+}
+
+static int
+vunit(struct cli *cli, struct vunit **out)
+{
+	if (!the_unit) {
+		if (!cli)
+			return cli_fail("the virtual unit is not running");
+		struct vunit *u = vunit_new(cli);
+		if (!u)
+			return CLI_USAGE;
+		int rc = emu_start(u->emu);
+		if (rc < 0) {
+			vunit_free(u);
+			return cli_fail("cannot start the virtual unit: %s", okvm_strerror(rc));
+		}
+		the_unit = u;
+	}
+	*out = the_unit;
 	return CLI_OK;
+}
+
+int
+cli_emu(struct cli *cli, struct emu **out)
+{
+	struct vunit *u;
+	int rc = vunit(cli, &u);
+	if (!rc)
+		*out = u->emu;
+	return rc;
+}
+
+int
+cli_emu_capture(struct cli *cli, struct okvm_capture **out)
+{
+	struct vunit *u;
+	int rc = vunit(cli, &u);
+	if (!rc)
+		*out = vscreen_capture(u->screen); /* owned by the screen: never freed by callers */
+	return rc;
+}
+
+static void
+on_routed(bool to_target, void *ud)
+{
+	emu_post_switch(ud, to_target);
+}
+
+int
+cli_emu_chip(struct cli *cli, struct okvm_chip **out)
+{
+	struct vunit *u;
+	int rc = vunit(cli, &u);
+	if (!rc)
+		*out = emu_ms2109_chip_new_hooked(&u->regs, &u->regs_lock, on_routed, u->emu);
+	return rc;
+}
+
+const char *
+cli_emu_modem_socket(void)
+{
+	return the_unit ? emu_modem_socket(the_unit->emu) : NULL;
 }
 
 int
@@ -52,9 +178,8 @@ cli_emu_baud(const struct cli *cli)
 void
 cli_emu_shutdown(void)
 {
-	if (!the_emu)
+	if (held)
 		return;
-	emu_stop(the_emu);
-	emu_free(the_emu);
-	the_emu = NULL;
+	vunit_free(the_unit);
+	the_unit = NULL;
 }

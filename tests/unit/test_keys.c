@@ -246,6 +246,50 @@ test_table_consistent(void **state)
 	assert_int_equal(k.usage, 0x58);
 }
 
+static void
+test_live_state(void **state)
+{
+	(void)state;
+	struct okvm_kbd_report r = { 0 };
+	struct okvm_key k;
+	static const char *const down[] = { "ShiftLeft", "KeyA", "KeyB", "KeyC", "KeyD", "KeyE",
+					    "KeyF" };
+	for (size_t i = 0; i < 7; i++) {
+		assert_int_equal(okvm_key_from_code(down[i], &k), 0);
+		assert_int_equal(okvm_kbd_report_apply(&r, &k, true), 1);
+	}
+	okvm_key_from_code("KeyG", &k);
+	assert_int_equal(okvm_kbd_report_apply(&r, &k, true), -ENOSPC);
+	okvm_key_from_code("KeyA", &k);
+	assert_int_equal(okvm_kbd_report_apply(&r, &k, true), 0); /* already down */
+	okvm_key_from_code("KeyC", &k);
+	assert_int_equal(okvm_kbd_report_apply(&r, &k, false), 1);
+	assert_int_equal(okvm_kbd_report_apply(&r, &k, false), 0);
+	struct okvm_kbd_report want = { 0x02, { 0x04, 0x05, 0x07, 0x08, 0x09, 0 } };
+	assert_memory_equal(&r, &want, sizeof(r));
+	okvm_key_from_code("ShiftLeft", &k);
+	assert_int_equal(okvm_kbd_report_apply(&r, &k, false), 1);
+	assert_int_equal(r.modifiers, 0);
+	okvm_key_from_code("AudioVolumeUp", &k);
+	assert_int_equal(okvm_kbd_report_apply(&r, &k, true), -EINVAL);
+
+	struct okvm_media_report m = { 0 };
+	assert_int_equal(okvm_media_report_apply(&m, &k, true), 1);
+	assert_int_equal(m.report_id, OKVM_MEDIA_MULTIMEDIA);
+	assert_int_equal(m.bits[0], 0x01);
+	okvm_key_from_code("AudioVolumeMute", &k);
+	assert_int_equal(okvm_media_report_apply(&m, &k, true), 1);
+	assert_int_equal(m.bits[0], 0x05);
+	assert_int_equal(okvm_media_report_apply(&m, &k, false), 1);
+	assert_int_equal(m.bits[0], 0x01);
+	okvm_key_from_code("Power", &k);
+	assert_int_equal(okvm_media_report_apply(&m, &k, true), 1);
+	assert_int_equal(m.report_id, OKVM_MEDIA_ACPI);
+	assert_int_equal(m.bits[0], 0x01);
+	okvm_key_from_code("KeyA", &k);
+	assert_int_equal(okvm_media_report_apply(&m, &k, true), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -256,6 +300,7 @@ main(void)
 		cmocka_unit_test(test_combo_errors),
 		cmocka_unit_test(test_keyboard_event_codes),
 		cmocka_unit_test(test_table_consistent),
+		cmocka_unit_test(test_live_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,9 @@
  * dead + base and dead + dead + base through the en_US.UTF-8 Compose table (the one the decoder
  * and XKB desktops use). The same questions the decoder asks are asked here, so whatever this
  * map claims the decoder types back exactly; the tests check it on 20+ layouts.
- * Not covered: Level5 (needs a held non-modifier key), keysyms that give several characters,
- * Multi_key sequences. Built once per layout; lookups are a binary search; read-only afterwards,
+ * Not covered: Level3/Level5 on keys that are not modifiers (Caps Lock, <LSGT> in de:neo: the
+ * report's modifier byte cannot hold them), keysyms that give several characters, Multi_key.
+ * Built once per layout; lookups are a binary search; read-only afterwards,
  * so a map may be shared by threads once built.
  */
 #include <errno.h>
@@ -47,13 +48,15 @@ static const uint8_t scan_order[] = {
 	0x63, 0x67, 0x85, 0xB6, 0xB7,
 };
 
-static const uint8_t mod_combos[] = {
-	0, OKVM_MOD_LSHIFT, OKVM_MOD_RALT, OKVM_MOD_RALT | OKVM_MOD_LSHIFT,
-};
+/* Modifier keys (E0-E7) looked at for Level3 and Level5, AltGr first. */
+static const uint8_t level_key_order[] = { 6, 2, 4, 0, 7, 3, 5, 1 };
 
-struct dead {
-	xkb_keysym_t sym;
+#define MAX_COMBOS 8
+
+/* One key press and the keysym it gives. */
+struct step {
 	struct okvm_keystroke k;
+	xkb_keysym_t sym;
 };
 
 /* Scratch state while building. */
@@ -61,7 +64,11 @@ struct builder {
 	struct hid_xkb *x;
 	struct xkb_compose_state *cs;
 	struct charmap *m;
-	struct dead dead[64];
+	/* Keysyms of the modifier keys of each modifier byte, as pressed in bit order (the order
+	 * in which a host reads the report's bits) from all keys up. */
+	xkb_keysym_t combo_sym[256][8];
+	uint8_t combo_nsym[256];
+	struct step dead[64];
 	int ndead;
 };
 
@@ -122,14 +129,25 @@ printable(uint32_t cp)
 	return cp >= 0x20 && cp != 0x7F && !(cp >= 0x80 && cp < 0xA0);
 }
 
-/* Feed keysyms from a reset compose state; returns the final status. */
+/*
+ * What the target's Compose sees for some presses, from a reset state. When a press needs other
+ * modifiers than the one before, the planner releases everything and the host then reads the
+ * modifier keys going down in bit order: their keysyms are fed first (xkbcommon ignores most,
+ * but 1.5 cancels a sequence on ISO_Level5_Shift, so a sequence is only claimed if it survives
+ * them). Same modifiers roll over without new modifier events.
+ */
 static enum xkb_compose_status
-compose_run(struct xkb_compose_state *cs, const xkb_keysym_t *syms, int n)
+run_steps(struct builder *b, const struct step *s, int n)
 {
-	xkb_compose_state_reset(cs);
-	for (int i = 0; i < n; i++)
-		xkb_compose_state_feed(cs, syms[i]);
-	return xkb_compose_state_get_status(cs);
+	xkb_compose_state_reset(b->cs);
+	for (int i = 0; i < n; i++) {
+		uint8_t mods = s[i].k.modifiers;
+		if (i == 0 || mods != s[i - 1].k.modifiers)
+			for (int m = 0; m < b->combo_nsym[mods]; m++)
+				xkb_compose_state_feed(b->cs, b->combo_sym[mods][m]);
+		xkb_compose_state_feed(b->cs, s[i].sym);
+	}
+	return xkb_compose_state_get_status(b->cs);
 }
 
 static bool
@@ -144,27 +162,26 @@ text_mods_only(struct xkb_state *st)
 }
 
 static void
-note_dead(struct builder *b, xkb_keysym_t sym, struct okvm_keystroke k)
+note_dead(struct builder *b, const struct step *st)
 {
 	for (int i = 0; i < b->ndead; i++)
-		if (b->dead[i].sym == sym)
+		if (b->dead[i].sym == st->sym)
 			return;
 	if (b->ndead < (int)(sizeof(b->dead) / sizeof(b->dead[0])))
-		b->dead[b->ndead++] = (struct dead){ sym, k };
+		b->dead[b->ndead++] = *st;
 }
 
 static void
 scan_key(struct builder *b, struct xkb_state *st, uint8_t mods, uint8_t usage)
 {
 	xkb_keycode_t kc = (xkb_keycode_t)okvm_usage_to_evdev(usage) + 8;
-	xkb_keysym_t sym = xkb_state_key_get_one_sym(st, kc);
-	if (sym == XKB_KEY_NoSymbol)
+	struct step step = { { mods, usage }, xkb_state_key_get_one_sym(st, kc) };
+	if (step.sym == XKB_KEY_NoSymbol)
 		return;
-	struct okvm_keystroke k = { mods, usage };
 	if (b->cs) {
-		enum xkb_compose_status s = compose_run(b->cs, &sym, 1);
+		enum xkb_compose_status s = run_steps(b, &step, 1);
 		if (s == XKB_COMPOSE_COMPOSING) {
-			note_dead(b, sym, k);
+			note_dead(b, &step);
 			return;
 		}
 		if (s != XKB_COMPOSE_NOTHING)
@@ -175,7 +192,40 @@ scan_key(struct builder *b, struct xkb_state *st, uint8_t mods, uint8_t usage)
 		return;
 	uint32_t cp = single_cp(buf);
 	if (printable(cp))
-		map_add(b->m, cp, sym, &(struct okvm_keyseq){ .n = 1, .k = { k } });
+		map_add(b->m, cp, step.sym, &(struct okvm_keyseq){ .n = 1, .k = { step.k } });
+}
+
+/*
+ * The modifier states to try, cheapest first: none, Shift, Level3, Level3+Shift, Level5, ...
+ * Level3 and Level5 are whichever modifier keys the layout makes ISO_Level3_Shift /
+ * ISO_Level5_Shift (AltGr = RAlt on most; RCtrl is Level5 on ca:multix). Returns the count.
+ */
+static int
+level_combos(struct xkb_keymap *keymap, uint8_t out[MAX_COMBOS])
+{
+	uint8_t l3 = 0, l5 = 0;
+	struct xkb_state *st = xkb_state_new(keymap);
+	if (!st)
+		abort();
+	for (size_t i = 0; i < sizeof(level_key_order); i++) {
+		uint8_t bit = level_key_order[i];
+		xkb_keycode_t kc = (xkb_keycode_t)okvm_usage_to_evdev(0xE0 + bit) + 8;
+		xkb_keysym_t sym = xkb_state_key_get_one_sym(st, kc);
+		if (sym == XKB_KEY_ISO_Level3_Shift && !l3)
+			l3 = (uint8_t)(1u << bit);
+		if (sym == XKB_KEY_ISO_Level5_Shift && !l5)
+			l5 = (uint8_t)(1u << bit);
+	}
+	xkb_state_unref(st);
+	int n = 0;
+	const uint8_t levels[] = { 0, l3, l5, (uint8_t)(l3 | l5) };
+	for (int i = 0; i < 4; i++) {
+		if (i && (!levels[i] || (i == 3 && (!l3 || !l5))))
+			continue;
+		out[n++] = levels[i];
+		out[n++] = levels[i] | OKVM_MOD_LSHIFT;
+	}
+	return n;
 }
 
 /* Every key at one modifier state; the state is built as the target's would be. */
@@ -188,14 +238,41 @@ scan_combo(struct builder *b, bool caps, uint8_t mods, size_t from, size_t to)
 	xkb_mod_index_t lock = xkb_keymap_mod_get_index(b->x->keymap, XKB_MOD_NAME_CAPS);
 	if (caps && lock != XKB_MOD_INVALID)
 		xkb_state_update_mask(st, 0, 0, 1u << lock, 0, 0, 0);
-	for (int i = 0; i < 8; i++)
-		if (mods & (1u << i))
-			xkb_state_update_key(st, (xkb_keycode_t)okvm_usage_to_evdev(0xE0 + i) + 8,
-					     XKB_KEY_DOWN);
-	if (text_mods_only(st))
+	bool usable = true;
+	b->combo_nsym[mods] = 0;
+	for (int i = 0; i < 8; i++) {
+		if (!(mods & (1u << i)))
+			continue;
+		xkb_keycode_t kc = (xkb_keycode_t)okvm_usage_to_evdev((uint8_t)(0xE0 + i)) + 8;
+		xkb_keysym_t sym = xkb_state_key_get_one_sym(st, kc);
+		b->combo_sym[mods][b->combo_nsym[mods]++] = sym;
+		/* A modifier that starts a sequence itself (Shift+AltGr = Multi_key on mao). */
+		if (b->cs && xkb_compose_state_feed(b->cs, sym) == XKB_COMPOSE_FEED_ACCEPTED &&
+		    xkb_compose_state_get_status(b->cs) != XKB_COMPOSE_NOTHING)
+			usable = false;
+		xkb_compose_state_reset(b->cs);
+		xkb_state_update_key(st, kc, XKB_KEY_DOWN);
+	}
+	if (usable && text_mods_only(st))
 		for (size_t i = from; i < to; i++)
 			scan_key(b, st, mods, scan_order[i]);
 	xkb_state_unref(st);
+}
+
+static void
+try_sequence(struct builder *b, const struct step *s, int n)
+{
+	char buf[16];
+	if (run_steps(b, s, n) != XKB_COMPOSE_COMPOSED)
+		return;
+	xkb_compose_state_get_utf8(b->cs, buf, sizeof(buf));
+	uint32_t cp = single_cp(buf);
+	if (!printable(cp))
+		return;
+	struct okvm_keyseq seq = { .n = (uint8_t)n };
+	for (int i = 0; i < n; i++)
+		seq.k[i] = s[i].k;
+	map_add(b->m, cp, XKB_KEY_NoSymbol, &seq);
 }
 
 /* Try dead [+ dead] + base for every base typed by one press; first found (cheapest) wins. */
@@ -203,34 +280,23 @@ static void
 compose_pass(struct builder *b, int depth)
 {
 	size_t nbase = b->m->n;
-	xkb_keysym_t syms[3];
-	char buf[16];
+	struct step s[3];
 	for (int d1 = 0; d1 < b->ndead; d1++) {
 		for (int d2 = 0; d2 < (depth == 3 ? b->ndead : 1); d2++) {
-			syms[0] = b->dead[d1].sym;
-			syms[1] = b->dead[d2].sym;
-			if (depth == 3 && compose_run(b->cs, syms, 2) != XKB_COMPOSE_COMPOSING)
+			s[0] = b->dead[d1];
+			s[1] = b->dead[d2];
+			if (depth == 3 && run_steps(b, s, 2) != XKB_COMPOSE_COMPOSING)
 				continue;
 			for (size_t i = 0; i < nbase + (size_t)b->ndead; i++) {
-				bool is_dead = i >= nbase;
-				const struct entry *e = is_dead ? NULL : &b->m->e[i];
-				if (e && e->seq.n != 1)
+				if (i >= nbase) {
+					s[depth - 1] = b->dead[i - nbase];
+				} else if (b->m->e[i].seq.n == 1) {
+					s[depth - 1].k = b->m->e[i].seq.k[0];
+					s[depth - 1].sym = b->m->e[i].sym;
+				} else {
 					continue;
-				struct okvm_keystroke base = is_dead ? b->dead[i - nbase].k
-								     : e->seq.k[0];
-				syms[depth - 1] = is_dead ? b->dead[i - nbase].sym : e->sym;
-				if (compose_run(b->cs, syms, depth) != XKB_COMPOSE_COMPOSED)
-					continue;
-				xkb_compose_state_get_utf8(b->cs, buf, sizeof(buf));
-				uint32_t cp = single_cp(buf);
-				if (!printable(cp))
-					continue;
-				struct okvm_keyseq seq = { .n = (uint8_t)depth };
-				seq.k[0] = b->dead[d1].k;
-				if (depth == 3)
-					seq.k[1] = b->dead[d2].k;
-				seq.k[depth - 1] = base;
-				map_add(b->m, cp, XKB_KEY_NoSymbol, &seq);
+				}
+				try_sequence(b, s, depth);
 			}
 		}
 	}
@@ -246,19 +312,21 @@ entry_cmp(const void *a, const void *b)
 static void
 build_map(struct hid_xkb *x, bool caps, struct charmap *m)
 {
-	struct builder b = { .x = x, .m = m };
+	struct builder b = { .x = x, .m = m }; /* about 9 KB */
 	if (x->compose) {
 		b.cs = xkb_compose_state_new(x->compose, XKB_COMPOSE_STATE_NO_FLAGS);
 		if (!b.cs)
 			abort();
 	}
+	uint8_t combos[MAX_COMBOS];
+	int ncombos = level_combos(x->keymap, combos);
 	size_t keypad = 0;
 	while (scan_order[keypad] != 0x54)
 		keypad++;
-	for (size_t c = 0; c < sizeof(mod_combos); c++)
-		scan_combo(&b, caps, mod_combos[c], 0, keypad);
-	for (size_t c = 0; c < sizeof(mod_combos); c++)
-		scan_combo(&b, caps, mod_combos[c], keypad, sizeof(scan_order));
+	for (int c = 0; c < ncombos; c++)
+		scan_combo(&b, caps, combos[c], 0, keypad);
+	for (int c = 0; c < ncombos; c++)
+		scan_combo(&b, caps, combos[c], keypad, sizeof(scan_order));
 	if (b.cs) {
 		compose_pass(&b, 2);
 		compose_pass(&b, 3);

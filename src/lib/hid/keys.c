@@ -53,7 +53,8 @@ static const struct key_def keys[] = {
 	K("Digit0", "0", 0x27),
 	K("Enter", "enter return ret", 0x28), K("Escape", "esc escape", 0x29),
 	K("Backspace", "backspace bksp bs", 0x2A), K("Tab", "tab", 0x2B),
-	K("Space", "space spc", 0x2C), K("Minus", "minus -", 0x2D), K("Equal", "equal equals =", 0x2E),
+	K("Space", "space spc", 0x2C), K("Minus", "minus -", 0x2D),
+	K("Equal", "equal equals =", 0x2E),
 	K("BracketLeft", "bracket-left lbracket [", 0x2F),
 	K("BracketRight", "bracket-right rbracket ]", 0x30), K("Backslash", "backslash \\", 0x31),
 	K("Semicolon", "semicolon ;", 0x33), K("Quote", "quote apostrophe '", 0x34),
@@ -113,7 +114,8 @@ static const struct key_def keys[] = {
 	MEDIA("LaunchApp2", "calculator calc", 2, 0x04), MEDIA(NULL, "screensaver", 2, 0x08),
 	MEDIA("LaunchApp1", "my-computer", 2, 0x10), MEDIA(NULL, "minimize", 2, 0x20),
 	MEDIA(NULL, "record", 2, 0x40), MEDIA(NULL, "rewind", 2, 0x80),
-	ACPI("Power", "power", 0x01), ACPI("Sleep", "sleep", 0x02), ACPI("WakeUp", "wake wakeup", 0x04),
+	ACPI("Power", "power", 0x01), ACPI("Sleep", "sleep", 0x02),
+	ACPI("WakeUp", "wake wakeup", 0x04),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -207,6 +209,58 @@ okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_
 	if (out)
 		fill(&keys[i], out);
 	return true;
+}
+
+/* ---- live state ---- */
+
+static int
+slot_of(const struct okvm_kbd_report *r, uint8_t usage)
+{
+	for (int i = 0; i < 6; i++)
+		if (r->keys[i] == usage)
+			return i;
+	return -1;
+}
+
+int
+okvm_kbd_report_apply(struct okvm_kbd_report *r, const struct okvm_key *k, bool down)
+{
+	if (k->kind != OKVM_KEY_KBD || !k->usage)
+		return -EINVAL;
+	if (k->modifier_bit) {
+		uint8_t was = r->modifiers;
+		r->modifiers = down ? was | k->modifier_bit : was & ~k->modifier_bit;
+		return r->modifiers != was;
+	}
+	int at = slot_of(r, k->usage);
+	if (down) {
+		int free_slot = slot_of(r, 0);
+		if (at >= 0)
+			return 0;
+		if (free_slot < 0)
+			return -ENOSPC;
+		r->keys[free_slot] = k->usage;
+		return 1;
+	}
+	if (at < 0)
+		return 0;
+	memmove(&r->keys[at], &r->keys[at + 1], (size_t)(5 - at));
+	r->keys[5] = 0;
+	return 1;
+}
+
+int
+okvm_media_report_apply(struct okvm_media_report *r, const struct okvm_key *k, bool down)
+{
+	if (k->kind == OKVM_KEY_KBD)
+		return -EINVAL;
+	uint8_t id = k->kind == OKVM_KEY_ACPI ? OKVM_MEDIA_ACPI : OKVM_MEDIA_MULTIMEDIA;
+	struct okvm_media_report before = *r;
+	if (r->report_id != id)
+		*r = (struct okvm_media_report){ .report_id = id };
+	for (int i = 0; i < 3; i++)
+		r->bits[i] = down ? r->bits[i] | k->media_bit[i] : r->bits[i] & ~k->media_bit[i];
+	return memcmp(&before, r, sizeof(*r)) != 0;
 }
 
 /* ---- combos ---- */

@@ -70,7 +70,17 @@ add_line(struct lst *l, int section, char *name, char *rest)
 	snprintf(l->parent[l->nv], OKVM_LAYOUT_NAME_MAX, "%.63s", rest);
 	info = &l->variants[l->nv++];
 	snprintf(info->name, sizeof(info->name), "%.63s:%.63s", rest, name);
-	snprintf(info->description, sizeof(info->description), "%s", colon + 1 + strspn(colon + 1, " "));
+	const char *desc = colon + 1 + strspn(colon + 1, " ");
+	snprintf(info->description, sizeof(info->description), "%s", desc);
+}
+
+/* "! layout" -> 1, "! variant" -> 2, other sections ("! model", "! option") -> 0. */
+static int
+section_of(const char *line)
+{
+	if (!strncmp(line, "! layout", 8))
+		return 1;
+	return !strncmp(line, "! variant", 9) ? 2 : 0;
 }
 
 static int
@@ -80,7 +90,7 @@ read_lst(FILE *f, struct lst *l)
 	int section = 0; /* 1 layout, 2 variant */
 	while (fgets(line, sizeof(line), f)) {
 		if (line[0] == '!') {
-			section = !strncmp(line, "! layout", 8) ? 1 : !strncmp(line, "! variant", 9) ? 2 : 0;
+			section = section_of(line);
 			continue;
 		}
 		char *name, *rest;

@@ -5,9 +5,14 @@
  * the shortest one a host reads safely:
  *   - next key, same modifiers: one report that releases the previous key and presses the next
  *     ({0,a} -> {0,b}), the way fast human typing rolls over;
- *   - the same key again, or other modifiers: a release report in between that keeps the
- *     modifiers both characters share ({Shift,A} -> {0,0} -> {0,b}); new modifiers go down in
- *     the report that presses the key, as the official app's paste does;
+ *   - the same key again: a release report in between that keeps the modifiers held
+ *     ({Shift,A} -> {Shift,0} -> {Shift,A});
+ *   - other modifiers: all keys up in between, then the new modifiers go down in the report
+ *     that presses the key, as the official app's paste does ({Shift,A} -> {0,0} -> {0,b}).
+ *     Keeping shared modifiers held would be legal too, but a host reads the modifier bits in
+ *     order, and on some layouts a modifier's keysym depends on those already down (Shift then
+ *     AltGr is Multi_key on mao, Level5 latch on de:T3); the reverse map models exactly "all
+ *     up, then the bits in order";
  *   - the plan ends with all keys released.
  * Caps Lock comes from the keymap's second map (built with Lock locked), so compensation is what
  * XKB says each key does under Lock, not a guess about "letters".
@@ -88,7 +93,7 @@ press(struct planner *pl, struct okvm_keystroke k, size_t index)
 			push(pl, k.modifiers, k.usage, index);
 			return;
 		}
-		push(pl, cur->modifiers & k.modifiers, 0, index);
+		push(pl, cur->modifiers == k.modifiers ? k.modifiers : 0, 0, index);
 	}
 	push(pl, k.modifiers, k.usage, index);
 }

@@ -53,7 +53,7 @@ static const unsigned short usage_evdev[256] = {
 	[0xE0] = KEY_LEFTCTRL, [0xE1] = KEY_LEFTSHIFT, [0xE2] = KEY_LEFTALT, [0xE3] = KEY_LEFTMETA,
 	[0xE4] = KEY_RIGHTCTRL, [0xE5] = KEY_RIGHTSHIFT, [0xE6] = KEY_RIGHTALT,
 	[0xE7] = KEY_RIGHTMETA,
-	/* 0xE8-0xFB: reserved in HUT, used by some boot keyboards for media; the kernel maps them. */
+	/* 0xE8-0xFB: reserved in HUT, sent by some keyboards for media; the kernel maps them. */
 	[0xE8] = KEY_PLAYPAUSE, [0xE9] = KEY_STOPCD, [0xEA] = KEY_PREVIOUSSONG,
 	[0xEB] = KEY_NEXTSONG, [0xEC] = KEY_EJECTCD, [0xED] = KEY_VOLUMEUP,
 	[0xEE] = KEY_VOLUMEDOWN, [0xEF] = KEY_MUTE, [0xF0] = KEY_WWW, [0xF1] = KEY_BACK,

@@ -1,0 +1,234 @@
+/*
+ * DESIGN: writes the sysfs view of a virtual Mini-KVM v1.9 (spec/hardware.md 1.2): the hub
+ * 1A40:0101 at the unit's chain, the MS2109 composite (UVC, UAC, HID) on port 1 and the CH340
+ * on port 2, with the class devices a kernel creates below their interfaces (video4linux,
+ * sound, hidraw, tty) and the symlinks that lead to them. Discovery reads such a tree through
+ * OKVM_SYSFS_ROOT exactly as it reads /sys, so a virtual unit can be discovered end to end.
+ * Symlinks are relative, as in sysfs, so a tree can be moved or committed.
+ * Thread: any; it only touches the files below root.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emu/sysfs-writer.h"
+
+#define PCI "devices/pci0000:00/0000:00:14.0"
+
+struct writer {
+	const char *root;
+	int err;
+};
+
+static int
+mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static void
+put(struct writer *w, const char *rel, const char *name, const char *fmt, const char *val)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 64];
+	snprintf(dir, sizeof(dir), "%s/%s", w->root, rel);
+	int rc = mkdirs(dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = rc == 0 ? fopen(path, "we") : NULL;
+	if (!f) {
+		w->err = rc ? rc : -errno;
+		return;
+	}
+	fprintf(f, fmt, val);
+	fputc('\n', f);
+	fclose(f);
+}
+
+/* A symlink at root/link_rel pointing at root/target_rel, written relative. */
+static void
+link_rel(struct writer *w, const char *link_rel, const char *target_rel)
+{
+	char rel[PATH_MAX] = "", path[PATH_MAX], dir[PATH_MAX];
+	for (const char *p = strchr(link_rel, '/'); p; p = strchr(p + 1, '/'))
+		strncat(rel, "../", sizeof(rel) - strlen(rel) - 1);
+	strncat(rel, target_rel, sizeof(rel) - strlen(rel) - 1);
+	snprintf(path, sizeof(path), "%s/%s", w->root, link_rel);
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = 0;
+	int rc = mkdirs(dir);
+	unlink(path);
+	if (rc < 0 || symlink(rel, path) < 0)
+		w->err = rc < 0 ? rc : -errno;
+}
+
+/* devices/.../usbB/B-P/B-P.Q for chain "B-P.Q". */
+static void
+dev_rel(const char *chain, char *out, size_t size)
+{
+	size_t bus_len = strcspn(chain, "-");
+	int n = snprintf(out, size, PCI "/usb%.*s", (int)bus_len, chain);
+	const char *p = chain + bus_len;
+	while (*p && n > 0 && (size_t)n < size) {
+		const char *next = strchr(p + 1, '.');
+		size_t len = next ? (size_t)(next - chain) : strlen(chain);
+		n += snprintf(out + n, size - (size_t)n, "/%.*s", (int)len, chain);
+		if (!next)
+			break;
+		p = next;
+	}
+}
+
+struct usb_desc {
+	const char *chain, *vid, *pid, *product, *manufacturer;
+};
+
+static void
+usb_device(struct writer *w, const struct usb_desc *d, char *dir, size_t size)
+{
+	char link[PATH_MAX];
+	dev_rel(d->chain, dir, size);
+	put(w, dir, "idVendor", "%s", d->vid);
+	put(w, dir, "idProduct", "%s", d->pid);
+	put(w, dir, "product", "%s", d->product);
+	if (d->manufacturer)
+		put(w, dir, "manufacturer", "%s", d->manufacturer);
+	put(w, dir, "speed", "%s", "480");
+	put(w, dir, "uevent", "%s", "DEVTYPE=usb_device");
+	snprintf(link, sizeof(link), "bus/usb/devices/%s", d->chain);
+	link_rel(w, link, dir);
+}
+
+/* Interface N of a device, bound to driver; its path goes to iface. */
+static void
+interface(struct writer *w, const char *dev, const char *chain, int n, const char *driver,
+	  char *iface, size_t size)
+{
+	char num[8], drv[PATH_MAX], link[PATH_MAX + 16];
+	snprintf(iface, size, "%s/%s:1.%d", dev, chain, n);
+	snprintf(num, sizeof(num), "%02x", n);
+	put(w, iface, "bInterfaceNumber", "%s", num);
+	snprintf(drv, sizeof(drv), "bus/usb/drivers/%s", driver);
+	char abs[PATH_MAX + 8];
+	snprintf(abs, sizeof(abs), "%s/%s", w->root, drv);
+	mkdirs(abs);
+	snprintf(link, sizeof(link), "%s/driver", iface);
+	link_rel(w, link, drv);
+}
+
+/* A class device at iface/sub and its class/<cls>/<name> link. */
+static void
+class_node(struct writer *w, const char *iface, const char *sub, const char *cls,
+	   const char *name)
+{
+	char dir[PATH_MAX], link[PATH_MAX], ev[96];
+	snprintf(dir, sizeof(dir), "%s/%s", iface, sub);
+	snprintf(ev, sizeof(ev), "DEVNAME=%s", name);
+	put(w, dir, "uevent", "%s", ev);
+	snprintf(link, sizeof(link), "class/%s/%s", cls, name);
+	link_rel(w, link, dir);
+}
+
+static void
+write_ms2109(struct writer *w, const char *hub, const struct emu_sysfs_unit *u)
+{
+	char chain[40], dev[PATH_MAX], ifc[PATH_MAX + 64], sub[128], name[32];
+	snprintf(chain, sizeof(chain), "%s.1", hub);
+	struct usb_desc d = { chain, "534d", "2109", "Openterface", "MACROSILICON" };
+	usb_device(w, &d, dev, sizeof(dev));
+	interface(w, dev, chain, 0, "uvcvideo", ifc, sizeof(ifc));
+	for (int i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "video%d", u->video + i);
+		snprintf(sub, sizeof(sub), "video4linux/%s", name);
+		class_node(w, ifc, sub, "video4linux", name);
+	}
+	interface(w, dev, chain, 2, "snd-usb-audio", ifc, sizeof(ifc));
+	snprintf(name, sizeof(name), "card%d", u->card);
+	snprintf(sub, sizeof(sub), "sound/%s", name);
+	class_node(w, ifc, sub, "sound", name);
+	if (!u->hidraw)
+		return;
+	interface(w, dev, chain, 4, "usbhid", ifc, sizeof(ifc));
+	snprintf(sub, sizeof(sub), "0003:534D:2109.0001/hidraw/%s", u->hidraw);
+	class_node(w, ifc, sub, "hidraw", u->hidraw);
+}
+
+static void
+write_ch340(struct writer *w, const char *hub, const struct emu_sysfs_unit *u)
+{
+	char chain[40], dev[PATH_MAX], ifc[PATH_MAX + 64], sub[128];
+	snprintf(chain, sizeof(chain), "%s.2", hub);
+	struct usb_desc d = { chain, "1a86", "7523", "USB2.0-Serial", NULL };
+	usb_device(w, &d, dev, sizeof(dev));
+	interface(w, dev, chain, 0, "ch341", ifc, sizeof(ifc));
+	snprintf(sub, sizeof(sub), "%s/tty/%s", u->tty, u->tty);
+	class_node(w, ifc, sub, "tty", u->tty);
+}
+
+int
+emu_sysfs_write(const char *root, const struct emu_sysfs_unit *u)
+{
+	struct writer w = { root, 0 };
+	const char *hub = u->hub_chain ? u->hub_chain : "1-1";
+	char dev[PATH_MAX], ifc[PATH_MAX + 64];
+	struct usb_desc d = { hub, "1a40", "0101", "USB 2.0 Hub", NULL };
+	usb_device(&w, &d, dev, sizeof(dev));
+	interface(&w, dev, hub, 0, "hub", ifc, sizeof(ifc));
+	write_ms2109(&w, hub, u);
+	write_ch340(&w, hub, u);
+	return w.err;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void
+unlink_if_dangling(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		struct stat st;
+		if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) < 0 &&
+		    errno == ENOENT)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
+int
+emu_sysfs_remove(const char *root, const struct emu_sysfs_unit *u)
+{
+	static const char *const dirs[] = { "bus/usb/devices", "class/tty", "class/hidraw",
+					    "class/video4linux", "class/sound" };
+	char rel[PATH_MAX], path[PATH_MAX * 3];
+	dev_rel(u->hub_chain ? u->hub_chain : "1-1", rel, sizeof(rel));
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+		return -errno;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, dirs[i]);
+		unlink_if_dangling(path);
+	}
+	return 0;
+}

@@ -1,0 +1,628 @@
+/*
+ * DESIGN: finding Openterface units in sysfs (spec/hardware.md 1.2, 1.3).
+ *
+ * Everything is read from a sysfs root (normally /sys, OKVM_SYSFS_ROOT or an explicit root in
+ * tests), so recorded trees in tests/fixtures/sysfs/ exercise the same code as a real machine.
+ * No device node is opened here.
+ *
+ * 1. Every USB device under ROOT/bus/usb/devices is read (chain, VID:PID, product).
+ * 2. Every node of the classes tty, hidraw, video4linux, sound, block and net is walked up (by
+ *    resolving its class symlink) to the USB device it belongs to: the last path component of
+ *    the form B-P[.P...] ("3-3.2"); interface suffixes (":1.0") are not device components.
+ * 3. Units are anchored on the capture chip, as the official app does:
+ *    - Mini-KVM: 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the unit key (spec 1.2).
+ *      A 534D:2109 elsewhere counts only if its product string says "Openterface" (MacroSilicon's
+ *      default ID is on every generic HDMI capture stick); it is then a unit without serial.
+ *      The serial chip is the 1A86:7523 on hub port 2 *of that hub*, never a CH340 found
+ *      elsewhere (QT issue #141: another CH340 adapter was taken for the unit's). Hub port 3 is
+ *      the switchable USB-A port, hub port 4 the host-side extension pins (spec 1.2, 7).
+ *    - KVM-Go (345F:2132) and KVM-VGA (345F:2109): the composite's own chain is the key; the
+ *      1A86:FE0C serial is the one below the same parent hub (USB 2 topology), or below the
+ *      USB 2 twin of that hub (USB 3 topology, where the composite sits on the SuperSpeed bus and
+ *      the serial under the hub's high-speed half). The twin is found through the kernel's
+ *      `peer` links between the two halves of a port; without them, by the same port path on
+ *      another bus.
+ * 4. Class nodes whose USB device is one of the unit's parts are attached to it.
+ *
+ * What it does not do: open nodes, read registers (chip.h), or decide what to do with a unit.
+ * Thread: any; no global state.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "okvm/discover.h"
+#include "okvm/log.h"
+
+#define VID_MS2109 0x534D
+#define PID_MS2109 0x2109
+#define VID_345F 0x345F
+#define PID_MS2130S 0x2132
+#define PID_MS2109S 0x2109
+#define VID_WCH 0x1A86
+#define PID_CH340 0x7523
+#define PID_CH32V208 0xFE0C
+#define VID_HUB 0x1A40
+#define PID_HUB 0x0101
+
+struct usbdev {
+	char chain[32];
+	char dir[PATH_MAX];
+	uint16_t vid, pid;
+	char product[64];
+	bool taken; /* already a part of some unit */
+};
+
+struct classnode {
+	char cls[16];
+	char name[64];
+	char chain[32];
+	char driver[32]; /* driver of the interface the node hangs off */
+};
+
+struct scan {
+	const char *root;
+	struct usbdev *devs;
+	size_t n_devs, cap_devs;
+	struct classnode *nodes;
+	size_t n_nodes, cap_nodes;
+	struct okvm_unit_info *units;
+	size_t n_units, cap_units;
+};
+
+const char *
+okvm_discover_default_root(void)
+{
+	const char *env = getenv("OKVM_SYSFS_ROOT");
+	return env && *env ? env : "/sys";
+}
+
+const char *
+okvm_variant_name(enum okvm_variant v)
+{
+	switch (v) {
+	case OKVM_VARIANT_MINI_KVM: return "Mini-KVM";
+	case OKVM_VARIANT_KVM_GO: return "KVM-Go";
+	case OKVM_VARIANT_KVM_VGA: return "KVM-VGA";
+	}
+	return "unknown";
+}
+
+static void *
+grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	*cap = *cap ? *cap * 2 : 16;
+	p = realloc(p, *cap * size);
+	if (!p)
+		abort();
+	return p;
+}
+
+/* Bounded copy that always terminates (truncation is acceptable for display strings). */
+static void
+copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+	if (n > size - 1)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+/* Read a one-line sysfs attribute, trailing newline removed. Returns length or -errno. */
+static int
+read_attr(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	size_t n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return (int)n;
+}
+
+static uint16_t
+read_hex16(const char *dir, const char *name)
+{
+	char buf[16];
+	if (read_attr(dir, name, buf, sizeof(buf)) <= 0)
+		return 0;
+	return (uint16_t)strtoul(buf, NULL, 16);
+}
+
+/* "3-3.2" yes; "3-3.2:1.0", "usb3", "3-0:1.0" no. */
+static bool
+is_device_component(const char *s, size_t len)
+{
+	size_t i = 0;
+	bool dash = false;
+	if (!len || s[0] < '0' || s[0] > '9')
+		return false;
+	for (; i < len; i++) {
+		char c = s[i];
+		if (c == '-' && !dash && i > 0)
+			dash = true;
+		else if (!(c >= '0' && c <= '9') && !(c == '.' && dash))
+			return false;
+	}
+	return dash && s[len - 1] != '-' && s[len - 1] != '.';
+}
+
+/* The USB device chain a resolved sysfs path belongs to (last device component), and the
+ * directory of the interface right below it. Returns false if the path is not under USB. */
+static bool
+chain_of_path(const char *path, char *chain, size_t size, char *iface_dir, size_t iface_size)
+{
+	const char *p = path, *best = NULL;
+	size_t best_len = 0;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		if (is_device_component(p, (size_t)(end - p))) {
+			best = p;
+			best_len = (size_t)(end - p);
+		}
+		p = end;
+	}
+	if (!best || best_len >= size)
+		return false;
+	memcpy(chain, best, best_len);
+	chain[best_len] = 0;
+	if (iface_dir) {
+		const char *after = best + best_len;
+		const char *iend = *after == '/' ? strchrnul(after + 1, '/') : after;
+		snprintf(iface_dir, iface_size, "%.*s", (int)(iend - path), path);
+	}
+	return true;
+}
+
+static void
+link_basename(const char *dir, const char *name, char *out, size_t size)
+{
+	char path[PATH_MAX + 64], target[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	out[0] = 0;
+	if (n <= 0)
+		return;
+	target[n] = 0;
+	const char *slash = strrchr(target, '/');
+	copy(out, size, slash ? slash + 1 : target);
+}
+
+static void
+add_usb_device(struct scan *s, const char *name)
+{
+	char link[PATH_MAX + 64], real[PATH_MAX];
+	snprintf(link, sizeof(link), "%s/bus/usb/devices/%s", s->root, name);
+	if (!realpath(link, real))
+		return; /* dangling: the device went away while we looked */
+	s->devs = grow(s->devs, &s->cap_devs, s->n_devs, sizeof(*s->devs));
+	struct usbdev *d = &s->devs[s->n_devs];
+	memset(d, 0, sizeof(*d));
+	copy(d->chain, sizeof(d->chain), name);
+	copy(d->dir, sizeof(d->dir), real);
+	d->vid = read_hex16(real, "idVendor");
+	d->pid = read_hex16(real, "idProduct");
+	if (read_attr(real, "product", d->product, sizeof(d->product)) < 0)
+		d->product[0] = 0;
+	if (d->vid || d->pid)
+		s->n_devs++;
+}
+
+static int
+scan_usb(struct scan *s)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/bus/usb/devices", s->root);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return -errno;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		if (is_device_component(e->d_name, strlen(e->d_name)) &&
+		    strlen(e->d_name) < sizeof(s->devs->chain))
+			add_usb_device(s, e->d_name);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static bool
+wanted_node(const char *cls, const char *name, const char *real)
+{
+	if (!strcmp(cls, "sound"))
+		return !strncmp(name, "card", 4);
+	if (!strcmp(cls, "block")) {
+		char buf[8];
+		return read_attr(real, "partition", buf, sizeof(buf)) < 0;
+	}
+	return true;
+}
+
+static void
+scan_class(struct scan *s, const char *cls)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/class/%s", s->root, cls);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		char link[PATH_MAX + 300], real[PATH_MAX], iface[PATH_MAX];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", path, e->d_name);
+		if (!realpath(link, real) || !wanted_node(cls, e->d_name, real))
+			continue;
+		struct classnode n = { 0 };
+		if (!chain_of_path(real, n.chain, sizeof(n.chain), iface, sizeof(iface)))
+			continue;
+		copy(n.cls, sizeof(n.cls), cls);
+		copy(n.name, sizeof(n.name), e->d_name);
+		link_basename(iface, "driver", n.driver, sizeof(n.driver));
+		s->nodes = grow(s->nodes, &s->cap_nodes, s->n_nodes, sizeof(*s->nodes));
+		s->nodes[s->n_nodes++] = n;
+	}
+	closedir(dir);
+}
+
+static struct usbdev *
+find_dev(struct scan *s, const char *chain)
+{
+	for (size_t i = 0; i < s->n_devs; i++)
+		if (!strcmp(s->devs[i].chain, chain))
+			return &s->devs[i];
+	return NULL;
+}
+
+/* "3-3.1" -> "3-3"; "3-3" -> "" (on a root port). */
+static void
+parent_chain(const char *chain, char *out, size_t size)
+{
+	const char *dot = strrchr(chain, '.');
+	if (!dot) {
+		out[0] = 0;
+		return;
+	}
+	snprintf(out, size, "%.*s", (int)(dot - chain), chain);
+}
+
+/* chain is prefix itself or lies below it ("3-3.4" and "3-3.4.1" are under "3-3.4"). */
+static bool
+under(const char *chain, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return n && !strncmp(chain, prefix, n) && (chain[n] == 0 || chain[n] == '.');
+}
+
+static const char *
+strip_bus(const char *chain)
+{
+	const char *dash = strchr(chain, '-');
+	return dash ? dash + 1 : chain;
+}
+
+static struct okvm_unit_info *
+new_unit(struct scan *s, enum okvm_variant v, const char *key, struct usbdev *video)
+{
+	s->units = grow(s->units, &s->cap_units, s->n_units, sizeof(*s->units));
+	struct okvm_unit_info *u = &s->units[s->n_units++];
+	memset(u, 0, sizeof(*u));
+	u->variant = v;
+	copy(u->port_chain, sizeof(u->port_chain), key);
+	copy(u->video_chain, sizeof(u->video_chain), video->chain);
+	copy(u->product, sizeof(u->product), video->product);
+	u->video_vid = video->vid;
+	u->video_pid = video->pid;
+	video->taken = true;
+	return u;
+}
+
+static void
+set_serial(struct okvm_unit_info *u, struct usbdev *d)
+{
+	copy(u->serial_chain, sizeof(u->serial_chain), d->chain);
+	u->serial_vid = d->vid;
+	u->serial_pid = d->pid;
+	d->taken = true;
+}
+
+static void
+node_path(const struct classnode *n, char *out, size_t size)
+{
+	const char *prefix = "/dev/", *name = n->name;
+	if (!strcmp(n->cls, "sound")) {
+		prefix = "hw:";
+		name += 4; /* "card1" -> "hw:1" */
+	} else if (!strcmp(n->cls, "net")) {
+		prefix = "";
+	}
+	size_t k = strlen(prefix);
+	copy(out, size, prefix);
+	copy(out + k, size - k, name);
+}
+
+static void
+describe_ext(struct scan *s, const struct usbdev *d, struct okvm_ext_device *x)
+{
+	memset(x, 0, sizeof(*x));
+	copy(x->port_chain, sizeof(x->port_chain), d->chain);
+	x->vid = d->vid;
+	x->pid = d->pid;
+	copy(x->product, sizeof(x->product), d->product);
+	char iface[PATH_MAX + 64];
+	snprintf(iface, sizeof(iface), "%s/%s:1.0", d->dir, d->chain);
+	link_basename(iface, "driver", x->driver, sizeof(x->driver));
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		if (!strcmp(s->nodes[i].chain, d->chain)) {
+			node_path(&s->nodes[i], x->node, sizeof(x->node));
+			break;
+		}
+	}
+}
+
+/* Devices on hub port `port` of the unit's hub and below it. */
+static size_t
+collect_port(struct scan *s, const char *hub, int port, struct okvm_ext_device *out)
+{
+	char prefix[48];
+	size_t n = 0;
+	snprintf(prefix, sizeof(prefix), "%s.%d", hub, port);
+	for (size_t i = 0; i < s->n_devs && n < OKVM_DISCOVER_MAX_EXT; i++)
+		if (under(s->devs[i].chain, prefix))
+			describe_ext(s, &s->devs[i], &out[n++]);
+	return n;
+}
+
+static void
+build_mini_kvm(struct scan *s, struct usbdev *video)
+{
+	char hub[32];
+	parent_chain(video->chain, hub, sizeof(hub));
+	struct usbdev *h = hub[0] ? find_dev(s, hub) : NULL;
+	size_t n = strlen(video->chain);
+	bool behind = h && h->vid == VID_HUB && h->pid == PID_HUB && n > 2 &&
+		      !strcmp(video->chain + n - 2, ".1");
+	if (!behind && !strstr(video->product, "Openterface")) {
+		/* 534D:2109 is MacroSilicon's default ID: every generic HDMI capture stick has it */
+		okvm_log(OKVM_LOG_DEBUG, "discover: %s is a MacroSilicon capture device (\"%s\"), "
+			 "not a Mini-KVM", video->chain, video->product);
+		return;
+	}
+	struct okvm_unit_info *u = new_unit(s, OKVM_VARIANT_MINI_KVM, behind ? hub : video->chain,
+					    video);
+	u->behind_hub = behind;
+	if (!behind) {
+		okvm_log(OKVM_LOG_INFO, "discover: %s (534D:2109) is not on port 1 of the Mini-KVM "
+			 "hub; no serial chip is associated with it", video->chain);
+		return;
+	}
+	char serial[48];
+	snprintf(serial, sizeof(serial), "%s.2", hub);
+	struct usbdev *d = find_dev(s, serial);
+	if (d && d->vid == VID_WCH && d->pid == PID_CH340)
+		set_serial(u, d);
+	u->n_switchable = collect_port(s, hub, 3, u->switchable);
+	u->n_ext = collect_port(s, hub, 4, u->ext);
+}
+
+/* The directory of the hub port that `chain` is plugged into ("usb2-port1", "2-1-port3"). */
+static bool
+upstream_port_dir(struct scan *s, const char *chain, char *out, size_t size)
+{
+	char parent[32], hubdir[PATH_MAX];
+	size_t bus_len = strcspn(chain, "-");
+	const char *dot = strrchr(chain, '.');
+	parent_chain(chain, parent, sizeof(parent));
+	if (!parent[0]) { /* on a root port: the root hub usbB, interface B-0:1.0 */
+		char link[PATH_MAX];
+		snprintf(link, sizeof(link), "%s/bus/usb/devices/usb%.*s", s->root, (int)bus_len,
+			 chain);
+		if (!realpath(link, hubdir))
+			return false;
+		snprintf(out, size, "%s/%.*s-0:1.0/usb%.*s-port%s", hubdir, (int)bus_len, chain,
+			 (int)bus_len, chain, chain + bus_len + 1);
+		return true;
+	}
+	const struct usbdev *h = find_dev(s, parent);
+	if (!h)
+		return false;
+	snprintf(out, size, "%s/%s:1.0/%s-port%s", h->dir, parent, parent, dot + 1);
+	return true;
+}
+
+/*
+ * The USB 2 twin of a USB 3 hub: the kernel links the SuperSpeed and high-speed halves of each
+ * port with a `peer` symlink ("usb2-port1" -> "usb1-port3", "2-1-port2" -> "1-3-port2"). The
+ * device on the peer port is the twin hub. Returns false when there is no peer link.
+ */
+static bool
+twin_hub(struct scan *s, const char *hub, char *out, size_t size)
+{
+	char port[PATH_MAX + 128], peer[64];
+	if (!upstream_port_dir(s, hub, port, sizeof(port)))
+		return false;
+	link_basename(port, "peer", peer, sizeof(peer));
+	char *sep = strstr(peer, "-port");
+	if (!sep)
+		return false;
+	*sep = 0;
+	const char *num = sep + 5;
+	if (!strncmp(peer, "usb", 3))
+		snprintf(out, size, "%s-%s", peer + 3, num);
+	else
+		snprintf(out, size, "%s.%s", peer, num);
+	return true;
+}
+
+/* The CH32V208 of a KVM-Go/KVM-VGA whose composite hangs below hub `parent`. */
+static struct usbdev *
+find_companion_serial(struct scan *s, const char *parent)
+{
+	struct usbdev *best = NULL;
+	char twin[160];
+	bool has_twin = twin_hub(s, parent, twin, sizeof(twin));
+	for (size_t i = 0; i < s->n_devs; i++) {
+		struct usbdev *d = &s->devs[i];
+		if (d->taken || d->vid != VID_WCH || d->pid != PID_CH32V208)
+			continue;
+		bool same = under(d->chain, parent);
+		/* without peer links (old kernels): the same port path on another bus */
+		bool other = has_twin ? under(d->chain, twin)
+				      : under(strip_bus(d->chain), strip_bus(parent));
+		if ((same || other) && (!best || strlen(d->chain) < strlen(best->chain)))
+			best = d;
+	}
+	return best;
+}
+
+static void
+build_gen2(struct scan *s, struct usbdev *video, enum okvm_variant v)
+{
+	struct okvm_unit_info *u = new_unit(s, v, video->chain, video);
+	char parent[32];
+	parent_chain(video->chain, parent, sizeof(parent));
+	if (!parent[0])
+		copy(parent, sizeof(parent), video->chain);
+	struct usbdev *d = find_companion_serial(s, parent);
+	if (d)
+		set_serial(u, d);
+}
+
+static void
+attach_node(struct okvm_unit_info *u, const struct classnode *n)
+{
+	bool video = !strcmp(n->chain, u->video_chain);
+	bool serial = u->serial_chain[0] && !strcmp(n->chain, u->serial_chain);
+	if (video && !strcmp(n->cls, "hidraw") && !u->hidraw_node[0]) {
+		node_path(n, u->hidraw_node, sizeof(u->hidraw_node));
+	} else if (video && !strcmp(n->cls, "video4linux")) {
+		/* the lowest number is the capture node; the next one is UVC metadata */
+		char p[64];
+		node_path(n, p, sizeof(p));
+		if (!u->video_node[0] || strverscmp(p, u->video_node) < 0)
+			copy(u->video_node, sizeof(u->video_node), p);
+	} else if (video && !strcmp(n->cls, "sound")) {
+		node_path(n, u->alsa_card, sizeof(u->alsa_card));
+	} else if (serial && !strcmp(n->cls, "tty")) {
+		node_path(n, u->serial_node, sizeof(u->serial_node));
+		copy(u->serial_driver, sizeof(u->serial_driver), n->driver);
+	}
+}
+
+static int
+cmp_unit(const void *a, const void *b)
+{
+	const struct okvm_unit_info *x = a, *y = b;
+	return strverscmp(x->port_chain, y->port_chain);
+}
+
+static void
+build_units(struct scan *s)
+{
+	for (size_t i = 0; i < s->n_devs; i++) {
+		struct usbdev *d = &s->devs[i];
+		if (d->vid == VID_MS2109 && d->pid == PID_MS2109)
+			build_mini_kvm(s, d);
+	}
+	for (size_t i = 0; i < s->n_devs; i++) {
+		struct usbdev *d = &s->devs[i];
+		if (d->vid == VID_345F && d->pid == PID_MS2130S)
+			build_gen2(s, d, OKVM_VARIANT_KVM_GO);
+		else if (d->vid == VID_345F && d->pid == PID_MS2109S)
+			build_gen2(s, d, OKVM_VARIANT_KVM_VGA);
+	}
+	for (size_t u = 0; u < s->n_units; u++)
+		for (size_t i = 0; i < s->n_nodes; i++)
+			attach_node(&s->units[u], &s->nodes[i]);
+	if (s->n_units)
+		qsort(s->units, s->n_units, sizeof(*s->units), cmp_unit);
+	for (size_t u = 0; u < s->n_units; u++)
+		s->units[u].index = (int)u + 1;
+}
+
+static int
+cmp_dev(const void *a, const void *b)
+{
+	const struct usbdev *x = a, *y = b;
+	return strverscmp(x->chain, y->chain);
+}
+
+int
+okvm_discover_scan(const char *root, struct okvm_unit_info **out, size_t *n)
+{
+	static const char *const classes[] = { "tty", "hidraw", "video4linux", "sound",
+					       "block", "net" };
+	struct scan s = { .root = root ? root : okvm_discover_default_root() };
+	*out = NULL;
+	*n = 0;
+	int rc = scan_usb(&s);
+	if (rc < 0) {
+		okvm_log(OKVM_LOG_DEBUG, "discover: %s/bus/usb/devices: %s", s.root, strerror(-rc));
+		return rc;
+	}
+	if (s.n_devs)
+		qsort(s.devs, s.n_devs, sizeof(*s.devs), cmp_dev);
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		scan_class(&s, classes[i]);
+	build_units(&s);
+	free(s.devs);
+	free(s.nodes);
+	*out = s.units;
+	*n = s.n_units;
+	return 0;
+}
+
+void
+okvm_discover_free_units(struct okvm_unit_info *units)
+{
+	free(units);
+}
+
+static bool
+unit_has_node(const struct okvm_unit_info *u, const char *path)
+{
+	return (u->serial_node[0] && !strcmp(path, u->serial_node)) ||
+	       (u->hidraw_node[0] && !strcmp(path, u->hidraw_node)) ||
+	       (u->video_node[0] && !strcmp(path, u->video_node));
+}
+
+static bool
+unit_has_chain(const struct okvm_unit_info *u, const char *chain)
+{
+	return !strcmp(chain, u->port_chain) || !strcmp(chain, u->video_chain) ||
+	       (u->serial_chain[0] && !strcmp(chain, u->serial_chain));
+}
+
+int
+okvm_discover_match(const struct okvm_unit_info *units, size_t n, const char *spec)
+{
+	if (!spec || !*spec)
+		return -EINVAL;
+	char *end;
+	long num = strtol(spec, &end, 10);
+	if (!*end && end != spec)
+		return num >= 1 && (size_t)num <= n ? (int)num - 1 : -ENOENT;
+	char real[PATH_MAX];
+	bool resolved = spec[0] == '/' && realpath(spec, real);
+	for (size_t i = 0; i < n; i++) {
+		if (unit_has_chain(&units[i], spec) || unit_has_node(&units[i], spec) ||
+		    (resolved && unit_has_node(&units[i], real)))
+			return (int)i;
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,16 @@
+/* The syscall edge for hidraw (private to libokvm). */
+#ifndef OKVM_SYS_HIDRAW_H
+#define OKVM_SYS_HIDRAW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** open(O_RDWR|O_CLOEXEC). @return fd, or -errno (-EACCES: no udev rule / group). */
+int okvm_hidraw_open(const char *path);
+/** HIDIOCSFEATURE. @return 0 or -errno (-ENODEV when unplugged). */
+int okvm_hidraw_set_feature(int fd, const uint8_t *buf, size_t len);
+/** HIDIOCGFEATURE. @return bytes read or -errno. */
+int okvm_hidraw_get_feature(int fd, uint8_t *buf, size_t len);
+void okvm_hidraw_close(int fd);
+
+#endif

@@ -1,0 +1,50 @@
+/* Internal: an RGB canvas, the built-in font, and JPEG encoding (placeholders, virtual screen). */
+#ifndef OKVM_LIB_VIDEO_DRAW_H
+#define OKVM_LIB_VIDEO_DRAW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OKVM_FONT_W 10
+#define OKVM_FONT_H 20
+#define OKVM_FONT_GLYPHS 192 /* ASCII 32-126, Latin-1 160-255, a replacement box */
+
+extern const unsigned char okvm_font_cells[OKVM_FONT_GLYPHS][OKVM_FONT_H * OKVM_FONT_W];
+
+struct okvm_canvas {
+	uint8_t *rgb; /* width * height * 3, row-major, no padding */
+	int width, height;
+};
+
+#define OKVM_RGB(r, g, b) ((uint32_t)(r) << 16 | (uint32_t)(g) << 8 | (uint32_t)(b))
+
+void okvm_canvas_init(struct okvm_canvas *cv, int width, int height); /* aborts on OOM */
+void okvm_canvas_fini(struct okvm_canvas *cv);
+/** Fill a rectangle (clipped). */
+void okvm_canvas_fill(struct okvm_canvas *cv, int x, int y, int w, int h, uint32_t rgb);
+/** Blend one glyph for code point cp at (x, y), each font pixel scale x scale. */
+void okvm_canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rgb, int scale);
+/** Draw UTF-8 text on one line; returns the x after the last glyph. */
+int okvm_canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb,
+		     int scale);
+/** Decode one UTF-8 sequence at *s (advancing it); invalid bytes yield U+FFFD. */
+uint32_t okvm_utf8_take(const char **s);
+
+/**
+ * Encode the canvas with libjpeg-turbo (4:2:0) into out (capacity *cap); if it does not fit,
+ * returns -ENOSPC with *cap set to the size needed. Returns bytes written.
+ * handle: a tjInitCompress() handle owned by the calling thread.
+ */
+long okvm_canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint8_t *out,
+			size_t *cap);
+/** Worst-case JPEG size for a canvas (tjBufSize). */
+size_t okvm_canvas_jpeg_bound(const struct okvm_canvas *cv);
+
+/**
+ * Render okvm's "no signal" / "no device" picture: title in large letters, detail below.
+ * Returns a malloc'ed JPEG in *out (caller frees) and its size, or -errno.
+ */
+long okvm_placeholder_jpeg(int width, int height, const char *title, const char *detail,
+			   uint8_t **out);
+
+#endif
