@@ -37,11 +37,12 @@ cmd_serve_help(FILE *out)
 	      "  --type-cps N          default paste speed in characters per second (0 = as fast as\n"
 	      "                        the link allows)\n"
 	      "  --layout XKB          (global) default target keyboard layout for paste\n"
-	      "  -d emu, -d /dev/ttyX, --serial PATH\n"
-	      "                        (global) the unit whose keyboard and mouse to serve;\n"
-	      "                        with -d emu also --emu-events, --emu-layout (see okvm --help)\n"
+	      "  -d emu                (global) the built-in virtual unit (--emu-* options apply)\n"
+	      "  --serial PATH, -d /dev/ttyX  (global) a CH9329 on this tty, with --video DEV\n"
+	      "                        (default /dev/video0) as its video\n"
+	      "  -d frames:PATH[@FPS]  (global) a video-only unit: JPEGs of a folder or an .mjpeg\n"
 	      "\n"
-	      "  For tests and demos (video until the capture is wired in):\n"
+	      "  For tests and demos:\n"
 	      "  --test-backend DIR[@FPS]  serve the *.jpg of DIR in a loop (default 30 fps). Alone:\n"
 	      "                        record input instead of sending it; with a unit: the unit\n"
 	      "                        gets the input and DIR is the video\n"
@@ -224,32 +225,65 @@ open_link(struct cli *cli, struct okvm_link **out, char *name, size_t n)
 	return 0;
 }
 
+static bool
+is_frames(const struct cli *cli)
+{
+	return cli->device && !strncmp(cli->device, "frames:", 7);
+}
+
+/* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
+ * choice (frames:PATH, --video DEV, /dev/videoN). */
+static int
+open_video(struct cli *cli, const struct serve_args *a, struct serve_unit_config *u,
+	   struct serve_backend *video)
+{
+	if (a->test_dir) {
+		int rc = make_test_backend(a, video);
+		u->video = rc ? NULL : video;
+		return rc;
+	}
+	bool emu_screen = cli_is_emu(cli) && !cli->video;
+	int rc = cli_open_capture(cli, &u->capture);
+	u->capture_owned = !rc && !emu_screen;
+	return rc;
+}
+
+static void
+close_video(struct cli *cli, struct serve_unit_config *u)
+{
+	if (u->video)
+		u->video->ops->destroy(u->video->ud);
+	if (u->capture)
+		cli_close_capture(cli, u->capture);
+}
+
 static int
 make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
 {
-	bool unit = cli_is_emu(cli) || serial_path(cli);
-	if (!unit && cli->device)
-		return cli_usage("serve: -d %s is not supported yet; use -d emu, --serial PATH or "
-				 "--test-backend DIR", cli->device);
-	if (!unit && !a->test_dir)
-		return cli_fail("serve: no unit given; use -d emu, --serial PATH (a CH9329 tty) or "
-				"--test-backend DIR");
-	struct serve_backend video = { 0 };
-	int rc = a->test_dir ? make_test_backend(a, unit ? &video : be) : 0;
-	if (rc || !unit)
-		return rc;
-	struct okvm_link *link = NULL;
-	char name[128];
-	if ((rc = open_link(cli, &link, name, sizeof(name)))) {
-		if (video.ops)
-			video.ops->destroy(video.ud);
-		return rc;
+	bool input = cli_is_emu(cli) || serial_path(cli);
+	if (!input && !is_frames(cli)) {
+		if (cli->device)
+			return cli_usage("serve: -d %s is not supported yet; use -d emu, -d frames:PATH, "
+					 "--serial PATH or --test-backend DIR", cli->device);
+		if (!a->test_dir)
+			return cli_fail("serve: no unit given; use -d emu, --serial PATH (a CH9329 tty), "
+					"-d frames:PATH or --test-backend DIR");
+		return make_test_backend(a, be);
 	}
-	rc = serve_backend_unit_new(link, name, video.ops ? &video : NULL, be);
+	struct serve_unit_config u = { 0 };
+	struct serve_backend video = { 0 };
+	char name[128];
+	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
+	int rc = input ? open_link(cli, &u.link, name, sizeof(name)) : 0;
+	if (!rc && (rc = open_video(cli, a, &u, &video)) && u.link)
+		okvm_link_free(u.link);
+	if (rc)
+		return rc;
+	u.unit = name;
+	rc = serve_backend_unit_new(&u, be);
 	if (rc) {
-		okvm_link_free(link);
-		if (video.ops)
-			video.ops->destroy(video.ud);
+		okvm_link_free(u.link);
+		close_video(cli, &u);
 		return cli_fail("serve: %s", okvm_strerror(rc));
 	}
 	return 0;

@@ -1,7 +1,8 @@
 /*
  * DESIGN: the backend of okvm serve for a real or virtual unit: the CH9329 link for input, the
- * keymap for key codes, combos and typing, and (until the capture lands) an optional video-only
- * backend for frames.
+ * keymap for key codes, combos and typing, the unit's capture for video (or another backend's
+ * frames, such as the test backend's folder of JPEGs). Either half may be missing: a video-only
+ * unit (-d frames:PATH) has no link, a link without a capture has no video.
  *
  * Threads. The link has no thread of its own (fd + dispatch): this backend runs it on a thread
  * named okvm-hid that polls the link's fd and an eventfd, and is the only caller of dispatch and
@@ -34,12 +35,15 @@
 #include "okvm/link.h"
 #include "okvm/log.h"
 #include "okvm/text.h"
+#include "okvm/video.h"
 #include "serve/backend.h"
 
 #define TYPE_QUEUE_AHEAD 16   /* keyboard reports queued ahead of the link while typing */
 
 struct ub {
-	struct okvm_link *link;
+	struct okvm_link *link;          /* NULL: a video-only unit */
+	struct okvm_capture *cap;        /* NULL: frames from video, or none */
+	bool cap_owned;
 	struct serve_backend video;      /* frames from elsewhere, or .ops == NULL */
 	char unit[64];
 	int efd;                         /* wakes the hid thread */
@@ -53,6 +57,7 @@ struct ub {
 	enum serve_usb usb;
 	enum serve_usb usb_request;      /* for the hid thread; UNKNOWN = none */
 	void (*on_state)(void *);
+	void (*on_frame)(void *);
 	void *nud;
 	/* typing (lock) */
 	pthread_t typer;
@@ -187,6 +192,8 @@ static int
 ub_key(void *ud, const char *code, bool down)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	struct okvm_key k;
 	if (okvm_key_from_code(code, &k))
 		return -ENOENT;
@@ -217,6 +224,8 @@ static int
 ub_combo(void *ud, const char *combo)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	struct okvm_combo c;
 	char err[160];
 	int rc = okvm_combo_parse(combo, NULL, &c, err, sizeof(err));
@@ -241,6 +250,8 @@ static int
 ub_mouse_abs(void *ud, double x, double y, uint8_t buttons)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	u->x = chip_units(x);
 	u->y = chip_units(y);
 	u->buttons = buttons;
@@ -252,6 +263,8 @@ static int
 ub_buttons(void *ud, uint8_t buttons)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	u->buttons = buttons;
 	if (u->rel_mode)
 		return okvm_link_mouse_rel(u->link, 0, 0, buttons, 0);
@@ -262,6 +275,8 @@ static int
 ub_wheel(void *ud, int dy, int dx)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	if (!dy)
 		return dx ? -EOPNOTSUPP : 0; /* the CH9329 has no horizontal wheel */
 	/* The chip's wheel is + up; the browser's dy is + down. */
@@ -275,6 +290,8 @@ static int
 ub_rel(void *ud, int dx, int dy, uint8_t buttons)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	u->rel_mode = true;
 	u->buttons = buttons;
 	int rc = 0;
@@ -396,6 +413,8 @@ ub_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 	serve_type_progress_fn fn, void *fn_ud)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	pthread_mutex_lock(&u->lock);
 	bool busy = u->typing;
 	pthread_mutex_unlock(&u->lock);
@@ -430,6 +449,8 @@ static int
 ub_release_all(void *ud)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return 0; /* nothing can be pressed */
 	pthread_mutex_lock(&u->lock);
 	u->cancel = true;
 	pthread_cond_broadcast(&u->cond);
@@ -445,6 +466,8 @@ static int
 ub_usb_switch(void *ud, enum serve_usb to)
 {
 	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
 	pthread_mutex_lock(&u->lock);
 	u->usb_request = to;
 	pthread_mutex_unlock(&u->lock);
@@ -461,9 +484,19 @@ ub_get_state(void *ud, struct serve_state *out)
 	memset(out, 0, sizeof(*out));
 	if (u->video.ops)
 		u->video.ops->get_state(u->video.ud, out);
+	if (u->cap) {
+		struct okvm_capture_status cs;
+		okvm_capture_get_status(u->cap, &cs);
+		out->has_video = true;
+		out->signal = cs.signal && cs.device;
+		out->width = cs.width;
+		out->height = cs.height;
+		out->fps = cs.fps;
+		out->frames_captured = cs.frames;
+	}
 	snprintf(out->unit, sizeof(out->unit), "%s", u->unit);
 	pthread_mutex_lock(&u->lock);
-	out->has_input = true;
+	out->has_input = u->link != NULL;
 	out->target_connected = u->st.target_connected && !u->gone;
 	out->leds = u->st.leds;
 	out->usb = u->usb;
@@ -480,6 +513,8 @@ static struct okvm_frame *
 ub_newest_frame(void *ud)
 {
 	struct ub *u = ud;
+	if (u->cap)
+		return okvm_capture_latest(u->cap);
 	return u->video.ops ? u->video.ops->newest_frame(u->video.ud) : NULL;
 }
 
@@ -487,7 +522,9 @@ static void
 ub_frame_unref(void *ud, struct okvm_frame *f)
 {
 	struct ub *u = ud;
-	if (u->video.ops)
+	if (u->cap)
+		okvm_frame_unref(f);
+	else if (u->video.ops)
 		u->video.ops->frame_unref(u->video.ud, f);
 }
 
@@ -495,7 +532,9 @@ static void
 ub_want(void *ud, bool want)
 {
 	struct ub *u = ud;
-	if (u->video.ops)
+	if (u->cap)
+		okvm_capture_want(u->cap, want);
+	else if (u->video.ops)
 		u->video.ops->want_frames(u->video.ud, want);
 }
 
@@ -507,9 +546,21 @@ ub_set_notify(void *ud, void (*on_frame)(void *), void (*on_state)(void *), void
 		u->video.ops->set_notify(u->video.ud, on_frame, on_state, nud);
 	pthread_mutex_lock(&u->lock);
 	u->on_state = on_state;
+	u->on_frame = on_frame;
 	u->nud = nud;
 	if (!on_state)
 		u->progress = NULL;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* The capture thread's notify: forwarded under the lock, so none runs after set_notify(NULL). */
+static void
+on_capture_frame(void *ud)
+{
+	struct ub *u = ud;
+	pthread_mutex_lock(&u->lock);
+	if (u->on_frame)
+		u->on_frame(u->nud);
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -524,11 +575,19 @@ ub_destroy(void *ud)
 	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
 	wake(u);
-	pthread_join(u->hid, NULL);
+	if (u->link)
+		pthread_join(u->hid, NULL);
 	if (u->typer_running)
 		pthread_join(u->typer, NULL);
-	okvm_link_set_listener(u->link, NULL, NULL);
-	okvm_link_free(u->link); /* releases everything, on this thread now */
+	if (u->link) {
+		okvm_link_set_listener(u->link, NULL, NULL);
+		okvm_link_free(u->link); /* releases everything, on this thread now */
+	}
+	if (u->cap) {
+		okvm_capture_set_notify(u->cap, NULL, NULL);
+		if (u->cap_owned)
+			okvm_capture_free(u->cap);
+	}
 	if (u->video.ops)
 		u->video.ops->destroy(u->video.ud);
 	okvm_keymap_free(u->km);
@@ -546,17 +605,33 @@ static const struct serve_backend_ops ub_ops = {
 	.destroy = ub_destroy,
 };
 
+static int
+start_hid(struct ub *u)
+{
+	okvm_link_get_state(u->link, &u->st);
+	okvm_link_set_listener(u->link, on_link_state, u);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&u->hid, NULL, hid_thread, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		okvm_link_set_listener(u->link, NULL, NULL);
+	return -rc;
+}
+
 int
-serve_backend_unit_new(struct okvm_link *link, const char *unit, struct serve_backend *video,
-		       struct serve_backend *out)
+serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend *out)
 {
 	struct ub *u = calloc(1, sizeof(*u));
 	if (!u)
 		abort();
-	u->link = link;
-	if (video)
-		u->video = *video;
-	snprintf(u->unit, sizeof(u->unit), "%s", unit);
+	u->link = cfg->link;
+	u->cap = cfg->capture;
+	u->cap_owned = cfg->capture_owned;
+	if (cfg->video)
+		u->video = *cfg->video;
+	snprintf(u->unit, sizeof(u->unit), "%s", cfg->unit ? cfg->unit : "unit");
 	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->efd < 0) {
 		free(u);
@@ -569,18 +644,31 @@ serve_backend_unit_new(struct okvm_link *link, const char *unit, struct serve_ba
 	pthread_cond_init(&u->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	u->usb = SERVE_USB_UNKNOWN;
-	okvm_link_get_state(link, &u->st);
-	okvm_link_set_listener(link, on_link_state, u);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&u->hid, NULL, hid_thread, u);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = u->link ? start_hid(u) : 0;
+	if (!rc && u->cap) {
+		okvm_capture_set_notify(u->cap, on_capture_frame, u);
+		rc = okvm_capture_start(u->cap);
+		if (rc == -EALREADY)
+			rc = 0; /* the virtual unit's screen runs already */
+		if (rc && u->link) {
+			pthread_mutex_lock(&u->lock);
+			u->stop = true;
+			pthread_mutex_unlock(&u->lock);
+			wake(u);
+			pthread_join(u->hid, NULL);
+			okvm_link_set_listener(u->link, NULL, NULL);
+		}
+		if (rc)
+			okvm_capture_set_notify(u->cap, NULL, NULL);
+	}
 	if (rc) {
 		close(u->efd);
+		pthread_cond_destroy(&u->cond);
+		pthread_mutex_destroy(&u->lock);
 		free(u);
-		return -rc;
+		return rc;
 	}
-	*out = (struct serve_backend){ .link = link, .capture = NULL, .ops = &ub_ops, .ud = u };
+	*out = (struct serve_backend){ .link = cfg->link, .capture = cfg->capture, .ops = &ub_ops,
+				       .ud = u };
 	return 0;
 }

@@ -108,14 +108,22 @@ struct serve_backend {
 int serve_backend_test_new(const char *dir, double fps, const char *log_path,
 			   struct serve_backend *out);
 
+/* What a unit backend is made of; either half may be missing. */
+struct serve_unit_config {
+	struct okvm_link *link;          /* open, GET_INFO polling on; taken over (freed at the end,
+					    which releases everything); NULL: video-only unit */
+	struct okvm_capture *capture;    /* started here if it is not yet; NULL: see video */
+	bool capture_owned;              /* free the capture at the end (else only stop wanting) */
+	struct serve_backend *video;     /* frames from another backend (the test backend) when
+					    there is no capture; NULL: no video */
+	const char *unit;                /* a name for people */
+};
+
 /*
- * The backend of a unit: input through an open CH9329 link (which it takes over: it runs the
- * link's dispatch on its own thread, okvm-hid, and frees the link at the end, releasing
- * everything), frames and video state from video (a video-only backend such as the test
- * backend; NULL: no video) until the capture lands. unit names it for people.
- * Returns 0 or -errno.
+ * The backend of a real or virtual unit: input through the CH9329 link (its dispatch runs on a
+ * thread of this backend, okvm-hid), key codes, combos and typing through the keymap, video from
+ * the capture. Returns 0 or -errno; on failure the caller still owns link and capture.
  */
-int serve_backend_unit_new(struct okvm_link *link, const char *unit, struct serve_backend *video,
-			   struct serve_backend *out);
+int serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend *out);
 
 #endif

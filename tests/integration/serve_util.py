@@ -49,15 +49,16 @@ def free_port():
 class Server:
     """okvm serve on a free loopback port with the test backend; .log is the backend log."""
 
-    def __init__(self, *extra, fps=30, listen=None, env=None, expect_fail=False):
+    def __init__(self, *extra, fps=30, listen=None, env=None, expect_fail=False, backend=None):
         self.tmp = tempfile.mkdtemp(prefix="okvm-serve-")
         self.log = os.path.join(self.tmp, "backend.jsonl")
         self.port = free_port()
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.port = int(self.listen.rsplit(":", 1)[1])
-        backend = os.environ.get("OKVM_SERVE_BACKEND_ARGS")
-        bargs = shlex.split(backend) if backend else [
+        bargs = shlex.split(os.environ.get("OKVM_SERVE_BACKEND_ARGS", "")) or [
             "--test-backend", f"{FRAMES}@{fps}", "--test-backend-log", self.log]
+        if backend is not None:
+            bargs = backend
         self.cmd = [OKVM, "serve", "--listen", self.listen] + bargs + list(extra)
         e = dict(os.environ)
         e.setdefault("HOME", self.tmp)

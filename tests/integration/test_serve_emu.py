@@ -6,7 +6,7 @@ import select
 import tempfile
 import time
 
-from serve_util import Server, WebSocket, check, fail, passed
+from serve_util import FRAMES, Mjpeg, Server, WebSocket, check, fail, fixture_frames, passed
 
 tmp = tempfile.mkdtemp(prefix="okvm-emu-")
 fifo = os.path.join(tmp, "events")
@@ -115,3 +115,34 @@ while True:
     rest.append(e)
 check({"type": "key", "usage": 0x1D, "down": False} in rest,
       "SIGTERM with a key held: the target sees it released")
+
+# The virtual unit's own screen as the video (no --test-backend).
+with Server("-d", "emu", backend=[]) as s:
+    m = Mjpeg(s.port)
+    h, jpeg = m.part()
+    check(jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9", "-d emu streams its screen")
+    ws = WebSocket(s.port)
+    st = ws.recv_until(lambda m: m["type"] == "state" and m["video"]["signal"])
+    check(st["video"]["width"] == 1920 and st["video"]["height"] == 1080 and st["input"],
+          "state: the virtual screen's mode, input on")
+    st, h, data = s.http("GET", "/snapshot")
+    check(st == 200 and data[:2] == b"\xff\xd8", "snapshot of the virtual screen")
+    ws.close()
+    m.close()
+
+# A video-only unit: frames from a folder, no keyboard.
+with Server("-d", f"frames:{FRAMES}@10", backend=[]) as s:
+    frames = fixture_frames()
+    m = Mjpeg(s.port)
+    h, jpeg = m.part()
+    check(jpeg in frames, "-d frames:PATH streams the folder's JPEGs unchanged")
+    ws = WebSocket(s.port)
+    st = ws.recv_until(lambda m: m["type"] == "state")
+    check(st["input"] is False, "state: a video-only unit has no input")
+    ws.send({"type": "key", "code": "KeyA", "down": True})
+    e = ws.recv_until(lambda m: m["type"] == "error")
+    check("video only" in e["error"], "a key on a video-only unit is refused: " + e["error"])
+    st, r = s.json("POST", "/api/key?combo=a")
+    check(st == 501, "REST input on a video-only unit: 501")
+    ws.close()
+    m.close()
