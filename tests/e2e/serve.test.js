@@ -37,14 +37,14 @@ async function waitFor(what, fn, ms = 15000) {
 }
 
 class Server {
-  static async start(extra = [], env = {}) {
+  static async start(extra = [], env = {}, backendArgs = null) {
     const s = new Server();
     s.tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-"));
     s.log = path.join(s.tmp, "backend.jsonl");
     s.port = await freePort();
-    const backend = process.env.OKVM_E2E_BACKEND_ARGS
+    const backend = backendArgs || (process.env.OKVM_E2E_BACKEND_ARGS
       ? process.env.OKVM_E2E_BACKEND_ARGS.split(/\s+/).filter(Boolean)
-      : ["--test-backend", FRAMES + "@15", "--test-backend-log", s.log];
+      : ["--test-backend", FRAMES + "@15", "--test-backend-log", s.log]);
     s.proc = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${s.port}`, ...backend, ...extra], {
       env: { ...process.env, HOME: s.tmp, XDG_CONFIG_HOME: path.join(s.tmp, "xdg"), ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -80,8 +80,8 @@ class Server {
 let browser;
 const results = [];
 
-async function test(name, fn, { extra = [], env = {} } = {}) {
-  const server = await Server.start(extra, env);
+async function test(name, fn, { extra = [], env = {}, backend = null } = {}) {
+  const server = await Server.start(extra, env, backend);
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   const page = await context.newPage();
   const t0 = Date.now();
@@ -104,10 +104,10 @@ async function test(name, fn, { extra = [], env = {} } = {}) {
   }
 }
 
-async function openUi(page, server) {
+async function openUi(page, server, width = 640) {
   await page.goto(server.url + "/");
   await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
-  await waitFor("video", () => page.evaluate(() => document.getElementById("video").naturalWidth === 640));
+  await waitFor("video", () => page.evaluate((w) => document.getElementById("video").naturalWidth === w, width));
 }
 
 // Client coordinates of a point of the video frame, with the letterbox of object-fit: contain.
@@ -240,6 +240,29 @@ async function main() {
     await waitFor("reconnecting", async () => (await page.textContent("#conn")) !== "connected", 5000);
     await waitFor("reconnected", async () => (await page.textContent("#conn")) === "connected");
   });
+
+  // The virtual unit end to end: its --emu-events file is the oracle.
+  const evfile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-emu-")), "events.jsonl");
+  const emuEvents = () => fs.existsSync(evfile)
+    ? fs.readFileSync(evfile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+  await test("virtual unit: typed keys become text, a click lands on the target", async (page, server) => {
+    await openUi(page, server, 1920);
+    await page.click("#screen", { position: { x: 5, y: 5 } });
+    // keyboard.type() sends no Shift for capitals; a person's Shift is a key like any other.
+    await page.keyboard.press("Shift+KeyH");
+    await page.keyboard.type("i there");
+    const typed = () => emuEvents().filter((e) => e.type === "text").map((e) => e.text).join("");
+    await waitFor("text on the target", () => typed() === "Hi there").catch((e) => {
+      throw new Error(e.message + `: ${JSON.stringify(typed())} ${JSON.stringify(emuEvents().slice(-6))}`);
+    });
+    const box = await page.locator("#video").boundingBox();
+    const scale = Math.min(box.width / 1920, box.height / 1080);
+    const w = 1920 * scale, h = 1080 * scale;
+    await page.mouse.click(box.x + (box.width - w) / 2 + 0.75 * w, box.y + (box.height - h) / 2 + 0.5 * h);
+    await waitFor("click on the target", () => emuEvents().some((e) => e.type === "mouse" && e.buttons === 1));
+    const click = emuEvents().find((e) => e.type === "mouse" && e.buttons === 1);
+    assert.ok(Math.abs(click.x - 3072) <= 8 && Math.abs(click.y - 2048) <= 8, JSON.stringify(click));
+  }, { backend: ["-d", "emu", "--emu-events", evfile] });
 
   const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-conf-")), "okvm.conf");
   const pw = "e2e password 1";
