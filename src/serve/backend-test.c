@@ -288,7 +288,7 @@ known_combo_key(const char *k, size_t n)
 		"ctrl", "alt", "altgr", "shift", "super", "win", "meta", "delete", "del", "enter",
 		"esc", "escape", "tab", "space", "backspace", "sysrq", "printscreen", "prtsc", "home",
 		"end", "insert", "pageup", "pagedown", "up", "down", "left", "right", "pause",
-		"volume-up", "volume-down", "mute", "play-pause", "next", "previous", "stop",
+		"volume-up", "volume-down", "mute", "play-pause", "next", "prev", "previous", "stop",
 		"capslock", "numlock", "scrolllock", "menu", NULL,
 	};
 	if (n == 1 && ((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')))
