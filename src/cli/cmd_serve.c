@@ -301,6 +301,16 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		serve_config_clear(&cfg);
 		return rc;
 	}
+	if (!serve_listen_valid(cfg.listen)) {
+		rc = cli_usage("serve: --listen %s: want ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
+			       cfg.listen);
+		serve_config_clear(&cfg);
+		return rc;
+	}
+	if (!cfg.tls_cert != !cfg.tls_key) {
+		serve_config_clear(&cfg);
+		return cli_usage("serve: --tls-cert and --tls-key go together");
+	}
 	if (!serve_listen_is_loopback(cfg.listen) && !cfg.password_hash) {
 		serve_config_clear(&cfg);
 		return cli_fail("serve: listening on %s needs a password; set one with `okvm passwd`",
@@ -316,8 +326,11 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	rc = serve_start(s);
 	if (rc) {
 		serve_free(s);
+		int r = cli_fail("serve: cannot listen on %s: %s", cfg.listen,
+				 rc == -EADDRINUSE ? "in use, or not an address of this host"
+						   : okvm_strerror(rc));
 		serve_config_clear(&cfg);
-		return cli_fail("serve: cannot serve on %s: %s", cfg.listen, okvm_strerror(rc));
+		return r;
 	}
 	printf("okvm: serving on %s://%s/\n", tls ? "https" : "http", cfg.listen);
 	fflush(stdout);

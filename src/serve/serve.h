@@ -41,6 +41,8 @@ char *serve_config_default_path(bool for_write);
  * folder (0700) if needed; the file ends up 0600. Returns 0 or -errno. */
 int serve_config_set(const char *path, const char *key, const char *value);
 
+/* Is this ADDR:PORT well-formed (port 1..65535, IPv6 in brackets)? */
+bool serve_listen_valid(const char *listen);
 /* Is this listen address loopback-only (127.0.0.0/8, ::1, localhost)? */
 bool serve_listen_is_loopback(const char *listen);
 

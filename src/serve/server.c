@@ -278,7 +278,8 @@ lws_log_bridge(int level, const char *line)
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	okvm_log(level == LLL_ERR ? OKVM_LOG_WARN : OKVM_LOG_DEBUG, "lws: %.*s", (int)n, line);
+	/* okvm reports what matters itself; lws's own lines are details for -v. */
+	okvm_log(level == LLL_ERR ? OKVM_LOG_INFO : OKVM_LOG_DEBUG, "lws: %.*s", (int)n, line);
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", ":8080", "0.0.0.0:80" -> address (NULL = any) and port. */
@@ -304,6 +305,14 @@ parse_listen(const char *listen, char *addr, size_t n, int *port)
 	memcpy(addr, a, alen);
 	addr[alen] = 0;
 	return 0;
+}
+
+bool
+serve_listen_valid(const char *listen)
+{
+	char addr[64];
+	int port;
+	return !parse_listen(listen, addr, sizeof(addr), &port);
 }
 
 bool
@@ -384,11 +393,8 @@ serve_start(struct serve *s)
 	s->ctx = lws_create_context(&info);
 	free(cert);
 	free(key);
-	if (!s->ctx) {
-		okvm_log(OKVM_LOG_ERROR, "serve: cannot listen on %s (in use, or not an address here)",
-			 s->cfg.listen);
-		return -EADDRINUSE;
-	}
+	if (!s->ctx)
+		return -EADDRINUSE; /* or an address not of this host: lws does not say which */
 	if (s->be.ops->set_notify)
 		s->be.ops->set_notify(s->be.ud, on_frame, on_state, s);
 	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",

@@ -122,3 +122,24 @@ with Server(fps=20) as s:
 
 rc = s.proc.returncode
 check(rc == 0, "SIGTERM: exit status 0")
+
+# Command-line errors: one line each, exit 2 for usage, 1 for a runtime failure.
+import subprocess  # noqa: E402
+from serve_util import FRAMES, OKVM  # noqa: E402
+
+with Server() as s:
+    r = subprocess.run([OKVM, "serve", "--listen", f"127.0.0.1:{s.port}", "--test-backend", FRAMES],
+                       capture_output=True, text=True, timeout=20)
+    check(r.returncode == 1 and r.stderr.count("\n") == 1 and "in use" in r.stderr,
+          "a port in use: exit 1 with one line")
+for args, what in ((["--listen", "nope"], "a malformed --listen"),
+                   (["--listen", "127.0.0.1:70000"], "a port over 65535"),
+                   (["--tls-cert", "x.pem"], "--tls-cert without --tls-key"),
+                   (["--bogus"], "an unknown option")):
+    r = subprocess.run([OKVM, "serve", "--test-backend", FRAMES] + args, capture_output=True,
+                       text=True, timeout=20)
+    check(r.returncode == 2 and r.stderr.count("\n") == 1, f"{what}: exit 2 with one line")
+r = subprocess.run([OKVM, "serve", "--help"], capture_output=True, text=True, timeout=20)
+opts = ["--listen", "--config", "--tls-cert", "--tls-key", "--tls-self-signed", "--session-hours",
+        "--stall-timeout", "--max-clients", "--type-cps", "--test-backend", "--test-backend-log"]
+check(r.returncode == 0 and all(o in r.stdout for o in opts), "okvm serve --help lists every option")
