@@ -118,6 +118,9 @@ struct serve {
 	atomic_uint_fast64_t frame_ready_us;   /* when the newest frame's notify came */
 	uint64_t frames_seen;                  /* frame_notifies value handled */
 	bool wanting;
+	uint64_t video_check_us;               /* last look at the video state */
+	int video_fps, video_w, video_h;       /* as last broadcast */
+	bool video_signal;
 	/* input merge */
 	double last_x, last_y;
 	bool typing_active;

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,27 @@ input_type(struct serve *s, const char *text, size_t len, const char *layout, do
 	return rc;
 }
 
+/* The video's mode and rate change without an event: look once a second while frames come. */
+static void
+check_video_state(struct serve *s)
+{
+	uint64_t now = serve_now_us();
+	if (!s->nsockets || now - s->video_check_us < 1000000)
+		return;
+	s->video_check_us = now;
+	struct serve_state st;
+	s->be.ops->get_state(s->be.ud, &st);
+	int fps = (int)lround(st.fps);
+	if (fps == s->video_fps && st.width == s->video_w && st.height == s->video_h &&
+	    st.signal == s->video_signal)
+		return;
+	s->video_fps = fps;
+	s->video_w = st.width;
+	s->video_h = st.height;
+	s->video_signal = st.signal;
+	ws_broadcast_state(s);
+}
+
 static void
 drain_events(struct serve *s)
 {
@@ -134,6 +156,7 @@ drain_events(struct serve *s)
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
 		stream_on_frame(s);
+		check_video_state(s);
 	}
 	struct serve_event evs[SERVE_EVQ];
 	unsigned k = 0;

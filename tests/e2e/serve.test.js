@@ -80,9 +80,9 @@ class Server {
 let browser;
 const results = [];
 
-async function test(name, fn, { extra = [], env = {}, backend = null } = {}) {
+async function test(name, fn, { extra = [], env = {}, backend = null, context: ctxOpts = {} } = {}) {
   const server = await Server.start(extra, env, backend);
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...ctxOpts });
   const page = await context.newPage();
   const t0 = Date.now();
   try {
@@ -163,6 +163,17 @@ async function main() {
     await fetch(server.url + "/api/state");    // a round trip after the click
     assert.equal(server.calls("mouse").length, n, "a click in the letterbox sends nothing");
   });
+
+  await test("phone: a tap clicks there", async (page, server) => {
+    await openUi(page, server);
+    const [x, y] = await framePoint(page, 0.5, 0.25);
+    await page.touchscreen.tap(x, y);
+    await waitFor("tap", () => server.calls("mouse").length >= 2);
+    const m = server.calls("mouse");
+    assert.deepEqual(m.map((c) => c.buttons), [1, 0]);
+    assert.ok(Math.abs(m[0].x - 0.5) < 0.01 && Math.abs(m[0].y - 0.25) < 0.01, JSON.stringify(m[0]));
+    assert.ok(await page.isVisible("#btn-osk"), "the on-screen keyboard button is there");
+  }, { context: { viewport: { width: 412, height: 800 }, hasTouch: true, isMobile: true } });
 
   await test("wheel scrolls", async (page, server) => {
     await openUi(page, server);

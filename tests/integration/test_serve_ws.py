@@ -20,6 +20,9 @@ with Server(fps=5) as s:
     check(st["clients"]["sockets"] == 1 and st["clients"]["you"] >= 1 and st["leds"]["caps"] is False,
           "a new client gets a state event with itself in it")
 
+    st = a.recv_until(lambda m: m["type"] == "state" and m["video"]["fps"] >= 2)
+    check(st["video"]["fps"] <= 8, "the capture rate is refreshed in state events (source 5 fps)")
+
     a.send({"type": "key", "code": "KeyA", "down": True})
     a.send({"type": "key", "code": "KeyA", "down": True})      # browser autorepeat
     a.send({"type": "key", "code": "KeyA", "down": False})
