@@ -130,7 +130,8 @@ void okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out);
 /** Current state (dispatch thread). */
 void okvm_link_get_state(struct okvm_link *l, struct okvm_link_state *out);
 
-/** Release all (ACKed, short timeout) if open, close the port, free. NULL ok. */
+/** Release all (ACKed, short timeout) if this link ever sent a HID report, close the port,
+ * free. NULL ok. */
 void okvm_link_free(struct okvm_link *l);
 
 #ifdef __cplusplus

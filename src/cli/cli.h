@@ -57,6 +57,9 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The target layout in effect (--layout or "us"). */
 const char *cli_layout(const struct cli *cli);
 
+/* Error lines the library has printed so far: a command that fails right after one adds none. */
+extern unsigned cli_errors_logged;
+
 /* Set by SIGINT/SIGTERM; long-running commands poll it and release all keys before exiting. */
 extern volatile int cli_stop_signal;
 /* Install SIGINT/SIGTERM handlers that set cli_stop_signal (no SA_RESTART). */

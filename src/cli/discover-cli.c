@@ -63,7 +63,8 @@ cli_resolve_unit(struct cli *cli, struct okvm_unit_info *out)
 		return cli_fail("cannot read %s: %s", okvm_discover_default_root(), strerror(-rc));
 	if (rc < 0 || !n) {
 		okvm_discover_free_units(units);
-		return cli_fail("no Openterface unit found; `-d emu` runs the built-in virtual unit");
+		return cli_fail("no Openterface unit found; use --serial PATH for a CH9329 on any "
+				"tty, or -d emu for the built-in virtual unit");
 	}
 	int i = spec ? okvm_discover_match(units, n, spec) : 0;
 	if (i < 0) {

@@ -1,13 +1,15 @@
 /*
  * DESIGN: `okvm info`: what the keyboard/mouse chip reports. GET_INFO (version, target
  * connected, Num/Caps/Scroll) and GET_PARA_CFG (working mode, USB VID:PID), plus the baud the
- * link found. Text for people, one JSON object with --json (cJSON).
+ * link found, and for a discovered or virtual unit the video chip's registers (firmware, HDMI
+ * signal and mode, USB switch, toggle). Text for people, one JSON object with --json (cJSON).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "cli/discover-cli.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
 
@@ -16,6 +18,8 @@ struct info {
 	struct okvm_ch9329_params params;
 	bool have_params;
 	int baud;
+	bool have_unit; /* the unit is known (discovery or -d emu): its video chip too */
+	struct okvm_unit_info unit;
 };
 
 /* Working modes, CH9329-D "Operating mode configuration" (spec 2.8). */
@@ -55,6 +59,17 @@ print_text(const struct info *in)
 }
 
 static void
+print_chip(const struct info *in, cJSON *json)
+{
+	if (!in->have_unit)
+		return;
+	if (json)
+		cli_chip_info_json(&in->unit, json); /* a failure is reported inside the object */
+	else
+		cli_print_chip_info(&in->unit, stdout);
+}
+
+static void
 print_json(const struct info *in)
 {
 	char ver[16], usb[16];
@@ -74,6 +89,7 @@ print_json(const struct info *in)
 		snprintf(usb, sizeof(usb), "%04x:%04x", in->params.vid, in->params.pid);
 		cJSON_AddStringToObject(o, "usb", usb);
 	}
+	print_chip(in, o);
 	char *s = cJSON_PrintUnformatted(o);
 	puts(s);
 	free(s);
@@ -85,23 +101,34 @@ cmd_info(struct cli *cli, int argc, char **argv)
 {
 	if (argc > 1)
 		return cli_usage("info: unexpected argument '%s'", argv[1]);
+	struct info in = { 0 };
+	bool by_path = cli->serial || (cli->device && cli->device[0] == '/');
+	if (!by_path && cli_check_link(cli) == CLI_OK) {
+		int rc = cli_resolve_unit(cli, &in.unit);
+		if (rc)
+			return rc;
+		in.have_unit = true;
+	}
 	struct okvm_link *l;
 	int rc = cli_open_link(cli, &l);
 	if (rc)
 		return rc;
-	struct info in = { 0 };
 	int err = okvm_link_get_info(l, &in.chip, 1000);
 	if (err == 0)
 		in.have_params = okvm_link_get_params(l, &in.params, 1000) == 0;
 	struct okvm_link_state st;
 	okvm_link_get_state(l, &st);
 	in.baud = st.baud;
-	cli_close_link(l);
-	if (err < 0)
+	if (err < 0) {
+		cli_close_link(l);
 		return cli_fail("info: %s", okvm_strerror(err));
-	if (cli->json)
+	}
+	if (cli->json) {
 		print_json(&in);
-	else
+	} else {
 		print_text(&in);
+		print_chip(&in, NULL);
+	}
+	cli_close_link(l); /* last: it stops the virtual unit whose registers were just read */
 	return CLI_OK;
 }

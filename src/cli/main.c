@@ -292,10 +292,14 @@ cli_extract_globals(struct cli *cli, int *argc, char **argv, bool *help)
 	return CLI_OK;
 }
 
+unsigned cli_errors_logged;
+
 static void
 log_to_stderr(enum okvm_log_level level, const char *fmt, va_list ap, void *userdata)
 {
 	(void)userdata;
+	if (level >= OKVM_LOG_ERROR)
+		cli_errors_logged++;
 	const char *tag = level >= OKVM_LOG_ERROR ? "error" : level >= OKVM_LOG_WARN ? "warning"
 			  : level >= OKVM_LOG_INFO ? "info" : "debug";
 	fprintf(stderr, "okvm: %s: ", tag);

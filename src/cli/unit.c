@@ -4,12 +4,15 @@
  * with `--baud N` (else detection). The link is opened without GET_INFO polling (commands are
  * short) and must be closed with cli_close_link(), which releases everything first.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
+#include "okvm/discover.h"
+#include "cli/discover-cli.h"
 #include "emu/emu.h"
 
 static const char *
@@ -25,12 +28,44 @@ serial_path(const struct cli *cli)
 int
 cli_check_link(const struct cli *cli)
 {
-	if (serial_path(cli) || cli_is_emu(cli))
+	if (cli->device && !strncmp(cli->device, "frames:", 7))
+		return cli_usage("-d %s is a video-only unit: %s", cli->device,
+				 okvm_strerror(-OKVM_E_VIDEO_ONLY));
+	return CLI_OK; /* anything else is resolved (and may fail) when the link opens */
+}
+
+/* Where the CH9329 is: --serial/-d PATH as given, the virtual unit, or discovery (-d N,
+ * -d PORTCHAIN, or the first unit found). */
+static int
+locate(struct cli *cli, struct okvm_link_config *cfg, char *buf, size_t size)
+{
+	const char *path = serial_path(cli);
+	if (path) {
+		cfg->path = path;
 		return CLI_OK;
-	if (cli->device)
-		return cli_usage("-d %s: not supported here; use --serial PATH (a tty) or -d emu",
-				 cli->device);
-	return cli_fail("no unit given; use --serial PATH (e.g. /dev/ttyUSB0) or -d emu");
+	}
+	if (cli_is_emu(cli)) {
+		struct emu *e;
+		int rc = cli_emu(cli, &e);
+		if (rc)
+			return rc;
+		cfg->path = emu_tty_path(e);
+		cfg->modem_socket = emu_modem_socket(e);
+		cfg->baud = cli_emu_baud(cli); /* known: no detection needed */
+		return CLI_OK;
+	}
+	struct okvm_unit_info u;
+	int rc = cli_resolve_unit(cli, &u);
+	if (rc)
+		return rc;
+	if (!u.serial_node[0])
+		return cli_fail("unit %s has no serial port: is the ch341 driver loaded, or did "
+				"brltty take it? (docs/hardware-setup.md)", u.port_chain);
+	snprintf(buf, size, "%s", u.serial_node);
+	cfg->path = buf;
+	if (!cfg->baud && u.variant != OKVM_VARIANT_MINI_KVM)
+		cfg->baud = 115200; /* CH32V208 units run at a fixed 115200 (spec 2.1) */
+	return CLI_OK;
 }
 
 int
@@ -39,26 +74,28 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 	int rc = cli_check_link(cli);
 	if (rc)
 		return rc;
-	const char *path = serial_path(cli);
-	struct okvm_link_config cfg = { .path = path, .baud = cli->baud, .info_poll_ms = 0 };
+	char buf[64];
+	struct okvm_link_config cfg = { .baud = cli->baud, .info_poll_ms = 0 };
 	if (cli->report_gap_ms == 0)
 		cfg.no_gap = true;
 	else if (cli->report_gap_ms > 0)
 		cfg.report_gap_ms = cli->report_gap_ms;
-	if (!path) {
-		struct emu *e;
-		rc = cli_emu(cli, &e);
-		if (rc)
-			return rc;
-		cfg.path = path = emu_tty_path(e);
-		cfg.modem_socket = emu_modem_socket(e);
-		cfg.baud = cli_emu_baud(cli); /* known: no detection needed */
-	}
+	rc = locate(cli, &cfg, buf, sizeof(buf));
+	if (rc)
+		return rc;
+	const char *path = cfg.path;
 	struct okvm_link *l = okvm_link_new(&cfg);
+	unsigned logged = cli_errors_logged;
 	int err = okvm_link_open(l);
 	if (err < 0) {
 		okvm_link_free(l);
 		cli_emu_shutdown();
+		if (cli_errors_logged != logged)
+			return CLI_FAIL; /* the library has said what went wrong, in one line */
+		if (err == -ETIMEDOUT)
+			return cli_fail("%s: the CH9329 does not answer at %s (wrong port, or the unit "
+					"is unpowered; try `okvm factory-reset`)", path,
+					cfg.baud ? "that baud" : "9600 or 115200");
 		return cli_fail("%s: %s", path, okvm_strerror(err));
 	}
 	*out = l;

@@ -74,6 +74,7 @@ struct emu_listener_entry {
 };
 
 struct emu {
+	bool realtime;          /* the emu thread got SCHED_RR (see emu_thread) */
 	/* Configuration (owned copies). */
 	char *link_path, *layout, *events_path;
 	int cfg_baud, poll_ms;

@@ -125,7 +125,8 @@ def test_info_json():
     # detection: 115200 first (no answer), then 9600
     check("detect order", chip.frames[0] == (GET_INFO, 115200) and chip.frames[1] == (GET_INFO, 9600),
           chip.frames[:2])
-    check("info ends with release-all", sent(chip)[-3:] == [KBD_UP, MEDIA_UP, REL_UP], sent(chip)[-3:])
+    # info pressed nothing, so it releases nothing: only queries went out
+    check("info sends no HID report", all(f[3] in (0x01, 0x08) for f in sent(chip)), sent(chip))
     chip.close()
 
 

@@ -700,14 +700,12 @@ test_release_all_on_free(void **state)
 	(void)state;
 	struct fixture *fx = setup_link(12, 300);
 	fx->clock.real = true;
-	/* queued, never sent: free drops them and releases instead */
-	okvm_link_mouse_abs(fx->link, 320, 533, 0, 0);
-	okvm_link_mouse_abs(fx->link, 320, 533, 0x02, 0);
-	okvm_link_send_kbd(fx->link, &key_a);
 	static const uint8_t media_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0, 0, 0, 0x0B };
 	uint8_t abs_up[20], a2[8], a3[8];
 	size_t n_abs = abs_frame(abs_up, 320, 533, 0, 0);
 	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL },
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
 		{ FAKE_EXPECT, KBD_UP, sizeof(KBD_UP), 0, NULL },
 		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
 		{ FAKE_EXPECT, media_up, sizeof(media_up), 0, NULL },
@@ -715,9 +713,31 @@ test_release_all_on_free(void **state)
 		{ FAKE_EXPECT, abs_up, n_abs, 0, NULL },
 		{ FAKE_REPLY, a3, fake_ack(a3, 0x04), 0, NULL },
 	};
-	fake_chip_run(&fx->chip, steps, 6, -1);
+	fake_chip_run(&fx->chip, steps, 8, -1);
+	/* 'a' goes down on the target ... */
+	okvm_link_send_kbd(fx->link, &key_a);
+	assert_int_equal(okvm_link_flush(fx->link, 1000), 0);
+	/* ... then more is queued but never sent: free drops it and releases everything. */
+	okvm_link_mouse_abs(fx->link, 320, 533, 0, 0);
+	okvm_link_mouse_abs(fx->link, 320, 533, 0x02, 0);
+	okvm_link_send_kbd(fx->link, &key_a);
 	okvm_link_free(fx->link);
-	assert_int_equal(fake_chip_join(&fx->chip), 6);
+	assert_int_equal(fake_chip_join(&fx->chip), 8);
+	fake_chip_close(&fx->chip);
+	free(fx);
+}
+
+/* A link that never sent a HID report pressed nothing: free() sends nothing (okvm info). */
+static void
+test_free_after_query_sends_nothing(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 300);
+	fx->clock.real = true;
+	okvm_link_send_kbd(fx->link, &key_a); /* queued, never sent */
+	okvm_link_free(fx->link);
+	uint8_t buf[80];
+	assert_int_equal(fake_chip_read_frame(&fx->chip, buf, sizeof(buf), 300), 0);
 	fake_chip_close(&fx->chip);
 	free(fx);
 }
@@ -890,6 +910,7 @@ main(void)
 		cmocka_unit_test(test_factory_reset_rts),
 		cmocka_unit_test(test_factory_reset_command),
 		cmocka_unit_test(test_release_all_on_free),
+		cmocka_unit_test(test_free_after_query_sends_nothing),
 		cmocka_unit_test(test_threads_enqueue),
 		cmocka_unit_test(test_reset_sequence),
 		cmocka_unit_test(test_usb_switch_and_dtr_pulse),

@@ -886,8 +886,10 @@ okvm_link_free(struct okvm_link *l)
 {
 	if (!l)
 		return;
-	if (l->ser && !atomic_load(&l->dead)) {
-		/* leave nothing pressed: short per-frame timeout, bounded total */
+	/* Leave nothing pressed. A link that never sent a HID report pressed nothing, and a query
+	 * (okvm info) should not cost three reports' wire time. */
+	if (l->ser && !atomic_load(&l->dead) && l->any_report) {
+		/* short per-frame timeout, bounded total */
 		if (l->ack_timeout_ms > 200)
 			l->ack_timeout_ms = 200;
 		l->suspended = false;
