@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/discover-cli.h"
 #include "emu/emu.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
+#include "okvm/video.h"
 #include "serve/serve.h"
 
 void
@@ -41,6 +43,8 @@ cmd_serve_help(FILE *out)
 	      "  --serial PATH, -d /dev/ttyX  (global) a CH9329 on this tty, with --video DEV\n"
 	      "                        (default /dev/video0) as its video\n"
 	      "  -d frames:PATH[@FPS]  (global) a video-only unit: JPEGs of a folder or an .mjpeg\n"
+	      "  -d N, -d PORTCHAIN    (global) a unit from `okvm list`; nothing: the first found\n"
+	      "  --video DEV, --video-mode WxH@FPS  (global) the capture node and mode\n"
 	      "\n"
 	      "  For tests and demos:\n"
 	      "  --test-backend DIR[@FPS]  serve the *.jpg of DIR in a loop (default 30 fps). Alone:\n"
@@ -197,13 +201,23 @@ serial_path(const struct cli *cli)
 	return cli->device && cli->device[0] == '/' ? cli->device : NULL;
 }
 
-/* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state). */
+/* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state).
+ * ui: a discovered unit, or NULL for --serial/-d PATH/-d emu. */
 static int
-open_link(struct cli *cli, struct okvm_link **out, char *name, size_t n)
+open_link(struct cli *cli, const struct okvm_unit_info *ui, struct okvm_link **out, char *name,
+	  size_t n)
 {
 	struct okvm_link_config cfg = { .path = serial_path(cli), .baud = cli->baud,
 					.info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS };
-	if (!cfg.path) {
+	if (ui) {
+		if (!ui->serial_node[0])
+			return cli_fail("serve: unit %s has no serial port (is the ch341 driver "
+					"loaded?)", ui->port_chain);
+		cfg.path = ui->serial_node;
+		if (!cfg.baud && ui->variant != OKVM_VARIANT_MINI_KVM)
+			cfg.baud = 115200; /* CH32V208 units run at a fixed 115200 (spec 2.1) */
+		snprintf(name, n, "%s %s", ui->product[0] ? ui->product : "unit", ui->port_chain);
+	} else if (!cfg.path) {
 		struct emu *e;
 		int rc = cli_emu(cli, &e);
 		if (rc)
@@ -216,9 +230,12 @@ open_link(struct cli *cli, struct okvm_link **out, char *name, size_t n)
 		snprintf(name, n, "%s", cfg.path);
 	}
 	struct okvm_link *l = okvm_link_new(&cfg);
+	unsigned logged = cli_errors_logged;
 	int rc = okvm_link_open(l);
 	if (rc < 0) {
 		okvm_link_free(l);
+		if (cli_errors_logged != logged)
+			return CLI_FAIL; /* the library said what went wrong, in one line */
 		return cli_fail("serve: %s: %s", cfg.path, okvm_strerror(rc));
 	}
 	*out = l;
@@ -234,13 +251,19 @@ is_frames(const struct cli *cli)
 /* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
  * choice (frames:PATH, --video DEV, /dev/videoN). */
 static int
-open_video(struct cli *cli, const struct serve_args *a, struct serve_unit_config *u,
-	   struct serve_backend *video)
+open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_info *ui,
+	   struct serve_unit_config *u, struct serve_backend *video)
 {
 	if (a->test_dir) {
 		int rc = make_test_backend(a, video);
 		u->video = rc ? NULL : video;
 		return rc;
+	}
+	if (ui) {
+		u->capture = okvm_capture_new_v4l2(cli->video ? cli->video : ui->video_node,
+						   cli->video_mode);
+		u->capture_owned = true;
+		return 0;
 	}
 	bool emu_screen = cli_is_emu(cli) && !cli->video;
 	int rc = cli_open_capture(cli, &u->capture);
@@ -260,22 +283,23 @@ close_video(struct cli *cli, struct serve_unit_config *u)
 static int
 make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
 {
-	bool input = cli_is_emu(cli) || serial_path(cli);
-	if (!input && !is_frames(cli)) {
-		if (cli->device)
-			return cli_usage("serve: -d %s is not supported yet; use -d emu, -d frames:PATH, "
-					 "--serial PATH or --test-backend DIR", cli->device);
-		if (!a->test_dir)
-			return cli_fail("serve: no unit given; use -d emu, --serial PATH (a CH9329 tty), "
-					"-d frames:PATH or --test-backend DIR");
-		return make_test_backend(a, be);
+	if (a->test_dir && !cli->device && !cli->serial)
+		return make_test_backend(a, be); /* the test backend alone */
+	/* -d N, -d PORTCHAIN or nothing: discovery, as the other commands do */
+	struct okvm_unit_info found, *ui = NULL;
+	bool input = !is_frames(cli);
+	if (input && !cli_is_emu(cli) && !serial_path(cli)) {
+		int rc = cli_resolve_unit(cli, &found);
+		if (rc)
+			return rc;
+		ui = &found;
 	}
 	struct serve_unit_config u = { 0 };
 	struct serve_backend video = { 0 };
 	char name[128];
 	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
-	int rc = input ? open_link(cli, &u.link, name, sizeof(name)) : 0;
-	if (!rc && (rc = open_video(cli, a, &u, &video)) && u.link)
+	int rc = input ? open_link(cli, ui, &u.link, name, sizeof(name)) : 0;
+	if (!rc && (rc = open_video(cli, a, ui, &u, &video)) && u.link)
 		okvm_link_free(u.link);
 	if (rc)
 		return rc;

@@ -143,3 +143,17 @@ r = subprocess.run([OKVM, "serve", "--help"], capture_output=True, text=True, ti
 opts = ["--listen", "--config", "--tls-cert", "--tls-key", "--tls-self-signed", "--session-hours",
         "--stall-timeout", "--max-clients", "--type-cps", "--test-backend", "--test-backend-log"]
 check(r.returncode == 0 and all(o in r.stdout for o in opts), "okvm serve --help lists every option")
+
+# Discovery: -d N picks a unit from sysfs (a recorded tree here; its tty does not exist).
+import os  # noqa: E402
+import tempfile  # noqa: E402
+from serve_util import SRC  # noqa: E402
+
+tree = os.path.join(SRC, "tests", "fixtures", "sysfs", "mini-kvm-v1-9")
+r = subprocess.run([OKVM, "serve", "-d", "1", "--listen", "127.0.0.1:1"], capture_output=True,
+                   text=True, timeout=30, env=dict(os.environ, OKVM_SYSFS_ROOT=tree))
+check(r.returncode == 1 and r.stderr.count("\n") == 1 and "/dev/ttyUSB0" in r.stderr,
+      "-d 1 finds the unit by discovery and names its serial port when it cannot open it")
+r = subprocess.run([OKVM, "serve", "--listen", "127.0.0.1:1"], capture_output=True, text=True,
+                   timeout=30, env=dict(os.environ, OKVM_SYSFS_ROOT=tempfile.mkdtemp()))
+check(r.returncode == 1 and "-d emu" in r.stderr, "no unit found: the message suggests -d emu")
