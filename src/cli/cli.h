@@ -3,6 +3,7 @@
 #define OKVM_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,5 +116,9 @@ struct okvm_capture;
    started. Returns CLI_OK, or an exit code after printing why. */
 int cli_open_capture(struct cli *cli, struct okvm_capture **out);
 void cli_close_capture(struct cli *cli, struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
+
+int cmd_serve(struct cli *cli, int argc, char **argv);   /* web KVM server (cmd_serve.c) */
+void cmd_serve_help(FILE *out);                          /* okvm serve --help */
+int cmd_passwd(struct cli *cli, int argc, char **argv);  /* set the web login password */
 
 #endif

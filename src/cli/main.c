@@ -39,6 +39,16 @@ static const struct cli_command commands[] = {
 	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
 	  "save the newest video frame (JPEG as sent, or PNG)" },
+	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]", "serve the web KVM (see serve --help)" },
+	{ "passwd", cmd_passwd, "[--config FILE]", "set the web login password" },
+};
+
+/* Commands whose --help describes every option. */
+static const struct {
+	const char *name;
+	void (*print)(FILE *out);
+} long_help[] = {
+	{ "serve", cmd_serve_help },
 };
 
 volatile int cli_stop_signal;
@@ -321,6 +331,12 @@ main(int argc, char **argv)
 		if (strcmp(commands[i].name, name))
 			continue;
 		if (help && commands[i].fn != cmd_help) {
+			for (size_t k = 0; k < sizeof(long_help) / sizeof(long_help[0]); k++) {
+				if (!strcmp(long_help[k].name, name)) {
+					long_help[k].print(stdout);
+					return CLI_OK;
+				}
+			}
 			printf("usage: okvm %s %s\n  %s\n", commands[i].name, commands[i].args,
 			       commands[i].summary);
 			return CLI_OK;

@@ -1,0 +1,367 @@
+/*
+ * DESIGN: `okvm serve`, the web KVM. Reads the config file, lets the command line override it,
+ * builds the backend (the test backend for now, or a unit's once the integrator wires it), then
+ * runs the server's service loop on the main thread until SIGINT/SIGTERM. serve_free() releases
+ * every key and button pressed through the server before the process exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/discover-cli.h"
+#include "emu/emu.h"
+#include "okvm/error.h"
+#include "okvm/link.h"
+#include "okvm/video.h"
+#include "serve/serve.h"
+
+void
+cmd_serve_help(FILE *out)
+{
+	fputs("usage: okvm serve [OPTIONS]\n"
+	      "  Serve the web KVM: video (MJPEG), keyboard, mouse, paste, REST API and WebSocket.\n"
+	      "\n"
+	      "  --listen ADDR:PORT    where to listen (default 127.0.0.1:8080). Any address other\n"
+	      "                        than loopback needs a password (okvm passwd)\n"
+	      "  --config FILE         config file (default ~/.config/okvm/okvm.conf, else\n"
+	      "                        /etc/okvm/okvm.conf); options below override it\n"
+	      "  --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
+	      "  --tls-key FILE        ... and this private key (PEM)\n"
+	      "  --tls-self-signed     serve HTTPS with a generated self-signed certificate (kept\n"
+	      "                        next to the config file and reused)\n"
+	      "  --session-hours N     login session lifetime (default 12)\n"
+	      "  --stall-timeout S     drop a client that does not take a frame or message within\n"
+	      "                        S seconds (default 10)\n"
+	      "  --max-clients N       concurrent connections (default 256)\n"
+	      "  --type-cps N          default paste speed in characters per second (0 = as fast as\n"
+	      "                        the link allows)\n"
+	      "  --layout XKB          (global) default target keyboard layout for paste\n"
+	      "  -d emu                (global) the built-in virtual unit (--emu-* options apply)\n"
+	      "  --serial PATH, -d /dev/ttyX  (global) a CH9329 on this tty, with --video DEV\n"
+	      "                        (default /dev/video0) as its video\n"
+	      "  -d frames:PATH[@FPS]  (global) a video-only unit: JPEGs of a folder or an .mjpeg\n"
+	      "  -d N, -d PORTCHAIN    (global) a unit from `okvm list`; nothing: the first found\n"
+	      "  --video DEV, --video-mode WxH@FPS  (global) the capture node and mode\n"
+	      "\n"
+	      "  For tests and demos:\n"
+	      "  --test-backend DIR[@FPS]  serve the *.jpg of DIR in a loop (default 30 fps). Alone:\n"
+	      "                        record input instead of sending it; with a unit: the unit\n"
+	      "                        gets the input and DIR is the video\n"
+	      "  --test-backend-log FILE   append each input call of the test backend as JSON\n"
+	      "\n"
+	      "  Prints \"okvm: serving on URL\" on stdout once it listens. See docs/serve.md and\n"
+	      "  docs/api.md.\n", out);
+}
+
+enum { O_LISTEN = 1, O_CONFIG, O_CERT, O_KEY, O_SELF, O_SESSION, O_STALL, O_MAXC, O_CPS,
+       O_TB, O_TBLOG };
+
+static const struct option opts[] = {
+	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "tls-cert", required_argument, NULL, O_CERT },
+	{ "tls-key", required_argument, NULL, O_KEY },
+	{ "tls-self-signed", no_argument, NULL, O_SELF },
+	{ "session-hours", required_argument, NULL, O_SESSION },
+	{ "stall-timeout", required_argument, NULL, O_STALL },
+	{ "max-clients", required_argument, NULL, O_MAXC },
+	{ "type-cps", required_argument, NULL, O_CPS },
+	{ "test-backend", required_argument, NULL, O_TB },
+	{ "test-backend-log", required_argument, NULL, O_TBLOG },
+	{ 0 },
+};
+
+struct serve_args {
+	const char *listen, *config, *cert, *key, *test_dir, *test_log;
+	bool self_signed;
+	int session_hours, stall, max_clients;
+	double cps;
+};
+
+static int
+num(const char *opt, const char *v, double lo, double hi, double *out)
+{
+	char *end;
+	double d = strtod(v, &end);
+	if (end == v || *end || d < lo || d > hi)
+		return cli_usage("serve: %s wants a number from %g to %g", opt, lo, hi);
+	*out = d;
+	return 0;
+}
+
+static int
+parse(int argc, char **argv, struct serve_args *a)
+{
+	int c;
+	double d = 0;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case O_LISTEN: a->listen = optarg; break;
+		case O_CONFIG: a->config = optarg; break;
+		case O_CERT: a->cert = optarg; break;
+		case O_KEY: a->key = optarg; break;
+		case O_SELF: a->self_signed = true; break;
+		case O_TB: a->test_dir = optarg; break;
+		case O_TBLOG: a->test_log = optarg; break;
+		case O_SESSION:
+			if (num("--session-hours", optarg, 1, 8760, &d))
+				return CLI_USAGE;
+			a->session_hours = (int)d;
+			break;
+		case O_STALL:
+			if (num("--stall-timeout", optarg, 1, 3600, &d))
+				return CLI_USAGE;
+			a->stall = (int)d;
+			break;
+		case O_MAXC:
+			if (num("--max-clients", optarg, 1, 4096, &d))
+				return CLI_USAGE;
+			a->max_clients = (int)d;
+			break;
+		case O_CPS:
+			if (num("--type-cps", optarg, 0, 10000, &a->cps))
+				return CLI_USAGE;
+			break;
+		case ':': return cli_usage("serve: %s needs a value", argv[optind - 1]);
+		default: return cli_usage("serve: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage("serve: unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static void
+replace(char **field, const char *v)
+{
+	if (!v)
+		return;
+	free(*field);
+	*field = strdup(v);
+}
+
+static int
+build_config(struct cli *cli, const struct serve_args *a, struct serve_config *cfg)
+{
+	serve_config_init(cfg);
+	char *path = a->config ? strdup(a->config) : serve_config_default_path(false);
+	if (path) {
+		int rc = serve_config_load(cfg, path);
+		if (rc) {
+			int r = cli_fail("serve: cannot use config %s: %s", path, okvm_strerror(rc));
+			free(path);
+			return r;
+		}
+	}
+	free(path);
+	replace(&cfg->listen, a->listen);
+	replace(&cfg->tls_cert, a->cert);
+	replace(&cfg->tls_key, a->key);
+	replace(&cfg->layout, cli->layout);
+	cfg->tls_self_signed |= a->self_signed;
+	if (a->session_hours)
+		cfg->session_hours = a->session_hours;
+	if (a->stall)
+		cfg->stall_timeout_s = a->stall;
+	if (a->max_clients)
+		cfg->max_clients = a->max_clients;
+	if (a->cps > 0)
+		cfg->type_cps = a->cps;
+	return 0;
+}
+
+static int
+make_test_backend(const struct serve_args *a, struct serve_backend *be)
+{
+	char dir[4096];
+	double fps = 30;
+	snprintf(dir, sizeof(dir), "%s", a->test_dir);
+	char *at = strrchr(dir, '@');
+	if (at) {
+		*at = 0;
+		if (num("--test-backend FPS", at + 1, 0.1, 1000, &fps))
+			return CLI_USAGE;
+	}
+	int rc = serve_backend_test_new(dir, fps, a->test_log, be);
+	if (rc)
+		return cli_fail("serve: test backend %s: %s", dir, okvm_strerror(rc));
+	return 0;
+}
+
+static const char *
+serial_path(const struct cli *cli)
+{
+	if (cli->serial)
+		return cli->serial;
+	return cli->device && cli->device[0] == '/' ? cli->device : NULL;
+}
+
+/* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state).
+ * ui: a discovered unit, or NULL for --serial/-d PATH/-d emu. */
+static int
+open_link(struct cli *cli, const struct okvm_unit_info *ui, struct okvm_link **out, char *name,
+	  size_t n)
+{
+	struct okvm_link_config cfg = { .path = serial_path(cli), .baud = cli->baud,
+					.info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS };
+	if (ui) {
+		if (!ui->serial_node[0])
+			return cli_fail("serve: unit %s has no serial port (is the ch341 driver "
+					"loaded?)", ui->port_chain);
+		cfg.path = ui->serial_node;
+		if (!cfg.baud && ui->variant != OKVM_VARIANT_MINI_KVM)
+			cfg.baud = 115200; /* CH32V208 units run at a fixed 115200 (spec 2.1) */
+		snprintf(name, n, "%s %s", ui->product[0] ? ui->product : "unit", ui->port_chain);
+	} else if (!cfg.path) {
+		struct emu *e;
+		int rc = cli_emu(cli, &e);
+		if (rc)
+			return rc;
+		cfg.path = emu_tty_path(e);
+		cfg.modem_socket = emu_modem_socket(e);
+		cfg.baud = cli_emu_baud(cli);
+		snprintf(name, n, "virtual unit (emu)");
+	} else {
+		snprintf(name, n, "%s", cfg.path);
+	}
+	struct okvm_link *l = okvm_link_new(&cfg);
+	unsigned logged = cli_errors_logged;
+	int rc = okvm_link_open(l);
+	if (rc < 0) {
+		okvm_link_free(l);
+		if (cli_errors_logged != logged)
+			return CLI_FAIL; /* the library said what went wrong, in one line */
+		return cli_fail("serve: %s: %s", cfg.path, okvm_strerror(rc));
+	}
+	*out = l;
+	return 0;
+}
+
+static bool
+is_frames(const struct cli *cli)
+{
+	return cli->device && !strncmp(cli->device, "frames:", 7);
+}
+
+/* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
+ * choice (frames:PATH, --video DEV, /dev/videoN). */
+static int
+open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_info *ui,
+	   struct serve_unit_config *u, struct serve_backend *video)
+{
+	if (a->test_dir) {
+		int rc = make_test_backend(a, video);
+		u->video = rc ? NULL : video;
+		return rc;
+	}
+	if (ui) {
+		u->capture = okvm_capture_new_v4l2(cli->video ? cli->video : ui->video_node,
+						   cli->video_mode);
+		u->capture_owned = true;
+		return 0;
+	}
+	bool emu_screen = cli_is_emu(cli) && !cli->video;
+	int rc = cli_open_capture(cli, &u->capture);
+	u->capture_owned = !rc && !emu_screen;
+	return rc;
+}
+
+static void
+close_video(struct cli *cli, struct serve_unit_config *u)
+{
+	if (u->video)
+		u->video->ops->destroy(u->video->ud);
+	if (u->capture)
+		cli_close_capture(cli, u->capture);
+}
+
+static int
+make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
+{
+	if (a->test_dir && !cli->device && !cli->serial)
+		return make_test_backend(a, be); /* the test backend alone */
+	/* -d N, -d PORTCHAIN or nothing: discovery, as the other commands do */
+	struct okvm_unit_info found, *ui = NULL;
+	bool input = !is_frames(cli);
+	if (input && !cli_is_emu(cli) && !serial_path(cli)) {
+		int rc = cli_resolve_unit(cli, &found);
+		if (rc)
+			return rc;
+		ui = &found;
+	}
+	struct serve_unit_config u = { 0 };
+	struct serve_backend video = { 0 };
+	char name[128];
+	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
+	int rc = input ? open_link(cli, ui, &u.link, name, sizeof(name)) : 0;
+	if (!rc && (rc = open_video(cli, a, ui, &u, &video)) && u.link)
+		okvm_link_free(u.link);
+	if (rc)
+		return rc;
+	u.unit = name;
+	rc = serve_backend_unit_new(&u, be);
+	if (rc) {
+		okvm_link_free(u.link);
+		close_video(cli, &u);
+		return cli_fail("serve: %s", okvm_strerror(rc));
+	}
+	return 0;
+}
+
+int
+cmd_serve(struct cli *cli, int argc, char **argv)
+{
+	struct serve_args a = { 0 };
+	int rc = parse(argc, argv, &a);
+	if (rc)
+		return rc;
+	struct serve_config cfg;
+	if ((rc = build_config(cli, &a, &cfg))) {
+		serve_config_clear(&cfg);
+		return rc;
+	}
+	if (!serve_listen_valid(cfg.listen)) {
+		rc = cli_usage("serve: --listen %s: want ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
+			       cfg.listen);
+		serve_config_clear(&cfg);
+		return rc;
+	}
+	if (!cfg.tls_cert != !cfg.tls_key) {
+		serve_config_clear(&cfg);
+		return cli_usage("serve: --tls-cert and --tls-key go together");
+	}
+	if (!serve_listen_is_loopback(cfg.listen) && !cfg.password_hash) {
+		serve_config_clear(&cfg);
+		return cli_fail("serve: listening on %s needs a password; set one with `okvm passwd`",
+				a.listen ? a.listen : "a non-loopback address");
+	}
+	struct serve_backend be;
+	if ((rc = make_backend(cli, &a, &be))) {
+		serve_config_clear(&cfg);
+		return rc;
+	}
+	struct serve *s = serve_new(&cfg, &be);
+	bool tls = cfg.tls_cert || cfg.tls_self_signed;
+	rc = serve_start(s);
+	if (rc) {
+		serve_free(s);
+		int r = cli_fail("serve: cannot listen on %s: %s", cfg.listen,
+				 rc == -EADDRINUSE ? "in use, or not an address of this host"
+						   : okvm_strerror(rc));
+		serve_config_clear(&cfg);
+		return r;
+	}
+	printf("okvm: serving on %s://%s/\n", tls ? "https" : "http", cfg.listen);
+	fflush(stdout);
+	serve_config_clear(&cfg);
+	rc = serve_run(s, &cli_stop_signal);
+	serve_free(s);
+	if (rc)
+		return cli_fail("serve: %s", okvm_strerror(rc));
+	return CLI_OK;
+}

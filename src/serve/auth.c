@@ -1,0 +1,219 @@
+/*
+ * DESIGN: logins, sessions and the checks that keep a web KVM from being anyone's
+ * (ARCHITECTURE 7, docs/serve.md "Security").
+ *
+ * The password is only ever stored as an argon2id string (libsodium crypto_pwhash_str, OWASP's
+ * m = 12 MiB, t = 3 setting, so a verification stays well under the server's memory budget).
+ * A correct login gets a random 256-bit session token in an HttpOnly, SameSite=Strict cookie
+ * (Secure under TLS) that expires after session_hours; tokens live in memory only, so a restart
+ * logs everybody out. Failed logins are counted per client address: after login_max_failures
+ * in ten minutes the address is locked out for login_lockout_s, doubling with each lockout, and
+ * not even checked meanwhile; a global cap bounds the argon2 work the service thread does. Every
+ * failure is logged with the address.
+ *
+ * Runs on the service thread only (serve_password_hash: any thread).
+ */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "okvm/log.h"
+#include "serve/internal.h"
+
+#define PWHASH_OPSLIMIT 3
+#define PWHASH_MEMLIMIT (12u * 1024 * 1024)
+#define LOGIN_WINDOW_US (600ull * 1000000)
+#define GLOBAL_WINDOW_US (10ull * 1000000)
+#define GLOBAL_MAX_VERIFY 20
+
+int
+serve_password_hash(const char *password, char **out)
+{
+	if (sodium_init() < 0)
+		return -EIO;
+	char *h = malloc(crypto_pwhash_STRBYTES);
+	if (!h)
+		abort();
+	if (crypto_pwhash_str(h, password, strlen(password), PWHASH_OPSLIMIT, PWHASH_MEMLIMIT)) {
+		free(h);
+		return -ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+bool
+auth_required(const struct serve *s)
+{
+	return s->cfg.password_hash && *s->cfg.password_hash;
+}
+
+static bool
+session_cookie(struct lws *wsi, char *tok, size_t n)
+{
+	size_t max = n;
+	if (lws_http_cookie_get(wsi, "okvm_session", tok, &max))
+		return false;
+	tok[n - 1] = 0;
+	return strlen(tok) == 64;
+}
+
+static struct session *
+find_session(struct serve *s, const char *tok)
+{
+	uint64_t now = serve_wall_us();
+	for (int i = 0; i < SERVE_MAX_SESSIONS; i++) {
+		struct session *se = &s->sessions[i];
+		if (!se->token[0])
+			continue;
+		if (se->expires_us <= now) {
+			sodium_memzero(se, sizeof(*se));
+			continue;
+		}
+		if (!sodium_memcmp(se->token, tok, 64))
+			return se;
+	}
+	return NULL;
+}
+
+bool
+auth_check_request(struct serve *s, struct lws *wsi)
+{
+	char tok[80];
+	return session_cookie(wsi, tok, sizeof(tok)) && find_session(s, tok);
+}
+
+void
+auth_logout(struct serve *s, struct lws *wsi)
+{
+	char tok[80];
+	struct session *se;
+	if (session_cookie(wsi, tok, sizeof(tok)) && (se = find_session(s, tok)))
+		sodium_memzero(se, sizeof(*se));
+}
+
+static struct login_slot *
+login_slot(struct serve *s, const char *peer, bool create)
+{
+	struct login_slot *oldest = &s->logins[0];
+	for (int i = 0; i < SERVE_LOGIN_SLOTS; i++) {
+		struct login_slot *l = &s->logins[i];
+		if (!strcmp(l->addr, peer))
+			return l;
+		if (l->window_start_us < oldest->window_start_us)
+			oldest = l;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", peer);
+	return oldest;
+}
+
+int
+auth_login_retry_after(struct serve *s, const char *peer)
+{
+	uint64_t now = serve_now_us();
+	struct login_slot *l = login_slot(s, peer, false);
+	if (l && l->locked_until_us > now)
+		return (int)((l->locked_until_us - now + 999999) / 1000000);
+	if (s->login_global_count >= GLOBAL_MAX_VERIFY &&
+	    now - s->login_global_window_us < GLOBAL_WINDOW_US)
+		return (int)((s->login_global_window_us + GLOBAL_WINDOW_US - now + 999999) / 1000000);
+	return 0;
+}
+
+static bool
+global_budget(struct serve *s)
+{
+	uint64_t now = serve_now_us();
+	if (now - s->login_global_window_us >= GLOBAL_WINDOW_US) {
+		s->login_global_window_us = now;
+		s->login_global_count = 0;
+	}
+	return s->login_global_count++ < GLOBAL_MAX_VERIFY;
+}
+
+static void
+record_failure(struct serve *s, const char *peer)
+{
+	uint64_t now = serve_now_us();
+	struct login_slot *l = login_slot(s, peer, true);
+	if (now - l->window_start_us > LOGIN_WINDOW_US) {
+		l->window_start_us = now;
+		l->failures = 0;
+	}
+	l->failures++;
+	s->login_failures++;
+	okvm_log(OKVM_LOG_WARN, "serve: wrong password from %s (%u in a row)", peer, l->failures);
+	if (l->failures < (unsigned)s->cfg.login_max_failures)
+		return;
+	unsigned shift = l->lockouts < 10 ? l->lockouts : 10;
+	uint64_t secs = (uint64_t)s->cfg.login_lockout_s << shift;
+	l->locked_until_us = now + secs * 1000000;
+	l->lockouts++;
+	l->failures = 0;
+	okvm_log(OKVM_LOG_WARN, "serve: %s locked out of login for %llu s", peer,
+		 (unsigned long long)secs);
+}
+
+static void
+new_session(struct serve *s, char *set_cookie, size_t n)
+{
+	struct session *slot = &s->sessions[0];
+	for (int i = 0; i < SERVE_MAX_SESSIONS; i++) {
+		if (!s->sessions[i].token[0]) {
+			slot = &s->sessions[i];
+			break;
+		}
+		if (s->sessions[i].expires_us < slot->expires_us)
+			slot = &s->sessions[i];
+	}
+	unsigned char raw[32];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(slot->token, sizeof(slot->token), raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	uint64_t secs = (uint64_t)s->cfg.session_hours * 3600;
+	slot->expires_us = serve_wall_us() + secs * 1000000;
+	snprintf(set_cookie, n, "okvm_session=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Strict%s",
+		 slot->token, (unsigned long long)secs, s->tls ? "; Secure" : "");
+}
+
+int
+auth_login(struct serve *s, const char *peer, const char *password, char *set_cookie, size_t n)
+{
+	if (!auth_required(s))
+		return -EINVAL;
+	if (auth_login_retry_after(s, peer) > 0 || !global_budget(s)) {
+		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (rate limit)", peer);
+		return -EAGAIN;
+	}
+	if (crypto_pwhash_str_verify(s->cfg.password_hash, password, strlen(password))) {
+		record_failure(s, peer);
+		return -EPERM;
+	}
+	struct login_slot *l = login_slot(s, peer, false);
+	if (l)
+		memset(l, 0, sizeof(*l));
+	new_session(s, set_cookie, n);
+	okvm_log(OKVM_LOG_INFO, "serve: login from %s", peer);
+	return 0;
+}
+
+/* The part of an Origin after "scheme://", compared with Host (both may carry a port). */
+bool
+auth_origin_ok(struct lws *wsi)
+{
+	char origin[256], host[256];
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+		return true; /* not a browser: curl, scripts */
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	const char *o = strstr(origin, "://");
+	if (!o)
+		return false;
+	return !strcasecmp(o + 3, host);
+}

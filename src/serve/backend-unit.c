@@ -1,0 +1,674 @@
+/*
+ * DESIGN: the backend of okvm serve for a real or virtual unit: the CH9329 link for input, the
+ * keymap for key codes, combos and typing, the unit's capture for video (or another backend's
+ * frames, such as the test backend's folder of JPEGs). Either half may be missing: a video-only
+ * unit (-d frames:PATH) has no link, a link without a capture has no video.
+ *
+ * Threads. The link has no thread of its own (fd + dispatch): this backend runs it on a thread
+ * named okvm-hid that polls the link's fd and an eventfd, and is the only caller of dispatch and
+ * of the link's blocking helpers (the USB switch is handed over to it). The server's service
+ * thread calls the input operations; they build reports and use the link's thread-safe enqueue
+ * functions, so they never block. Typing plans the whole text on the service thread (so an
+ * unknown layout or an untypeable character fails at once and nothing is sent), then a thread
+ * named okvm-type feeds the reports at the asked rate, keeping the link's queue short, and
+ * reports progress as the link works through it.
+ *
+ * State (target connected, LEDs) comes from the link's listener on the hid thread, is copied
+ * under the lock and announced with on_state.
+ */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "okvm/error.h"
+#include "okvm/keymap.h"
+#include "okvm/link.h"
+#include "okvm/log.h"
+#include "okvm/text.h"
+#include "okvm/video.h"
+#include "serve/backend.h"
+
+#define TYPE_QUEUE_AHEAD 16   /* keyboard reports queued ahead of the link while typing */
+
+struct ub {
+	struct okvm_link *link;          /* NULL: a video-only unit */
+	struct okvm_capture *cap;        /* NULL: frames from video, or none */
+	bool cap_owned;
+	struct serve_backend video;      /* frames from elsewhere, or .ops == NULL */
+	char unit[64];
+	int efd;                         /* wakes the hid thread */
+	pthread_t hid;
+	pthread_mutex_t lock;            /* the fields below up to "service thread only" */
+	pthread_cond_t cond;
+	bool stop;
+	struct okvm_link_state st;
+	struct okvm_link_stats stats;
+	bool gone;                       /* the port vanished */
+	enum serve_usb usb;
+	enum serve_usb usb_request;      /* for the hid thread; UNKNOWN = none */
+	void (*on_state)(void *);
+	void (*on_frame)(void *);
+	void *nud;
+	/* typing (lock) */
+	pthread_t typer;
+	bool typer_running, typing, cancel;
+	struct okvm_text_plan plan;
+	size_t total, done;
+	double cps;
+	serve_type_progress_fn progress;
+	void *progress_ud;
+	/* service thread only */
+	struct okvm_kbd_report kbd;
+	uint8_t media[3], acpi;
+	uint16_t x, y;
+	uint8_t buttons;
+	bool rel_mode;
+	struct okvm_keymap *km;          /* the last layout typed with */
+};
+
+static void
+wake(struct ub *u)
+{
+	uint64_t one = 1;
+	if (write(u->efd, &one, sizeof(one)) < 0)
+		okvm_log(OKVM_LOG_DEBUG, "serve: eventfd: %m");
+}
+
+static void
+notify_locked(struct ub *u)
+{
+	if (u->on_state)
+		u->on_state(u->nud);
+}
+
+/* ---- the hid thread ---- */
+
+static void
+on_link_state(const struct okvm_link_state *st, void *ud)
+{
+	struct ub *u = ud;
+	pthread_mutex_lock(&u->lock);
+	u->st = *st;
+	notify_locked(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void
+do_usb_switch(struct ub *u, enum serve_usb to)
+{
+	enum okvm_usb_dir now;
+	int rc = okvm_link_usb_switch(u->link, to == SERVE_USB_HOST ? OKVM_USB_TO_HOST
+					  : OKVM_USB_TO_TARGET, &now);
+	pthread_mutex_lock(&u->lock);
+	if (rc < 0)
+		okvm_log(OKVM_LOG_WARN, "serve: USB switch: %s", okvm_strerror(rc));
+	else
+		u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+	notify_locked(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void *
+hid_thread(void *ud)
+{
+	struct ub *u = ud;
+	prctl(PR_SET_NAME, "okvm-hid");
+	/* p[0] the eventfd, p[1] the link (left out once the port is gone) */
+	struct pollfd p[2] = { { .fd = u->efd, .events = POLLIN },
+			       { .fd = okvm_link_fd(u->link), .events = POLLIN } };
+	for (;;) {
+		if (poll(p, u->gone ? 1 : 2, -1) < 0 && errno != EINTR)
+			break;
+		uint64_t v;
+		if (p[0].revents && read(u->efd, &v, sizeof(v)) < 0)
+			v = 0;
+		pthread_mutex_lock(&u->lock);
+		bool stop = u->stop;
+		enum serve_usb req = u->usb_request;
+		u->usb_request = SERVE_USB_UNKNOWN;
+		pthread_mutex_unlock(&u->lock);
+		if (stop)
+			break;
+		if (req != SERVE_USB_UNKNOWN)
+			do_usb_switch(u, req);
+		if (u->gone)
+			continue;
+		int rc = okvm_link_dispatch(u->link);
+		struct okvm_link_stats stats;
+		okvm_link_get_stats(u->link, &stats);
+		pthread_mutex_lock(&u->lock);
+		u->stats = stats;
+		if (rc == -ENODEV) {
+			okvm_log(OKVM_LOG_ERROR, "serve: the keyboard/mouse link is gone");
+			u->gone = true;
+			u->st.chip_ok = false;
+			u->st.target_connected = false;
+			notify_locked(u);
+		}
+		pthread_mutex_unlock(&u->lock);
+	}
+	return NULL;
+}
+
+/* ---- input (service thread) ---- */
+
+static int
+send_kbd(struct ub *u)
+{
+	int rc = okvm_link_send_kbd(u->link, &u->kbd);
+	return rc == -EAGAIN ? -EBUSY : rc;
+}
+
+static void
+kbd_set(struct okvm_kbd_report *r, uint8_t usage, bool down)
+{
+	int free_slot = -1;
+	for (int i = 0; i < 6; i++) {
+		if (r->keys[i] == usage) {
+			if (!down) {
+				memmove(&r->keys[i], &r->keys[i + 1], (size_t)(5 - i));
+				r->keys[5] = 0;
+			}
+			return;
+		}
+		if (!r->keys[i] && free_slot < 0)
+			free_slot = i;
+	}
+	if (down && free_slot >= 0)
+		r->keys[free_slot] = usage; /* a seventh key is dropped: 6-key rollover */
+}
+
+static int
+ub_key(void *ud, const char *code, bool down)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	struct okvm_key k;
+	if (okvm_key_from_code(code, &k))
+		return -ENOENT;
+	if (k.kind == OKVM_KEY_KBD) {
+		if (k.modifier_bit)
+			u->kbd.modifiers = down ? u->kbd.modifiers | k.modifier_bit
+						: u->kbd.modifiers & (uint8_t)~k.modifier_bit;
+		else
+			kbd_set(&u->kbd, k.usage, down);
+		return send_kbd(u);
+	}
+	struct okvm_media_report m = { 0 };
+	if (k.kind == OKVM_KEY_MEDIA) {
+		for (int i = 0; i < 3; i++)
+			u->media[i] = down ? u->media[i] | k.media_bit[i]
+					   : u->media[i] & (uint8_t)~k.media_bit[i];
+		m.report_id = 2;
+		memcpy(m.bits, u->media, 3);
+	} else {
+		u->acpi = down ? u->acpi | k.media_bit[0] : u->acpi & (uint8_t)~k.media_bit[0];
+		m.report_id = 1;
+		m.bits[0] = u->acpi;
+	}
+	return okvm_link_send_media(u->link, &m);
+}
+
+static int
+ub_combo(void *ud, const char *combo)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	struct okvm_combo c;
+	char err[160];
+	int rc = okvm_combo_parse(combo, NULL, &c, err, sizeof(err));
+	if (rc)
+		return rc;
+	for (int i = 0; i < c.n && !rc; i++)
+		rc = c.is_media ? okvm_link_send_media(u->link, &c.media[i])
+				: okvm_link_send_kbd(u->link, &c.kbd[i]);
+	/* The combo ends with everything up; put back what the browsers still hold. */
+	if (!rc && !c.is_media && (u->kbd.modifiers || u->kbd.keys[0]))
+		rc = send_kbd(u);
+	return rc;
+}
+
+static uint16_t
+chip_units(double f)
+{
+	return (uint16_t)lround(f * OKVM_CH9329_ABS_MAX);
+}
+
+static int
+ub_mouse_abs(void *ud, double x, double y, uint8_t buttons)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	u->x = chip_units(x);
+	u->y = chip_units(y);
+	u->buttons = buttons;
+	u->rel_mode = false;
+	return okvm_link_mouse_abs(u->link, u->x, u->y, buttons, 0);
+}
+
+static int
+ub_buttons(void *ud, uint8_t buttons)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	u->buttons = buttons;
+	if (u->rel_mode)
+		return okvm_link_mouse_rel(u->link, 0, 0, buttons, 0);
+	return okvm_link_mouse_abs(u->link, u->x, u->y, buttons, 0);
+}
+
+static int
+ub_wheel(void *ud, int dy, int dx)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	if (!dy)
+		return dx ? -EOPNOTSUPP : 0; /* the CH9329 has no horizontal wheel */
+	/* The chip's wheel is + up; the browser's dy is + down. */
+	int8_t w = (int8_t)(dy > 0 ? -(dy > 127 ? 127 : dy) : (-dy > 127 ? 127 : -dy));
+	if (u->rel_mode)
+		return okvm_link_mouse_rel(u->link, 0, 0, u->buttons, w);
+	return okvm_link_mouse_abs(u->link, u->x, u->y, u->buttons, w);
+}
+
+static int
+ub_rel(void *ud, int dx, int dy, uint8_t buttons)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	u->rel_mode = true;
+	u->buttons = buttons;
+	int rc = 0;
+	do {
+		int sx = dx > 127 ? 127 : dx < -127 ? -127 : dx;
+		int sy = dy > 127 ? 127 : dy < -127 ? -127 : dy;
+		rc = okvm_link_mouse_rel(u->link, (int8_t)sx, (int8_t)sy, buttons, 0);
+		dx -= sx;
+		dy -= sy;
+	} while (!rc && (dx || dy));
+	return rc;
+}
+
+/* ---- typing ---- */
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+wait_until_locked(struct ub *u, double t)
+{
+	struct timespec ts;
+	double s = floor(t);
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((t - s) * 1e9);
+	pthread_cond_timedwait(&u->cond, &u->lock, &ts);
+}
+
+/* Characters whose reports the link has sent: the reports up to sent - pending. */
+static size_t
+chars_done(struct ub *u, size_t sent)
+{
+	size_t pending = okvm_link_pending(u->link);
+	size_t k = sent > pending ? sent - pending : 0;
+	return k >= u->plan.n ? u->total : u->plan.char_index[k];
+}
+
+static void
+report_progress_locked(struct ub *u, size_t done, int err)
+{
+	if (done == u->done && !err)
+		return;
+	u->done = done;
+	if (u->progress)
+		u->progress(done, u->total, err, u->progress_ud);
+}
+
+static void *
+typer_thread(void *ud)
+{
+	struct ub *u = ud;
+	prctl(PR_SET_NAME, "okvm-type");
+	pthread_mutex_lock(&u->lock);
+	double start = now_s();
+	size_t i = 0;
+	int err = 0;
+	while (i < u->plan.n && !u->cancel && !u->stop) {
+		double now = now_s();
+		double due = u->cps > 0 ? start + u->plan.char_index[i] / u->cps : 0;
+		if (now >= due && okvm_link_pending(u->link) < TYPE_QUEUE_AHEAD) {
+			int rc = okvm_link_send_kbd(u->link, &u->plan.reports[i]);
+			if (rc == 0) {
+				i++;
+				report_progress_locked(u, chars_done(u, i), 0);
+				continue;
+			}
+			if (rc != -EAGAIN) {
+				err = rc;
+				break;
+			}
+		}
+		wait_until_locked(u, due > now ? fmin(due, now + 0.005) : now + 0.005);
+	}
+	/* Until the link has sent it all (or 30 s, a link that stopped answering). */
+	double limit = now_s() + 30;
+	while (!err && !u->cancel && !u->stop && chars_done(u, i) < u->total && now_s() < limit) {
+		report_progress_locked(u, chars_done(u, i), 0);
+		wait_until_locked(u, now_s() + 0.005);
+	}
+	if (u->cancel || u->stop)
+		err = -ECANCELED;
+	else if (!err && chars_done(u, i) < u->total)
+		err = -ETIMEDOUT;
+	report_progress_locked(u, err ? chars_done(u, i) : u->total, err);
+	okvm_text_plan_free(&u->plan);
+	u->typing = false;
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
+}
+
+static int
+plan_text(struct ub *u, const char *text, size_t len, const char *layout,
+	  struct okvm_text_plan *plan)
+{
+	if (!u->km || strcmp(okvm_keymap_layout(u->km), layout)) {
+		struct okvm_keymap *km = okvm_keymap_new(layout);
+		if (!km)
+			return -EINVAL;
+		okvm_keymap_free(u->km);
+		u->km = km;
+	}
+	pthread_mutex_lock(&u->lock);
+	struct okvm_text_opts o = { .leds = u->st.leds, .caps = OKVM_CAPS_COMPENSATE };
+	pthread_mutex_unlock(&u->lock);
+	struct okvm_text_error e;
+	int rc = okvm_text_plan(u->km, text, len, &o, plan, &e);
+	if (rc)
+		okvm_log(OKVM_LOG_WARN, "serve: cannot type that on %s: %s", layout, e.message);
+	return rc;
+}
+
+static int
+ub_type(void *ud, const char *text, size_t len, const char *layout, double cps,
+	serve_type_progress_fn fn, void *fn_ud)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	pthread_mutex_lock(&u->lock);
+	bool busy = u->typing;
+	pthread_mutex_unlock(&u->lock);
+	if (busy)
+		return -EBUSY;
+	struct okvm_text_plan plan;
+	int rc = plan_text(u, text, len, layout, &plan);
+	if (rc)
+		return rc;
+	if (u->typer_running)
+		pthread_join(u->typer, NULL);
+	pthread_mutex_lock(&u->lock);
+	u->plan = plan;
+	u->total = plan.chars;
+	u->done = (size_t)-1;
+	u->cps = cps;
+	u->progress = fn;
+	u->progress_ud = fn_ud;
+	u->cancel = false;
+	u->typing = true;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_create(&u->typer, NULL, typer_thread, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	u->typer_running = true;
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+static int
+ub_release_all(void *ud)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return 0; /* nothing can be pressed */
+	pthread_mutex_lock(&u->lock);
+	u->cancel = true;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	memset(&u->kbd, 0, sizeof(u->kbd));
+	memset(u->media, 0, sizeof(u->media));
+	u->acpi = 0;
+	u->buttons = 0;
+	return okvm_link_release_all(u->link);
+}
+
+static int
+ub_usb_switch(void *ud, enum serve_usb to)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	pthread_mutex_lock(&u->lock);
+	u->usb_request = to;
+	pthread_mutex_unlock(&u->lock);
+	wake(u);
+	return 0;
+}
+
+/* ---- state, frames, life ---- */
+
+static void
+ub_get_state(void *ud, struct serve_state *out)
+{
+	struct ub *u = ud;
+	memset(out, 0, sizeof(*out));
+	if (u->video.ops)
+		u->video.ops->get_state(u->video.ud, out);
+	if (u->cap) {
+		struct okvm_capture_status cs;
+		okvm_capture_get_status(u->cap, &cs);
+		out->has_video = true;
+		out->signal = cs.signal && cs.device;
+		out->width = cs.width;
+		out->height = cs.height;
+		out->fps = cs.fps;
+		out->frames_captured = cs.frames;
+	}
+	snprintf(out->unit, sizeof(out->unit), "%s", u->unit);
+	pthread_mutex_lock(&u->lock);
+	out->has_input = u->link != NULL;
+	out->target_connected = u->st.target_connected && !u->gone;
+	out->leds = u->st.leds;
+	out->usb = u->usb;
+	out->hid_reports = u->stats.reports_sent;
+	out->hid_errors = u->stats.timeouts + u->stats.chip_errors;
+	out->ack_ms_last = u->stats.ack_ms_last;
+	out->ack_ms_max = u->stats.ack_ms_max;
+	out->typing_pending = u->typing && u->done != (size_t)-1 ? u->total - u->done
+				  : u->typing ? u->total : 0;
+	pthread_mutex_unlock(&u->lock);
+}
+
+static struct okvm_frame *
+ub_newest_frame(void *ud)
+{
+	struct ub *u = ud;
+	if (u->cap)
+		return okvm_capture_latest(u->cap);
+	return u->video.ops ? u->video.ops->newest_frame(u->video.ud) : NULL;
+}
+
+static void
+ub_frame_unref(void *ud, struct okvm_frame *f)
+{
+	struct ub *u = ud;
+	if (u->cap)
+		okvm_frame_unref(f);
+	else if (u->video.ops)
+		u->video.ops->frame_unref(u->video.ud, f);
+}
+
+static void
+ub_want(void *ud, bool want)
+{
+	struct ub *u = ud;
+	if (u->cap)
+		okvm_capture_want(u->cap, want);
+	else if (u->video.ops)
+		u->video.ops->want_frames(u->video.ud, want);
+}
+
+static void
+ub_set_notify(void *ud, void (*on_frame)(void *), void (*on_state)(void *), void *nud)
+{
+	struct ub *u = ud;
+	if (u->video.ops)
+		u->video.ops->set_notify(u->video.ud, on_frame, on_state, nud);
+	pthread_mutex_lock(&u->lock);
+	u->on_state = on_state;
+	u->on_frame = on_frame;
+	u->nud = nud;
+	if (!on_state)
+		u->progress = NULL;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* The capture thread's notify: forwarded under the lock, so none runs after set_notify(NULL). */
+static void
+on_capture_frame(void *ud)
+{
+	struct ub *u = ud;
+	pthread_mutex_lock(&u->lock);
+	if (u->on_frame)
+		u->on_frame(u->nud);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static void
+ub_destroy(void *ud)
+{
+	struct ub *u = ud;
+	pthread_mutex_lock(&u->lock);
+	u->stop = true;
+	u->cancel = true;
+	u->progress = NULL;
+	pthread_cond_broadcast(&u->cond);
+	pthread_mutex_unlock(&u->lock);
+	wake(u);
+	if (u->link)
+		pthread_join(u->hid, NULL);
+	if (u->typer_running)
+		pthread_join(u->typer, NULL);
+	if (u->link) {
+		okvm_link_set_listener(u->link, NULL, NULL);
+		okvm_link_free(u->link); /* releases everything, on this thread now */
+	}
+	if (u->cap) {
+		okvm_capture_set_notify(u->cap, NULL, NULL);
+		if (u->cap_owned)
+			okvm_capture_free(u->cap);
+	}
+	if (u->video.ops)
+		u->video.ops->destroy(u->video.ud);
+	okvm_keymap_free(u->km);
+	close(u->efd);
+	pthread_cond_destroy(&u->cond);
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+}
+
+static const struct serve_backend_ops ub_ops = {
+	.key = ub_key, .combo = ub_combo, .mouse_abs = ub_mouse_abs, .buttons = ub_buttons,
+	.wheel = ub_wheel, .rel = ub_rel, .type = ub_type, .release_all = ub_release_all,
+	.usb_switch = ub_usb_switch, .get_state = ub_get_state, .newest_frame = ub_newest_frame,
+	.frame_unref = ub_frame_unref, .want_frames = ub_want, .set_notify = ub_set_notify,
+	.destroy = ub_destroy,
+};
+
+static int
+start_hid(struct ub *u)
+{
+	okvm_link_get_state(u->link, &u->st);
+	okvm_link_set_listener(u->link, on_link_state, u);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&u->hid, NULL, hid_thread, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		okvm_link_set_listener(u->link, NULL, NULL);
+	return -rc;
+}
+
+int
+serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend *out)
+{
+	struct ub *u = calloc(1, sizeof(*u));
+	if (!u)
+		abort();
+	u->link = cfg->link;
+	u->cap = cfg->capture;
+	u->cap_owned = cfg->capture_owned;
+	if (cfg->video)
+		u->video = *cfg->video;
+	snprintf(u->unit, sizeof(u->unit), "%s", cfg->unit ? cfg->unit : "unit");
+	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->efd < 0) {
+		free(u);
+		return -errno;
+	}
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	u->usb = SERVE_USB_UNKNOWN;
+	int rc = u->link ? start_hid(u) : 0;
+	if (!rc && u->cap) {
+		okvm_capture_set_notify(u->cap, on_capture_frame, u);
+		rc = okvm_capture_start(u->cap);
+		if (rc == -EALREADY)
+			rc = 0; /* the virtual unit's screen runs already */
+		if (rc && u->link) {
+			pthread_mutex_lock(&u->lock);
+			u->stop = true;
+			pthread_mutex_unlock(&u->lock);
+			wake(u);
+			pthread_join(u->hid, NULL);
+			okvm_link_set_listener(u->link, NULL, NULL);
+		}
+		if (rc)
+			okvm_capture_set_notify(u->cap, NULL, NULL);
+	}
+	if (rc) {
+		close(u->efd);
+		pthread_cond_destroy(&u->cond);
+		pthread_mutex_destroy(&u->lock);
+		free(u);
+		return rc;
+	}
+	*out = (struct serve_backend){ .link = cfg->link, .capture = cfg->capture, .ops = &ub_ops,
+				       .ud = u };
+	return 0;
+}

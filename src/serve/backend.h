@@ -1,0 +1,129 @@
+/*
+ * The seam between `okvm serve` and a unit (docs/contracts.md section 6).
+ *
+ * The server never talks to a link, a keymap or a capture directly: it calls these operations.
+ * A backend for a real or virtual unit (link + keymap + capture) and a test backend
+ * (backend-test.c: records every call, serves JPEG files) implement them.
+ *
+ * Threads: every operation except the notify callbacks is called on the server's service thread
+ * only. Input operations must not block (they enqueue). The backend calls the functions given to
+ * set_notify() from any of its threads; those only push onto the server's locked queue and wake
+ * the service loop with lws_cancel_service().
+ */
+#ifndef OKVM_SERVE_BACKEND_H
+#define OKVM_SERVE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serve/frame.h"
+
+struct okvm_link;
+struct okvm_capture;
+
+/* LED bits of the CH9329 GET_INFO LED byte (spec/hardware.md). */
+#define SERVE_LED_NUM    0x01
+#define SERVE_LED_CAPS   0x02
+#define SERVE_LED_SCROLL 0x04
+
+enum serve_usb { SERVE_USB_UNKNOWN, SERVE_USB_HOST, SERVE_USB_TARGET };
+
+/* What the unit looks like now (GET /api/state, WebSocket state events, /metrics). */
+struct serve_state {
+	char unit[64];            /* a name for people: "test", "emu", "Mini-KVM 3-1" */
+	bool has_input;           /* false: a video-only unit (input calls fail) */
+	bool target_connected;    /* the target's USB host sees the HID chip */
+	uint8_t leds;             /* SERVE_LED_* */
+	bool has_video;           /* false: no capture at all */
+	bool signal;              /* HDMI signal present */
+	int width, height;        /* of the newest frame; 0 if none */
+	double fps;               /* captured frames per second (last second) */
+	enum serve_usb usb;       /* the switchable USB port */
+	/* counters for /metrics */
+	uint64_t frames_captured;
+	uint64_t hid_reports;     /* HID reports sent to the chip */
+	uint64_t hid_errors;      /* ACK timeouts + chip error statuses */
+	double ack_ms_last, ack_ms_max;
+	size_t typing_pending;    /* characters queued and not yet typed */
+};
+
+/* Progress of one typing job: called from a backend thread; done == total or err < 0 ends it. */
+typedef void (*serve_type_progress_fn)(size_t done, size_t total, int err, void *ud);
+
+struct serve_backend_ops {
+	/* A key by its browser KeyboardEvent.code ("KeyA", "ShiftLeft", "AudioVolumeUp").
+	 * Returns 0, -ENOENT (no such code: nothing sent), -EOPNOTSUPP (video-only unit). */
+	int (*key)(void *ud, const char *code, bool down);
+	/* Press and release a combo such as "ctrl+alt+delete" (keymap names). -ENOENT: nothing sent. */
+	int (*combo)(void *ud, const char *combo);
+	/* Absolute pointer: x, y in [0,1] of the video frame; buttons bit0 left, bit1 right,
+	 * bit2 middle (as MouseEvent.buttons and CH9329). */
+	int (*mouse_abs)(void *ud, double x, double y, uint8_t buttons);
+	/* Button state only, at the last position and in the last mode. */
+	int (*buttons)(void *ud, uint8_t buttons);
+	/* Wheel notches; dy > 0 scrolls down, dx > 0 scrolls right (browser deltaY/deltaX sign). */
+	int (*wheel)(void *ud, int dy, int dx);
+	/* Relative motion in mickeys; the backend splits it into reports of at most +-127. */
+	int (*rel)(void *ud, int dx, int dy, uint8_t buttons);
+	/* Type UTF-8 text on a target with this XKB layout at about cps characters per second
+	 * (0 = as fast as the link allows). Asynchronous: returns 0 when queued, -EBUSY while another
+	 * job runs, -EINVAL (unknown layout), -OKVM_E_UNMAPPABLE (nothing queued). */
+	int (*type)(void *ud, const char *text, size_t len, const char *layout, double cps,
+		    serve_type_progress_fn fn, void *fn_ud);
+	/* Every key, media key and button up; typing stops. */
+	int (*release_all)(void *ud);
+	/* The switchable USB port: to = SERVE_USB_HOST or SERVE_USB_TARGET. -EOPNOTSUPP if none. */
+	int (*usb_switch)(void *ud, enum serve_usb to);
+	void (*get_state)(void *ud, struct serve_state *out);
+	/* The newest frame as a new reference (NULL: none yet). Give it back with frame_unref. */
+	struct okvm_frame *(*newest_frame)(void *ud);
+	void (*frame_unref)(void *ud, struct okvm_frame *f);
+	/* Someone watches (stream clients, a pending snapshot): capture only when true. */
+	void (*want_frames)(void *ud, bool want);
+	/* on_frame: a new frame is ready; on_state: get_state() changed. Either may be NULL.
+	 * Called once before any frame is produced. */
+	void (*set_notify)(void *ud, void (*on_frame)(void *), void (*on_state)(void *), void *nud);
+	void (*destroy)(void *ud);
+};
+
+struct serve_backend {
+	struct okvm_link *link;          /* contract 6: the unit's link, or NULL (video only) */
+	struct okvm_capture *capture;    /* contract 6: the unit's capture, or NULL (no video) */
+	const struct serve_backend_ops *ops;
+	void *ud;
+};
+
+/*
+ * The test backend: serves the *.jpg files of dir in name order, looping, at fps (a thread named
+ * okvm-testsrc), and appends one JSON line per input call to log_path (NULL: none):
+ *   {"op":"key","code":"KeyA","down":true}   {"op":"mouse","x":0.5,"y":0.25,"buttons":1}
+ *   {"op":"buttons","buttons":0} {"op":"wheel","dy":1,"dx":0} {"op":"rel","dx":3,"dy":-2,"buttons":0}
+ *   {"op":"combo","combo":"ctrl+alt+delete"} {"op":"type","text":"..","layout":"us","cps":50}
+ *   {"op":"typed","text":"h"} (each character as it is "typed")   {"op":"release_all"}
+ *   {"op":"switch","to":"host"}
+ * Codes it accepts: KeyA-KeyZ, Digit0-9, F1-F24, modifiers, the usual named keys, media keys.
+ * CapsLock, NumLock and ScrollLock presses toggle its LEDs. Returns 0 or -errno (no frames).
+ */
+int serve_backend_test_new(const char *dir, double fps, const char *log_path,
+			   struct serve_backend *out);
+
+/* What a unit backend is made of; either half may be missing. */
+struct serve_unit_config {
+	struct okvm_link *link;          /* open, GET_INFO polling on; taken over (freed at the end,
+					    which releases everything); NULL: video-only unit */
+	struct okvm_capture *capture;    /* started here if it is not yet; NULL: see video */
+	bool capture_owned;              /* free the capture at the end (else only stop wanting) */
+	struct serve_backend *video;     /* frames from another backend (the test backend) when
+					    there is no capture; NULL: no video */
+	const char *unit;                /* a name for people */
+};
+
+/*
+ * The backend of a real or virtual unit: input through the CH9329 link (its dispatch runs on a
+ * thread of this backend, okvm-hid), key codes, combos and typing through the keymap, video from
+ * the capture. Returns 0 or -errno; on failure the caller still owns link and capture.
+ */
+int serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend *out);
+
+#endif

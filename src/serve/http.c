@@ -1,0 +1,537 @@
+/*
+ * DESIGN: the HTTP half of okvm serve: routing, request bodies, complete responses and the
+ * REST API (ARCHITECTURE 4.3, docs/api.md).
+ *
+ * Runs on the service thread only. A request is routed from its path (and ?action= for the
+ * mjpg-streamer compatible paths) once lws has parsed its headers; POST bodies are collected up
+ * to SERVE_MAX_BODY and handled on completion. Every response is built whole (headers + body, or
+ * headers + a frame reference for snapshots) and written from the writeable callback, as much as
+ * the socket takes each time, so no client can block the loop. Long-lived responses (MJPEG) are
+ * stream.c's; WebSockets are ws.c's.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "okvm/error.h"
+#include "okvm/log.h"
+#include "serve/internal.h"
+
+enum route {
+	R_NONE, R_INDEX, R_LOGIN_PAGE, R_ASSET, R_STREAM, R_SNAPSHOT, R_STATE, R_METRICS,
+	R_LOGIN, R_LOGOUT, R_TYPE, R_KEY, R_MOUSE, R_SWITCH, R_RELEASE, R_WS,
+};
+
+struct route_def {
+	const char *path;
+	enum route route;
+	bool post;
+	bool needs_auth;
+};
+
+static const struct route_def routes[] = {
+	{ "/", R_INDEX, false, true },
+	{ "/login", R_LOGIN_PAGE, false, false },
+	{ "/stream", R_STREAM, false, true },
+	{ "/snapshot", R_SNAPSHOT, false, true },
+	{ "/api/state", R_STATE, false, true },
+	{ "/metrics", R_METRICS, false, true },
+	{ "/api/login", R_LOGIN, true, false },
+	{ "/api/logout", R_LOGOUT, true, false },
+	{ "/api/type", R_TYPE, true, true },
+	{ "/api/key", R_KEY, true, true },
+	{ "/api/mouse", R_MOUSE, true, true },
+	{ "/api/switch", R_SWITCH, true, true },
+	{ "/api/release", R_RELEASE, true, true },
+	{ "/api/ws", R_WS, false, true },
+};
+
+static const char *
+status_text(unsigned status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 302: return "Found";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void
+reset_response(struct conn *c)
+{
+	free(c->resp);
+	free(c->body_mem);
+	free(c->body);
+	if (c->body_frame)
+		c->s->be.ops->frame_unref(c->s->be.ud, c->body_frame);
+	c->resp = NULL;
+	c->body_mem = NULL;
+	c->body = NULL;
+	c->body_frame = NULL;
+	c->body_ptr = NULL;
+	c->resp_len = c->resp_off = c->body_size = c->body_off = c->body_len = 0;
+	c->body_expect = 0;
+}
+
+/*
+ * Headers as plain HTTP/1.1 text (h2 is refused in http_on_request, so no lws framing is
+ * needed); extra_headers are complete "Name: value\r\n" lines.
+ */
+int
+http_set_headers(struct conn *c, unsigned status, const char *ctype, long long length,
+	      const char *extra_headers)
+{
+	size_t cap = LWS_PRE + 1024 + (extra_headers ? strlen(extra_headers) : 0);
+	free(c->resp);
+	c->resp = malloc(cap);
+	if (!c->resp)
+		abort();
+	char *p = (char *)c->resp + LWS_PRE;
+	int n = snprintf(p, cap - LWS_PRE,
+			 "HTTP/1.1 %u %s\r\n"
+			 "Content-Type: %s\r\n"
+			 "Cache-Control: no-store\r\n"
+			 "X-Content-Type-Options: nosniff\r\n"
+			 "Referrer-Policy: no-referrer\r\n"
+			 "X-Frame-Options: DENY\r\n"
+			 "%s",
+			 status, status_text(status), ctype, extra_headers ? extra_headers : "");
+	if (length >= 0)
+		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n\r\n",
+			      length);
+	else
+		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Connection: close\r\n\r\n");
+	c->resp_len = (size_t)n;
+	c->resp_off = 0;
+	return 0;
+}
+
+int
+http_reply(struct conn *c, unsigned status, const char *ctype, const char *body, size_t len,
+	   const char *extra_headers)
+{
+	http_set_headers(c, status, ctype, (long long)len, extra_headers);
+	free(c->body_mem);
+	c->body_mem = malloc(len + 1);
+	if (!c->body_mem)
+		abort();
+	memcpy(c->body_mem, body, len);
+	c->body_ptr = (const uint8_t *)c->body_mem;
+	c->body_size = len;
+	c->body_off = 0;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int
+http_reply_json(struct conn *c, unsigned status, const char *json)
+{
+	return http_reply(c, status, "application/json", json, strlen(json), NULL);
+}
+
+int
+http_reply_error(struct conn *c, unsigned status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", false);
+	cJSON_AddStringToObject(o, "error", msg);
+	char *txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	int rc = http_reply_json(c, status, txt);
+	free(txt);
+	return rc;
+}
+
+static int
+reply_ok(struct conn *c, unsigned status, cJSON *extra)
+{
+	cJSON *o = extra ? extra : cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", true);
+	char *txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	int rc = http_reply_json(c, status, txt);
+	free(txt);
+	return rc;
+}
+
+/* Map a backend error to an HTTP status and a message people can act on. */
+static int
+reply_backend_error(struct conn *c, int rc, const char *what)
+{
+	char msg[160];
+	unsigned status = 400;
+	if (rc == -EOPNOTSUPP || rc == -OKVM_E_VIDEO_ONLY)
+		status = 501;
+	else if (rc == -EBUSY)
+		status = 409;
+	else if (rc == -ENODEV || rc == -EIO)
+		status = 503;
+	snprintf(msg, sizeof(msg), "%s: %s", what, okvm_strerror(rc));
+	return http_reply_error(c, status, msg);
+}
+
+static const char *
+urlarg(struct conn *c, const char *name, char *buf, int n)
+{
+	return lws_get_urlarg_by_name(c->wsi, name, buf, n);
+}
+
+/* ---- handlers ---- */
+
+static int
+do_asset(struct conn *c, const char *path)
+{
+	const struct web_asset *a = web_asset_find(path);
+	if (!a)
+		return http_reply_error(c, 404, "not found");
+	return http_reply(c, 200, a->type, (const char *)a->data, a->size, NULL);
+}
+
+static int
+do_state(struct conn *c)
+{
+	char *json = ws_state_json(c->s, NULL);
+	int rc = http_reply_json(c, 200, json);
+	free(json);
+	return rc;
+}
+
+static int
+do_metrics(struct conn *c)
+{
+	char *txt = metrics_text(c->s);
+	int rc = http_reply(c, 200, "text/plain; version=0.0.4", txt, strlen(txt), NULL);
+	free(txt);
+	return rc;
+}
+
+static int
+do_login(struct conn *c)
+{
+	char pw[512] = "";
+	const char *body = c->body ? c->body : "";
+	/* "password=..." (a form) or the bare password. */
+	if (!strncmp(body, "password=", 9)) {
+		snprintf(pw, sizeof(pw), "%s", body + 9);
+		lws_urldecode(pw, pw, (int)sizeof(pw));
+	} else {
+		snprintf(pw, sizeof(pw), "%s", body);
+	}
+	char cookie[256];
+	int rc = auth_login(c->s, c->peer, pw, cookie, sizeof(cookie));
+	sodium_memzero(pw, sizeof(pw));
+	if (rc == -EAGAIN) {
+		char hdr[64], msg[96];
+		int after = auth_login_retry_after(c->s, c->peer);
+		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", after);
+		snprintf(msg, sizeof(msg), "{\"ok\":false,\"error\":\"too many attempts; retry in %d s\"}",
+			 after);
+		return http_reply(c, 429, "application/json", msg, strlen(msg), hdr);
+	}
+	if (rc == -EPERM)
+		return http_reply_error(c, 403, "wrong password");
+	if (rc)
+		return http_reply_error(c, 400, "login is not enabled (no password configured)");
+	char hdr[320];
+	snprintf(hdr, sizeof(hdr), "Set-Cookie: %s\r\n", cookie);
+	const char *ok = "{\"ok\":true}";
+	return http_reply(c, 200, "application/json", ok, strlen(ok), hdr);
+}
+
+static int
+do_logout(struct conn *c)
+{
+	auth_logout(c->s, c->wsi);
+	const char *hdr = "Set-Cookie: okvm_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n";
+	const char *ok = "{\"ok\":true}";
+	return http_reply(c, 200, "application/json", ok, strlen(ok), hdr);
+}
+
+static int
+do_type(struct conn *c)
+{
+	char lbuf[96], rbuf[32];
+	const char *layout = urlarg(c, "layout=", lbuf, sizeof(lbuf));
+	const char *rate = urlarg(c, "cps=", rbuf, sizeof(rbuf));
+	double cps = rate ? strtod(rate, NULL) : 0;
+	if (!c->body_len)
+		return http_reply_error(c, 400, "type: the body is the text to type");
+	if (!isfinite(cps) || cps < 0 || cps > 10000)
+		return http_reply_error(c, 400, "type: cps must be 0..10000");
+	int rc = input_type(c->s, c->body, c->body_len, layout, cps);
+	if (rc)
+		return reply_backend_error(c, rc, "type");
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "bytes", (double)c->body_len);
+	return reply_ok(c, 202, o);
+}
+
+static int
+do_key(struct conn *c)
+{
+	char buf[256];
+	const char *combo = urlarg(c, "combo=", buf, sizeof(buf));
+	if (!combo || !*combo)
+		return http_reply_error(c, 400, "key: ?combo= is required, e.g. ctrl+alt+delete");
+	/* An unencoded '+' in a query string arrives as a space. */
+	for (char *p = buf; *p; p++)
+		if (*p == ' ')
+			*p = '+';
+	int rc = c->s->be.ops->combo(c->s->be.ud, combo);
+	if (rc == -ENOENT)
+		return http_reply_error(c, 400, "key: unknown key name in the combo");
+	return rc ? reply_backend_error(c, rc, "key") : reply_ok(c, 200, NULL);
+}
+
+static int
+do_switch(struct conn *c)
+{
+	char buf[32];
+	const char *to = urlarg(c, "to=", buf, sizeof(buf));
+	enum serve_usb dir = SERVE_USB_UNKNOWN;
+	if (to && !strcmp(to, "host"))
+		dir = SERVE_USB_HOST;
+	else if (to && !strcmp(to, "target"))
+		dir = SERVE_USB_TARGET;
+	if (dir == SERVE_USB_UNKNOWN)
+		return http_reply_error(c, 400, "switch: ?to=host or ?to=target");
+	int rc = c->s->be.ops->usb_switch(c->s->be.ud, dir);
+	return rc ? reply_backend_error(c, rc, "switch") : reply_ok(c, 200, NULL);
+}
+
+static int
+do_release(struct conn *c)
+{
+	int rc = c->s->be.ops->release_all(c->s->be.ud);
+	return rc ? reply_backend_error(c, rc, "release") : reply_ok(c, 200, NULL);
+}
+
+/* POST /api/mouse: the body is one WebSocket-style message: mouse, wheel or rel (default mouse). */
+static int
+do_mouse(struct conn *c)
+{
+	cJSON *o = cJSON_ParseWithLength(c->body ? c->body : "", c->body_len);
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return http_reply_error(c, 400, "mouse: the body must be a JSON object");
+	}
+	if (!cJSON_GetObjectItem(o, "type"))
+		cJSON_AddStringToObject(o, "type", "mouse");
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(o, "type"));
+	bool allowed = type && (!strcmp(type, "mouse") || !strcmp(type, "wheel") ||
+				!strcmp(type, "rel"));
+	char *txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!allowed) {
+		free(txt);
+		return http_reply_error(c, 400, "mouse: type must be mouse, wheel or rel");
+	}
+	/* A throwaway connection collects ws.c's reply, so REST and WebSocket share one parser. */
+	struct conn tmp = { .kind = CONN_WS, .s = c->s, .id = c->id };
+	ws_handle_message(c->s, &tmp, txt, strlen(txt));
+	free(txt);
+	int rc;
+	if (tmp.qlen) {
+		struct ws_msg *m = tmp.q[tmp.qhead];
+		rc = http_reply(c, 400, "application/json", (char *)m->buf + LWS_PRE, m->len, NULL);
+	} else {
+		rc = reply_ok(c, 200, NULL);
+	}
+	for (unsigned i = 0; i < tmp.qlen; i++)
+		free(tmp.q[(tmp.qhead + i) % SERVE_WS_QUEUE]);
+	/* REST clicks are not tracked per client: the caller sends buttons 0 itself. */
+	return rc;
+}
+
+static int
+dispatch(struct conn *c)
+{
+	switch (c->route) {
+	case R_INDEX: return do_asset(c, "/index.html");
+	case R_LOGIN_PAGE: return do_asset(c, "/login.html");
+	case R_STATE: return do_state(c);
+	case R_METRICS: return do_metrics(c);
+	case R_LOGIN: return do_login(c);
+	case R_LOGOUT: return do_logout(c);
+	case R_TYPE: return do_type(c);
+	case R_KEY: return do_key(c);
+	case R_MOUSE: return do_mouse(c);
+	case R_SWITCH: return do_switch(c);
+	case R_RELEASE: return do_release(c);
+	case R_WS: return http_reply_error(c, 400, "/api/ws is a WebSocket endpoint");
+	default: return http_reply_error(c, 404, "not found");
+	}
+}
+
+/* ---- request flow ---- */
+
+static const struct route_def *
+find_route(struct conn *c, const char *uri)
+{
+	char buf[64];
+	if (!strcmp(uri, "/")) {
+		const char *action = urlarg(c, "action=", buf, sizeof(buf));
+		if (action && !strcmp(action, "stream"))
+			uri = "/stream";
+		else if (action && !strcmp(action, "snapshot"))
+			uri = "/snapshot";
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (!strcmp(routes[i].path, uri))
+			return &routes[i];
+	return NULL;
+}
+
+static bool
+method_is(struct lws *wsi, enum lws_token_indexes t)
+{
+	return lws_hdr_total_length(wsi, t) > 0;
+}
+
+static int
+deny(struct conn *c)
+{
+	if (c->route == R_INDEX)
+		return http_reply(c, 302, "text/plain", "", 0, "Location: /login\r\n");
+	return http_reply_error(c, 401, "log in first (POST /api/login)");
+}
+
+int
+http_on_request(struct conn *c, const char *uri)
+{
+	struct serve *s = c->s;
+	reset_response(c);
+	s->http_requests++;
+	if (lws_get_network_wsi(c->wsi) != c->wsi)
+		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
+	c->is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
+	char cl[32] = "";
+	c->body_declared = 0;
+	if (c->is_post && lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+		c->body_declared = strtoull(cl, NULL, 10);
+	if (!c->is_post && !method_is(c->wsi, WSI_TOKEN_GET_URI))
+		return http_reply_error(c, 405, "method not allowed");
+	const struct route_def *r = find_route(c, uri);
+	if (!r) {
+		c->route = R_ASSET;
+		return c->is_post ? http_reply_error(c, 405, "method not allowed")
+				  : do_asset(c, uri);
+	}
+	c->route = (int)r->route;
+	if (r->post != c->is_post)
+		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
+	c->authed = !auth_required(s) || auth_check_request(s, c->wsi);
+	if (r->needs_auth && !c->authed)
+		return deny(c);
+	if (c->is_post && !auth_origin_ok(c->wsi))
+		return http_reply_error(c, 403, "cross-origin request refused");
+	if (r->route == R_STREAM || r->route == R_SNAPSHOT)
+		return stream_begin(c, r->route == R_SNAPSHOT);
+	if (!c->is_post)
+		return dispatch(c);
+	if (!cl[0]) {
+		if (method_is(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+			return http_reply_error(c, 411, "send a Content-Length");
+		return dispatch(c); /* no body */
+	}
+	char *end;
+	unsigned long long n = strtoull(cl, &end, 10);
+	if (*end || end == cl)
+		return http_reply_error(c, 400, "bad Content-Length");
+	if (n > SERVE_MAX_BODY)
+		return http_reply_error(c, 413, "body too large");
+	if (n == 0)
+		return dispatch(c);
+	c->body = malloc(n + 1);
+	if (!c->body)
+		abort();
+	c->body_len = 0;
+	c->body_expect = (size_t)n;
+	return 0;
+}
+
+int
+http_on_body(struct conn *c, const void *in, size_t len)
+{
+	if (!c->body || c->resp)
+		return 0; /* already answered (e.g. 413): drop the rest */
+	if (c->body_len + len > c->body_expect)
+		return -1;
+	memcpy(c->body + c->body_len, in, len);
+	c->body_len += len;
+	return 0;
+}
+
+int
+http_on_body_done(struct conn *c)
+{
+	if (c->resp)
+		return 0;
+	if (c->body)
+		c->body[c->body_len] = 0;
+	return dispatch(c);
+}
+
+int
+http_on_writeable(struct conn *c)
+{
+	if (!c->resp)
+		return 0;
+	struct lws *wsi = c->wsi;
+	while (c->resp_off < c->resp_len) {
+		size_t n = c->resp_len - c->resp_off;
+		bool last = !c->body_size;
+		if (lws_write(wsi, c->resp + LWS_PRE + c->resp_off, n,
+			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+			return -1;
+		c->resp_off += n;
+		if (lws_send_pipe_choked(wsi)) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	while (c->body_off < c->body_size) {
+		size_t n = c->body_size - c->body_off;
+		if (n > SERVE_CHUNK)
+			n = SERVE_CHUNK;
+		bool last = c->body_off + n == c->body_size;
+		if (lws_write(wsi, (unsigned char *)c->body_ptr + c->body_off, n,
+			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+			return -1;
+		c->body_off += n;
+		if (!last && lws_send_pipe_choked(wsi)) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	/* A body we answered before reading it (413, 401...) would be taken for the next request. */
+	bool unread = c->is_post && c->body_len < c->body_declared;
+	reset_response(c);
+	if (unread)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void
+http_on_closed(struct conn *c)
+{
+	reset_response(c);
+}

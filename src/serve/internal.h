@@ -1,0 +1,211 @@
+/* okvm serve internals shared by server.c, http.c, stream.c, ws.c, auth.c, metrics.c. */
+#ifndef OKVM_SERVE_INTERNAL_H
+#define OKVM_SERVE_INTERNAL_H
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "serve/serve.h"
+
+#define SERVE_MAX_HEADER     4096      /* request header bytes; more -> lws answers 431 */
+#define SERVE_MAX_BODY       (256 * 1024) /* POST bodies; more -> 413 */
+#define SERVE_MAX_WS_MSG     (256 * 1024) /* one WebSocket message; more -> close 1009 */
+#define SERVE_WS_QUEUE       32        /* queued replies per WebSocket client; more -> dropped */
+#define SERVE_MAX_PRESSED    16        /* keys one client can hold at once */
+#define SERVE_CHUNK          (64 * 1024) /* bytes per lws_write of a frame */
+#define SERVE_EVQ            64        /* cross-thread event queue */
+#define SERVE_LAT_RING       1024      /* frame-ready -> written samples kept for /metrics */
+#define SERVE_BOUNDARY       "boundarydonotcross"
+
+enum conn_kind { CONN_NONE, CONN_HTTP, CONN_STREAM, CONN_WS };
+enum part_phase { PART_IDLE, PART_HEADER, PART_BODY };
+
+struct ws_msg {
+	size_t len;
+	unsigned char buf[];            /* LWS_PRE headroom, then len bytes */
+};
+
+/* One connection; lws allocates it zeroed as the per-session data. */
+struct conn {
+	enum conn_kind kind;
+	struct lws *wsi;
+	struct serve *s;
+	struct conn *next, *prev;       /* in s->streams or s->sockets */
+	uint32_t id;
+	char peer[48];
+	bool authed;
+	/* HTTP request */
+	int route;
+	bool is_post;
+	char *body;
+	size_t body_len, body_expect;
+	unsigned long long body_declared;
+	/* HTTP response: headers, then a body from body_mem (owned) or frame (a reference) */
+	unsigned char *resp;            /* LWS_PRE + headers */
+	size_t resp_len, resp_off;
+	char *body_mem;
+	struct okvm_frame *body_frame;
+	const uint8_t *body_ptr;
+	size_t body_size, body_off;
+	/* MJPEG stream, or a snapshot waiting for a frame (snapshot = true) */
+	bool snapshot;
+	uint64_t snap_after_seq;
+	enum part_phase phase;
+	struct okvm_frame *cur;
+	uint64_t last_seq;
+	uint64_t ready_us;              /* when cur's notify arrived (0: not measured) */
+	bool waiting;                   /* idle, had every frame: the next one is measured */
+	bool draining;                  /* a finished part still sits in lws's buffer */
+	char part_hdr[LWS_PRE + 192];
+	size_t part_hdr_len, part_off;
+	uint64_t part_start_us;
+	uint64_t frames_sent, frames_skipped;
+	uint64_t fps_window_start_us, fps_window_frames;
+	double fps;
+	/* WebSocket */
+	char *rx;
+	size_t rx_len;
+	bool rx_too_big;
+	struct ws_msg *q[SERVE_WS_QUEUE];
+	unsigned qhead, qlen;
+	bool state_dirty;
+	uint64_t q_dropped;
+	char pressed[SERVE_MAX_PRESSED][32];
+	unsigned npressed;
+	uint8_t buttons;
+};
+
+struct serve_event {
+	enum { EV_STATE, EV_TYPING } type;
+	size_t done, total;
+	int err;
+};
+
+struct login_slot {
+	char addr[48];
+	unsigned failures;
+	uint64_t window_start_us, locked_until_us;
+	unsigned lockouts;
+};
+
+#define SERVE_MAX_SESSIONS 64
+#define SERVE_LOGIN_SLOTS 128
+
+struct session {
+	char token[65];                 /* hex of 32 random bytes; "" = free */
+	uint64_t expires_us;            /* CLOCK_REALTIME */
+};
+
+struct serve {
+	struct serve_config cfg;
+	struct serve_backend be;
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	int port;
+	bool tls;
+	uint32_t next_id;
+	struct conn *streams;           /* MJPEG clients */
+	struct conn *sockets;           /* WebSocket clients */
+	unsigned nstreams, nsockets, nconns;
+	/* cross-thread: the backend's threads push, the service thread pops */
+	pthread_mutex_t evq_lock;
+	struct serve_event evq[SERVE_EVQ];
+	unsigned evq_head, evq_len;
+	uint64_t evq_overflows;
+	atomic_uint_fast64_t frame_notifies;   /* bumped per new frame */
+	atomic_uint_fast64_t frame_ready_us;   /* when the newest frame's notify came */
+	uint64_t frames_seen;                  /* frame_notifies value handled */
+	bool wanting;
+	uint64_t video_check_us;               /* last look at the video state */
+	int video_fps, video_w, video_h;       /* as last broadcast */
+	bool video_signal;
+	/* input merge */
+	double last_x, last_y;
+	bool typing_active;
+	size_t typing_done, typing_total;
+	int typing_err;
+	/* metrics */
+	uint64_t frames_served, stream_drops, stream_stalls, ws_errors, http_requests, login_failures;
+	uint64_t served_window_start_us, served_window_frames;
+	double served_fps;
+	uint64_t lat_us[SERVE_LAT_RING];
+	unsigned lat_n, lat_pos;
+	/* auth */
+	struct session sessions[SERVE_MAX_SESSIONS];
+	struct login_slot logins[SERVE_LOGIN_SLOTS];
+	uint64_t login_global_window_us;
+	unsigned login_global_count;
+};
+
+uint64_t serve_now_us(void);          /* CLOCK_MONOTONIC */
+uint64_t serve_wall_us(void);         /* CLOCK_REALTIME */
+
+/* server.c */
+void serve_list_add(struct conn **head, struct conn *c);
+void serve_list_del(struct conn **head, struct conn *c);
+void serve_update_want(struct serve *s);
+
+/* http.c: the protocol callback's HTTP half. Return values as for an lws callback. */
+int http_on_request(struct conn *c, const char *uri);
+int http_on_body(struct conn *c, const void *in, size_t len);
+int http_on_body_done(struct conn *c);
+int http_on_writeable(struct conn *c);
+void http_on_closed(struct conn *c);
+/* Answer with a complete response; body copied. Schedules the write. */
+int http_reply(struct conn *c, unsigned status, const char *ctype, const char *body, size_t len,
+	       const char *extra_headers);
+/* Headers only (length -1: open-ended, Connection: close); the caller sets the body. */
+int http_set_headers(struct conn *c, unsigned status, const char *ctype, long long length,
+		     const char *extra_headers);
+int http_reply_json(struct conn *c, unsigned status, const char *json);
+int http_reply_error(struct conn *c, unsigned status, const char *msg);
+
+/* stream.c */
+int stream_begin(struct conn *c, bool snapshot);
+int stream_writeable(struct conn *c);
+int stream_timer(struct conn *c);
+void stream_on_frame(struct serve *s);
+void stream_closed(struct conn *c);
+
+/* ws.c */
+int ws_filter(struct conn *c);        /* before the upgrade: path, Origin, session */
+int ws_established(struct conn *c);
+int ws_receive(struct conn *c, const void *in, size_t len);
+int ws_writeable(struct conn *c);
+void ws_closed(struct conn *c);
+void ws_broadcast_state(struct serve *s);
+/* Handle one message as text; replies queued on c (which may be NULL for tests). */
+void ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len);
+char *ws_state_json(struct serve *s, struct conn *you);
+void ws_queue_text(struct conn *c, const char *text);
+/* Input merging across clients (also used by the REST API with c == NULL). */
+int input_key(struct serve *s, struct conn *c, const char *code, bool down);
+int input_release_client(struct serve *s, struct conn *c);
+int input_type(struct serve *s, const char *text, size_t len, const char *layout, double cps);
+
+/* auth.c */
+bool auth_required(const struct serve *s);
+bool auth_check_request(struct serve *s, struct lws *wsi);  /* valid session cookie */
+/* POST /api/login: checks the rate limit and the password; on success fills cookie_hdr. */
+int auth_login(struct serve *s, const char *peer, const char *password, char *set_cookie,
+	       size_t n);
+void auth_logout(struct serve *s, struct lws *wsi);
+bool auth_origin_ok(struct lws *wsi);
+int auth_login_retry_after(struct serve *s, const char *peer);  /* seconds, 0 = allowed */
+
+/* metrics.c */
+char *metrics_text(struct serve *s);
+void metrics_frame_written(struct serve *s, uint64_t latency_us);
+
+/* web assets (generated from web/ by web/embed.py) */
+struct web_asset {
+	const char *path;
+	const char *type;
+	const unsigned char *data;
+	size_t size;
+};
+const struct web_asset *web_asset_find(const char *path);
+
+#endif

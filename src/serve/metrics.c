@@ -1,0 +1,156 @@
+/*
+ * DESIGN: GET /metrics in the Prometheus text format (version 0.0.4).
+ *
+ * Built on the service thread from the server's own counters and the backend's state: captured
+ * and served fps, clients, frames skipped and drops per stream client, frame-ready -> written
+ * latency (p50/p99 over the last SERVE_LAT_RING parts), link ACK latency, HID reports and errors,
+ * and the typing queue. Per-client series carry the client id and address as labels.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/internal.h"
+
+void
+metrics_frame_written(struct serve *s, uint64_t latency_us)
+{
+	s->lat_us[s->lat_pos] = latency_us;
+	s->lat_pos = (s->lat_pos + 1) % SERVE_LAT_RING;
+	if (s->lat_n < SERVE_LAT_RING)
+		s->lat_n++;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double
+quantile(const uint64_t *sorted, unsigned n, double q)
+{
+	if (!n)
+		return 0;
+	unsigned i = (unsigned)(q * (n - 1) + 0.5);
+	return (double)sorted[i] / 1e6;
+}
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+out(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = b->cap * 2 + (size_t)n;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			abort();
+	}
+}
+
+static void
+metric(struct buf *b, const char *name, const char *type, const char *help, double v)
+{
+	out(b, "# HELP %s %s\n# TYPE %s %s\n%s %.6g\n", name, help, name, type, name, v);
+}
+
+static void
+per_client(struct buf *b, struct serve *s)
+{
+	out(b, "# HELP okvm_serve_client_fps Frames per second written to each stream client.\n"
+	       "# TYPE okvm_serve_client_fps gauge\n");
+	for (struct conn *c = s->streams; c; c = c->next)
+		if (!c->snapshot)
+			out(b, "okvm_serve_client_fps{client=\"%u\",addr=\"%s\"} %.3g\n", c->id,
+			    c->peer, c->fps);
+	out(b, "# HELP okvm_serve_client_frames_skipped_total Frames a stream client skipped "
+	       "because it was still busy with an older one.\n"
+	       "# TYPE okvm_serve_client_frames_skipped_total counter\n");
+	for (struct conn *c = s->streams; c; c = c->next)
+		if (!c->snapshot)
+			out(b, "okvm_serve_client_frames_skipped_total{client=\"%u\",addr=\"%s\"} %llu\n",
+			    c->id, c->peer, (unsigned long long)c->frames_skipped);
+	out(b, "# HELP okvm_serve_ws_dropped_total Replies dropped because a WebSocket client did "
+	       "not read.\n# TYPE okvm_serve_ws_dropped_total counter\n");
+	for (struct conn *c = s->sockets; c; c = c->next)
+		out(b, "okvm_serve_ws_dropped_total{client=\"%u\",addr=\"%s\"} %llu\n", c->id, c->peer,
+		    (unsigned long long)c->q_dropped);
+}
+
+char *
+metrics_text(struct serve *s)
+{
+	struct serve_state st = { 0 };
+	s->be.ops->get_state(s->be.ud, &st);
+	struct buf b = { .cap = 4096 };
+	b.p = malloc(b.cap);
+	if (!b.p)
+		abort();
+	b.p[0] = 0;
+	uint64_t sorted[SERVE_LAT_RING];
+	memcpy(sorted, s->lat_us, sizeof(uint64_t) * s->lat_n);
+	qsort(sorted, s->lat_n, sizeof(uint64_t), cmp_u64);
+	bool recent = serve_now_us() - s->served_window_start_us < 2000000;
+	metric(&b, "okvm_capture_fps", "gauge", "Frames per second captured.", st.fps);
+	metric(&b, "okvm_capture_frames_total", "counter", "Frames captured.",
+	       (double)st.frames_captured);
+	metric(&b, "okvm_video_signal", "gauge", "1 if the capture has an HDMI signal.", st.signal);
+	metric(&b, "okvm_serve_fps", "gauge", "Frames per second written to all stream clients.",
+	       recent ? s->served_fps : 0);
+	metric(&b, "okvm_serve_frames_total", "counter", "Frames written to stream clients.",
+	       (double)s->frames_served);
+	metric(&b, "okvm_serve_stream_clients", "gauge", "Connected MJPEG stream clients.",
+	       s->nstreams);
+	metric(&b, "okvm_serve_ws_clients", "gauge", "Connected WebSocket clients.", s->nsockets);
+	metric(&b, "okvm_serve_stream_drops_total", "counter",
+	       "Stream clients that left in the middle of a frame (stalled or gone).",
+	       (double)s->stream_drops);
+	metric(&b, "okvm_serve_stream_stalls_total", "counter",
+	       "Stream clients dropped because a frame took longer than the stall timeout.",
+	       (double)s->stream_stalls);
+	out(&b, "# HELP okvm_serve_frame_write_seconds Frame ready to completely written to a "
+		"client.\n# TYPE okvm_serve_frame_write_seconds summary\n"
+		"okvm_serve_frame_write_seconds{quantile=\"0.5\"} %.6f\n"
+		"okvm_serve_frame_write_seconds{quantile=\"0.99\"} %.6f\n"
+		"okvm_serve_frame_write_seconds_count %u\n",
+	    quantile(sorted, s->lat_n, 0.5), quantile(sorted, s->lat_n, 0.99), s->lat_n);
+	per_client(&b, s);
+	metric(&b, "okvm_serve_http_requests_total", "counter", "HTTP requests.",
+	       (double)s->http_requests);
+	metric(&b, "okvm_serve_ws_errors_total", "counter",
+	       "WebSocket messages refused (malformed, unknown, out of range).", (double)s->ws_errors);
+	metric(&b, "okvm_serve_login_failures_total", "counter", "Wrong passwords.",
+	       (double)s->login_failures);
+	metric(&b, "okvm_serve_event_overflows_total", "counter",
+	       "Backend events dropped because the server's queue was full.",
+	       (double)s->evq_overflows);
+	metric(&b, "okvm_hid_reports_total", "counter", "HID reports sent to the chip.",
+	       (double)st.hid_reports);
+	metric(&b, "okvm_hid_errors_total", "counter", "ACK timeouts and chip error statuses.",
+	       (double)st.hid_errors);
+	metric(&b, "okvm_link_ack_seconds_last", "gauge", "Latency of the last ACK.",
+	       st.ack_ms_last / 1000);
+	metric(&b, "okvm_link_ack_seconds_max", "gauge", "Highest ACK latency.", st.ack_ms_max / 1000);
+	metric(&b, "okvm_typing_queue", "gauge", "Characters queued for typing.",
+	       (double)st.typing_pending);
+	metric(&b, "okvm_target_connected", "gauge", "1 if the target sees the keyboard.",
+	       st.target_connected);
+	return b.p;
+}

@@ -1,0 +1,65 @@
+/*
+ * okvm serve: the web KVM (ARCHITECTURE 3, 4.3, 7). The command (src/cli/cmd_serve.c) fills a
+ * serve_config from the config file and its options, builds a backend and runs the server.
+ */
+#ifndef OKVM_SERVE_H
+#define OKVM_SERVE_H
+
+#include <stdbool.h>
+
+#include "serve/backend.h"
+
+#define SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
+
+struct serve_config {
+	char *listen;           /* ADDR:PORT; IPv6 as [::1]:8080 */
+	char *password_hash;    /* argon2id string (crypto_pwhash_str); NULL: no login */
+	char *tls_cert, *tls_key;
+	bool tls_self_signed;   /* generate a pair into tls_dir (if none is there yet) */
+	char *tls_dir;          /* where a generated pair lives; NULL = next to the config file */
+	int session_hours;      /* session cookie lifetime */
+	int stall_timeout_s;    /* a stream or WebSocket client that takes longer is dropped */
+	int max_clients;        /* concurrent connections */
+	char *layout;           /* default target layout for typing */
+	double type_cps;        /* default typing speed, characters per second */
+	int login_max_failures; /* per address, before a lockout */
+	int login_lockout_s;    /* first lockout; doubles each time */
+	char *config_path;      /* the file it came from, or NULL */
+};
+
+/* Defaults into cfg (listen 127.0.0.1:8080, no password...). Free with serve_config_clear. */
+void serve_config_init(struct serve_config *cfg);
+void serve_config_clear(struct serve_config *cfg);
+/* Read an INI file ([serve] section; see docs/serve.md). Returns 0, -ENOENT, -EINVAL (with a
+ * log line naming the line), -errno. Keys it does not know are an error. */
+int serve_config_load(struct serve_config *cfg, const char *path);
+/* The config file to use when none is given: $XDG_CONFIG_HOME/okvm/okvm.conf or
+ * ~/.config/okvm/okvm.conf if it exists, else /etc/okvm/okvm.conf if it exists, else NULL.
+ * for_write: the per-user path even if it does not exist. Returns a malloc'd string. */
+char *serve_config_default_path(bool for_write);
+/* Set (or replace) one key of the [serve] section in the file, creating the file and its
+ * folder (0700) if needed; the file ends up 0600. Returns 0 or -errno. */
+int serve_config_set(const char *path, const char *key, const char *value);
+
+/* Is this ADDR:PORT well-formed (port 1..65535, IPv6 in brackets)? */
+bool serve_listen_valid(const char *listen);
+/* Is this listen address loopback-only (127.0.0.0/8, ::1, localhost)? */
+bool serve_listen_is_loopback(const char *listen);
+
+struct serve;
+/* Takes ownership of the backend (destroyed by serve_free). cfg is copied. */
+struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be);
+/* Create the context and listen. Returns 0, -EADDRINUSE, -EACCES (a password is required on a
+ * non-loopback address), -errno. */
+int serve_start(struct serve *s);
+/* The port actually bound (useful with port 0). */
+int serve_port(const struct serve *s);
+/* Run the service loop on the calling thread until *stop becomes non-zero. Returns 0 or -errno. */
+int serve_run(struct serve *s, volatile int *stop);
+/* Releases every key pressed through the server, closes all connections. NULL ok. */
+void serve_free(struct serve *s);
+
+/* Hash a password for the config file (argon2id, libsodium). out gets a malloc'd string. */
+int serve_password_hash(const char *password, char **out);
+
+#endif

@@ -1,0 +1,463 @@
+/*
+ * DESIGN: the libwebsockets context of `okvm serve` and its one service thread.
+ *
+ * One protocol callback handles every connection; its per-session data is a struct conn whose
+ * kind says what the connection became: a plain HTTP exchange (http.c), an MJPEG stream
+ * (stream.c) or a WebSocket (ws.c). Everything lws-related runs on the thread that calls
+ * serve_run(): lws calls are not thread-safe except lws_cancel_service(). The backend's threads
+ * (capture, link dispatch, typing) reach this thread in two ways only: a new frame bumps an
+ * atomic counter, anything else is pushed onto a locked, bounded event queue; both then call
+ * lws_cancel_service(), and LWS_CALLBACK_EVENT_WAIT_CANCELLED drains them here.
+ *
+ * It deliberately does not decode, copy or re-encode video, and never blocks on a client.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "okvm/log.h"
+#include "serve/internal.h"
+
+uint64_t
+serve_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t
+serve_wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void
+serve_list_add(struct conn **head, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+void
+serve_list_del(struct conn **head, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (*head == c)
+		*head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+}
+
+/* No client, no capture (ARCHITECTURE 3). */
+void
+serve_update_want(struct serve *s)
+{
+	bool want = s->nstreams > 0 || s->nsockets > 0;
+	if (want != s->wanting && s->be.ops->want_frames)
+		s->be.ops->want_frames(s->be.ud, want);
+	s->wanting = want;
+}
+
+/* ---- cross-thread notifications (called on backend threads) ---- */
+
+static void
+push_event(struct serve *s, const struct serve_event *ev)
+{
+	pthread_mutex_lock(&s->evq_lock);
+	if (s->evq_len == SERVE_EVQ) {
+		/* Full: the oldest goes; state is re-read as a whole anyway. */
+		s->evq_head = (s->evq_head + 1) % SERVE_EVQ;
+		s->evq_len--;
+		s->evq_overflows++;
+	}
+	s->evq[(s->evq_head + s->evq_len) % SERVE_EVQ] = *ev;
+	s->evq_len++;
+	pthread_mutex_unlock(&s->evq_lock);
+	lws_cancel_service(s->ctx);
+}
+
+static void
+on_frame(void *ud)
+{
+	struct serve *s = ud;
+	atomic_store(&s->frame_ready_us, serve_now_us());
+	atomic_fetch_add(&s->frame_notifies, 1);
+	lws_cancel_service(s->ctx);
+}
+
+static void
+on_state(void *ud)
+{
+	push_event(ud, &(struct serve_event){ .type = EV_STATE });
+}
+
+static void
+on_typing(size_t done, size_t total, int err, void *ud)
+{
+	push_event(ud, &(struct serve_event){ .type = EV_TYPING, .done = done, .total = total,
+					      .err = err });
+}
+
+int
+input_type(struct serve *s, const char *text, size_t len, const char *layout, double cps)
+{
+	if (!layout || !*layout)
+		layout = s->cfg.layout;
+	if (cps <= 0)
+		cps = s->cfg.type_cps;
+	int rc = s->be.ops->type(s->be.ud, text, len, layout, cps, on_typing, s);
+	if (rc == 0) {
+		s->typing_active = true;
+		s->typing_done = 0;
+		s->typing_total = 0;
+		s->typing_err = 0;
+		ws_broadcast_state(s);
+	}
+	return rc;
+}
+
+/* The video's mode and rate change without an event: look once a second while frames come. */
+static void
+check_video_state(struct serve *s)
+{
+	uint64_t now = serve_now_us();
+	if (!s->nsockets || now - s->video_check_us < 1000000)
+		return;
+	s->video_check_us = now;
+	struct serve_state st;
+	s->be.ops->get_state(s->be.ud, &st);
+	int fps = (int)lround(st.fps);
+	if (fps == s->video_fps && st.width == s->video_w && st.height == s->video_h &&
+	    st.signal == s->video_signal)
+		return;
+	s->video_fps = fps;
+	s->video_w = st.width;
+	s->video_h = st.height;
+	s->video_signal = st.signal;
+	ws_broadcast_state(s);
+}
+
+static void
+drain_events(struct serve *s)
+{
+	uint64_t n = atomic_load(&s->frame_notifies);
+	if (n != s->frames_seen) {
+		s->frames_seen = n;
+		stream_on_frame(s);
+		check_video_state(s);
+	}
+	struct serve_event evs[SERVE_EVQ];
+	unsigned k = 0;
+	pthread_mutex_lock(&s->evq_lock);
+	while (s->evq_len) {
+		evs[k++] = s->evq[s->evq_head];
+		s->evq_head = (s->evq_head + 1) % SERVE_EVQ;
+		s->evq_len--;
+	}
+	pthread_mutex_unlock(&s->evq_lock);
+	if (!k)
+		return;
+	for (unsigned i = 0; i < k; i++) {
+		if (evs[i].type != EV_TYPING)
+			continue;
+		s->typing_done = evs[i].done;
+		s->typing_total = evs[i].total;
+		s->typing_err = evs[i].err;
+		s->typing_active = evs[i].err == 0 && evs[i].done < evs[i].total;
+	}
+	ws_broadcast_state(s);
+}
+
+/* ---- the protocol callback ---- */
+
+static void
+conn_init(struct conn *c, struct lws *wsi, struct serve *s, enum conn_kind kind)
+{
+	if (c->kind != CONN_NONE)
+		return;
+	c->kind = kind;
+	c->wsi = wsi;
+	c->s = s;
+	c->id = ++s->next_id;
+	if (!lws_get_peer_simple(wsi, c->peer, sizeof(c->peer)))
+		snprintf(c->peer, sizeof(c->peer), "?");
+}
+
+static int
+on_http(struct lws *wsi, enum lws_callback_reasons reason, struct conn *c, struct serve *s,
+	void *in, size_t len)
+{
+	bool ours = reason == LWS_CALLBACK_HTTP || reason == LWS_CALLBACK_HTTP_BODY ||
+		    reason == LWS_CALLBACK_HTTP_BODY_COMPLETION ||
+		    reason == LWS_CALLBACK_HTTP_WRITEABLE || reason == LWS_CALLBACK_CLOSED_HTTP ||
+		    reason == LWS_CALLBACK_TIMER;
+	if (ours && !c)
+		return reason == LWS_CALLBACK_HTTP ? -1 : 0; /* no session data: nothing of ours */
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		conn_init(c, wsi, s, CONN_HTTP);
+		return http_on_request(c, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return http_on_body(c, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return http_on_body_done(c);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (c->kind == CONN_STREAM)
+			return stream_writeable(c);
+		return http_on_writeable(c);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c->kind == CONN_STREAM)
+			stream_closed(c);
+		else if (c->kind == CONN_HTTP)
+			http_on_closed(c);
+		if (c->kind == CONN_STREAM || c->kind == CONN_HTTP)
+			c->kind = CONN_NONE;
+		return 0;
+	case LWS_CALLBACK_TIMER:
+		return stream_timer(c);
+	default:
+		return lws_callback_http_dummy(wsi, reason, c, in, len);
+	}
+}
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct conn *c = user;
+	struct serve *s = lws_context_user(lws_get_context(wsi));
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		drain_events(s);
+		return 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return ws_filter(&(struct conn){ .wsi = wsi, .s = s });
+	case LWS_CALLBACK_ESTABLISHED:
+		if (!c)
+			return -1;
+		memset(c, 0, sizeof(*c));
+		conn_init(c, wsi, s, CONN_WS);
+		return ws_established(c);
+	case LWS_CALLBACK_RECEIVE:
+		return c && c->kind == CONN_WS ? ws_receive(c, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return c && c->kind == CONN_WS ? ws_writeable(c) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (c && c->kind == CONN_WS)
+			ws_closed(c);
+		if (c)
+			c->kind = CONN_NONE;
+		return 0;
+	default:
+		return on_http(wsi, reason, c, s, in, len);
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	{ .name = "okvm", .callback = callback, .per_session_data_size = sizeof(struct conn),
+	  .rx_buffer_size = 16384 },
+	{ 0 },
+};
+
+/* ---- lifecycle ---- */
+
+struct serve *
+serve_new(const struct serve_config *cfg, struct serve_backend *be)
+{
+	struct serve *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	serve_config_init(&s->cfg);
+#define DUP(f) do { if (cfg->f) { free(s->cfg.f); s->cfg.f = strdup(cfg->f); } } while (0)
+	DUP(listen); DUP(password_hash); DUP(tls_cert); DUP(tls_key); DUP(tls_dir); DUP(layout);
+	DUP(config_path);
+#undef DUP
+	s->cfg.tls_self_signed = cfg->tls_self_signed;
+	s->cfg.session_hours = cfg->session_hours;
+	s->cfg.stall_timeout_s = cfg->stall_timeout_s;
+	s->cfg.max_clients = cfg->max_clients;
+	s->cfg.type_cps = cfg->type_cps;
+	s->cfg.login_max_failures = cfg->login_max_failures;
+	s->cfg.login_lockout_s = cfg->login_lockout_s;
+	s->be = *be;
+	pthread_mutex_init(&s->evq_lock, NULL);
+	return s;
+}
+
+static void
+lws_log_bridge(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	/* okvm reports what matters itself; lws's own lines are details for -v. */
+	okvm_log(level == LLL_ERR ? OKVM_LOG_INFO : OKVM_LOG_DEBUG, "lws: %.*s", (int)n, line);
+}
+
+/* "127.0.0.1:8080", "[::1]:8080", ":8080", "0.0.0.0:80" -> address (NULL = any) and port. */
+static int
+parse_listen(const char *listen, char *addr, size_t n, int *port)
+{
+	const char *colon = strrchr(listen, ':');
+	if (!colon)
+		return -EINVAL;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 1 || p > 65535 || end == colon + 1)
+		return -EINVAL;
+	*port = (int)p;
+	const char *a = listen;
+	size_t alen = (size_t)(colon - listen);
+	if (alen >= 2 && a[0] == '[' && a[alen - 1] == ']') {
+		a++;
+		alen -= 2;
+	}
+	if (alen >= n)
+		return -EINVAL;
+	memcpy(addr, a, alen);
+	addr[alen] = 0;
+	return 0;
+}
+
+bool
+serve_listen_valid(const char *listen)
+{
+	char addr[64];
+	int port;
+	return !parse_listen(listen, addr, sizeof(addr), &port);
+}
+
+bool
+serve_listen_is_loopback(const char *listen)
+{
+	char addr[64];
+	int port;
+	if (parse_listen(listen, addr, sizeof(addr), &port))
+		return false;
+	if (!strcmp(addr, "localhost") || !strcmp(addr, "::1"))
+		return true;
+	struct in_addr in;
+	return inet_pton(AF_INET, addr, &in) == 1 && (ntohl(in.s_addr) >> 24) == 127;
+}
+
+int serve_tls_self_signed(struct serve *s, char **cert, char **key); /* tls.c */
+
+static int
+setup_tls(struct serve *s, struct lws_context_creation_info *info, char **cert, char **key)
+{
+	*cert = *key = NULL;
+	if (s->cfg.tls_self_signed && !s->cfg.tls_cert) {
+		int rc = serve_tls_self_signed(s, cert, key);
+		if (rc)
+			return rc;
+	} else if (s->cfg.tls_cert || s->cfg.tls_key) {
+		if (!s->cfg.tls_cert || !s->cfg.tls_key) {
+			okvm_log(OKVM_LOG_ERROR, "serve: --tls-cert and --tls-key go together");
+			return -EINVAL;
+		}
+		*cert = strdup(s->cfg.tls_cert);
+		*key = strdup(s->cfg.tls_key);
+	} else {
+		return 0;
+	}
+	info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info->ssl_cert_filepath = *cert;
+	info->ssl_private_key_filepath = *key;
+	s->tls = true;
+	return 0;
+}
+
+int
+serve_start(struct serve *s)
+{
+	char addr[64];
+	int port;
+	if (parse_listen(s->cfg.listen, addr, sizeof(addr), &port)) {
+		okvm_log(OKVM_LOG_ERROR, "serve: bad listen address '%s' (want ADDR:PORT)",
+			 s->cfg.listen);
+		return -EINVAL;
+	}
+	if (!serve_listen_is_loopback(s->cfg.listen) && !auth_required(s)) {
+		okvm_log(OKVM_LOG_ERROR, "serve: listening on %s needs a password: run `okvm passwd`",
+			 s->cfg.listen);
+		return -EACCES;
+	}
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+	struct lws_context_creation_info info = { 0 };
+	info.port = port;
+	info.iface = (!*addr || !strcmp(addr, "0.0.0.0") || !strcmp(addr, "::")) ? NULL : addr;
+	info.protocols = protocols;
+	info.user = s;
+	info.max_http_header_data = SERVE_MAX_HEADER;
+	info.max_http_header_pool = (unsigned short)(s->cfg.max_clients + 8);
+	info.fd_limit_per_thread = (unsigned)s->cfg.max_clients + 16;
+	info.keepalive_timeout = 30;
+	info.timeout_secs = (unsigned)s->cfg.stall_timeout_s;
+	info.alpn = "http/1.1";
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (info.iface && strchr(addr, '.'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	char *cert, *key;
+	int rc = setup_tls(s, &info, &cert, &key);
+	if (rc)
+		return rc;
+	s->port = port;
+	s->ctx = lws_create_context(&info);
+	free(cert);
+	free(key);
+	if (!s->ctx)
+		return -EADDRINUSE; /* or an address not of this host: lws does not say which */
+	if (s->be.ops->set_notify)
+		s->be.ops->set_notify(s->be.ud, on_frame, on_state, s);
+	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",
+		 s->cfg.listen);
+	return 0;
+}
+
+int
+serve_port(const struct serve *s)
+{
+	return s->port;
+}
+
+int
+serve_run(struct serve *s, volatile int *stop)
+{
+	while (!*stop) {
+		if (lws_service(s->ctx, 0) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+void
+serve_free(struct serve *s)
+{
+	if (!s)
+		return;
+	if (s->ctx) {
+		if (s->be.ops->set_notify)
+			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);
+		for (struct conn *c = s->sockets; c; c = c->next)
+			input_release_client(s, c);
+		lws_context_destroy(s->ctx);
+	}
+	if (s->be.ops && s->be.ops->release_all)
+		s->be.ops->release_all(s->be.ud);
+	if (s->be.ops && s->be.ops->destroy)
+		s->be.ops->destroy(s->be.ud);
+	pthread_mutex_destroy(&s->evq_lock);
+	serve_config_clear(&s->cfg);
+	free(s);
+}

@@ -1,0 +1,300 @@
+/*
+ * DESIGN: MJPEG fan-out and snapshots, as ustreamer does it on libevent, on lws's writeable
+ * callback (ARCHITECTURE 3).
+ *
+ * A stream client is given the newest frame only once everything it was sent before has
+ * drained: LWS_CALLBACK_HTTP_WRITEABLE fires, the client takes a reference to the newest frame,
+ * and the JPEG is written straight from the shared buffer in SERVE_CHUNK pieces for as long as
+ * the socket takes them (lws_send_pipe_choked). A slow client therefore skips frames and costs
+ * the others nothing; at most the unsent tail of one chunk is buffered by lws for it. A part that
+ * does not finish within stall_timeout_s gets the client dropped (lws_set_timeout).
+ *
+ * Each part: "Content-Type", "Content-Length" and "X-Timestamp" (the frame's CLOCK_MONOTONIC
+ * capture time in seconds) headers, the JPEG, then the next boundary right away, so browsers
+ * show a frame as soon as it is complete instead of when the next one starts.
+ *
+ * A snapshot waits (as a stream client, so capture runs) for a frame newer than the one current
+ * when it asked, unless capture was already running, then answers with one JPEG.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "okvm/log.h"
+#include "serve/internal.h"
+
+static const char part_trailer[] = "\r\n--" SERVE_BOUNDARY "\r\n";
+
+static struct okvm_frame *
+newest(struct serve *s)
+{
+	return s->be.ops->newest_frame ? s->be.ops->newest_frame(s->be.ud) : NULL;
+}
+
+static void
+unref(struct serve *s, struct okvm_frame *f)
+{
+	if (f)
+		s->be.ops->frame_unref(s->be.ud, f);
+}
+
+static int
+snapshot_reply(struct conn *c, struct okvm_frame *f)
+{
+	char hdr[160];
+	snprintf(hdr, sizeof(hdr),
+		 "Content-Disposition: inline; filename=\"okvm-%" PRIu64 ".jpg\"\r\n"
+		 "X-Timestamp: %" PRIu64 ".%06" PRIu64 "\r\n",
+		 f->seq, f->ts_us / 1000000u, f->ts_us % 1000000u);
+	http_set_headers(c, 200, "image/jpeg", (long long)f->size, hdr);
+	c->body_frame = f;
+	c->body_ptr = f->data;
+	c->body_size = f->size;
+	c->body_off = 0;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static void
+snapshot_done_waiting(struct conn *c)
+{
+	struct serve *s = c->s;
+	serve_list_del(&s->streams, c);
+	s->nstreams--;
+	c->snapshot = false;
+	c->kind = CONN_HTTP;
+	lws_set_timer_usecs(c->wsi, -1);
+	serve_update_want(s);
+}
+
+int
+stream_timer(struct conn *c)
+{
+	if (c->kind != CONN_STREAM || !c->snapshot)
+		return 0;
+	snapshot_done_waiting(c);
+	return http_reply_error(c, 503, "no video frame (no signal or no capture)");
+}
+
+static int
+snapshot_begin(struct conn *c)
+{
+	struct serve *s = c->s;
+	struct okvm_frame *f = newest(s);
+	if (f && s->wanting)
+		return snapshot_reply(c, f);
+	c->snap_after_seq = f ? f->seq : 0;
+	unref(s, f);
+	c->kind = CONN_STREAM;
+	c->snapshot = true;
+	serve_list_add(&s->streams, c);
+	s->nstreams++;
+	serve_update_want(s);
+	lws_set_timer_usecs(c->wsi, (lws_usec_t)s->cfg.stall_timeout_s * 1000000);
+	return 0;
+}
+
+int
+stream_begin(struct conn *c, bool snapshot)
+{
+	struct serve *s = c->s;
+	if (snapshot)
+		return snapshot_begin(c);
+	/* Open-ended: no Content-Length; the body starts with the first boundary. */
+	const char *txt = "HTTP/1.1 200 OK\r\n"
+			  "Content-Type: multipart/x-mixed-replace;boundary=" SERVE_BOUNDARY "\r\n"
+			  "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
+			  "Pragma: no-cache\r\n"
+			  "X-Content-Type-Options: nosniff\r\n"
+			  "Connection: close\r\n\r\n"
+			  "--" SERVE_BOUNDARY "\r\n";
+	size_t n = strlen(txt);
+	c->resp = malloc(LWS_PRE + n);
+	if (!c->resp)
+		abort();
+	memcpy(c->resp + LWS_PRE, txt, n);
+	c->resp_len = n;
+	c->resp_off = 0;
+	c->kind = CONN_STREAM;
+	c->phase = PART_IDLE;
+	c->fps_window_start_us = serve_now_us();
+	serve_list_add(&s->streams, c);
+	s->nstreams++;
+	serve_update_want(s);
+	okvm_log(OKVM_LOG_INFO, "serve: stream client %u from %s", c->id, c->peer);
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+void
+stream_on_frame(struct serve *s)
+{
+	struct conn *next;
+	for (struct conn *c = s->streams; c; c = next) {
+		next = c->next;
+		if (c->snapshot) {
+			struct okvm_frame *f = newest(s);
+			if (f && f->seq > c->snap_after_seq) {
+				snapshot_done_waiting(c);
+				snapshot_reply(c, f);
+			} else {
+				unref(s, f);
+			}
+			continue;
+		}
+		if (c->phase == PART_IDLE)
+			lws_callback_on_writable(c->wsi);
+	}
+}
+
+static void
+count_fps(struct serve *s, struct conn *c, uint64_t now)
+{
+	c->fps_window_frames++;
+	if (now - c->fps_window_start_us >= 1000000) {
+		c->fps = (double)c->fps_window_frames * 1e6 / (double)(now - c->fps_window_start_us);
+		c->fps_window_frames = 0;
+		c->fps_window_start_us = now;
+	}
+	s->served_window_frames++;
+	if (now - s->served_window_start_us >= 1000000) {
+		s->served_fps = (double)s->served_window_frames * 1e6 /
+				(double)(now - s->served_window_start_us);
+		s->served_window_frames = 0;
+		s->served_window_start_us = now;
+	}
+}
+
+/* Take the newest frame if it is one this client has not had. */
+static bool
+start_part(struct conn *c)
+{
+	struct serve *s = c->s;
+	struct okvm_frame *f = newest(s);
+	if (!f || f->seq == c->last_seq) {
+		unref(s, f);
+		c->waiting = true;
+		return false;
+	}
+	if (c->last_seq && f->seq > c->last_seq + 1)
+		c->frames_skipped += f->seq - c->last_seq - 1;
+	c->cur = f;
+	/* Latency counts only from a notify this client was waiting for (not a backlog). */
+	c->ready_us = c->waiting ? atomic_load(&s->frame_ready_us) : 0;
+	c->waiting = false;
+	int n = snprintf(c->part_hdr + LWS_PRE, sizeof(c->part_hdr) - LWS_PRE,
+			 "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+			 "X-Timestamp: %" PRIu64 ".%06" PRIu64 "\r\n\r\n",
+			 f->size, f->ts_us / 1000000u, f->ts_us % 1000000u);
+	c->part_hdr_len = (size_t)n;
+	c->part_off = 0;
+	c->part_start_us = serve_now_us();
+	c->phase = PART_HEADER;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, s->cfg.stall_timeout_s);
+	return true;
+}
+
+static void
+finish_part(struct conn *c)
+{
+	struct serve *s = c->s;
+	uint64_t now = serve_now_us();
+	c->last_seq = c->cur->seq;
+	unref(s, c->cur);
+	c->cur = NULL;
+	c->phase = PART_IDLE;
+	c->frames_sent++;
+	s->frames_served++;
+	if (c->ready_us && now >= c->ready_us)
+		metrics_frame_written(s, now - c->ready_us);
+	count_fps(s, c, now);
+	/* If lws holds an unsent tail, the part is not out yet: the timeout stays armed until the
+	 * next writeable callback says the socket drained. */
+	if (lws_send_pipe_choked(c->wsi))
+		c->draining = true;
+	else
+		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+}
+
+/* One step of the current part; returns <0 on a write error. */
+static int
+write_step(struct conn *c)
+{
+	struct lws *wsi = c->wsi;
+	if (c->phase == PART_HEADER) {
+		if (lws_write(wsi, (unsigned char *)c->part_hdr + LWS_PRE, c->part_hdr_len,
+			      LWS_WRITE_HTTP) < 0)
+			return -1;
+		c->phase = PART_BODY;
+		return 0;
+	}
+	size_t n = c->cur->size - c->part_off;
+	if (n > SERVE_CHUNK)
+		n = SERVE_CHUNK;
+	if (n && lws_write(wsi, (unsigned char *)c->cur->data + c->part_off, n, LWS_WRITE_HTTP) < 0)
+		return -1;
+	c->part_off += n;
+	if (c->part_off < c->cur->size)
+		return 0;
+	if (lws_write(wsi, (unsigned char *)part_trailer, sizeof(part_trailer) - 1,
+		      LWS_WRITE_HTTP) < 0)
+		return -1;
+	finish_part(c);
+	return 0;
+}
+
+int
+stream_writeable(struct conn *c)
+{
+	if (c->snapshot)
+		return 0;
+	struct lws *wsi = c->wsi;
+	if (c->draining) {
+		c->draining = false;
+		lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	}
+	if (c->resp) {
+		if (lws_write(wsi, c->resp + LWS_PRE, c->resp_len, LWS_WRITE_HTTP) < 0)
+			return -1;
+		free(c->resp);
+		c->resp = NULL;
+	}
+	for (;;) {
+		if (lws_send_pipe_choked(wsi)) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+		if (c->phase == PART_IDLE && !start_part(c))
+			return 0; /* nothing new: stream_on_frame wakes us */
+		if (write_step(c) < 0)
+			return -1;
+	}
+}
+
+void
+stream_closed(struct conn *c)
+{
+	struct serve *s = c->s;
+	if (!s)
+		return;
+	if (c->cur || c->draining) {
+		/* Closed mid-part: lws dropped it for stalling, or the peer went away. */
+		uint64_t took = serve_now_us() - c->part_start_us;
+		bool stalled = took + 500000 >= (uint64_t)s->cfg.stall_timeout_s * 1000000;
+		s->stream_drops++;
+		s->stream_stalls += stalled;
+		okvm_log(stalled ? OKVM_LOG_WARN : OKVM_LOG_INFO,
+			 "serve: stream client %u (%s) %s", c->id, c->peer,
+			 stalled ? "stalled: dropped" : "went away mid-frame");
+	}
+	unref(s, c->cur);
+	c->cur = NULL;
+	free(c->resp);
+	c->resp = NULL;
+	http_on_closed(c);
+	serve_list_del(&s->streams, c);
+	s->nstreams--;
+	serve_update_want(s);
+}

@@ -1,0 +1,311 @@
+"use strict";
+// Browser tests of okvm serve: Debian's chromium driven by playwright-core.
+// Usage: node serve.test.js BUILD_DIR   (scripts/run-e2e does this)
+// The server runs with the test backend, whose call log is the oracle. OKVM_E2E_BACKEND_ARGS
+// (space-separated) swaps the backend, e.g. for `-d emu --emu-events FILE`, once the matching
+// oracle is added to `backends` below.
+const { chromium } = require("playwright-core");
+const { spawn } = require("child_process");
+const assert = require("assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const net = require("net");
+
+const BUILD = path.resolve(process.argv[2] || "build");
+const SRC = path.resolve(__dirname, "..", "..");
+const OKVM = path.join(BUILD, "okvm");
+const FRAMES = path.join(SRC, "tests", "fixtures", "serve-frames");
+const ART = path.join(BUILD, "e2e-artifacts");
+fs.mkdirSync(ART, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function waitFor(what, fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+class Server {
+  static async start(extra = [], env = {}, backendArgs = null) {
+    const s = new Server();
+    s.tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-"));
+    s.log = path.join(s.tmp, "backend.jsonl");
+    s.port = await freePort();
+    const backend = backendArgs || (process.env.OKVM_E2E_BACKEND_ARGS
+      ? process.env.OKVM_E2E_BACKEND_ARGS.split(/\s+/).filter(Boolean)
+      : ["--test-backend", FRAMES + "@15", "--test-backend-log", s.log]);
+    s.proc = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${s.port}`, ...backend, ...extra], {
+      env: { ...process.env, HOME: s.tmp, XDG_CONFIG_HOME: path.join(s.tmp, "xdg"), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    s.stderr = "";
+    s.proc.stderr.on("data", (d) => { s.stderr += d; });
+    await new Promise((resolve, reject) => {
+      let out = "";
+      s.proc.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
+      s.proc.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + s.stderr)));
+    });
+    s.url = `http://127.0.0.1:${s.port}`;
+    return s;
+  }
+  calls(op) {
+    if (!fs.existsSync(this.log)) return [];
+    return fs.readFileSync(this.log, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))
+      .filter((c) => !op || c.op === op);
+  }
+  async metric(name) {
+    const r = await fetch(this.url + "/metrics");
+    const line = (await r.text()).split("\n").find((l) => l.startsWith(name + " "));
+    return line ? Number(line.split(" ")[1]) : NaN;
+  }
+  async stop() {
+    if (this.proc.exitCode !== null) return this.proc.exitCode;
+    const done = new Promise((r) => this.proc.on("exit", (c) => r(c)));
+    this.proc.kill("SIGTERM");
+    return done;
+  }
+}
+
+let browser;
+const results = [];
+
+async function test(name, fn, { extra = [], env = {}, backend = null, context: ctxOpts = {} } = {}) {
+  const server = await Server.start(extra, env, backend);
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...ctxOpts });
+  const page = await context.newPage();
+  const t0 = Date.now();
+  try {
+    await fn(page, server);
+    results.push([name, true]);
+    console.log(`ok: ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL: ${name}: ${e.stack || e}`);
+    console.log(server.stderr.slice(-2000));
+  } finally {
+    await page.screenshot({ path: path.join(ART, name.replace(/\W+/g, "-") + ".png") }).catch(() => {});
+    await context.close();
+    const rc = await server.stop();
+    if (rc !== 0) {
+      results.push([name + " (clean exit)", false]);
+      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr.slice(-2000)}`);
+    }
+  }
+}
+
+async function openUi(page, server, width = 640) {
+  await page.goto(server.url + "/");
+  await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+  await waitFor("video", () => page.evaluate((w) => document.getElementById("video").naturalWidth === w, width));
+}
+
+// Client coordinates of a point of the video frame, with the letterbox of object-fit: contain.
+async function framePoint(page, fx, fy) {
+  const box = await page.locator("#video").boundingBox();
+  const scale = Math.min(box.width / 640, box.height / 360);
+  const w = 640 * scale, h = 360 * scale;
+  return [box.x + (box.width - w) / 2 + fx * w, box.y + (box.height - h) / 2 + fy * h, box];
+}
+
+async function main() {
+  browser = await chromium.launch({
+    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+
+  await test("page loads and frames arrive", async (page, server) => {
+    await openUi(page, server);
+    const before = await server.metric("okvm_serve_frames_total");
+    await waitFor("more frames", async () => (await server.metric("okvm_serve_frames_total")) >= before + 10);
+    assert.match(await page.textContent("#video-info"), /640×360/);
+    assert.equal(await page.textContent("#target"), "target connected");
+    assert.equal(await page.isHidden("#overlay"), true);
+  });
+
+  await test("typing into the page reaches the backend", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#screen", { position: { x: 5, y: 5 } });
+    await page.keyboard.type("hi");
+    await page.keyboard.press("Shift+KeyA");
+    await waitFor("key events", () => server.calls("key").length >= 8);
+    const keys = server.calls("key").map((c) => `${c.code}${c.down ? "+" : "-"}`);
+    assert.deepEqual(keys, ["KeyH+", "KeyH-", "KeyI+", "KeyI-", "ShiftLeft+", "KeyA+", "KeyA-", "ShiftLeft-"]);
+  });
+
+  await test("a click lands at the matching point of the video", async (page, server) => {
+    await openUi(page, server);
+    const [x, y, box] = await framePoint(page, 0.25, 0.6);
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.up();
+    await waitFor("click", () => server.calls("mouse").some((c) => c.buttons === 1));
+    const down = server.calls("mouse").find((c) => c.buttons === 1);
+    assert.ok(Math.abs(down.x - 0.25) < 0.005 && Math.abs(down.y - 0.6) < 0.005, JSON.stringify(down));
+    await waitFor("release", () => server.calls("mouse").slice(-1)[0].buttons === 0);
+    // The letterbox (the video is 16:9 in a wider box here) is not part of the target screen.
+    const n = server.calls("mouse").length;
+    const [, top] = await framePoint(page, 0.5, 0);
+    assert.ok(top - box.y > 20, "the page shows a letterbox above the picture");
+    await page.mouse.click(x, box.y + 5);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await fetch(server.url + "/api/state");    // a round trip after the click
+    assert.equal(server.calls("mouse").length, n, "a click in the letterbox sends nothing");
+  });
+
+  await test("phone: a tap clicks there", async (page, server) => {
+    await openUi(page, server);
+    const [x, y] = await framePoint(page, 0.5, 0.25);
+    await page.touchscreen.tap(x, y);
+    await waitFor("tap", () => server.calls("mouse").length >= 2);
+    const m = server.calls("mouse");
+    assert.deepEqual(m.map((c) => c.buttons), [1, 0]);
+    assert.ok(Math.abs(m[0].x - 0.5) < 0.01 && Math.abs(m[0].y - 0.25) < 0.01, JSON.stringify(m[0]));
+    assert.ok(await page.isVisible("#btn-osk"), "the on-screen keyboard button is there");
+  }, { context: { viewport: { width: 412, height: 800 }, hasTouch: true, isMobile: true } });
+
+  await test("wheel scrolls", async (page, server) => {
+    await openUi(page, server);
+    const [x, y] = await framePoint(page, 0.5, 0.5);
+    await page.mouse.move(x, y);
+    await page.mouse.wheel(0, 300);
+    await waitFor("wheel", () => server.calls("wheel").reduce((a, c) => a + c.dy, 0) === 3);
+  });
+
+  const paragraph = "The quick brown fox jumps over the lazy dog.\nÄrger über Öl: 5 € & 10 % — done!";
+  await test("paste a paragraph with layout and progress", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#btn-paste");
+    await page.fill("#paste-text", paragraph);
+    await page.selectOption("#paste-layout", "de");
+    await page.fill("#paste-cps", "400");
+    await page.click("#paste-go");
+    const n = [...paragraph].length;
+    await waitFor("typed all", async () => (await page.textContent("#paste-status")) === `typed ${n}/${n}`, 30000);
+    assert.equal(server.calls("typed").map((c) => c.text).join(""), paragraph);
+    const t = server.calls("type")[0];
+    assert.equal(t.layout, "de");
+    assert.equal(t.cps, 400);
+  });
+
+  await test("caps lock toggles and its indicator follows", async (page, server) => {
+    await openUi(page, server);
+    assert.equal(await page.getAttribute("#led-caps", "class"), "led");
+    await page.click("#led-caps");
+    await waitFor("caps on", async () => (await page.getAttribute("#led-caps", "class")) === "led on");
+    await page.click("#led-caps");
+    await waitFor("caps off", async () => (await page.getAttribute("#led-caps", "class")) === "led");
+    assert.equal(server.calls("key").filter((c) => c.code === "CapsLock").length, 4);
+  });
+
+  await test("special keys menu and USB switch", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#btn-keys");
+    await page.click("text=Ctrl+Alt+Del");
+    await page.click("#btn-keys");
+    await page.click("[data-combo='ctrl+alt+f2']");
+    await waitFor("combos", () => server.calls("combo").length === 2);
+    assert.deepEqual(server.calls("combo").map((c) => c.combo), ["ctrl+alt+delete", "ctrl+alt+f2"]);
+    await page.click("#btn-usb");
+    await waitFor("usb host", async () => (await page.textContent("#btn-usb")) === "USB: host");
+  });
+
+  await test("leaving the page releases held keys", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#screen", { position: { x: 5, y: 5 } });
+    await page.keyboard.down("ShiftLeft");
+    await waitFor("shift down", () => server.calls("key").some((c) => c.code === "ShiftLeft" && c.down));
+    await page.click("#btn-full", { trial: true });
+    await page.focus("#btn-paste");
+    await waitFor("shift up", () => server.calls("key").some((c) => c.code === "ShiftLeft" && !c.down));
+    await page.keyboard.up("ShiftLeft");
+  });
+
+  await test("target not connected and no signal are shown", async (page, server) => {
+    await openUi(page, server);
+    server.proc.kill("SIGUSR1");
+    await waitFor("banner", async () => (await page.textContent("#target")) === "target not connected");
+    assert.match(await page.textContent("#banner"), /Target not connected/);
+    server.proc.kill("SIGUSR2");
+    await waitFor("no signal", async () => (await page.textContent("#overlay")) === "No signal");
+    server.proc.kill("SIGUSR1");
+    server.proc.kill("SIGUSR2");
+    await waitFor("back", async () => await page.isHidden("#overlay") && await page.isHidden("#banner"));
+  });
+
+  await test("reconnects after the connection drops", async (page, server) => {
+    await openUi(page, server);
+    // Drop the WebSocket from the page side by closing it the way a network error would.
+    await page.evaluate(() => { ws.close(); });
+    await waitFor("reconnecting", async () => (await page.textContent("#conn")) !== "connected", 5000);
+    await waitFor("reconnected", async () => (await page.textContent("#conn")) === "connected");
+  });
+
+  // The virtual unit end to end: its --emu-events file is the oracle.
+  const evfile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-emu-")), "events.jsonl");
+  const emuEvents = () => fs.existsSync(evfile)
+    ? fs.readFileSync(evfile, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+  await test("virtual unit: typed keys become text, a click lands on the target", async (page, server) => {
+    await openUi(page, server, 1920);
+    await page.click("#screen", { position: { x: 5, y: 5 } });
+    // keyboard.type() sends no Shift for capitals; a person's Shift is a key like any other.
+    await page.keyboard.press("Shift+KeyH");
+    await page.keyboard.type("i there");
+    const typed = () => emuEvents().filter((e) => e.type === "text").map((e) => e.text).join("");
+    await waitFor("text on the target", () => typed() === "Hi there").catch((e) => {
+      throw new Error(e.message + `: ${JSON.stringify(typed())} ${JSON.stringify(emuEvents().slice(-6))}`);
+    });
+    const box = await page.locator("#video").boundingBox();
+    const scale = Math.min(box.width / 1920, box.height / 1080);
+    const w = 1920 * scale, h = 1080 * scale;
+    await page.mouse.click(box.x + (box.width - w) / 2 + 0.75 * w, box.y + (box.height - h) / 2 + 0.5 * h);
+    await waitFor("click on the target", () => emuEvents().some((e) => e.type === "mouse" && e.buttons === 1));
+    const click = emuEvents().find((e) => e.type === "mouse" && e.buttons === 1);
+    assert.ok(Math.abs(click.x - 3072) <= 8 && Math.abs(click.y - 2048) <= 8, JSON.stringify(click));
+  }, { backend: ["-d", "emu", "--emu-events", evfile] });
+
+  const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-conf-")), "okvm.conf");
+  const pw = "e2e password 1";
+  await new Promise((resolve, reject) => {
+    const p = spawn(OKVM, ["passwd", "--config", conf], { stdio: ["pipe", "ignore", "inherit"] });
+    p.stdin.end(pw + "\n");
+    p.on("exit", (c) => (c === 0 ? resolve() : reject(new Error("okvm passwd " + c))));
+  });
+  await test("log in and out", async (page, server) => {
+    await page.goto(server.url + "/");
+    await page.waitForURL(/\/login$/);
+    await page.fill("#password", "not it");
+    await page.click("#login-go");
+    await waitFor("error", async () => (await page.textContent("#login-error")) === "wrong password");
+    await page.fill("#password", pw);
+    await page.click("#login-go");
+    await page.waitForURL(server.url + "/");
+    await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+    await waitFor("logout shown", () => page.isVisible("#btn-logout"));
+    const cookies = await page.context().cookies();
+    const c = cookies.find((k) => k.name === "okvm_session");
+    assert.ok(c && c.httpOnly && c.sameSite === "Strict" && c.expires > Date.now() / 1000);
+    await page.click("#btn-logout");
+    await page.waitForURL(/\/login$/);
+    const st = await page.evaluate(() => fetch("/api/state").then((r) => r.status));
+    assert.equal(st, 401);
+  }, { extra: ["--config", conf] });
+
+  await browser.close();
+  const failed = results.filter((r) => !r[1]).length;
+  console.log(`e2e: ${results.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => { console.log("FAIL: " + (e.stack || e)); process.exit(1); });

@@ -1,0 +1,127 @@
+"""okvm serve's security: a non-loopback address needs a password, `okvm passwd` stores only an
+argon2id hash in a 0600 file, login/logout with a HttpOnly SameSite=Strict cookie, everything
+else refused without it, wrong passwords rate-limited and logged, TLS with a self-signed pair."""
+import http.client
+import os
+import ssl
+import stat
+import subprocess
+import tempfile
+
+from serve_util import OKVM, Server, WebSocket, check, fail, free_port, passed
+
+tmp = tempfile.mkdtemp(prefix="okvm-auth-")
+conf = os.path.join(tmp, "cfg", "okvm.conf")
+env = dict(os.environ, HOME=tmp, XDG_CONFIG_HOME=os.path.join(tmp, "xdg"))
+
+s = Server(listen=f"0.0.0.0:{free_port()}", expect_fail=True)
+rc = s.proc.wait(20)
+err = s.errors()
+s.stop()
+check(rc == 1 and "okvm passwd" in err and err.count("\n") == 1,
+      "--listen 0.0.0.0 without a password refuses to start, with one line naming okvm passwd")
+
+r = subprocess.run([OKVM, "passwd", "--config", conf], input=b"short\n", capture_output=True, env=env)
+check(r.returncode == 1 and not os.path.exists(conf), "a password under 8 characters is refused")
+PW = "correct horse battery"
+r = subprocess.run([OKVM, "passwd", "--config", conf], input=(PW + "\n").encode(),
+                   capture_output=True, env=env)
+check(r.returncode == 0, "okvm passwd reads the password from a pipe")
+text = open(conf).read()
+mode = stat.S_IMODE(os.stat(conf).st_mode)
+check("[serve]" in text and "password = $argon2id$" in text and PW not in text,
+      "only an argon2id hash is stored, in [serve]")
+check(mode == 0o600 and stat.S_IMODE(os.stat(os.path.dirname(conf)).st_mode) == 0o700,
+      "the config file is 0600 in a 0700 folder")
+with open(conf, "a") as f:
+    f.write("login_max_failures = 3\nlogin_lockout = 60\n")
+r = subprocess.run([OKVM, "passwd", "--config", conf], input=(PW + "\n").encode(),
+                   capture_output=True, env=env)
+text = open(conf).read()
+check(r.returncode == 0 and text.count("password =") == 1 and "login_lockout = 60" in text,
+      "setting it again replaces the hash and keeps the other keys")
+
+with Server("--config", conf) as s:
+    st, h, _ = s.http("GET", "/")
+    check(st == 302 and h["location"] == "/login", "GET / without a session redirects to /login")
+    st, h, body = s.http("GET", "/login")
+    check(st == 200 and b"password" in body, "the login page is served without a session")
+    for path in ("/api/state", "/stream", "/snapshot", "/metrics"):
+        st, _, _ = s.http("GET", path)
+        if st != 401:
+            fail(f"GET {path} without a session: {st}")
+    st, _, _ = s.http("POST", "/api/key?combo=a")
+    check(st == 401 and not s.calls(), "every API route answers 401 without a session; nothing sent")
+    try:
+        WebSocket(s.port)
+        fail("a WebSocket without a session was accepted")
+    except (ConnectionError, OSError):
+        passed("the WebSocket is refused without a session")
+
+    st, h, _ = s.http("POST", "/api/login", body=b"password=wrong")
+    check(st == 403, "a wrong password: 403")
+    st, h, _ = s.http("POST", "/api/login", body=("password=" + PW.replace(" ", "%20")).encode())
+    cookie = h.get("set-cookie", "")
+    check(st == 200 and cookie.startswith("okvm_session=") and "HttpOnly" in cookie
+          and "SameSite=Strict" in cookie and "Max-Age=43200" in cookie and "Secure" not in cookie,
+          "the right password sets an HttpOnly, SameSite=Strict session cookie that expires")
+    sess = cookie.split(";")[0]
+    st, _, _ = s.http("GET", "/api/state", headers={"Cookie": sess})
+    check(st == 200, "the session opens the API")
+    ws = WebSocket(s.port, cookie=sess)
+    check(ws.recv_until(lambda m: m["type"] == "state")["auth"] is True,
+          "and the WebSocket; state says login is on")
+    ws.close()
+    st, _, _ = s.http("POST", "/api/logout", headers={"Cookie": sess})
+    st2, _, _ = s.http("GET", "/api/state", headers={"Cookie": sess})
+    check(st == 200 and st2 == 401, "after logout the old cookie is worthless")
+    st, _, _ = s.http("GET", "/api/state", headers={"Cookie": "okvm_session=" + "0" * 64})
+    check(st == 401, "a made-up session token is refused")
+
+    # rate limit: 3 failures (configured) lock the address out, even for the right password
+    for i in range(3):
+        st, _, _ = s.http("POST", "/api/login", body=b"password=guess%d" % i)
+        if st != 403:
+            fail(f"wrong password {i + 1}: {st}")
+    st, h, body = s.http("POST", "/api/login", body=("password=" + PW).encode())
+    check(st == 429 and int(h["retry-after"]) > 0,
+          "after 3 wrong passwords the address gets 429 with Retry-After, right password or not")
+    for i in range(20):
+        st, _, _ = s.http("POST", "/api/login", body=b"password=again")
+    check(st == 429, "and stays locked out however often it tries")
+log = s.errors()
+check("wrong password from 127.0.0.1" in log and "locked out" in log,
+      "wrong passwords and the lockout are logged with the address")
+
+with Server("--config", conf, listen=f"0.0.0.0:{free_port()}") as s:
+    st, _, _ = s.http("GET", "/api/state")
+    check(st == 401, "with a password set, --listen 0.0.0.0 starts (and asks for a login)")
+
+bad = os.path.join(tmp, "bad.conf")
+with open(bad, "w") as f:
+    f.write("[serve]\nlisten = 127.0.0.1:1\nlisen = typo\n")
+r = subprocess.run([OKVM, "serve", "--config", bad, "--test-backend", "x"], capture_output=True,
+                   env=env, timeout=20)
+check(r.returncode == 1 and b"bad.conf:3" in r.stderr, "an unknown config key fails, naming the line")
+
+tlsdir = os.path.join(tmp, "tls")
+os.mkdir(tlsdir, 0o700)
+with open(conf, "a") as f:
+    f.write(f"tls_dir = {tlsdir}\n")
+with Server("--config", conf, "--tls-self-signed") as s:
+    check(s.url.startswith("https://"), "--tls-self-signed serves https")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=20)
+    c.request("POST", "/api/login", body=("password=" + PW).encode())
+    r = c.getresponse()
+    r.read()
+    check(r.status == 200 and "Secure" in r.getheader("set-cookie"),
+          "login over TLS works and the cookie is Secure")
+    der = c.sock.getpeercert(binary_form=True)
+    check(der and len(der) > 200, "the server presents a certificate")
+    c.close()
+key = os.path.join(tlsdir, "okvm-selfsigned.key")
+check(os.path.exists(key) and stat.S_IMODE(os.stat(key).st_mode) == 0o600,
+      "the generated key is kept 0600 for the next start")

@@ -1,0 +1,284 @@
+"use strict";
+// okvm web UI: MJPEG video in an <img>, input over the WebSocket /api/ws (docs/api.md).
+// No framework and no build step: this file is embedded into the okvm binary as it is.
+
+const $ = (id) => document.getElementById(id);
+const screenEl = $("screen"), video = $("video"), overlay = $("overlay"), banner = $("banner");
+let ws = null, wsOpen = false, retryMs = 500, state = null;
+let relMode = false;
+const pressed = new Set();            // KeyboardEvent.code values this page holds down
+let buttons = 0;                      // MouseEvent.buttons as last sent
+let pendingMove = null, relAcc = null, wheelAcc = 0;
+
+// ---- WebSocket with automatic reconnect ----
+function send(msg) {
+  if (wsOpen) ws.send(JSON.stringify(msg));
+}
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  ws = new WebSocket(proto + "//" + location.host + "/api/ws");
+  ws.onopen = () => {
+    wsOpen = true;
+    retryMs = 500;
+    startVideo();
+    render();
+  };
+  ws.onmessage = (ev) => {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    if (m.type === "state") { state = m; render(); }
+    else if (m.type === "error") console.warn("okvm:", m.error);
+    else if (m.type === "ok" && m.ref === "type") $("paste-status").textContent = "typing…";
+  };
+  ws.onclose = (ev) => {
+    wsOpen = false;
+    render();
+    if (ev.code === 1006 && document.cookie === "" && state && state.auth) {
+      // The session may have expired: the login page decides.
+      fetch("/api/state").then((r) => { if (r.status === 401) location.href = "/login"; });
+    }
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 8000);
+  };
+}
+
+// ---- video ----
+function startVideo() {
+  video.src = "/stream?t=" + Date.now();
+}
+video.addEventListener("error", () => setTimeout(startVideo, 1000));
+
+// ---- status rendering ----
+function setPill(el, text, cls) {
+  el.textContent = text;
+  el.className = "pill " + (cls || "");
+}
+
+function render() {
+  setPill($("conn"), wsOpen ? "connected" : "reconnecting…", wsOpen ? "ok" : "bad");
+  if (!state) return;
+  const t = state.target.connected;
+  setPill($("target"), state.input ? (t ? "target connected" : "target not connected") : "video only",
+    t ? "ok" : "bad");
+  const v = state.video;
+  setPill($("video-info"), v.signal ? `${v.width}×${v.height} ${v.fps} fps` : "no signal", v.signal ? "" : "bad");
+  for (const [id, on] of [["led-num", state.leds.num], ["led-caps", state.leds.caps], ["led-scroll", state.leds.scroll]])
+    $(id).classList.toggle("on", on);
+  $("btn-usb").textContent = "USB: " + state.usb;
+  $("btn-logout").hidden = !state.auth;
+  let msg = "";
+  if (!wsOpen) msg = "Connection lost — reconnecting…";
+  else if (!v.available) msg = "No video source";
+  else if (!v.signal) msg = "No signal";
+  overlay.textContent = msg;
+  overlay.hidden = !msg;
+  const bmsg = wsOpen && state.input && !t ? "Target not connected: keyboard and mouse go nowhere" : "";
+  banner.textContent = bmsg;
+  banner.hidden = !bmsg;
+  const ty = state.typing;
+  if (ty.total) {
+    $("paste-progress").max = ty.total;
+    $("paste-progress").value = ty.done;
+    $("paste-status").textContent = ty.error ? "stopped: " + ty.error
+      : ty.active ? `typing ${ty.done}/${ty.total}` : `typed ${ty.done}/${ty.total}`;
+  } else if (!ty.active && $("paste-status").textContent.startsWith("typing")) {
+    $("paste-progress").value = $("paste-progress").max;
+    $("paste-status").textContent = "done";
+  }
+}
+
+// ---- keyboard: captured while the screen has focus ----
+function releaseAll() {
+  for (const code of pressed) send({ type: "key", code, down: false });
+  pressed.clear();
+  if (buttons) { buttons = 0; send({ type: "mouse", x: lastX, y: lastY, buttons: 0 }); }
+}
+
+screenEl.addEventListener("keydown", (e) => {
+  if (e.target === $("osk-input") && e.key !== "Backspace" && e.key !== "Enter") return;
+  if (!e.code) return;
+  e.preventDefault();
+  if (pressed.has(e.code)) return;      // autorepeat: the target repeats by itself
+  pressed.add(e.code);
+  send({ type: "key", code: e.code, down: true });
+});
+screenEl.addEventListener("keyup", (e) => {
+  if (!e.code || !pressed.has(e.code)) return;
+  e.preventDefault();
+  pressed.delete(e.code);
+  send({ type: "key", code: e.code, down: false });
+});
+screenEl.addEventListener("blur", releaseAll);
+window.addEventListener("blur", releaseAll);
+
+// ---- mouse ----
+let lastX = 0.5, lastY = 0.5;
+
+// The part of the element the picture covers (object-fit: contain): letterboxing is excluded.
+function toFrame(clientX, clientY) {
+  const r = video.getBoundingClientRect();
+  const nw = video.naturalWidth || (state && state.video.width) || 16;
+  const nh = video.naturalHeight || (state && state.video.height) || 9;
+  const scale = Math.min(r.width / nw, r.height / nh);
+  const w = nw * scale, h = nh * scale;
+  const x = (clientX - r.left - (r.width - w) / 2) / w;
+  const y = (clientY - r.top - (r.height - h) / 2) / h;
+  if (x < 0 || x > 1 || y < 0 || y > 1) return null;
+  return [x, y];
+}
+
+function flushMove() {
+  if (pendingMove) { send(pendingMove); pendingMove = null; }
+  if (relAcc) {
+    send({ type: "rel", dx: Math.round(relAcc.dx), dy: Math.round(relAcc.dy), buttons });
+    relAcc = null;
+  }
+  if (wheelAcc) {
+    const n = Math.trunc(wheelAcc);
+    if (n) { send({ type: "wheel", dy: Math.max(-127, Math.min(127, n)) }); wheelAcc -= n; }
+  }
+  requestAnimationFrame(flushMove);
+}
+requestAnimationFrame(flushMove);
+
+function absEvent(e, now) {
+  const p = toFrame(e.clientX, e.clientY);
+  if (!p) return;
+  [lastX, lastY] = p;
+  const msg = { type: "mouse", x: +p[0].toFixed(5), y: +p[1].toFixed(5), buttons: e.buttons & 7 };
+  if (now || msg.buttons !== buttons) { pendingMove = null; send(msg); }
+  else pendingMove = msg;            // moves are coalesced to one per animation frame
+  buttons = msg.buttons;
+}
+
+video.addEventListener("pointermove", (e) => {
+  if (relMode) {
+    if (document.pointerLockElement !== screenEl) return;
+    relAcc = relAcc || { dx: 0, dy: 0 };
+    relAcc.dx += e.movementX;
+    relAcc.dy += e.movementY;
+    return;
+  }
+  if (e.pointerType === "touch") return;
+  absEvent(e, false);
+});
+video.addEventListener("pointerdown", (e) => {
+  screenEl.focus();
+  if (relMode) {
+    if (document.pointerLockElement !== screenEl) { screenEl.requestPointerLock(); return; }
+    buttons = e.buttons & 7;
+    send({ type: "rel", dx: 0, dy: 0, buttons });
+    return;
+  }
+  if (e.pointerType === "touch") { touchStart = [e.clientX, e.clientY]; return; }
+  absEvent(e, true);
+});
+let touchStart = null;
+video.addEventListener("pointerup", (e) => {
+  if (relMode) {
+    buttons = e.buttons & 7;
+    if (document.pointerLockElement === screenEl) send({ type: "rel", dx: 0, dy: 0, buttons });
+    return;
+  }
+  if (e.pointerType === "touch") {
+    // Tap to click: move there, press, release.
+    if (touchStart && Math.hypot(e.clientX - touchStart[0], e.clientY - touchStart[1]) < 12) {
+      const p = toFrame(e.clientX, e.clientY);
+      if (p) {
+        send({ type: "mouse", x: p[0], y: p[1], buttons: 1 });
+        send({ type: "mouse", x: p[0], y: p[1], buttons: 0 });
+      }
+    }
+    touchStart = null;
+    return;
+  }
+  absEvent(e, true);
+});
+video.addEventListener("contextmenu", (e) => e.preventDefault());
+screenEl.addEventListener("wheel", (e) => {
+  e.preventDefault();
+  // One notch per 100 px or 3 lines, as most desktops scroll.
+  const unit = e.deltaMode === 1 ? 1 / 3 : e.deltaMode === 2 ? 1 : 1 / 100;
+  wheelAcc += e.deltaY * unit;
+  if (Math.abs(wheelAcc) < 1 && e.deltaY) wheelAcc = Math.sign(e.deltaY);
+}, { passive: false });
+
+$("btn-mouse").addEventListener("click", () => {
+  relMode = !relMode;
+  $("btn-mouse").textContent = relMode ? "Mouse: relative (click screen, Esc leaves)" : "Mouse: absolute";
+  if (!relMode && document.pointerLockElement) document.exitPointerLock();
+});
+
+// ---- toolbar ----
+for (const b of document.querySelectorAll(".led"))
+  b.addEventListener("click", () => {
+    send({ type: "key", code: b.dataset.key, down: true });
+    send({ type: "key", code: b.dataset.key, down: false });
+  });
+
+const fkeys = $("fkeys");
+for (let i = 1; i <= 12; i++) {
+  const b = document.createElement("button");
+  b.dataset.combo = "ctrl+alt+f" + i;
+  b.textContent = "C+A+F" + i;
+  b.title = "Ctrl+Alt+F" + i;
+  fkeys.appendChild(b);
+}
+$("btn-keys").addEventListener("click", () => { $("keys-menu").hidden = !$("keys-menu").hidden; });
+$("keys-menu").addEventListener("click", (e) => {
+  const b = e.target.closest("button");
+  if (!b) return;
+  if (b.dataset.combo) send({ type: "combo", combo: b.dataset.combo });
+  if (b.id === "btn-release") { pressed.clear(); send({ type: "release_all" }); }
+  $("keys-menu").hidden = true;
+  screenEl.focus();
+});
+$("btn-usb").addEventListener("click", () => {
+  send({ type: "switch", to: state && state.usb === "target" ? "host" : "target" });
+});
+$("btn-full").addEventListener("click", () => {
+  if (document.fullscreenElement) document.exitFullscreen();
+  else document.documentElement.requestFullscreen().catch(() => {});
+});
+$("btn-logout").addEventListener("click", async () => {
+  await fetch("/api/logout", { method: "POST" });
+  location.href = "/login";
+});
+
+// ---- on-screen keyboard (phones): a hidden input that brings the system keyboard up ----
+const osk = $("osk-input");
+$("btn-osk").addEventListener("click", () => { osk.value = ""; osk.focus(); });
+osk.addEventListener("input", (e) => {
+  if (e.data) send({ type: "type", text: e.data });
+  osk.value = "";
+});
+osk.addEventListener("keydown", (e) => {
+  const code = e.key === "Backspace" ? "Backspace" : e.key === "Enter" ? "Enter" : null;
+  if (!code) return;
+  e.preventDefault();
+  send({ type: "key", code, down: true });
+  send({ type: "key", code, down: false });
+});
+
+// ---- paste dialog ----
+$("btn-paste").addEventListener("click", () => {
+  releaseAll();
+  $("paste").showModal();
+  $("paste-text").focus();
+});
+$("paste-go").addEventListener("click", (e) => {
+  e.preventDefault();
+  const text = $("paste-text").value;
+  if (!text) return;
+  $("paste-progress").value = 0;
+  $("paste-status").textContent = "sending…";
+  send({ type: "type", text, layout: $("paste-layout").value, cps: +$("paste-cps").value || 0 });
+});
+$("paste-cancel").addEventListener("click", () => { $("paste").close(); screenEl.focus(); });
+
+// Keep the WebSocket alive through proxies that drop idle connections.
+setInterval(() => send({ type: "ping", t: Date.now() }), 20000);
+
+connect();
+screenEl.focus();
