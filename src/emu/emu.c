@@ -334,13 +334,18 @@ wait_events(struct emu *e, uint64_t now)
 		tp = &ts;
 	}
 	if (ppoll(p, 3, tp, NULL) <= 0)
-		return false;
+		return true;
 	now = now_ns();
+	/* Requests first: one posted before a modem datagram was sent (the switch event before
+	 * the DTR pulse that follows it) is signalled by the time the datagram is readable. */
+	bool run = true;
+	if (p[0].revents & POLLIN)
+		run = take_requests(e);
 	if (p[2].revents & POLLIN)
 		read_master(e, now);
 	if (p[1].revents & POLLIN)
 		read_modem(e, now);
-	return p[0].revents & POLLIN;
+	return run;
 }
 
 static void *
@@ -363,8 +368,7 @@ emu_thread(void *arg)
 	bool run = take_requests(e);
 	while (run) {
 		run_due(e, now_ns());
-		if (wait_events(e, now_ns()))
-			run = take_requests(e);
+		run = wait_events(e, now_ns());
 	}
 	return NULL;
 }
