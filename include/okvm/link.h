@@ -66,6 +66,17 @@ struct okvm_link *okvm_link_new(const struct okvm_link_config *cfg);
 int okvm_link_open(struct okvm_link *l);
 
 /** An epoll fd: readable when the port has bytes, a timer fired or another thread queued. */
+/**
+ * After the port vanished (dispatch returned -ENODEV): close it, forget queued input (the
+ * replugged chip presses nothing), and open again, at path if given (a replugged CH340 may come
+ * back as another ttyUSB), else the same path. Dispatching thread only; enqueue calls from other
+ * threads stay safe throughout (they fail with -ENODEV until it succeeds).
+ * @return as okvm_link_open(); -EALREADY if the port is still alive.
+ */
+int okvm_link_reopen(struct okvm_link *l, const char *path);
+/** The tty the link opens. Dispatching thread (it changes in okvm_link_reopen). */
+const char *okvm_link_path(const struct okvm_link *l);
+
 int okvm_link_fd(struct okvm_link *l);
 
 /**

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "okvm/discover.h"
 #include "okvm/chip.h"
 #include "cli/discover-cli.h"
 #include "emu/emu.h"
@@ -281,6 +283,28 @@ close_video(struct cli *cli, struct serve_unit_config *u)
 		cli_close_capture(cli, u->capture);
 }
 
+/* Hot-plug of a discovered unit: find it again by its port chain (the hub port it is plugged
+ * into), whose serial node may have another name now. Runs on the backend's hid thread. */
+static char located_chain[32];
+
+static int
+locate_by_chain(void *ud, char *path, size_t size)
+{
+	(void)ud;
+	struct okvm_unit_info *units;
+	size_t n;
+	if (okvm_discover_scan(NULL, &units, &n) < 0)
+		return -ENODEV;
+	int i = okvm_discover_match(units, n, located_chain);
+	int rc = -ENODEV;
+	if (i >= 0 && units[i].serial_node[0] && access(units[i].serial_node, F_OK) == 0) {
+		snprintf(path, size, "%s", units[i].serial_node);
+		rc = 0;
+	}
+	okvm_discover_free_units(units);
+	return rc;
+}
+
 static int
 make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
 {
@@ -305,6 +329,10 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 	if (rc)
 		return rc;
 	u.unit = name;
+	if (ui) {
+		snprintf(located_chain, sizeof(located_chain), "%s", ui->port_chain);
+		u.locate = locate_by_chain;
+	}
 	/* The video chip for the USB switch, as `okvm switch` uses it; without one (no hidraw
 	 * access, --serial) the server falls back to command 0x17 or reports the switch unknown. */
 	if (cli_is_emu(cli))

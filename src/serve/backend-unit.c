@@ -39,10 +39,13 @@
 #include "okvm/video.h"
 #include "serve/backend.h"
 
+#define RECONNECT_MS 1000      /* hot-plug: how often a gone unit is looked for */
 #define TYPE_QUEUE_AHEAD 16   /* keyboard reports queued ahead of the link while typing */
 
 struct ub {
 	struct okvm_link *link;          /* NULL: a video-only unit */
+	int (*locate)(void *ud, char *path, size_t size);
+	void *locate_ud;
 	struct okvm_chip *chip;          /* the video chip, or NULL */
 	struct okvm_capture *cap;        /* NULL: frames from video, or none */
 	bool cap_owned;
@@ -152,6 +155,32 @@ do_usb_switch(struct ub *u, enum serve_usb to)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* The unit came back? Re-open the same link object, so other threads' pointers stay good. */
+static void
+reconnect(struct ub *u)
+{
+	char path[256];
+	const char *where = NULL;
+	if (u->locate) {
+		if (u->locate(u->locate_ud, path, sizeof(path)) != 0)
+			return;
+		where = path;
+	} else if (access(okvm_link_path(u->link), F_OK) != 0) {
+		return; /* not back yet: no open, no error line every second */
+	}
+	if (okvm_link_reopen(u->link, where) < 0)
+		return;
+	okvm_log(OKVM_LOG_WARN, "serve: the keyboard/mouse link is back on %s",
+		 okvm_link_path(u->link));
+	struct okvm_link_state st;
+	okvm_link_get_state(u->link, &st);
+	pthread_mutex_lock(&u->lock);
+	u->gone = false;
+	u->st = st;
+	notify_locked(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
 static void *
 hid_thread(void *ud)
 {
@@ -161,7 +190,8 @@ hid_thread(void *ud)
 	struct pollfd p[2] = { { .fd = u->efd, .events = POLLIN },
 			       { .fd = okvm_link_fd(u->link), .events = POLLIN } };
 	for (;;) {
-		if (poll(p, u->gone ? 1 : 2, -1) < 0 && errno != EINTR)
+		/* While the port is gone, look for the unit again once a second (hot-plug). */
+		if (poll(p, u->gone ? 1 : 2, u->gone ? RECONNECT_MS : -1) < 0 && errno != EINTR)
 			break;
 		uint64_t v;
 		if (p[0].revents && read(u->efd, &v, sizeof(v)) < 0)
@@ -175,8 +205,10 @@ hid_thread(void *ud)
 			break;
 		if (req != SERVE_USB_UNKNOWN)
 			do_usb_switch(u, req);
-		if (u->gone)
+		if (u->gone) {
+			reconnect(u);
 			continue;
+		}
 		int rc = okvm_link_dispatch(u->link);
 		struct okvm_link_stats stats;
 		okvm_link_get_stats(u->link, &stats);
@@ -406,12 +438,15 @@ typer_thread(void *ud)
 	}
 	/* Until the link has sent it all (or 30 s, a link that stopped answering). */
 	double limit = now_s() + 30;
-	while (!err && !u->cancel && !u->stop && chars_done(u, i) < u->total && now_s() < limit) {
+	while (!err && !u->cancel && !u->stop && !u->gone && chars_done(u, i) < u->total &&
+	       now_s() < limit) {
 		report_progress_locked(u, chars_done(u, i), 0);
 		wait_until_locked(u, now_s() + 0.005);
 	}
 	if (u->cancel || u->stop)
 		err = -ECANCELED;
+	else if (!err && u->gone)
+		err = -ENODEV; /* unplugged while typing: the rest is lost, and said so */
 	else if (!err && chars_done(u, i) < u->total)
 		err = -ETIMEDOUT;
 	report_progress_locked(u, err ? chars_done(u, i) : u->total, err);
@@ -450,8 +485,10 @@ ub_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 	if (!u->link)
 		return -OKVM_E_VIDEO_ONLY;
 	pthread_mutex_lock(&u->lock);
-	bool busy = u->typing;
+	bool busy = u->typing, gone = u->gone;
 	pthread_mutex_unlock(&u->lock);
+	if (gone)
+		return -ENODEV; /* unplugged: a paste now would be lost, say so (503) */
 	if (busy)
 		return -EBUSY;
 	struct okvm_text_plan plan;
@@ -662,6 +699,8 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 	if (!u)
 		abort();
 	u->link = cfg->link;
+	u->locate = cfg->locate;
+	u->locate_ud = cfg->locate_ud;
 	u->cap = cfg->capture;
 	u->cap_owned = cfg->capture_owned;
 	if (cfg->video)

@@ -117,6 +117,11 @@ struct serve_unit_config {
 	struct serve_backend *video;     /* frames from another backend (the test backend) when
 					    there is no capture; NULL: no video */
 	const char *unit;                /* a name for people */
+	/* Hot-plug: where the unit's CH9329 is now. Called on the hid thread about once a second
+	   while the link is gone; fills path and returns 0 when the unit is back. NULL: wait for
+	   the same path to reappear. */
+	int (*locate)(void *ud, char *path, size_t size);
+	void *locate_ud;
 	struct okvm_chip *chip;          /* the video chip (Mini-KVM USB switch register); taken
 					    over and freed at the end; NULL: switch by the CH32V208's
 					    serial command 0x17 */

@@ -77,9 +77,9 @@ def dropped(events):
 class Emulator:
     """`okvm emulate --link PATH` in the background; commands reach it with --serial PATH."""
 
-    def __init__(self, *extra, layout=None, poll_ms=None):
+    def __init__(self, *extra, layout=None, poll_ms=None, link=None):
         self.dir = tempfile.mkdtemp(prefix="okvm-it-")
-        self.link = os.path.join(self.dir, "tty")
+        self.link = link or os.path.join(self.dir, "tty")
         self.events = os.path.join(self.dir, "events.jsonl")
         args = ["emulate", "--link", self.link, "--emu-events", self.events]
         if layout:

@@ -684,6 +684,40 @@ test_port_vanishes(void **state)
 	teardown_link(fx);
 }
 
+/* Hot-plug: after -ENODEV, okvm_link_reopen opens the re-plugged chip (at a new path, as a
+ * CH340 that came back as another ttyUSB), drops stale input, and the link works again. */
+static void
+test_reopen_after_unplug(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	assert_int_equal(okvm_link_reopen(fx->link, NULL), -EALREADY); /* still alive */
+	okvm_link_send_kbd(fx->link, &key_a);
+	fake_chip_unplug(&fx->chip);
+	int rc = 0;
+	for (int i = 0; i < 20 && rc == 0; i++)
+		rc = pump(fx);
+	assert_int_equal(rc, -ENODEV);
+	fake_chip_close(&fx->chip);
+
+	assert_int_equal(fake_chip_open(&fx->chip), 0); /* the unit is back, elsewhere */
+	fx->clock.real = true;
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL }, /* the new press, not the stale one */
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 4, -1);
+	assert_int_equal(okvm_link_reopen(fx->link, fx->chip.slave), 0);
+	assert_string_equal(okvm_link_path(fx->link), fx->chip.slave);
+	assert_int_equal(okvm_link_pending(fx->link), 0);
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	assert_int_equal(okvm_link_flush(fx->link, 1000), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	teardown_link(fx);
+}
+
 /* Bounded queue: -EAGAIN beyond OKVM_LINK_KBD_QUEUE. */
 static void
 test_queue_bounded(void **state)
@@ -1161,6 +1195,7 @@ main(void)
 		cmocka_unit_test(test_command_waits_for_window),
 		cmocka_unit_test(test_garbage_and_bad_sum),
 		cmocka_unit_test(test_port_vanishes),
+		cmocka_unit_test(test_reopen_after_unplug),
 		cmocka_unit_test(test_queue_bounded),
 		cmocka_unit_test(test_info_poll),
 		cmocka_unit_test(test_baud_detection),

@@ -8,6 +8,7 @@
  * so the chip sees only the sequence; queued reports go out afterwards.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/hid/link-private.h"
@@ -99,6 +100,39 @@ okvm_link_open(struct okvm_link *l)
 	}
 	l->next_poll_ns = link_now(l) + (uint64_t)l->poll_ms * 1000000ull;
 	return 0;
+}
+
+const char *
+okvm_link_path(const struct okvm_link *l)
+{
+	return l->path;
+}
+
+int
+okvm_link_reopen(struct okvm_link *l, const char *path)
+{
+	if (l->ser && !atomic_load(&l->dead))
+		return -EALREADY;
+	link_detach(l);
+	/* A replugged unit is a new USB device on the target too: nothing is pressed there, and
+	 * input queued for the old port is stale. */
+	pthread_mutex_lock(&l->mu);
+	l->urgent.n = l->kbd.n = l->media.n = l->mouse.n = 0;
+	l->abs_pending = false;
+	l->rel_dx = l->rel_dy = 0;
+	l->buttons = 0;
+	pthread_mutex_unlock(&l->mu);
+	l->nfl = 0;
+	l->any_report = false;
+	okvm_ch9329_parser_reset(&l->parser);
+	if (path && strcmp(path, l->path)) {
+		char *p = strdup(path);
+		if (!p)
+			abort();
+		free(l->path);
+		l->path = p;
+	}
+	return okvm_link_open(l);
 }
 
 static int
