@@ -29,6 +29,7 @@
 
 #include "emu/emu-internal.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 static uint64_t
 now_ns(void)
@@ -38,16 +39,6 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static char *
-xstrdup(const char *s)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		abort();
-	return d;
-}
 
 void
 emu_config_init(struct emu_config *cfg)
@@ -66,9 +57,9 @@ emu_new(const struct emu_config *cfg)
 	struct emu *e = calloc(1, sizeof(*e));
 	if (!e)
 		abort();
-	e->link_path = xstrdup(cfg->link_path);
-	e->layout = xstrdup(cfg->layout ? cfg->layout : "us");
-	e->events_path = xstrdup(cfg->events_path);
+	e->link_path = xstrdup_or_null(cfg->link_path);
+	e->layout = xstrdup_or_null(cfg->layout ? cfg->layout : "us");
+	e->events_path = xstrdup_or_null(cfg->events_path);
 	e->cfg_baud = cfg->baud > 0 ? cfg->baud : EMU_DEFAULT_BAUD;
 	e->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : EMU_DEFAULT_POLL_MS;
 	e->cfg_connected = cfg->target_connected;

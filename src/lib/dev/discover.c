@@ -37,6 +37,7 @@
 
 #include "okvm/discover.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 #define VID_MS2109 0x534D
 #define PID_MS2109 0x2109
@@ -92,17 +93,6 @@ okvm_variant_name(enum okvm_variant v)
 	return "unknown";
 }
 
-static void *
-grow(void *p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return p;
-	*cap = *cap ? *cap * 2 : 16;
-	p = realloc(p, *cap * size);
-	if (!p)
-		abort();
-	return p;
-}
 
 /* Bounded copy that always terminates (truncation is acceptable for display strings). */
 static void
@@ -209,7 +199,7 @@ add_usb_device(struct scan *s, const char *name)
 	snprintf(link, sizeof(link), "%s/bus/usb/devices/%s", s->root, name);
 	if (!realpath(link, real))
 		return; /* dangling: the device went away while we looked */
-	s->devs = grow(s->devs, &s->cap_devs, s->n_devs, sizeof(*s->devs));
+	s->devs = xgrow(s->devs, &s->cap_devs, s->n_devs, sizeof(*s->devs), 16);
 	struct usbdev *d = &s->devs[s->n_devs];
 	memset(d, 0, sizeof(*d));
 	copy(d->chain, sizeof(d->chain), name);
@@ -274,7 +264,7 @@ scan_class(struct scan *s, const char *cls)
 		copy(n.cls, sizeof(n.cls), cls);
 		copy(n.name, sizeof(n.name), e->d_name);
 		link_basename(iface, "driver", n.driver, sizeof(n.driver));
-		s->nodes = grow(s->nodes, &s->cap_nodes, s->n_nodes, sizeof(*s->nodes));
+		s->nodes = xgrow(s->nodes, &s->cap_nodes, s->n_nodes, sizeof(*s->nodes), 16);
 		s->nodes[s->n_nodes++] = n;
 	}
 	closedir(dir);
@@ -319,7 +309,7 @@ strip_bus(const char *chain)
 static struct okvm_unit_info *
 new_unit(struct scan *s, enum okvm_variant v, const char *key, struct usbdev *video)
 {
-	s->units = grow(s->units, &s->cap_units, s->n_units, sizeof(*s->units));
+	s->units = xgrow(s->units, &s->cap_units, s->n_units, sizeof(*s->units), 16);
 	struct okvm_unit_info *u = &s->units[s->n_units++];
 	memset(u, 0, sizeof(*u));
 	u->variant = v;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "okvm/keymap.h"
+#include "lib/xalloc.h"
 
 #define EVDEV_LST "/usr/share/X11/xkb/rules/evdev.lst"
 
@@ -20,17 +21,6 @@ struct lst {
 	size_t nl, nv, capl, capv;
 };
 
-static void *
-grow(void *p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return p;
-	*cap = *cap ? 2 * *cap : 128;
-	p = realloc(p, *cap * size);
-	if (!p)
-		abort();
-	return p;
-}
 
 /* "  name   rest\n" -> name, rest (trimmed). Returns false for other lines. */
 static bool
@@ -54,7 +44,7 @@ add_line(struct lst *l, int section, char *name, char *rest)
 {
 	struct okvm_layout_info *info;
 	if (section == 1) {
-		l->layouts = grow(l->layouts, &l->capl, l->nl, sizeof(*l->layouts));
+		l->layouts = xgrow(l->layouts, &l->capl, l->nl, sizeof(*l->layouts), 128);
 		info = &l->layouts[l->nl++];
 		snprintf(info->name, sizeof(info->name), "%s", name);
 		snprintf(info->description, sizeof(info->description), "%s", rest);
@@ -65,8 +55,8 @@ add_line(struct lst *l, int section, char *name, char *rest)
 		return;
 	*colon = '\0';
 	size_t capv = l->capv;
-	l->variants = grow(l->variants, &l->capv, l->nv, sizeof(*l->variants));
-	l->parent = grow(l->parent, &capv, l->nv, sizeof(*l->parent));
+	l->variants = xgrow(l->variants, &l->capv, l->nv, sizeof(*l->variants), 128);
+	l->parent = xgrow(l->parent, &capv, l->nv, sizeof(*l->parent), 128);
 	snprintf(l->parent[l->nv], OKVM_LAYOUT_NAME_MAX, "%.63s", rest);
 	info = &l->variants[l->nv++];
 	snprintf(info->name, sizeof(info->name), "%.63s:%.63s", rest, name);

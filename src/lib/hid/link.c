@@ -37,6 +37,7 @@
 
 #include "lib/hid/link-private.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 #define NS_PER_MS 1000000ull
 #define URGENT_CAP 8
@@ -139,16 +140,6 @@ make_fds(struct okvm_link *l)
 	return 0;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		abort();
-	return d;
-}
 
 struct okvm_link *
 okvm_link_new(const struct okvm_link_config *cfg)
@@ -156,8 +147,8 @@ okvm_link_new(const struct okvm_link_config *cfg)
 	struct okvm_link *l = calloc(1, sizeof(*l));
 	if (!l)
 		abort();
-	l->path = dup_or_null(cfg->path);
-	l->modem_socket = dup_or_null(cfg->modem_socket);
+	l->path = xstrdup_or_null(cfg->path);
+	l->modem_socket = xstrdup_or_null(cfg->modem_socket);
 	l->cfg_baud = cfg->baud;
 	int gap = cfg->report_gap_ms > 0 ? cfg->report_gap_ms
 					 : cfg->no_gap ? 0 : OKVM_LINK_DEFAULT_GAP_MS;
