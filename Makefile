@@ -23,7 +23,7 @@ $(SANBUILD)/build.ninja:
 	$(MESON) setup $(SANBUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
 run: all
-	@scripts/run
+	@scripts/run $(ARGS)
 
 # Every test: unit + integration under ASan/UBSan, then the browser tests against the normal build.
 test: test-deps all $(SANBUILD)/build.ninja

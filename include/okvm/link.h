@@ -1,6 +1,7 @@
 /*
  * The CH9329 link: one per unit; owns the serial port, queues HID reports with priorities,
- * sends one frame at a time and waits for its ACK, paces reports, polls GET_INFO when idle.
+ * keeps up to two HID reports (one command) in flight awaiting their ACKs, paces reports, polls
+ * GET_INFO when idle.
  * No threads inside: poll okvm_link_fd() and call okvm_link_dispatch() (libinput style).
  * The enqueue functions (okvm_link_send_*, okvm_link_mouse_*, okvm_link_release_all,
  * okvm_link_pending) may be called from any thread; everything else belongs to the thread that
@@ -40,6 +41,7 @@ struct okvm_link_config {
 	int info_poll_ms;         /* GET_INFO when idle; default 1000; 0 = off, <0 = off too */
 	const char *modem_socket; /* docs/contracts.md section 1; NULL = PATH.modem if it exists */
 	bool no_gap;              /* added: report_gap_ms 0 really means 0 (benchmarks) */
+	bool no_pipeline;         /* added: one HID report in flight instead of two (docs/link.md) */
 };
 
 struct okvm_link_state {

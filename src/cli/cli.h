@@ -22,6 +22,7 @@ struct cli {
 	const char *layout;     /* --layout XKB: the target's keyboard layout (default "us") */
 	bool json;              /* --json: machine-readable output */
 	int report_gap_ms;      /* --report-gap-ms N: minimum gap between HID reports; -1 = default */
+	bool no_pipeline;       /* --no-pipeline: one HID report in flight, not two */
 	int verbose;            /* -v: more log output */
 	/* The virtual unit (any process that runs one). */
 	const char *emu_events; /* --emu-events FILE: JSON lines of what the target experiences */

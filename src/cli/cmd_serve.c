@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "okvm/chip.h"
 #include "cli/discover-cli.h"
 #include "emu/emu.h"
 #include "okvm/error.h"
@@ -304,8 +305,16 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 	if (rc)
 		return rc;
 	u.unit = name;
+	/* The video chip for the USB switch, as `okvm switch` uses it; without one (no hidraw
+	 * access, --serial) the server falls back to command 0x17 or reports the switch unknown. */
+	if (cli_is_emu(cli))
+		cli_emu_chip(cli, &u.chip);
+	else if (ui && ui->variant == OKVM_VARIANT_MINI_KVM && ui->hidraw_node[0] &&
+		 cli_open_chip(ui, &u.chip) != CLI_OK)
+		u.chip = NULL;
 	rc = serve_backend_unit_new(&u, be);
 	if (rc) {
+		okvm_chip_free(u.chip);
 		okvm_link_free(u.link);
 		close_video(cli, &u);
 		return cli_fail("serve: %s", okvm_strerror(rc));

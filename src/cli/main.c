@@ -140,6 +140,8 @@ print_help(FILE *out)
 	      "      --json            machine-readable output\n"
 	      "      --report-gap-ms N minimum gap between HID reports (default 12; raise it for\n"
 	      "                        targets that poll slowly, e.g. some BIOSes)\n"
+	      "      --no-pipeline     wait for each HID report's ACK before sending the next\n"
+	      "                        (default: up to two in flight; for chips that misbehave)\n"
 	      "  -v, --verbose         more log output (repeat for debug)\n"
 	      "  -h, --help            this help\n"
 	      "\n"
@@ -185,7 +187,7 @@ parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 }
 
 enum { OPT_SERIAL = 256, OPT_BAUD, OPT_LAYOUT, OPT_JSON, OPT_EMU_EVENTS, OPT_EMU_LAYOUT,
-       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP };
+       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP, OPT_NO_PIPELINE };
 
 static const struct option global_opts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -194,6 +196,7 @@ static const struct option global_opts[] = {
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "report-gap-ms", required_argument, NULL, OPT_GAP },
+	{ "no-pipeline", no_argument, NULL, OPT_NO_PIPELINE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "emu-events", required_argument, NULL, OPT_EMU_EVENTS },
@@ -213,6 +216,7 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 	case OPT_LAYOUT: cli->layout = arg; return CLI_OK;
 	case OPT_JSON: cli->json = true; return CLI_OK;
 	case OPT_GAP: return parse_int("--report-gap-ms", arg, 0, 1000, &cli->report_gap_ms);
+	case OPT_NO_PIPELINE: cli->no_pipeline = true; return CLI_OK;
 	case 'v': cli->verbose++; return CLI_OK;
 	case 'h': *help = true; return CLI_OK;
 	case OPT_EMU_EVENTS: cli->emu_events = arg; return CLI_OK;

@@ -80,6 +80,7 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 		cfg.no_gap = true;
 	else if (cli->report_gap_ms > 0)
 		cfg.report_gap_ms = cli->report_gap_ms;
+	cfg.no_pipeline = cli->no_pipeline;
 	rc = locate(cli, &cfg, buf, sizeof(buf));
 	if (rc)
 		return rc;

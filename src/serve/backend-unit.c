@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "okvm/chip.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
 #include "okvm/link.h"
@@ -42,6 +43,7 @@
 
 struct ub {
 	struct okvm_link *link;          /* NULL: a video-only unit */
+	struct okvm_chip *chip;          /* the video chip, or NULL */
 	struct okvm_capture *cap;        /* NULL: frames from video, or none */
 	bool cap_owned;
 	struct serve_backend video;      /* frames from elsewhere, or .ops == NULL */
@@ -103,12 +105,44 @@ on_link_state(const struct okvm_link_state *st, void *ud)
 	pthread_mutex_unlock(&u->lock);
 }
 
+static int
+sw_dtr_pulse(void *ud, int ms)
+{
+	struct ub *u = ud;
+	return okvm_link_dtr_pulse(u->link, ms);
+}
+
+static int
+sw_serial(void *ud, bool query, enum okvm_usb_dir dir, enum okvm_usb_dir *now)
+{
+	struct ub *u = ud;
+	return okvm_link_usb_switch(u->link, query ? OKVM_USB_QUERY : dir, now);
+}
+
+/* The same switch logic as `okvm switch` (src/lib/chip/usbswitch.c): the MS2109 register and
+ * the DTR pulse on a Mini-KVM, command 0x17 on a CH32V208. Runs on the hid thread (the link's
+ * blocking helpers belong to it). */
+static void
+usb_switch_of(struct ub *u, struct okvm_usb_switch *sw)
+{
+	*sw = (struct okvm_usb_switch){ .chip = u->chip, .ud = u };
+	if (u->link) {
+		sw->dtr_pulse = sw_dtr_pulse;
+		if (!u->chip)
+			sw->serial_switch = sw_serial;
+	}
+}
+
 static void
 do_usb_switch(struct ub *u, enum serve_usb to)
 {
-	enum okvm_usb_dir now;
-	int rc = okvm_link_usb_switch(u->link, to == SERVE_USB_HOST ? OKVM_USB_TO_HOST
-					  : OKVM_USB_TO_TARGET, &now);
+	struct okvm_usb_switch sw;
+	usb_switch_of(u, &sw);
+	enum okvm_usb_dir now = OKVM_USB_TO_HOST;
+	int rc = okvm_usb_switch_set(&sw, to == SERVE_USB_HOST ? OKVM_USB_TO_HOST
+				     : OKVM_USB_TO_TARGET);
+	if (rc == 0)
+		rc = okvm_usb_switch_get(&sw, &now);
 	pthread_mutex_lock(&u->lock);
 	if (rc < 0)
 		okvm_log(OKVM_LOG_WARN, "serve: USB switch: %s", okvm_strerror(rc));
@@ -591,6 +625,7 @@ ub_destroy(void *ud)
 	if (u->video.ops)
 		u->video.ops->destroy(u->video.ud);
 	okvm_keymap_free(u->km);
+	okvm_chip_free(u->chip);
 	close(u->efd);
 	pthread_cond_destroy(&u->cond);
 	pthread_mutex_destroy(&u->lock);
@@ -644,6 +679,14 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 	pthread_cond_init(&u->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	u->usb = SERVE_USB_UNKNOWN;
+	u->chip = cfg->chip;
+	if (u->chip) { /* a register read: where the port is routed now (no thread runs yet) */
+		struct okvm_usb_switch sw;
+		usb_switch_of(u, &sw);
+		enum okvm_usb_dir now;
+		if (okvm_usb_switch_get(&sw, &now) == 0)
+			u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+	}
 	int rc = u->link ? start_hid(u) : 0;
 	if (!rc && u->cap) {
 		okvm_capture_set_notify(u->cap, on_capture_frame, u);
@@ -662,7 +705,7 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 			okvm_capture_set_notify(u->cap, NULL, NULL);
 	}
 	if (rc) {
-		close(u->efd);
+		close(u->efd); /* the caller still owns link, capture and chip */
 		pthread_cond_destroy(&u->cond);
 		pthread_mutex_destroy(&u->lock);
 		free(u);

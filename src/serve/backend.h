@@ -117,6 +117,9 @@ struct serve_unit_config {
 	struct serve_backend *video;     /* frames from another backend (the test backend) when
 					    there is no capture; NULL: no video */
 	const char *unit;                /* a name for people */
+	struct okvm_chip *chip;          /* the video chip (Mini-KVM USB switch register); taken
+					    over and freed at the end; NULL: switch by the CH32V208's
+					    serial command 0x17 */
 };
 
 /*

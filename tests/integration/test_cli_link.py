@@ -200,6 +200,49 @@ def test_sigint_releases():
     chip.close()
 
 
+class SlowChip(Chip):
+    """ACKs HID reports after `delay` s (the CH9329 may take up to 500 ms) and records, for each
+    frame, how many earlier HID reports were still unanswered when it arrived."""
+
+    def __init__(self, baud, delay):
+        self.delay = delay
+        self.unanswered = 0
+        self.outstanding = []  # (cmd, unanswered HID reports at arrival)
+        self.lock = threading.Lock()
+        super().__init__(baud)
+
+    def answer(self, cmd, data):
+        with self.lock:
+            self.outstanding.append((cmd, self.unanswered))
+        if not 0x02 <= cmd <= 0x06:
+            return super().answer(cmd, data)
+        with self.lock:
+            self.unanswered += 1
+
+        def late():
+            with self.lock:
+                os.write(self.master, frame(cmd | 0x80, [0]))
+                self.unanswered -= 1
+        threading.Timer(self.delay, late).start()
+
+
+def test_pipeline():
+    r = subprocess.run([OKVM, "--help"], capture_output=True, text=True, timeout=10)
+    check("help lists --no-pipeline", "--no-pipeline" in r.stdout, r.stdout)
+    for extra, want in (([], 1), (["--no-pipeline"], 0)):
+        chip = SlowChip(9600, 0.06)
+        r = okvm(chip, "--baud", "9600", *extra, "mouse", "rel", "1000", "0")
+        name = "pipeline" + (" off" if extra else "")
+        hid = [n for c, n in chip.outstanding if 0x02 <= c <= 0x06]
+        check(name + ": exit 0", r.returncode == 0, r.stderr)
+        check(name + ": 8 steps + release-all", len(hid) == 11, chip.outstanding)
+        check(name + ": at most %d report(s) unanswered when the next arrives" % want,
+              max(hid) == want, chip.outstanding)
+        check(name + ": commands only on an idle link",
+              all(n == 0 for c, n in chip.outstanding if not 0x02 <= c <= 0x06), chip.outstanding)
+        chip.close()
+
+
 def test_no_unit():
     r = subprocess.run([OKVM, "info"], capture_output=True, text=True, timeout=10)
     check("no unit: exit 1 + hint", r.returncode == 1 and "--serial" in r.stderr, r.stderr)
@@ -212,6 +255,7 @@ test_info_json()
 test_mouse()
 test_baud_and_resets()
 test_sigint_releases()
+test_pipeline()
 test_no_unit()
 print("%d failed" % len(failures))
 sys.exit(1 if failures else 0)

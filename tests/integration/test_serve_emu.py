@@ -97,6 +97,18 @@ with Server("-d", "emu", "--emu-events", fifo, "--emu-layout", "de", "--layout",
     downs = [e["usage"] for e in seen if e["type"] == "key" and e["down"]]
     check(st == 200 and downs == [0xE0, 0xE2, 0x4C], "POST /api/key ctrl+alt+delete")
 
+    # The USB switch: the same code as `okvm switch` (MS2109 register, then the DTR pulse).
+    st, r = s.json("GET", "/api/state")
+    check(r["usb"] == "host", f"state: the switchable port starts at the host ({r['usb']})")
+    st, r = s.json("POST", "/api/switch?to=target")
+    seen = expect(lambda e: e["type"] == "usb_power" and e["on"], "port powered again")
+    kinds = [(e["type"], e.get("to", e.get("on"))) for e in seen
+             if e["type"] in ("switch", "usb_power")]
+    check(st == 200 and kinds == [("switch", "target"), ("usb_power", False), ("usb_power", True)],
+          f"POST /api/switch: register write, then the DTR pulse ({kinds})")
+    a.recv_until(lambda m: m["type"] == "state" and m["usb"] == "target")
+    passed("the USB switch moves to the target and the page hears of it")
+
     b = WebSocket(s.port)
     b.recv_until(lambda m: m["type"] == "state")
     b.send({"type": "key", "code": "ShiftLeft", "down": True})

@@ -187,6 +187,19 @@ run_dgram(struct fake_chip *c, const struct fake_step *s, size_t i)
 	return true;
 }
 
+static bool
+run_quiet(struct fake_chip *c, const struct fake_step *s, size_t i)
+{
+	if (!fake_chip_has_input(c, (int)s->len))
+		return true;
+	uint8_t buf[80];
+	char got[256];
+	hex(got, sizeof(got), buf, fake_chip_read_frame(c, buf, sizeof(buf), 1000));
+	snprintf(c->err, sizeof(c->err), "step %zu: expected %zu ms of silence, got [%s]", i,
+		 s->len, got);
+	return false;
+}
+
 static void *
 script(void *arg)
 {
@@ -198,6 +211,8 @@ script(void *arg)
 			ok = run_expect(c, s, i);
 		else if (s->kind == FAKE_REPLY)
 			fake_chip_write(c, s->bytes, s->len);
+		else if (s->kind == FAKE_QUIET)
+			ok = run_quiet(c, s, i);
 		else
 			ok = run_dgram(c, s, i);
 		if (!ok)

@@ -29,6 +29,7 @@ enum fake_kind {
 	FAKE_EXPECT, /* read one frame; its bytes must equal bytes[0..len), at baud if baud != 0 */
 	FAKE_REPLY,  /* write bytes */
 	FAKE_DGRAM,  /* read one datagram from dgram_fd; it must equal text */
+	FAKE_QUIET,  /* no byte may arrive for len milliseconds */
 };
 
 struct fake_step {

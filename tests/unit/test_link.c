@@ -85,13 +85,14 @@ quiet_log(enum okvm_log_level level, const char *fmt, va_list ap, void *ud)
 
 /* Open a link at 9600 against the fake chip (GET_INFO answered by a script thread). */
 static struct fixture *
-setup_link(int gap_ms, int ack_ms)
+setup_link_ex(int gap_ms, int ack_ms, bool no_pipeline)
 {
 	okvm_log_set_handler(quiet_log, NULL);
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_int_equal(fake_chip_open(&fx->chip), 0);
 	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 9600,
-					.report_gap_ms = gap_ms, .ack_timeout_ms = ack_ms };
+					.report_gap_ms = gap_ms, .ack_timeout_ms = ack_ms,
+					.no_pipeline = no_pipeline };
 	fx->link = okvm_link_new(&cfg);
 	fx->clock.real = true;
 	link_set_clock(fx->link, clock_read, &fx->clock);
@@ -105,6 +106,12 @@ setup_link(int gap_ms, int ack_ms)
 	assert_int_equal(fake_chip_join(&fx->chip), 2);
 	fx->clock.real = false; /* from here on the test moves time */
 	return fx;
+}
+
+static struct fixture *
+setup_link(int gap_ms, int ack_ms)
+{
+	return setup_link_ex(gap_ms, ack_ms, false);
 }
 
 static void
@@ -143,20 +150,33 @@ expect_silence(struct fixture *fx)
 	assert_false(fake_chip_has_input(&fx->chip, 60));
 }
 
+/* Replies matched so far: ACKs, error replies and frames given up. */
+static uint64_t
+answered(struct fixture *fx)
+{
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	return st.acks + st.chip_errors + st.timeouts;
+}
+
+/* Write a reply and dispatch until the link has matched it to an in-flight frame. */
+static void
+reply(struct fixture *fx, const uint8_t *f, size_t n)
+{
+	uint64_t before = answered(fx);
+	fake_chip_write(&fx->chip, f, n);
+	okvm_link_dispatch(fx->link); /* may run before the bytes arrive: pump until seen */
+	for (int i = 0; i < 50 && answered(fx) == before; i++)
+		pump(fx);
+	if (answered(fx) == before)
+		fail_msg("reply 0x%02x not consumed", f[3]);
+}
+
 static void
 ack(struct fixture *fx, uint8_t cmd)
 {
 	uint8_t a[8];
-	fake_chip_write(&fx->chip, a, fake_ack(a, cmd));
-	okvm_link_dispatch(fx->link); /* may run before the bytes arrive: pump until seen */
-	struct okvm_link_stats st;
-	for (int i = 0; i < 50; i++) {
-		okvm_link_get_stats(fx->link, &st);
-		if (!fx->link->fl.active)
-			return;
-		pump(fx);
-	}
-	fail_msg("ACK of 0x%02x not consumed", cmd);
+	reply(fx, a, fake_ack(a, cmd));
 }
 
 static const struct okvm_kbd_report key_a = { .keys = { 0x04 } };
@@ -177,7 +197,7 @@ abs_frame(uint8_t *out, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
 	return fake_frame(out, 0x04, d, 7);
 }
 
-/* One frame in flight; the next waits for the ACK and then for the gap. */
+/* The next report waits for the gap (12 ms send to send) even when A is already ACKed. */
 static void
 test_ack_pacing_and_gap(void **state)
 {
@@ -189,7 +209,7 @@ test_ack_pacing_and_gap(void **state)
 	pump(fx);
 	expect_frame(fx, KBD_A, sizeof(KBD_A));
 	pump(fx);
-	expect_silence(fx); /* never two frames in flight */
+	expect_silence(fx); /* neither the gap nor A's wire time has passed */
 	fx->clock.t += 5 * MS;
 	ack(fx, 0x02);
 	expect_silence(fx); /* ACKed, but only 5 ms since A */
@@ -344,7 +364,7 @@ test_error_reply(void **state)
 	expect_frame(fx, KBD_A, sizeof(KBD_A));
 	uint8_t err[8], st_e5 = 0xE5;
 	fake_chip_write(&fx->chip, err, fake_frame(err, 0xC2, &st_e5, 1));
-	for (int i = 0; i < 20 && fx->link->fl.active; i++)
+	for (int i = 0; i < 20 && fx->link->nfl; i++)
 		pump(fx);
 	struct okvm_link_stats st;
 	okvm_link_get_stats(fx->link, &st);
@@ -357,12 +377,15 @@ test_error_reply(void **state)
 	teardown_link(fx);
 }
 
-/* A chip that never answers: timeout at 500 ms, resync, the next report still goes out. */
+/*
+ * A chip that never answers, strict (no_pipeline): one frame in flight, timeout at 500 ms,
+ * resync, the next report goes out only then.
+ */
 static void
-test_chip_never_answers(void **state)
+test_chip_never_answers_strict(void **state)
 {
 	(void)state;
-	struct fixture *fx = setup_link(12, 500);
+	struct fixture *fx = setup_link_ex(12, 500, true);
 	int calls = fx->listener_calls;
 	okvm_link_send_kbd(fx->link, &key_a);
 	okvm_link_send_kbd(fx->link, &key_b);
@@ -385,6 +408,238 @@ test_chip_never_answers(void **state)
 	teardown_link(fx);
 }
 
+/*
+ * A chip that never answers, pipelined: B follows A after A's wire time, C waits (never three
+ * in flight); A times out at 500 ms (resync, counted), which lets C out; B keeps its own
+ * deadline, 15 ms later.
+ */
+static void
+test_chip_never_answers(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	int calls = fx->listener_calls;
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	okvm_link_send_kbd(fx->link, &key_a);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 15 * MS; /* 14 bytes at 9600 baud: 14.6 ms */
+	pump(fx);
+	uint8_t b[20];
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	fx->clock.t += 484 * MS; /* 499 ms after A */
+	pump(fx);
+	expect_silence(fx); /* two in flight: C waits */
+	assert_int_equal(okvm_link_pending(fx->link), 3);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A)); /* C, in A's slot */
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.timeouts, 1);
+	assert_int_equal(st.resyncs, 1);
+	assert_false(fx->last.chip_ok);
+	assert_int_equal(fx->listener_calls, calls + 1);
+	fx->clock.t += 14 * MS; /* 499 ms after B */
+	pump(fx);
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.timeouts, 1);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.timeouts, 2);
+	assert_int_equal(okvm_link_pending(fx->link), 1); /* C */
+	ack(fx, 0x02); /* it answers again: C's ACK */
+	assert_true(fx->last.chip_ok);
+	assert_int_equal(okvm_link_pending(fx->link), 0);
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.acks, 1);
+	assert_int_equal(st.reports_sent, 3);
+	teardown_link(fx);
+}
+
+/*
+ * Two reports in flight before the first ACK, never three; the second not before the first's
+ * wire time (14.6 ms at 9600) even with no gap, and not before the gap when that is longer.
+ */
+static void
+test_pipeline_window(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	fx->link->gap_ns = 0;
+	for (int i = 0; i < 4; i++)
+		okvm_link_send_kbd(fx->link, i % 2 ? &key_b : &key_a);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 14 * MS;
+	pump(fx);
+	expect_silence(fx); /* A's last byte is still on the wire */
+	/* the timerfd is armed for the end of A's wire time: the fd becomes readable by itself */
+	struct pollfd pfd = { .fd = okvm_link_fd(fx->link), .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	uint8_t b[20];
+	expect_frame(fx, b, kbd_frame(b, &key_b)); /* before A's ACK */
+	fx->clock.t += 100 * MS;
+	pump(fx);
+	expect_silence(fx); /* never three */
+	assert_int_equal(okvm_link_pending(fx->link), 4);
+	ack(fx, 0x02); /* A's: B's wire time is over, so the third goes at once */
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	pump(fx);
+	expect_silence(fx);
+	ack(fx, 0x02);
+	fx->clock.t += 14 * MS; /* the third's wire time is not over yet */
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	ack(fx, 0x02);
+	ack(fx, 0x02);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.reports_sent, 4);
+	assert_int_equal(st.acks, 4);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(okvm_link_pending(fx->link), 0);
+	/* a gap longer than the wire time still holds, send to send */
+	fx->link->gap_ns = 30 * MS;
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	fx->clock.t += 100 * MS;
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 29 * MS;
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1 * MS;
+	pump(fx);
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	teardown_link(fx);
+}
+
+/* no_pipeline: the strict rule, the next report only after the ACK. */
+static void
+test_no_pipeline(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link_ex(12, 500, true);
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 100 * MS;
+	pump(fx);
+	expect_silence(fx);
+	ack(fx, 0x02);
+	uint8_t b[20];
+	expect_frame(fx, b, kbd_frame(b, &key_b));
+	teardown_link(fx);
+}
+
+/*
+ * Replies match the in-flight FIFO: an error reply goes to the oldest frame of its command; a
+ * reply to the second frame while the first waits means the first's reply was lost.
+ */
+static void
+test_pipeline_reply_matching(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 15 * MS;
+	pump(fx);
+	uint8_t f[20], err[8], e5 = 0xE5;
+	expect_frame(fx, f, kbd_frame(f, &key_b));
+	reply(fx, err, fake_frame(err, 0xC2, &e5, 1)); /* A rejected */
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.chip_errors, 1);
+	assert_int_equal(st.acks, 1); /* an error reply is a reply: it counts in both */
+	assert_int_equal(fx->link->nfl, 1); /* B still waits */
+	ack(fx, 0x02);
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.acks, 2);
+	assert_int_equal(st.timeouts, 0);
+	/* keyboard then mouse in flight; the mouse's ACK comes first: the keyboard's was lost */
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_mouse_abs(fx->link, 320, 533, 0, 0);
+	fx->clock.t += 12 * MS;
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	fx->clock.t += 15 * MS;
+	pump(fx);
+	expect_frame(fx, ABS_320_533, sizeof(ABS_320_533));
+	ack(fx, 0x04);
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.acks, 3);
+	assert_int_equal(st.timeouts, 1); /* the keyboard frame's reply never came */
+	assert_int_equal(st.resyncs, 0);
+	assert_int_equal(fx->link->nfl, 0);
+	assert_int_equal(okvm_link_pending(fx->link), 0);
+	assert_true(fx->last.chip_ok);
+	/* its late ACK now matches nothing */
+	uint8_t a[8];
+	fake_chip_write(&fx->chip, a, fake_ack(a, 0x02));
+	for (int i = 0; i < 50 && !fx->link->st.unsolicited; i++)
+		pump(fx);
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.unsolicited, 1);
+	assert_int_equal(st.acks, 3);
+	teardown_link(fx);
+}
+
+/*
+ * A command (GET_INFO) waits until the window is empty, and nothing follows it until its
+ * reply; queued reports go after it. Real time, the chip on a script thread.
+ */
+static void
+test_command_waits_for_window(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 1000);
+	fx->clock.real = true;
+	uint8_t b[20];
+	size_t nb = kbd_frame(b, &key_b);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL },
+		{ FAKE_EXPECT, b, nb, 0, NULL },               /* before any ACK */
+		{ FAKE_QUIET, NULL, 100, 0, NULL },            /* two in flight + a command queued */
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
+		{ FAKE_QUIET, NULL, 100, 0, NULL },            /* B still in flight */
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 0, NULL },
+		{ FAKE_QUIET, NULL, 100, 0, NULL },            /* the third report waits for the reply */
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL },
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 11, -1);
+	okvm_link_send_kbd(fx->link, &key_a);
+	okvm_link_send_kbd(fx->link, &key_b);
+	for (int i = 0; i < 100 && fx->link->nfl < 2; i++)
+		pump(fx);
+	assert_int_equal(fx->link->nfl, 2);
+	okvm_link_send_kbd(fx->link, &key_a);
+	struct okvm_ch9329_info info;
+	assert_int_equal(okvm_link_get_info(fx->link, &info, 2000), 0);
+	assert_int_equal(info.version, 0x38);
+	assert_int_equal(okvm_link_flush(fx->link, 2000), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 11);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.acks, 3);
+	assert_int_equal(st.timeouts, 0);
+	teardown_link(fx);
+}
+
 /* Garbage, a bad sum and an unsolicited 0x87 before the real ACK. */
 static void
 test_garbage_and_bad_sum(void **state)
@@ -403,7 +658,7 @@ test_garbage_and_bad_sum(void **state)
 	fake_chip_write(&fx->chip, unsol, sizeof(unsol));
 	for (int i = 0; i < 5; i++)
 		pump(fx);
-	assert_true(fx->link->fl.active); /* still waiting: nothing above was its ACK */
+	assert_int_equal(fx->link->nfl, 1); /* still waiting: nothing above was its ACK */
 	ack(fx, 0x02);
 	struct okvm_link_stats st;
 	okvm_link_get_stats(fx->link, &st);
@@ -459,7 +714,7 @@ test_info_poll(void **state)
 	expect_frame(fx, GET_INFO, sizeof(GET_INFO));
 	uint8_t f[20], d[8] = { 0x38, 0x01, 0x02 }; /* Caps Lock on */
 	fake_chip_write(&fx->chip, f, fake_frame(f, 0x81, d, 8));
-	for (int i = 0; i < 20 && fx->link->fl.active; i++)
+	for (int i = 0; i < 20 && fx->link->nfl; i++)
 		pump(fx);
 	assert_int_equal(fx->last.leds, OKVM_LED_CAPS);
 	assert_true(fx->last.target_connected);
@@ -899,6 +1154,11 @@ main(void)
 		cmocka_unit_test(test_rel_summed_and_split),
 		cmocka_unit_test(test_error_reply),
 		cmocka_unit_test(test_chip_never_answers),
+		cmocka_unit_test(test_chip_never_answers_strict),
+		cmocka_unit_test(test_pipeline_window),
+		cmocka_unit_test(test_no_pipeline),
+		cmocka_unit_test(test_pipeline_reply_matching),
+		cmocka_unit_test(test_command_waits_for_window),
 		cmocka_unit_test(test_garbage_and_bad_sum),
 		cmocka_unit_test(test_port_vanishes),
 		cmocka_unit_test(test_queue_bounded),

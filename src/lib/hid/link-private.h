@@ -34,12 +34,24 @@ struct mouse_ev {
 };
 
 enum fl_kind { FL_HID, FL_POLL, FL_CMD };
+
+/* HID reports in flight at most (docs/link.md "Pacing model"); commands and polls: one. */
+#define LINK_WINDOW 2
+
+/* A frame written and waiting for its reply. */
+struct inflight {
+	enum fl_kind kind;
+	uint8_t cmd;
+	uint64_t sent_ns, deadline_ns;
+	uint64_t wire_end_ns; /* its last byte has left the host at this baud */
+};
 enum cmd_phase { CMD_IDLE, CMD_QUEUED, CMD_SENT, CMD_DONE };
 
 struct okvm_link {
 	/* configuration */
 	char *path, *modem_socket;
 	int cfg_baud, ack_timeout_ms, poll_ms;
+	int window; /* HID frames in flight at most: LINK_WINDOW, or 1 with no_pipeline */
 	uint64_t gap_ns;
 	struct link_timing timing;
 	link_clock_fn now_fn;
@@ -60,17 +72,13 @@ struct okvm_link {
 	uint8_t sent_buttons;      /* button state of the last mouse frame taken for sending */
 	uint16_t last_x, last_y;   /* newest enqueued absolute position */
 	bool abs_used, rel_used, acpi_used;
-	bool inflight_hid;
+	size_t inflight_hid; /* HID frames in flight (okvm_link_pending counts them) */
 	bool lock_key_sent; /* the frame just taken presses a lock key */
 	uint64_t coalesced;
 
 	/* dispatch thread only */
-	struct {
-		bool active;
-		enum fl_kind kind;
-		uint8_t cmd;
-		uint64_t sent_ns, deadline_ns;
-	} fl;
+	struct inflight fl[LINK_WINDOW]; /* oldest first; replies match in this order */
+	size_t nfl;
 	bool any_report;
 	uint64_t last_report_ns, next_poll_ns;
 	bool suspended; /* maintenance in progress: no HID, no polls */

@@ -2,11 +2,17 @@
  * DESIGN: the CH9329 link's queue, pacing and dispatch.
  *
  * The CH9329 is master/slave: the host sends a frame and the chip answers within 500 ms
- * (CH9329-P section II). The link keeps exactly one frame in flight and sends the next only
- * after the ACK (or after the timeout, when it resets the parser, counts the failure and goes
- * on: it never hangs). HID reports additionally keep a minimum gap between them (report_gap_ms,
- * default OKVM_LINK_DEFAULT_GAP_MS), because the chip forwards each report to a USB endpoint
- * that the target polls; a report overwritten before the poll is lost.
+ * (CH9329-P section II), in order. HID reports (0x02..0x06) are pipelined: one more may be
+ * written while an earlier one waits for its ACK (a window of LINK_WINDOW = 2, 1 with
+ * no_pipeline), but only once the earlier frame's bytes are on the wire at the current baud, so
+ * the chip sees them back-to-back at most; at 9600 baud this hides the ACK's 7.3 ms of wire time
+ * and the chip's turnaround. Other commands and GET_INFO polls are strict: they wait until
+ * nothing is in flight, and nothing follows them until their reply. Replies match the in-flight
+ * FIFO oldest first; a reply to a later frame means the earlier ones lost theirs. A frame whose
+ * deadline passes is dropped (parser reset, counted); the link goes on and never hangs. HID
+ * reports also keep a minimum gap between them, send to send (report_gap_ms, default
+ * OKVM_LINK_DEFAULT_GAP_MS), because the chip forwards each report to a USB endpoint that the
+ * target polls; a report overwritten before the poll is lost.
  *
  * What goes next, in order: the release-all frames (they jump the queue and drop queued
  * presses), a blocking command of the dispatch thread, keyboard reports (FIFO: full states),
@@ -159,6 +165,7 @@ okvm_link_new(const struct okvm_link_config *cfg)
 	l->ack_timeout_ms = cfg->ack_timeout_ms > 0 ? cfg->ack_timeout_ms
 						    : OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS;
 	l->poll_ms = cfg->info_poll_ms > 0 ? cfg->info_poll_ms : 0;
+	l->window = cfg->no_pipeline ? 1 : LINK_WINDOW;
 	l->timing = (struct link_timing){ .rts_hold_ms = 4000, .rts_settle_ms = 500,
 					  .verify_attempts = 4 };
 	l->now_fn = mono_ns;
@@ -416,7 +423,7 @@ size_t
 okvm_link_pending(struct okvm_link *l)
 {
 	pthread_mutex_lock(&l->mu);
-	size_t n = queued_locked(l) + (l->inflight_hid ? 1 : 0);
+	size_t n = queued_locked(l) + l->inflight_hid;
 	pthread_mutex_unlock(&l->mu);
 	return n;
 }
@@ -500,6 +507,17 @@ next_hid_locked(struct okvm_link *l, struct okvm_ch9329_frame *f)
 
 /* ---- sending and receiving (dispatch thread) ---- */
 
+/* How long n bytes take on the wire at the port's baud (8N1: 10 bits a byte). */
+static uint64_t
+wire_ns(struct okvm_link *l, size_t n)
+{
+	int baud = okvm_serial_baud(l->ser);
+	if (baud <= 0)
+		baud = 9600; /* unknown: the slowest the apps use */
+	return (uint64_t)n * 10u * 1000000000ull / (uint64_t)baud;
+}
+
+/* Write f and append it to the in-flight FIFO (the caller checked there is room). */
 static int
 send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind kind,
 	   int timeout_ms)
@@ -515,11 +533,9 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 			 okvm_ch9329_cmd_name(f->cmd), strerror((int)-w));
 		return (int)w;
 	}
-	l->fl.active = true;
-	l->fl.kind = kind;
-	l->fl.cmd = f->cmd;
-	l->fl.sent_ns = now;
-	l->fl.deadline_ns = now + (uint64_t)timeout_ms * NS_PER_MS;
+	l->fl[l->nfl++] = (struct inflight){ .kind = kind, .cmd = f->cmd, .sent_ns = now,
+					     .deadline_ns = now + (uint64_t)timeout_ms * NS_PER_MS,
+					     .wire_end_ns = now + wire_ns(l, n) };
 	if (kind == FL_HID) {
 		l->st.reports_sent++;
 		l->last_report_ns = now;
@@ -550,11 +566,29 @@ finish_poll(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 	link_update_state(l, &st);
 }
 
+/* Take the oldest in-flight frame off the FIFO. */
+static struct inflight
+pop_inflight(struct okvm_link *l)
+{
+	struct inflight x = l->fl[0];
+	l->nfl--;
+	memmove(&l->fl[0], &l->fl[1], l->nfl * sizeof(l->fl[0]));
+	return x;
+}
+
 static void
-complete(struct okvm_link *l, const struct okvm_ch9329_frame *f)
+hid_done(struct okvm_link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->inflight_hid--;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void
+complete(struct okvm_link *l, const struct inflight *fl, const struct okvm_ch9329_frame *f)
 {
 	uint64_t now = link_now(l);
-	double ms = (double)(now - l->fl.sent_ns) / 1e6;
+	double ms = (double)(now - fl->sent_ns) / 1e6;
 	l->st.ack_ms_last = ms;
 	if (ms > l->st.ack_ms_max)
 		l->st.ack_ms_max = ms;
@@ -562,22 +596,19 @@ complete(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 	if (status) {
 		l->st.chip_errors++;
 		/* once per change of error, not per report (a flood would bury the cause) */
-		if (status != l->last_status || l->fl.cmd != l->last_status_cmd)
+		if (status != l->last_status || fl->cmd != l->last_status_cmd)
 			okvm_log(OKVM_LOG_WARN, "%s: the CH9329 rejected %s: %s (0x%02X)", l->path,
-				 okvm_ch9329_cmd_name(l->fl.cmd), okvm_ch9329_status_name(status),
+				 okvm_ch9329_cmd_name(fl->cmd), okvm_ch9329_status_name(status),
 				 status);
-		l->last_status_cmd = l->fl.cmd;
+		l->last_status_cmd = fl->cmd;
 	}
 	l->last_status = status;
-	l->fl.active = false;
-	if (l->fl.kind == FL_HID) {
+	if (fl->kind == FL_HID) {
 		l->st.acks++;
-		pthread_mutex_lock(&l->mu);
-		l->inflight_hid = false;
-		pthread_mutex_unlock(&l->mu);
-	} else if (l->fl.kind == FL_POLL && !status) {
+		hid_done(l);
+	} else if (fl->kind == FL_POLL && !status) {
 		finish_poll(l, f);
-	} else if (l->fl.kind == FL_CMD) {
+	} else if (fl->kind == FL_CMD) {
 		l->cmd.reply = *f;
 		l->cmd.rc = status ? -EPROTO : 0;
 		l->cmd.phase = CMD_DONE;
@@ -587,6 +618,29 @@ complete(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 	set_chip_ok(l, true);
 }
 
+/* A frame that will get no reply: free its slot (a command learns rc). */
+static void
+fail_inflight(struct okvm_link *l, const struct inflight *x, int rc)
+{
+	if (x->kind == FL_HID) {
+		hid_done(l);
+	} else if (x->kind == FL_CMD) {
+		l->cmd.rc = rc;
+		l->cmd.phase = CMD_DONE;
+	}
+}
+
+/* A later frame was answered first: this one's reply was lost (garbled on the wire, or the
+ * chip dropped the frame). Counted as a timeout; no resync, the parser just found a frame. */
+static void
+lost_reply(struct okvm_link *l, const struct inflight *x)
+{
+	l->st.timeouts++;
+	okvm_log(OKVM_LOG_INFO, "%s: no reply to %s; the CH9329 answered the next frame",
+		 l->path, okvm_ch9329_cmd_name(x->cmd));
+	fail_inflight(l, x, -ETIMEDOUT);
+}
+
 static void
 handle_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 {
@@ -594,8 +648,16 @@ handle_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 		l->st.unsolicited++; /* custom-HID data from the target: not used */
 		return;
 	}
-	if (l->fl.active && okvm_ch9329_is_reply_to(f, l->fl.cmd)) {
-		complete(l, f);
+	for (size_t i = 0; i < l->nfl; i++) {
+		if (!okvm_ch9329_is_reply_to(f, l->fl[i].cmd))
+			continue;
+		/* the chip answers in order: the frames before this one lost their replies */
+		while (i--) {
+			struct inflight x = pop_inflight(l);
+			lost_reply(l, &x);
+		}
+		struct inflight x = pop_inflight(l);
+		complete(l, &x, f);
 		return;
 	}
 	l->st.unsolicited++;
@@ -632,29 +694,23 @@ read_port(struct okvm_link *l)
 	}
 }
 
+/* The oldest frame's deadline passed: resync, count, and go on (the next keeps its own). */
 static void
 check_timeout(struct okvm_link *l, uint64_t now)
 {
-	if (!l->fl.active || now < l->fl.deadline_ns)
-		return;
-	l->st.timeouts++;
-	l->st.resyncs++;
-	okvm_ch9329_parser_reset(&l->parser);
-	l->fl.active = false;
-	if (l->state.chip_ok || l->fl.kind == FL_CMD)
-		okvm_log(l->fl.kind == FL_HID ? OKVM_LOG_WARN : OKVM_LOG_INFO,
-			 "%s: no reply to %s within %d ms; resynchronising", l->path,
-			 okvm_ch9329_cmd_name(l->fl.cmd),
-			 (int)((l->fl.deadline_ns - l->fl.sent_ns) / NS_PER_MS));
-	if (l->fl.kind == FL_HID) {
-		pthread_mutex_lock(&l->mu);
-		l->inflight_hid = false;
-		pthread_mutex_unlock(&l->mu);
-	} else if (l->fl.kind == FL_CMD) {
-		l->cmd.rc = -ETIMEDOUT;
-		l->cmd.phase = CMD_DONE;
+	while (l->nfl && now >= l->fl[0].deadline_ns) {
+		struct inflight x = pop_inflight(l);
+		l->st.timeouts++;
+		l->st.resyncs++;
+		okvm_ch9329_parser_reset(&l->parser);
+		if (l->state.chip_ok || x.kind == FL_CMD)
+			okvm_log(x.kind == FL_HID ? OKVM_LOG_WARN : OKVM_LOG_INFO,
+				 "%s: no reply to %s within %d ms; resynchronising", l->path,
+				 okvm_ch9329_cmd_name(x.cmd),
+				 (int)((x.deadline_ns - x.sent_ns) / NS_PER_MS));
+		fail_inflight(l, &x, -ETIMEDOUT);
+		set_chip_ok(l, false);
 	}
-	set_chip_ok(l, false);
 }
 
 static bool
@@ -663,13 +719,28 @@ gap_ready(struct okvm_link *l, uint64_t now)
 	return !l->any_report || now >= l->last_report_ns + l->gap_ns;
 }
 
-/* Send the next frame if the link is free. */
+/*
+ * Room for one more HID frame: nothing in flight, or (pipelining) only HID frames, fewer than
+ * the window, and the newest one's bytes already on the wire.
+ */
+static bool
+window_open(struct okvm_link *l, uint64_t now)
+{
+	if (!l->nfl)
+		return true;
+	return l->fl[0].kind == FL_HID && l->nfl < (size_t)l->window &&
+	       now >= l->fl[l->nfl - 1].wire_end_ns;
+}
+
+/* Send the next frame if the link has room for it. */
 static int
 pump(struct okvm_link *l, uint64_t now)
 {
-	if (l->fl.active || !l->ser)
+	if (!l->ser || !window_open(l, now))
 		return 0;
 	if (l->cmd.phase == CMD_QUEUED) {
+		if (l->nfl)
+			return 0; /* commands wait until the window is empty */
 		l->cmd.phase = CMD_SENT;
 		int rc = send_frame(l, &l->cmd.req, FL_CMD, l->cmd.timeout_ms);
 		if (rc < 0) {
@@ -685,7 +756,8 @@ pump(struct okvm_link *l, uint64_t now)
 	if (gap_ready(l, now)) {
 		pthread_mutex_lock(&l->mu);
 		have = next_hid_locked(l, &f);
-		l->inflight_hid = have;
+		if (have)
+			l->inflight_hid++;
 		pthread_mutex_unlock(&l->mu);
 	}
 	if (have) {
@@ -697,14 +769,11 @@ pump(struct okvm_link *l, uint64_t now)
 				l->next_poll_ns = soon;
 		}
 		l->lock_key_sent = false;
-		if (rc < 0) {
-			pthread_mutex_lock(&l->mu);
-			l->inflight_hid = false;
-			pthread_mutex_unlock(&l->mu);
-		}
+		if (rc < 0)
+			hid_done(l);
 		return rc == -ENODEV ? rc : 0;
 	}
-	if (l->poll_ms && now >= l->next_poll_ns && !okvm_link_pending(l)) {
+	if (!l->nfl && l->poll_ms && now >= l->next_poll_ns && !okvm_link_pending(l)) {
 		okvm_ch9329_build_simple(&f, OKVM_CH9329_CMD_GET_INFO);
 		l->next_poll_ns = now + (uint64_t)l->poll_ms * NS_PER_MS;
 		int rc = send_frame(l, &f, FL_POLL, l->ack_timeout_ms);
@@ -713,21 +782,32 @@ pump(struct okvm_link *l, uint64_t now)
 	return 0;
 }
 
+/* When pump can next send something without an ACK or a timeout first; UINT64_MAX: never. */
+static uint64_t
+next_send_ns(struct okvm_link *l, uint64_t now)
+{
+	if (!l->ser || l->suspended || l->cmd.phase == CMD_QUEUED)
+		return UINT64_MAX; /* a queued command goes once a reply or timeout empties the link */
+	if (l->nfl && (l->fl[0].kind != FL_HID || l->nfl >= (size_t)l->window))
+		return UINT64_MAX;
+	pthread_mutex_lock(&l->mu);
+	size_t q = queued_locked(l);
+	pthread_mutex_unlock(&l->mu);
+	if (!q)
+		return l->nfl || !l->poll_ms ? UINT64_MAX : l->next_poll_ns;
+	uint64_t t = l->any_report ? l->last_report_ns + l->gap_ns : 0;
+	if (l->nfl && l->fl[l->nfl - 1].wire_end_ns > t)
+		t = l->fl[l->nfl - 1].wire_end_ns;
+	return t > now ? t : UINT64_MAX; /* due already: pump just sent what it could */
+}
+
 static void
 arm_timer(struct okvm_link *l, uint64_t now)
 {
-	uint64_t due = UINT64_MAX;
-	if (l->fl.active) {
-		due = l->fl.deadline_ns;
-	} else if (l->ser && !l->suspended) {
-		pthread_mutex_lock(&l->mu);
-		size_t q = queued_locked(l);
-		pthread_mutex_unlock(&l->mu);
-		if (q && !gap_ready(l, now))
-			due = l->last_report_ns + l->gap_ns;
-		else if (!q && l->poll_ms)
-			due = l->next_poll_ns;
-	}
+	uint64_t due = next_send_ns(l, now);
+	for (size_t i = 0; i < l->nfl; i++)
+		if (l->fl[i].deadline_ns < due)
+			due = l->fl[i].deadline_ns;
 	struct itimerspec its = { 0 };
 	if (due != UINT64_MAX) {
 		uint64_t rel = due > now ? due - now : 1;
