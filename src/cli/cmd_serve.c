@@ -388,8 +388,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	if (rc) {
 		serve_free(s);
 		int r = cli_fail("serve: cannot listen on %s: %s", cfg.listen,
-				 rc == -EADDRINUSE ? "in use, or not an address of this host"
-						   : okvm_strerror(rc));
+				 rc == -EADDRINUSE ? "the port is in use" : okvm_strerror(rc));
 		serve_config_clear(&cfg);
 		return r;
 	}

@@ -12,6 +12,9 @@
  * It deliberately does not decode, copy or re-encode video, and never blocks on a client.
  */
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -351,6 +354,33 @@ serve_listen_is_loopback(const char *listen)
 	return inet_pton(AF_INET, addr, &in) == 1 && (ntohl(in.s_addr) >> 24) == 127;
 }
 
+/*
+ * Bind the address once ourselves before lws does: the error is then a precise errno
+ * (EADDRINUSE, EADDRNOTAVAIL, EACCES) rather than lws's "init server failed", and lws's own
+ * failure path (which leaks a little) is not taken.
+ */
+static int
+probe_bind(const char *addr, int port)
+{
+	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+				  .ai_socktype = SOCK_STREAM }, *res;
+	char service[8];
+	snprintf(service, sizeof(service), "%d", port);
+	int rc = getaddrinfo(*addr ? addr : NULL, service, &hints, &res);
+	if (rc)
+		return -EADDRNOTAVAIL;
+	rc = 0;
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return rc;
+}
+
 int serve_tls_self_signed(struct serve *s, char **cert, char **key); /* tls.c */
 
 static int
@@ -393,6 +423,9 @@ serve_start(struct serve *s)
 			 s->cfg.listen);
 		return -EACCES;
 	}
+	int rc = probe_bind(strcmp(addr, "0.0.0.0") && strcmp(addr, "::") ? addr : "", port);
+	if (rc)
+		return rc;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
 	struct lws_context_creation_info info = { 0 };
 	info.port = port;
@@ -409,7 +442,7 @@ serve_start(struct serve *s)
 	if (info.iface && strchr(addr, '.'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	char *cert, *key;
-	int rc = setup_tls(s, &info, &cert, &key);
+	rc = setup_tls(s, &info, &cert, &key);
 	if (rc)
 		return rc;
 	s->port = port;
