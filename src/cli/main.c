@@ -138,6 +138,8 @@ print_help(FILE *out)
 	      "      --baud N          serial speed (9600 or 115200); default: detect\n"
 	      "      --layout XKB      the target's keyboard layout (us, de, fr, gb, us:dvorak...)\n"
 	      "      --json            machine-readable output\n"
+	      "      --video DEV       the capture node (default: the unit's, else /dev/video0)\n"
+	      "      --video-mode MODE capture mode WxH@FPS (default: the largest 30 fps mode)\n"
 	      "      --report-gap-ms N minimum gap between HID reports (default 12; raise it for\n"
 	      "                        targets that poll slowly, e.g. some BIOSes)\n"
 	      "      --no-pipeline     wait for each HID report's ACK before sending the next\n"
@@ -187,7 +189,8 @@ parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 }
 
 enum { OPT_SERIAL = 256, OPT_BAUD, OPT_LAYOUT, OPT_JSON, OPT_EMU_EVENTS, OPT_EMU_LAYOUT,
-       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP, OPT_NO_PIPELINE };
+       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP, OPT_NO_PIPELINE, OPT_VIDEO,
+       OPT_VIDEO_MODE };
 
 static const struct option global_opts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -196,6 +199,8 @@ static const struct option global_opts[] = {
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "report-gap-ms", required_argument, NULL, OPT_GAP },
+	{ "video", required_argument, NULL, OPT_VIDEO },
+	{ "video-mode", required_argument, NULL, OPT_VIDEO_MODE },
 	{ "no-pipeline", no_argument, NULL, OPT_NO_PIPELINE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -215,6 +220,8 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 	case OPT_BAUD: return parse_int("--baud", arg, 1200, 115200, &cli->baud);
 	case OPT_LAYOUT: cli->layout = arg; return CLI_OK;
 	case OPT_JSON: cli->json = true; return CLI_OK;
+	case OPT_VIDEO: cli->video = arg; return CLI_OK;
+	case OPT_VIDEO_MODE: cli->video_mode = arg; return CLI_OK;
 	case OPT_GAP: return parse_int("--report-gap-ms", arg, 0, 1000, &cli->report_gap_ms);
 	case OPT_NO_PIPELINE: cli->no_pipeline = true; return CLI_OK;
 	case 'v': cli->verbose++; return CLI_OK;
