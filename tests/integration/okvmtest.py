@@ -37,6 +37,19 @@ def run(args, input=None, timeout=120, env=None):
                           timeout=timeout, env=e)
 
 
+def preload_v4l2(build=None):
+    """LD_PRELOAD value for the V4L2 fake; the ASan runtime first when okvm was built with it
+    (STYLE.md, "Facts about this toolchain")."""
+    build = build or os.environ.get("OKVM_BUILD", "build")
+    fake = os.path.join(build, "tests", "fakes", "preload-v4l2.so")
+    ldd = subprocess.run(["ldd", OKVM], capture_output=True, text=True).stdout
+    if "libasan" in ldd:
+        asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                              text=True).stdout.strip()
+        return asan + ":" + fake
+    return fake
+
+
 def has_command(name):
     r = run(["--help"])
     return any(line.split()[:1] == [name] for line in r.stdout.decode().splitlines())

@@ -11,6 +11,10 @@ import zlib
 
 OKVM = os.environ.get("OKVM", "build/okvm")
 BUILD = os.environ.get("OKVM_BUILD", "build")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from okvmtest import preload_v4l2  # noqa: E402
+
 FAILS = []
 
 
@@ -48,17 +52,6 @@ def jpeg_size(data):
             return w, h
         i += 2 + length
     return None
-
-
-def preload_env():
-    """LD_PRELOAD for the fake; the ASan runtime first when okvm was built with it."""
-    fake = os.path.join(BUILD, "tests", "fakes", "preload-v4l2.so")
-    ldd = subprocess.run(["ldd", OKVM], capture_output=True, text=True).stdout
-    if "libasan" in ldd:
-        asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                              text=True).stdout.strip()
-        return asan + ":" + fake
-    return fake
 
 
 def main():
@@ -117,7 +110,7 @@ def main():
                   "usage: %s exits 2 with one line (%d, %r)" % (what, rc, se))
 
         # the V4L2 source against the LD_PRELOAD fake of an MS2109
-        env = {"LD_PRELOAD": preload_env(), "OKVM_FAKE_V4L2_PATH": "/dev/video-okvm-fake",
+        env = {"LD_PRELOAD": preload_v4l2(BUILD), "OKVM_FAKE_V4L2_PATH": "/dev/video-okvm-fake",
                "OKVM_FAKE_V4L2_DIR": frames, "OKVM_FAKE_V4L2_SCRIPT": ""}
         v = os.path.join(tmp, "v.jpg")
         rc, so, se = run(["screenshot", "--video", "/dev/video-okvm-fake", "--video-mode",

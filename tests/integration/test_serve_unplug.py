@@ -9,22 +9,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from okvmtest import Emulator  # noqa: E402
+from okvmtest import Emulator, preload_v4l2  # noqa: E402
 from serve_util import Mjpeg, Server, check, passed  # noqa: E402
 
 OKVM = os.environ.get("OKVM", "build/okvm")
 BUILD = os.environ.get("OKVM_BUILD", "build")
 DEV = "/dev/video-okvm-fake"
-
-
-def preload():
-    fake = os.path.join(BUILD, "tests", "fakes", "preload-v4l2.so")
-    ldd = subprocess.run(["ldd", OKVM], capture_output=True, text=True).stdout
-    if "libasan" in ldd:  # the ASan runtime must come first (STYLE.md)
-        asan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                              text=True).stdout.strip()
-        return asan + ":" + fake
-    return fake
 
 
 tmp = tempfile.mkdtemp(prefix="okvm-unplug-")
@@ -33,7 +23,7 @@ os.mkdir(frames)
 subprocess.run([os.path.join(BUILD, "tests", "fakes", "make-testpics"), frames, "1280x720-",
                 "1280", "720", "4"], check=True)
 real = {open(os.path.join(frames, n), "rb").read() for n in os.listdir(frames)}
-env = {"LD_PRELOAD": preload(), "OKVM_FAKE_V4L2_PATH": DEV, "OKVM_FAKE_V4L2_DIR": frames,
+env = {"LD_PRELOAD": preload_v4l2(BUILD), "OKVM_FAKE_V4L2_PATH": DEV, "OKVM_FAKE_V4L2_DIR": frames,
        # at frame 20 the device vanishes for 3 s, then it is back
        "OKVM_FAKE_V4L2_SCRIPT": "20:unplug=3000"}
 
