@@ -104,7 +104,7 @@ static int
 run_line(struct cli *base, struct script_line *l)
 {
 	if (!strcmp(l->argv[0], "sleep")) {
-		int left = atoi(l->argv[1]);
+		int left = (int)strtol(l->argv[1], NULL, 10); /* checked by check_line */
 		while (left > 0 && !cli_stop_signal) {
 			int step = left > 100 ? 100 : left;
 			poll(NULL, 0, step); /* a scripted delay, interruptible by signals */

@@ -245,7 +245,7 @@ known_code(const char *c)
 	if (n == 7 && !strncmp(c, "Numpad", 6) && c[6] >= '0' && c[6] <= '9')
 		return true;
 	if ((n == 2 || n == 3) && c[0] == 'F') {
-		int f = atoi(c + 1);
+		int f = (int)strtol(c + 1, NULL, 10);
 		if (f >= 1 && f <= 24 && c[1] != '0')
 			return true;
 	}
@@ -294,7 +294,7 @@ known_combo_key(const char *k, size_t n)
 	if (n == 1 && ((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')))
 		return true;
 	if ((n == 2 || n == 3) && k[0] == 'f' && k[1] >= '1' && k[1] <= '9' &&
-	    (n == 2 || (k[2] >= '0' && k[2] <= '9')) && atoi(k + 1) <= 24)
+	    (n == 2 || (k[2] >= '0' && k[2] <= '9')) && strtol(k + 1, NULL, 10) <= 24)
 		return true;
 	for (const char *const *p = names; *p; p++)
 		if (strlen(*p) == n && !strncmp(*p, k, n))

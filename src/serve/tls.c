@@ -34,10 +34,14 @@ tls_dir(struct serve *s)
 	if (!base)
 		return strdup(".");
 	char *slash = strrchr(base, '/');
-	if (slash)
+	if (!slash) { /* a bare file name: its folder is "." (base may be too short to hold it) */
+		free(base);
+		base = strdup(".");
+		if (!base)
+			return NULL;
+	} else {
 		*slash = 0;
-	else
-		strcpy(base, ".");
+	}
 	mkdir(base, 0700);
 	return base;
 }
