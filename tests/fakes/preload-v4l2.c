@@ -48,6 +48,8 @@
 
 #include <linux/videodev2.h>
 
+#include "jpeg-strip.h"
+
 #define NBUF_MAX 8
 #define MAX_EVENTS 32
 #define MAX_FILES 64
@@ -268,23 +270,6 @@ load_pics(int w, int h)
 }
 
 /* Copy a JPEG without its DHT segments. */
-static size_t
-strip_dht(const uint8_t *p, size_t n, uint8_t *out)
-{
-	size_t i = 2, o = 2;
-	memcpy(out, p, 2);
-	while (i + 4 <= n && p[i] == 0xFF && p[i + 1] != 0xDA) {
-		size_t len = 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
-		if (p[i + 1] != 0xC4) {
-			memcpy(out + o, p + i, len);
-			o += len;
-		}
-		i += len;
-	}
-	memcpy(out + o, p + i, n - i);
-	return o + n - i;
-}
-
 static void
 fill(struct fbuf *b, unsigned long k)
 {

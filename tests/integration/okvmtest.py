@@ -6,6 +6,7 @@ for what the target computer experiences.
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,18 @@ def preload_v4l2(build=None):
                               text=True).stdout.strip()
         return asan + ":" + fake
     return fake
+
+
+def jpeg_size(data):
+    """Width, height from the first SOF segment."""
+    i = 2
+    while i + 9 < len(data):
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    return None
 
 
 def has_command(name):

@@ -13,7 +13,7 @@ OKVM = os.environ.get("OKVM", "build/okvm")
 BUILD = os.environ.get("OKVM_BUILD", "build")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okvmtest import preload_v4l2  # noqa: E402
+from okvmtest import jpeg_size, preload_v4l2  # noqa: E402
 
 FAILS = []
 
@@ -40,18 +40,6 @@ def png_size(data):
     crc = struct.unpack(">I", data[16 + length:20 + length])[0]
     assert zlib.crc32(kind + body) == crc, "bad IHDR crc"
     return struct.unpack(">II", body[:8])
-
-
-def jpeg_size(data):
-    """Width, height from the first SOF segment."""
-    i = 2
-    while i + 9 < len(data):
-        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    return None
 
 
 def main():

@@ -6,7 +6,6 @@
 first screenshot to the last."""
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,8 @@ import tempfile
 OKVM = os.environ.get("OKVM", "build/okvm")
 
 
-def jpeg_size(data):
-    i = 2
-    while i + 9 < len(data):
-        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    return None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from okvmtest import jpeg_size  # noqa: E402
 
 
 def main():

@@ -13,24 +13,7 @@
 
 #include "okvm/video.h"
 #include "video-testlib.h"
-
-/* Copy without DHT segments, as a UVC camera sends MJPEG. */
-static size_t
-strip_dht(const uint8_t *p, size_t n, uint8_t *out)
-{
-	size_t i = 2, o = 2;
-	memcpy(out, p, 2);
-	while (i + 4 <= n && p[i] == 0xFF && p[i + 1] != 0xDA) {
-		size_t len = 2 + ((size_t)p[i + 2] << 8 | p[i + 3]);
-		if (p[i + 1] != 0xC4) {
-			memcpy(out + o, p + i, len);
-			o += len;
-		}
-		i += len;
-	}
-	memcpy(out + o, p + i, n - i);
-	return o + n - i;
-}
+#include "../fakes/jpeg-strip.h"
 
 static void
 check_accepts_and_rejects(void **state)
