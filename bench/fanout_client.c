@@ -3,7 +3,8 @@
  * (epoll), plus optionally one client that connects and never reads. Parses just enough of
  * multipart/x-mixed-replace to count whole frames, and measures, per frame, the time from its
  * X-Timestamp (CLOCK_MONOTONIC capture time, same clock here) to the moment its last byte was
- * read. Prints one JSON object: per-client fps, and latency p50/p99/max over all clients.
+ * read. Prints one JSON object: per-client fps, latency p50/p99/max over all clients, and
+ * p50/p99 over frames of the latency of the last client to get each frame ("all").
  * Usage: fanout_client PORT N SECONDS [STALLED(0|1)]
  */
 #include <arpa/inet.h>
@@ -58,15 +59,20 @@ dial(int port, int rcvbuf)
 }
 
 static double *lat;
+static struct sample {
+	double ts, lat;
+} *smp;
 static size_t nlat, caplat;
 
 static void
-record(double l)
+record(double ts, double l)
 {
 	if (nlat == caplat) {
 		caplat = caplat ? caplat * 2 : 4096;
 		lat = realloc(lat, caplat * sizeof(*lat));
+		smp = realloc(smp, caplat * sizeof(*smp));
 	}
+	smp[nlat] = (struct sample){ ts, l };
 	lat[nlat++] = l;
 }
 
@@ -83,7 +89,7 @@ parse(struct client *c, double t)
 			if (c->need)
 				break;
 			c->frames++;
-			record(t - c->ts);
+			record(c->ts, t - c->ts);
 			continue;
 		}
 		char *end = memmem(c->buf + off, c->len - off, "\r\n\r\n", 4);
@@ -109,6 +115,33 @@ cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
+}
+
+static int
+cmp_ts(const void *a, const void *b)
+{
+	const struct sample *x = a, *y = b;
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+/* Per frame (one X-Timestamp), the latency of the last client to have it all: "written to
+ * all clients". Only frames every client received count. Returns how many; sorted in out. */
+static size_t
+per_frame_max(int n, double *out)
+{
+	qsort(smp, nlat, sizeof(*smp), cmp_ts);
+	size_t k = 0;
+	for (size_t i = 0; i < nlat;) {
+		size_t j = i;
+		double mx = 0;
+		for (; j < nlat && smp[j].ts == smp[i].ts; j++)
+			mx = smp[j].lat > mx ? smp[j].lat : mx;
+		if ((int)(j - i) == n)
+			out[k++] = mx;
+		i = j;
+	}
+	qsort(out, k, sizeof(*out), cmp);
+	return k;
 }
 
 int
@@ -152,6 +185,8 @@ main(int argc, char **argv)
 			parse(c, t);
 		}
 	}
+	double *all = malloc((nlat + 1) * sizeof(*all));
+	size_t nall = per_frame_max(n, all);
 	qsort(lat, nlat, sizeof(*lat), cmp);
 	double minfps = 1e9, sum = 0;
 	printf("{\"clients\":%d,\"fps\":[", n);
@@ -162,9 +197,12 @@ main(int argc, char **argv)
 		printf("%s%.1f", i ? "," : "", f);
 	}
 	printf("],\"min_fps\":%.1f,\"mean_fps\":%.1f,\"lat_p50_ms\":%.2f,\"lat_p99_ms\":%.2f,"
-	       "\"lat_max_ms\":%.2f,\"frames\":%zu}\n", minfps, sum / n,
+	       "\"lat_max_ms\":%.2f,\"frames\":%zu,\"all_p50_ms\":%.2f,\"all_p99_ms\":%.2f,"
+	       "\"all_frames\":%zu}\n", minfps, sum / n,
 	       nlat ? lat[nlat / 2] * 1e3 : 0, nlat ? lat[(size_t)(nlat * 0.99)] * 1e3 : 0,
-	       nlat ? lat[nlat - 1] * 1e3 : 0, nlat);
+	       nlat ? lat[nlat - 1] * 1e3 : 0, nlat, nall ? all[nall / 2] * 1e3 : 0,
+	       nall ? all[(size_t)(nall * 0.99)] * 1e3 : 0, nall);
+	free(all);
 	if (stalled_fd >= 0)
 		close(stalled_fd);
 	return 0;

@@ -58,6 +58,7 @@ struct conn {
 	uint64_t ready_us;              /* when cur's notify arrived (0: not measured) */
 	bool waiting;                   /* idle, had every frame: the next one is measured */
 	bool draining;                  /* a finished part still sits in lws's buffer */
+	bool in_fan;                    /* idle when the newest frame arrived: counted in fan_* */
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
 	uint64_t part_start_us;
@@ -132,6 +133,11 @@ struct serve {
 	double served_fps;
 	uint64_t lat_us[SERVE_LAT_RING];
 	unsigned lat_n, lat_pos;
+	/* frame ready -> written to every stream client that was idle when it arrived */
+	uint64_t fan_seq, fan_ready_us, fan_incomplete;
+	unsigned fan_pending;
+	uint64_t fan_us[SERVE_LAT_RING];
+	unsigned fan_n, fan_pos;
 	/* auth */
 	struct session sessions[SERVE_MAX_SESSIONS];
 	struct login_slot logins[SERVE_LOGIN_SLOTS];
@@ -198,6 +204,7 @@ int auth_login_retry_after(struct serve *s, const char *peer);  /* seconds, 0 = 
 /* metrics.c */
 char *metrics_text(struct serve *s);
 void metrics_frame_written(struct serve *s, uint64_t latency_us);
+void metrics_frame_fanned_out(struct serve *s, uint64_t latency_us);
 
 /* web assets (generated from web/ by web/embed.py) */
 struct web_asset {

@@ -22,6 +22,15 @@ metrics_frame_written(struct serve *s, uint64_t latency_us)
 		s->lat_n++;
 }
 
+void
+metrics_frame_fanned_out(struct serve *s, uint64_t latency_us)
+{
+	s->fan_us[s->fan_pos] = latency_us;
+	s->fan_pos = (s->fan_pos + 1) % SERVE_LAT_RING;
+	if (s->fan_n < SERVE_LAT_RING)
+		s->fan_n++;
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -131,6 +140,18 @@ metrics_text(struct serve *s)
 		"okvm_serve_frame_write_seconds{quantile=\"0.99\"} %.6f\n"
 		"okvm_serve_frame_write_seconds_count %u\n",
 	    quantile(sorted, s->lat_n, 0.5), quantile(sorted, s->lat_n, 0.99), s->lat_n);
+	memcpy(sorted, s->fan_us, sizeof(uint64_t) * s->fan_n);
+	qsort(sorted, s->fan_n, sizeof(uint64_t), cmp_u64);
+	out(&b, "# HELP okvm_serve_frame_fanout_seconds Frame ready to completely written to every "
+		"stream client that was waiting for it.\n"
+		"# TYPE okvm_serve_frame_fanout_seconds summary\n"
+		"okvm_serve_frame_fanout_seconds{quantile=\"0.5\"} %.6f\n"
+		"okvm_serve_frame_fanout_seconds{quantile=\"0.99\"} %.6f\n"
+		"okvm_serve_frame_fanout_seconds_count %u\n",
+	    quantile(sorted, s->fan_n, 0.5), quantile(sorted, s->fan_n, 0.99), s->fan_n);
+	metric(&b, "okvm_serve_frame_fanout_incomplete_total", "counter",
+	       "Frames a newer frame overtook before every waiting client had it.",
+	       (double)s->fan_incomplete);
 	per_client(&b, s);
 	metric(&b, "okvm_serve_http_requests_total", "counter", "HTTP requests.",
 	       (double)s->http_requests);

@@ -5,8 +5,9 @@
  * A stream client is given the newest frame only once everything it was sent before has
  * drained: LWS_CALLBACK_HTTP_WRITEABLE fires, the client takes a reference to the newest frame,
  * and the JPEG is written straight from the shared buffer in SERVE_CHUNK pieces for as long as
- * the socket takes them (lws_send_pipe_choked). A slow client therefore skips frames and costs
- * the others nothing; at most the unsent tail of one chunk is buffered by lws for it. A part that
+ * the socket takes them. A slow client therefore skips frames and costs the others nothing. On a
+ * plain socket the part goes out with sendmsg from the shared buffer and nothing is copied in
+ * user space (send_direct); under TLS lws_write buffers at most the unsent tail of one chunk. A part that
  * does not finish within stall_timeout_s gets the client dropped (lws_set_timeout).
  *
  * Each part: "Content-Type", "Content-Length" and "X-Timestamp" (the frame's CLOCK_MONOTONIC
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "okvm/log.h"
 #include "serve/internal.h"
@@ -128,12 +131,41 @@ stream_begin(struct conn *c, bool snapshot)
 	return 0;
 }
 
+/* Start timing a fan-out: the frame is out once every client idle now has written it. */
+static void
+fan_begin(struct serve *s)
+{
+	if (s->fan_pending) {
+		/* Overtaken: count it, and keep how long it had taken so far (a lower bound). */
+		s->fan_incomplete++;
+		metrics_frame_fanned_out(s, serve_now_us() - s->fan_ready_us);
+	}
+	struct okvm_frame *f = newest(s);
+	s->fan_seq = f ? f->seq : 0;
+	s->fan_ready_us = atomic_load(&s->frame_ready_us);
+	s->fan_pending = 0;
+	unref(s, f);
+}
+
+static void
+fan_done(struct conn *c, uint64_t now)
+{
+	struct serve *s = c->s;
+	if (!c->in_fan)
+		return;
+	c->in_fan = false;
+	if (s->fan_pending && --s->fan_pending == 0 && now >= s->fan_ready_us)
+		metrics_frame_fanned_out(s, now - s->fan_ready_us);
+}
+
 void
 stream_on_frame(struct serve *s)
 {
 	struct conn *next;
+	fan_begin(s);
 	for (struct conn *c = s->streams; c; c = next) {
 		next = c->next;
+		c->in_fan = false;
 		if (c->snapshot) {
 			struct okvm_frame *f = newest(s);
 			if (f && f->seq > c->snap_after_seq) {
@@ -144,8 +176,13 @@ stream_on_frame(struct serve *s)
 			}
 			continue;
 		}
-		if (c->phase == PART_IDLE)
-			lws_callback_on_writable(c->wsi);
+		if (c->phase != PART_IDLE)
+			continue;
+		if (!c->draining && c->last_seq != s->fan_seq) {
+			c->in_fan = true;
+			s->fan_pending++;
+		}
+		lws_callback_on_writable(c->wsi);
 	}
 }
 
@@ -209,16 +246,50 @@ finish_part(struct conn *c)
 	s->frames_served++;
 	if (c->ready_us && now >= c->ready_us)
 		metrics_frame_written(s, now - c->ready_us);
+	if (c->last_seq == s->fan_seq)
+		fan_done(c, now);
 	count_fps(s, c, now);
 	/* If lws holds an unsent tail, the part is not out yet: the timeout stays armed until the
-	 * next writeable callback says the socket drained. */
-	if (lws_send_pipe_choked(c->wsi))
+	 * next writeable callback says the socket drained. Direct sends leave no tail. */
+	if (!s->tls && lws_send_pipe_choked(c->wsi))
 		c->draining = true;
 	else
 		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 }
 
-/* One step of the current part; returns <0 on a write error. */
+/*
+ * Plain sockets: what is left of the part (header, JPEG, boundary) goes out with one sendmsg
+ * straight from the shared frame; what the socket does not take waits for the next writeable
+ * callback. lws_write would copy every unsent tail into a buffer of its own and cost a syscall
+ * per piece. Returns 1 when the part is out, 0 when the socket is full, -1 on an error.
+ */
+static int
+send_direct(struct conn *c)
+{
+	size_t hl = c->part_hdr_len, bl = c->cur->size, tl = sizeof(part_trailer) - 1;
+	size_t off = c->part_off;
+	struct iovec iov[3];
+	int k = 0;
+	if (off < hl)
+		iov[k++] = (struct iovec){ c->part_hdr + LWS_PRE + off, hl - off };
+	if (off < hl + bl) {
+		size_t o = off > hl ? off - hl : 0;
+		iov[k++] = (struct iovec){ (char *)c->cur->data + o, bl - o };
+	}
+	size_t o = off > hl + bl ? off - hl - bl : 0;
+	iov[k++] = (struct iovec){ (char *)part_trailer + o, tl - o };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)k };
+	ssize_t n = sendmsg(lws_get_socket_fd(c->wsi), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	c->part_off += (size_t)n;
+	if (c->part_off < hl + bl + tl)
+		return 0;
+	finish_part(c);
+	return 1;
+}
+
+/* One step of the current part through lws (TLS); returns <0 on a write error. */
 static int
 write_step(struct conn *c)
 {
@@ -245,6 +316,12 @@ write_step(struct conn *c)
 	return 0;
 }
 
+static bool
+s_tls(const struct conn *c)
+{
+	return c->s->tls;
+}
+
 int
 stream_writeable(struct conn *c)
 {
@@ -260,6 +337,22 @@ stream_writeable(struct conn *c)
 			return -1;
 		free(c->resp);
 		c->resp = NULL;
+		if (lws_send_pipe_choked(wsi)) {
+			/* lws holds part of it; it flushes that before the next callback. */
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	while (!s_tls(c)) {
+		if (c->phase == PART_IDLE && !start_part(c))
+			return 0; /* nothing new: stream_on_frame wakes us */
+		int r = send_direct(c);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
 	}
 	for (;;) {
 		if (lws_send_pipe_choked(wsi)) {
@@ -289,6 +382,7 @@ stream_closed(struct conn *c)
 			 "serve: stream client %u (%s) %s", c->id, c->peer,
 			 stalled ? "stalled: dropped" : "went away mid-frame");
 	}
+	fan_done(c, serve_now_us());
 	unref(s, c->cur);
 	c->cur = NULL;
 	free(c->resp);

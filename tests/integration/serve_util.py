@@ -137,13 +137,16 @@ def metrics(server):
 class Mjpeg:
     """Reads parts of GET /stream: (headers dict, jpeg bytes)."""
 
-    def __init__(self, port, path="/stream", rcvbuf=None):
+    def __init__(self, port, path="/stream", rcvbuf=None, tls=None, cookie=None):
         self.sock = socket.socket()
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(20)
         self.sock.connect(("127.0.0.1", port))
-        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        if tls:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
+        extra = f"Cookie: {cookie}\r\n" if cookie else ""
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode())
         self.buf = b""
         head = self._until(b"\r\n\r\n")
         lines = head.decode().split("\r\n")

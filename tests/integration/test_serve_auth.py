@@ -8,7 +8,8 @@ import stat
 import subprocess
 import tempfile
 
-from serve_util import OKVM, Server, WebSocket, check, fail, free_port, passed
+from serve_util import (OKVM, Mjpeg, Server, WebSocket, check, fail, fixture_frames, free_port,
+                        passed)
 
 tmp = tempfile.mkdtemp(prefix="okvm-auth-")
 conf = os.path.join(tmp, "cfg", "okvm.conf")
@@ -121,7 +122,13 @@ with Server("--config", conf, "--tls-self-signed") as s:
           "login over TLS works and the cookie is Secure")
     der = c.sock.getpeercert(binary_form=True)
     check(der and len(der) > 200, "the server presents a certificate")
+    cookie = r.getheader("set-cookie").split(";")[0]
     c.close()
+    m = Mjpeg(s.port, tls=ctx, cookie=cookie)
+    parts = [m.part() for _ in range(4)]
+    check(m.status == 200 and all(p[1] in fixture_frames() for p in parts),
+          "the MJPEG stream over TLS carries whole, byte-exact frames")
+    m.close()
 key = os.path.join(tlsdir, "okvm-selfsigned.key")
 check(os.path.exists(key) and stat.S_IMODE(os.stat(key).st_mode) == 0o600,
       "the generated key is kept 0600 for the next start")

@@ -3,6 +3,7 @@ serves, /api/state, /metrics, the REST API reaching the backend, and bad request
 change nothing and leave the server running."""
 import json
 import socket
+import time
 
 from serve_util import Mjpeg, Server, WebSocket, check, fixture_frames, metrics
 
@@ -21,6 +22,16 @@ with Server(fps=20) as s:
     ts = [float(p[0]["x-timestamp"]) for p in parts]
     check(all(b > a for a, b in zip(ts, ts[1:])), "X-Timestamp increases part by part")
     check(all(p[0]["content-type"] == "image/jpeg" for p in parts), "parts are image/jpeg")
+    m.close()
+
+    # A slow reader with a tiny window: the server's sends stop part-way through the header, the
+    # JPEG or the boundary and resume there; every part must still arrive whole.
+    m = Mjpeg(s.port, rcvbuf=2048)
+    parts = []
+    for _ in range(5):
+        parts.append(m.part())
+        time.sleep(0.03)
+    check(all(p[1] in frames for p in parts), "a slow reader with a 2 KiB window gets whole, byte-exact parts")
     m.close()
 
     m = Mjpeg(s.port, "/?action=stream")
@@ -80,6 +91,9 @@ with Server(fps=20) as s:
         if name not in mt:
             fail(f"/metrics lacks {name}")
     check(mt["okvm_serve_frames_total"] >= 7, "/metrics counts the frames served")
+    fan = mt['okvm_serve_frame_fanout_seconds{quantile="0.99"}']
+    check(mt["okvm_serve_frame_fanout_seconds_count"] >= 5 and 0 < fan < 1,
+          f"/metrics times frame ready -> written to every waiting client (p99 {fan * 1e3:.2f} ms)")
 
     # errors
     st, r = s.json("GET", "/nope")
