@@ -8,12 +8,14 @@
  * (Secure under TLS) that expires after session_hours; tokens live in memory only, so a restart
  * logs everybody out. Failed logins are counted per client address: after login_max_failures
  * in ten minutes the address is locked out for login_lockout_s, doubling with each lockout, and
- * not even checked meanwhile; a global cap bounds the argon2 work the service thread does. Every
- * failure is logged with the address.
+ * not even checked meanwhile (checks under way count as failures until they end); a global cap
+ * bounds the argon2 work. Every failure is logged with the address. The argon2 check itself runs
+ * on the okvm-auth thread, so a login never holds up the video or anyone's input.
  *
- * Runs on the service thread only (serve_password_hash: any thread).
+ * Runs on the service thread, except auth_main (serve_password_hash: any thread).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,25 +184,172 @@ new_session(struct serve *s, char *set_cookie, size_t n)
 		 slot->token, (unsigned long long)secs, s->tls ? "; Secure" : "");
 }
 
+/* ---- the okvm-auth thread: argon2 takes ~10 ms here and more on a Raspberry Pi, time the
+ * service thread must spend sending frames. Jobs go in auth_todo and come back in auth_done;
+ * job->c is touched on the service thread only. */
+
+struct login_job {
+	struct login_job *next;
+	struct conn *c;                 /* NULL once the connection closed or moved on */
+	char peer[48];
+	char pw[512];
+	bool ok;
+};
+
+static void
+job_free(struct login_job *j)
+{
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+static void *
+auth_main(void *arg)
+{
+	struct serve *s = arg;
+	pthread_mutex_lock(&s->auth_lock);
+	for (;;) {
+		while (!s->auth_todo && !s->auth_stop)
+			pthread_cond_wait(&s->auth_cond, &s->auth_lock);
+		if (s->auth_stop)
+			break;
+		struct login_job *j = s->auth_todo;
+		s->auth_todo = j->next;
+		pthread_mutex_unlock(&s->auth_lock);
+		j->ok = !crypto_pwhash_str_verify(s->cfg.password_hash, j->pw, strlen(j->pw));
+		sodium_memzero(j->pw, sizeof(j->pw));
+		pthread_mutex_lock(&s->auth_lock);
+		j->next = s->auth_done;
+		s->auth_done = j;
+		pthread_mutex_unlock(&s->auth_lock);
+		lws_cancel_service(s->ctx);
+		pthread_mutex_lock(&s->auth_lock);
+	}
+	pthread_mutex_unlock(&s->auth_lock);
+	return NULL;
+}
+
 int
-auth_login(struct serve *s, const char *peer, const char *password, char *set_cookie, size_t n)
+auth_login_start(struct serve *s, struct conn *c, const char *password)
 {
 	if (!auth_required(s))
 		return -EINVAL;
-	if (auth_login_retry_after(s, peer) > 0 || !global_budget(s)) {
-		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (rate limit)", peer);
+	struct login_slot *l = login_slot(s, c->peer, false);
+	bool busy = l && l->failures + l->pending >= (unsigned)s->cfg.login_max_failures;
+	if (busy || auth_login_retry_after(s, c->peer) > 0 || !global_budget(s)) {
+		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (rate limit)", c->peer);
 		return -EAGAIN;
 	}
-	if (crypto_pwhash_str_verify(s->cfg.password_hash, password, strlen(password))) {
-		record_failure(s, peer);
-		return -EPERM;
+	if (!s->auth_running) {
+		s->auth_stop = false;
+		if (pthread_create(&s->auth_thread, NULL, auth_main, s)) {
+			okvm_log(OKVM_LOG_ERROR, "serve: cannot start the login thread");
+			return -EAGAIN;
+		}
+		pthread_setname_np(s->auth_thread, "okvm-auth");
+		s->auth_running = true;
 	}
-	struct login_slot *l = login_slot(s, peer, false);
-	if (l)
-		memset(l, 0, sizeof(*l));
-	new_session(s, set_cookie, n);
-	okvm_log(OKVM_LOG_INFO, "serve: login from %s", peer);
+	struct login_job *j = calloc(1, sizeof(*j));
+	if (!j)
+		abort();
+	j->c = c;
+	snprintf(j->peer, sizeof(j->peer), "%s", c->peer);
+	snprintf(j->pw, sizeof(j->pw), "%s", password);
+	login_slot(s, c->peer, true)->pending++;
+	c->login_job = j;
+	pthread_mutex_lock(&s->auth_lock);
+	struct login_job **tail = &s->auth_todo;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = j;
+	pthread_cond_signal(&s->auth_cond);
+	pthread_mutex_unlock(&s->auth_lock);
 	return 0;
+}
+
+static void
+login_finished(struct serve *s, struct login_job *j)
+{
+	struct login_slot *l = login_slot(s, j->peer, false);
+	if (l && l->pending)
+		l->pending--;
+	char cookie[256] = "";
+	int rc = 0;
+	if (!j->ok) {
+		record_failure(s, j->peer); /* also when the client hung up meanwhile */
+		rc = -EPERM;
+	} else {
+		if (l)
+			memset(l, 0, sizeof(*l));
+		if (j->c)
+			new_session(s, cookie, sizeof(cookie));
+		okvm_log(OKVM_LOG_INFO, "serve: login from %s", j->peer);
+	}
+	if (j->c) {
+		j->c->login_job = NULL;
+		http_login_reply(j->c, rc, cookie);
+		sodium_memzero(cookie, sizeof(cookie));
+	}
+}
+
+void
+auth_drain(struct serve *s)
+{
+	if (!s->auth_running)
+		return;
+	pthread_mutex_lock(&s->auth_lock);
+	struct login_job *done = s->auth_done;
+	s->auth_done = NULL;
+	pthread_mutex_unlock(&s->auth_lock);
+	/* auth_done is newest first: reverse, so replies go out in the order they finished. */
+	struct login_job *ordered = NULL;
+	while (done) {
+		struct login_job *n = done->next;
+		done->next = ordered;
+		ordered = done;
+		done = n;
+	}
+	while (ordered) {
+		struct login_job *n = ordered->next;
+		login_finished(s, ordered);
+		job_free(ordered);
+		ordered = n;
+	}
+}
+
+void
+auth_detach(struct conn *c)
+{
+	if (c->login_job)
+		c->login_job->c = NULL;
+	c->login_job = NULL;
+}
+
+void
+auth_stop(struct serve *s)
+{
+	if (!s->auth_running)
+		return;
+	pthread_mutex_lock(&s->auth_lock);
+	s->auth_stop = true;
+	pthread_cond_signal(&s->auth_cond);
+	pthread_mutex_unlock(&s->auth_lock);
+	pthread_join(s->auth_thread, NULL);
+	s->auth_running = false;
+}
+
+void
+auth_free(struct serve *s)
+{
+	struct login_job *lists[2] = { s->auth_todo, s->auth_done };
+	for (int i = 0; i < 2; i++) {
+		while (lists[i]) {
+			struct login_job *n = lists[i]->next;
+			job_free(lists[i]);
+			lists[i] = n;
+		}
+	}
+	s->auth_todo = s->auth_done = NULL;
 }
 
 /* The part of an Origin after "scheme://", compared with Host (both may carry a port). */

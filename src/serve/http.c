@@ -77,6 +77,7 @@ status_text(unsigned status)
 static void
 reset_response(struct conn *c)
 {
+	auth_detach(c);
 	free(c->resp);
 	free(c->body_mem);
 	free(c->body);
@@ -235,12 +236,19 @@ do_login(struct conn *c)
 	} else {
 		snprintf(pw, sizeof(pw), "%s", body);
 	}
-	char cookie[256];
-	int rc = auth_login(c->s, c->peer, pw, cookie, sizeof(cookie));
+	int rc = auth_login_start(c->s, c, pw);
 	sodium_memzero(pw, sizeof(pw));
+	return rc ? http_login_reply(c, rc, NULL) : 0; /* 0: the answer comes from auth_drain */
+}
+
+int
+http_login_reply(struct conn *c, int rc, const char *cookie)
+{
 	if (rc == -EAGAIN) {
 		char hdr[64], msg[96];
 		int after = auth_login_retry_after(c->s, c->peer);
+		if (after < 1)
+			after = 1;
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", after);
 		snprintf(msg, sizeof(msg), "{\"ok\":false,\"error\":\"too many attempts; retry in %d s\"}",
 			 after);

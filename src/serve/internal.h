@@ -28,6 +28,8 @@ struct ws_msg {
 };
 
 /* One connection; lws allocates it zeroed as the per-session data. */
+struct login_job;
+
 struct conn {
 	enum conn_kind kind;
 	struct lws *wsi;
@@ -47,6 +49,7 @@ struct conn {
 	size_t resp_len, resp_off;
 	char *body_mem;
 	struct okvm_frame *body_frame;
+	struct login_job *login_job;    /* POST /api/login whose password is being checked */
 	const uint8_t *body_ptr;
 	size_t body_size, body_off;
 	/* MJPEG stream, or a snapshot waiting for a frame (snapshot = true) */
@@ -87,6 +90,7 @@ struct serve_event {
 struct login_slot {
 	char addr[48];
 	unsigned failures;
+	unsigned pending;               /* checks under way (counted against the limit) */
 	uint64_t window_start_us, locked_until_us;
 	unsigned lockouts;
 };
@@ -143,6 +147,12 @@ struct serve {
 	struct login_slot logins[SERVE_LOGIN_SLOTS];
 	uint64_t login_global_window_us;
 	unsigned login_global_count;
+	/* argon2 checks run on the okvm-auth thread, never on the service thread */
+	pthread_mutex_t auth_lock;
+	pthread_cond_t auth_cond;
+	pthread_t auth_thread;
+	bool auth_running, auth_stop;
+	struct login_job *auth_todo, *auth_done;
 };
 
 uint64_t serve_now_us(void);          /* CLOCK_MONOTONIC */
@@ -167,6 +177,8 @@ int http_set_headers(struct conn *c, unsigned status, const char *ctype, long lo
 		     const char *extra_headers);
 int http_reply_json(struct conn *c, unsigned status, const char *json);
 int http_reply_error(struct conn *c, unsigned status, const char *msg);
+/* The answer to POST /api/login: rc 0 with the Set-Cookie value, or -EAGAIN/-EPERM/-EINVAL. */
+int http_login_reply(struct conn *c, int rc, const char *cookie);
 
 /* stream.c */
 int stream_begin(struct conn *c, bool snapshot);
@@ -194,9 +206,14 @@ int input_type(struct serve *s, const char *text, size_t len, const char *layout
 /* auth.c */
 bool auth_required(const struct serve *s);
 bool auth_check_request(struct serve *s, struct lws *wsi);  /* valid session cookie */
-/* POST /api/login: checks the rate limit and the password; on success fills cookie_hdr. */
-int auth_login(struct serve *s, const char *peer, const char *password, char *set_cookie,
-	       size_t n);
+/* POST /api/login: checks the rate limit, then hands the password to the okvm-auth thread. 0: the
+ * answer comes later through http_login_reply (from auth_drain); <0: answer now (-EAGAIN rate
+ * limited, -EINVAL no password configured). */
+int auth_login_start(struct serve *s, struct conn *c, const char *password);
+void auth_drain(struct serve *s);          /* finished checks: sessions, failures, replies */
+void auth_detach(struct conn *c);          /* the connection closed or moved on */
+void auth_stop(struct serve *s);           /* before the lws context goes */
+void auth_free(struct serve *s);           /* after it */
 void auth_logout(struct serve *s, struct lws *wsi);
 bool auth_origin_ok(struct lws *wsi);
 int auth_login_retry_after(struct serve *s, const char *peer);  /* seconds, 0 = allowed */

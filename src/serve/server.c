@@ -155,6 +155,7 @@ check_video_state(struct serve *s)
 static void
 drain_events(struct serve *s)
 {
+	auth_drain(s);
 	uint64_t n = atomic_load(&s->frame_notifies);
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
@@ -295,6 +296,8 @@ serve_new(const struct serve_config *cfg, struct serve_backend *be)
 	s->cfg.login_lockout_s = cfg->login_lockout_s;
 	s->be = *be;
 	pthread_mutex_init(&s->evq_lock, NULL);
+	pthread_mutex_init(&s->auth_lock, NULL);
+	pthread_cond_init(&s->auth_cond, NULL);
 	return s;
 }
 
@@ -484,13 +487,17 @@ serve_free(struct serve *s)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);
 		for (struct conn *c = s->sockets; c; c = c->next)
 			input_release_client(s, c);
+		auth_stop(s); /* it wakes the context: stop it first */
 		lws_context_destroy(s->ctx);
 	}
+	auth_free(s);
 	if (s->be.ops && s->be.ops->release_all)
 		s->be.ops->release_all(s->be.ud);
 	if (s->be.ops && s->be.ops->destroy)
 		s->be.ops->destroy(s->be.ud);
 	pthread_mutex_destroy(&s->evq_lock);
+	pthread_mutex_destroy(&s->auth_lock);
+	pthread_cond_destroy(&s->auth_cond);
 	serve_config_clear(&s->cfg);
 	free(s);
 }

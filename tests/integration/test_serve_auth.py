@@ -3,6 +3,8 @@ argon2id hash in a 0600 file, login/logout with a HttpOnly SameSite=Strict cooki
 else refused without it, wrong passwords rate-limited and logged, TLS with a self-signed pair."""
 import http.client
 import os
+import select
+import socket
 import ssl
 import stat
 import subprocess
@@ -93,6 +95,61 @@ with Server("--config", conf) as s:
 log = s.errors()
 check("wrong password from 127.0.0.1" in log and "locked out" in log,
       "wrong passwords and the lockout are logged with the address")
+
+
+
+def parallel_logins(port, n, body=b"password=nope"):
+    """n POST /api/login requests sent at once, each on its own connection."""
+    socks = []
+    for _ in range(n):
+        k = socket.create_connection(("127.0.0.1", port), timeout=20)
+        k.sendall(b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n%s" % (len(body), body))
+        socks.append(k)
+    return socks
+
+
+def status_of(k):
+    data = b""
+    while b"\r\n" not in data:
+        d = k.recv(4096)
+        if not d:
+            break
+        data += d
+    k.close()
+    return int(data.split()[1]) if data else 0
+
+
+# Checks under way count against the limit: 8 wrong passwords at once, 3 allowed (configured).
+with Server("--config", conf) as s:
+    got = sorted(status_of(k) for k in parallel_logins(s.port, 8))
+    check(got == [403] * 3 + [429] * 5,
+          f"8 wrong passwords sent at once: 3 checked (403), 5 refused (429): {got}")
+
+# The argon2 check runs off the service thread: input goes on while logins are being checked.
+conf20 = os.path.join(tmp, "twenty.conf")
+with open(conf20, "w") as f:
+    f.write(open(conf).read().replace("login_max_failures = 3", "login_max_failures = 20"))
+os.chmod(conf20, 0o600)
+with Server("--config", conf20) as s:
+    st, h, _ = s.http("POST", "/api/login", body=("password=" + PW).encode())
+    ws = WebSocket(s.port, cookie=h["set-cookie"].split(";")[0])
+    ws.recv_until(lambda m: m["type"] == "state")
+    socks = parallel_logins(s.port, 15)
+    # Once the first answer is out the checks are under way (10-30 ms each, one after another).
+    # Checked on the service thread, a ping would wait for all of them; off it, it does not.
+    # Five round trips: the service thread loops at least five times, and writes every answer
+    # it has by then.
+    select.select(socks, [], [], 20)
+    for i in range(5):
+        ws.send({"type": "ping", "t": i})
+        ws.recv_until(lambda m: m["type"] == "pong" and m.get("t") == i)
+    pending = [k for k in socks if not select.select([k], [], [], 0)[0]]
+    got = [status_of(k) for k in socks]
+    check(pending and got == [403] * 15,
+          f"WebSocket pings are answered while logins are still being checked "
+          f"({len(pending)} of 15 unanswered after 5 pings); all 15 then get 403")
+    ws.close()
 
 with Server("--config", conf, listen=f"0.0.0.0:{free_port()}") as s:
     st, _, _ = s.http("GET", "/api/state")
