@@ -62,6 +62,16 @@ struct okvm_capture_ops {
  * Never fails: a missing device shows as status.device == false and placeholder frames.
  */
 struct okvm_capture *okvm_capture_new_v4l2(const char *dev, const char *mode);
+/**
+ * As okvm_capture_new_v4l2, for a device that may come back under another node after a
+ * re-plug: while dev cannot be opened (ENOENT, ENODEV), locate(ud, path, size) is asked where
+ * the device is now (0 and path filled, or <0 not found) and that node is opened instead.
+ * Called on the capture thread, at most once a second, only while the device is missing.
+ */
+struct okvm_capture *okvm_capture_new_v4l2_located(const char *dev, const char *mode,
+						   int (*locate)(void *ud, char *path,
+								 size_t size),
+						   void *ud);
 /** Parse "WxH@FPS" or "WxH" (fps 0). 0 or -EINVAL. */
 int okvm_video_parse_mode(const char *mode, int *width, int *height, int *fps);
 /** Loop a folder of .jpg files (sorted by name) or one .mjpeg file (concatenated JPEGs) at fps. */

@@ -251,6 +251,43 @@ is_frames(const struct cli *cli)
 	return cli->device && !strncmp(cli->device, "frames:", 7);
 }
 
+/* Hot-plug of a discovered unit: find it again by its port chain (the hub port it is plugged
+ * into); its serial and capture nodes may have other names now. The link's callback runs on the
+ * backend's hid thread, the capture's on the capture thread, each only while its node is gone. */
+static char located_chain[32];
+
+static int
+locate_node(bool video, char *path, size_t size)
+{
+	struct okvm_unit_info *units;
+	size_t n;
+	if (okvm_discover_scan(NULL, &units, &n) < 0)
+		return -ENODEV;
+	int i = okvm_discover_match(units, n, located_chain);
+	const char *node = i < 0 ? "" : video ? units[i].video_node : units[i].serial_node;
+	int rc = -ENODEV;
+	if (node[0] && (video || access(node, F_OK) == 0)) {
+		snprintf(path, size, "%s", node);
+		rc = 0;
+	}
+	okvm_discover_free_units(units);
+	return rc;
+}
+
+static int
+locate_by_chain(void *ud, char *path, size_t size)
+{
+	(void)ud;
+	return locate_node(false, path, size);
+}
+
+static int
+locate_video_by_chain(void *ud, char *path, size_t size)
+{
+	(void)ud;
+	return locate_node(true, path, size);
+}
+
 /* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
  * choice (frames:PATH, --video DEV, /dev/videoN). */
 static int
@@ -262,9 +299,16 @@ open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_i
 		u->video = rc ? NULL : video;
 		return rc;
 	}
+	if (ui && cli->video) {
+		u->capture = okvm_capture_new_v4l2(cli->video, cli->video_mode);
+		u->capture_owned = true;
+		return 0;
+	}
 	if (ui) {
-		u->capture = okvm_capture_new_v4l2(cli->video ? cli->video : ui->video_node,
-						   cli->video_mode);
+		/* Follow the unit, not the node name, across a re-plug. */
+		snprintf(located_chain, sizeof(located_chain), "%s", ui->port_chain);
+		u->capture = okvm_capture_new_v4l2_located(ui->video_node, cli->video_mode,
+							   locate_video_by_chain, NULL);
 		u->capture_owned = true;
 		return 0;
 	}
@@ -281,28 +325,6 @@ close_video(struct cli *cli, struct serve_unit_config *u)
 		u->video->ops->destroy(u->video->ud);
 	if (u->capture)
 		cli_close_capture(cli, u->capture);
-}
-
-/* Hot-plug of a discovered unit: find it again by its port chain (the hub port it is plugged
- * into), whose serial node may have another name now. Runs on the backend's hid thread. */
-static char located_chain[32];
-
-static int
-locate_by_chain(void *ud, char *path, size_t size)
-{
-	(void)ud;
-	struct okvm_unit_info *units;
-	size_t n;
-	if (okvm_discover_scan(NULL, &units, &n) < 0)
-		return -ENODEV;
-	int i = okvm_discover_match(units, n, located_chain);
-	int rc = -ENODEV;
-	if (i >= 0 && units[i].serial_node[0] && access(units[i].serial_node, F_OK) == 0) {
-		snprintf(path, size, "%s", units[i].serial_node);
-		rc = 0;
-	}
-	okvm_discover_free_units(units);
-	return rc;
 }
 
 static int

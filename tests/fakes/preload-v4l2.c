@@ -23,7 +23,8 @@
  *                   frame always lands
  *     nosignal=MS   no frames for MS milliseconds from frame K on
  *     unplug=MS     at frame K the device vanishes (ENODEV, POLLERR); open fails with ENOENT
- *                   for MS milliseconds, then it is back
+ *                   for MS milliseconds, then it is back (at OKVM_FAKE_V4L2_RENUMBER if that
+ *                   is set: the kernel gave it another node; the old path stays gone)
  *     mode=WxH      from frame K on, the pictures are WxH (the source changed resolution)
  * Test hooks (found with dlsym): fake_v4l2_counter(name) -> "opens", "closes", "eagain", "dqbuf",
  * "produced", "dropped"; fake_v4l2_format(&fourcc, &w, &h, &fps).
@@ -114,6 +115,7 @@ static struct {
 	pthread_mutex_t lock;
 	int fd;
 	bool gone;
+	bool renumbered; /* back after an unplug at OKVM_FAKE_V4L2_RENUMBER */
 	char path[256];
 	uint32_t fourcc;
 	int w, h, fps;
@@ -362,6 +364,7 @@ tick(void)
 		if ((e = event_at(next, EV_UNPLUG)) && e->k) {
 			e->done = true;
 			F.gone = true;
+			F.renumbered = getenv("OKVM_FAKE_V4L2_RENUMBER") != NULL;
 			F.unplugged_until = now + (uint64_t)e->a;
 			return;
 		}
@@ -595,6 +598,9 @@ fake_open(const char *path)
 	const char *want = getenv("OKVM_FAKE_V4L2_PATH");
 	if (!want)
 		want = "/dev/video0";
+	const char *renumber = getenv("OKVM_FAKE_V4L2_RENUMBER");
+	if (F.renumbered && renumber)
+		want = renumber; /* the old node is gone for good */
 	if (strcmp(path, want))
 		return -2; /* not ours */
 	pthread_mutex_lock(&F.lock);

@@ -1,7 +1,7 @@
 /*
  * The V4L2 source against tests/fakes/preload-v4l2.so (an MS2109 as the uvcvideo driver shows
- * it): mode negotiation, every scripted fault, unplug and re-plug, newest-frame selection and
- * Huffman-table insertion. Run with LD_PRELOAD (see tests/fakes/meson.build).
+ * it): mode negotiation, every scripted fault, unplug and re-plug (also under another node),
+ * newest-frame selection and Huffman-table insertion. Run with LD_PRELOAD (see tests/fakes/meson.build).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -294,6 +294,43 @@ unplug_and_replug(void **state)
 	run_end(&r);
 }
 
+#define DEV2 "/dev/video-okvm-fake-2"
+
+static int locate_calls;
+
+/* What discovery would answer: the unit's capture node is DEV2 now. */
+static int
+locate_dev2(void *ud, char *path, size_t size)
+{
+	(void)ud;
+	locate_calls++;
+	snprintf(path, size, "%s", DEV2);
+	return 0;
+}
+
+/* The re-plugged device comes back under another node: a located capture follows it. */
+static void
+replug_under_another_node(void **state)
+{
+	(void)state;
+	setenv("OKVM_FAKE_V4L2_RENUMBER", DEV2, 1);
+	setenv("OKVM_FAKE_V4L2_SCRIPT", "5:unplug=400", 1); /* not the last test's: parsed anew */
+	locate_calls = 0;
+	struct run r;
+	r.cap = okvm_capture_new_v4l2_located(DEV, NULL, locate_dev2, NULL);
+	recorder_init(&r.rec, r.cap);
+	assert_int_equal(okvm_capture_start(r.cap), 0);
+	okvm_capture_want(r.cap, true);
+	assert_true(recorder_wait(&r.rec, last_is_placeholder, NULL, 5000));
+	assert_true(recorder_wait(&r.rec, real_after_placeholder, NULL, 10000));
+	struct okvm_capture_status st;
+	okvm_capture_get_status(r.cap, &st);
+	assert_true(st.device && st.signal);
+	assert_true(locate_calls >= 1);
+	run_end(&r);
+	unsetenv("OKVM_FAKE_V4L2_RENUMBER");
+}
+
 static void
 no_signal_then_signal(void **state)
 {
@@ -373,6 +410,7 @@ main(void)
 		cmocka_unit_test(truncated_frames_are_dropped),
 		cmocka_unit_test(burst_keeps_only_the_newest),
 		cmocka_unit_test(unplug_and_replug),
+		cmocka_unit_test(replug_under_another_node),
 		cmocka_unit_test(no_signal_then_signal),
 		cmocka_unit_test(resolution_change_follows_the_jpeg),
 		cmocka_unit_test(no_consumer_closes_the_device),

@@ -7,7 +7,8 @@
  * validate the JPEG, insert the standard Huffman table when the frame has none, take the size
  * from the JPEG header (the picture may change size without the format changing), publish, and
  * requeue. YUYV frames are encoded with libjpeg-turbo. Errors map onto the capture thread's
- * states: no frame within the timeout = no signal, ENODEV = unplugged (reopened every second).
+ * states: no frame within the timeout = no signal, ENODEV = unplugged (reopened every second;
+ * with a locate callback, at the node the unit has now if that changed).
  * Every system call goes through lib/sys/v4l2.c.
  */
 #include <errno.h>
@@ -40,6 +41,8 @@ struct v4l2src {
 	struct okvm_capture_ops ops;
 	char name[300];
 	char *path;
+	int (*locate)(void *ud, char *path, size_t size); /* where the device is now */
+	void *locate_ud;
 	int req_w, req_h, req_fps; /* 0 = default */
 	int fd;
 	struct vbuf bufs[NBUFS];
@@ -237,6 +240,18 @@ v4l2_start(void *ud, struct okvm_capture *c)
 {
 	struct v4l2src *s = ud;
 	s->fd = okvm_v4l2_open(s->path);
+	char now[256];
+	if (s->fd < 0 && (s->fd == -ENOENT || s->fd == -ENODEV) && s->locate &&
+	    s->locate(s->locate_ud, now, sizeof(now)) == 0 && strcmp(now, s->path)) {
+		/* Re-plugged under another node (the old minor was still taken, another
+		 * camera came first...): follow the unit, not the name. */
+		okvm_log(OKVM_LOG_WARN, "%s: the capture device is back as %s", s->path, now);
+		free(s->path);
+		s->path = strdup(now);
+		if (!s->path)
+			abort();
+		s->fd = okvm_v4l2_open(s->path);
+	}
 	if (s->fd < 0) {
 		int rc = s->fd;
 		s->fd = -1;
@@ -434,9 +449,18 @@ okvm_video_parse_mode(const char *mode, int *w, int *h, int *fps)
 struct okvm_capture *
 okvm_capture_new_v4l2(const char *dev, const char *mode)
 {
+	return okvm_capture_new_v4l2_located(dev, mode, NULL, NULL);
+}
+
+struct okvm_capture *
+okvm_capture_new_v4l2_located(const char *dev, const char *mode,
+			      int (*locate)(void *ud, char *path, size_t size), void *ud)
+{
 	struct v4l2src *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
+	s->locate = locate;
+	s->locate_ud = ud;
 	s->path = strdup(dev);
 	s->fd = -1;
 	snprintf(s->name, sizeof(s->name), "%s", dev);
