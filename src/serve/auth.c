@@ -88,6 +88,23 @@ auth_check_request(struct serve *s, struct lws *wsi)
 	return session_cookie(wsi, tok, sizeof(tok)) && find_session(s, tok);
 }
 
+/* GET /metrics for a scraper that cannot log in: "Authorization: Bearer <metrics_token>". */
+bool
+auth_check_metrics_token(struct serve *s, struct lws *wsi)
+{
+	const char *want = s->cfg.metrics_token;
+	char got[300];
+	if (!want || lws_hdr_copy(wsi, got, sizeof(got), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+		return false;
+	if (strncasecmp(got, "Bearer ", 7))
+		return false;
+	const char *tok = got + 7;
+	size_t n = strlen(want);
+	bool ok = strlen(tok) == n && !sodium_memcmp(tok, want, n);
+	sodium_memzero(got, sizeof(got));
+	return ok;
+}
+
 void
 auth_logout(struct serve *s, struct lws *wsi)
 {

@@ -50,6 +50,9 @@ serve_config_clear(struct serve_config *cfg)
 	free(cfg->tls_dir);
 	free(cfg->layout);
 	free(cfg->config_path);
+	if (cfg->metrics_token)
+		memset(cfg->metrics_token, 0, strlen(cfg->metrics_token));
+	free(cfg->metrics_token);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -111,6 +114,9 @@ set_key(struct serve_config *cfg, const char *name, const char *v)
 		return set_int(&cfg->login_max_failures, v, 1, 1000);
 	if (!strcmp(name, "login_lockout"))
 		return set_int(&cfg->login_lockout_s, v, 1, 86400);
+	if (!strcmp(name, "metrics_token"))
+		return strlen(v) >= 16 && strlen(v) <= 256 && !strpbrk(v, " \t") &&
+		       set_str(&cfg->metrics_token, v);
 	if (!strcmp(name, "type_cps")) {
 		char *end;
 		double d = strtod(v, &end);

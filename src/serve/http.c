@@ -447,6 +447,8 @@ http_on_request(struct conn *c, const char *uri)
 	if (r->post != c->is_post)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
 	c->authed = !auth_required(s) || auth_check_request(s, c->wsi);
+	if (r->route == R_METRICS && !c->authed && auth_check_metrics_token(s, c->wsi))
+		c->authed = true; /* for this request only: the token opens nothing else */
 	if (r->needs_auth && !c->authed)
 		return deny(c);
 	if (c->is_post && !auth_origin_ok(c->wsi))

@@ -206,6 +206,7 @@ int input_type(struct serve *s, const char *text, size_t len, const char *layout
 /* auth.c */
 bool auth_required(const struct serve *s);
 bool auth_check_request(struct serve *s, struct lws *wsi);  /* valid session cookie */
+bool auth_check_metrics_token(struct serve *s, struct lws *wsi);
 /* POST /api/login: checks the rate limit, then hands the password to the okvm-auth thread. 0: the
  * answer comes later through http_login_reply (from auth_drain); <0: answer now (-EAGAIN rate
  * limited, -EINVAL no password configured). */

@@ -25,6 +25,7 @@ struct serve_config {
 	int login_max_failures; /* per address, before a lockout */
 	int login_lockout_s;    /* first lockout; doubles each time */
 	char *config_path;      /* the file it came from, or NULL */
+	char *metrics_token;    /* opens GET /metrics as "Authorization: Bearer ..." (>= 16 chars) */
 };
 
 /* Defaults into cfg (listen 127.0.0.1:8080, no password...). Free with serve_config_clear. */

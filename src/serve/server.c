@@ -285,7 +285,7 @@ serve_new(const struct serve_config *cfg, struct serve_backend *be)
 	serve_config_init(&s->cfg);
 #define DUP(f) do { if (cfg->f) { free(s->cfg.f); s->cfg.f = strdup(cfg->f); } } while (0)
 	DUP(listen); DUP(password_hash); DUP(tls_cert); DUP(tls_key); DUP(tls_dir); DUP(layout);
-	DUP(config_path);
+	DUP(config_path); DUP(metrics_token);
 #undef DUP
 	s->cfg.tls_self_signed = cfg->tls_self_signed;
 	s->cfg.session_hours = cfg->session_hours;

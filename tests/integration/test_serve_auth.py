@@ -155,6 +155,33 @@ with Server("--config", conf, listen=f"0.0.0.0:{free_port()}") as s:
     st, _, _ = s.http("GET", "/api/state")
     check(st == 401, "with a password set, --listen 0.0.0.0 starts (and asks for a login)")
 
+# A Prometheus scraper cannot log in: a metrics token opens GET /metrics and nothing else.
+TOKEN = "3f9a1c77e0b24d6e8a5b"
+conftok = os.path.join(tmp, "token.conf")
+with open(conftok, "w") as f:
+    f.write(open(conf).read() + f"metrics_token = {TOKEN}\n")
+os.chmod(conftok, 0o600)
+with Server("--config", conftok) as s:
+    bearer = {"Authorization": "Bearer " + TOKEN}
+    st, _, body = s.http("GET", "/metrics", headers=bearer)
+    check(st == 200 and b"okvm_serve_stream_clients" in body,
+          "GET /metrics with the metrics token as a bearer token: 200")
+    st, _, _ = s.http("GET", "/metrics", headers={"Authorization": "Bearer " + TOKEN[:-1] + "0"})
+    st2, _, _ = s.http("GET", "/metrics", headers={"Authorization": "Bearer " + TOKEN + "0"})
+    check(st == 401 and st2 == 401, "a wrong or longer token: 401")
+    for path in ("/api/state", "/snapshot", "/"):
+        st, _, _ = s.http("GET", path, headers=bearer)
+        if st not in (401, 302):
+            fail(f"the metrics token opened {path}: {st}")
+    st, _, _ = s.http("POST", "/api/key?combo=a", headers=bearer)
+    check(st == 401 and not s.calls(), "the token opens nothing but /metrics")
+weak = os.path.join(tmp, "weak.conf")
+with open(weak, "w") as f:
+    f.write("[serve]\nmetrics_token = short\n")
+r = subprocess.run([OKVM, "serve", "--config", weak, "--test-backend", "x"], capture_output=True,
+                   env=env, timeout=20)
+check(r.returncode == 1 and b"weak.conf:2" in r.stderr, "a metrics token under 16 characters is refused")
+
 bad = os.path.join(tmp, "bad.conf")
 with open(bad, "w") as f:
     f.write("[serve]\nlisten = 127.0.0.1:1\nlisen = typo\n")
