@@ -30,6 +30,12 @@ struct ws_msg {
 /* One connection; lws allocates it zeroed as the per-session data. */
 struct login_job;
 
+/* The last SERVE_LAT_RING latency samples, for the quantiles of /metrics. */
+struct lat_ring {
+	uint64_t us[SERVE_LAT_RING];
+	unsigned n, pos;
+};
+
 struct conn {
 	enum conn_kind kind;
 	struct lws *wsi;
@@ -135,13 +141,11 @@ struct serve {
 	uint64_t frames_served, stream_drops, stream_stalls, ws_errors, http_requests, login_failures;
 	uint64_t served_window_start_us, served_window_frames;
 	double served_fps;
-	uint64_t lat_us[SERVE_LAT_RING];
-	unsigned lat_n, lat_pos;
+	struct lat_ring lat_write;             /* frame ready -> written to one client */
 	/* frame ready -> written to every stream client that was idle when it arrived */
 	uint64_t fan_seq, fan_ready_us, fan_incomplete;
 	unsigned fan_pending;
-	uint64_t fan_us[SERVE_LAT_RING];
-	unsigned fan_n, fan_pos;
+	struct lat_ring lat_fanout;
 	/* auth */
 	struct session sessions[SERVE_MAX_SESSIONS];
 	struct login_slot logins[SERVE_LOGIN_SLOTS];
@@ -221,8 +225,7 @@ int auth_login_retry_after(struct serve *s, const char *peer);  /* seconds, 0 = 
 
 /* metrics.c */
 char *metrics_text(struct serve *s);
-void metrics_frame_written(struct serve *s, uint64_t latency_us);
-void metrics_frame_fanned_out(struct serve *s, uint64_t latency_us);
+void metrics_add(struct lat_ring *r, uint64_t latency_us);
 
 /* web assets (generated from web/ by web/embed.py) */
 struct web_asset {

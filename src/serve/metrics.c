@@ -14,21 +14,12 @@
 #include "serve/internal.h"
 
 void
-metrics_frame_written(struct serve *s, uint64_t latency_us)
+metrics_add(struct lat_ring *r, uint64_t latency_us)
 {
-	s->lat_us[s->lat_pos] = latency_us;
-	s->lat_pos = (s->lat_pos + 1) % SERVE_LAT_RING;
-	if (s->lat_n < SERVE_LAT_RING)
-		s->lat_n++;
-}
-
-void
-metrics_frame_fanned_out(struct serve *s, uint64_t latency_us)
-{
-	s->fan_us[s->fan_pos] = latency_us;
-	s->fan_pos = (s->fan_pos + 1) % SERVE_LAT_RING;
-	if (s->fan_n < SERVE_LAT_RING)
-		s->fan_n++;
+	r->us[r->pos] = latency_us;
+	r->pos = (r->pos + 1) % SERVE_LAT_RING;
+	if (r->n < SERVE_LAT_RING)
+		r->n++;
 }
 
 static int
@@ -103,6 +94,19 @@ per_client(struct buf *b, struct serve *s)
 		    (unsigned long long)c->q_dropped);
 }
 
+/* A latency ring as a Prometheus summary: p50, p99 and the sample count. */
+static void
+summary(struct buf *b, const char *name, const char *help, const struct lat_ring *r)
+{
+	uint64_t sorted[SERVE_LAT_RING];
+	memcpy(sorted, r->us, sizeof(uint64_t) * r->n);
+	qsort(sorted, r->n, sizeof(uint64_t), cmp_u64);
+	out(b, "# HELP %s %s\n# TYPE %s summary\n%s{quantile=\"0.5\"} %.6f\n"
+	       "%s{quantile=\"0.99\"} %.6f\n%s_count %u\n",
+	    name, help, name, name, quantile(sorted, r->n, 0.5), name,
+	    quantile(sorted, r->n, 0.99), name, r->n);
+}
+
 char *
 metrics_text(struct serve *s)
 {
@@ -113,9 +117,6 @@ metrics_text(struct serve *s)
 	if (!b.p)
 		abort();
 	b.p[0] = 0;
-	uint64_t sorted[SERVE_LAT_RING];
-	memcpy(sorted, s->lat_us, sizeof(uint64_t) * s->lat_n);
-	qsort(sorted, s->lat_n, sizeof(uint64_t), cmp_u64);
 	bool recent = serve_now_us() - s->served_window_start_us < 2000000;
 	metric(&b, "okvm_capture_fps", "gauge", "Frames per second captured.", st.fps);
 	metric(&b, "okvm_capture_frames_total", "counter", "Frames captured.",
@@ -134,21 +135,11 @@ metrics_text(struct serve *s)
 	metric(&b, "okvm_serve_stream_stalls_total", "counter",
 	       "Stream clients dropped because a frame took longer than the stall timeout.",
 	       (double)s->stream_stalls);
-	out(&b, "# HELP okvm_serve_frame_write_seconds Frame ready to completely written to a "
-		"client.\n# TYPE okvm_serve_frame_write_seconds summary\n"
-		"okvm_serve_frame_write_seconds{quantile=\"0.5\"} %.6f\n"
-		"okvm_serve_frame_write_seconds{quantile=\"0.99\"} %.6f\n"
-		"okvm_serve_frame_write_seconds_count %u\n",
-	    quantile(sorted, s->lat_n, 0.5), quantile(sorted, s->lat_n, 0.99), s->lat_n);
-	memcpy(sorted, s->fan_us, sizeof(uint64_t) * s->fan_n);
-	qsort(sorted, s->fan_n, sizeof(uint64_t), cmp_u64);
-	out(&b, "# HELP okvm_serve_frame_fanout_seconds Frame ready to completely written to every "
-		"stream client that was waiting for it.\n"
-		"# TYPE okvm_serve_frame_fanout_seconds summary\n"
-		"okvm_serve_frame_fanout_seconds{quantile=\"0.5\"} %.6f\n"
-		"okvm_serve_frame_fanout_seconds{quantile=\"0.99\"} %.6f\n"
-		"okvm_serve_frame_fanout_seconds_count %u\n",
-	    quantile(sorted, s->fan_n, 0.5), quantile(sorted, s->fan_n, 0.99), s->fan_n);
+	summary(&b, "okvm_serve_frame_write_seconds",
+		"Frame ready to completely written to a client.", &s->lat_write);
+	summary(&b, "okvm_serve_frame_fanout_seconds",
+		"Frame ready to completely written to every stream client that was waiting for it.",
+		&s->lat_fanout);
 	metric(&b, "okvm_serve_frame_fanout_incomplete_total", "counter",
 	       "Frames a newer frame overtook before every waiting client had it.",
 	       (double)s->fan_incomplete);

@@ -138,7 +138,7 @@ fan_begin(struct serve *s)
 	if (s->fan_pending) {
 		/* Overtaken: count it, and keep how long it had taken so far (a lower bound). */
 		s->fan_incomplete++;
-		metrics_frame_fanned_out(s, serve_now_us() - s->fan_ready_us);
+		metrics_add(&s->lat_fanout, serve_now_us() - s->fan_ready_us);
 	}
 	struct okvm_frame *f = newest(s);
 	s->fan_seq = f ? f->seq : 0;
@@ -155,7 +155,7 @@ fan_done(struct conn *c, uint64_t now)
 		return;
 	c->in_fan = false;
 	if (s->fan_pending && --s->fan_pending == 0 && now >= s->fan_ready_us)
-		metrics_frame_fanned_out(s, now - s->fan_ready_us);
+		metrics_add(&s->lat_fanout, now - s->fan_ready_us);
 }
 
 void
@@ -245,7 +245,7 @@ finish_part(struct conn *c)
 	c->frames_sent++;
 	s->frames_served++;
 	if (c->ready_us && now >= c->ready_us)
-		metrics_frame_written(s, now - c->ready_us);
+		metrics_add(&s->lat_write, now - c->ready_us);
 	if (c->last_seq == s->fan_seq)
 		fan_done(c, now);
 	count_fps(s, c, now);

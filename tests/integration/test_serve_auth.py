@@ -175,19 +175,21 @@ with Server("--config", conftok) as s:
             fail(f"the metrics token opened {path}: {st}")
     st, _, _ = s.http("POST", "/api/key?combo=a", headers=bearer)
     check(st == 401 and not s.calls(), "the token opens nothing but /metrics")
-weak = os.path.join(tmp, "weak.conf")
-with open(weak, "w") as f:
-    f.write("[serve]\nmetrics_token = short\n")
-r = subprocess.run([OKVM, "serve", "--config", weak, "--test-backend", "x"], capture_output=True,
-                   env=env, timeout=20)
-check(r.returncode == 1 and b"weak.conf:2" in r.stderr, "a metrics token under 16 characters is refused")
 
-bad = os.path.join(tmp, "bad.conf")
-with open(bad, "w") as f:
-    f.write("[serve]\nlisten = 127.0.0.1:1\nlisen = typo\n")
-r = subprocess.run([OKVM, "serve", "--config", bad, "--test-backend", "x"], capture_output=True,
-                   env=env, timeout=20)
-check(r.returncode == 1 and b"bad.conf:3" in r.stderr, "an unknown config key fails, naming the line")
+
+def config_fails(name, text, line, msg):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([OKVM, "serve", "--config", path, "--test-backend", "x"],
+                       capture_output=True, env=env, timeout=20)
+    check(r.returncode == 1 and f"{name}:{line}".encode() in r.stderr, msg)
+
+
+config_fails("weak.conf", "[serve]\nmetrics_token = short\n", 2,
+             "a metrics token under 16 characters is refused")
+config_fails("bad.conf", "[serve]\nlisten = 127.0.0.1:1\nlisen = typo\n", 3,
+             "an unknown config key fails, naming the line")
 
 tlsdir = os.path.join(tmp, "tls")
 os.mkdir(tlsdir, 0o700)
