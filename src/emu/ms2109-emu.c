@@ -324,8 +324,8 @@ ms2109_emu_dump(const struct ms2109_emu *e, char *out, size_t size)
 	if (!ref)
 		abort();
 	char fw[9];
-	snprintf(fw, sizeof(fw), "%02u%02u%02u%02u", e->fw[0] % 100, e->fw[1] % 100,
-		 e->fw[2] % 100, e->fw[3] % 100);
+	snprintf(fw, sizeof(fw), "%02u%02u%02u%02u", e->fw[0] % 100u, e->fw[1] % 100u,
+		 e->fw[2] % 100u, e->fw[3] % 100u);
 	ms2109_emu_init(ref, fw);
 	size_t n = (size_t)snprintf(out, size, "fw=%s\nreport_id=%u\nreport_len=%zu\n", fw,
 				    e->report_id, e->report_len);

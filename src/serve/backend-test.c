@@ -638,7 +638,8 @@ load_dir(struct tb *t, const char *dir)
 			names[n++] = strdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(names[0]), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(names[0]), cmp_str);
 	tjhandle tj = tjInitDecompress();
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -129,7 +129,8 @@ load_dir(struct files *s, DIR *d)
 		}
 		names[n++] = strdup(e->d_name);
 	}
-	qsort(names, n, sizeof(*names), by_name);
+	if (n)
+		qsort(names, n, sizeof(*names), by_name);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		char full[4096];
