@@ -65,6 +65,14 @@ function render() {
   setPill($("video-info"), v.signal ? `${v.width}×${v.height} ${v.fps} fps` : "no signal", v.signal ? "" : "bad");
   for (const [id, on] of [["led-num", state.leds.num], ["led-caps", state.leds.caps], ["led-scroll", state.leds.scroll]])
     $(id).classList.toggle("on", on);
+  // Others on the same KVM: their keys and clicks merge with yours, so say so.
+  const cl = state.clients || { list: [] };
+  const others = cl.list.filter((c) => c.id !== cl.you);
+  setPill($("users"), others.length ? `+${others.length} other${others.length > 1 ? "s" : ""}` : "only you",
+    others.length ? "warn" : "");
+  $("users").title = others.length
+    ? "Also connected (their input is merged with yours): " + others.map((c) => c.addr).join(", ")
+    : "No other browser is connected";
   $("btn-usb").textContent = "USB: " + state.usb;
   $("btn-logout").hidden = !state.auth;
   let msg = "";
@@ -206,7 +214,7 @@ screenEl.addEventListener("wheel", (e) => {
 
 $("btn-mouse").addEventListener("click", () => {
   relMode = !relMode;
-  $("btn-mouse").textContent = relMode ? "Mouse: relative (click screen, Esc leaves)" : "Mouse: absolute";
+  $("btn-mouse").textContent = relMode ? "Mouse: relative (Esc leaves)" : "Mouse: absolute";
   if (!relMode && document.pointerLockElement) document.exitPointerLock();
 });
 

@@ -175,6 +175,19 @@ async function main() {
     assert.ok(await page.isVisible("#btn-osk"), "the on-screen keyboard button is there");
   }, { context: { viewport: { width: 412, height: 800 }, hasTouch: true, isMobile: true } });
 
+  await test("a second browser shows as another viewer", async (page, server) => {
+    await openUi(page, server);
+    assert.equal(await page.textContent("#users"), "only you");
+    const other = await browser.newContext({ viewport: { width: 800, height: 600 } });
+    const page2 = await other.newPage();
+    await openUi(page2, server);
+    await waitFor("+1 other", async () => (await page.textContent("#users")) === "+1 other");
+    assert.match(await page.getAttribute("#users", "title"), /merged with yours\): 127\.0\.0\.1/);
+    assert.equal(await page2.textContent("#users"), "+1 other");
+    await other.close();
+    await waitFor("only you again", async () => (await page.textContent("#users")) === "only you");
+  });
+
   await test("wheel scrolls", async (page, server) => {
     await openUi(page, server);
     const [x, y] = await framePoint(page, 0.5, 0.5);
