@@ -37,9 +37,11 @@ fuzz: deps
 	CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Db_sanitize=address -Db_lundef=false 2>/dev/null || true
 	$(NINJA) -C build-fuzz
 	@for f in build-fuzz/fuzz/fuzz-*; do \
+		[ -f "$$f" ] && [ -x "$$f" ] || continue; \
 		name=$${f##*/fuzz-}; \
-		echo "fuzzing $$name for 60 s"; \
-		$$f -max_total_time=60 fuzz/corpus/$$name || exit 1; \
+		echo "fuzzing $$name for 60 s (new inputs in build-fuzz/corpus-$$name)"; \
+		mkdir -p build-fuzz/corpus-$$name; \
+		$$f -max_total_time=60 build-fuzz/corpus-$$name fuzz/corpus/$$name || exit 1; \
 	done
 
 clean:
