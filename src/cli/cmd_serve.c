@@ -299,16 +299,12 @@ open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_i
 		u->video = rc ? NULL : video;
 		return rc;
 	}
-	if (ui && cli->video) {
-		u->capture = okvm_capture_new_v4l2(cli->video, cli->video_mode);
-		u->capture_owned = true;
-		return 0;
-	}
 	if (ui) {
-		/* Follow the unit, not the node name, across a re-plug. */
-		snprintf(located_chain, sizeof(located_chain), "%s", ui->port_chain);
-		u->capture = okvm_capture_new_v4l2_located(ui->video_node, cli->video_mode,
-							   locate_video_by_chain, NULL);
+		/* Follow the unit, not the node name, across a re-plug; --video stays as given. */
+		u->capture = cli->video
+			? okvm_capture_new_v4l2(cli->video, cli->video_mode)
+			: okvm_capture_new_v4l2_located(ui->video_node, cli->video_mode,
+							locate_video_by_chain, NULL);
 		u->capture_owned = true;
 		return 0;
 	}
@@ -340,6 +336,8 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 		if (rc)
 			return rc;
 		ui = &found;
+		_Static_assert(sizeof(located_chain) == sizeof(found.port_chain), "port chain size");
+		memcpy(located_chain, found.port_chain, sizeof(located_chain));
 	}
 	struct serve_unit_config u = { 0 };
 	struct serve_backend video = { 0 };
@@ -351,10 +349,8 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 	if (rc)
 		return rc;
 	u.unit = name;
-	if (ui) {
-		snprintf(located_chain, sizeof(located_chain), "%s", ui->port_chain);
+	if (ui)
 		u.locate = locate_by_chain;
-	}
 	/* The video chip for the USB switch, as `okvm switch` uses it; without one (no hidraw
 	 * access, --serial) the server falls back to command 0x17 or reports the switch unknown. */
 	if (cli_is_emu(cli))

@@ -220,6 +220,16 @@ job_free(struct login_job *j)
 	free(j);
 }
 
+/* Both lists are first in, first out: replies go out in the order the checks finished. */
+static void
+job_append(struct login_job **list, struct login_job *j)
+{
+	j->next = NULL;
+	while (*list)
+		list = &(*list)->next;
+	*list = j;
+}
+
 static void *
 auth_main(void *arg)
 {
@@ -236,8 +246,7 @@ auth_main(void *arg)
 		j->ok = !crypto_pwhash_str_verify(s->cfg.password_hash, j->pw, strlen(j->pw));
 		sodium_memzero(j->pw, sizeof(j->pw));
 		pthread_mutex_lock(&s->auth_lock);
-		j->next = s->auth_done;
-		s->auth_done = j;
+		job_append(&s->auth_done, j);
 		pthread_mutex_unlock(&s->auth_lock);
 		lws_cancel_service(s->ctx);
 		pthread_mutex_lock(&s->auth_lock);
@@ -275,10 +284,7 @@ auth_login_start(struct serve *s, struct conn *c, const char *password)
 	login_slot(s, c->peer, true)->pending++;
 	c->login_job = j;
 	pthread_mutex_lock(&s->auth_lock);
-	struct login_job **tail = &s->auth_todo;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = j;
+	job_append(&s->auth_todo, j);
 	pthread_cond_signal(&s->auth_cond);
 	pthread_mutex_unlock(&s->auth_lock);
 	return 0;
@@ -318,19 +324,11 @@ auth_drain(struct serve *s)
 	struct login_job *done = s->auth_done;
 	s->auth_done = NULL;
 	pthread_mutex_unlock(&s->auth_lock);
-	/* auth_done is newest first: reverse, so replies go out in the order they finished. */
-	struct login_job *ordered = NULL;
 	while (done) {
 		struct login_job *n = done->next;
-		done->next = ordered;
-		ordered = done;
+		login_finished(s, done);
+		job_free(done);
 		done = n;
-	}
-	while (ordered) {
-		struct login_job *n = ordered->next;
-		login_finished(s, ordered);
-		job_free(ordered);
-		ordered = n;
 	}
 }
 

@@ -38,21 +38,25 @@ serve_config_init(struct serve_config *cfg)
 	cfg->login_lockout_s = 30;
 }
 
+static void
+free_secret(char *p)
+{
+	if (p)
+		memset(p, 0, strlen(p));
+	free(p);
+}
+
 void
 serve_config_clear(struct serve_config *cfg)
 {
 	free(cfg->listen);
-	if (cfg->password_hash)
-		memset(cfg->password_hash, 0, strlen(cfg->password_hash));
-	free(cfg->password_hash);
+	free_secret(cfg->password_hash);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->tls_dir);
 	free(cfg->layout);
 	free(cfg->config_path);
-	if (cfg->metrics_token)
-		memset(cfg->metrics_token, 0, strlen(cfg->metrics_token));
-	free(cfg->metrics_token);
+	free_secret(cfg->metrics_token);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -27,7 +27,6 @@ struct ws_msg {
 	unsigned char buf[];            /* LWS_PRE headroom, then len bytes */
 };
 
-/* One connection; lws allocates it zeroed as the per-session data. */
 struct login_job;
 
 /* The last SERVE_LAT_RING latency samples, for the quantiles of /metrics. */
@@ -36,6 +35,7 @@ struct lat_ring {
 	unsigned n, pos;
 };
 
+/* One connection; lws allocates it zeroed as the per-session data. */
 struct conn {
 	enum conn_kind kind;
 	struct lws *wsi;

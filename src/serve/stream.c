@@ -4,11 +4,11 @@
  *
  * A stream client is given the newest frame only once everything it was sent before has
  * drained: LWS_CALLBACK_HTTP_WRITEABLE fires, the client takes a reference to the newest frame,
- * and the JPEG is written straight from the shared buffer in SERVE_CHUNK pieces for as long as
- * the socket takes them. A slow client therefore skips frames and costs the others nothing. On a
- * plain socket the part goes out with sendmsg from the shared buffer and nothing is copied in
- * user space (send_direct); under TLS lws_write buffers at most the unsent tail of one chunk. A part that
- * does not finish within stall_timeout_s gets the client dropped (lws_set_timeout).
+ * and the JPEG is written straight from the shared buffer for as long as the socket takes it. A
+ * slow client therefore skips frames and costs the others nothing. On a plain socket the part
+ * goes out with sendmsg and nothing is copied in user space (send_direct); under TLS it goes
+ * through lws_write in SERVE_CHUNK pieces and lws buffers at most the unsent tail of one. A part
+ * that does not finish within stall_timeout_s gets the client dropped (lws_set_timeout).
  *
  * Each part: "Content-Type", "Content-Length" and "X-Timestamp" (the frame's CLOCK_MONOTONIC
  * capture time in seconds) headers, the JPEG, then the next boundary right away, so browsers
@@ -289,7 +289,8 @@ send_direct(struct conn *c)
 	return 1;
 }
 
-/* One step of the current part through lws (TLS); returns <0 on a write error. */
+/* One step of the current part through lws (TLS), where lws buffers what the socket does not
+ * take. Returns as send_direct does: 1 go on, 0 the socket is full, -1 on an error. */
 static int
 write_step(struct conn *c)
 {
@@ -299,27 +300,22 @@ write_step(struct conn *c)
 			      LWS_WRITE_HTTP) < 0)
 			return -1;
 		c->phase = PART_BODY;
-		return 0;
+	} else {
+		size_t n = c->cur->size - c->part_off;
+		if (n > SERVE_CHUNK)
+			n = SERVE_CHUNK;
+		if (n && lws_write(wsi, (unsigned char *)c->cur->data + c->part_off, n,
+				   LWS_WRITE_HTTP) < 0)
+			return -1;
+		c->part_off += n;
+		if (c->part_off == c->cur->size) {
+			if (lws_write(wsi, (unsigned char *)part_trailer, sizeof(part_trailer) - 1,
+				      LWS_WRITE_HTTP) < 0)
+				return -1;
+			finish_part(c);
+		}
 	}
-	size_t n = c->cur->size - c->part_off;
-	if (n > SERVE_CHUNK)
-		n = SERVE_CHUNK;
-	if (n && lws_write(wsi, (unsigned char *)c->cur->data + c->part_off, n, LWS_WRITE_HTTP) < 0)
-		return -1;
-	c->part_off += n;
-	if (c->part_off < c->cur->size)
-		return 0;
-	if (lws_write(wsi, (unsigned char *)part_trailer, sizeof(part_trailer) - 1,
-		      LWS_WRITE_HTTP) < 0)
-		return -1;
-	finish_part(c);
-	return 0;
-}
-
-static bool
-s_tls(const struct conn *c)
-{
-	return c->s->tls;
+	return lws_send_pipe_choked(wsi) ? 0 : 1;
 }
 
 int
@@ -343,26 +339,16 @@ stream_writeable(struct conn *c)
 			return 0;
 		}
 	}
-	while (!s_tls(c)) {
+	for (;;) {
 		if (c->phase == PART_IDLE && !start_part(c))
 			return 0; /* nothing new: stream_on_frame wakes us */
-		int r = send_direct(c);
+		int r = c->s->tls ? write_step(c) : send_direct(c);
 		if (r < 0)
 			return -1;
 		if (r == 0) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
-	}
-	for (;;) {
-		if (lws_send_pipe_choked(wsi)) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-		if (c->phase == PART_IDLE && !start_part(c))
-			return 0; /* nothing new: stream_on_frame wakes us */
-		if (write_step(c) < 0)
-			return -1;
 	}
 }
 

@@ -97,7 +97,6 @@ check("wrong password from 127.0.0.1" in log and "locked out" in log,
       "wrong passwords and the lockout are logged with the address")
 
 
-
 def parallel_logins(port, n, body=b"password=nope"):
     """n POST /api/login requests sent at once, each on its own connection."""
     socks = []

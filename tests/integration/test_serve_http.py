@@ -31,7 +31,8 @@ with Server(fps=20) as s:
     for _ in range(5):
         parts.append(m.part())
         time.sleep(0.03)
-    check(all(p[1] in frames for p in parts), "a slow reader with a 2 KiB window gets whole, byte-exact parts")
+    check(all(p[1] in frames for p in parts),
+          "a slow reader with a 2 KiB window gets whole, byte-exact parts")
     m.close()
 
     m = Mjpeg(s.port, "/?action=stream")

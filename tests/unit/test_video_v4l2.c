@@ -1,7 +1,8 @@
 /*
  * The V4L2 source against tests/fakes/preload-v4l2.so (an MS2109 as the uvcvideo driver shows
  * it): mode negotiation, every scripted fault, unplug and re-plug (also under another node),
- * newest-frame selection and Huffman-table insertion. Run with LD_PRELOAD (see tests/fakes/meson.build).
+ * newest-frame selection and Huffman-table insertion. Run with LD_PRELOAD (see
+ * tests/fakes/meson.build).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -57,14 +58,21 @@ struct run {
 	struct recorder rec;
 };
 
+/* Record what cap publishes; the fake plays script from the device's first open. */
 static void
-run_start(struct run *r, const char *mode, const char *script)
+run_begin(struct run *r, struct okvm_capture *cap, const char *script)
 {
 	setenv("OKVM_FAKE_V4L2_SCRIPT", script, 1);
-	r->cap = okvm_capture_new_v4l2(DEV, mode);
+	r->cap = cap;
 	recorder_init(&r->rec, r->cap);
 	assert_int_equal(okvm_capture_start(r->cap), 0);
 	okvm_capture_want(r->cap, true);
+}
+
+static void
+run_start(struct run *r, const char *mode, const char *script)
+{
+	run_begin(r, okvm_capture_new_v4l2(DEV, mode), script);
 }
 
 static void
@@ -314,13 +322,10 @@ replug_under_another_node(void **state)
 {
 	(void)state;
 	setenv("OKVM_FAKE_V4L2_RENUMBER", DEV2, 1);
-	setenv("OKVM_FAKE_V4L2_SCRIPT", "5:unplug=400", 1); /* not the last test's: parsed anew */
 	locate_calls = 0;
 	struct run r;
-	r.cap = okvm_capture_new_v4l2_located(DEV, NULL, locate_dev2, NULL);
-	recorder_init(&r.rec, r.cap);
-	assert_int_equal(okvm_capture_start(r.cap), 0);
-	okvm_capture_want(r.cap, true);
+	/* Not the last test's script, so the fake parses it anew. */
+	run_begin(&r, okvm_capture_new_v4l2_located(DEV, NULL, locate_dev2, NULL), "5:unplug=400");
 	assert_true(recorder_wait(&r.rec, last_is_placeholder, NULL, 5000));
 	assert_true(recorder_wait(&r.rec, real_after_placeholder, NULL, 10000));
 	struct okvm_capture_status st;
