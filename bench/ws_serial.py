@@ -7,11 +7,18 @@ A small CH9329 in a child process sits on the master side of a pty (okvm serve -
 slave side): it answers every command as a chip does and stamps CLOCK_MONOTONIC when the 0x57
 of each keyboard report (command 0x02) is read. The bench stamps the same clock just before it
 sends the key over the WebSocket. Keys go 30 ms apart, so the link's report gap (12 ms) never
-holds one back: this is the latency, not the pacing. The child's own wake-up is included, so
-the figures are an upper bound. Prints figures; asserts nothing.
-Env: OKVM (binary), OKVM_BUILD (build dir), SAMPLES (default 500)."""
+holds one back: this is the latency, not the pacing. Two ways to wait for the bytes, as each
+biases the figure: the chip sleeps in select() (its own wake-up from an idle CPU is counted, so
+the figure is an upper bound), or it spins on a non-blocking read (nothing of its own is counted,
+but one core stays busy, which also keeps the server's CPU awake). Both are printed. Where perf
+can record the server (root, or perf_event_paranoid allowing it), the exact figure is printed
+too: the send to the entry of the server's write() of the 14-byte report on the tty, both on
+CLOCK_MONOTONIC (perf record -k mono), which is what "first byte on the serial fd" means.
+Prints figures; asserts nothing. Env: OKVM (binary), OKVM_BUILD (build dir), SAMPLES (500)."""
+import bisect
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,19 +37,23 @@ def frame(cmd, data):
     return b + bytes([sum(b) & 0xFF])
 
 
-def chip(master, out):
+def chip(master, out, spin):
     """Answer as a CH9329 at whatever speed the host set; write one arrival time per 0x02."""
+    os.set_blocking(master, not spin)
     params = bytearray(50)
     params[0:7] = bytes([0x82, 0x80, 0x00]) + (9600).to_bytes(4, "big")
     buf = b""
     head_t = 0.0  # when the first byte of buf arrived
     while True:
-        select.select([master], [], [])
-        t = time.monotonic()
+        if not spin:
+            select.select([master], [], [])
         try:
             d = os.read(master, 4096)
+        except BlockingIOError:
+            continue
         except OSError:
             return
+        t = time.monotonic()
         if not d:
             return
         if not buf:
@@ -69,17 +80,14 @@ def chip(master, out):
                 os.write(master, frame(f[3] | 0x80, [0]))
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="okvm-bench-")
-    subprocess.run([os.path.join(BUILD, "bench", "make_frames"), tmp, "1920", "1080", "8", "80"],
-                   check=True)
+def run(tmp, spin):
     master, slave = os.openpty()
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         os.close(slave)
-        chip(master, w)
+        chip(master, w, spin)
         os._exit(0)
     os.close(w)
     os.close(master)
@@ -88,6 +96,12 @@ def main():
                             os.ttyname(slave), "--test-backend", f"{tmp}@30"],
                            stdout=subprocess.PIPE)
     srv.stdout.readline()
+    perf_out = os.path.join(tmp, "write.perf")
+    perf = None
+    if shutil.which("perf"):
+        perf = subprocess.Popen(["perf", "record", "-q", "-k", "mono", "-e",
+                                 "syscalls:sys_enter_write", "-p", str(srv.pid), "-o", perf_out],
+                                stderr=subprocess.DEVNULL)
     streams = subprocess.Popen([os.path.join(BUILD, "bench", "fanout_client"), str(port), "20",
                                 str(N * 0.03 + 30), "0"], stdout=subprocess.DEVNULL)
     time.sleep(2)  # let the stream clients connect and the link settle (benchmark, not a test)
@@ -102,6 +116,9 @@ def main():
         time.sleep(0.03)
     ws.close()
     time.sleep(0.3)
+    if perf:
+        perf.send_signal(2)
+        perf.wait()
     streams.terminate()
     streams.wait()
     srv.terminate()
@@ -113,9 +130,36 @@ def main():
     lat = sorted((a - s) * 1e3 for s, a in zip(sent, got[:N]))
     if len(got) < N:
         print(f"only {len(got)} of {N} keyboard reports reached the serial fd")
-    print(f"WebSocket key -> first serial byte, 20 stream clients at 30 fps (1080p), n={len(lat)}:"
-          f" p50 {lat[len(lat) // 2]:.3f} ms, p99 {lat[int(len(lat) * 0.99)]:.3f} ms,"
+    show("chip spins" if spin else "chip sleeps", lat)
+    if perf and not spin:
+        show("server's write() (perf)", to_write(perf_out, sent))
+
+
+def show(how, lat):
+    print(f"WebSocket key -> first serial byte, 20 stream clients at 30 fps (1080p), {how},"
+          f" n={len(lat)}: p50 {lat[len(lat) // 2]:.3f} ms, p99 {lat[int(len(lat) * 0.99)]:.3f} ms,"
           f" max {lat[-1]:.3f} ms")
+
+
+def to_write(perf_out, sent):
+    """Each send to the first write() of a 14-byte keyboard frame (0xe) after it, in ms."""
+    out = subprocess.run(["perf", "script", "-i", perf_out, "-F", "time,trace"],
+                         capture_output=True, text=True).stdout
+    writes = [float(line.split(":")[0]) for line in out.splitlines() if "count: 0x0000000e" in line]
+    lat = []
+    for t in sent:
+        i = bisect.bisect_left(writes, t)
+        if i < len(writes):
+            lat.append((writes[i] - t) * 1e3)
+    return sorted(lat) or [float("nan")]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="okvm-bench-")
+    subprocess.run([os.path.join(BUILD, "bench", "make_frames"), tmp, "1920", "1080", "8", "80"],
+                   check=True)
+    run(tmp, spin=False)
+    run(tmp, spin=True)
 
 
 main()
