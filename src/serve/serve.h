@@ -10,6 +10,30 @@
 #include "serve/backend.h"
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
+#define SERVE_MAX_USERS 32
+#define SERVE_MAX_SERVER_NAMES 16
+
+/* What a user may do (docs/serve.md "Users and roles"); each role includes the ones before it. */
+enum serve_role {
+	SERVE_ROLE_NONE = 0,
+	SERVE_ROLE_VIEWER,      /* video and state only */
+	SERVE_ROLE_OPERATOR,    /* + keyboard, mouse, paste, USB switch */
+	SERVE_ROLE_ADMIN,       /* + power, media, firmware (later issues) */
+};
+
+/* auth = auto: login when a password is set (and a password is required off loopback);
+ * auth = always: login on every address, loopback included; the server refuses to start without
+ * a user. */
+enum serve_auth_mode { SERVE_AUTH_AUTO, SERVE_AUTH_ALWAYS };
+
+/* One login. The [serve] section's `password` (and `totp`) is the user "admin" with role admin;
+ * each [user.NAME] section adds one more. */
+struct serve_user {
+	char *name;
+	char *password_hash;    /* argon2id string */
+	enum serve_role role;
+	char *totp_secret;      /* base32 (RFC 4648), NULL: no second factor */
+};
 
 struct serve_config {
 	char *listen;           /* ADDR:PORT; IPv6 as [::1]:8080 */
@@ -26,11 +50,25 @@ struct serve_config {
 	int login_lockout_s;    /* first lockout; doubles each time */
 	char *config_path;      /* the file it came from, or NULL */
 	char *metrics_token;    /* opens GET /metrics as "Authorization: Bearer ..." (>= 16 chars) */
+	char *totp_secret;      /* [serve] totp: the second factor of the "admin" user above */
+	enum serve_auth_mode auth_mode;
+	/* Host names (besides loopback names and IP literals) that requests may carry in Host:
+	 * the DNS-rebinding check. From `server_names = a.example, b.example`. */
+	char *server_names[SERVE_MAX_SERVER_NAMES];
+	unsigned nserver_names;
+	struct serve_user users[SERVE_MAX_USERS];   /* users[i].name != NULL for i < nusers */
+	unsigned nusers;
+	/* Connection limits against slowloris and floods (docs/serve.md "Security"). */
+	int header_timeout_s;   /* a request's headers and body must arrive within this */
+	int idle_timeout_s;     /* an idle connection that has not logged in is closed after this */
+	int max_unauth_per_addr;/* connections not yet logged in per address (IPv6: per /64) */
 };
 
 /* Defaults into cfg (listen 127.0.0.1:8080, no password...). Free with serve_config_clear. */
 void serve_config_init(struct serve_config *cfg);
 void serve_config_clear(struct serve_config *cfg);
+/* A deep copy of src into dst (dst is overwritten, not cleared first). */
+void serve_config_copy(struct serve_config *dst, const struct serve_config *src);
 /* Read an INI file ([serve] section; see docs/serve.md). Returns 0, -ENOENT, -EINVAL (with a
  * log line naming the line), -errno. Keys it does not know are an error. */
 int serve_config_load(struct serve_config *cfg, const char *path);
@@ -41,6 +79,8 @@ char *serve_config_default_path(bool for_write);
 /* Set (or replace) one key of the [serve] section in the file, creating the file and its
  * folder (0700) if needed; the file ends up 0600. Returns 0 or -errno. */
 int serve_config_set(const char *path, const char *key, const char *value);
+/* The same for any section ("serve", "user.alice"); value NULL removes the key. */
+int serve_config_set_in(const char *path, const char *section, const char *key, const char *value);
 
 /* Is this ADDR:PORT well-formed (port 1..65535, IPv6 in brackets)? */
 bool serve_listen_valid(const char *listen);
