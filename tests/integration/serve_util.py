@@ -304,3 +304,241 @@ def _mask_big(payload, mask):
 def wait_readable(sock, timeout):
     r, _, _ = select.select([sock], [], [], timeout)
     return bool(r)
+
+
+# ---- hostile probes (test_serve_probe*.py) ----
+
+class SoftChecks:
+    """check() that records a failure and goes on, so one run lists every check that failed;
+    finish() exits non-zero if any did."""
+
+    def __init__(self):
+        self.failed = []
+
+    def check(self, cond, msg):
+        if cond:
+            print("ok:", msg)
+        else:
+            print("FAIL:", msg)
+            self.failed.append(msg)
+        sys.stdout.flush()
+        return bool(cond)
+
+    def finish(self):
+        if self.failed:
+            print(f"\n{len(self.failed)} check(s) failed:")
+            for m in self.failed:
+                print("  FAIL:", m)
+            sys.exit(1)
+        print("all checks passed")
+
+
+def write_config(path, password=None, serve_lines=()):
+    """A config file with [serve] lines and, if given, a password set by `okvm passwd`."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("[serve]\n" + "".join(l + "\n" for l in serve_lines))
+    os.chmod(path, 0o600)
+    if password is not None:
+        env = dict(os.environ, HOME=os.path.dirname(path),
+                   XDG_CONFIG_HOME=os.path.join(os.path.dirname(path), "xdg"))
+        r = subprocess.run([OKVM, "passwd", "--config", path], input=(password + "\n").encode(),
+                           capture_output=True, env=env, timeout=60)
+        if r.returncode:
+            fail(f"okvm passwd failed: {r.stderr!r}")
+    return path
+
+
+def try_server(*args, **kw):
+    """Server(...) or None when it does not start (e.g. a config key it does not know yet)."""
+    try:
+        return Server(*args, **kw)
+    except SystemExit:
+        return None
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raw_connect(port, src=None, timeout=5.0, host="127.0.0.1"):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    k = socket.socket(fam, socket.SOCK_STREAM)
+    k.settimeout(timeout)
+    if src:
+        k.bind((src, 0))
+    k.connect((host, port))
+    return k
+
+
+def request_bytes(method, path, port, body=b"", headers=(), host=None, version="HTTP/1.1"):
+    """One HTTP/1.1 request; Content-Length is added for POSTs. headers: (name, value) pairs."""
+    lines = [f"{method} {path} {version}"]
+    if host is not False:
+        lines.append(f"Host: {host or f'127.0.0.1:{port}'}")
+    for n, v in headers:
+        lines.append(f"{n}: {v}")
+    if method == "POST" and not any(n.lower() == "content-length" for n, _ in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class RawReader:
+    """Reads HTTP/1.1 responses off a raw socket, one after another, with a deadline."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.closed = False
+
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0 or self.closed:
+            return False
+        r, _, _ = select.select([self.sock], [], [], left)
+        if not r:
+            return False
+        try:
+            d = self.sock.recv(262144)
+        except (ConnectionResetError, socket.timeout, OSError):
+            d = b""
+        if not d:
+            self.closed = True
+            return False
+        self.buf += d
+        return True
+
+    def response(self, timeout=3.0, stream_bytes=0):
+        """(status, headers, body) of the next response; None if none came (closed or timeout).
+        A response without Content-Length (a stream) is read for stream_bytes bytes or until
+        closed; its body is what came."""
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill(deadline):
+                return None
+        head, rest = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            status = int(lines[0].split()[1])
+        except (IndexError, ValueError):
+            self.buf = b""
+            return (0, {}, head)
+        h = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
+             for l in lines[1:] if ":" in l}
+        if "content-length" in h:
+            n = int(h["content-length"])
+            while len(rest) < n:
+                self.buf = head + b"\r\n\r\n" + rest
+                if not self._fill(deadline):
+                    return (status, h, rest)
+                head, rest = self.buf.split(b"\r\n\r\n", 1)
+            self.buf = rest[n:]
+            return (status, h, rest[:n])
+        self.buf = rest
+        while len(self.buf) < stream_bytes and self._fill(deadline):
+            pass
+        body, self.buf = self.buf, b""
+        return (status, h, body)
+
+    def wait_closed(self, timeout):
+        """True if the peer closes within timeout (data that comes meanwhile is dropped)."""
+        deadline = time.monotonic() + timeout
+        while not self.closed and time.monotonic() < deadline:
+            if self._fill(deadline):
+                self.buf = b""
+        return self.closed
+
+
+def raw_exchange(port, data, timeout=3.0, src=None, stream_bytes=0):
+    """Send data on a fresh connection, return the first response (or None) and close."""
+    k = raw_connect(port, src=src, timeout=timeout)
+    try:
+        k.sendall(data)
+    except OSError:
+        pass
+    r = RawReader(k).response(timeout, stream_bytes=stream_bytes)
+    k.close()
+    return r
+
+
+def ws_frame(opcode, payload, fin=True, rsv=0, mask=True, length=None):
+    """A client WebSocket frame built by hand: rsv is the 3 RSV bits, length overrides the
+    payload length field."""
+    b0 = (0x80 if fin else 0) | (rsv & 7) << 4 | opcode
+    n = len(payload) if length is None else length
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        hdr = struct.pack("!BB", b0, mbit | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, mbit | 127, n)
+    if not mask:
+        return hdr + payload
+    key = os.urandom(4)
+    return hdr + key + _mask_big(payload, key) if payload else hdr + key
+
+
+def stop_report(s):
+    """Stop s (SIGTERM, then SIGKILL after 10 s): (exited cleanly?, what happened)."""
+    alive = s.alive()
+    rc = s.proc.poll()
+    if rc is None:
+        s.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = s.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            s.proc.wait()
+            rc = "killed: it ignored SIGTERM"
+    err = s.errors()
+    s.stderr.close()
+    why = [l.strip() for l in err.splitlines()
+           if "ERROR: AddressSanitizer" in l or "SUMMARY:" in l or "runtime error" in l][:3]
+    detail = f"rc {rc}" + ("" if alive else ", it had died") + \
+        ("; " + " | ".join(why) if why else "")
+    return alive and rc == 0 and not why, detail
+
+
+def answered_fresh(s, timeout=2.0, cookie=None, src=None):
+    """A new connection's GET /login (GET /api/state with a cookie) gets 200 within timeout."""
+    if not s.alive():
+        return False
+    hdrs = (("Cookie", cookie),) if cookie else ()
+    path = "/api/state" if cookie else "/login"
+    try:
+        r = raw_exchange(s.port, request_bytes("GET", path, s.port, headers=hdrs), timeout,
+                         src=src)
+    except OSError:
+        return False
+    return r is not None and r[0] == 200
+
+
+def idle_cpu(s, secs=2.0):
+    """CPU seconds the server used over secs of idling; a string if it died."""
+    if not s.alive():
+        return "none: it had died"
+    t0 = cpu_seconds(s.proc.pid)
+    time.sleep(secs)
+    if not s.alive():
+        return "none: it died"
+    return round(cpu_seconds(s.proc.pid) - t0, 2)
+
+
+def cpu_ok(cpu, limit=0.5):
+    return not isinstance(cpu, str) and cpu < limit
+
+
+def login_cookie(port, password, src=None, timeout=10.0):
+    """POST /api/login on a fresh connection: "okvm_session=..." or None."""
+    try:
+        r = raw_exchange(port, request_bytes("POST", "/api/login", port,
+                                             ("password=" + password).encode()), timeout, src=src)
+    except OSError:
+        return None
+    if not r or r[0] != 200:
+        return None
+    return r[1].get("set-cookie", "").split(";")[0]
