@@ -53,14 +53,43 @@ auth_required(const struct serve *s)
 	return s->cfg.password_hash && *s->cfg.password_hash;
 }
 
+/*
+ * The okvm_session cookies of a request, by exact name: "xokvm_session=" is another cookie, and
+ * a planted "okvm_session" (a sibling subdomain can set one) must not hide the real one, so each
+ * of them is tried. fn returns true to stop. Returns whether it stopped.
+ */
 static bool
-session_cookie(struct lws *wsi, char *tok, size_t n)
+each_session_cookie(struct lws *wsi, bool (*fn)(const char *tok, void *ud), void *ud)
 {
-	size_t max = n;
-	if (lws_http_cookie_get(wsi, "okvm_session", tok, &max))
+	char hdr[SERVE_MAX_HEADER];
+	if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_COOKIE) <= 0)
 		return false;
-	tok[n - 1] = 0;
-	return strlen(tok) == 64;
+	bool stopped = false;
+	for (char *p = hdr; *p && !stopped;) {
+		p += strspn(p, " \t;");
+		size_t len = strcspn(p, ";");
+		char *end = p + len;
+		char save = *end;
+		*end = 0;
+		const char *eq = strchr(p, '=');
+		static const char name[] = "okvm_session";
+		if (eq && (size_t)(eq - p) == sizeof(name) - 1 && !memcmp(p, name, sizeof(name) - 1)) {
+			char tok[65];
+			size_t n = strlen(eq + 1);
+			while (n && (eq[1 + n - 1] == ' ' || eq[1 + n - 1] == '\t'))
+				n--;
+			if (n == 64) {
+				memcpy(tok, eq + 1, 64);
+				tok[64] = 0;
+				stopped = fn(tok, ud);
+				sodium_memzero(tok, sizeof(tok));
+			}
+		}
+		*end = save;
+		p = *end ? end + 1 : end;
+	}
+	sodium_memzero(hdr, sizeof(hdr));
+	return stopped;
 }
 
 static struct session *

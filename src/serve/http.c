@@ -116,8 +116,8 @@ http_set_headers(struct conn *c, unsigned status, const char *ctype, long long l
 			 "%s",
 			 status, status_text(status), ctype, extra_headers ? extra_headers : "");
 	if (length >= 0)
-		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n\r\n",
-			      length);
+		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n%s\r\n",
+			      length, c->close_after ? "Connection: close\r\n" : "");
 	else
 		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Connection: close\r\n\r\n");
 	c->resp_len = (size_t)n;
@@ -244,6 +244,13 @@ do_login(struct conn *c)
 int
 http_login_reply(struct conn *c, int rc, const char *cookie)
 {
+	/*
+	 * A login ends its connection. Its answer may come after the request (the check runs on
+	 * another thread), and lws 4.1 does not handle bytes pipelined behind a request whose
+	 * answer is pending: it would parse them while this one is still open. So nothing behind
+	 * a login is read, and the browser opens a new connection for what follows.
+	 */
+	c->close_after = true;
 	if (rc == -EAGAIN) {
 		char hdr[64], msg[96];
 		int after = auth_login_retry_after(c->s, c->peer);
@@ -372,6 +379,7 @@ do_mouse(struct conn *c)
 static int
 dispatch(struct conn *c)
 {
+	c->dispatched = true;
 	switch (c->route) {
 	case R_INDEX: return do_asset(c, "/index.html");
 	case R_LOGIN_PAGE: return do_asset(c, "/login.html");
@@ -427,6 +435,8 @@ http_on_request(struct conn *c, const char *uri)
 {
 	struct serve *s = c->s;
 	reset_response(c);
+	c->dispatched = false;
+	c->close_after = false;
 	s->http_requests++;
 	if (lws_get_network_wsi(c->wsi) != c->wsi)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
@@ -493,7 +503,9 @@ http_on_body(struct conn *c, const void *in, size_t len)
 int
 http_on_body_done(struct conn *c)
 {
-	if (c->resp)
+	/* lws reports the end of a body again on each pass while pipelined bytes wait behind it
+	 * (as they do while a login is being checked): one request is handled once. */
+	if (c->resp || c->dispatched)
 		return 0;
 	if (c->body)
 		c->body[c->body_len] = 0;
@@ -536,6 +548,8 @@ http_on_writeable(struct conn *c)
 	bool unread = c->is_post && c->body_len < c->body_declared;
 	reset_response(c);
 	if (unread)
+		return -1;
+	if (c->close_after) /* set for answers that came later than their request */
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }

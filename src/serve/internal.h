@@ -44,9 +44,13 @@ struct conn {
 	uint32_t id;
 	char peer[48];
 	bool authed;
+	enum serve_role role;           /* of the request or WebSocket (no login: admin) */
+	uint64_t session_id;            /* its session (0: none), ended by logout and expiry */
 	/* HTTP request */
 	int route;
 	bool is_post;
+	bool dispatched;                /* this request was handled: lws may report its end again */
+	bool close_after;               /* close once this response is written */
 	char *body;
 	size_t body_len, body_expect;
 	unsigned long long body_declared;
@@ -94,7 +98,7 @@ struct serve_event {
 };
 
 struct login_slot {
-	char addr[48];
+	char addr[48];                  /* the address group (serve_addr_group) */
 	unsigned failures;
 	unsigned pending;               /* checks under way (counted against the limit) */
 	uint64_t window_start_us, locked_until_us;
@@ -107,7 +111,21 @@ struct login_slot {
 struct session {
 	char token[65];                 /* hex of 32 random bytes; "" = free */
 	uint64_t expires_us;            /* CLOCK_REALTIME */
+	uint64_t id;                    /* never reused: connections remember it */
+	char user[40];
+	enum serve_role role;
 };
+
+/* One accepted socket, from accept to destroy (guard.c). */
+struct netconn {
+	struct lws *wsi;                /* NULL until lws created it */
+	char group[48];                 /* address group */
+	uint64_t since_us;
+	uint64_t deadline_us;           /* closed when reached (0: none) */
+	bool proven;                    /* a request of it passed the login check */
+	bool killed;
+};
+#define SERVE_MAX_NET 4112
 
 struct serve {
 	struct serve_config cfg;
@@ -146,11 +164,18 @@ struct serve {
 	uint64_t fan_seq, fan_ready_us, fan_incomplete;
 	unsigned fan_pending;
 	struct lat_ring lat_fanout;
+	/* connection guard (guard.c) */
+	struct netconn net[SERVE_MAX_NET];
+	unsigned nnet;
+	int net_pending;                       /* accepted, not yet created by lws (-1: none) */
+	lws_sorted_usec_list_t sweep;
+	bool sweep_on;
 	/* auth */
 	struct session sessions[SERVE_MAX_SESSIONS];
+	uint64_t next_session_id;
+	uint64_t totp_last_step[SERVE_MAX_USERS + 1];   /* per user: no code used twice */
 	struct login_slot logins[SERVE_LOGIN_SLOTS];
-	uint64_t login_global_window_us;
-	unsigned login_global_count;
+	unsigned auth_queued;                  /* checks waiting or under way */
 	/* argon2 checks run on the okvm-auth thread, never on the service thread */
 	pthread_mutex_t auth_lock;
 	pthread_cond_t auth_cond;
@@ -207,9 +232,27 @@ int input_key(struct serve *s, struct conn *c, const char *code, bool down);
 int input_release_client(struct serve *s, struct conn *c);
 int input_type(struct serve *s, const char *text, size_t len, const char *layout, double cps);
 
+/* guard.c: the connection guard. */
+void serve_addr_group(const char *peer, char *out, size_t n);  /* IPv4 address or IPv6 /64 */
+int guard_accept(struct serve *s, int fd);     /* FILTER_NETWORK_CONNECTION: 0 or 1 (refuse) */
+void guard_created(struct serve *s, struct lws *wsi);
+void guard_destroyed(struct serve *s, struct lws *wsi);
+void guard_request(struct serve *s, struct lws *wsi, bool proven);  /* headers are in */
+void guard_received(struct serve *s, struct lws *wsi);  /* the whole request is in */
+void guard_idle(struct serve *s, struct lws *wsi);      /* answered; waiting for the next */
+void guard_sweep(lws_sorted_usec_list_t *sul);
+
 /* auth.c */
 bool auth_required(const struct serve *s);
-bool auth_check_request(struct serve *s, struct lws *wsi);  /* valid session cookie */
+/* Is this request's Host one the server answers to (a loopback name, an IP literal, or one of
+ * server_names)? Not: DNS rebinding. */
+bool auth_host_ok(struct serve *s, struct lws *wsi);
+/* The request's session (valid okvm_session cookie), or NULL. */
+const struct session *auth_check_request(struct serve *s, struct lws *wsi);
+void auth_expire(struct serve *s);         /* end expired sessions and their connections */
+const char *serve_role_name(enum serve_role r);
+/* One line to the log for what a user did (login, switch, paste...), with who and from where. */
+void audit(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool auth_check_metrics_token(struct serve *s, struct lws *wsi);
 /* POST /api/login: checks the rate limit, then hands the password to the okvm-auth thread. 0: the
  * answer comes later through http_login_reply (from auth_drain); <0: answer now (-EAGAIN rate
