@@ -14,9 +14,12 @@
  *
  * Runs on the service thread, except auth_main (serve_password_hash: any thread).
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +27,14 @@
 
 #include "okvm/log.h"
 #include "serve/internal.h"
+#include "serve/totp.h"
 
 #define PWHASH_OPSLIMIT 3
 #define PWHASH_MEMLIMIT (12u * 1024 * 1024)
 #define LOGIN_WINDOW_US (600ull * 1000000)
-#define GLOBAL_WINDOW_US (10ull * 1000000)
-#define GLOBAL_MAX_VERIFY 20
+/* Checks waiting for the okvm-auth thread. At ~15 ms each, a correct password waits at most
+ * about a second behind other addresses' guesses, instead of being refused. */
+#define AUTH_QUEUE_MAX 64
 
 int
 serve_password_hash(const char *password, char **out)
@@ -50,8 +55,87 @@ serve_password_hash(const char *password, char **out)
 bool
 auth_required(const struct serve *s)
 {
-	return s->cfg.password_hash && *s->cfg.password_hash;
+	return s->cfg.auth_mode == SERVE_AUTH_ALWAYS ||
+	       (s->cfg.password_hash && *s->cfg.password_hash) || s->cfg.nusers > 0;
 }
+
+const char *
+serve_role_name(enum serve_role r)
+{
+	switch (r) {
+	case SERVE_ROLE_NONE: return "none";
+	case SERVE_ROLE_VIEWER: return "viewer";
+	case SERVE_ROLE_OPERATOR: return "operator";
+	case SERVE_ROLE_ADMIN: return "admin";
+	}
+	return "none";
+}
+
+void
+audit(struct conn *c, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	const struct session *se = NULL;
+	for (int i = 0; c->session_id && i < SERVE_MAX_SESSIONS; i++)
+		if (c->s->sessions[i].id == c->session_id)
+			se = &c->s->sessions[i];
+	okvm_log(OKVM_LOG_INFO, "audit: %s user=%s from=%s", what,
+		 se ? se->user : auth_required(c->s) ? "?" : "-", c->peer);
+}
+
+/* ---- Host: the DNS-rebinding check ---- */
+
+static bool
+name_allowed(const struct serve *s, const char *host)
+{
+	static const char lh[] = "localhost";
+	size_t n = strlen(host);
+	if (!strcmp(host, lh) || (n > sizeof(lh) && !strcmp(host + n - sizeof(lh) + 1, lh) &&
+				  host[n - sizeof(lh)] == '.'))
+		return true;
+	struct in_addr a4;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return true; /* an IP literal cannot be rebound: it is its own origin */
+	for (unsigned i = 0; i < s->cfg.nserver_names; i++)
+		if (!strcmp(host, s->cfg.server_names[i]))
+			return true;
+	return false;
+}
+
+bool
+auth_host_ok(struct serve *s, struct lws *wsi)
+{
+	char host[256];
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	char *h = host;
+	if (*h == '[') { /* an IPv6 literal, with or without a port */
+		char *close = strchr(h, ']');
+		struct in6_addr a6;
+		if (!close || (close[1] && close[1] != ':'))
+			return false;
+		*close = 0;
+		return inet_pton(AF_INET6, h + 1, &a6) == 1;
+	}
+	char *colon = strrchr(h, ':');
+	if (colon) {
+		if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+			return false;
+		*colon = 0;
+	}
+	for (char *p = h; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	size_t n = strlen(h);
+	if (n && h[n - 1] == '.')
+		h[--n] = 0; /* "localhost." is localhost */
+	return n && name_allowed(s, h);
+}
+
+/* ---- sessions ---- */
 
 /*
  * The okvm_session cookies of a request, by exact name: "xokvm_session=" is another cookie, and
@@ -64,21 +148,18 @@ each_session_cookie(struct lws *wsi, bool (*fn)(const char *tok, void *ud), void
 	char hdr[SERVE_MAX_HEADER];
 	if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_COOKIE) <= 0)
 		return false;
+	static const char name[] = "okvm_session";
 	bool stopped = false;
 	for (char *p = hdr; *p && !stopped;) {
 		p += strspn(p, " \t;");
-		size_t len = strcspn(p, ";");
-		char *end = p + len;
+		char *end = p + strcspn(p, ";");
 		char save = *end;
 		*end = 0;
 		const char *eq = strchr(p, '=');
-		static const char name[] = "okvm_session";
 		if (eq && (size_t)(eq - p) == sizeof(name) - 1 && !memcmp(p, name, sizeof(name) - 1)) {
-			char tok[65];
-			size_t n = strlen(eq + 1);
-			while (n && (eq[1 + n - 1] == ' ' || eq[1 + n - 1] == '\t'))
-				n--;
-			if (n == 64) {
+			size_t n = strcspn(eq + 1, " \t");
+			if (n == 64 && !eq[1 + n + strspn(eq + 1 + n, " \t")]) {
+				char tok[65];
 				memcpy(tok, eq + 1, 64);
 				tok[64] = 0;
 				stopped = fn(tok, ud);
@@ -86,7 +167,7 @@ each_session_cookie(struct lws *wsi, bool (*fn)(const char *tok, void *ud), void
 			}
 		}
 		*end = save;
-		p = *end ? end + 1 : end;
+		p = end;
 	}
 	sodium_memzero(hdr, sizeof(hdr));
 	return stopped;
@@ -98,23 +179,33 @@ find_session(struct serve *s, const char *tok)
 	uint64_t now = serve_wall_us();
 	for (int i = 0; i < SERVE_MAX_SESSIONS; i++) {
 		struct session *se = &s->sessions[i];
-		if (!se->token[0])
-			continue;
-		if (se->expires_us <= now) {
-			sodium_memzero(se, sizeof(*se));
-			continue;
-		}
+		if (!se->token[0] || se->expires_us <= now)
+			continue; /* an expired one is ended by the sweep, with its connections */
 		if (!sodium_memcmp(se->token, tok, 64))
 			return se;
 	}
 	return NULL;
 }
 
-bool
+struct lookup {
+	struct serve *s;
+	struct session *found;
+};
+
+static bool
+lookup_one(const char *tok, void *ud)
+{
+	struct lookup *l = ud;
+	l->found = find_session(l->s, tok);
+	return l->found != NULL;
+}
+
+const struct session *
 auth_check_request(struct serve *s, struct lws *wsi)
 {
-	char tok[80];
-	return session_cookie(wsi, tok, sizeof(tok)) && find_session(s, tok);
+	struct lookup l = { s, NULL };
+	each_session_cookie(wsi, lookup_one, &l);
+	return l.found;
 }
 
 /* GET /metrics for a scraper that cannot log in: "Authorization: Bearer <metrics_token>". */
@@ -134,22 +225,66 @@ auth_check_metrics_token(struct serve *s, struct lws *wsi)
 	return ok;
 }
 
+/* A session ends (logout, expiry): so does every stream and WebSocket it opened. */
+static void
+end_session(struct serve *s, struct session *se, const char *why)
+{
+	struct conn *lists[2] = { s->streams, s->sockets };
+	unsigned closed = 0;
+	for (int i = 0; i < 2; i++) {
+		for (struct conn *c = lists[i]; c; c = c->next) {
+			if (c->session_id != se->id)
+				continue;
+			if (c->kind == CONN_WS)
+				input_release_client(s, c);
+			c->session_id = 0;
+			c->role = SERVE_ROLE_NONE;
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+			closed++;
+		}
+	}
+	okvm_log(OKVM_LOG_INFO, "serve: session of %s ended (%s); %u connection%s closed", se->user,
+		 why, closed, closed == 1 ? "" : "s");
+	sodium_memzero(se, sizeof(*se));
+}
+
+void
+auth_expire(struct serve *s)
+{
+	uint64_t now = serve_wall_us();
+	for (int i = 0; i < SERVE_MAX_SESSIONS; i++)
+		if (s->sessions[i].token[0] && s->sessions[i].expires_us <= now)
+			end_session(s, &s->sessions[i], "expired");
+}
+
+static bool
+logout_one(const char *tok, void *ud)
+{
+	struct lookup *l = ud;
+	struct session *se = find_session(l->s, tok);
+	if (se)
+		end_session(l->s, se, "logout");
+	return false; /* every okvm_session cookie it sent */
+}
+
 void
 auth_logout(struct serve *s, struct lws *wsi)
 {
-	char tok[80];
-	struct session *se;
-	if (session_cookie(wsi, tok, sizeof(tok)) && (se = find_session(s, tok)))
-		sodium_memzero(se, sizeof(*se));
+	struct lookup l = { s, NULL };
+	each_session_cookie(wsi, logout_one, &l);
 }
+
+/* ---- login rate limits, per address group ---- */
 
 static struct login_slot *
 login_slot(struct serve *s, const char *peer, bool create)
 {
+	char group[48];
+	serve_addr_group(peer, group, sizeof(group));
 	struct login_slot *oldest = &s->logins[0];
 	for (int i = 0; i < SERVE_LOGIN_SLOTS; i++) {
 		struct login_slot *l = &s->logins[i];
-		if (!strcmp(l->addr, peer))
+		if (!strcmp(l->addr, group))
 			return l;
 		if (l->window_start_us < oldest->window_start_us)
 			oldest = l;
@@ -157,7 +292,7 @@ login_slot(struct serve *s, const char *peer, bool create)
 	if (!create)
 		return NULL;
 	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->addr, sizeof(oldest->addr), "%s", peer);
+	snprintf(oldest->addr, sizeof(oldest->addr), "%s", group);
 	return oldest;
 }
 
@@ -168,25 +303,11 @@ auth_login_retry_after(struct serve *s, const char *peer)
 	struct login_slot *l = login_slot(s, peer, false);
 	if (l && l->locked_until_us > now)
 		return (int)((l->locked_until_us - now + 999999) / 1000000);
-	if (s->login_global_count >= GLOBAL_MAX_VERIFY &&
-	    now - s->login_global_window_us < GLOBAL_WINDOW_US)
-		return (int)((s->login_global_window_us + GLOBAL_WINDOW_US - now + 999999) / 1000000);
 	return 0;
 }
 
-static bool
-global_budget(struct serve *s)
-{
-	uint64_t now = serve_now_us();
-	if (now - s->login_global_window_us >= GLOBAL_WINDOW_US) {
-		s->login_global_window_us = now;
-		s->login_global_count = 0;
-	}
-	return s->login_global_count++ < GLOBAL_MAX_VERIFY;
-}
-
 static void
-record_failure(struct serve *s, const char *peer)
+record_failure(struct serve *s, const char *peer, const char *user)
 {
 	uint64_t now = serve_now_us();
 	struct login_slot *l = login_slot(s, peer, true);
@@ -196,7 +317,8 @@ record_failure(struct serve *s, const char *peer)
 	}
 	l->failures++;
 	s->login_failures++;
-	okvm_log(OKVM_LOG_WARN, "serve: wrong password from %s (%u in a row)", peer, l->failures);
+	okvm_log(OKVM_LOG_WARN, "audit: wrong password from %s user=%s (%u in a row)", peer, user,
+		 l->failures);
 	if (l->failures < (unsigned)s->cfg.login_max_failures)
 		return;
 	unsigned shift = l->lockouts < 10 ? l->lockouts : 10;
@@ -204,12 +326,13 @@ record_failure(struct serve *s, const char *peer)
 	l->locked_until_us = now + secs * 1000000;
 	l->lockouts++;
 	l->failures = 0;
-	okvm_log(OKVM_LOG_WARN, "serve: %s locked out of login for %llu s", peer,
+	okvm_log(OKVM_LOG_WARN, "serve: %s locked out of login for %llu s", l->addr,
 		 (unsigned long long)secs);
 }
 
 static void
-new_session(struct serve *s, char *set_cookie, size_t n)
+new_session(struct serve *s, const char *user, enum serve_role role, char *set_cookie, size_t n,
+	    uint64_t *id)
 {
 	struct session *slot = &s->sessions[0];
 	for (int i = 0; i < SERVE_MAX_SESSIONS; i++) {
@@ -220,12 +343,18 @@ new_session(struct serve *s, char *set_cookie, size_t n)
 		if (s->sessions[i].expires_us < slot->expires_us)
 			slot = &s->sessions[i];
 	}
+	if (slot->token[0])
+		end_session(s, slot, "too many sessions: the oldest goes");
 	unsigned char raw[32];
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(slot->token, sizeof(slot->token), raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));
 	uint64_t secs = (uint64_t)s->cfg.session_hours * 3600;
 	slot->expires_us = serve_wall_us() + secs * 1000000;
+	slot->id = ++s->next_session_id;
+	slot->role = role;
+	snprintf(slot->user, sizeof(slot->user), "%s", user);
+	*id = slot->id;
 	snprintf(set_cookie, n, "okvm_session=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Strict%s",
 		 slot->token, (unsigned long long)secs, s->tls ? "; Secure" : "");
 }
@@ -238,7 +367,11 @@ struct login_job {
 	struct login_job *next;
 	struct conn *c;                 /* NULL once the connection closed or moved on */
 	char peer[48];
-	char pw[512];
+	char user[40];
+	int user_idx;                   /* 0: [serve] password ("admin"), i + 1: users[i], -1: none */
+	const char *hash;               /* into s->cfg, which outlives every job */
+	char pw[1100];
+	char code[16];                  /* the TOTP code given, if any */
 	bool ok;
 };
 
@@ -259,6 +392,9 @@ job_append(struct login_job **list, struct login_job *j)
 	*list = j;
 }
 
+/* An unknown user is checked against this, so the time taken does not tell which names exist. */
+static char dummy_hash[crypto_pwhash_STRBYTES];
+
 static void *
 auth_main(void *arg)
 {
@@ -272,7 +408,8 @@ auth_main(void *arg)
 		struct login_job *j = s->auth_todo;
 		s->auth_todo = j->next;
 		pthread_mutex_unlock(&s->auth_lock);
-		j->ok = !crypto_pwhash_str_verify(s->cfg.password_hash, j->pw, strlen(j->pw));
+		const char *hash = j->hash ? j->hash : dummy_hash;
+		j->ok = !crypto_pwhash_str_verify(hash, j->pw, strlen(j->pw)) && j->hash;
 		sodium_memzero(j->pw, sizeof(j->pw));
 		pthread_mutex_lock(&s->auth_lock);
 		job_append(&s->auth_done, j);
@@ -284,33 +421,79 @@ auth_main(void *arg)
 	return NULL;
 }
 
+/* The user of that name: 0 = the [serve] password's "admin", i + 1 = users[i]; -1: none. */
+static int
+find_user(const struct serve *s, const char *name, const char **hash, enum serve_role *role,
+	  const char **totp)
+{
+	if (!strcmp(name, "admin") && s->cfg.password_hash && *s->cfg.password_hash) {
+		*hash = s->cfg.password_hash;
+		*role = SERVE_ROLE_ADMIN;
+		*totp = s->cfg.totp_secret;
+		return 0;
+	}
+	for (unsigned i = 0; i < s->cfg.nusers; i++) {
+		const struct serve_user *u = &s->cfg.users[i];
+		if (u->name && !strcmp(u->name, name)) {
+			*hash = u->password_hash;
+			*role = u->role;
+			*totp = u->totp_secret;
+			return (int)i + 1;
+		}
+	}
+	return -1;
+}
+
+static int
+start_thread(struct serve *s)
+{
+	if (s->auth_running)
+		return 0;
+	if (!dummy_hash[0] && crypto_pwhash_str(dummy_hash, "okvm", 4, PWHASH_OPSLIMIT,
+						PWHASH_MEMLIMIT))
+		return -ENOMEM;
+	s->auth_stop = false;
+	if (pthread_create(&s->auth_thread, NULL, auth_main, s)) {
+		okvm_log(OKVM_LOG_ERROR, "serve: cannot start the login thread");
+		return -EAGAIN;
+	}
+	pthread_setname_np(s->auth_thread, "okvm-auth");
+	s->auth_running = true;
+	return 0;
+}
+
 int
-auth_login_start(struct serve *s, struct conn *c, const char *password)
+auth_login_start(struct serve *s, struct conn *c, const char *user, const char *password,
+		 const char *code)
 {
 	if (!auth_required(s))
 		return -EINVAL;
 	struct login_slot *l = login_slot(s, c->peer, false);
 	bool busy = l && l->failures + l->pending >= (unsigned)s->cfg.login_max_failures;
-	if (busy || auth_login_retry_after(s, c->peer) > 0 || !global_budget(s)) {
+	if (busy || auth_login_retry_after(s, c->peer) > 0) {
 		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (rate limit)", c->peer);
 		return -EAGAIN;
 	}
-	if (!s->auth_running) {
-		s->auth_stop = false;
-		if (pthread_create(&s->auth_thread, NULL, auth_main, s)) {
-			okvm_log(OKVM_LOG_ERROR, "serve: cannot start the login thread");
-			return -EAGAIN;
-		}
-		pthread_setname_np(s->auth_thread, "okvm-auth");
-		s->auth_running = true;
+	if (s->auth_queued >= AUTH_QUEUE_MAX) {
+		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (%u checks waiting)", c->peer,
+			 s->auth_queued);
+		return -EBUSY;
 	}
+	if (start_thread(s))
+		return -EBUSY;
 	struct login_job *j = calloc(1, sizeof(*j));
 	if (!j)
 		abort();
 	j->c = c;
 	snprintf(j->peer, sizeof(j->peer), "%s", c->peer);
+	snprintf(j->user, sizeof(j->user), "%s", user && *user ? user : "admin");
+	enum serve_role role;
+	const char *totp;
+	j->user_idx = find_user(s, j->user, &j->hash, &role, &totp);
 	snprintf(j->pw, sizeof(j->pw), "%s", password);
+	snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
 	login_slot(s, c->peer, true)->pending++;
+	s->auth_queued++;
 	c->login_job = j;
 	pthread_mutex_lock(&s->auth_lock);
 	job_append(&s->auth_todo, j);
@@ -319,23 +502,46 @@ auth_login_start(struct serve *s, struct conn *c, const char *password)
 	return 0;
 }
 
+/* After the password: the second factor, if the user has one. 0, -ENOKEY (none given), -EPERM. */
+static int
+check_code(struct serve *s, struct login_job *j, const char *totp)
+{
+	if (!totp)
+		return 0;
+	if (!j->code[0])
+		return -ENOKEY;
+	uint64_t now = serve_wall_us() / 1000000;
+	return totp_check(totp, j->code, now, 1, &s->totp_last_step[j->user_idx]) ? 0 : -EPERM;
+}
+
 static void
 login_finished(struct serve *s, struct login_job *j)
 {
 	struct login_slot *l = login_slot(s, j->peer, false);
 	if (l && l->pending)
 		l->pending--;
+	if (s->auth_queued)
+		s->auth_queued--;
 	char cookie[256] = "";
-	int rc = 0;
-	if (!j->ok) {
-		record_failure(s, j->peer); /* also when the client hung up meanwhile */
+	int rc = j->ok ? 0 : -EPERM;
+	enum serve_role role = SERVE_ROLE_NONE;
+	const char *hash, *totp = NULL;
+	if (!rc && find_user(s, j->user, &hash, &role, &totp) != j->user_idx)
 		rc = -EPERM;
-	} else {
+	if (!rc)
+		rc = check_code(s, j, totp);
+	if (rc == -EPERM) {
+		record_failure(s, j->peer, j->user); /* also when the client hung up meanwhile */
+	} else if (!rc) {
 		if (l)
 			memset(l, 0, sizeof(*l));
-		if (j->c)
-			new_session(s, cookie, sizeof(cookie));
-		okvm_log(OKVM_LOG_INFO, "serve: login from %s", j->peer);
+		uint64_t id = 0;
+		if (j->c) {
+			new_session(s, j->user, role, cookie, sizeof(cookie), &id);
+			j->c->session_id = id;
+		}
+		okvm_log(OKVM_LOG_INFO, "audit: login user=%s role=%s from=%s", j->user,
+			 serve_role_name(role), j->peer);
 	}
 	if (j->c) {
 		j->c->login_job = NULL;

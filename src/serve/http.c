@@ -31,24 +31,24 @@ struct route_def {
 	const char *path;
 	enum route route;
 	bool post;
-	bool needs_auth;
+	enum serve_role role;           /* the least role that may use it (NONE: anyone) */
 };
 
 static const struct route_def routes[] = {
-	{ "/", R_INDEX, false, true },
-	{ "/login", R_LOGIN_PAGE, false, false },
-	{ "/stream", R_STREAM, false, true },
-	{ "/snapshot", R_SNAPSHOT, false, true },
-	{ "/api/state", R_STATE, false, true },
-	{ "/metrics", R_METRICS, false, true },
-	{ "/api/login", R_LOGIN, true, false },
-	{ "/api/logout", R_LOGOUT, true, false },
-	{ "/api/type", R_TYPE, true, true },
-	{ "/api/key", R_KEY, true, true },
-	{ "/api/mouse", R_MOUSE, true, true },
-	{ "/api/switch", R_SWITCH, true, true },
-	{ "/api/release", R_RELEASE, true, true },
-	{ "/api/ws", R_WS, false, true },
+	{ "/", R_INDEX, false, SERVE_ROLE_VIEWER },
+	{ "/login", R_LOGIN_PAGE, false, SERVE_ROLE_NONE },
+	{ "/stream", R_STREAM, false, SERVE_ROLE_VIEWER },
+	{ "/snapshot", R_SNAPSHOT, false, SERVE_ROLE_VIEWER },
+	{ "/api/state", R_STATE, false, SERVE_ROLE_VIEWER },
+	{ "/metrics", R_METRICS, false, SERVE_ROLE_ADMIN },
+	{ "/api/login", R_LOGIN, true, SERVE_ROLE_NONE },
+	{ "/api/logout", R_LOGOUT, true, SERVE_ROLE_NONE },
+	{ "/api/type", R_TYPE, true, SERVE_ROLE_OPERATOR },
+	{ "/api/key", R_KEY, true, SERVE_ROLE_OPERATOR },
+	{ "/api/mouse", R_MOUSE, true, SERVE_ROLE_OPERATOR },
+	{ "/api/switch", R_SWITCH, true, SERVE_ROLE_OPERATOR },
+	{ "/api/release", R_RELEASE, true, SERVE_ROLE_OPERATOR },
+	{ "/api/ws", R_WS, false, SERVE_ROLE_VIEWER },
 };
 
 static const char *
@@ -66,6 +66,7 @@ status_text(unsigned status)
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
+	case 421: return "Misdirected Request";
 	case 429: return "Too Many Requests";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
@@ -113,8 +114,10 @@ http_set_headers(struct conn *c, unsigned status, const char *ctype, long long l
 			 "X-Content-Type-Options: nosniff\r\n"
 			 "Referrer-Policy: no-referrer\r\n"
 			 "X-Frame-Options: DENY\r\n"
-			 "%s",
-			 status, status_text(status), ctype, extra_headers ? extra_headers : "");
+			 "%s%s",
+			 status, status_text(status), ctype,
+			 c->s->tls ? "Strict-Transport-Security: max-age=31536000\r\n" : "",
+			 extra_headers ? extra_headers : "");
 	if (length >= 0)
 		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n%s\r\n",
 			      length, c->close_after ? "Connection: close\r\n" : "");
@@ -209,7 +212,7 @@ do_asset(struct conn *c, const char *path)
 static int
 do_state(struct conn *c)
 {
-	char *json = ws_state_json(c->s, NULL);
+	char *json = ws_state_json(c->s, c);
 	int rc = http_reply_json(c, 200, json);
 	free(json);
 	return rc;
@@ -224,20 +227,49 @@ do_metrics(struct conn *c)
 	return rc;
 }
 
+/* One field of an application/x-www-form-urlencoded body, by exact name, decoded. */
+static bool
+form_field(const char *body, const char *name, char *out, size_t n)
+{
+	size_t nl = strlen(name);
+	for (const char *p = body; *p;) {
+		const char *end = p + strcspn(p, "&");
+		if ((size_t)(end - p) > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+			size_t vl = (size_t)(end - p) - nl - 1;
+			if (vl >= n)
+				return false;
+			memcpy(out, p + nl + 1, vl);
+			out[vl] = 0;
+			for (char *q = out; *q; q++)
+				if (*q == '+')
+					*q = ' ';
+			lws_urldecode(out, out, (int)n);
+			return true;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
 static int
 do_login(struct conn *c)
 {
-	char pw[512] = "";
+	char pw[1100] = "", user[40] = "", code[16] = "";
 	const char *body = c->body ? c->body : "";
-	/* "password=..." (a form) or the bare password. */
-	if (!strncmp(body, "password=", 9)) {
-		snprintf(pw, sizeof(pw), "%s", body + 9);
-		lws_urldecode(pw, pw, (int)sizeof(pw));
-	} else {
+	/* A form (password=...&user=...&totp=...) or the bare password (the user "admin"). */
+	if (strchr(body, '=')) {
+		if (!form_field(body, "password", pw, sizeof(pw)))
+			return http_reply_error(c, 400, "login: send password=... (a form)");
+		if (!form_field(body, "user", user, sizeof(user)))
+			user[0] = 0;
+		if (!form_field(body, "totp", code, sizeof(code)))
+			code[0] = 0;
+	} else if (strlen(body) < sizeof(pw)) {
 		snprintf(pw, sizeof(pw), "%s", body);
 	}
-	int rc = auth_login_start(c->s, c, pw);
+	int rc = auth_login_start(c->s, c, user, pw, code[0] ? code : NULL);
 	sodium_memzero(pw, sizeof(pw));
+	sodium_memzero(code, sizeof(code));
 	return rc ? http_login_reply(c, rc, NULL) : 0; /* 0: the answer comes from auth_drain */
 }
 
@@ -262,7 +294,17 @@ http_login_reply(struct conn *c, int rc, const char *cookie)
 		return http_reply(c, 429, "application/json", msg, strlen(msg), hdr);
 	}
 	if (rc == -EPERM)
-		return http_reply_error(c, 403, "wrong password");
+		return http_reply_error(c, 403, "wrong user name, password or code");
+	if (rc == -EBUSY)
+	{
+		const char *m = "{\"ok\":false,\"error\":\"busy checking other logins; retry\"}";
+		return http_reply(c, 503, "application/json", m, strlen(m), "Retry-After: 1\r\n");
+	}
+	if (rc == -ENOKEY) {
+		const char *m = "{\"ok\":false,\"error\":\"enter the 6-digit code of your "
+				"authenticator app\",\"totp\":true}";
+		return http_reply(c, 401, "application/json", m, strlen(m), NULL);
+	}
 	if (rc)
 		return http_reply_error(c, 400, "login is not enabled (no password configured)");
 	char hdr[320];
@@ -274,6 +316,8 @@ http_login_reply(struct conn *c, int rc, const char *cookie)
 static int
 do_logout(struct conn *c)
 {
+	if (c->session_id)
+		audit(c, "logout");
 	auth_logout(c->s, c->wsi);
 	const char *hdr = "Set-Cookie: okvm_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n";
 	const char *ok = "{\"ok\":true}";
@@ -294,6 +338,7 @@ do_type(struct conn *c)
 	int rc = input_type(c->s, c->body, c->body_len, layout, cps);
 	if (rc)
 		return reply_backend_error(c, rc, "type");
+	audit(c, "paste bytes=%zu", c->body_len);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "bytes", (double)c->body_len);
 	return reply_ok(c, 202, o);
@@ -329,6 +374,8 @@ do_switch(struct conn *c)
 	if (dir == SERVE_USB_UNKNOWN)
 		return http_reply_error(c, 400, "switch: ?to=host or ?to=target");
 	int rc = c->s->be.ops->usb_switch(c->s->be.ud, dir);
+	if (!rc)
+		audit(c, "switch to=%s", to);
 	return rc ? reply_backend_error(c, rc, "switch") : reply_ok(c, 200, NULL);
 }
 
@@ -348,9 +395,9 @@ do_mouse(struct conn *c)
 		cJSON_Delete(o);
 		return http_reply_error(c, 400, "mouse: the body must be a JSON object");
 	}
-	if (!cJSON_GetObjectItem(o, "type"))
+	if (!cJSON_GetObjectItemCaseSensitive(o, "type"))
 		cJSON_AddStringToObject(o, "type", "mouse");
-	const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(o, "type"));
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
 	bool allowed = type && (!strcmp(type, "mouse") || !strcmp(type, "wheel") ||
 				!strcmp(type, "rel"));
 	char *txt = cJSON_PrintUnformatted(o);
@@ -360,7 +407,8 @@ do_mouse(struct conn *c)
 		return http_reply_error(c, 400, "mouse: type must be mouse, wheel or rel");
 	}
 	/* A throwaway connection collects ws.c's reply, so REST and WebSocket share one parser. */
-	struct conn tmp = { .kind = CONN_WS, .s = c->s, .id = c->id };
+	struct conn tmp = { .kind = CONN_WS, .s = c->s, .id = c->id, .role = c->role,
+			    .session_id = c->session_id };
 	ws_handle_message(c->s, &tmp, txt, strlen(txt));
 	free(txt);
 	int rc;
@@ -380,6 +428,7 @@ static int
 dispatch(struct conn *c)
 {
 	c->dispatched = true;
+	guard_received(c->s, c->wsi);
 	switch (c->route) {
 	case R_INDEX: return do_asset(c, "/index.html");
 	case R_LOGIN_PAGE: return do_asset(c, "/login.html");
@@ -430,6 +479,20 @@ deny(struct conn *c)
 	return http_reply_error(c, 401, "log in first (POST /api/login)");
 }
 
+/* Headers of a request that every route refuses; NULL if none. */
+static int
+check_framing(struct conn *c, const char *cl)
+{
+	bool te = method_is(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+	if (cl[0] && te) /* which one ends the body? A proxy and we may disagree: smuggling */
+		return http_reply_error(c, 400, "send Content-Length or Transfer-Encoding, not both");
+	if (cl[0] && strspn(cl, "0123456789") != strlen(cl))
+		return http_reply_error(c, 400, "bad Content-Length");
+	if (c->is_post && !cl[0] && te)
+		return http_reply_error(c, 411, "send a Content-Length");
+	return 0;
+}
+
 int
 http_on_request(struct conn *c, const char *uri)
 {
@@ -443,8 +506,25 @@ http_on_request(struct conn *c, const char *uri)
 	c->is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
 	char cl[32] = "";
 	c->body_declared = 0;
-	if (c->is_post && lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+	if (lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
 		c->body_declared = strtoull(cl, NULL, 10);
+	const struct session *se = auth_required(s) ? auth_check_request(s, c->wsi) : NULL;
+	c->authed = !auth_required(s) || se;
+	c->role = !auth_required(s) ? SERVE_ROLE_ADMIN : se ? se->role : SERVE_ROLE_NONE;
+	c->session_id = se ? se->id : 0;
+	guard_request(s, c->wsi, c->authed);
+	if (!auth_host_ok(s, c->wsi)) {
+		char host[128] = "";
+		lws_hdr_copy(c->wsi, host, sizeof(host), WSI_TOKEN_HOST);
+		okvm_log(OKVM_LOG_WARN, "serve: request from %s for Host '%s' refused", c->peer, host);
+		if (!host[0])
+			return http_reply_error(c, 400, "a request needs a Host header");
+		return http_reply_error(c, 403, "this Host is not served here: add the name to "
+					"server_names in okvm.conf");
+	}
+	int rc = check_framing(c, cl);
+	if (rc || c->resp)
+		return rc;
 	if (!c->is_post && !method_is(c->wsi, WSI_TOKEN_GET_URI))
 		return http_reply_error(c, 405, "method not allowed");
 	const struct route_def *r = find_route(c, uri);
@@ -456,26 +536,27 @@ http_on_request(struct conn *c, const char *uri)
 	c->route = (int)r->route;
 	if (r->post != c->is_post)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
-	c->authed = !auth_required(s) || auth_check_request(s, c->wsi);
-	if (r->route == R_METRICS && !c->authed && auth_check_metrics_token(s, c->wsi))
+	if (r->route == R_METRICS && !c->authed && auth_check_metrics_token(s, c->wsi)) {
 		c->authed = true; /* for this request only: the token opens nothing else */
-	if (r->needs_auth && !c->authed)
+		c->role = SERVE_ROLE_ADMIN;
+	}
+	if (r->role != SERVE_ROLE_NONE && !c->authed)
 		return deny(c);
+	if (c->role < r->role) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "%s needs the role %s (yours: %s)", r->path,
+			 serve_role_name(r->role), serve_role_name(c->role));
+		return http_reply_error(c, 403, msg);
+	}
 	if (c->is_post && !auth_origin_ok(c->wsi))
 		return http_reply_error(c, 403, "cross-origin request refused");
-	if (r->route == R_STREAM || r->route == R_SNAPSHOT)
+	if (r->route == R_STREAM || r->route == R_SNAPSHOT) {
+		guard_received(s, c->wsi);
 		return stream_begin(c, r->route == R_SNAPSHOT);
-	if (!c->is_post)
-		return dispatch(c);
-	if (!cl[0]) {
-		if (method_is(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
-			return http_reply_error(c, 411, "send a Content-Length");
-		return dispatch(c); /* no body */
 	}
-	char *end;
-	unsigned long long n = strtoull(cl, &end, 10);
-	if (*end || end == cl)
-		return http_reply_error(c, 400, "bad Content-Length");
+	if (!c->is_post || !cl[0])
+		return dispatch(c); /* no body */
+	unsigned long long n = strtoull(cl, NULL, 10);
 	if (n > SERVE_MAX_BODY)
 		return http_reply_error(c, 413, "body too large");
 	if (n == 0)
@@ -545,13 +626,17 @@ http_on_writeable(struct conn *c)
 		}
 	}
 	/* A body we answered before reading it (413, 401...) would be taken for the next request. */
-	bool unread = c->is_post && c->body_len < c->body_declared;
+	bool unread = c->body_len < c->body_declared;
 	reset_response(c);
 	if (unread)
 		return -1;
 	if (c->close_after) /* set for answers that came later than their request */
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	struct serve *s = c->s; /* lws may clear c in lws_http_transaction_completed */
+	if (lws_http_transaction_completed(wsi))
+		return -1;
+	guard_idle(s, wsi);
+	return 0;
 }
 
 void

@@ -206,7 +206,8 @@ int http_set_headers(struct conn *c, unsigned status, const char *ctype, long lo
 		     const char *extra_headers);
 int http_reply_json(struct conn *c, unsigned status, const char *json);
 int http_reply_error(struct conn *c, unsigned status, const char *msg);
-/* The answer to POST /api/login: rc 0 with the Set-Cookie value, or -EAGAIN/-EPERM/-EINVAL. */
+/* The answer to POST /api/login: rc 0 with the Set-Cookie value, or -EAGAIN (429), -EBUSY
+ * (503), -EPERM (403), -ENOKEY (401: a TOTP code is needed), -EINVAL (400). */
 int http_login_reply(struct conn *c, int rc, const char *cookie);
 
 /* stream.c */
@@ -256,8 +257,10 @@ void audit(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2
 bool auth_check_metrics_token(struct serve *s, struct lws *wsi);
 /* POST /api/login: checks the rate limit, then hands the password to the okvm-auth thread. 0: the
  * answer comes later through http_login_reply (from auth_drain); <0: answer now (-EAGAIN rate
- * limited, -EINVAL no password configured). */
-int auth_login_start(struct serve *s, struct conn *c, const char *password);
+ * limited, -EBUSY too many checks waiting, -EINVAL no password configured). user NULL or "":
+ * "admin"; code: the TOTP code, or NULL. */
+int auth_login_start(struct serve *s, struct conn *c, const char *user, const char *password,
+		     const char *code);
 void auth_drain(struct serve *s);          /* finished checks: sessions, failures, replies */
 void auth_detach(struct conn *c);          /* the connection closed or moved on */
 void auth_stop(struct serve *s);           /* before the lws context goes */

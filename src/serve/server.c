@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "okvm/log.h"
@@ -245,6 +246,17 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		drain_events(s);
 		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return guard_accept(s, (int)(lws_intptr_t)in); /* user is lws's own filter data */
+	case LWS_CALLBACK_WSI_CREATE:
+		guard_created(s, wsi);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		guard_destroyed(s, wsi);
+		return 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* WebSocket only: HTTP/2 is not offered, so "Upgrade: h2c" gets no 101. */
+		return in && !strcasecmp(in, "websocket") ? 0 : -1;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return ws_filter(&(struct conn){ .wsi = wsi, .s = s });
 	case LWS_CALLBACK_ESTABLISHED:
@@ -295,6 +307,7 @@ serve_new(const struct serve_config *cfg, struct serve_backend *be)
 	s->cfg.login_max_failures = cfg->login_max_failures;
 	s->cfg.login_lockout_s = cfg->login_lockout_s;
 	s->be = *be;
+	s->net_pending = -1;
 	pthread_mutex_init(&s->evq_lock, NULL);
 	pthread_mutex_init(&s->auth_lock, NULL);
 	pthread_cond_init(&s->auth_cond, NULL);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "okvm/error.h"
 #include "okvm/log.h"
@@ -134,6 +135,12 @@ ws_state_json(struct serve *s, struct conn *you)
 		cJSON_AddItemToArray(list, e);
 	}
 	cJSON_AddBoolToObject(o, "auth", auth_required(s));
+	if (you) {
+		cJSON_AddStringToObject(o, "role", serve_role_name(you->role));
+		for (int i = 0; you->session_id && i < SERVE_MAX_SESSIONS; i++)
+			if (s->sessions[i].id == you->session_id)
+				cJSON_AddStringToObject(o, "user", s->sessions[i].user);
+	}
 	char *txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return txt;
@@ -375,6 +382,8 @@ msg_type(struct serve *s, struct conn *c, cJSON *o)
 	int rc = input_type(s, text, strlen(text), lay ? lay->valuestring : NULL, cps);
 	if (rc)
 		return reply_error(c, "type", "type: %s", okvm_strerror(rc));
+	if (c)
+		audit(c, "paste bytes=%zu", strlen(text));
 	reply_ok(c, "type");
 }
 
@@ -422,6 +431,8 @@ msg_switch(struct serve *s, struct conn *c, cJSON *o)
 	int rc = s->be.ops->usb_switch(s->be.ud, dir);
 	if (rc)
 		return reply_error(c, "switch", "switch: %s", okvm_strerror(rc));
+	if (c)
+		audit(c, "switch to=%s", to);
 	ws_broadcast_state(s);
 }
 
@@ -441,11 +452,27 @@ msg_combo(struct serve *s, struct conn *c, cJSON *o)
 static const struct {
 	const char *type;
 	void (*fn)(struct serve *s, struct conn *c, cJSON *o);
+	enum serve_role role;           /* the least role that may send it */
 } handlers[] = {
-	{ "key", msg_key }, { "mouse", msg_mouse }, { "wheel", msg_wheel }, { "rel", msg_rel },
-	{ "type", msg_type }, { "release_all", msg_release_all }, { "ping", msg_ping },
-	{ "switch", msg_switch }, { "combo", msg_combo },
+	{ "key", msg_key, SERVE_ROLE_OPERATOR }, { "mouse", msg_mouse, SERVE_ROLE_OPERATOR },
+	{ "wheel", msg_wheel, SERVE_ROLE_OPERATOR }, { "rel", msg_rel, SERVE_ROLE_OPERATOR },
+	{ "type", msg_type, SERVE_ROLE_OPERATOR },
+	{ "release_all", msg_release_all, SERVE_ROLE_OPERATOR },
+	{ "ping", msg_ping, SERVE_ROLE_VIEWER }, { "switch", msg_switch, SERVE_ROLE_OPERATOR },
+	{ "combo", msg_combo, SERVE_ROLE_OPERATOR },
 };
+
+/* Two members whose names differ at most in case ({"Type":..,"type":..}): one reader of the
+ * message could take one and another reader the other, so such a message is refused whole. */
+static bool
+has_duplicate_names(const cJSON *o)
+{
+	for (const cJSON *a = o->child; a; a = a->next)
+		for (const cJSON *b = a->next; b; b = b->next)
+			if (a->string && b->string && !strcasecmp(a->string, b->string))
+				return true;
+	return false;
+}
 
 void
 ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len)
@@ -455,6 +482,10 @@ ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len)
 		cJSON_Delete(o);
 		return reply_error(c, NULL, "malformed message: want one JSON object");
 	}
+	if (has_duplicate_names(o)) {
+		cJSON_Delete(o);
+		return reply_error(c, NULL, "malformed message: a member name appears twice");
+	}
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
 	if (!type) {
 		cJSON_Delete(o);
@@ -463,6 +494,12 @@ ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len)
 	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
 		if (strcmp(handlers[i].type, type))
 			continue;
+		if (c && c->role < handlers[i].role) {
+			cJSON_Delete(o);
+			return reply_error(c, handlers[i].type, "%s needs the role %s (yours: %s)",
+					   handlers[i].type, serve_role_name(handlers[i].role),
+					   serve_role_name(c->role));
+		}
 		handlers[i].fn(s, c, o);
 		cJSON_Delete(o);
 		return;
@@ -481,6 +518,10 @@ ws_filter(struct conn *c)
 	char uri[64];
 	if (lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/api/ws"))
 		return 1;
+	if (!auth_host_ok(c->s, c->wsi)) {
+		okvm_log(OKVM_LOG_WARN, "serve: WebSocket for a Host not served here refused");
+		return 1;
+	}
 	if (!auth_origin_ok(c->wsi)) {
 		okvm_log(OKVM_LOG_WARN, "serve: WebSocket from a foreign Origin refused");
 		return 1;
@@ -494,6 +535,12 @@ int
 ws_established(struct conn *c)
 {
 	struct serve *s = c->s;
+	const struct session *se = auth_required(s) ? auth_check_request(s, c->wsi) : NULL;
+	if (auth_required(s) && !se)
+		return -1; /* the session ended between the handshake and now */
+	c->role = se ? se->role : SERVE_ROLE_ADMIN;
+	c->session_id = se ? se->id : 0;
+	guard_request(s, c->wsi, true);
 	serve_list_add(&s->sockets, c);
 	s->nsockets++;
 	serve_update_want(s);

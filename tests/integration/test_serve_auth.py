@@ -205,6 +205,10 @@ with Server("--config", conf, "--tls-self-signed") as s:
     r.read()
     check(r.status == 200 and "Secure" in r.getheader("set-cookie"),
           "login over TLS works and the cookie is Secure")
+    # A login ends its connection (http.c: http_login_reply): look at a new one's certificate.
+    c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=20)
+    c.request("GET", "/login")
+    c.getresponse().read()
     der = c.sock.getpeercert(binary_form=True)
     check(der and len(der) > 200, "the server presents a certificate")
     cookie = r.getheader("set-cookie").split(";")[0]
