@@ -91,7 +91,11 @@ struct serve;
 /* Takes ownership of the backend (destroyed by serve_free). cfg is copied. */
 struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be);
 /* Create the context and listen. Returns 0, -EADDRINUSE, -EACCES (a password is required on a
- * non-loopback address), -errno. */
+ * non-loopback address, or a TLS file is unreadable), -ENOENT (no such TLS file), -EINVAL (a
+ * TLS file is not PEM, or the key does not match the certificate), -EKEYREJECTED (OpenSSL's
+ * security level refuses the key or certificate), -ELOOP (the self-signed key path is a
+ * symlink), -EPROTO (lws could not set up TLS), -errno. A TLS failure and the missing password
+ * are logged, one line each, before the return. */
 int serve_start(struct serve *s);
 /* The port actually bound (useful with port 0). */
 int serve_port(const struct serve *s);

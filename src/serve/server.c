@@ -384,7 +384,10 @@ probe_bind(const char *addr, int port)
 	return rc;
 }
 
-int serve_tls_self_signed(struct serve *s, char **cert, char **key); /* tls.c */
+/* tls.c */
+int serve_tls_self_signed(struct serve *s, char **cert, char **key);
+int serve_tls_check_pair(const char *cert, const char *key);
+void serve_tls_policy(struct lws_context_creation_info *info);
 
 static int
 setup_tls(struct serve *s, struct lws_context_creation_info *info, char **cert, char **key)
@@ -401,9 +404,21 @@ setup_tls(struct serve *s, struct lws_context_creation_info *info, char **cert, 
 		}
 		*cert = strdup(s->cfg.tls_cert);
 		*key = strdup(s->cfg.tls_key);
+		if (!*cert || !*key)
+			abort();
 	} else {
 		return 0;
 	}
+	/* lws_create_context() answers every TLS failure with NULL: check the pair first, so
+	 * each problem gets its own line and code. */
+	int rc = serve_tls_check_pair(*cert, *key);
+	if (rc) {
+		free(*cert);
+		free(*key);
+		*cert = *key = NULL;
+		return rc;
+	}
+	serve_tls_policy(info);
 	info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info->ssl_cert_filepath = *cert;
 	info->ssl_private_key_filepath = *key;
@@ -452,6 +467,13 @@ serve_start(struct serve *s)
 	s->ctx = lws_create_context(&info);
 	free(cert);
 	free(key);
+	if (!s->ctx && s->tls) {
+		/* probe_bind() and serve_tls_check_pair() passed: most likely TLS set-up that
+		 * only lws tried (its own reason is in the -v log). */
+		okvm_log(OKVM_LOG_ERROR, "serve: libwebsockets could not set up TLS on %s "
+			 "(run with -v for its reason)", s->cfg.listen);
+		return -EPROTO;
+	}
 	if (!s->ctx)
 		return -EADDRINUSE; /* or an address not of this host: lws does not say which */
 	if (s->be.ops->set_notify)
