@@ -282,18 +282,7 @@ serve_new(const struct serve_config *cfg, struct serve_backend *be)
 	struct serve *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
-	serve_config_init(&s->cfg);
-#define DUP(f) do { if (cfg->f) { free(s->cfg.f); s->cfg.f = strdup(cfg->f); } } while (0)
-	DUP(listen); DUP(password_hash); DUP(tls_cert); DUP(tls_key); DUP(tls_dir); DUP(layout);
-	DUP(config_path); DUP(metrics_token);
-#undef DUP
-	s->cfg.tls_self_signed = cfg->tls_self_signed;
-	s->cfg.session_hours = cfg->session_hours;
-	s->cfg.stall_timeout_s = cfg->stall_timeout_s;
-	s->cfg.max_clients = cfg->max_clients;
-	s->cfg.type_cps = cfg->type_cps;
-	s->cfg.login_max_failures = cfg->login_max_failures;
-	s->cfg.login_lockout_s = cfg->login_lockout_s;
+	serve_config_copy(&s->cfg, cfg);
 	s->be = *be;
 	pthread_mutex_init(&s->evq_lock, NULL);
 	pthread_mutex_init(&s->auth_lock, NULL);
