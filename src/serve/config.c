@@ -264,7 +264,7 @@ set_key(struct parse *ps, const char *name, const char *v)
 {
 	struct serve_config *cfg = ps->cfg;
 	if (!strcmp(name, "listen"))
-		return set_str(&cfg->listen, v);
+		return (*v && set_str(&cfg->listen, v)) || bad(ps, "listen: ADDR:PORT");
 	if (!strcmp(name, "password"))
 		return set_hash(ps, &cfg->password_hash, v);
 	if (!strcmp(name, "totp"))
@@ -278,7 +278,7 @@ set_key(struct parse *ps, const char *name, const char *v)
 	if (!strcmp(name, "tls_dir"))
 		return set_str(&cfg->tls_dir, v);
 	if (!strcmp(name, "layout"))
-		return set_str(&cfg->layout, v);
+		return (*v && set_str(&cfg->layout, v)) || bad(ps, "layout: an XKB layout name");
 	if (!strcmp(name, "session_hours"))
 		return set_int(&cfg->session_hours, v, 1, 24 * 365);
 	if (!strcmp(name, "stall_timeout"))
