@@ -101,6 +101,10 @@ int serve_start(struct serve *s);
 int serve_port(const struct serve *s);
 /* Run the service loop on the calling thread until *stop becomes non-zero. Returns 0 or -errno. */
 int serve_run(struct serve *s, volatile int *stop);
+/* One pass of the service loop on the calling thread (as serve_run's, for callers with a loop
+ * of their own): timeout_ms < 0 serves only what is ready and returns at once; otherwise lws
+ * sleeps until its next event or timer (lws 4 ignores the value itself). Returns 0 or -EIO. */
+int serve_service(struct serve *s, int timeout_ms);
 /* Releases every key pressed through the server, closes all connections. NULL ok. */
 void serve_free(struct serve *s);
 

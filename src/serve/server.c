@@ -512,3 +512,10 @@ serve_free(struct serve *s)
 	serve_config_clear(&s->cfg);
 	free(s);
 }
+
+/* One pass of the service loop; for callers that run their own loop (the HTTP fuzz target). */
+int
+serve_service(struct serve *s, int timeout_ms)
+{
+	return lws_service(s->ctx, timeout_ms) < 0 ? -EIO : 0;
+}
