@@ -120,5 +120,6 @@ void cli_close_capture(struct cli *cli, struct okvm_capture *cap); /* frees, unl
 int cmd_serve(struct cli *cli, int argc, char **argv);   /* web KVM server (cmd_serve.c) */
 void cmd_serve_help(FILE *out);                          /* okvm serve --help */
 int cmd_passwd(struct cli *cli, int argc, char **argv);  /* set the web login password */
+int cmd_totp(struct cli *cli, int argc, char **argv);    /* a login's second factor */
 
 #endif

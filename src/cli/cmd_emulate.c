@@ -119,9 +119,12 @@ static int
 run(struct cli *cli, const struct emu_config *cfg, const sigset_t *old)
 {
 	struct emu *e = emu_new(cfg);
+	unsigned logged = cli_errors_logged;
 	int rc = emu_start(e);
 	if (rc) {
 		emu_free(e);
+		if (cli_errors_logged != logged)
+			return CLI_FAIL; /* the virtual unit said why, in one line */
 		if (rc == -EEXIST)
 			return cli_fail("emulate: %s exists and is not a symlink", cfg->link_path);
 		return cli_fail("emulate: cannot start the virtual unit (link %s, events %s): %s",

@@ -402,11 +402,14 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	struct serve *s = serve_new(&cfg, &be);
 	bool tls = cfg.tls_cert || cfg.tls_self_signed;
+	unsigned logged = cli_errors_logged;
 	rc = serve_start(s);
 	if (rc) {
 		serve_free(s);
-		int r = cli_fail("serve: cannot listen on %s: %s", cfg.listen,
-				 rc == -EADDRINUSE ? "the port is in use" : okvm_strerror(rc));
+		int r = CLI_FAIL; /* serve_start said what went wrong, in one line */
+		if (cli_errors_logged == logged)
+			r = cli_fail("serve: cannot listen on %s: %s", cfg.listen,
+				     rc == -EADDRINUSE ? "the port is in use" : okvm_strerror(rc));
 		serve_config_clear(&cfg);
 		return r;
 	}

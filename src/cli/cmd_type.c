@@ -55,14 +55,19 @@ pump(struct okvm_link *link, double deadline_s)
 	return 0;
 }
 
+/* Release what is held (as far as the link still can), then report in one line. logged is
+ * cli_errors_logged before sending: when the link itself said why it died ("the serial port
+ * vanished"), that line is the report and none is added. */
 static int
-stop_and_release(struct okvm_link *link, int why)
+stop_and_release(struct okvm_link *link, int why, unsigned logged)
 {
 	okvm_link_release_all(link);
 	int rc = okvm_link_flush(link, 1000);
 	if (why == 1)
 		return cli_fail("interrupted by signal %d; all keys released%s", cli_stop_signal,
 				rc < 0 ? " (not confirmed by the chip)" : "");
+	if (cli_errors_logged != logged)
+		return CLI_FAIL;
 	return cli_fail("the link failed: %s", okvm_strerror(why));
 }
 
@@ -71,10 +76,11 @@ cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *reports,
 		 const uint32_t *char_index, size_t n, double rate)
 {
 	double start = now_s();
+	unsigned logged = cli_errors_logged;
 	size_t i = 0;
 	while (i < n) {
 		if (cli_stop_signal)
-			return stop_and_release(link, 1);
+			return stop_and_release(link, 1, logged);
 		double due = rate > 0 && char_index ? start + char_index[i] / rate : 0;
 		if (now_s() >= due) {
 			int rc = okvm_link_send_kbd(link, &reports[i]);
@@ -83,19 +89,21 @@ cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *reports,
 				continue;
 			}
 			if (rc != -EAGAIN)
-				return stop_and_release(link, rc);
+				return stop_and_release(link, rc, logged);
 			due = now_s() + 0.1; /* queue full: let the link drain */
 		}
 		int rc = pump(link, due);
 		if (rc)
-			return stop_and_release(link, rc);
+			return stop_and_release(link, rc, logged);
 	}
 	while (okvm_link_pending(link) > 0) {
 		int rc = pump(link, now_s() + 0.1);
 		if (rc)
-			return stop_and_release(link, rc);
+			return stop_and_release(link, rc, logged);
 	}
 	int rc = okvm_link_flush(link, FLUSH_TIMEOUT_MS);
+	if (rc < 0 && cli_errors_logged != logged)
+		return CLI_FAIL; /* the link said why */
 	if (rc < 0)
 		return cli_fail("the chip did not acknowledge the last reports: %s", okvm_strerror(rc));
 	return CLI_OK;
@@ -292,6 +300,7 @@ cmd_key(struct cli *cli, int argc, char **argv)
 	struct okvm_link *link = NULL;
 	if (!rc)
 		rc = cli_open_link(cli, &link);
+	unsigned logged = cli_errors_logged;
 	for (int i = 0; i < n && !rc; i++) {
 		const struct okvm_combo *c = &combos[i];
 		if (!c->is_media) {
@@ -300,9 +309,12 @@ cmd_key(struct cli *cli, int argc, char **argv)
 		}
 		for (int k = 0; k < c->n && !rc; k++)
 			if (okvm_link_send_media(link, &c->media[k]) < 0)
-				rc = cli_fail("cannot queue the media key");
+				rc = cli_errors_logged != logged ? CLI_FAIL
+								 : cli_fail("cannot queue the media key");
 		if (!rc && okvm_link_flush(link, FLUSH_TIMEOUT_MS) < 0)
-			rc = cli_fail("the chip did not acknowledge the media key");
+			rc = cli_errors_logged != logged
+				     ? CLI_FAIL /* the link said why it died */
+				     : cli_fail("the chip did not acknowledge the media key");
 	}
 	if (link)
 		cli_close_link(link);

@@ -40,7 +40,10 @@ static const struct cli_command commands[] = {
 	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
 	  "save the newest video frame (JPEG as sent, or PNG)" },
 	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]", "serve the web KVM (see serve --help)" },
-	{ "passwd", cmd_passwd, "[--config FILE]", "set the web login password" },
+	{ "passwd", cmd_passwd, "[--config FILE] [--user NAME --role ROLE | --user NAME --delete]",
+	  "set a web login password (ROLE: viewer, operator, admin)" },
+	{ "totp", cmd_totp, "[--config FILE] [--user NAME] [--show | --remove]",
+	  "make a login's second factor (authenticator app QR code)" },
 };
 
 /* Commands whose --help describes every option. */

@@ -175,12 +175,15 @@ cmd_mouse(struct cli *cli, int argc, char **argv)
 	rc = cli_open_link(cli, &l);
 	if (rc)
 		return rc;
+	unsigned logged = cli_errors_logged;
 	int err = enqueue(l, &m);
 	if (err == 0)
 		err = drain(l);
 	struct okvm_link_stats st;
 	okvm_link_get_stats(l, &st);
 	cli_close_link(l);
+	if (err < 0 && err != -EINTR && cli_errors_logged != logged)
+		return CLI_FAIL; /* the link said why it died, in one line */
 	if (err < 0)
 		return cli_fail("mouse: %s", okvm_strerror(err));
 	if (st.timeouts || st.chip_errors)

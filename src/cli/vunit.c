@@ -116,9 +116,12 @@ vunit(struct cli *cli, struct vunit **out)
 		struct vunit *u = vunit_new(cli);
 		if (!u)
 			return CLI_USAGE;
+		unsigned logged = cli_errors_logged;
 		int rc = emu_start(u->emu);
 		if (rc < 0) {
 			vunit_free(u);
+			if (cli_errors_logged != logged)
+				return CLI_FAIL; /* the virtual unit said why, in one line */
 			return cli_fail("cannot start the virtual unit: %s", okvm_strerror(rc));
 		}
 		the_unit = u;

@@ -190,13 +190,48 @@ open_modem(struct emu *e)
 	return 0;
 }
 
+/*
+ * --emu-events FILE is opened without following a symlink at FILE (O_NOFOLLOW), so a link
+ * planted there by another user (in /tmp, say) cannot make okvm create, truncate or write a file
+ * of the user running it. A symlink at FILE is followed only when its owner is this user or
+ * root: that keeps /dev/stdout, /dev/stderr and /dev/fd/N (root's links to /proc/self/fd/N),
+ * whatever stdout is (terminal, pipe, FIFO or a redirected file), and links users make
+ * themselves. The owner is checked before the link is opened, so another user's link is never
+ * opened at all, not even a FIFO or device behind it. A regular file is truncated after the
+ * open; FIFOs and terminals are not. This is fs.protected_symlinks, applied in every folder.
+ */
+static int
+open_events_fd(const char *path)
+{
+	const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+	int fd = open(path, flags | O_NOFOLLOW, 0644);
+	if (fd < 0 && errno == ELOOP) {
+		struct stat link;
+		if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != geteuid() &&
+		    link.st_uid != 0) {
+			okvm_log(OKVM_LOG_ERROR, "emu: %s is a symlink owned by another user; not "
+				 "following it (give --emu-events the real path)", path);
+			errno = ELOOP;
+			return -1;
+		}
+		fd = open(path, flags, 0644);
+	}
+	struct stat st;
+	if (fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode) && ftruncate(fd, 0)) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
 static int
 open_events(struct emu *e)
 {
 	if (!e->events_path)
 		return 0;
-	e->events_fd = open(e->events_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-			    0644);
+	e->events_fd = open_events_fd(e->events_path);
 	if (e->events_fd < 0) {
 		int rc = -errno;
 		okvm_log(OKVM_LOG_INFO, "emu: cannot write %s: %s", e->events_path, strerror(-rc));

@@ -91,12 +91,20 @@ struct serve;
 /* Takes ownership of the backend (destroyed by serve_free). cfg is copied. */
 struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be);
 /* Create the context and listen. Returns 0, -EADDRINUSE, -EACCES (a password is required on a
- * non-loopback address), -errno. */
+ * non-loopback address, or a TLS file is unreadable), -ENOENT (no such TLS file), -EINVAL (a
+ * TLS file is not PEM, or the key does not match the certificate), -EKEYREJECTED (OpenSSL's
+ * security level refuses the key or certificate), -ELOOP (the self-signed key path is a
+ * symlink), -EPROTO (lws could not set up TLS), -errno. A TLS failure and the missing password
+ * are logged, one line each, before the return. */
 int serve_start(struct serve *s);
 /* The port actually bound (useful with port 0). */
 int serve_port(const struct serve *s);
 /* Run the service loop on the calling thread until *stop becomes non-zero. Returns 0 or -errno. */
 int serve_run(struct serve *s, volatile int *stop);
+/* One pass of the service loop on the calling thread (as serve_run's, for callers with a loop
+ * of their own): timeout_ms < 0 serves only what is ready and returns at once; otherwise lws
+ * sleeps until its next event or timer (lws 4 ignores the value itself). Returns 0 or -EIO. */
+int serve_service(struct serve *s, int timeout_ms);
 /* Releases every key pressed through the server, closes all connections. NULL ok. */
 void serve_free(struct serve *s);
 

@@ -294,18 +294,7 @@ serve_new(const struct serve_config *cfg, struct serve_backend *be)
 	struct serve *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
-	serve_config_init(&s->cfg);
-#define DUP(f) do { if (cfg->f) { free(s->cfg.f); s->cfg.f = strdup(cfg->f); } } while (0)
-	DUP(listen); DUP(password_hash); DUP(tls_cert); DUP(tls_key); DUP(tls_dir); DUP(layout);
-	DUP(config_path); DUP(metrics_token);
-#undef DUP
-	s->cfg.tls_self_signed = cfg->tls_self_signed;
-	s->cfg.session_hours = cfg->session_hours;
-	s->cfg.stall_timeout_s = cfg->stall_timeout_s;
-	s->cfg.max_clients = cfg->max_clients;
-	s->cfg.type_cps = cfg->type_cps;
-	s->cfg.login_max_failures = cfg->login_max_failures;
-	s->cfg.login_lockout_s = cfg->login_lockout_s;
+	serve_config_copy(&s->cfg, cfg);
 	s->be = *be;
 	s->net_pending = -1;
 	pthread_mutex_init(&s->evq_lock, NULL);
@@ -397,7 +386,10 @@ probe_bind(const char *addr, int port)
 	return rc;
 }
 
-int serve_tls_self_signed(struct serve *s, char **cert, char **key); /* tls.c */
+/* tls.c */
+int serve_tls_self_signed(struct serve *s, char **cert, char **key);
+int serve_tls_check_pair(const char *cert, const char *key);
+void serve_tls_policy(struct lws_context_creation_info *info);
 
 static int
 setup_tls(struct serve *s, struct lws_context_creation_info *info, char **cert, char **key)
@@ -414,9 +406,21 @@ setup_tls(struct serve *s, struct lws_context_creation_info *info, char **cert, 
 		}
 		*cert = strdup(s->cfg.tls_cert);
 		*key = strdup(s->cfg.tls_key);
+		if (!*cert || !*key)
+			abort();
 	} else {
 		return 0;
 	}
+	/* lws_create_context() answers every TLS failure with NULL: check the pair first, so
+	 * each problem gets its own line and code. */
+	int rc = serve_tls_check_pair(*cert, *key);
+	if (rc) {
+		free(*cert);
+		free(*key);
+		*cert = *key = NULL;
+		return rc;
+	}
+	serve_tls_policy(info);
 	info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info->ssl_cert_filepath = *cert;
 	info->ssl_private_key_filepath = *key;
@@ -465,6 +469,13 @@ serve_start(struct serve *s)
 	s->ctx = lws_create_context(&info);
 	free(cert);
 	free(key);
+	if (!s->ctx && s->tls) {
+		/* probe_bind() and serve_tls_check_pair() passed: most likely TLS set-up that
+		 * only lws tried (its own reason is in the -v log). */
+		okvm_log(OKVM_LOG_ERROR, "serve: libwebsockets could not set up TLS on %s "
+			 "(run with -v for its reason)", s->cfg.listen);
+		return -EPROTO;
+	}
 	if (!s->ctx)
 		return -EADDRINUSE; /* or an address not of this host: lws does not say which */
 	if (s->be.ops->set_notify)
@@ -513,4 +524,11 @@ serve_free(struct serve *s)
 	pthread_cond_destroy(&s->auth_cond);
 	serve_config_clear(&s->cfg);
 	free(s);
+}
+
+/* One pass of the service loop; for callers that run their own loop (the HTTP fuzz target). */
+int
+serve_service(struct serve *s, int timeout_ms)
+{
+	return lws_service(s->ctx, timeout_ms) < 0 ? -EIO : 0;
 }

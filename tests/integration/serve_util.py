@@ -518,18 +518,18 @@ def answered_fresh(s, timeout=2.0, cookie=None, src=None):
 
 
 def idle_cpu(s, secs=2.0):
-    """CPU seconds the server used over secs of idling; a string if it died."""
+    """CPU seconds the server used over secs of idling, as "0.02 s"; "it died" if it did."""
     if not s.alive():
-        return "none: it had died"
+        return "it had died"
     t0 = cpu_seconds(s.proc.pid)
     time.sleep(secs)
     if not s.alive():
-        return "none: it died"
-    return round(cpu_seconds(s.proc.pid) - t0, 2)
+        return "it died"
+    return f"{cpu_seconds(s.proc.pid) - t0:.2f} s"
 
 
 def cpu_ok(cpu, limit=0.5):
-    return not isinstance(cpu, str) and cpu < limit
+    return cpu.endswith(" s") and float(cpu[:-2]) < limit
 
 
 def login_cookie(port, password, src=None, timeout=10.0):
