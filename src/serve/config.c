@@ -232,7 +232,7 @@ static bool
 set_server_names(struct parse *ps, struct serve_config *cfg, const char *v)
 {
 	char *copy = dup_or_null(v), *save = NULL;
-	char *names[SERVE_MAX_SERVER_NAMES];
+	char *names[SERVE_MAX_SERVER_NAMES] = { 0 };
 	unsigned n = 0;
 	bool ok = true;
 	for (char *t = strtok_r(copy, ", \t", &save); t && ok; t = strtok_r(NULL, ", \t", &save)) {
@@ -418,8 +418,10 @@ read_all(FILE *f, char **out)
 				return -EFBIG;
 			}
 			cap *= 2;
-			if (!(buf = realloc(buf, cap)))
+			char *bigger = realloc(buf, cap);
+			if (!bigger)
 				abort();
+			buf = bigger;
 		}
 	}
 	if (ferror(f)) {
