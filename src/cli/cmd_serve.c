@@ -27,8 +27,9 @@ cmd_serve_help(FILE *out)
 	fputs("usage: okvm serve [OPTIONS]\n"
 	      "  Serve the web KVM: video (MJPEG), keyboard, mouse, paste, REST API and WebSocket.\n"
 	      "\n"
-	      "  --listen ADDR:PORT    where to listen (default 127.0.0.1:8080). Any address other\n"
-	      "                        than loopback needs a password (okvm passwd)\n"
+	      "  --listen ADDR:PORT    where to listen (default 127.0.0.1:8080; unix:/PATH for a\n"
+	      "                        reverse proxy). Any address other than loopback\n"
+	      "                        needs a password (okvm passwd)\n"
 	      "  --config FILE         config file (default ~/.config/okvm/okvm.conf, else\n"
 	      "                        /etc/okvm/okvm.conf); options below override it\n"
 	      "  --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
@@ -381,7 +382,8 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		return rc;
 	}
 	if (!serve_listen_valid(cfg.listen)) {
-		rc = cli_usage("serve: --listen %s: want ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080",
+		rc = cli_usage("serve: --listen %s: want ADDR:PORT (127.0.0.1:8080, [::1]:8080) or "
+			       "unix:/PATH",
 			       cfg.listen);
 		serve_config_clear(&cfg);
 		return rc;
@@ -390,7 +392,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		serve_config_clear(&cfg);
 		return cli_usage("serve: --tls-cert and --tls-key go together");
 	}
-	if (!serve_listen_is_loopback(cfg.listen) && !cfg.password_hash) {
+	if (!serve_listen_is_loopback(cfg.listen) && !cfg.password_hash && !cfg.nusers) {
 		serve_config_clear(&cfg);
 		return cli_fail("serve: listening on %s needs a password; set one with `okvm passwd`",
 				a.listen ? a.listen : "a non-loopback address");
@@ -413,7 +415,10 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		serve_config_clear(&cfg);
 		return r;
 	}
-	printf("okvm: serving on %s://%s/\n", tls ? "https" : "http", cfg.listen);
+	if (!strncmp(cfg.listen, "unix:", 5))
+		printf("okvm: serving on %s\n", cfg.listen);
+	else
+		printf("okvm: serving on %s://%s/\n", tls ? "https" : "http", cfg.listen);
 	fflush(stdout);
 	serve_config_clear(&cfg);
 	rc = serve_run(s, &cli_stop_signal);

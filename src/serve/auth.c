@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "okvm/log.h"
+#include "serve/config-file.h"
 #include "serve/internal.h"
 #include "serve/totp.h"
 
@@ -57,18 +58,6 @@ auth_required(const struct serve *s)
 {
 	return s->cfg.auth_mode == SERVE_AUTH_ALWAYS ||
 	       (s->cfg.password_hash && *s->cfg.password_hash) || s->cfg.nusers > 0;
-}
-
-const char *
-serve_role_name(enum serve_role r)
-{
-	switch (r) {
-	case SERVE_ROLE_NONE: return "none";
-	case SERVE_ROLE_VIEWER: return "viewer";
-	case SERVE_ROLE_OPERATOR: return "operator";
-	case SERVE_ROLE_ADMIN: return "admin";
-	}
-	return "none";
 }
 
 void

@@ -20,6 +20,7 @@
 
 #include "okvm/error.h"
 #include "okvm/log.h"
+#include "serve/config-file.h"
 #include "serve/internal.h"
 
 enum route {

@@ -251,7 +251,6 @@ bool auth_host_ok(struct serve *s, struct lws *wsi);
 /* The request's session (valid okvm_session cookie), or NULL. */
 const struct session *auth_check_request(struct serve *s, struct lws *wsi);
 void auth_expire(struct serve *s);         /* end expired sessions and their connections */
-const char *serve_role_name(enum serve_role r);
 /* One line to the log for what a user did (login, switch, paste...), with who and from where. */
 void audit(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool auth_check_metrics_token(struct serve *s, struct lws *wsi);

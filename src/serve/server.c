@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
 #include <math.h>
@@ -317,6 +318,14 @@ lws_log_bridge(int level, const char *line)
 static int
 parse_listen(const char *listen, char *addr, size_t n, int *port)
 {
+	if (!strncmp(listen, "unix:", 5)) { /* unix:/run/okvm.sock, for a reverse proxy */
+		const char *path = listen + 5;
+		if (path[0] != '/' || strlen(path) >= n || strlen(path) >= 108)
+			return -EINVAL;
+		snprintf(addr, n, "%s", path);
+		*port = 0;
+		return 0;
+	}
 	const char *colon = strrchr(listen, ':');
 	if (!colon)
 		return -EINVAL;
@@ -349,6 +358,8 @@ serve_listen_valid(const char *listen)
 bool
 serve_listen_is_loopback(const char *listen)
 {
+	if (!strncmp(listen, "unix:", 5))
+		return false; /* a reverse proxy brings the network: a password is required */
 	char addr[64];
 	int port;
 	if (parse_listen(listen, addr, sizeof(addr), &port))
@@ -443,7 +454,25 @@ serve_start(struct serve *s)
 			 s->cfg.listen);
 		return -EACCES;
 	}
-	int rc = probe_bind(strcmp(addr, "0.0.0.0") && strcmp(addr, "::") ? addr : "", port);
+	bool unix_sock = !strncmp(s->cfg.listen, "unix:", 5);
+	if (s->cfg.auth_mode == SERVE_AUTH_ALWAYS && !(s->cfg.password_hash && *s->cfg.password_hash)
+	    && !s->cfg.nusers) {
+		okvm_log(OKVM_LOG_ERROR, "serve: auth = always needs a user: run `okvm passwd`");
+		return -EACCES;
+	}
+	int rc = 0;
+	if (unix_sock) {
+		struct stat st;
+		/* A socket left by an earlier run is taken over; anything else at the path is not. */
+		if (!lstat(addr, &st) && S_ISSOCK(st.st_mode))
+			unlink(addr);
+		else if (!lstat(addr, &st)) {
+			okvm_log(OKVM_LOG_ERROR, "serve: %s exists and is not a socket", addr);
+			return -EEXIST;
+		}
+	} else {
+		rc = probe_bind(strcmp(addr, "0.0.0.0") && strcmp(addr, "::") ? addr : "", port);
+	}
 	if (rc)
 		return rc;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
@@ -459,8 +488,10 @@ serve_start(struct serve *s)
 	info.timeout_secs = (unsigned)s->cfg.stall_timeout_s;
 	info.alpn = "http/1.1";
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (info.iface && strchr(addr, '.'))
+	if (info.iface && strchr(addr, '.') && !unix_sock)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (unix_sock)
+		info.options |= LWS_SERVER_OPTION_UNIX_SOCK;
 	char *cert, *key;
 	rc = setup_tls(s, &info, &cert, &key);
 	if (rc)
@@ -478,6 +509,8 @@ serve_start(struct serve *s)
 	}
 	if (!s->ctx)
 		return -EADDRINUSE; /* or an address not of this host: lws does not say which */
+	if (unix_sock && chmod(addr, 0660)) /* the proxy's group may connect, nobody else */
+		okvm_log(OKVM_LOG_WARN, "serve: chmod %s: %s", addr, strerror(errno));
 	if (s->be.ops->set_notify)
 		s->be.ops->set_notify(s->be.ud, on_frame, on_state, s);
 	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",
