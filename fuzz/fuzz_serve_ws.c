@@ -56,8 +56,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct serve_backend be = { .ops = &ops };
 		s = serve_new(&cfg, &be);
 		serve_config_clear(&cfg);
-		a = (struct conn){ .kind = CONN_WS, .s = s, .id = 1 };
-		b = (struct conn){ .kind = CONN_WS, .s = s, .id = 2 };
+		a = (struct conn){ .kind = CONN_WS, .s = s, .id = 1, .role = SERVE_ROLE_ADMIN };
+		b = (struct conn){ .kind = CONN_WS, .s = s, .id = 2, .role = SERVE_ROLE_ADMIN };
 		serve_list_add(&s->sockets, &a);
 		serve_list_add(&s->sockets, &b);
 	}

@@ -81,8 +81,8 @@ setup(void **state)
 	struct serve_backend be = { .ops = &fake_ops };
 	fx.s = serve_new(&cfg, &be);
 	serve_config_clear(&cfg);
-	fx.a = (struct conn){ .kind = CONN_WS, .s = fx.s, .id = 1 };
-	fx.b = (struct conn){ .kind = CONN_WS, .s = fx.s, .id = 2 };
+	fx.a = (struct conn){ .kind = CONN_WS, .s = fx.s, .id = 1, .role = SERVE_ROLE_ADMIN };
+	fx.b = (struct conn){ .kind = CONN_WS, .s = fx.s, .id = 2, .role = SERVE_ROLE_ADMIN };
 	serve_list_add(&fx.s->sockets, &fx.a);
 	serve_list_add(&fx.s->sockets, &fx.b);
 	ncalls = 0;
@@ -347,6 +347,63 @@ test_password_hash(void **state)
 	free(h);
 }
 
+/* {"Type":"mouse","type":"key"}: two readers could take different members; refused whole. */
+static void
+test_duplicate_names_refused(void **state)
+{
+	struct fixture *fx = *state;
+	msg(fx, &fx->a, "{\"Type\":\"mouse\",\"type\":\"key\",\"code\":\"ShiftLeft\",\"down\":true}");
+	assert_int_equal(ncalls, 0);
+	assert_non_null(strstr(last_reply(&fx->a), "appears twice"));
+	msg(fx, &fx->a, "{\"type\":\"key\",\"code\":\"KeyA\",\"CODE\":\"ShiftLeft\",\"down\":true}");
+	assert_int_equal(ncalls, 0);
+	msg(fx, &fx->a, "{\"type\":\"release_all\",\"TYPE\":\"x\"}");
+	assert_int_equal(ncalls, 0);
+}
+
+/* A viewer sees the video and may ping; every input message is refused and nothing is sent. */
+static void
+test_viewer_sends_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	fx->a.role = SERVE_ROLE_VIEWER;
+	static const char *const input[] = {
+		"{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true}",
+		"{\"type\":\"mouse\",\"x\":0.5,\"y\":0.5,\"buttons\":1}",
+		"{\"type\":\"wheel\",\"dy\":1}", "{\"type\":\"rel\",\"dx\":1,\"dy\":1}",
+		"{\"type\":\"type\",\"text\":\"x\"}", "{\"type\":\"release_all\"}",
+		"{\"type\":\"switch\",\"to\":\"host\"}", "{\"type\":\"combo\",\"combo\":\"ctrl+alt+delete\"}",
+	};
+	for (size_t i = 0; i < sizeof(input) / sizeof(input[0]); i++) {
+		msg(fx, &fx->a, input[i]);
+		assert_non_null(strstr(last_reply(&fx->a), "needs the role operator (yours: viewer)"));
+	}
+	assert_int_equal(ncalls, 0);
+	msg(fx, &fx->a, "{\"type\":\"ping\",\"t\":1}");
+	assert_non_null(strstr(last_reply(&fx->a), "pong"));
+	fx->a.role = SERVE_ROLE_OPERATOR;
+	msg(fx, &fx->a, "{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true}");
+	assert_int_equal(ncalls, 1);
+}
+
+static void
+test_addr_group(void **state)
+{
+	(void)state;
+	char g[64];
+	serve_addr_group("192.0.2.7", g, sizeof(g));
+	assert_string_equal(g, "192.0.2.7");
+	serve_addr_group("2001:db8:1:2:aaaa:bbbb:cccc:dddd", g, sizeof(g));
+	assert_string_equal(g, "2001:db8:1:2::/64");
+	char h[64];
+	serve_addr_group("2001:db8:1:2::99", h, sizeof(h));
+	assert_string_equal(g, h); /* one /64, one group */
+	serve_addr_group("2001:db8:1:3::1", h, sizeof(h));
+	assert_string_not_equal(g, h);
+	serve_addr_group("::ffff:198.51.100.4", g, sizeof(g));
+	assert_string_equal(g, "198.51.100.4"); /* an IPv4 client of a dual-stack socket */
+}
+
 int
 main(void)
 {
@@ -357,6 +414,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_good_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_all_clears_everyone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_names_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_viewer_sends_nothing, setup, teardown),
+		cmocka_unit_test(test_addr_group),
 		cmocka_unit_test(test_config_load),
 		cmocka_unit_test(test_config_set),
 		cmocka_unit_test(test_loopback),
