@@ -139,6 +139,19 @@ try:
     check(st == 403 and not c and j and j.get("error") == WRONG,
           "an unknown user name with the admin's password: 403, it does not fall back to admin")
 
+    st, h, j, c = login(s, form(user="x" * 45, password=ADMIN_PW))
+    check(st == 403 and not c,
+          f"a user name too long to be one (45 characters) with the admin's password: 403, "
+          f"not the admin: {st}")
+    st, h, j, c = login(s, form(user="vic"))
+    check(st == 400 and closes(h),
+          f"a login form without password=: 400, and Connection: close like every login answer: "
+          f"{st} {h.get('connection')!r}")
+    # A user name is logged as given: a newline in it must not start a line of its own.
+    FORGED = "okvm: audit: login user=eve"
+    st, h, j, c = login(s, form(user="m\n" + FORGED, password="x"))
+    check(st == 403, "a user name with a newline: 403")
+
     # -- vic, a viewer --
     st, h, j, c = login(s, form(user="vic", password="not vic's"))
     check(st == 403 and not c and j == {"ok": False, "error": WRONG} and closes(h),
@@ -298,6 +311,9 @@ check(re.search(r"^okvm: warning: audit: wrong password from 127\.0\.0\.1 user=v
       "audit: a wrong password is logged with the address and the user name")
 check(re.search(r"audit: wrong password from 127\.0\.0\.1 user=mallory \(", log),
       "audit: a user name that does not exist is logged as given")
+check(not any(l.startswith(FORGED) for l in log.splitlines()),
+      "audit: a user name sent with a newline cannot forge a line of the log: "
+      + repr([l for l in log.splitlines() if "eve" in l]))
 check("audit: wrong password from 127.0.0.1 user=olga" in log,
       "audit: a wrong or replayed code is logged as a failure of olga")
 fails = [int(x) for x in re.findall(r"audit: wrong password from \S+ user=\S+ \((\d+) in a row\)",
