@@ -130,7 +130,8 @@ try:
           "a bare body is the admin's password: 200, a session cookie, Connection: close")
     st, stj = state_of(s, admin)
     check(st == 200 and stj.get("role") == "admin" and stj.get("user") == "admin",
-          f"/api/state of that session says role admin, user admin: {stj and (stj.get('role'), stj.get('user'))}")
+          "/api/state of that session says role admin, user admin: "
+          f"{stj and (stj.get('role'), stj.get('user'))}")
     st, h, j, c = login(s, form(password=ADMIN_PW))
     st2, h2, j2, c2 = login(s, form(user="admin", password=ADMIN_PW))
     check(c and c2 and state_of(s, c)[1].get("user") == "admin" and closes(h) and closes(h2),
@@ -210,7 +211,8 @@ try:
     check(st == 200 and stj.get("role") == "viewer" and stj.get("user") == "vic",
           "a viewer's /api/state says role viewer, user vic")
     st, h, body = s.http("GET", "/metrics", headers=cookie_hdr(vic))
-    check(st == 403 and json.loads(body).get("error") == "/metrics needs the role admin (yours: viewer)",
+    check(st == 403 and
+          json.loads(body).get("error") == "/metrics needs the role admin (yours: viewer)",
           f"a viewer's /metrics: 403 naming the role: {st} {body[:100]!r}")
     refused = []
     for path, body in (("/api/type", b"secret"), ("/api/key?combo=ctrl+alt+delete", b""),
@@ -229,7 +231,8 @@ try:
     ws.send({"type": "ping", "t": 7})
     check(ws.recv_until(lambda m: m["type"] in ("pong", "error")) == {"type": "pong", "t": 7},
           "a viewer's WebSocket answers a ping")
-    msgs = [{"type": "key", "code": "KeyA", "down": True}, {"type": "key", "code": "KeyA", "down": False},
+    msgs = [{"type": "key", "code": "KeyA", "down": True},
+            {"type": "key", "code": "KeyA", "down": False},
             {"type": "mouse", "x": 0.5, "y": 0.5, "buttons": 1}, {"type": "wheel", "dy": 3},
             {"type": "rel", "dx": 5, "dy": 5}, {"type": "type", "text": "rm -rf /"},
             {"type": "release_all"}, {"type": "switch", "to": "host"},
@@ -265,7 +268,8 @@ try:
                       headers=cookie_hdr(olga))
     check(st == 200 and s.calls("mouse"), "an operator's POST /api/mouse reaches the target")
     st, _, _ = s.http("POST", "/api/release", headers=cookie_hdr(olga))
-    check(st == 200 and s.calls("release_all"), "an operator's POST /api/release reaches the target")
+    check(st == 200 and s.calls("release_all"),
+          "an operator's POST /api/release reaches the target")
     st, h, body = s.http("GET", "/metrics", headers=cookie_hdr(olga))
     check(st == 403 and b"/metrics needs the role admin (yours: operator)" in body,
           "an operator's /metrics: 403 naming the role")
@@ -306,8 +310,8 @@ log = s.errors()
 print("---- server stderr (audit lines) ----")
 print("\n".join(l for l in log.splitlines() if "audit" in l))
 print("----")
-check(re.search(r"^okvm: warning: audit: wrong password from 127\.0\.0\.1 user=vic \(\d+ in a row\)$",
-                log, re.M),
+check(re.search(r"^okvm: warning: audit: wrong password from 127\.0\.0\.1 user=vic "
+                r"\(\d+ in a row\)$", log, re.M),
       "audit: a wrong password is logged with the address and the user name")
 check(re.search(r"audit: wrong password from 127\.0\.0\.1 user=mallory \(", log),
       "audit: a user name that does not exist is logged as given")
@@ -440,11 +444,13 @@ sock_path = os.path.join(tmp, "okvm.sock")
 rc, err = start_fails("--config", write("nopw.conf", "[serve]\n"), "--listen", "unix:" + sock_path)
 check(rc == 1 and "okvm passwd" in err and err.count("\n") == 1,
       f"--listen unix:PATH without a password refuses to start, naming okvm passwd: {rc} {err!r}")
-uconf = write("unix.conf", text.replace("[serve]\n", "[serve]\nserver_names = kvm.example.org\n", 1))
+uconf = write("unix.conf",
+              text.replace("[serve]\n", "[serve]\nserver_names = kvm.example.org\n", 1))
 blog = os.path.join(tmp, "unix-backend.jsonl")
 p = subprocess.Popen([OKVM, "serve", "--config", uconf, "--listen", "unix:" + sock_path,
                       "--test-backend", f"{FRAMES}@5", "--test-backend-log", blog],
-                     stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "unix.err"), "w"), env=env)
+                     stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "unix.err"), "w"),
+                     env=env)
 try:
     line = p.stdout.readline().decode()
     check("serving on unix:" + sock_path in line, f"okvm serve --listen unix:PATH starts: {line!r}")
