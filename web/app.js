@@ -5,14 +5,64 @@
 const $ = (id) => document.getElementById(id);
 const screenEl = $("screen"), video = $("video"), overlay = $("overlay"), banner = $("banner");
 let ws = null, wsOpen = false, retryMs = 500, state = null;
-let relMode = false;
+let relMode = false, leaving = false;  // leaving: logging out, the WebSocket may go
 const pressed = new Set();            // KeyboardEvent.code values this page holds down
 let buttons = 0;                      // MouseEvent.buttons as last sent
 let pendingMove = null, relAcc = null, wheelAcc = 0;
 
+// ---- who may do what: the state's "role" (viewer: watch only; operator and admin: input) ----
+let viewOnly = false;
+// Controls that send input: a viewer sees them greyed, with the reason in the tooltip.
+const INPUT_CONTROLS = ["led-num", "led-caps", "led-scroll", "btn-paste", "btn-keys", "btn-mouse",
+  "btn-usb", "btn-osk"];
+const VIEW_ONLY_TIP = "View only: your role is viewer. Typing, clicking, paste and the USB switch "
+  + "need the role operator.";
+
+// Input goes out once the state says whose session this is (an older server sends no role).
+function canInput() {
+  return !!state && !viewOnly;
+}
+
+function applyViewOnly(on) {
+  viewOnly = on;
+  document.body.classList.toggle("view-only", on);
+  for (const id of INPUT_CONTROLS) {
+    const el = $(id);
+    if (el.dataset.title === undefined) el.dataset.title = el.title;
+    el.disabled = on;
+    el.title = on ? VIEW_ONLY_TIP : el.dataset.title;
+  }
+  $("viewonly").hidden = !on;
+  $("viewonly").title = VIEW_ONLY_TIP;
+  screenEl.setAttribute("aria-label", on ? "target screen (view only)" : "target screen: click to control");
+  if (on) {
+    pressed.clear();
+    buttons = 0;
+    pendingMove = relAcc = null;
+    wheelAcc = 0;
+    $("keys-menu").hidden = true;
+    if ($("paste").open) $("paste").close();
+    relMode = false;
+    $("btn-mouse").textContent = "Mouse: absolute";
+    if (document.pointerLockElement) document.exitPointerLock();
+  }
+}
+
+// ---- messages for the person, not the console ----
+let toastTimer = null;
+function toast(text) {
+  const t = $("toast");
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 6000);
+}
+
 // ---- WebSocket with automatic reconnect ----
 function send(msg) {
-  if (wsOpen) ws.send(JSON.stringify(msg));
+  if (!wsOpen) return;
+  if (msg.type !== "ping" && !canInput()) return;   // a viewer's page sends no input at all
+  ws.send(JSON.stringify(msg));
 }
 
 function connect() {
@@ -28,11 +78,15 @@ function connect() {
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
     if (m.type === "state") { state = m; render(); }
-    else if (m.type === "error") console.warn("okvm:", m.error);
+    else if (m.type === "error") {
+      toast("okvm: " + m.error);
+      if (m.ref === "type") $("paste-status").textContent = m.error;
+    }
     else if (m.type === "ok" && m.ref === "type") $("paste-status").textContent = "typing…";
   };
   ws.onclose = (ev) => {
     wsOpen = false;
+    if (leaving) return;
     render();
     if (ev.code === 1006 && document.cookie === "" && state && state.auth) {
       // The session may have expired: the login page decides.
@@ -75,6 +129,11 @@ function render() {
     : "No other browser is connected";
   $("btn-usb").textContent = "USB: " + state.usb;
   $("btn-logout").hidden = !state.auth;
+  const vo = state.role === "viewer";
+  if (vo !== viewOnly) applyViewOnly(vo);
+  $("who").hidden = !state.user;
+  $("who").textContent = state.user || "";
+  $("who").title = state.user ? `logged in as ${state.user} (role ${state.role})` : "";
   let msg = "";
   if (!wsOpen) msg = "Connection lost — reconnecting…";
   else if (!v.available) msg = "No video source";
@@ -104,6 +163,7 @@ function releaseAll() {
 }
 
 screenEl.addEventListener("keydown", (e) => {
+  if (!canInput()) return;              // not captured: the browser's own shortcuts work
   if (e.target === $("osk-input") && e.key !== "Backspace" && e.key !== "Enter") return;
   if (!e.code) return;
   e.preventDefault();
@@ -161,6 +221,7 @@ function absEvent(e, now) {
 }
 
 video.addEventListener("pointermove", (e) => {
+  if (!canInput()) return;
   if (relMode) {
     if (document.pointerLockElement !== screenEl) return;
     relAcc = relAcc || { dx: 0, dy: 0 };
@@ -173,6 +234,7 @@ video.addEventListener("pointermove", (e) => {
 });
 video.addEventListener("pointerdown", (e) => {
   screenEl.focus();
+  if (!canInput()) return;
   if (relMode) {
     if (document.pointerLockElement !== screenEl) { screenEl.requestPointerLock(); return; }
     buttons = e.buttons & 7;
@@ -184,6 +246,7 @@ video.addEventListener("pointerdown", (e) => {
 });
 let touchStart = null;
 video.addEventListener("pointerup", (e) => {
+  if (!canInput()) return;
   if (relMode) {
     buttons = e.buttons & 7;
     if (document.pointerLockElement === screenEl) send({ type: "rel", dx: 0, dy: 0, buttons });
@@ -205,6 +268,7 @@ video.addEventListener("pointerup", (e) => {
 });
 video.addEventListener("contextmenu", (e) => e.preventDefault());
 screenEl.addEventListener("wheel", (e) => {
+  if (!canInput()) return;
   e.preventDefault();
   // One notch per 100 px or 3 lines, as most desktops scroll.
   const unit = e.deltaMode === 1 ? 1 / 3 : e.deltaMode === 2 ? 1 : 1 / 100;
@@ -250,7 +314,19 @@ $("btn-full").addEventListener("click", () => {
   else document.documentElement.requestFullscreen().catch(() => {});
 });
 $("btn-logout").addEventListener("click", async () => {
-  await fetch("/api/logout", { method: "POST" });
+  leaving = true;   // the server ends this page's WebSocket: no reconnect, no second redirect
+  try {
+    const r = await fetch("/api/logout", { method: "POST" });
+    if (!r.ok) {
+      const j = await r.json().catch(() => ({}));
+      throw new Error(j.error || "HTTP " + r.status);
+    }
+  } catch (e) {
+    leaving = false;
+    toast("log out failed: " + (e.message === "Failed to fetch" ? "cannot reach okvm" : e.message));
+    if (!wsOpen) connect();
+    return;
+  }
   location.href = "/login";
 });
 
@@ -271,6 +347,7 @@ osk.addEventListener("keydown", (e) => {
 
 // ---- paste dialog ----
 $("btn-paste").addEventListener("click", () => {
+  if (!canInput()) return;
   releaseAll();
   $("paste").showModal();
   $("paste-text").focus();

@@ -6,6 +6,7 @@
 // oracle is added to `backends` below.
 const { chromium } = require("playwright-core");
 const { spawn } = require("child_process");
+const crypto = require("crypto");
 const assert = require("assert/strict");
 const fs = require("fs");
 const os = require("os");
@@ -75,6 +76,56 @@ class Server {
     this.proc.kill("SIGTERM");
     return done;
   }
+}
+
+// okvm passwd / okvm totp: stdout, or a thrown error.
+function okvmRun(args, input = null) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(OKVM, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "", err = "";
+    p.stdout.on("data", (d) => { out += d; });
+    p.stderr.on("data", (d) => { err += d; });
+    p.stdin.on("error", () => {});   // okvm totp does not read it
+    p.stdin.end(input === null ? "" : input + "\n");
+    p.on("exit", (c) => (c === 0 ? resolve(out) : reject(new Error(`okvm ${args[0]} ${c}: ${err}`))));
+  });
+}
+
+// RFC 6238 (HMAC-SHA1, 6 digits, 30 s steps) from a base32 secret, computed here, not by okvm.
+function totp(secret, step = Math.floor(Date.now() / 30000)) {
+  const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "")) bits += abc.indexOf(ch).toString(2).padStart(5, "0");
+  const key = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) key.push(parseInt(bits.slice(i, i + 8), 2));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const mac = crypto.createHmac("sha1", Buffer.from(key)).update(msg).digest();
+  const off = mac[19] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+// RFC 6238 appendix B: the SHA-1 key "12345678901234567890" at T = 59 s gives 94287082.
+assert.equal(totp("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 1), "287082");
+
+// Screenshots at a desktop and a phone size, for a person to look at.
+async function shots(page, name) {
+  for (const [w, h] of [[1440, 900], [390, 844]]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await page.screenshot({ path: path.join(ART, `${name}-${w}x${h}.png`) });
+  }
+}
+
+// The input messages (not pings) a page sends over its WebSockets.
+function inputFrames(page) {
+  const sent = [];
+  page.on("websocket", (ws) => ws.on("framesent", (f) => {
+    try {
+      const m = JSON.parse(f.payload);
+      if (m.type !== "ping") sent.push(m);
+    } catch { sent.push(f.payload); }
+  }));
+  return sent;
 }
 
 let browser;
@@ -300,7 +351,10 @@ async function main() {
     await page.waitForURL(/\/login$/);
     await page.fill("#password", "not it");
     await page.click("#login-go");
-    await waitFor("error", async () => (await page.textContent("#login-error")) === "wrong password");
+    assert.equal(await page.getAttribute("#user", "placeholder"), "admin");
+    await waitFor("error", async () =>
+      (await page.textContent("#login-error")) === "wrong user name, password or code");
+    // A single-password setup: the user name stays empty, the password is the admin's.
     await page.fill("#password", pw);
     await page.click("#login-go");
     await page.waitForURL(server.url + "/");
@@ -309,11 +363,123 @@ async function main() {
     const cookies = await page.context().cookies();
     const c = cookies.find((k) => k.name === "okvm_session");
     assert.ok(c && c.httpOnly && c.sameSite === "Strict" && c.expires > Date.now() / 1000);
+    assert.equal(await page.textContent("#who"), "admin");
+    assert.equal(await page.isHidden("#viewonly"), true);
     await page.click("#btn-logout");
     await page.waitForURL(/\/login$/);
     const st = await page.evaluate(() => fetch("/api/state").then((r) => r.status));
     assert.equal(st, 401);
   }, { extra: ["--config", conf] });
+
+  // Users: olga (operator, TOTP) and vic (viewer), beside the admin password above.
+  const opw = "olga's password", vpw = "vic's password";
+  await okvmRun(["passwd", "--config", conf, "--user", "olga", "--role", "operator"], opw);
+  await okvmRun(["passwd", "--config", conf, "--user", "vic", "--role", "viewer"], vpw);
+  await okvmRun(["totp", "--config", conf, "--user", "olga"]);
+  const uri = (await okvmRun(["totp", "--config", conf, "--user", "olga", "--show"]))
+    .match(/otpauth:\/\/totp\/okvm:olga\?secret=([A-Z2-7]+)&/);
+  assert.ok(uri, "okvm totp --show prints the otpauth URI");
+  const secret = uri[1];
+
+  await test("log in with a user name and a TOTP code", async (page, server) => {
+    const sent = inputFrames(page);
+    await page.goto(server.url + "/");
+    await page.waitForURL(/\/login$/);
+    assert.equal(await page.isHidden("#totp-row"), true, "no code field before the server asks");
+    await page.fill("#user", "olga");
+    await page.fill("#password", opw);
+    await page.click("#login-go");
+    await waitFor("code field", () => page.isVisible("#totp"));
+    assert.equal(await page.evaluate(() => document.activeElement.id), "totp", "the code field has the focus");
+    assert.equal(await page.getAttribute("#totp", "inputmode"), "numeric");
+    assert.equal(await page.getAttribute("#totp", "autocomplete"), "one-time-code");
+    assert.equal(await page.textContent("#login-error"), "enter the 6-digit code of your authenticator app");
+    await shots(page, "login-totp");
+    // A wrong code: six digits send it by themselves; the server's answer is shown.
+    const right = totp(secret);
+    const wrong = String((Number(right) + 500000) % 1000000).padStart(6, "0");
+    await page.keyboard.type(wrong);
+    await waitFor("wrong code", async () =>
+      (await page.textContent("#login-error")) === "wrong user name, password or code");
+    assert.equal(await page.inputValue("#totp"), "", "the wrong code is cleared");
+    assert.equal(await page.isVisible("#totp"), true);
+    await page.keyboard.type(right);
+    await page.waitForURL(server.url + "/");
+    await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+    await waitFor("user shown", async () => (await page.textContent("#who")) === "olga");
+    assert.equal(await page.isHidden("#viewonly"), true);
+    assert.equal(await page.isEnabled("#btn-paste"), true);
+    await waitFor("video", () => page.evaluate(() => document.getElementById("video").naturalWidth === 640));
+    await page.click("#screen", { position: { x: 5, y: 5 } });
+    await page.keyboard.press("KeyK");
+    await waitFor("key", () => server.calls("key").length === 2);
+    assert.deepEqual(server.calls("key").map((c) => `${c.code}${c.down ? "+" : "-"}`), ["KeyK+", "KeyK-"]);
+    assert.ok(sent.some((m) => m.type === "key"));
+    await shots(page, "operator");
+  }, { extra: ["--config", conf] });
+
+  await test("a viewer sees view only and sends nothing", async (page, server) => {
+    const sent = inputFrames(page);
+    await page.goto(server.url + "/login");
+    await page.fill("#user", "vic");
+    await page.fill("#password", vpw);
+    await page.press("#password", "Enter");
+    await page.waitForURL(server.url + "/");
+    await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+    await waitFor("view only", () => page.isVisible("#viewonly"));
+    assert.equal(await page.textContent("#viewonly"), "view only");
+    assert.equal(await page.textContent("#who"), "vic");
+    for (const id of ["#btn-paste", "#btn-usb", "#btn-keys", "#btn-osk", "#led-caps", "#btn-mouse"]) {
+      assert.equal(await page.isDisabled(id), true, id + " is greyed out");
+      assert.match(await page.getAttribute(id, "title"), /role is viewer/, id + " says why");
+    }
+    assert.equal(await page.isEnabled("#btn-logout"), true);
+    await waitFor("video", () => page.evaluate(() => document.getElementById("video").naturalWidth === 640));
+    await page.click("#screen", { position: { x: 5, y: 5 } });
+    await page.keyboard.press("KeyA");
+    await page.keyboard.type("hello");
+    const [x, y] = await framePoint(page, 0.5, 0.5);
+    await page.mouse.click(x, y);
+    await page.mouse.wheel(0, 300);
+    await page.click("#btn-paste", { force: true }).catch(() => {});
+    assert.equal(await page.evaluate(() => document.getElementById("paste").open), false, "no paste dialog");
+    // A round trip over the page's own WebSocket: anything it sent before has been handled.
+    await page.evaluate(() => new Promise((r) => {
+      ws.addEventListener("message", function f(ev) {
+        if (JSON.parse(ev.data).type === "pong") { ws.removeEventListener("message", f); r(); }
+      });
+      send({ type: "ping", t: 1 });
+    }));
+    assert.deepEqual(server.calls(), [], "nothing reached the target");
+    assert.deepEqual(sent, [], "the page sent no input at all");
+    await shots(page, "viewer");
+    await page.setViewportSize({ width: 1200, height: 800 });
+    await page.click("#btn-logout");
+    await page.waitForURL(/\/login$/);
+    assert.equal(await page.evaluate(() => fetch("/api/state").then((r) => r.status)), 401);
+  }, { extra: ["--config", conf] });
+
+  const lockConf = path.join(path.dirname(conf), "lock.conf");
+  fs.writeFileSync(lockConf, fs.readFileSync(conf, "utf8").replace("[serve]\n", "[serve]\nlogin_max_failures = 1\n"),
+    { mode: 0o600 });
+  await test("the login page shows the server's refusals", async (page, server) => {
+    await page.goto(server.url + "/login");
+    await page.click("#login-go");
+    assert.equal(await page.textContent("#login-error"), "enter the password");
+    await page.fill("#user", "vic");
+    await page.fill("#password", "a guess");
+    await page.click("#login-go");
+    await waitFor("403", async () => (await page.textContent("#login-error")) === "wrong user name, password or code");
+    await page.fill("#password", vpw);
+    await page.click("#login-go");
+    await waitFor("429", async () => /^too many attempts; retry in \d+ s$/.test(await page.textContent("#login-error")));
+    assert.equal(await page.isDisabled("#login-go"), true, "the button waits out the lockout");
+    await shots(page, "login-locked");
+    await page.evaluate(() => { document.getElementById("login-go").disabled = false; });
+    await server.stop();
+    await page.click("#login-go");
+    await waitFor("unreachable", async () => /^cannot reach okvm/.test(await page.textContent("#login-error")));
+  }, { extra: ["--config", lockConf] });
 
   await browser.close();
   const failed = results.filter((r) => !r[1]).length;
