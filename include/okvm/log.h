@@ -11,6 +11,7 @@ extern "C" {
 enum okvm_log_level {
 	OKVM_LOG_DEBUG = 10,
 	OKVM_LOG_INFO = 20,
+	OKVM_LOG_NOTICE = 25,   /* a normal event someone must be able to read later (audit) */
 	OKVM_LOG_WARN = 30,
 	OKVM_LOG_ERROR = 40,
 };

@@ -17,6 +17,7 @@
 #include "cli/discover-cli.h"
 #include "emu/emu.h"
 #include "okvm/error.h"
+#include "okvm/log.h"
 #include "okvm/link.h"
 #include "okvm/video.h"
 #include "serve/serve.h"
@@ -402,6 +403,9 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 		serve_config_clear(&cfg);
 		return rc;
 	}
+	/* The audit lines (who logged in, pasted, switched) go to the journal without -v. */
+	if (okvm_log_get_level() > OKVM_LOG_NOTICE)
+		okvm_log_set_level(OKVM_LOG_NOTICE);
 	struct serve *s = serve_new(&cfg, &be);
 	bool tls = cfg.tls_cert || cfg.tls_self_signed;
 	unsigned logged = cli_errors_logged;

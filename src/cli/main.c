@@ -315,7 +315,8 @@ log_to_stderr(enum okvm_log_level level, const char *fmt, va_list ap, void *user
 	if (level >= OKVM_LOG_ERROR)
 		cli_errors_logged++;
 	const char *tag = level >= OKVM_LOG_ERROR ? "error" : level >= OKVM_LOG_WARN ? "warning"
-			  : level >= OKVM_LOG_INFO ? "info" : "debug";
+			  : level >= OKVM_LOG_NOTICE ? "notice" : level >= OKVM_LOG_INFO ? "info"
+			  : "debug";
 	fprintf(stderr, "okvm: %s: ", tag);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

@@ -72,7 +72,7 @@ audit(struct conn *c, const char *fmt, ...)
 	for (int i = 0; c->session_id && i < SERVE_MAX_SESSIONS; i++)
 		if (c->s->sessions[i].id == c->session_id)
 			se = &c->s->sessions[i];
-	okvm_log(OKVM_LOG_INFO, "audit: %s user=%s from=%s", what,
+	okvm_log(OKVM_LOG_NOTICE, "audit: %s user=%s from=%s", what,
 		 se ? se->user : auth_required(c->s) ? "?" : "-", c->peer);
 }
 
@@ -475,6 +475,10 @@ auth_login_start(struct serve *s, struct conn *c, const char *user, const char *
 		abort();
 	j->c = c;
 	snprintf(j->peer, sizeof(j->peer), "%s", c->peer);
+	/* A name no user can have is checked (against the dummy hash) and logged as such: it goes
+	 * into the log, which must not take a line break or anything else from the network. */
+	if (user && *user && !serve_user_name_valid(user))
+		user = "(invalid-name)";
 	snprintf(j->user, sizeof(j->user), "%s", user && *user ? user : "admin");
 	enum serve_role role;
 	const char *totp;
@@ -529,7 +533,7 @@ login_finished(struct serve *s, struct login_job *j)
 			new_session(s, j->user, role, cookie, sizeof(cookie), &id);
 			j->c->session_id = id;
 		}
-		okvm_log(OKVM_LOG_INFO, "audit: login user=%s role=%s from=%s", j->user,
+		okvm_log(OKVM_LOG_NOTICE, "audit: login user=%s role=%s from=%s", j->user,
 			 serve_role_name(role), j->peer);
 	}
 	if (j->c) {

@@ -228,8 +228,9 @@ do_metrics(struct conn *c)
 	return rc;
 }
 
-/* One field of an application/x-www-form-urlencoded body, by exact name, decoded. */
-static bool
+/* One field of an application/x-www-form-urlencoded body, by exact name, decoded.
+ * Returns 1, 0 (no such field) or -1 (longer than n - 1). */
+static int
 form_field(const char *body, const char *name, char *out, size_t n)
 {
 	size_t nl = strlen(name);
@@ -238,18 +239,18 @@ form_field(const char *body, const char *name, char *out, size_t n)
 		if ((size_t)(end - p) > nl && !strncmp(p, name, nl) && p[nl] == '=') {
 			size_t vl = (size_t)(end - p) - nl - 1;
 			if (vl >= n)
-				return false;
+				return -1;
 			memcpy(out, p + nl + 1, vl);
 			out[vl] = 0;
 			for (char *q = out; *q; q++)
 				if (*q == '+')
 					*q = ' ';
 			lws_urldecode(out, out, (int)n);
-			return true;
+			return 1;
 		}
 		p = *end ? end + 1 : end;
 	}
-	return false;
+	return 0;
 }
 
 static int
@@ -257,13 +258,17 @@ do_login(struct conn *c)
 {
 	char pw[1100] = "", user[40] = "", code[16] = "";
 	const char *body = c->body ? c->body : "";
+	c->close_after = true; /* every answer to a login ends its connection: see http_login_reply */
 	/* A form (password=...&user=...&totp=...) or the bare password (the user "admin"). */
 	if (strchr(body, '=')) {
-		if (!form_field(body, "password", pw, sizeof(pw)))
+		if (form_field(body, "password", pw, sizeof(pw)) != 1)
 			return http_reply_error(c, 400, "login: send password=... (a form)");
-		if (!form_field(body, "user", user, sizeof(user)))
+		int u = form_field(body, "user", user, sizeof(user));
+		if (u < 0)
+			snprintf(user, sizeof(user), "?"); /* too long for any user: no admin default */
+		else if (u == 0)
 			user[0] = 0;
-		if (!form_field(body, "totp", code, sizeof(code)))
+		if (form_field(body, "totp", code, sizeof(code)) != 1)
 			code[0] = 0;
 	} else if (strlen(body) < sizeof(pw)) {
 		snprintf(pw, sizeof(pw), "%s", body);
@@ -517,6 +522,9 @@ http_on_request(struct conn *c, const char *uri)
 	if (!auth_host_ok(s, c->wsi)) {
 		char host[128] = "";
 		lws_hdr_copy(c->wsi, host, sizeof(host), WSI_TOKEN_HOST);
+		for (char *p = host; *p; p++) /* it goes into the log: nothing but printable ASCII */
+			if (*p < 0x20 || *p > 0x7e)
+				*p = '?';
 		okvm_log(OKVM_LOG_WARN, "serve: request from %s for Host '%s' refused", c->peer, host);
 		if (!host[0])
 			return http_reply_error(c, 400, "a request needs a Host header");

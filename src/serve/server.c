@@ -197,8 +197,8 @@ conn_init(struct conn *c, struct lws *wsi, struct serve *s, enum conn_kind kind)
 	c->wsi = wsi;
 	c->s = s;
 	c->id = ++s->next_id;
-	if (!lws_get_peer_simple(wsi, c->peer, sizeof(c->peer)))
-		snprintf(c->peer, sizeof(c->peer), "?");
+	if (!lws_get_peer_simple(wsi, c->peer, sizeof(c->peer)) || !c->peer[0])
+		snprintf(c->peer, sizeof(c->peer), "unix"); /* a Unix socket has no address */
 }
 
 static int

@@ -278,7 +278,14 @@ try:
     n = len(s.calls("key"))
     ws.send({"type": "key", "code": "KeyQ", "down": True})
     ws.send({"type": "key", "code": "KeyQ", "down": False})
-    ws.send({"type": "type", "text": "abc"})
+    # The REST paste above was cancelled by /api/release; the test backend's typing thread may
+    # take a moment to end, and a paste meanwhile is refused as busy: send it again then.
+    for _ in range(50):
+        ws.send({"type": "type", "text": "abc"})
+        r = ws.recv_until(lambda m: m.get("ref") == "type")
+        if r["type"] != "error":
+            break
+        time.sleep(0.05)
     ws.sync()
     keys = [(c["code"], c["down"]) for c in s.calls("key")[n:]]
     check(wst.get("role") == "operator" and keys[:2] == [("KeyQ", True), ("KeyQ", False)],
