@@ -172,7 +172,10 @@ static void
 watch_step(struct okvm_discover_watch *w, struct seen *s)
 {
 	struct pollfd p = { .fd = okvm_discover_watch_fd(w), .events = POLLIN };
-	if (poll(&p, 1, 1000) != 1)
+	int rc;
+	while ((rc = poll(&p, 1, 1000)) < 0 && errno == EINTR)
+		; /* libFuzzer's SIGALRM */
+	if (rc != 1)
 		abort(); /* the 1 ms rescan timer did not fire */
 	if (okvm_discover_watch_dispatch(w) < 0)
 		return;
