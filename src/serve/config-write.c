@@ -220,8 +220,25 @@ rewrite(FILE *in, FILE *out, struct edit *e)
 	size_t cap = 0;
 	ssize_t n;
 	bool in_sect = false, done = false, nl = true;
+	/* As inih reads it: an indented line right after a key (blank lines between included) is
+	 * that key's continuation, even if it looks like "[serve]"; a comment is a comment. */
+	bool after_key = false, dropped_key = false;
 	while (in && (n = getline(&line, &cap, in)) > 0) {
-		if (header(line, name, sizeof(name))) {
+		const char *t = line + strspn(line, " \t");
+		bool blank = !*t || *t == '\n' || *t == '\r';
+		bool comment = *t == ';' || *t == '#';
+		if (after_key && !blank && !comment && t > line) {
+			if (!dropped_key && !(in_sect && !e->key))
+				fputs(line, out); /* a continuation goes with its key */
+			if (!dropped_key && !(in_sect && !e->key))
+				nl = line[n - 1] == '\n';
+			continue;
+		}
+		if (!blank && !comment)
+			after_key = dropped_key = false;
+		if (blank || comment) {
+			/* nothing to decide: kept as it is, below */
+		} else if (header(line, name, sizeof(name))) {
 			if (in_sect && !done && e->value) {
 				fprintf(out, "%s%s = %s\n", nl ? "" : "\n", e->key, e->value);
 				done = nl = true;
@@ -231,13 +248,18 @@ rewrite(FILE *in, FILE *out, struct edit *e)
 			if (in_sect && !e->key)
 				continue;
 		} else if (in_sect && !e->key) {
+			after_key = dropped_key = true;
 			continue;
 		} else if (in_sect && is_key(line, e->key)) {
 			if (e->value && !done)
 				fprintf(out, "%s = %s\n", e->key, e->value);
-			done = true;
+			done = after_key = dropped_key = true;
 			continue;
+		} else {
+			after_key = true;
 		}
+		if (in_sect && !e->key)
+			continue; /* a blank line or comment of a section being removed */
 		fputs(line, out);
 		nl = line[n - 1] == '\n';
 	}

@@ -12,11 +12,10 @@
  *     so an attacker churns through his own sockets and a real user's new one gets in;
  *   - in total, at most max_clients: beyond that a new connection closes the oldest unproven one
  *     of any group, and only when every slot is proven is it refused;
- *   - in time: a request's headers and body must arrive within header_timeout of the connection
- *     (or of the end of its previous answer), and an unproven connection that sits idle after an
- *     answer is closed after idle_timeout.
- * Proven connections are limited by lws's own keep-alive timeout and the stall timeout only: a
- * logged-in user always gets in.
+ *   - in time: a request's headers and body must arrive within header_timeout of the connection.
+ *     (Every answer ends its connection, http.c, so there is no idle keep-alive to bound.)
+ * Proven connections (streams, WebSockets) are limited by the stall timeout only: a logged-in
+ * user always gets in.
  *
  * A sweep every 500 ms closes entries past their deadline and ends sessions that expired
  * (auth.c). Runs on the service thread only.
@@ -189,15 +188,6 @@ guard_received(struct serve *s, struct lws *wsi)
 	struct netconn *e = find_entry(s, wsi);
 	if (e)
 		e->deadline_us = 0; /* the whole request is in; the answer is ours to send */
-}
-
-void
-guard_idle(struct serve *s, struct lws *wsi)
-{
-	struct netconn *e = find_entry(s, wsi);
-	if (!e || e->proven)
-		return;
-	e->deadline_us = serve_now_us() + (uint64_t)s->cfg.idle_timeout_s * 1000000;
 }
 
 void

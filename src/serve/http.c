@@ -258,7 +258,6 @@ do_login(struct conn *c)
 {
 	char pw[1100] = "", user[40] = "", code[16] = "";
 	const char *body = c->body ? c->body : "";
-	c->close_after = true; /* every answer to a login ends its connection: see http_login_reply */
 	/* A form (password=...&user=...&totp=...) or the bare password (the user "admin"). */
 	if (strchr(body, '=')) {
 		if (form_field(body, "password", pw, sizeof(pw)) != 1)
@@ -282,13 +281,7 @@ do_login(struct conn *c)
 int
 http_login_reply(struct conn *c, int rc, const char *cookie)
 {
-	/*
-	 * A login ends its connection. Its answer may come after the request (the check runs on
-	 * another thread), and lws 4.1 does not handle bytes pipelined behind a request whose
-	 * answer is pending: it would parse them while this one is still open. So nothing behind
-	 * a login is read, and the browser opens a new connection for what follows.
-	 */
-	c->close_after = true;
+	c->close_after = true; /* as every answer does: see http_on_request */
 	if (rc == -EAGAIN) {
 		char hdr[64], msg[96];
 		int after = auth_login_retry_after(c->s, c->peer);
@@ -505,7 +498,15 @@ http_on_request(struct conn *c, const char *uri)
 	struct serve *s = c->s;
 	reset_response(c);
 	c->dispatched = false;
-	c->close_after = false;
+	/*
+	 * One request per connection. libwebsockets 4.1.6 mishandles a request with a body that
+	 * was pipelined behind another one (it reports the body's end over and over and never
+	 * lets the answer out: the service thread spins and the server stops answering), and a
+	 * request pipelined behind a login would be parsed while its check runs. So every answer
+	 * says "Connection: close" and nothing behind a request is read. Browsers and scripts open
+	 * a new connection, which costs a KVM nothing: its video and input have their own.
+	 */
+	c->close_after = true;
 	s->http_requests++;
 	if (lws_get_network_wsi(c->wsi) != c->wsi)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
@@ -634,18 +635,8 @@ http_on_writeable(struct conn *c)
 			return 0;
 		}
 	}
-	/* A body we answered before reading it (413, 401...) would be taken for the next request. */
-	bool unread = c->body_len < c->body_declared;
 	reset_response(c);
-	if (unread)
-		return -1;
-	if (c->close_after) /* set for answers that came later than their request */
-		return -1;
-	struct serve *s = c->s; /* lws may clear c in lws_http_transaction_completed */
-	if (lws_http_transaction_completed(wsi))
-		return -1;
-	guard_idle(s, wsi);
-	return 0;
+	return -1; /* every answer ends its connection: see http_on_request */
 }
 
 void

@@ -240,7 +240,6 @@ void guard_created(struct serve *s, struct lws *wsi);
 void guard_destroyed(struct serve *s, struct lws *wsi);
 void guard_request(struct serve *s, struct lws *wsi, bool proven);  /* headers are in */
 void guard_received(struct serve *s, struct lws *wsi);  /* the whole request is in */
-void guard_idle(struct serve *s, struct lws *wsi);      /* answered; waiting for the next */
 void guard_sweep(lws_sorted_usec_list_t *sul);
 
 /* auth.c */
