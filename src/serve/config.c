@@ -55,7 +55,6 @@ serve_config_init(struct serve_config *cfg)
 	cfg->login_lockout_s = 30;
 	cfg->auth_mode = SERVE_AUTH_AUTO;
 	cfg->header_timeout_s = 10;
-	cfg->idle_timeout_s = 5;
 	cfg->max_unauth_per_addr = 16;
 	if (!cfg->listen || !cfg->layout)
 		abort();
@@ -292,9 +291,6 @@ set_key(struct parse *ps, const char *name, const char *v)
 	if (!strcmp(name, "header_timeout"))
 		return set_int(&cfg->header_timeout_s, v, 1, 300) ||
 		       bad(ps, "header_timeout: 1 to 300 seconds");
-	if (!strcmp(name, "idle_timeout"))
-		return set_int(&cfg->idle_timeout_s, v, 1, 3600) ||
-		       bad(ps, "idle_timeout: 1 to 3600 seconds");
 	if (!strcmp(name, "max_unauth_per_address"))
 		return set_int(&cfg->max_unauth_per_addr, v, 1, 4096) ||
 		       bad(ps, "max_unauth_per_address: 1 to 4096");

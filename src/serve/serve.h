@@ -60,7 +60,6 @@ struct serve_config {
 	unsigned nusers;
 	/* Connection limits against slowloris and floods (docs/serve.md "Security"). */
 	int header_timeout_s;   /* a request's headers and body must arrive within this */
-	int idle_timeout_s;     /* an idle connection that has not logged in is closed after this */
 	int max_unauth_per_addr;/* connections not yet logged in per address (IPv6: per /64) */
 };
 

@@ -99,7 +99,6 @@ test_defaults(void **state)
 	assert_int_equal(load(&c, "[serve]\n"), 0);
 	assert_int_equal(c.auth_mode, SERVE_AUTH_AUTO);
 	assert_int_equal(c.header_timeout_s, 10);
-	assert_int_equal(c.idle_timeout_s, 5);
 	assert_int_equal(c.max_unauth_per_addr, 16);
 	assert_int_equal(c.nserver_names, 0);
 	assert_int_equal(c.nusers, 0);
@@ -114,7 +113,7 @@ test_new_keys(void **state)
 	assert_int_equal(load(&c, "[serve]\npassword = " HASH "\nauth = always\n"
 			      "server_names = KVM.Example.org, b.example  c-1.example,d.example\n"
 			      "totp = gezd gnbv gy3t qojq gezd gnbv gy3t qojq\n"
-			      "header_timeout = 300\nidle_timeout = 1\nmax_unauth_per_address = 4096\n"),
+			      "header_timeout = 300\nmax_unauth_per_address = 4096\n"),
 			 0);
 	assert_int_equal(c.auth_mode, SERVE_AUTH_ALWAYS);
 	assert_int_equal(c.nserver_names, 4);
@@ -124,7 +123,6 @@ test_new_keys(void **state)
 	assert_string_equal(c.server_names[3], "d.example");
 	assert_string_equal(c.totp_secret, SECRET);
 	assert_int_equal(c.header_timeout_s, 300);
-	assert_int_equal(c.idle_timeout_s, 1);
 	assert_int_equal(c.max_unauth_per_addr, 4096);
 	serve_config_clear(&c);
 	assert_int_equal(load(&c, "[serve]\nauth = auto\n"), 0);
@@ -138,7 +136,7 @@ test_bad_values_name_the_line(void **state)
 	fails_at("[serve]\n\nauth = sometimes\n", 3, "auth");
 	fails_at("[serve]\nheader_timeout = 0\n", 2, "header_timeout");
 	fails_at("[serve]\nheader_timeout = 301\n", 2, "header_timeout");
-	fails_at("[serve]\nidle_timeout = 3601\n", 2, "idle_timeout");
+	fails_at("[serve]\nidle_timeout = 5\n", 2, "idle_timeout"); /* no such key */
 	fails_at("[serve]\nmax_unauth_per_address = 0\n", 2, "max_unauth_per_address");
 	fails_at("[serve]\nmax_unauth_per_address = 4097\n", 2, "max_unauth_per_address");
 	fails_at("[serve]\nserver_names = a.example, bad_name.example\n", 2, "bad_name.example");
@@ -269,7 +267,7 @@ test_copy(void **state)
 	struct serve_config c, d;
 	assert_int_equal(load(&c, "[serve]\npassword = " HASH "\ntotp = " SECRET "\n"
 			      "server_names = a.example b.example\nmetrics_token = 0123456789abcdef\n"
-			      "tls_dir = /x\nauth = always\nidle_timeout = 7\n"
+			      "tls_dir = /x\nauth = always\nheader_timeout = 7\n"
 			      "[user.alice]\npassword = " HASH "\nrole = operator\ntotp = " SECRET "\n"), 0);
 	serve_config_copy(&d, &c);
 	serve_config_clear(&c); /* d must not share anything with c (ASan would see it) */
@@ -281,7 +279,7 @@ test_copy(void **state)
 	assert_string_equal(d.listen, SERVE_DEFAULT_LISTEN);
 	assert_non_null(strstr(d.config_path, "t.conf"));
 	assert_int_equal(d.auth_mode, SERVE_AUTH_ALWAYS);
-	assert_int_equal(d.idle_timeout_s, 7);
+	assert_int_equal(d.header_timeout_s, 7);
 	assert_int_equal(d.nusers, 1);
 	assert_string_equal(d.users[0].name, "alice");
 	assert_string_equal(d.users[0].totp_secret, SECRET);
