@@ -33,7 +33,8 @@ cmd_serve_help(FILE *out)
 	      "                        needs a password (okvm passwd)\n"
 	      "  --config FILE         config file (default ~/.config/okvm/okvm.conf, else\n"
 	      "                        /etc/okvm/okvm.conf); options below override it\n"
-	      "  --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
+	      "  --auth auto|always    always: a login on loopback too (auto: when a password is\n"
+	      "                        set); users come from okvm passwd\n"	      "  --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
 	      "  --tls-key FILE        ... and this private key (PEM)\n"
 	      "  --tls-self-signed     serve HTTPS with a generated self-signed certificate (kept\n"
 	      "                        next to the config file and reused)\n"
@@ -62,7 +63,7 @@ cmd_serve_help(FILE *out)
 }
 
 enum { O_LISTEN = 1, O_CONFIG, O_CERT, O_KEY, O_SELF, O_SESSION, O_STALL, O_MAXC, O_CPS,
-       O_TB, O_TBLOG };
+       O_TB, O_TBLOG, O_AUTH };
 
 static const struct option opts[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
@@ -76,11 +77,12 @@ static const struct option opts[] = {
 	{ "type-cps", required_argument, NULL, O_CPS },
 	{ "test-backend", required_argument, NULL, O_TB },
 	{ "test-backend-log", required_argument, NULL, O_TBLOG },
+	{ "auth", required_argument, NULL, O_AUTH },
 	{ 0 },
 };
 
 struct serve_args {
-	const char *listen, *config, *cert, *key, *test_dir, *test_log;
+	const char *listen, *config, *cert, *key, *test_dir, *test_log, *auth;
 	bool self_signed;
 	int session_hours, stall, max_clients;
 	double cps;
@@ -113,6 +115,11 @@ parse(int argc, char **argv, struct serve_args *a)
 		case O_SELF: a->self_signed = true; break;
 		case O_TB: a->test_dir = optarg; break;
 		case O_TBLOG: a->test_log = optarg; break;
+		case O_AUTH:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "always"))
+				return cli_usage("serve: --auth auto or --auth always");
+			a->auth = optarg;
+			break;
 		case O_SESSION:
 			if (num("--session-hours", optarg, 1, 8760, &d))
 				return CLI_USAGE;
@@ -169,6 +176,8 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 	replace(&cfg->tls_key, a->key);
 	replace(&cfg->layout, cli->layout);
 	cfg->tls_self_signed |= a->self_signed;
+	if (a->auth)
+		cfg->auth_mode = strcmp(a->auth, "always") ? SERVE_AUTH_AUTO : SERVE_AUTH_ALWAYS;
 	if (a->session_hours)
 		cfg->session_hours = a->session_hours;
 	if (a->stall)

@@ -205,6 +205,8 @@ with Server("--config", conf, "--tls-self-signed") as s:
     r.read()
     check(r.status == 200 and "Secure" in r.getheader("set-cookie"),
           "login over TLS works and the cookie is Secure")
+    check((r.getheader("strict-transport-security") or "").startswith("max-age="),
+          "answers over TLS carry Strict-Transport-Security")
     # Every answer ends its connection (http.c): look at a new one's certificate.
     t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.port), timeout=20),
                         server_hostname="127.0.0.1")
@@ -221,3 +223,18 @@ with Server("--config", conf, "--tls-self-signed") as s:
 key = os.path.join(tlsdir, "okvm-selfsigned.key")
 check(os.path.exists(key) and stat.S_IMODE(os.stat(key).st_mode) == 0o600,
       "the generated key is kept 0600 for the next start")
+
+# Plain HTTP never sends HSTS (a browser would ignore it, and it would pin a name to https).
+with Server("--config", conf) as s:
+    st, h, _ = s.http("GET", "/login")
+    check(st == 200 and "strict-transport-security" not in h, "plain HTTP: no HSTS header")
+# --auth always: a login on loopback too (as dist/okvm.service runs it); a bad value is a usage
+# error that starts nothing.
+with Server("--config", conf, "--auth", "always") as s:
+    st, _, _ = s.http("GET", "/api/state")
+    check(st == 401, "--auth always: loopback needs a login")
+s = Server("--auth", "sometimes", expect_fail=True)
+rc = s.proc.wait(20)
+err = s.errors()
+s.stop()
+check(rc == 2 and "--auth auto or --auth always" in err, "--auth sometimes is a usage error")

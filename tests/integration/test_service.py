@@ -47,8 +47,8 @@ os.chmod(tmp, 0o755)
 
 unit = os.path.join(tmp, "okvm.service")
 text = open(UNIT).read()
-check("ExecStart=/usr/local/bin/okvm serve --config /etc/okvm/okvm.conf" in text,
-      "the unit starts /usr/local/bin/okvm serve with /etc/okvm/okvm.conf")
+check("ExecStart=/usr/local/bin/okvm serve --config /etc/okvm/okvm.conf --auth always" in text,
+      "the unit starts /usr/local/bin/okvm serve with /etc/okvm/okvm.conf and --auth always")
 with open(unit, "w") as f:
     f.write(text.replace("/usr/local/bin/okvm", OKVM))
 r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True)
@@ -104,8 +104,8 @@ def passwd(conf, pw, *extra):
 
 def start(conf):
     """okvm serve as the service user; returns (process, port) once it serves."""
-    p = subprocess.Popen(as_okvm(OKVM, "serve", "--config", conf, "--test-backend",
-                                 f"{FRAMES}@5"),
+    p = subprocess.Popen(as_okvm(OKVM, "serve", "--config", conf, "--auth", "always",
+                                 "--test-backend", f"{FRAMES}@5"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     line = p.stdout.readline().decode()
     if "serving on" not in line:
@@ -149,6 +149,11 @@ try:
     p, got_port = start(conf)
     check(got_port == port and login(port, PW1) == 200,
           "okvm serve runs as the service user from that file, and the login works")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request("GET", "/api/state")
+    st = c.getresponse().status
+    c.close()
+    check(st == 401, f"as the unit runs it (--auth always), loopback needs a login too ({st})")
     stop(p)
 
     r = subprocess.run(as_okvm("sh", "-c", f"echo 'password = x' >> '{conf}'"),
