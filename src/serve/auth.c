@@ -228,7 +228,9 @@ end_session(struct serve *s, struct session *se, const char *why)
 				input_release_client(s, c);
 			c->session_id = 0;
 			c->role = SERVE_ROLE_NONE;
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+			if (c->wsi) /* none in unit tests */
+				lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE,
+						LWS_TO_KILL_ASYNC);
 			closed++;
 		}
 	}

@@ -386,6 +386,37 @@ test_viewer_sends_nothing(void **state)
 	assert_int_equal(ncalls, 1);
 }
 
+/* A session that expires takes its connections with it: their keys are released and they lose
+ * their role at once (the sweep then closes them); another session's connection stays. */
+static void
+test_expired_session_ends_its_connections(void **state)
+{
+	struct fixture *fx = *state;
+	struct session *se = &fx->s->sessions[0];
+	snprintf(se->token, sizeof(se->token), "%064d", 1);
+	snprintf(se->user, sizeof(se->user), "olga");
+	se->id = 7;
+	se->role = SERVE_ROLE_OPERATOR;
+	se->expires_us = serve_wall_us() + 3600ull * 1000000;
+	fx->a.session_id = 7;
+	fx->a.role = SERVE_ROLE_OPERATOR;
+	fx->b.session_id = 8;
+	msg(fx, &fx->a, "{\"type\":\"key\",\"code\":\"ShiftLeft\",\"down\":true}");
+	assert_int_equal(ncalls, 1);
+	auth_expire(fx->s); /* not yet */
+	assert_int_equal(fx->a.session_id, 7);
+	se->expires_us = serve_wall_us() - 1;
+	auth_expire(fx->s);
+	assert_int_equal(fx->a.session_id, 0);
+	assert_int_equal(fx->a.role, SERVE_ROLE_NONE);
+	assert_string_equal(calls[ncalls - 1], "key ShiftLeft 0"); /* released */
+	assert_int_equal(fx->b.session_id, 8);
+	assert_int_equal(se->token[0], 0);
+	int n = ncalls;
+	msg(fx, &fx->a, "{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true}");
+	assert_int_equal(ncalls, n); /* nothing more from it */
+}
+
 static void
 test_addr_group(void **state)
 {
@@ -416,6 +447,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_names_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_viewer_sends_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_session_ends_its_connections, setup,
+						teardown),
 		cmocka_unit_test(test_addr_group),
 		cmocka_unit_test(test_config_load),
 		cmocka_unit_test(test_config_set),
