@@ -385,7 +385,8 @@ do_release(struct conn *c)
 	return rc ? reply_backend_error(c, rc, "release") : reply_ok(c, 200, NULL);
 }
 
-/* POST /api/mouse: the body is one WebSocket-style message: mouse, wheel or rel (default mouse). */
+/* POST /api/mouse: the body is one WebSocket-style message: mouse, wheel or rel (default mouse),
+ * validated and applied by input.c as a WebSocket message is. */
 static int
 do_mouse(struct conn *c)
 {
@@ -397,30 +398,17 @@ do_mouse(struct conn *c)
 	if (!cJSON_GetObjectItemCaseSensitive(o, "type"))
 		cJSON_AddStringToObject(o, "type", "mouse");
 	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
-	bool allowed = type && (!strcmp(type, "mouse") || !strcmp(type, "wheel") ||
-				!strcmp(type, "rel"));
-	char *txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (!allowed) {
-		free(txt);
+	if (!type || (strcmp(type, "mouse") && strcmp(type, "wheel") && strcmp(type, "rel"))) {
+		cJSON_Delete(o);
 		return http_reply_error(c, 400, "mouse: type must be mouse, wheel or rel");
 	}
-	/* A throwaway connection collects ws.c's reply, so REST and WebSocket share one parser. */
-	struct conn tmp = { .kind = CONN_WS, .s = c->s, .id = c->id, .role = c->role,
-			    .session_id = c->session_id };
-	ws_handle_message(c->s, &tmp, txt, strlen(txt));
-	free(txt);
-	int rc;
-	if (tmp.qlen) {
-		struct ws_msg *m = tmp.q[tmp.qhead];
-		rc = http_reply(c, 400, "application/json", (char *)m->buf + LWS_PRE, m->len, NULL);
-	} else {
-		rc = reply_ok(c, 200, NULL);
-	}
-	for (unsigned i = 0; i < tmp.qlen; i++)
-		free(tmp.q[(tmp.qhead + i) % SERVE_WS_QUEUE]);
 	/* REST clicks are not tracked per client: the caller sends buttons 0 itself. */
-	return rc;
+	struct input_src in = { .s = c->s, .role = c->role };
+	int rc = input_apply(&in, o);
+	cJSON_Delete(o);
+	if (rc)
+		return http_reply_error(c, rc == -EPERM ? 403 : 400, in.err);
+	return reply_ok(c, 200, NULL);
 }
 
 static int

@@ -2,6 +2,7 @@
 #ifndef OKVM_SERVE_INTERNAL_H
 #define OKVM_SERVE_INTERNAL_H
 
+#include <cjson/cJSON.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -228,7 +229,18 @@ void ws_broadcast_state(struct serve *s);
 void ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len);
 char *ws_state_json(struct serve *s, struct conn *you);
 void ws_queue_text(struct conn *c, const char *text);
-/* Input merging across clients (also used by the REST API with c == NULL). */
+/* input.c: one input message, from the WebSocket (c: the client; replies are queued to it) or
+ * from REST (c == NULL; the first error is kept in err). */
+struct input_src {
+	struct serve *s;
+	struct conn *c;
+	enum serve_role role;
+	uint8_t buttons;                /* a REST request's own buttons */
+	char err[256];                  /* the first error, "" if none */
+};
+/* Validate and apply one message object. Returns 0, -EPERM (the role may not), -EINVAL. */
+int input_apply(struct input_src *in, cJSON *o);
+/* Input merging across WebSocket clients. */
 int input_key(struct serve *s, struct conn *c, const char *code, bool down);
 int input_release_client(struct serve *s, struct conn *c);
 int input_type(struct serve *s, const char *text, size_t len, const char *layout, double cps);

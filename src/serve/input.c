@@ -1,0 +1,405 @@
+/*
+ * DESIGN: input from browsers and scripts, whatever carried it: the JSON messages of the
+ * WebSocket and of POST /api/mouse (docs/api.md) are validated and applied here, and input
+ * from several clients is merged.
+ *
+ * Runs on the service thread only. A message is validated completely before anything is sent to
+ * the backend: an unknown or malformed one gets an error (queued to the WebSocket client, or
+ * kept for the REST answer) and changes nothing. Every message checks the sender's role.
+ *
+ * Merging: the server remembers which keys and buttons each WebSocket client holds; a key goes
+ * down on the target when the first client presses it and up when the last one lets go, and the
+ * buttons sent are the union of every client's. When a client goes away, its keys and buttons
+ * are released. Browser autorepeat (a second keydown) is ignored: the target repeats by itself.
+ * A REST request is no client: it holds nothing after its answer (its buttons are its own).
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "okvm/error.h"
+#include "okvm/log.h"
+#include "serve/config-file.h"
+#include "serve/internal.h"
+
+/* An error for the message's sender: queued to a WebSocket client, kept in in->err for REST. */
+static void
+reply_error(struct input_src *in, const char *ref, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+reply_error(struct input_src *in, const char *ref, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!in->err[0])
+		snprintf(in->err, sizeof(in->err), "%s", msg);
+	if (!in->c)
+		return;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "type", "error");
+	cJSON_AddStringToObject(o, "error", msg);
+	if (ref)
+		cJSON_AddStringToObject(o, "ref", ref);
+	char *txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	ws_queue_text(in->c, txt);
+	free(txt);
+	in->s->ws_errors++;
+}
+
+static void
+reply_ok(struct input_src *in, const char *ref)
+{
+	char txt[96];
+	snprintf(txt, sizeof(txt), "{\"type\":\"ok\",\"ref\":\"%s\"}", ref);
+	if (in->c)
+		ws_queue_text(in->c, txt);
+}
+
+/* ---- input merging ---- */
+
+static int
+find_pressed(const struct conn *c, const char *code)
+{
+	for (unsigned i = 0; i < c->npressed; i++)
+		if (!strcmp(c->pressed[i], code))
+			return (int)i;
+	return -1;
+}
+
+static bool
+held_by_other(struct serve *s, const struct conn *me, const char *code)
+{
+	for (struct conn *c = s->sockets; c; c = c->next)
+		if (c != me && find_pressed(c, code) >= 0)
+			return true;
+	return false;
+}
+
+/* Buttons held by any client; me may be a REST request's throwaway connection (not listed). */
+static uint8_t
+buttons_union(struct serve *s, const struct conn *me)
+{
+	uint8_t b = me ? me->buttons : 0;
+	for (struct conn *c = s->sockets; c; c = c->next)
+		if (c != me)
+			b |= c->buttons;
+	return b;
+}
+
+int
+input_key(struct serve *s, struct conn *c, const char *code, bool down)
+{
+	int i = find_pressed(c, code);
+	if (down) {
+		if (i >= 0)
+			return 0; /* browser autorepeat */
+		if (c->npressed == SERVE_MAX_PRESSED)
+			return -ENOSPC;
+		if (!held_by_other(s, c, code)) {
+			int rc = s->be.ops->key(s->be.ud, code, true);
+			if (rc)
+				return rc;
+		}
+		snprintf(c->pressed[c->npressed++], sizeof(c->pressed[0]), "%s", code);
+		return 0;
+	}
+	if (i >= 0) {
+		c->npressed--;
+		memmove(c->pressed[i], c->pressed[i + 1], (c->npressed - (unsigned)i) *
+			sizeof(c->pressed[0]));
+	}
+	if (held_by_other(s, c, code))
+		return 0;
+	return s->be.ops->key(s->be.ud, code, false);
+}
+
+int
+input_release_client(struct serve *s, struct conn *c)
+{
+	while (c->npressed)
+		input_key(s, c, c->pressed[c->npressed - 1], false);
+	if (c->buttons) {
+		c->buttons = 0;
+		s->be.ops->buttons(s->be.ud, buttons_union(s, c));
+	}
+	return 0;
+}
+
+/* ---- incoming ---- */
+
+static bool
+get_number(cJSON *o, const char *name, double lo, double hi, bool required, double *out)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+	if (!it)
+		return !required;
+	if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < lo ||
+	    it->valuedouble > hi)
+		return false;
+	*out = it->valuedouble;
+	return true;
+}
+
+static bool
+get_int(cJSON *o, const char *name, int lo, int hi, bool required, int *out)
+{
+	double d = *out;
+	if (!get_number(o, name, lo, hi, required, &d) || d != floor(d))
+		return false;
+	*out = (int)d;
+	return true;
+}
+
+static bool
+valid_code(const char *code)
+{
+	size_t n = strlen(code);
+	if (n == 0 || n >= 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((code[i] >= 'a' && code[i] <= 'z') || (code[i] >= 'A' && code[i] <= 'Z') ||
+		      (code[i] >= '0' && code[i] <= '9')))
+			return false;
+	return true;
+}
+
+static void
+msg_key(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	struct conn *c = in->c;
+	const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "code"));
+	cJSON *down = cJSON_GetObjectItemCaseSensitive(o, "down");
+	if (!code || !cJSON_IsBool(down))
+		return reply_error(in, "key", "key needs \"code\" (string) and \"down\" (boolean)");
+	if (!valid_code(code))
+		return reply_error(in, "key", "unknown key code");
+	if (!c) /* held keys belong to a client, so they can be let go when it leaves */
+		return reply_error(in, "key", "key messages need a WebSocket; POST /api/key?combo=");
+	int rc = input_key(s, c, code, cJSON_IsTrue(down));
+	if (rc == -ENOENT)
+		return reply_error(in, "key", "unknown key code '%s'", code);
+	if (rc)
+		return reply_error(in, "key", "key %s: %s", code, okvm_strerror(rc));
+}
+
+static void
+msg_mouse(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	struct conn *c = in->c;
+	double x = 0, y = 0;
+	uint8_t *held = c ? &c->buttons : &in->buttons;
+	int buttons = *held;
+	if (!get_number(o, "x", 0, 1, true, &x) || !get_number(o, "y", 0, 1, true, &y))
+		return reply_error(in, "mouse", "mouse needs \"x\" and \"y\" from 0 to 1");
+	if (!get_int(o, "buttons", 0, 7, false, &buttons))
+		return reply_error(in, "mouse", "\"buttons\" must be an integer from 0 to 7");
+	uint8_t old = *held;
+	*held = (uint8_t)buttons;
+	int rc = s->be.ops->mouse_abs(s->be.ud, x, y, buttons_union(s, c) | *held);
+	if (rc) {
+		*held = old;
+		return reply_error(in, "mouse", "mouse: %s", okvm_strerror(rc));
+	}
+	s->last_x = x;
+	s->last_y = y;
+}
+
+static void
+msg_wheel(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	int dy = 0, dx = 0;
+	if (!get_int(o, "dy", -127, 127, false, &dy) || !get_int(o, "dx", -127, 127, false, &dx))
+		return reply_error(in, "wheel", "wheel \"dy\"/\"dx\" must be integers from -127 to 127");
+	int rc = s->be.ops->wheel(s->be.ud, dy, dx);
+	if (rc)
+		return reply_error(in, "wheel", "wheel: %s", okvm_strerror(rc));
+}
+
+static void
+msg_rel(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	struct conn *c = in->c;
+	uint8_t *held = c ? &c->buttons : &in->buttons;
+	int dx = 0, dy = 0, buttons = *held;
+	if (!get_int(o, "dx", -32767, 32767, true, &dx) ||
+	    !get_int(o, "dy", -32767, 32767, true, &dy))
+		return reply_error(in, "rel", "rel needs integer \"dx\" and \"dy\" (|d| <= 32767)");
+	if (!get_int(o, "buttons", 0, 7, false, &buttons))
+		return reply_error(in, "rel", "\"buttons\" must be an integer from 0 to 7");
+	uint8_t old = *held;
+	*held = (uint8_t)buttons;
+	int rc = s->be.ops->rel(s->be.ud, dx, dy, buttons_union(s, c) | *held);
+	if (rc) {
+		*held = old;
+		return reply_error(in, "rel", "rel: %s", okvm_strerror(rc));
+	}
+}
+
+static void
+msg_type(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	struct conn *c = in->c;
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "text"));
+	cJSON *lay = cJSON_GetObjectItemCaseSensitive(o, "layout");
+	double cps = 0;
+	if (!text || !*text)
+		return reply_error(in, "type", "type needs a non-empty \"text\"");
+	if (lay && !cJSON_IsString(lay))
+		return reply_error(in, "type", "\"layout\" must be a string");
+	if (!get_number(o, "cps", 0, 10000, false, &cps))
+		return reply_error(in, "type", "\"cps\" must be a number from 0 to 10000");
+	int rc = input_type(s, text, strlen(text), lay ? lay->valuestring : NULL, cps);
+	if (rc)
+		return reply_error(in, "type", "type: %s", okvm_strerror(rc));
+	if (c)
+		audit(c, "paste bytes=%zu", strlen(text));
+	reply_ok(in, "type");
+}
+
+static void
+msg_release_all(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	struct conn *c = in->c;
+	for (struct conn *k = s->sockets; k; k = k->next) {
+		k->npressed = 0;
+		k->buttons = 0;
+	}
+	if (c) {
+		c->npressed = 0;
+		c->buttons = 0;
+	}
+	int rc = s->be.ops->release_all(s->be.ud);
+	if (rc)
+		return reply_error(in, "release_all", "release_all: %s", okvm_strerror(rc));
+	s->typing_active = false;
+	ws_broadcast_state(s);
+}
+
+static void
+msg_ping(struct input_src *in, cJSON *o)
+{
+	struct conn *c = in->c;
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "type", "pong");
+	cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "t");
+	if (cJSON_IsNumber(t))
+		cJSON_AddNumberToObject(r, "t", t->valuedouble);
+	char *txt = cJSON_PrintUnformatted(r);
+	cJSON_Delete(r);
+	if (c)
+		ws_queue_text(c, txt);
+	free(txt);
+}
+
+static void
+msg_switch(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	struct conn *c = in->c;
+	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "to"));
+	enum serve_usb dir = !to ? SERVE_USB_UNKNOWN : !strcmp(to, "host") ? SERVE_USB_HOST
+			     : !strcmp(to, "target") ? SERVE_USB_TARGET : SERVE_USB_UNKNOWN;
+	if (dir == SERVE_USB_UNKNOWN)
+		return reply_error(in, "switch", "switch needs \"to\": \"host\" or \"target\"");
+	int rc = s->be.ops->usb_switch(s->be.ud, dir);
+	if (rc)
+		return reply_error(in, "switch", "switch: %s", okvm_strerror(rc));
+	if (c)
+		audit(c, "switch to=%s", to);
+	ws_broadcast_state(s);
+}
+
+static void
+msg_combo(struct input_src *in, cJSON *o)
+{
+	struct serve *s = in->s;
+	const char *combo = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "combo"));
+	if (!combo || !*combo || strlen(combo) > 128)
+		return reply_error(in, "combo", "combo needs \"combo\", e.g. \"ctrl+alt+delete\"");
+	int rc = s->be.ops->combo(s->be.ud, combo);
+	if (rc == -ENOENT)
+		return reply_error(in, "combo", "unknown key in combo '%s'", combo);
+	if (rc)
+		return reply_error(in, "combo", "combo: %s", okvm_strerror(rc));
+}
+
+static const struct {
+	const char *type;
+	void (*fn)(struct input_src *in, cJSON *o);
+	enum serve_role role;           /* the least role that may send it */
+} handlers[] = {
+	{ "key", msg_key, SERVE_ROLE_OPERATOR }, { "mouse", msg_mouse, SERVE_ROLE_OPERATOR },
+	{ "wheel", msg_wheel, SERVE_ROLE_OPERATOR }, { "rel", msg_rel, SERVE_ROLE_OPERATOR },
+	{ "type", msg_type, SERVE_ROLE_OPERATOR },
+	{ "release_all", msg_release_all, SERVE_ROLE_OPERATOR },
+	{ "ping", msg_ping, SERVE_ROLE_VIEWER }, { "switch", msg_switch, SERVE_ROLE_OPERATOR },
+	{ "combo", msg_combo, SERVE_ROLE_OPERATOR },
+};
+
+/* Two members whose names differ at most in case ({"Type":..,"type":..}): one reader of the
+ * message could take one and another reader the other, so such a message is refused whole. */
+static bool
+has_duplicate_names(const cJSON *o)
+{
+	for (const cJSON *a = o->child; a; a = a->next)
+		for (const cJSON *b = a->next; b; b = b->next)
+			if (a->string && b->string && !strcasecmp(a->string, b->string))
+				return true;
+	return false;
+}
+
+int
+input_apply(struct input_src *in, cJSON *o)
+{
+	if (has_duplicate_names(o)) {
+		reply_error(in, NULL, "malformed message: a member name appears twice");
+		return -EINVAL;
+	}
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "type"));
+	if (!type) {
+		reply_error(in, NULL, "message without a \"type\"");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+		if (strcmp(handlers[i].type, type))
+			continue;
+		if (in->role < handlers[i].role) {
+			reply_error(in, handlers[i].type, "%s needs the role %s (yours: %s)",
+				    handlers[i].type, serve_role_name(handlers[i].role),
+				    serve_role_name(in->role));
+			return -EPERM;
+		}
+		handlers[i].fn(in, o);
+		return in->err[0] ? -EINVAL : 0;
+	}
+	reply_error(in, NULL, "unknown message type '%.40s'", type);
+	return -EINVAL;
+}
+
+void
+ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len)
+{
+	struct input_src in = { .s = s, .c = c, .role = c ? c->role : SERVE_ROLE_NONE };
+	cJSON *o = cJSON_ParseWithLength(msg, len);
+	if (!cJSON_IsObject(o))
+		reply_error(&in, NULL, "malformed message: want one JSON object");
+	else
+		input_apply(&in, o);
+	cJSON_Delete(o);
+}
