@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "okvm/log.h"
+#include "serve/auth-parse.h"
 #include "serve/config-file.h"
 #include "serve/internal.h"
 #include "serve/totp.h"
@@ -78,86 +79,26 @@ audit(struct conn *c, const char *fmt, ...)
 
 /* ---- Host: the DNS-rebinding check ---- */
 
-static bool
-name_allowed(const struct serve *s, const char *host)
-{
-	static const char lh[] = "localhost";
-	size_t n = strlen(host);
-	if (!strcmp(host, lh) || (n > sizeof(lh) && !strcmp(host + n - sizeof(lh) + 1, lh) &&
-				  host[n - sizeof(lh)] == '.'))
-		return true;
-	struct in_addr a4;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return true; /* an IP literal cannot be rebound: it is its own origin */
-	for (unsigned i = 0; i < s->cfg.nserver_names; i++)
-		if (!strcmp(host, s->cfg.server_names[i]))
-			return true;
-	return false;
-}
-
 bool
 auth_host_ok(struct serve *s, struct lws *wsi)
 {
 	char host[256];
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
 		return false;
-	char *h = host;
-	if (*h == '[') { /* an IPv6 literal, with or without a port */
-		char *close = strchr(h, ']');
-		struct in6_addr a6;
-		if (!close || (close[1] && close[1] != ':'))
-			return false;
-		*close = 0;
-		return inet_pton(AF_INET6, h + 1, &a6) == 1;
-	}
-	char *colon = strrchr(h, ':');
-	if (colon) {
-		if (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-			return false;
-		*colon = 0;
-	}
-	for (char *p = h; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	size_t n = strlen(h);
-	if (n && h[n - 1] == '.')
-		h[--n] = 0; /* "localhost." is localhost */
-	return n && name_allowed(s, h);
+	return auth_host_allowed(host, (const char *const *)s->cfg.server_names,
+				 s->cfg.nserver_names);
 }
 
 /* ---- sessions ---- */
 
-/*
- * The okvm_session cookies of a request, by exact name: "xokvm_session=" is another cookie, and
- * a planted "okvm_session" (a sibling subdomain can set one) must not hide the real one, so each
- * of them is tried. fn returns true to stop. Returns whether it stopped.
- */
+/* Each okvm_session cookie of the request (auth-parse.c says which count). */
 static bool
 each_session_cookie(struct lws *wsi, bool (*fn)(const char *tok, void *ud), void *ud)
 {
 	char hdr[SERVE_MAX_HEADER];
 	if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_COOKIE) <= 0)
 		return false;
-	static const char name[] = "okvm_session";
-	bool stopped = false;
-	for (char *p = hdr; *p && !stopped;) {
-		p += strspn(p, " \t;");
-		char *end = p + strcspn(p, ";");
-		char save = *end;
-		*end = 0;
-		const char *eq = strchr(p, '=');
-		if (eq && (size_t)(eq - p) == sizeof(name) - 1 && !memcmp(p, name, sizeof(name) - 1)) {
-			size_t n = strcspn(eq + 1, " \t");
-			if (n == 64 && !eq[1 + n + strspn(eq + 1 + n, " \t")]) {
-				char tok[65];
-				memcpy(tok, eq + 1, 64);
-				tok[64] = 0;
-				stopped = fn(tok, ud);
-				sodium_memzero(tok, sizeof(tok));
-			}
-		}
-		*end = save;
-		p = end;
-	}
+	bool stopped = auth_each_session_cookie(hdr, fn, ud);
 	sodium_memzero(hdr, sizeof(hdr));
 	return stopped;
 }
@@ -201,15 +142,11 @@ auth_check_request(struct serve *s, struct lws *wsi)
 bool
 auth_check_metrics_token(struct serve *s, struct lws *wsi)
 {
-	const char *want = s->cfg.metrics_token;
 	char got[300];
-	if (!want || lws_hdr_copy(wsi, got, sizeof(got), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
+	if (!s->cfg.metrics_token ||
+	    lws_hdr_copy(wsi, got, sizeof(got), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0)
 		return false;
-	if (strncasecmp(got, "Bearer ", 7))
-		return false;
-	const char *tok = got + 7;
-	size_t n = strlen(want);
-	bool ok = strlen(tok) == n && !sodium_memcmp(tok, want, n);
+	bool ok = auth_bearer_ok(got, s->cfg.metrics_token);
 	sodium_memzero(got, sizeof(got));
 	return ok;
 }
@@ -597,17 +534,12 @@ auth_free(struct serve *s)
 	s->auth_todo = s->auth_done = NULL;
 }
 
-/* The part of an Origin after "scheme://", compared with Host (both may carry a port). */
+/* Origin, if any, must name the Host (auth-parse.c). */
 bool
 auth_origin_ok(struct lws *wsi)
 {
 	char origin[256], host[256];
-	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
-		return true; /* not a browser: curl, scripts */
-	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
-		return false;
-	const char *o = strstr(origin, "://");
-	if (!o)
-		return false;
-	return !strcasecmp(o + 3, host);
+	bool has_origin = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0;
+	bool has_host = lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0;
+	return auth_origin_matches(has_origin ? origin : NULL, has_host ? host : NULL);
 }
