@@ -30,6 +30,7 @@
 #include "emu/emu-internal.h"
 #include "okvm/log.h"
 #include "lib/xalloc.h"
+#include "lib/thread.h"
 
 static uint64_t
 now_ns(void)
@@ -378,7 +379,6 @@ static void *
 emu_thread(void *arg)
 {
 	struct emu *e = arg;
-	pthread_setname_np(pthread_self(), "okvm-emu");
 	/* The wire-time model stamps host bytes when this thread reads them: a thread that runs
 	 * late makes two reports look closer than they were sent, and the poll model then "loses"
 	 * one that a real chip would have kept. Real-time priority (when the process may have it,
@@ -402,12 +402,7 @@ emu_thread(void *arg)
 static int
 start_thread(struct emu *e)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* the worker inherits: no signals there */
-	int rc = pthread_create(&e->thread, NULL, emu_thread, e);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return -rc;
+	return thread_start(&e->thread, "okvm-emu", emu_thread, e);
 }
 
 int

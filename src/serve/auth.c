@@ -30,6 +30,7 @@
 #include "serve/config-file.h"
 #include "serve/internal.h"
 #include "serve/totp.h"
+#include "lib/thread.h"
 
 #define PWHASH_OPSLIMIT 3
 #define PWHASH_MEMLIMIT (12u * 1024 * 1024)
@@ -381,11 +382,10 @@ start_thread(struct serve *s)
 						PWHASH_MEMLIMIT))
 		return -ENOMEM;
 	s->auth_stop = false;
-	if (pthread_create(&s->auth_thread, NULL, auth_main, s)) {
+	if (thread_start(&s->auth_thread, "okvm-auth", auth_main, s)) {
 		okvm_log(OKVM_LOG_ERROR, "serve: cannot start the login thread");
 		return -EAGAIN;
 	}
-	pthread_setname_np(s->auth_thread, "okvm-auth");
 	s->auth_running = true;
 	return 0;
 }

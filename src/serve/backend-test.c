@@ -22,13 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 
 #include "okvm/log.h"
 #include "serve/backend.h"
+#include "lib/thread.h"
 
 #define MAX_FILES 256
 
@@ -183,7 +183,6 @@ static void *
 producer(void *ud)
 {
 	struct tb *t = ud;
-	prctl(PR_SET_NAME, "okvm-testsrc");
 	uint64_t period = (uint64_t)(1e6 / t->fps), next = now_us(), win = next, nwin = 0;
 	pthread_mutex_lock(&t->lock);
 	while (!t->stop) {
@@ -398,7 +397,6 @@ static void *
 typer(void *ud)
 {
 	struct tb *t = ud;
-	prctl(PR_SET_NAME, "okvm-testtype");
 	pthread_mutex_lock(&t->lock);
 	size_t i = 0;
 	while (i < t->text_len && !t->typing_cancel && !t->stop) {
@@ -472,11 +470,12 @@ tb_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 	json_str(esc, sizeof(esc), text, len < 400 ? len : 400);
 	logf_locked(t, "{\"op\":\"type\",\"layout\":\"%s\",\"cps\":%g,\"chars\":%zu,\"text\":\"%s\"}",
 		    layout, cps, t->total, esc);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_create(&t->typer, NULL, typer, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (thread_start(&t->typer, "okvm-testtype", typer, t)) {
+		free(t->text);
+		t->text = NULL;
+		pthread_mutex_unlock(&t->lock);
+		return -EAGAIN;
+	}
 	t->typer_running = true;
 	pthread_mutex_unlock(&t->lock);
 	return 0;
@@ -693,11 +692,8 @@ serve_backend_test_new(const char *dir, double fps, const char *log_path,
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_create(&t->thread, NULL, producer, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (thread_start(&t->thread, "okvm-testsrc", producer, t))
+		abort(); /* a test stand-in: no thread, no test */
 	*out = (struct serve_backend){ .ops = &tb_ops, .ud = t };
 	return 0;
 }

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +37,7 @@
 #include "okvm/text.h"
 #include "okvm/video.h"
 #include "serve/backend.h"
+#include "lib/thread.h"
 
 #define RECONNECT_MS 1000      /* hot-plug: how often a gone unit is looked for */
 #define TYPE_QUEUE_AHEAD 16   /* keyboard reports queued ahead of the link while typing */
@@ -185,7 +185,6 @@ static void *
 hid_thread(void *ud)
 {
 	struct ub *u = ud;
-	prctl(PR_SET_NAME, "okvm-hid");
 	/* p[0] the eventfd, p[1] the link (left out once the port is gone) */
 	struct pollfd p[2] = { { .fd = u->efd, .events = POLLIN },
 			       { .fd = okvm_link_fd(u->link), .events = POLLIN } };
@@ -414,7 +413,6 @@ static void *
 typer_thread(void *ud)
 {
 	struct ub *u = ud;
-	prctl(PR_SET_NAME, "okvm-type");
 	pthread_mutex_lock(&u->lock);
 	double start = now_s();
 	size_t i = 0;
@@ -506,11 +504,11 @@ ub_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 	u->progress_ud = fn_ud;
 	u->cancel = false;
 	u->typing = true;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_create(&u->typer, NULL, typer_thread, u);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (thread_start(&u->typer, "okvm-type", typer_thread, u)) {
+		u->typing = false;
+		pthread_mutex_unlock(&u->lock);
+		return -EAGAIN;
+	}
 	u->typer_running = true;
 	pthread_mutex_unlock(&u->lock);
 	return 0;
@@ -682,14 +680,10 @@ start_hid(struct ub *u)
 {
 	okvm_link_get_state(u->link, &u->st);
 	okvm_link_set_listener(u->link, on_link_state, u);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&u->hid, NULL, hid_thread, u);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = thread_start(&u->hid, "okvm-hid", hid_thread, u);
 	if (rc)
 		okvm_link_set_listener(u->link, NULL, NULL);
-	return -rc;
+	return rc;
 }
 
 int

@@ -24,6 +24,7 @@
 #include "lib/video/draw.h"
 #include "lib/video/frame.h"
 #include "okvm/log.h"
+#include "lib/thread.h"
 
 #define RETRY_US 1000000       /* reopen a missing device once a second */
 #define PLACEHOLDER_US 1000000 /* placeholder frames once a second */
@@ -432,17 +433,9 @@ okvm_capture_start(struct okvm_capture *c)
 {
 	if (c->started)
 		return -EALREADY;
-	sigset_t block, old;
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	int rc = pthread_create(&c->thread, NULL, thread_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = thread_start(&c->thread, "okvm-capture", thread_main, c);
 	if (rc)
-		return -rc;
-	pthread_setname_np(c->thread, "okvm-capture");
+		return rc;
 	c->started = true;
 	return 0;
 }
