@@ -16,11 +16,13 @@
  * frames, the 0xE1 timeout reply, the UP pin.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "emu/emu-internal.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 
 /* Factory USB strings (docs/virtual-unit.md: product string from QT issue #220). */
 static const char *const factory_strings[3] = { "WCH", "WCH UART TO KB-MS_V1.8", "0" };
@@ -34,11 +36,8 @@ emu_byte_ns(int baud)
 static bool
 baud_supported(uint32_t baud)
 {
-	static const uint32_t ok[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (ok[i] == baud)
-			return true;
-	return false;
+	/* the CH9329's speeds (okvm/models.h); the CH32V208 emulation shares its parameter block */
+	return baud <= INT_MAX && okvm_hid_chip_baud_ok(OKVM_HID_CH9329, (int)baud);
 }
 
 static void

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "emu/ms2109-emu.h"
+#include "okvm/models.h"
 
 #define CMD_READ_XDATA 0xB5
 #define CMD_WRITE_XDATA 0xB6
@@ -96,13 +97,14 @@ static void
 eeprom_image(struct ms2109_emu *e)
 {
 	uint8_t *img = e->eeprom;
+	const struct okvm_model *m = okvm_model_get(OKVM_MODEL_MINI_KVM_V1_9);
 	memset(img, 0xFF, MS2109_EMU_EEPROM_SIZE);
 	memset(img, 0, 48 + CODE_SIZE);
 	img[0] = 0xA5;
 	img[1] = 0x5A;
 	put16(img + 2, CODE_SIZE);
-	put16(img + 6, 0x534D);
-	put16(img + 8, 0x2109);
+	put16(img + 6, m->video.vid);
+	put16(img + 8, m->video.pid);
 	memcpy(img + 12, e->fw, 4);
 	put_name(img + 0x10, "Openterface");
 	put_name(img + 0x20, "Openterface");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "okvm/ch9329.h"
+#include "okvm/models.h"
 
 uint8_t
 okvm_ch9329_sum(const uint8_t *p, size_t n)
@@ -330,8 +331,9 @@ okvm_ch9329_params_factory(struct okvm_ch9329_params *p)
 	p->baud = 9600;
 	p->reserved1[0] = 0x08;
 	p->packet_interval_ms = 3;
-	p->vid = 0x1A86;
-	p->pid = 0xE129;
+	const struct okvm_hid_chip *c = okvm_hid_chip_get(OKVM_HID_CH9329);
+	p->vid = c->target_vid;
+	p->pid = c->target_pid;
 	p->kb_release_delay_ms = 1;
 	p->enter_chars[0] = 0x0D;
 }
