@@ -1,5 +1,5 @@
 /*
- * DESIGN: the virtual CH9329 (spec/hardware.md section 2, reply rules 2.15).
+ * DESIGN: the virtual CH9329 (docs/hardware.md 2, reply rules 2.15).
  *
  * Pure state machine with the clock passed in; emu.c does the I/O. The host's bytes become
  * a timeline: each byte's stop bit ends 10 bits / baud after the previous one (or after the time
@@ -193,7 +193,7 @@ check_hid(const struct okvm_ch9329_frame *f, enum emu_slot_kind *kind)
 static bool
 mode_allows(uint8_t mode, enum emu_slot_kind k)
 {
-	/* CH9329-D operating modes (spec 2.8): 1 keyboard only, 3 custom HID only. */
+	/* CH9329-D operating modes (hardware.md 2.8): 1 keyboard only, 3 custom HID only. */
 	if (mode == 3)
 		return false;
 	return mode != 1 || k == EMU_SLOT_KBD;
@@ -453,7 +453,7 @@ chip_modem(struct emu *e, const char *msg, uint64_t now)
 	bool on = msg[4] == '1';
 	if (!strncmp(msg, "DTR", 3)) {
 		if (on != c->dtr)
-			/* DTR asserted turns the switchable USB-A port's ground off (spec 2.11). */
+			/* DTR asserted cuts the USB-A port's ground (hardware.md 2.11). */
 			emu_emit(e, &(struct emu_event){ .type = EMU_EV_USB_POWER, .on = !on });
 		c->dtr = on;
 	} else if (!strncmp(msg, "RTS", 3)) {

@@ -1,5 +1,5 @@
 /*
- * DESIGN: writes the sysfs view of a virtual Mini-KVM v1.9 (spec/hardware.md 1.2): the hub
+ * DESIGN: writes the sysfs view of a virtual Mini-KVM v1.9 (docs/hardware.md 1.2): the hub
  * 1A40:0101 at the unit's chain, the MS2109 composite (UVC, UAC, HID) on port 1 and the CH340
  * on port 2 (IDs, strings and ports: OKVM_MODEL_MINI_KVM_V1_9 of okvm/models.h), with the
  * class devices a kernel creates below their interfaces (video4linux, sound, hidraw, tty) and

@@ -1,6 +1,6 @@
 /*
  * DESIGN: register access to the MacroSilicon video chips over HID feature reports
- * (spec/hardware.md 3.1, 3.2). The differences between the chips are data, one row per chip:
+ * (docs/hardware.md 3.1, 3.2). The differences between the chips are data, one row per chip:
  * the report id/length attempts in the order the official app tries them, and the register
  * addresses. A register read is SET_FEATURE(request) then GET_FEATURE(response); the response
  * must echo the command and address, else the next attempt is tried. The attempt that worked
@@ -42,7 +42,7 @@ struct chip_desc {
 	uint16_t fw, signal, width, height, fps, pclk, toggle, spdif;
 };
 
-/* spec 3.1 (attempt order) and 3.2 (addresses). NO_REG: the chip has no such register. */
+/* hardware.md 3.1 (attempt order) and 3.2 (addresses). NO_REG: the chip has no such register. */
 static const struct chip_desc chips[] = {
 	[OKVM_CHIP_MS2109] = { "MS2109",
 		{ { 0x00, 9 }, { 0x01, 9 } }, { { 0x00, 9 }, { 0x01, 9 } },
@@ -133,7 +133,7 @@ hid_close(void *ud)
 	okvm_hidraw_close((int)(intptr_t)ud);
 }
 
-/* Walk /sys/class/hidraw/NAME up to 6 parents for idVendor/idProduct (spec 1.3). */
+/* Walk /sys/class/hidraw/NAME up to 6 parents for idVendor/idProduct (hardware.md 1.3). */
 static int
 detect_kind(const char *hidraw_path, const char *root, enum okvm_chip_kind *out)
 {
@@ -311,7 +311,7 @@ okvm_chip_firmware(struct okvm_chip *c, char out[9], unsigned long *number)
 	return 0;
 }
 
-/* spec 3.2 "Resolution quirks" (QT normalizeResolution). */
+/* hardware.md 3.2 "Resolution quirks" (QT normalizeResolution). */
 static void
 normalise(enum okvm_chip_kind kind, struct okvm_chip_status *st)
 {

@@ -1,5 +1,5 @@
 /*
- * DESIGN: finding Openterface units in sysfs (spec/hardware.md 1.2, 1.3).
+ * DESIGN: finding Openterface units in sysfs (docs/hardware.md 1.2, 1.3).
  *
  * Everything is read from a sysfs root (normally /sys, OKVM_SYSFS_ROOT or an explicit root in
  * tests), so recorded trees in tests/fixtures/sysfs/ exercise the same code as a real machine.
@@ -11,12 +11,12 @@
  *    the form B-P[.P...] ("3-3.2"); interface suffixes (":1.0") are not device components.
  * 3. Units are anchored on the capture chip, as the official app does; IDs and hub ports are
  *    those of the model table (models.c, okvm/models.h):
- *    - Mini-KVM: 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the unit key (spec 1.2).
+ *    - Mini-KVM (hardware.md 1.2): 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the key.
  *      A 534D:2109 elsewhere counts only if its product string says "Openterface" (MacroSilicon's
  *      default ID is on every generic HDMI capture stick); it is then a unit without serial.
  *      The serial chip is the 1A86:7523 on hub port 2 *of that hub*, never a CH340 found
  *      elsewhere (QT issue #141: another CH340 adapter was taken for the unit's). Hub port 3 is
- *      the switchable USB-A port, hub port 4 the host-side extension pins (spec 1.2, 7).
+ *      the switchable USB-A port, hub port 4 the host-side extension pins (hardware.md 1.2).
  *    - KVM-Go (345F:2132) and KVM-VGA (345F:2109): the composite's own chain is the key; the
  *      1A86:FE0C serial is the one below the same parent hub (USB 2 topology), or below the
  *      USB 2 twin of that hub (USB 3 topology, where the composite sits on the SuperSpeed bus and

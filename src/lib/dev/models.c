@@ -1,5 +1,5 @@
 /*
- * DESIGN: the one table of Openterface products (spec/hardware.md 1.1 VID:PID table, 1.2 and 7
+ * DESIGN: the one table of Openterface products (docs/hardware.md 1.1 VID:PID table, 1.2
  * topology and hub ports, 2.1 serial speeds, 3.3 USB switch per hardware, 2.11 modem lines).
  * Discovery, the video-chip code, the virtual unit's sysfs writer and the CLI look products up
  * here instead of comparing VID/PID literals; this file is the only one in src/ that holds them.
@@ -17,7 +17,7 @@
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* spec 1.1 and the recorded trees in tests/fixtures/sysfs: IDs and USB strings of each part */
+/* hardware.md 1.1 and the recorded trees in tests/fixtures/sysfs: each part's IDs and strings */
 #define MS2109_OPENTERFACE { 0x534D, 0x2109, "Openterface", "MACROSILICON" }
 #define MS2109S_VGA { 0x345F, 0x2109, NULL, NULL }
 #define MS2130S_GO { 0x345F, 0x2132, NULL, NULL }
@@ -26,14 +26,15 @@
 #define SL21_HUB { 0x1A40, 0x0101, "USB 2.0 Hub", NULL } /* CoreChips SL2.1s (BOM) */
 #define NO_PART { 0, 0, NULL, NULL }
 
-/* CH32V208 units run at a fixed 115200 (spec 2.1, QT CH32V208Strategy.h) */
+/* CH32V208 units run at a fixed 115200 (hardware.md 2.1, QT CH32V208Strategy.h) */
 #define CH32V208_BAUD 115200
 
 static const struct okvm_model models[] = {
 	/* Host hub HUB1: MS2109 on port 1, CH340C on 2, FSUSB42 mux (switchable USB-A) on 3,
-	 * extension header PROBE_USB pins 2/3 on 4 (spec 1.2, v1.9 schematic). The toggle only
-	 * drives MS2109 GPIO0; the app mirrors it into SPDIFOUT, which drives the mux (spec 3.3).
-	 * CH340 DTR# powers the USB-A port, RTS# is CH9329 DEF, CTS# is DATAFLIP (spec 2.11). */
+	 * extension header PROBE_USB pins 2/3 on 4 (hardware.md 1.2, v1.9 schematic). The toggle
+	 * only drives MS2109 GPIO0; the app mirrors it into SPDIFOUT, which drives the mux
+	 * (hardware.md 3.3). CH340 DTR# powers the USB-A port, RTS# is CH9329 DEF, CTS# is DATAFLIP
+	 * (hardware.md 2.11). */
 	[OKVM_MODEL_MINI_KVM_V1_9] = {
 		.name = "Mini-KVM v1.9",
 		.variant = OKVM_VARIANT_MINI_KVM,
@@ -48,8 +49,9 @@ static const struct okvm_model models[] = {
 			    OKVM_MODEL_DTR_POWER | OKVM_MODEL_RTS_RESET | OKVM_MODEL_DATAFLIP |
 			    OKVM_MODEL_AUDIO,
 	},
-	/* Same parts and hub; no extension header (spec 7), the toggle drives the mux directly,
-	 * RTS/DTR/CTS are unconnected and there is no software switch (spec 2.11, 3.3). */
+	/* Same parts and hub, no extension header (hardware.md 1.2); the toggle drives the mux
+	 * directly, RTS/DTR/CTS are unconnected and there is no software switch
+	 * (hardware.md 2.11, 3.3). */
 	[OKVM_MODEL_MINI_KVM_V1_6] = {
 		.name = "Mini-KVM v1.6",
 		.variant = OKVM_VARIANT_MINI_KVM,
@@ -63,9 +65,9 @@ static const struct okvm_model models[] = {
 		.features = OKVM_MODEL_HW_TOGGLE | OKVM_MODEL_AUDIO,
 	},
 	/* MS2130S composite on the SuperSpeed bus; the CH32V208 serial and the micro-SD reader
-	 * under the hub's USB 2 half, a different port chain (spec 1.2, QT "companion port
-	 * chain"). The hub's own ID is not known. Switch: command 0x17 (spec 3.3). Audio: QT
-	 * matches the audio device by "345F" (spec 1.1 strings). */
+	 * under the hub's USB 2 half, a different port chain (hardware.md 1.2, QT "companion port
+	 * chain"). The hub's own ID is not known. Switch: command 0x17 (hardware.md 3.3). Audio: QT
+	 * matches the audio device by "345F" (hardware.md 1.1 strings). */
 	[OKVM_MODEL_KVM_GO_USB3] = {
 		.name = "KVM-Go USB3",
 		.variant = OKVM_VARIANT_KVM_GO,
@@ -92,7 +94,7 @@ static const struct okvm_model models[] = {
 		.features = OKVM_MODEL_SERIAL_SWITCH | OKVM_MODEL_AUDIO | OKVM_MODEL_SD_CARD,
 	},
 	/* MS2109S + CH32V208 (QT "KVMVGA (345F:2109)", AND "KVMGO-VGA"); no schematic is public,
-	 * so only what the apps use is set: the 0x17 switch (spec 3.3). */
+	 * so only what the apps use is set: the 0x17 switch (hardware.md 3.3). */
 	[OKVM_MODEL_KVM_VGA] = {
 		.name = "KVM-VGA",
 		.variant = OKVM_VARIANT_KVM_VGA,
@@ -107,12 +109,12 @@ static const struct okvm_model models[] = {
 	},
 };
 
-/* CH9329-D: 1200..115200, factory 9600 (spec 2.1); the standard speeds of that range. */
+/* CH9329-D: 1200..115200, factory 9600 (hardware.md 2.1); the standard speeds of that range. */
 static const int ch9329_bauds[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
 static const int ch32v208_bauds[] = { CH32V208_BAUD };
 
 static const struct okvm_hid_chip hid_chips[] = {
-	/* target-side identity: the CH9329 parameter block's default 1A86:E129 (spec 1.1, 2.8) */
+	/* target-side identity: the parameter block's default 1A86:E129 (hardware.md 1.1, 2.8) */
 	[OKVM_HID_CH9329] = { "CH9329", 9600, ch9329_bauds, N_OF(ch9329_bauds), 0x1A86, 0xE129 },
 	[OKVM_HID_CH32V208] = { "CH32V208", CH32V208_BAUD, ch32v208_bauds, N_OF(ch32v208_bauds),
 				0, 0 },
