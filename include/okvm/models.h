@@ -14,7 +14,7 @@
 extern "C" {
 #endif
 
-/* One entry per product (spec/hardware.md 1.1, 1.2, 7). Revisions whose USB parts have the same
+/* One entry per product (docs/hardware.md 1.1, 1.2). Revisions whose USB parts have the same
  * IDs (Mini-KVM v1.9 and v1.6, KVM-Go on a USB 2 or USB 3 path) cannot be told apart by
  * discovery; a lookup by ID returns the first of them, so the most capable one comes first. */
 enum okvm_model_id {
@@ -25,13 +25,13 @@ enum okvm_model_id {
 	OKVM_MODEL_KVM_VGA,
 };
 
-/* The chip that types into the target (spec 1.1, 2.1). */
+/* The chip that types into the target (hardware.md 1.1, 2.1). */
 enum okvm_hid_kind {
 	OKVM_HID_CH9329,   /* WCH CH9329 over UART behind a CH340 USB-serial bridge: /dev/ttyUSB* */
 	OKVM_HID_CH32V208, /* WCH CH32V208 MCU, CDC-ACM (/dev/ttyACM*): CH9329 frames + cmd 0x17 */
 };
 
-/* How the parts of one unit hang together on the host's USB tree (spec 1.2, 1.3). */
+/* How the parts of one unit hang together on the host's USB tree (hardware.md 1.2, 1.3). */
 enum okvm_model_topology {
 	OKVM_TOPO_HUB_PORTS, /* the unit's own hub, each part on a fixed port (okvm_model_ports) */
 	OKVM_TOPO_SAME_HUB,  /* capture composite and serial below one parent hub (USB 2 path) */
@@ -47,7 +47,7 @@ enum okvm_model_feature {
 	OKVM_MODEL_TOGGLE_READ = 1u << 2,   /* its position is readable (video chip GPIO0) */
 	OKVM_MODEL_SERIAL_SWITCH = 1u << 3, /* the HID chip's command 0x17 routes the port */
 	OKVM_MODEL_DTR_POWER = 1u << 4,     /* serial DTR cuts the USB-A port's ground */
-	OKVM_MODEL_RTS_RESET = 1u << 5,     /* serial RTS drives the CH9329 DEF pin (spec 2.10) */
+	OKVM_MODEL_RTS_RESET = 1u << 5,     /* RTS drives the CH9329 DEF pin (hardware.md 2.10) */
 	OKVM_MODEL_DATAFLIP = 1u << 6,      /* serial CTS toggles per HID packet (CH9329 UP pin) */
 	OKVM_MODEL_AUDIO = 1u << 7,         /* the capture composite carries HDMI audio (UAC) */
 	OKVM_MODEL_SD_CARD = 1u << 8,       /* a micro-SD reader (USB mass storage) */
@@ -101,7 +101,7 @@ bool okvm_model_part_is(const struct okvm_model *m, enum okvm_model_part p, uint
 			uint16_t pid);
 
 /**
- * The first model whose part `p` has this USB ID (spec 1.3: the capture chip's ID decides).
+ * The first model whose part `p` has this USB ID (hardware.md 1.3: the capture chip's ID decides).
  * @return the model, or NULL when no model has such a part
  */
 const struct okvm_model *okvm_model_find(uint16_t vid, uint16_t pid, enum okvm_model_part p);
@@ -111,7 +111,7 @@ const struct okvm_model *okvm_model_find(uint16_t vid, uint16_t pid, enum okvm_m
 const struct okvm_model *okvm_model_of_unit(const struct okvm_unit_info *u);
 
 /**
- * The serial speed a unit's HID chip is fixed at (CH32V208: 115200, spec 2.1), for a link to
+ * The serial speed a unit's HID chip is fixed at (CH32V208: 115200, hardware.md 2.1), for a link to
  * use instead of detecting; 0 when the speed is settable (CH9329: detect 115200/9600).
  */
 int okvm_model_fixed_baud(const struct okvm_unit_info *u);
@@ -119,7 +119,7 @@ int okvm_model_fixed_baud(const struct okvm_unit_info *u);
 /** A HID chip kind's row; NULL for an unknown kind. */
 const struct okvm_hid_chip *okvm_hid_chip_get(enum okvm_hid_kind k);
 
-/** True if the chip runs at this serial speed (CH9329: 1200..115200, spec 2.1). */
+/** True if the chip runs at this serial speed (CH9329: 1200..115200, hardware.md 2.1). */
 bool okvm_hid_chip_baud_ok(enum okvm_hid_kind k, int baud);
 
 #ifdef __cplusplus
