@@ -1,7 +1,7 @@
 /* The model table (okvm/models.h): each product's parts have distinct, known IDs; every hub
  * port role is set and distinct; lookups by ID return the model (and the first revision when two
  * share IDs); the CH32V208 speed rule; the HID chips' speed lists; the features agree with the
- * chips that provide them. The IDs below are fixtures: spec/hardware.md 1.1. */
+ * chips that provide them. The IDs below are fixtures: docs/hardware.md 1.1. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,7 +122,7 @@ test_port_roles(void **state)
 					assert_int_not_equal(roles[a], roles[b]);
 		}
 	}
-	/* spec 1.2 and 7 */
+	/* hardware.md 1.2 */
 	const struct okvm_model *v19 = okvm_model_get(OKVM_MODEL_MINI_KVM_V1_9);
 	assert_int_equal(v19->ports.video, 1);
 	assert_int_equal(v19->ports.serial, 2);
@@ -177,7 +177,7 @@ unit(enum okvm_variant v, uint16_t vid, uint16_t pid)
 	return u;
 }
 
-/* spec 2.1: a CH32V208 is fixed at 115200; a CH9329's speed is settable, so the link detects. */
+/* hardware.md 2.1: a CH32V208 is fixed at 115200; a CH9329's speed is settable: detect it. */
 static void
 test_fixed_baud(void **state)
 {
@@ -221,7 +221,7 @@ test_hid_chips(void **state)
 		if (i)
 			assert_true(c->bauds[i] > c->bauds[i - 1]);
 	}
-	assert_int_equal(c->target_vid, 0x1A86); /* spec 2.8: default target-side ID */
+	assert_int_equal(c->target_vid, 0x1A86); /* hardware.md 2.8: default target-side ID */
 	assert_int_equal(c->target_pid, 0xE129);
 	assert_true(okvm_hid_chip_baud_ok(OKVM_HID_CH9329, 9600));
 	assert_true(okvm_hid_chip_baud_ok(OKVM_HID_CH9329, 57600));
@@ -234,7 +234,7 @@ test_hid_chips(void **state)
 	assert_false(okvm_hid_chip_baud_ok((enum okvm_hid_kind)5, 9600));
 }
 
-/* Features come from the chip that provides them (spec 2.11, 3.3). */
+/* Features come from the chip that provides them (hardware.md 2.11, 3.3). */
 static void
 test_features_match_chips(void **state)
 {
