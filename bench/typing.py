@@ -4,7 +4,7 @@
 For each baud (9600, 115200) it starts `okvm emulate` (the virtual CH9329 with its USB-poll
 model), then
   * runs `okvm type` at --rate max and at the default rate, and
-  * replays the official app's paste pacing (spec/hardware.md 2.12: a 5 ms timer that handles up
+  * replays the official app's paste pacing (docs/hardware.md 2.12: a 5 ms timer that handles up
     to 10 characters; per character press, 3 ms, release-all, 3 ms, release-all; no ACK wait)
     by writing those frames to the same pty,
 and prints characters per second and how many characters the target really received / lost.

@@ -1,6 +1,6 @@
 /*
  * CH9329 serial protocol: frame encoder and streaming decoder. Pure code: no fds, no clocks,
- * no allocation. Facts from ../shared/spec/hardware.md section 2 (CH9329-P V1.2 and the apps).
+ * no allocation. Facts from docs/hardware.md 2 (CH9329-P V1.2 and the apps).
  *
  * Frame: 57 AB | ADDR | CMD | LEN | DATA[LEN] | SUM, SUM = sum of all preceding bytes mod 256.
  * Replies: CMD|0x80 on success, CMD|0xC0 with one status byte on error.
@@ -27,7 +27,7 @@ extern "C" {
 #define OKVM_CH9329_REPLY_ERR 0xC0
 #define OKVM_CH9329_ABS_MAX 4096 /* absolute mouse coordinates are 0..4096 inclusive */
 
-/* Command codes, spec table 2.3. */
+/* Command codes, hardware.md 2.3. */
 enum okvm_ch9329_cmd {
 	OKVM_CH9329_CMD_GET_INFO = 0x01,
 	OKVM_CH9329_CMD_SEND_KB_GENERAL = 0x02,
@@ -56,7 +56,7 @@ enum okvm_ch9329_status {
 	OKVM_CH9329_ERR_OPERATE = 0xE6,
 };
 
-/* Keyboard modifier bits, spec 2.5. */
+/* Keyboard modifier bits, hardware.md 2.5. */
 enum okvm_kbd_mod {
 	OKVM_MOD_LCTRL = 0x01,
 	OKVM_MOD_LSHIFT = 0x02,
@@ -68,34 +68,34 @@ enum okvm_kbd_mod {
 	OKVM_MOD_RGUI = 0x80,
 };
 
-/* Mouse buttons, spec 2.6. */
+/* Mouse buttons, hardware.md 2.6. */
 enum okvm_mouse_button {
 	OKVM_BTN_LEFT = 0x01,
 	OKVM_BTN_RIGHT = 0x02,
 	OKVM_BTN_MIDDLE = 0x04,
 };
 
-/* GET_INFO LED bits, spec 2.4. */
+/* GET_INFO LED bits, hardware.md 2.4. */
 enum okvm_led {
 	OKVM_LED_NUM = 0x01,
 	OKVM_LED_CAPS = 0x02,
 	OKVM_LED_SCROLL = 0x04,
 };
 
-/* USB string types for GET/SET_USB_STRING, spec 2.9. */
+/* USB string types for GET/SET_USB_STRING, hardware.md 2.9. */
 enum okvm_ch9329_string {
 	OKVM_CH9329_STR_MANUFACTURER = 0x00,
 	OKVM_CH9329_STR_PRODUCT = 0x01,
 	OKVM_CH9329_STR_SERIAL = 0x02,
 };
 
-/* Media report ids, spec 2.13. */
+/* Media report ids, hardware.md 2.13. */
 enum okvm_media_report_id {
 	OKVM_MEDIA_ACPI = 0x01,
 	OKVM_MEDIA_MULTIMEDIA = 0x02,
 };
 
-/* CH32V208 USB switch directions (cmd 0x17), spec 2.3. */
+/* CH32V208 USB switch directions (cmd 0x17), hardware.md 2.3. */
 enum okvm_usb_dir {
 	OKVM_USB_TO_HOST = 0x00,
 	OKVM_USB_TO_TARGET = 0x01,
@@ -138,14 +138,14 @@ struct okvm_media_report {
 	uint8_t bits[3];
 };
 
-/** GET_INFO reply, spec 2.4. */
+/** GET_INFO reply, hardware.md 2.4. */
 struct okvm_ch9329_info {
 	uint8_t version;       /* 0x30 = V1.0 ... 0x38 = V1.8 */
 	bool target_connected; /* enumerated by the target PC */
 	uint8_t leds;          /* enum okvm_led bits */
 };
 
-/** The 50-byte parameter block, spec 2.8. Multi-byte fields BE except vid/pid (LE on the wire). */
+/** The 50-byte parameter block, hardware.md 2.8. Multi-byte fields BE, vid/pid LE on the wire. */
 struct okvm_ch9329_params {
 	uint8_t mode;
 	uint8_t serial_mode;
@@ -174,10 +174,11 @@ uint8_t okvm_ch9329_sum(const uint8_t *p, size_t n);
  */
 size_t okvm_ch9329_encode(const struct okvm_ch9329_frame *f, uint8_t *out, size_t cap);
 
-/* Frame builders: fill *f (addr 0x00) for each host command of spec 2.3. Return 0 or -EINVAL. */
+/* Frame builders: fill *f (addr 0x00) for each host command of hardware.md 2.3.
+ * Return 0 or -EINVAL. */
 void okvm_ch9329_build_simple(struct okvm_ch9329_frame *f, uint8_t cmd); /* no-data commands */
 void okvm_ch9329_build_kbd(struct okvm_ch9329_frame *f, const struct okvm_kbd_report *r);
-/** Media: LEN 2 for ACPI (id + 1 byte, as the spec), LEN 4 for multimedia. */
+/** Media: LEN 2 for ACPI (id + 1 byte, as CH9329-P), LEN 4 for multimedia. */
 void okvm_ch9329_build_media(struct okvm_ch9329_frame *f, const struct okvm_media_report *r);
 void okvm_ch9329_build_abs(struct okvm_ch9329_frame *f, const struct okvm_mouse_abs *m);
 void okvm_ch9329_build_rel(struct okvm_ch9329_frame *f, const struct okvm_mouse_rel *m);

@@ -17,7 +17,7 @@ extern "C" {
 
 enum okvm_chip_kind { OKVM_CHIP_MS2109, OKVM_CHIP_MS2109S, OKVM_CHIP_MS2130S };
 
-/** Chip kind from the capture device's VID:PID (spec 1.3); -ENODEV for other devices. */
+/** Chip kind from the capture device's VID:PID (hardware.md 1.3); -ENODEV for other devices. */
 int okvm_chip_kind_from_usb(uint16_t vid, uint16_t pid, enum okvm_chip_kind *out);
 const char *okvm_chip_kind_name(enum okvm_chip_kind k); /* "MS2109" ... */
 
@@ -46,7 +46,7 @@ enum okvm_chip_kind okvm_chip_kind(const struct okvm_chip *c);
 
 /**
  * One register transaction (SET then GET), trying the chip's report id/length fall-backs of
- * spec 3.1 in order; the first that works is remembered for later transactions.
+ * hardware.md 3.1 in order; the first that works is remembered for later transactions.
  * @return 0, -EPROTO (the response does not echo the request), -ENOTSUP (no report format
  *         worked), -ENODEV (unplugged), -errno. Not thread-safe: one transaction at a time
  *         per chip (the owner serialises).
@@ -64,7 +64,7 @@ int okvm_chip_firmware(struct okvm_chip *c, char out[9], unsigned long *number);
 struct okvm_chip_status {
 	char firmware[9];
 	bool signal;
-	int width, height;     /* normalised (spec 3.2 quirks); 0 without signal */
+	int width, height;     /* normalised (hardware.md 3.2 quirks); 0 without signal */
 	double fps;            /* Hz */
 	double pixel_clock;    /* MHz */
 	bool has_toggle;       /* the chip reports the hardware toggle (MS2109) */
@@ -77,17 +77,17 @@ int okvm_chip_get_status(struct okvm_chip *c, struct okvm_chip_status *out);
 
 /** Hardware toggle position (0xDF00 bit0). -ENOTSUP on chips without it. */
 int okvm_chip_get_toggle(struct okvm_chip *c, enum okvm_usb_dir *out);
-/** The soft switch (0xDF01 with the firmware's bit, spec 3.2/3.3). -ENOTSUP on other chips. */
+/** The soft switch (0xDF01, the firmware's bit; hardware.md 3.2/3.3). -ENOTSUP on other chips. */
 int okvm_chip_get_switch(struct okvm_chip *c, enum okvm_usb_dir *out);
 /** Read-modify-write of 0xDF01; only the firmware's bit changes. No DTR pulse here. */
 int okvm_chip_set_switch(struct okvm_chip *c, enum okvm_usb_dir dir);
 
-/* ---- The USB switch across hardware (spec 3.3) ---- */
+/* ---- The USB switch across hardware (hardware.md 3.3) ---- */
 
 /* How a unit switches; the front-end fills in what it has. */
 struct okvm_usb_switch {
 	struct okvm_chip *chip;   /* Mini-KVM v1.9: MS2109 register */
-	/* Power-cycle the switchable port (DTR asserted for ms, then released; spec 2.11). */
+	/* Power-cycle the switchable port (DTR asserted for ms, released; hardware.md 2.11). */
 	int (*dtr_pulse)(void *ud, int ms);
 	/* CH32V208 (KVM-Go/VGA): serial command 0x17; dir query with query=true. */
 	int (*serial_switch)(void *ud, bool query, enum okvm_usb_dir dir, enum okvm_usb_dir *now);

@@ -117,7 +117,7 @@ int okvm_layouts_list(struct okvm_layout_info **out);
 /**
  * A named key. KBD: a usage of page 0x07; modifier keys (usages E0-E7) also set modifier_bit
  * (enum okvm_kbd_mod). MEDIA: media_bit[0..2] are the three bitmap bytes of a multimedia report
- * (id 2, spec 2.13). ACPI: media_bit[0] is the system-control byte (id 1: Power, Sleep, Wake).
+ * (id 2, hardware.md 2.13). ACPI: media_bit[0] is the ACPI byte (id 1: Power, Sleep, Wake).
  */
 struct okvm_key {
 	enum okvm_key_kind { OKVM_KEY_KBD, OKVM_KEY_MEDIA, OKVM_KEY_ACPI } kind;

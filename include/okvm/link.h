@@ -34,7 +34,7 @@ extern "C" {
 
 struct okvm_link_config {
 	const char *path;         /* tty */
-	int baud;                 /* 0 = detect: 115200 first, then 9600, two cycles (spec 2.10) */
+	int baud;                 /* 0 = detect: 115200, then 9600, twice (hardware.md 2.10) */
 	int report_gap_ms;        /* minimum gap between two HID reports; <=0 = default
 				     (OKVM_LINK_DEFAULT_GAP_MS) */
 	int ack_timeout_ms;       /* default 500 */
@@ -59,7 +59,7 @@ typedef void (*okvm_link_listener)(const struct okvm_link_state *st, void *ud);
 struct okvm_link *okvm_link_new(const struct okvm_link_config *cfg);
 
 /**
- * Open the port, find the chip's baud (spec 2.10) and read GET_INFO.
+ * Open the port, find the chip's baud (hardware.md 2.10) and read GET_INFO.
  * @return 0, -ETIMEDOUT if the chip never answers, or the port's open error (-ENOENT, -EACCES,
  *         -EBUSY ...; logged with the fix).
  */
@@ -115,7 +115,7 @@ int okvm_link_get_params(struct okvm_link *l, struct okvm_ch9329_params *out, in
 /** Any command, waits for its reply (CMD|0x80 or CMD|0xC0). @return 0, -EPROTO, -ETIMEDOUT... */
 int okvm_link_command(struct okvm_link *l, const struct okvm_ch9329_frame *req,
 		      struct okvm_ch9329_frame *reply, int timeout_ms);
-/** SET_PARA_CFG (only the baud changed) + RESET at the old baud, switch, verify (spec 2.10). */
+/** SET_PARA_CFG (baud only) + RESET at the old baud, switch, verify (hardware.md 2.10). */
 int okvm_link_set_baud(struct okvm_link *l, int baud);
 /** RESET (0x0F): the chip restarts with its stored parameters. */
 int okvm_link_reset(struct okvm_link *l);
@@ -127,7 +127,7 @@ int okvm_link_reset(struct okvm_link *l);
 int okvm_link_factory_reset(struct okvm_link *l);
 /** CH32V208 USB switch (cmd 0x17); *now receives the routing reported (may be NULL). */
 int okvm_link_usb_switch(struct okvm_link *l, enum okvm_usb_dir dir, enum okvm_usb_dir *now);
-/** Assert DTR for ms, then deassert: power-cycles the switchable USB-A port (spec 2.11). */
+/** Assert DTR for ms, then deassert: power-cycles the switchable USB-A port (hardware.md 2.11). */
 int okvm_link_dtr_pulse(struct okvm_link *l, int ms);
 
 struct okvm_link_stats {

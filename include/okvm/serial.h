@@ -18,8 +18,8 @@ struct okvm_serial;
 
 /**
  * Open a tty for the CH9329: raw 8N1, no flow control, O_NONBLOCK|O_NOCTTY|O_CLOEXEC, TIOCEXCL,
- * then DTR and RTS deasserted at once (Linux raises both on open; spec 2.11: DTR asserted powers
- * off the switchable USB port, RTS held > 3 s factory-resets the chip).
+ * then DTR and RTS deasserted at once (Linux raises both on open; hardware.md 2.11: DTR asserted
+ * powers off the switchable USB port, RTS held > 3 s factory-resets the chip).
  * @param path the tty (/dev/ttyUSB0, a pty slave, a symlink to one)
  * @param baud a standard speed from 1200 to 115200
  * @param out receives the port

@@ -1,6 +1,7 @@
 /*
  * DESIGN: `okvm baud 9600|115200`: change the CH9329's stored speed (SET_PARA_CFG + RESET at
- * the old speed, then verify at the new one; spec 2.10). The official apps use only these two.
+ * the old speed, then verify at the new one; hardware.md 2.10). The official apps use only
+ * these two.
  */
 #include <stdio.h>
 #include <string.h>

@@ -16,6 +16,7 @@
 #include "emu/emu.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
+#include "okvm/models.h"
 
 static volatile sig_atomic_t toggle_requests;
 
@@ -64,14 +65,20 @@ parse_opts(int argc, char **argv, struct emulate_opts *o)
 	return CLI_OK;
 }
 
-static bool
-baud_ok(int baud)
+/* "1200, 2400, ... or 115200": the CH9329's speeds (okvm/models.h) */
+static void
+baud_list(char *out, size_t size)
 {
-	static const int ok[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (ok[i] == baud)
-			return true;
-	return false;
+	const struct okvm_hid_chip *c = okvm_hid_chip_get(OKVM_HID_CH9329);
+	size_t n = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < c->n_bauds && n < size; i++) {
+		const char *sep = i == 0 ? "" : i + 1 == c->n_bauds ? " or " : ", ";
+		int k = snprintf(out + n, size - n, "%s%d", sep, c->bauds[i]);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
 }
 
 static void
@@ -148,9 +155,11 @@ cmd_emulate(struct cli *cli, int argc, char **argv)
 	struct emu_config cfg;
 	emu_config_init(&cfg);
 	cfg.layout = cli->emu_layout ? cli->emu_layout : cli_layout(cli);
-	if (!rc && !baud_ok(baud))
-		rc = cli_usage("emulate: a CH9329 runs at 1200, 2400, 4800, 9600, 19200, 38400, "
-			       "57600 or 115200 baud, not %d", baud);
+	if (!rc && !okvm_hid_chip_baud_ok(OKVM_HID_CH9329, baud)) {
+		char list[128];
+		baud_list(list, sizeof(list));
+		rc = cli_usage("emulate: a CH9329 runs at %s baud, not %d", list, baud);
+	}
 	struct okvm_kbd_decoder *dec = rc ? NULL : okvm_kbd_decoder_new(cfg.layout);
 	if (!rc && !dec)
 		rc = cli_usage("emulate: unknown keyboard layout '%s'", cfg.layout);

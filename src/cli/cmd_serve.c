@@ -19,6 +19,7 @@
 #include "okvm/error.h"
 #include "okvm/log.h"
 #include "okvm/link.h"
+#include "okvm/models.h"
 #include "okvm/video.h"
 #include "serve/serve.h"
 
@@ -228,8 +229,8 @@ open_link(struct cli *cli, const struct okvm_unit_info *ui, struct okvm_link **o
 			return cli_fail("serve: unit %s has no serial port (is the ch341 driver "
 					"loaded?)", ui->port_chain);
 		cfg.path = ui->serial_node;
-		if (!cfg.baud && ui->variant != OKVM_VARIANT_MINI_KVM)
-			cfg.baud = 115200; /* CH32V208 units run at a fixed 115200 (spec 2.1) */
+		if (!cfg.baud)
+			cfg.baud = okvm_model_fixed_baud(ui); /* 0 (detect) unless it is fixed */
 		snprintf(name, n, "%s %s", ui->product[0] ? ui->product : "unit", ui->port_chain);
 	} else if (!cfg.path) {
 		struct emu *e;

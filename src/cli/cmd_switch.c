@@ -16,6 +16,7 @@
 #include "cli/discover-cli.h"
 #include "okvm/chip.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 
 #include "okvm/link.h"
 #include "okvm/serial.h"
@@ -59,8 +60,8 @@ static int
 serial_switch(void *ud, bool query, enum okvm_usb_dir dir, enum okvm_usb_dir *now)
 {
 	const struct okvm_unit_info *u = ud;
-	/* CH32V208 units run at a fixed 115200 (spec 2.1). */
-	struct okvm_link_config cfg = { .path = u->serial_node, .baud = 115200 };
+	/* a CH32V208's speed is fixed: no detection */
+	struct okvm_link_config cfg = { .path = u->serial_node, .baud = okvm_model_fixed_baud(u) };
 	struct okvm_link *l = okvm_link_new(&cfg);
 	int rc = okvm_link_open(l);
 	if (rc == 0)

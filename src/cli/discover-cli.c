@@ -11,6 +11,7 @@
 #include "cli/discover-cli.h"
 #include "emu/emu.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 
 const char *
 cli_usb_dir_name(enum okvm_usb_dir d)
@@ -22,21 +23,22 @@ cli_usb_dir_name(enum okvm_usb_dir d)
 static int
 resolve_emu(struct cli *cli, struct okvm_unit_info *out)
 {
+	const struct okvm_model *m = okvm_model_get(OKVM_MODEL_MINI_KVM_V1_9);
 	struct emu *e;
 	int rc = cli_emu(cli, &e);
 	if (rc)
 		return rc;
 	memset(out, 0, sizeof(*out));
 	out->index = 1;
-	out->variant = OKVM_VARIANT_MINI_KVM;
+	out->variant = m->variant;
 	snprintf(out->port_chain, sizeof(out->port_chain), "emu");
 	snprintf(out->serial_node, sizeof(out->serial_node), "%s", emu_tty_path(e));
 	snprintf(out->hidraw_node, sizeof(out->hidraw_node), "(virtual)");
 	snprintf(out->product, sizeof(out->product), "Openterface (virtual unit)");
-	out->video_vid = 0x534D;
-	out->video_pid = 0x2109;
-	out->serial_vid = 0x1A86;
-	out->serial_pid = 0x7523;
+	out->video_vid = m->video.vid;
+	out->video_pid = m->video.pid;
+	out->serial_vid = m->serial.vid;
+	out->serial_pid = m->serial.pid;
 	out->behind_hub = true;
 	return CLI_OK;
 }

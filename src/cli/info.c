@@ -22,7 +22,7 @@ struct info {
 	struct okvm_unit_info unit;
 };
 
-/* Working modes, CH9329-D "Operating mode configuration" (spec 2.8). */
+/* Working modes, CH9329-D "Operating mode configuration" (hardware.md 2.8). */
 static const char *
 mode_name(uint8_t mode)
 {

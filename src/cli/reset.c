@@ -1,6 +1,6 @@
 /*
  * DESIGN: `okvm reset` (the CH9329's RESET command: it restarts with its stored settings) and
- * `okvm factory-reset` (RTS held 4 s on boards >= v1.9, else SET_DEFAULT_CFG; spec 2.10).
+ * `okvm factory-reset` (RTS held 4 s on boards >= v1.9, else SET_DEFAULT_CFG; hardware.md 2.10).
  */
 #include <stdio.h>
 

@@ -12,6 +12,7 @@
 #include "okvm/error.h"
 #include "okvm/link.h"
 #include "okvm/discover.h"
+#include "okvm/models.h"
 #include "cli/discover-cli.h"
 #include "emu/emu.h"
 
@@ -63,8 +64,8 @@ locate(struct cli *cli, struct okvm_link_config *cfg, char *buf, size_t size)
 				"brltty take it? (docs/hardware-setup.md)", u.port_chain);
 	snprintf(buf, size, "%s", u.serial_node);
 	cfg->path = buf;
-	if (!cfg->baud && u.variant != OKVM_VARIANT_MINI_KVM)
-		cfg->baud = 115200; /* CH32V208 units run at a fixed 115200 (spec 2.1) */
+	if (!cfg->baud)
+		cfg->baud = okvm_model_fixed_baud(&u); /* 0 (detect) unless the chip's is fixed */
 	return CLI_OK;
 }
 

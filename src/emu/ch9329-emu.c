@@ -1,5 +1,5 @@
 /*
- * DESIGN: the virtual CH9329 (spec/hardware.md section 2, reply rules 2.15).
+ * DESIGN: the virtual CH9329 (docs/hardware.md 2, reply rules 2.15).
  *
  * Pure state machine with the clock passed in; emu.c does the I/O. The host's bytes become
  * a timeline: each byte's stop bit ends 10 bits / baud after the previous one (or after the time
@@ -16,11 +16,13 @@
  * frames, the 0xE1 timeout reply, the UP pin.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "emu/emu-internal.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 
 /* Factory USB strings (docs/virtual-unit.md: product string from QT issue #220). */
 static const char *const factory_strings[3] = { "WCH", "WCH UART TO KB-MS_V1.8", "0" };
@@ -34,11 +36,8 @@ emu_byte_ns(int baud)
 static bool
 baud_supported(uint32_t baud)
 {
-	static const uint32_t ok[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (ok[i] == baud)
-			return true;
-	return false;
+	/* the CH9329's speeds (okvm/models.h); the CH32V208 emulation shares its parameter block */
+	return baud <= INT_MAX && okvm_hid_chip_baud_ok(OKVM_HID_CH9329, (int)baud);
 }
 
 static void
@@ -194,7 +193,7 @@ check_hid(const struct okvm_ch9329_frame *f, enum emu_slot_kind *kind)
 static bool
 mode_allows(uint8_t mode, enum emu_slot_kind k)
 {
-	/* CH9329-D operating modes (spec 2.8): 1 keyboard only, 3 custom HID only. */
+	/* CH9329-D operating modes (hardware.md 2.8): 1 keyboard only, 3 custom HID only. */
 	if (mode == 3)
 		return false;
 	return mode != 1 || k == EMU_SLOT_KBD;
@@ -454,7 +453,7 @@ chip_modem(struct emu *e, const char *msg, uint64_t now)
 	bool on = msg[4] == '1';
 	if (!strncmp(msg, "DTR", 3)) {
 		if (on != c->dtr)
-			/* DTR asserted turns the switchable USB-A port's ground off (spec 2.11). */
+			/* DTR asserted cuts the USB-A port's ground (hardware.md 2.11). */
 			emu_emit(e, &(struct emu_event){ .type = EMU_EV_USB_POWER, .on = !on });
 		c->dtr = on;
 	} else if (!strncmp(msg, "RTS", 3)) {

@@ -12,8 +12,8 @@
 #define EMU_NEVER UINT64_MAX
 #define EMU_FIFO_CAP 512         /* bytes on the wire in one direction, not yet delivered */
 #define EMU_MAX_LISTENERS 8
-#define EMU_RTS_FACTORY_NS 3000000000ull /* DEF low > 3 s (spec 2.10, 2.11) */
-#define EMU_FACTORY_DELAY_NS 200000000ull /* parameters restored 200 ms after release (2.15) */
+#define EMU_RTS_FACTORY_NS 3000000000ull /* DEF low > 3 s (hardware.md 2.10, 2.11) */
+#define EMU_FACTORY_DELAY_NS 200000000ull /* restored 200 ms after release (hardware.md 2.15) */
 
 /* Bytes in flight on one wire direction, each with the time its stop bit ends. */
 struct emu_fifo {

@@ -29,6 +29,7 @@
 
 #include "emu/emu-internal.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 #include "lib/xalloc.h"
 #include "lib/thread.h"
 
@@ -100,14 +101,14 @@ speed_of(int baud)
 static int
 host_baud(struct emu *e)
 {
-	static const int bauds[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 };
+	const struct okvm_hid_chip *c = okvm_hid_chip_get(OKVM_HID_CH9329);
 	struct termios t;
 	if (tcgetattr(e->master, &t) < 0)
 		return 0;
 	speed_t sp = cfgetospeed(&t);
-	for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
-		if (speed_of(bauds[i]) == sp)
-			return bauds[i];
+	for (size_t i = 0; i < c->n_bauds; i++)
+		if (speed_of(c->bauds[i]) == sp)
+			return c->bauds[i];
 	return 0;
 }
 

@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 #define EMU_DEFAULT_POLL_MS 10   /* target's HID poll interval (USB full-speed HID bInterval) */
-#define EMU_DEFAULT_BAUD 9600    /* CH9329 factory baud, spec 2.1 */
-#define EMU_DEFAULT_VERSION 0x38 /* GET_INFO version byte of a real CH9329, spec 2.4 */
+#define EMU_DEFAULT_BAUD 9600    /* CH9329 factory baud, hardware.md 2.1 */
+#define EMU_DEFAULT_VERSION 0x38 /* GET_INFO version byte of a real CH9329, hardware.md 2.4 */
 
 /** Which chip the unit carries. The CH32V208 additionally answers command 0x17 (USB switch). */
 enum emu_chip_type {

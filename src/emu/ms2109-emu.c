@@ -1,6 +1,6 @@
 /*
  * DESIGN: the Mini-KVM's video chip as the host sees it through hidraw: a 64 KiB XDATA register
- * file and a 2 KiB EEPROM behind vendor feature reports (spec/hardware.md 3.1-3.4).
+ * file and a 2 KiB EEPROM behind vendor feature reports (docs/hardware.md 3.1-3.4).
  *
  * Pure: a struct and functions on bytes, no fds, no threads, no globals, so the same model
  * serves the LD_PRELOAD hidraw fake (tests/fakes/preload-hidraw.c) and an in-process virtual
@@ -10,12 +10,12 @@
  *   request  [id] [cmd] [addr hi] [addr lo] [data] 0 0 0 0
  *   response [id] [cmd] [addr hi] [addr lo] [data or 5 EEPROM bytes] ...
  * The chip answers one report id and length (0 and 9 on the MS2109); anything else stalls
- * (-EPIPE), which is what drives the host's per-chip fall-backs of spec 3.1.
+ * (-EPIPE), which is what drives the host's per-chip fall-backs of hardware.md 3.1.
  *
- * The EEPROM image follows the layout of spec 3.4: signature, code size (BE), VID/PID (BE),
+ * The EEPROM image follows the layout of hardware.md 3.4: signature, code size (BE), VID/PID (BE),
  * firmware version, video and audio names (length byte = name length + 1), code from 0x30 with a
  * 128-byte EDID inside, then the header checksum (sum of bytes 2..47) and the code checksum,
- * 16-bit BE each. The signature bytes are not given by the spec; the model uses A5 5A.
+ * 16-bit BE each. The signature bytes are not known (hardware.md 3.4); the model uses A5 5A.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,12 +23,13 @@
 #include <string.h>
 
 #include "emu/ms2109-emu.h"
+#include "okvm/models.h"
 
 #define CMD_READ_XDATA 0xB5
 #define CMD_WRITE_XDATA 0xB6
 #define CMD_READ_EEPROM 0xE5
 #define CMD_WRITE_EEPROM 0xE6
-#define NEW_SWITCH_FW 24081309UL /* spec 3.2: from this firmware on, bit 0 of 0xDF01 */
+#define NEW_SWITCH_FW 24081309UL /* hardware.md 3.2: from this firmware on, bit 0 of 0xDF01 */
 #define CODE_SIZE 256
 #define HALF_SIZE_PCLK_X100 18900 /* above 189 MHz the chip reports half the mode */
 
@@ -52,7 +53,7 @@ fw_number(const uint8_t fw[4])
 }
 
 /* A 128-byte EDID 1.3 block named "HD to USB" with a valid checksum (MS2109-D default EDID,
- * Openterface's display name per spec 4). */
+ * Openterface's display name per hardware.md 4). */
 static void
 make_edid(uint8_t *p)
 {
@@ -96,13 +97,14 @@ static void
 eeprom_image(struct ms2109_emu *e)
 {
 	uint8_t *img = e->eeprom;
+	const struct okvm_model *m = okvm_model_get(OKVM_MODEL_MINI_KVM_V1_9);
 	memset(img, 0xFF, MS2109_EMU_EEPROM_SIZE);
 	memset(img, 0, 48 + CODE_SIZE);
 	img[0] = 0xA5;
 	img[1] = 0x5A;
 	put16(img + 2, CODE_SIZE);
-	put16(img + 6, 0x534D);
-	put16(img + 8, 0x2109);
+	put16(img + 6, m->video.vid);
+	put16(img + 8, m->video.pid);
 	memcpy(img + 12, e->fw, 4);
 	put_name(img + 0x10, "Openterface");
 	put_name(img + 0x20, "Openterface");

@@ -9,7 +9,7 @@
 #define MS2109_EMU_EEPROM_SIZE 2048 /* AT24C16 (HW BOM U3) */
 #define MS2109_EMU_DEFAULT_FW "24081309"
 
-/* Register addresses of the Mini-KVM (spec/hardware.md 3.2, column MS2109). */
+/* Register addresses of the Mini-KVM (docs/hardware.md 3.2, column MS2109). */
 enum {
 	MS2109_REG_FW0 = 0xCBDC,      /* 4 bytes, each printed as two decimal digits */
 	MS2109_REG_SIGNAL = 0xFA8C,   /* bit0 = HDMI input present */
@@ -53,7 +53,7 @@ int ms2109_emu_feature_get(struct ms2109_emu *e, uint8_t *buf, size_t len);
 
 /**
  * Script the HDMI input. With a pixel clock above 189 MHz the chip reports half the width and
- * height, as the real MS2109 does (spec 3.2 "Resolution quirks").
+ * height, as the real MS2109 does (hardware.md 3.2 "Resolution quirks").
  * @param fps_x100 e.g. 6000; @param pclk_x100 MHz x 100, 0 = derive from the mode
  */
 void ms2109_emu_set_signal(struct ms2109_emu *e, bool on, int width, int height, int fps_x100,

@@ -1,8 +1,9 @@
 /*
- * DESIGN: writes the sysfs view of a virtual Mini-KVM v1.9 (spec/hardware.md 1.2): the hub
+ * DESIGN: writes the sysfs view of a virtual Mini-KVM v1.9 (docs/hardware.md 1.2): the hub
  * 1A40:0101 at the unit's chain, the MS2109 composite (UVC, UAC, HID) on port 1 and the CH340
- * on port 2, with the class devices a kernel creates below their interfaces (video4linux,
- * sound, hidraw, tty) and the symlinks that lead to them. Discovery reads such a tree through
+ * on port 2 (IDs, strings and ports: OKVM_MODEL_MINI_KVM_V1_9 of okvm/models.h), with the
+ * class devices a kernel creates below their interfaces (video4linux, sound, hidraw, tty) and
+ * the symlinks that lead to them. Discovery reads such a tree through
  * OKVM_SYSFS_ROOT exactly as it reads /sys, so a virtual unit can be discovered end to end.
  * Symlinks are relative, as in sysfs, so a tree can be moved or committed.
  * Thread: any; it only touches the files below root.
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "emu/sysfs-writer.h"
+#include "okvm/models.h"
 
 #define PCI "devices/pci0000:00/0000:00:14.0"
 
@@ -93,23 +95,23 @@ dev_rel(const char *chain, char *out, size_t size)
 	}
 }
 
-struct usb_desc {
-	const char *chain, *vid, *pid, *product, *manufacturer;
-};
-
+/* The device of one part of the model at chain, with IDs as sysfs writes them ("534d"). */
 static void
-usb_device(struct writer *w, const struct usb_desc *d, char *dir, size_t size)
+usb_device(struct writer *w, const char *chain, const struct okvm_usb_part *d, char *dir,
+	   size_t size)
 {
-	char link[PATH_MAX];
-	dev_rel(d->chain, dir, size);
-	put(w, dir, "idVendor", "%s", d->vid);
-	put(w, dir, "idProduct", "%s", d->pid);
-	put(w, dir, "product", "%s", d->product);
+	char link[PATH_MAX], vid[8], pid[8];
+	dev_rel(chain, dir, size);
+	snprintf(vid, sizeof(vid), "%04x", d->vid);
+	snprintf(pid, sizeof(pid), "%04x", d->pid);
+	put(w, dir, "idVendor", "%s", vid);
+	put(w, dir, "idProduct", "%s", pid);
+	put(w, dir, "product", "%s", d->product ? d->product : "");
 	if (d->manufacturer)
 		put(w, dir, "manufacturer", "%s", d->manufacturer);
 	put(w, dir, "speed", "%s", "480");
 	put(w, dir, "uevent", "%s", "DEVTYPE=usb_device");
-	snprintf(link, sizeof(link), "bus/usb/devices/%s", d->chain);
+	snprintf(link, sizeof(link), "bus/usb/devices/%s", chain);
 	link_rel(w, link, dir);
 }
 
@@ -144,12 +146,12 @@ class_node(struct writer *w, const char *iface, const char *sub, const char *cls
 }
 
 static void
-write_ms2109(struct writer *w, const char *hub, const struct emu_sysfs_unit *u)
+write_ms2109(struct writer *w, const char *hub, const struct okvm_model *m,
+	     const struct emu_sysfs_unit *u)
 {
 	char chain[40], dev[PATH_MAX], ifc[PATH_MAX + 64], sub[128], name[32];
-	snprintf(chain, sizeof(chain), "%s.1", hub);
-	struct usb_desc d = { chain, "534d", "2109", "Openterface", "MACROSILICON" };
-	usb_device(w, &d, dev, sizeof(dev));
+	snprintf(chain, sizeof(chain), "%s.%d", hub, m->ports.video);
+	usb_device(w, chain, &m->video, dev, sizeof(dev));
 	interface(w, dev, chain, 0, "uvcvideo", ifc, sizeof(ifc));
 	for (int i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "video%d", u->video + i);
@@ -163,17 +165,18 @@ write_ms2109(struct writer *w, const char *hub, const struct emu_sysfs_unit *u)
 	if (!u->hidraw)
 		return;
 	interface(w, dev, chain, 4, "usbhid", ifc, sizeof(ifc));
-	snprintf(sub, sizeof(sub), "0003:534D:2109.0001/hidraw/%s", u->hidraw);
+	snprintf(sub, sizeof(sub), "0003:%04X:%04X.0001/hidraw/%s", m->video.vid, m->video.pid,
+		 u->hidraw);
 	class_node(w, ifc, sub, "hidraw", u->hidraw);
 }
 
 static void
-write_ch340(struct writer *w, const char *hub, const struct emu_sysfs_unit *u)
+write_ch340(struct writer *w, const char *hub, const struct okvm_model *m,
+	    const struct emu_sysfs_unit *u)
 {
 	char chain[40], dev[PATH_MAX], ifc[PATH_MAX + 64], sub[128];
-	snprintf(chain, sizeof(chain), "%s.2", hub);
-	struct usb_desc d = { chain, "1a86", "7523", "USB2.0-Serial", NULL };
-	usb_device(w, &d, dev, sizeof(dev));
+	snprintf(chain, sizeof(chain), "%s.%d", hub, m->ports.serial);
+	usb_device(w, chain, &m->serial, dev, sizeof(dev));
 	interface(w, dev, chain, 0, "ch341", ifc, sizeof(ifc));
 	snprintf(sub, sizeof(sub), "%s/tty/%s", u->tty, u->tty);
 	class_node(w, ifc, sub, "tty", u->tty);
@@ -183,13 +186,13 @@ int
 emu_sysfs_write(const char *root, const struct emu_sysfs_unit *u)
 {
 	struct writer w = { root, 0 };
+	const struct okvm_model *m = okvm_model_get(OKVM_MODEL_MINI_KVM_V1_9);
 	const char *hub = u->hub_chain ? u->hub_chain : "1-1";
 	char dev[PATH_MAX], ifc[PATH_MAX + 64];
-	struct usb_desc d = { hub, "1a40", "0101", "USB 2.0 Hub", NULL };
-	usb_device(&w, &d, dev, sizeof(dev));
+	usb_device(&w, hub, &m->hub, dev, sizeof(dev));
 	interface(&w, dev, hub, 0, "hub", ifc, sizeof(ifc));
-	write_ms2109(&w, hub, u);
-	write_ch340(&w, hub, u);
+	write_ms2109(&w, hub, m, u);
+	write_ch340(&w, hub, m, u);
 	return w.err;
 }
 

@@ -3,7 +3,7 @@
 #define OKVM_EMU_SYSFS_WRITER_H
 
 struct emu_sysfs_unit {
-	const char *hub_chain; /* "1-1"; MS2109 at .1, CH340 at .2 (spec 1.2); NULL = "1-1" */
+	const char *hub_chain; /* MS2109 at .1, CH340 at .2 (hardware.md 1.2); NULL = "1-1" */
 	const char *tty;       /* "ttyUSB0" (class/tty name; /dev/<tty> is the node) */
 	const char *hidraw;    /* "hidraw0"; NULL = the unit has no hidraw node */
 	int video;             /* videoN of the capture node (N+1 is the metadata node) */

@@ -22,7 +22,7 @@
 struct okvm_link;
 struct okvm_capture;
 
-/* LED bits of the CH9329 GET_INFO LED byte (spec/hardware.md). */
+/* LED bits of the CH9329 GET_INFO LED byte (docs/hardware.md 2.4). */
 #define SERVE_LED_NUM    0x01
 #define SERVE_LED_CAPS   0x02
 #define SERVE_LED_SCROLL 0x04

@@ -3,7 +3,7 @@
  * Mini-KVM) for okvm's V4L2 source, on machines with no V4L2 driver. It answers open, ioctl,
  * mmap, munmap, poll and close for one path and passes everything else to libc.
  *
- * The device offers the MS2109-D default mode list (spec/hardware.md section 4): MJPEG and YUYV
+ * The device offers the MS2109-D default mode list (docs/hardware.md 4): MJPEG and YUYV
  * sizes and frame rates. Frames come at the negotiated rate from a timerfd (the fd okvm polls is
  * that timerfd, so poll() works unmodified); each tick fills the oldest queued buffer, and a
  * buffer that nobody queued in time means a dropped frame, as in the driver. MJPEG frames are
@@ -61,7 +61,7 @@ struct fmode {
 	int fps[6];
 };
 
-/* MS2109-D Table 3 defaults (spec/hardware.md section 4). */
+/* MS2109-D Table 3 defaults (docs/hardware.md 4). */
 static const struct fmode modes[] = {
 	{ V4L2_PIX_FMT_MJPEG, 1920, 1080, { 30, 25, 20, 10, 5 } },
 	{ V4L2_PIX_FMT_MJPEG, 1600, 1200, { 30, 25, 20, 10, 5 } },

@@ -1,4 +1,4 @@
-/* CH9329 codec: spec example frames byte for byte; the decoder at every split, after garbage. */
+/* CH9329 codec: hardware.md 2's frames byte for byte; the decoder at every split, after garbage. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +17,7 @@ struct vector {
 
 #define V(n, ...) { n, { __VA_ARGS__ }, sizeof((uint8_t[]){ __VA_ARGS__ }) }
 
-/* Frames quoted in spec/hardware.md sections 2.2-2.13 (sums verified there). */
+/* Frames quoted in docs/hardware.md 2.2-2.13 (sums verified there). */
 static const struct vector vectors[] = {
 	V("get_info", 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03),
 	V("get_para_cfg", 0x57, 0xAB, 0x00, 0x08, 0x00, 0x0A),
@@ -37,7 +37,7 @@ static const struct vector vectors[] = {
 	V("info_reply", 0x57, 0xAB, 0x00, 0x81, 0x08, 0x38, 0x01, 0x00, 0, 0, 0, 0, 0, 0xC4),
 };
 
-/* Real GET_PARA_CFG reply of a Mini-KVM at 115200 (spec 2.8, QT issue #141). */
+/* Real GET_PARA_CFG reply of a Mini-KVM at 115200 (hardware.md 2.8, QT issue #141). */
 static const uint8_t para_reply_head[] = { 0x57, 0xAB, 0x00, 0x88, 0x32, 0x82, 0x80, 0x00, 0x00,
 					   0x01, 0xC2, 0x00, 0x08, 0x00, 0x00, 0x03, 0x86, 0x1A,
 					   0x29, 0xE1, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0D };

@@ -169,7 +169,7 @@ test_report_id_fallback(void **state)
 	uint8_t v;
 	assert_int_equal(okvm_chip_read(c, 0xF800, &v), 0);
 	assert_int_equal(v, 0xA7);
-	/* (0x00, 9) stalls, then (0x01, 9) answers (spec 3.1) */
+	/* (0x00, 9) stalls, then (0x01, 9) answers (hardware.md 3.1) */
 	assert_string_equal(r->log, "set 00 b5 f8 00 00 00 00 00 00\n"
 				    "set 01 b5 f8 00 00 00 00 00 00\n"
 				    "get 01 b5 f8 00 a7 00 00 00 00\n");
@@ -259,7 +259,7 @@ test_echo_mismatch(void **state)
 	free(r);
 }
 
-/* Switch bit per firmware (spec 3.2): read-modify-write, other bits untouched. */
+/* Switch bit per firmware (hardware.md 3.2): read-modify-write, other bits untouched. */
 static void
 check_switch(const char *fw, uint8_t bit)
 {

@@ -1,6 +1,6 @@
 /*
  * The virtual unit, driven as a host would: through the slave side of its pty with raw termios
- * (no okvm serial or link code), byte for byte against spec/hardware.md 2.15, plus the target's
+ * (no okvm serial or link code), byte for byte against docs/hardware.md 2.15, plus the target's
  * poll model and events. Waits use poll() with timeouts; the only fixed waits are the ones the
  * protocol is about (a gap longer than 3 ms, RTS held for more than 3 s).
  */
@@ -253,14 +253,14 @@ set_baud_params(struct fx *fx, uint32_t baud)
 #define GET_INFO 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03
 #define INFO_REPLY 0x57, 0xAB, 0x00, 0x81, 0x08, 0x38, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xC4
 
-/* ---- spec 2.15, row by row ---- */
+/* ---- hardware.md 2.15, row by row ---- */
 
 static void
 test_get_info(void **state)
 {
 	struct fx *fx = fx_default(9600, 0);
 	SEND(fx, GET_INFO);
-	EXPECT(fx, INFO_REPLY); /* the real capture of spec 2.4 */
+	EXPECT(fx, INFO_REPLY); /* the real capture of hardware.md 2.4 */
 	expect_silence(fx, 50);
 	fx_free(fx);
 }
@@ -307,7 +307,7 @@ test_set_params_apply_after_reset(void **state)
 {
 	struct fx *fx = fx_default(9600, 0);
 	set_baud_params(fx, 115200);
-	/* Stored: GET_PARA_CFG is now the real Mini-KVM reply of spec 2.8 (QT issue #141). */
+	/* Stored: GET_PARA_CFG is now the real reply of hardware.md 2.8 (QT issue #141). */
 	SEND(fx, 0x57, 0xAB, 0x00, 0x08, 0x00, 0x0A);
 	EXPECT(fx, 0x57, 0xAB, 0x00, 0x88, 0x32, 0x82, 0x80, 0x00, 0x00, 0x01, 0xC2, 0x00, 0x08,
 	       0x00, 0x00, 0x03, 0x86, 0x1A, 0x29, 0xE1, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0D,

@@ -108,7 +108,7 @@ test_media_combos(void **state)
 		assert_int_equal(c.media[1].report_id, want[i].id);
 		assert_memory_equal(c.media[1].bits, ((uint8_t[3]){ 0 }), 3);
 	}
-	/* Spec 2.13: mute press is 57 AB 00 03 04 02 04 00 00 0F. */
+	/* hardware.md 2.13: mute press is 57 AB 00 03 04 02 04 00 00 0F. */
 	struct okvm_combo c;
 	assert_int_equal(okvm_combo_parse("mute", NULL, &c, NULL, 0), 0);
 	struct okvm_ch9329_frame f;

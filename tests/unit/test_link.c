@@ -25,7 +25,7 @@
 
 #define MS 1000000ull
 
-/* Frames quoted in spec/hardware.md (sums verified there). */
+/* Frames quoted in docs/hardware.md 2 (sums verified there). */
 static const uint8_t GET_INFO[] = { 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03 };
 static const uint8_t GET_PARA[] = { 0x57, 0xAB, 0x00, 0x08, 0x00, 0x0A };
 static const uint8_t RESET[] = { 0x57, 0xAB, 0x00, 0x0F, 0x00, 0x11 };
@@ -276,7 +276,7 @@ test_mouse_coalescing(void **state)
 	struct fixture *fx = setup_link(12, 500);
 	okvm_link_mouse_abs(fx->link, 320, 533, 0, 0);
 	pump(fx);
-	expect_frame(fx, ABS_320_533, sizeof(ABS_320_533)); /* spec 2.6 example */
+	expect_frame(fx, ABS_320_533, sizeof(ABS_320_533)); /* hardware.md 2.6 example */
 	for (int i = 1; i <= 50; i++)
 		okvm_link_mouse_abs(fx->link, (uint16_t)(i * 10), (uint16_t)(i * 20), 0, 0);
 	assert_int_equal(okvm_link_pending(fx->link), 2); /* in flight + one position */
@@ -779,7 +779,7 @@ setup_raw(void)
 	return fx;
 }
 
-/* Detection: 115200 first, then 9600 (spec 2.10), GET_INFO as the probe. */
+/* Detection: 115200 first, then 9600 (hardware.md 2.10), GET_INFO as the probe. */
 static void
 test_baud_detection(void **state)
 {
@@ -828,7 +828,7 @@ test_baud_detection_gives_up(void **state)
 	teardown_link(fx);
 }
 
-/* The factory parameter block (spec 2.8) with a given baud. */
+/* The factory parameter block (hardware.md 2.8) with a given baud. */
 static void
 params_block(uint8_t out[50], uint32_t baud)
 {
@@ -1052,7 +1052,7 @@ test_reset_sequence(void **state)
 	teardown_link(fx);
 }
 
-/* CH32V208 USB switch (cmd 0x17, spec 2.3 exact frames) and the DTR pulse. */
+/* CH32V208 USB switch (cmd 0x17, hardware.md 2.3 exact frames) and the DTR pulse. */
 static void
 test_usb_switch_and_dtr_pulse(void **state)
 {
@@ -1104,7 +1104,7 @@ test_media_and_acpi_release(void **state)
 	okvm_link_send_media(fx->link, &mute);
 	pump(fx);
 	static const uint8_t mute_f[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00,
-					  0x0F }; /* spec 2.13 example */
+					  0x0F }; /* hardware.md 2.13 example */
 	expect_frame(fx, mute_f, sizeof(mute_f));
 	okvm_link_send_media(fx->link, &power);
 	ack(fx, 0x03);

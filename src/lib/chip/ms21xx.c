@@ -1,6 +1,6 @@
 /*
  * DESIGN: register access to the MacroSilicon video chips over HID feature reports
- * (spec/hardware.md 3.1, 3.2). The differences between the chips are data, one row per chip:
+ * (docs/hardware.md 3.1, 3.2). The differences between the chips are data, one row per chip:
  * the report id/length attempts in the order the official app tries them, and the register
  * addresses. A register read is SET_FEATURE(request) then GET_FEATURE(response); the response
  * must echo the command and address, else the next attempt is tried. The attempt that worked
@@ -21,6 +21,7 @@
 #include "okvm/chip.h"
 #include "okvm/discover.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 #include "lib/sys/hidraw.h"
 
 #define CMD_READ_XDATA 0xB5
@@ -37,20 +38,19 @@ struct attempt {
 
 struct chip_desc {
 	const char *name;
-	uint16_t vid, pid;
 	struct attempt reads[3], writes[3];
 	uint16_t fw, signal, width, height, fps, pclk, toggle, spdif;
 };
 
-/* spec 3.1 (attempt order) and 3.2 (addresses). NO_REG: the chip has no such register. */
+/* hardware.md 3.1 (attempt order) and 3.2 (addresses). NO_REG: the chip has no such register. */
 static const struct chip_desc chips[] = {
-	[OKVM_CHIP_MS2109] = { "MS2109", 0x534D, 0x2109,
+	[OKVM_CHIP_MS2109] = { "MS2109",
 		{ { 0x00, 9 }, { 0x01, 9 } }, { { 0x00, 9 }, { 0x01, 9 } },
 		0xCBDC, 0xFA8C, 0xC6AF, 0xC6B1, 0xC6B5, 0xC73C, 0xDF00, 0xDF01 },
-	[OKVM_CHIP_MS2109S] = { "MS2109S", 0x345F, 0x2109,
+	[OKVM_CHIP_MS2109S] = { "MS2109S",
 		{ { 0x00, 11 }, { 0x01, 11 }, { 0x00, 65 } }, { { 0x00, 9 }, { 0x00, 11 } },
 		0xCBDC, 0xFD9C, 0xC703, 0xC705, 0xC617, 0xC8C5, NO_REG, NO_REG },
-	[OKVM_CHIP_MS2130S] = { "MS2130S", 0x345F, 0x2132,
+	[OKVM_CHIP_MS2130S] = { "MS2130S",
 		{ { 0x01, 11 }, { 0x00, 11 }, { 0x00, 65 } },
 		{ { 0x01, 11 }, { 0x00, 11 }, { 0x00, 65 } },
 		0x1FDC, 0xFA8D, 0x1CFC, 0x1CFE, 0x1D02, 0x1D00, NO_REG, NO_REG },
@@ -69,13 +69,12 @@ struct okvm_chip {
 int
 okvm_chip_kind_from_usb(uint16_t vid, uint16_t pid, enum okvm_chip_kind *out)
 {
-	for (size_t i = 0; i < sizeof(chips) / sizeof(chips[0]); i++) {
-		if (chips[i].vid == vid && chips[i].pid == pid) {
-			*out = (enum okvm_chip_kind)i;
-			return 0;
-		}
-	}
-	return -ENODEV;
+	/* the chip of the first model whose capture composite has this ID (okvm/models.h) */
+	const struct okvm_model *m = okvm_model_find(vid, pid, OKVM_PART_VIDEO);
+	if (!m)
+		return -ENODEV;
+	*out = m->video_chip;
+	return 0;
 }
 
 const char *
@@ -134,7 +133,7 @@ hid_close(void *ud)
 	okvm_hidraw_close((int)(intptr_t)ud);
 }
 
-/* Walk /sys/class/hidraw/NAME up to 6 parents for idVendor/idProduct (spec 1.3). */
+/* Walk /sys/class/hidraw/NAME up to 6 parents for idVendor/idProduct (hardware.md 1.3). */
 static int
 detect_kind(const char *hidraw_path, const char *root, enum okvm_chip_kind *out)
 {
@@ -312,7 +311,7 @@ okvm_chip_firmware(struct okvm_chip *c, char out[9], unsigned long *number)
 	return 0;
 }
 
-/* spec 3.2 "Resolution quirks" (QT normalizeResolution). */
+/* hardware.md 3.2 "Resolution quirks" (QT normalizeResolution). */
 static void
 normalise(enum okvm_chip_kind kind, struct okvm_chip_status *st)
 {

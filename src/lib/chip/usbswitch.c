@@ -1,7 +1,7 @@
 /*
- * DESIGN: the switchable USB-A port across hardware generations (spec/hardware.md 3.3).
+ * DESIGN: the switchable USB-A port across hardware generations (docs/hardware.md 3.3).
  * - Mini-KVM v1.9: the MS2109's SPDIFOUT pin (0xDF01) selects the mux; after changing it the
- *   port is power-cycled with a DTR pulse (spec 2.11) so the device re-enumerates on its new
+ *   port is power-cycled with a DTR pulse (hardware.md 2.11) so the device re-enumerates on its new
  *   side (QT PR #649, MacOS PR #35).
  * - KVM-Go / KVM-VGA: the CH32V208 switches on serial command 0x17.
  * - v1.6: no soft switch at all; only the toggle switches.

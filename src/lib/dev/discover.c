@@ -1,5 +1,5 @@
 /*
- * DESIGN: finding Openterface units in sysfs (spec/hardware.md 1.2, 1.3).
+ * DESIGN: finding Openterface units in sysfs (docs/hardware.md 1.2, 1.3).
  *
  * Everything is read from a sysfs root (normally /sys, OKVM_SYSFS_ROOT or an explicit root in
  * tests), so recorded trees in tests/fixtures/sysfs/ exercise the same code as a real machine.
@@ -9,13 +9,14 @@
  * 2. Every node of the classes tty, hidraw, video4linux, sound, block and net is walked up (by
  *    resolving its class symlink) to the USB device it belongs to: the last path component of
  *    the form B-P[.P...] ("3-3.2"); interface suffixes (":1.0") are not device components.
- * 3. Units are anchored on the capture chip, as the official app does:
- *    - Mini-KVM: 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the unit key (spec 1.2).
+ * 3. Units are anchored on the capture chip, as the official app does; IDs and hub ports are
+ *    those of the model table (models.c, okvm/models.h):
+ *    - Mini-KVM (hardware.md 1.2): 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the key.
  *      A 534D:2109 elsewhere counts only if its product string says "Openterface" (MacroSilicon's
  *      default ID is on every generic HDMI capture stick); it is then a unit without serial.
  *      The serial chip is the 1A86:7523 on hub port 2 *of that hub*, never a CH340 found
  *      elsewhere (QT issue #141: another CH340 adapter was taken for the unit's). Hub port 3 is
- *      the switchable USB-A port, hub port 4 the host-side extension pins (spec 1.2, 7).
+ *      the switchable USB-A port, hub port 4 the host-side extension pins (hardware.md 1.2).
  *    - KVM-Go (345F:2132) and KVM-VGA (345F:2109): the composite's own chain is the key; the
  *      1A86:FE0C serial is the one below the same parent hub (USB 2 topology), or below the
  *      USB 2 twin of that hub (USB 3 topology, where the composite sits on the SuperSpeed bus and
@@ -37,18 +38,8 @@
 
 #include "okvm/discover.h"
 #include "okvm/log.h"
+#include "okvm/models.h"
 #include "lib/xalloc.h"
-
-#define VID_MS2109 0x534D
-#define PID_MS2109 0x2109
-#define VID_345F 0x345F
-#define PID_MS2130S 0x2132
-#define PID_MS2109S 0x2109
-#define VID_WCH 0x1A86
-#define PID_CH340 0x7523
-#define PID_CH32V208 0xFE0C
-#define VID_HUB 0x1A40
-#define PID_HUB 0x0101
 
 struct usbdev {
 	char chain[32];
@@ -378,36 +369,48 @@ collect_port(struct scan *s, const char *hub, int port, struct okvm_ext_device *
 	return n;
 }
 
+/* chain is "<hub>.<port>" */
+static bool
+on_port(const char *chain, const char *hub, int port)
+{
+	char want[48];
+	snprintf(want, sizeof(want), "%s.%d", hub, port);
+	return !strcmp(chain, want);
+}
+
+/* A model whose parts sit on fixed ports of its own hub (Mini-KVM, struct okvm_model_ports). */
 static void
-build_mini_kvm(struct scan *s, struct usbdev *video)
+build_hub_unit(struct scan *s, struct usbdev *video, const struct okvm_model *m)
 {
 	char hub[32];
 	parent_chain(video->chain, hub, sizeof(hub));
 	struct usbdev *h = hub[0] ? find_dev(s, hub) : NULL;
-	size_t n = strlen(video->chain);
-	bool behind = h && h->vid == VID_HUB && h->pid == PID_HUB && n > 2 &&
-		      !strcmp(video->chain + n - 2, ".1");
-	if (!behind && !strstr(video->product, "Openterface")) {
+	bool behind = h && okvm_model_part_is(m, OKVM_PART_HUB, h->vid, h->pid) &&
+		      on_port(video->chain, hub, m->ports.video);
+	bool named = m->video.product && strstr(video->product, m->video.product);
+	if (!behind && !named) {
 		/* 534D:2109 is MacroSilicon's default ID: every generic HDMI capture stick has it */
 		okvm_log(OKVM_LOG_DEBUG, "discover: %s is a MacroSilicon capture device (\"%s\"), "
-			 "not a Mini-KVM", video->chain, video->product);
+			 "not a %s", video->chain, video->product, okvm_variant_name(m->variant));
 		return;
 	}
-	struct okvm_unit_info *u = new_unit(s, OKVM_VARIANT_MINI_KVM, behind ? hub : video->chain,
-					    video);
+	struct okvm_unit_info *u = new_unit(s, m->variant, behind ? hub : video->chain, video);
 	u->behind_hub = behind;
 	if (!behind) {
-		okvm_log(OKVM_LOG_INFO, "discover: %s (534D:2109) is not on port 1 of the Mini-KVM "
-			 "hub; no serial chip is associated with it", video->chain);
+		okvm_log(OKVM_LOG_INFO, "discover: %s (%04X:%04X) is not on port %d of the %s "
+			 "hub; no serial chip is associated with it", video->chain, m->video.vid,
+			 m->video.pid, m->ports.video, okvm_variant_name(m->variant));
 		return;
 	}
 	char serial[48];
-	snprintf(serial, sizeof(serial), "%s.2", hub);
+	snprintf(serial, sizeof(serial), "%s.%d", hub, m->ports.serial);
 	struct usbdev *d = find_dev(s, serial);
-	if (d && d->vid == VID_WCH && d->pid == PID_CH340)
+	if (d && okvm_model_part_is(m, OKVM_PART_SERIAL, d->vid, d->pid))
 		set_serial(u, d);
-	u->n_switchable = collect_port(s, hub, 3, u->switchable);
-	u->n_ext = collect_port(s, hub, 4, u->ext);
+	if (m->ports.switchable)
+		u->n_switchable = collect_port(s, hub, m->ports.switchable, u->switchable);
+	if (m->ports.ext)
+		u->n_ext = collect_port(s, hub, m->ports.ext, u->ext);
 }
 
 /* The directory of the hub port that `chain` is plugged into ("usb2-port1", "2-1-port3"). */
@@ -461,14 +464,14 @@ twin_hub(struct scan *s, const char *hub, char *out, size_t size)
 
 /* The CH32V208 of a KVM-Go/KVM-VGA whose composite hangs below hub `parent`. */
 static struct usbdev *
-find_companion_serial(struct scan *s, const char *parent)
+find_companion_serial(struct scan *s, const char *parent, const struct okvm_model *m)
 {
 	struct usbdev *best = NULL;
 	char twin[160];
 	bool has_twin = twin_hub(s, parent, twin, sizeof(twin));
 	for (size_t i = 0; i < s->n_devs; i++) {
 		struct usbdev *d = &s->devs[i];
-		if (d->taken || d->vid != VID_WCH || d->pid != PID_CH32V208)
+		if (d->taken || !okvm_model_part_is(m, OKVM_PART_SERIAL, d->vid, d->pid))
 			continue;
 		bool same = under(d->chain, parent);
 		/* without peer links (old kernels): the same port path on another bus */
@@ -481,14 +484,14 @@ find_companion_serial(struct scan *s, const char *parent)
 }
 
 static void
-build_gen2(struct scan *s, struct usbdev *video, enum okvm_variant v)
+build_gen2(struct scan *s, struct usbdev *video, const struct okvm_model *m)
 {
-	struct okvm_unit_info *u = new_unit(s, v, video->chain, video);
+	struct okvm_unit_info *u = new_unit(s, m->variant, video->chain, video);
 	char parent[32];
 	parent_chain(video->chain, parent, sizeof(parent));
 	if (!parent[0])
 		copy(parent, sizeof(parent), video->chain);
-	struct usbdev *d = find_companion_serial(s, parent);
+	struct usbdev *d = find_companion_serial(s, parent, m);
 	if (d)
 		set_serial(u, d);
 }
@@ -524,17 +527,18 @@ cmp_unit(const void *a, const void *b)
 static void
 build_units(struct scan *s)
 {
+	/* units on their own hub first: they take their serial chip by port, not by search */
 	for (size_t i = 0; i < s->n_devs; i++) {
 		struct usbdev *d = &s->devs[i];
-		if (d->vid == VID_MS2109 && d->pid == PID_MS2109)
-			build_mini_kvm(s, d);
+		const struct okvm_model *m = okvm_model_find(d->vid, d->pid, OKVM_PART_VIDEO);
+		if (m && m->topology == OKVM_TOPO_HUB_PORTS)
+			build_hub_unit(s, d, m);
 	}
 	for (size_t i = 0; i < s->n_devs; i++) {
 		struct usbdev *d = &s->devs[i];
-		if (d->vid == VID_345F && d->pid == PID_MS2130S)
-			build_gen2(s, d, OKVM_VARIANT_KVM_GO);
-		else if (d->vid == VID_345F && d->pid == PID_MS2109S)
-			build_gen2(s, d, OKVM_VARIANT_KVM_VGA);
+		const struct okvm_model *m = okvm_model_find(d->vid, d->pid, OKVM_PART_VIDEO);
+		if (m && m->topology != OKVM_TOPO_HUB_PORTS)
+			build_gen2(s, d, m);
 	}
 	for (size_t u = 0; u < s->n_units; u++)
 		for (size_t i = 0; i < s->n_nodes; i++)

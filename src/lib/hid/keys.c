@@ -3,7 +3,7 @@
  * (browser KeyboardEvent.code -> HID). Each row is one key: its KeyboardEvent.code (UI Events
  * "KeyboardEvent code Values", with the USB usage that document gives), the names people type,
  * and what to send: a usage of page 0x07, a modifier bit, or a bit of the CH9329 multimedia or
- * ACPI report (spec 2.13). Media keys of the browser (AudioVolumeUp...) go out as media reports:
+ * ACPI report (hardware.md 2.13). Browser media keys (AudioVolumeUp...) go out as media reports:
  * every target OS honours those, while keyboard-page volume usages are Linux-only.
  * The combo parser builds the press reports and the release report; with a keymap it also
  * accepts characters of the target layout. Pure and stateless.

@@ -1,6 +1,6 @@
 /*
  * DESIGN: the link's maintenance commands: open with baud detection, baud change, reset,
- * factory reset, CH32V208 USB switch, DTR pulse. Sequences and timings from spec 2.10/2.11
+ * factory reset, CH32V208 USB switch, DTR pulse. Sequences and timings from hardware.md 2.10/2.11
  * (the official app's SerialPortManager and FactoryResetManager, the CH9329 datasheet).
  *
  * They run on the dispatch thread and block (the CLI calls them; the server runs them on its
@@ -45,7 +45,8 @@ switch_baud(struct okvm_link *l, int baud)
 	return okvm_serial_set_baud(l->ser, baud);
 }
 
-/* Spec 2.10: the given baud only; otherwise 115200 then 9600, two cycles, GET_INFO as probe. */
+/* The given baud only; otherwise 115200 then 9600, two cycles, GET_INFO as probe (the official
+ * app starts at its stored baud or 9600: hardware.md 2.10). */
 static int
 detect(struct okvm_link *l)
 {
@@ -211,11 +212,11 @@ okvm_link_reset(struct okvm_link *l)
 static bool
 is_ch32v208(const struct okvm_link *l)
 {
-	/* MAC SerialResponseHandler: versions 0x82..0x84 mean a CH32V208 (spec 2.4) */
+	/* MAC SerialResponseHandler: versions 0x82..0x84 mean a CH32V208 (hardware.md 2.4) */
 	return l->state.version >= 0x82 && l->state.version <= 0x84;
 }
 
-/* Hardware method (boards >= v1.9): RTS is wired to the CH9329's DEF pin (spec 2.10/2.11). */
+/* Hardware method (boards >= v1.9): RTS drives the CH9329's DEF pin (hardware.md 2.10/2.11). */
 static int
 rts_method(struct okvm_link *l)
 {

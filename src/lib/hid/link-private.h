@@ -12,7 +12,7 @@
 /** Monotonic nanoseconds; tests inject a fake one. */
 typedef uint64_t (*link_clock_fn)(void *ud);
 
-/** Device timings of the maintenance commands (spec 2.10); tests shorten them. */
+/** Device timings of the maintenance commands (hardware.md 2.10); tests shorten them. */
 struct link_timing {
 	int rts_hold_ms;     /* factory reset: RTS asserted this long (4000) */
 	int rts_settle_ms;   /* then released this long before talking (500) */

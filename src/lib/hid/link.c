@@ -754,7 +754,7 @@ pump(struct okvm_link *l, uint64_t now)
 	if (have) {
 		int rc = send_frame(l, &f, FL_HID, l->ack_timeout_ms);
 		if (l->lock_key_sent && l->poll_ms) {
-			/* the LEDs change: ask soon, as the official app does (50 ms, spec 2.10) */
+			/* the LEDs change: ask soon, as the official app does (hardware.md 2.10) */
 			uint64_t soon = now + LOCK_REFRESH_MS * NS_PER_MS;
 			if (soon < l->next_poll_ns)
 				l->next_poll_ns = soon;

@@ -1,5 +1,5 @@
 /*
- * DESIGN: the CH9329 frame codec (spec/hardware.md section 2).
+ * DESIGN: the CH9329 frame codec (docs/hardware.md 2).
  * Encoders fill a struct okvm_ch9329_frame and serialise it; the streaming decoder takes bytes in
  * any chunking, skips garbage until 57 AB, drops frames whose checksum or length is wrong and then
  * resynchronises one byte after the bad header (a real header may hide inside a broken frame, as
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "okvm/ch9329.h"
+#include "okvm/models.h"
 
 uint8_t
 okvm_ch9329_sum(const uint8_t *p, size_t n)
@@ -56,14 +57,14 @@ okvm_ch9329_build_kbd(struct okvm_ch9329_frame *f, const struct okvm_kbd_report 
 {
 	frame_init(f, OKVM_CH9329_CMD_SEND_KB_GENERAL, 8);
 	f->data[0] = r->modifiers;
-	f->data[1] = 0x00; /* reserved, must be 0 (spec 2.5) */
+	f->data[1] = 0x00; /* reserved, must be 0 (hardware.md 2.5) */
 	memcpy(f->data + 2, r->keys, 6);
 }
 
 void
 okvm_ch9329_build_media(struct okvm_ch9329_frame *f, const struct okvm_media_report *r)
 {
-	/* Spec 2.3: ACPI is report id + 1 byte (LEN 2), multimedia id + 3 bytes (LEN 4). */
+	/* hardware.md 2.3: ACPI is report id + 1 byte (LEN 2), multimedia id + 3 bytes (LEN 4). */
 	uint8_t n = r->report_id == OKVM_MEDIA_ACPI ? 1 : 3;
 	frame_init(f, OKVM_CH9329_CMD_SEND_KB_MEDIA, (uint8_t)(n + 1));
 	f->data[0] = r->report_id;
@@ -81,7 +82,7 @@ okvm_ch9329_build_abs(struct okvm_ch9329_frame *f, const struct okvm_mouse_abs *
 {
 	uint16_t x = clamp_abs(m->x), y = clamp_abs(m->y);
 	frame_init(f, OKVM_CH9329_CMD_SEND_MS_ABS, 7);
-	f->data[0] = 0x02; /* absolute mouse report id (spec 2.6) */
+	f->data[0] = 0x02; /* absolute mouse report id (hardware.md 2.6) */
 	f->data[1] = m->buttons & 0x07;
 	f->data[2] = (uint8_t)(x & 0xff);
 	f->data[3] = (uint8_t)(x >> 8);
@@ -94,7 +95,7 @@ void
 okvm_ch9329_build_rel(struct okvm_ch9329_frame *f, const struct okvm_mouse_rel *m)
 {
 	frame_init(f, OKVM_CH9329_CMD_SEND_MS_REL, 5);
-	f->data[0] = 0x01; /* relative mouse report id (spec 2.7) */
+	f->data[0] = 0x01; /* relative mouse report id (hardware.md 2.7) */
 	f->data[1] = m->buttons & 0x07;
 	f->data[2] = (uint8_t)m->dx;
 	f->data[3] = (uint8_t)m->dy;
@@ -143,7 +144,7 @@ okvm_ch9329_build_set_string(struct okvm_ch9329_frame *f, enum okvm_ch9329_strin
 void
 okvm_ch9329_build_usb_switch(struct okvm_ch9329_frame *f, enum okvm_usb_dir dir)
 {
-	/* Spec 2.3: 5 bytes, 00 00 00 00 dir. */
+	/* hardware.md 2.3: 5 bytes, 00 00 00 00 dir. */
 	frame_init(f, OKVM_CH9329_CMD_USB_SWITCH, 5);
 	f->data[4] = (uint8_t)dir;
 }
@@ -272,7 +273,7 @@ get_be16(const uint8_t *p)
 void
 okvm_ch9329_params_pack(const struct okvm_ch9329_params *p, uint8_t out[OKVM_CH9329_PARAMS_LEN])
 {
-	/* Offsets: spec 2.8, DATA column. */
+	/* Offsets: hardware.md 2.8, "Data bytes" column. */
 	memset(out, 0, OKVM_CH9329_PARAMS_LEN);
 	out[0] = p->mode;
 	out[1] = p->serial_mode;
@@ -322,7 +323,7 @@ okvm_ch9329_params_unpack(const uint8_t in[OKVM_CH9329_PARAMS_LEN], struct okvm_
 void
 okvm_ch9329_params_factory(struct okvm_ch9329_params *p)
 {
-	/* Spec 2.8 "Factory / observed" column; mode 0x82 because the Mini-KVM straps MODE1 low. */
+	/* hardware.md 2.8, factory column; mode 0x82 because the Mini-KVM straps MODE1 low. */
 	memset(p, 0, sizeof(*p));
 	p->mode = 0x82;
 	p->serial_mode = 0x80;
@@ -330,8 +331,9 @@ okvm_ch9329_params_factory(struct okvm_ch9329_params *p)
 	p->baud = 9600;
 	p->reserved1[0] = 0x08;
 	p->packet_interval_ms = 3;
-	p->vid = 0x1A86;
-	p->pid = 0xE129;
+	const struct okvm_hid_chip *c = okvm_hid_chip_get(OKVM_HID_CH9329);
+	p->vid = c->target_vid;
+	p->pid = c->target_pid;
 	p->kb_release_delay_ms = 1;
 	p->enter_chars[0] = 0x0D;
 }

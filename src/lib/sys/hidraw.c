@@ -1,6 +1,6 @@
 /*
  * DESIGN: the only file that opens a hidraw node or issues ioctls on it. Feature reports only:
- * the video chips use HID purely as a vendor register channel (spec 3.1). Errors are returned
+ * the video chips use HID only for vendor registers (hardware.md 3.1). Errors are returned
  * as -errno; EIO/ENODEV/EPIPE pass through unchanged so that the caller can tell a stall (the
  * chip does not have that report: EPIPE) from an unplug (ENODEV).
  * Thread: any; the caller serialises transactions on one fd.

@@ -1,10 +1,10 @@
 /*
  * DESIGN: the serial port, the only file that read()s and write()s the CH9329's tty.
  *
- * Raw 8N1 without flow control at a standard speed (spec 2.1), non-blocking, exclusive
+ * Raw 8N1 without flow control at a standard speed (hardware.md 2.1), non-blocking, exclusive
  * (TIOCEXCL, so a second okvm or a stray `cat` cannot interleave bytes). Linux raises DTR and
  * RTS on open; on a Mini-KVM v1.9 DTR asserted cuts the switchable USB port's ground and RTS
- * held > 3 s factory-resets the CH9329 (spec 2.11), so both are deasserted immediately.
+ * held > 3 s factory-resets the CH9329 (hardware.md 2.11), so both are deasserted immediately.
  *
  * A pseudo-terminal has no modem lines (TIOCMBIS fails with ENOTTY). The virtual unit listens on
  * a Unix datagram socket instead (docs/contracts.md section 1): PATH.modem next to the tty, or a
