@@ -1,6 +1,7 @@
 # Thin wrapper over Meson + Ninja. `make run` and `make test` work on a fresh Debian 12 machine.
 BUILD ?= build
 SANBUILD ?= build-san
+CLANGBUILD ?= build-clang
 MESON ?= meson
 NINJA ?= ninja
 
@@ -22,13 +23,18 @@ $(BUILD)/build.ninja:
 $(SANBUILD)/build.ninja:
 	$(MESON) setup $(SANBUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
+# The clang build: only built (by scripts/run-tests), to catch clang's warnings (-Werror).
+$(CLANGBUILD)/build.ninja:
+	CC=clang $(MESON) setup $(CLANGBUILD) --buildtype=debug
+
 run: all
 	@scripts/run $(ARGS)
 
-# Every test: unit + integration under ASan/UBSan, then the browser tests against the normal build.
-test: test-deps all $(SANBUILD)/build.ninja
+# Every test: unit + integration + style under ASan/UBSan, the unit suite under valgrind on the
+# normal build, a warning-free clang build, then the browser tests against the normal build.
+test: test-deps all $(SANBUILD)/build.ninja $(CLANGBUILD)/build.ninja
 	$(NINJA) -C $(SANBUILD)
-	@scripts/run-tests $(SANBUILD) $(BUILD)
+	@scripts/run-tests $(SANBUILD) $(BUILD) $(CLANGBUILD)
 
 bench: all
 	@scripts/run-bench $(BUILD)
@@ -46,4 +52,4 @@ fuzz: deps
 	@fuzz/run-all $(FUZZBUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(BUILD) $(SANBUILD) build-fuzz
+	rm -rf $(BUILD) $(SANBUILD) $(CLANGBUILD) build-fuzz

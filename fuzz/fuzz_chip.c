@@ -29,8 +29,7 @@ struct feed {
 	size_t req_len;
 };
 
-static const int errs[8] = { -EPIPE, -EINVAL, -EIO, -ETIMEDOUT, -ENODEV, -EBADF, -EPROTO,
-			     -EAGAIN };
+static const int errs[8] = { -EPIPE, -EINVAL, -EIO, -ETIMEDOUT, -ENODEV, -EBADF, -EPROTO, -EAGAIN };
 
 static int
 take(struct feed *f)
@@ -94,8 +93,7 @@ t_get(void *ud, uint8_t *buf, size_t len)
 		f->n -= n;
 		return (int)n;
 	}
-	default:
-		return errs[g & 7];
+	default: return errs[g & 7];
 	}
 }
 

@@ -47,6 +47,7 @@ static unsigned input_calls; /* backend input operations during this input */
 
 /* ---- the stub backend: accepts everything, records nothing but a count, no frames ---- */
 
+/* clang-format off */
 static int b_key(void *ud, const char *c, bool d) { input_calls++; return 0; }
 static int b_combo(void *ud, const char *c) { input_calls++; return 0; }
 static int b_abs(void *ud, double x, double y, uint8_t b) { input_calls++; return 0; }
@@ -58,6 +59,7 @@ static int b_switch(void *ud, enum serve_usb to) { input_calls++; return 0; }
 static struct okvm_frame *b_newest(void *ud) { return NULL; }
 static void b_unref(void *ud, struct okvm_frame *f) { }
 static void b_want(void *ud, bool want) { }
+/* clang-format on */
 
 static int
 b_type(void *ud, const char *t, size_t n, const char *l, double cps, serve_type_progress_fn fn,
@@ -77,12 +79,14 @@ b_state(void *ud, struct serve_state *out)
 	out->target_connected = true;
 }
 
+/* clang-format off */
 static const struct serve_backend_ops ops = {
 	.key = b_key, .combo = b_combo, .mouse_abs = b_abs, .buttons = b_buttons, .wheel = b_wheel,
 	.rel = b_rel, .type = b_type, .release_all = b_release, .usb_switch = b_switch,
 	.get_state = b_state, .newest_frame = b_newest, .frame_unref = b_unref,
 	.want_frames = b_want,
 };
+/* clang-format on */
 
 /* ---- set-up, once per process ---- */
 
@@ -103,6 +107,15 @@ free_port(void)
 		abort();
 	close(fd);
 	return ntohs(a.sin_port);
+}
+
+/* At exit, so that the okvm-auth thread is joined: valgrind counts a running thread's stack as
+ * possibly lost. */
+static void
+stop_server(void)
+{
+	serve_free(server);
+	server = NULL;
 }
 
 static void
@@ -129,6 +142,7 @@ start_server(void)
 		fprintf(stderr, "fuzz-serve-http: cannot listen on 127.0.0.1:%d\n", port);
 		abort();
 	}
+	atexit(stop_server);
 }
 
 /* Put SESSION back (a logout in the last input may have ended it). */
@@ -207,7 +221,8 @@ static int
 connect_client(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
 		abort(); /* the listen backlog takes it before the server accepts */

@@ -9,6 +9,7 @@
 
 #include "serve/internal.h"
 
+/* clang-format off */
 static int b_key(void *ud, const char *c, bool d) { return c[0] == 'X' ? -ENOENT : 0; }
 static int b_combo(void *ud, const char *c) { return 0; }
 static int b_abs(void *ud, double x, double y, uint8_t b) { return 0; }
@@ -19,6 +20,7 @@ static int b_release(void *ud) { return 0; }
 static int b_switch(void *ud, enum serve_usb to) { return 0; }
 static void b_state(void *ud, struct serve_state *out) { memset(out, 0, sizeof(*out)); }
 static void b_unref(void *ud, struct okvm_frame *f) { }
+/* clang-format on */
 
 static int
 b_type(void *ud, const char *t, size_t n, const char *l, double cps, serve_type_progress_fn fn,
@@ -27,11 +29,13 @@ b_type(void *ud, const char *t, size_t n, const char *l, double cps, serve_type_
 	return 0;
 }
 
+/* clang-format off */
 static const struct serve_backend_ops ops = {
 	.key = b_key, .combo = b_combo, .mouse_abs = b_abs, .buttons = b_buttons, .wheel = b_wheel,
 	.rel = b_rel, .type = b_type, .release_all = b_release, .usb_switch = b_switch,
 	.get_state = b_state, .frame_unref = b_unref,
 };
+/* clang-format on */
 
 static void
 drain(struct conn *c)

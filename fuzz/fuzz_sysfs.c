@@ -85,9 +85,7 @@ apply(const struct line *l, const char **specs, size_t *nspecs, char (*spec_buf)
 	snprintf(path, sizeof(path), "%s/%.*s", root, (int)l->arg_len, l->arg);
 	make_parents(path);
 	switch (l->op) {
-	case 'd':
-		mkdir(path, 0755);
-		break;
+	case 'd': mkdir(path, 0755); break;
 	case 'f': {
 		char text[MAX_PATH + 2];
 		size_t n = l->rest_len > MAX_PATH ? MAX_PATH : l->rest_len;
@@ -102,9 +100,7 @@ apply(const struct line *l, const char **specs, size_t *nspecs, char (*spec_buf)
 		snprintf(target, sizeof(target), "%s/%.*s", root, (int)l->rest_len, l->rest);
 		symlink(target, path);
 		break;
-	case 'r':
-		fuzz_rmtree(path);
-		break;
+	case 'r': fuzz_rmtree(path); break;
 	}
 }
 

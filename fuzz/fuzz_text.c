@@ -54,8 +54,8 @@ normalise(const char *s, size_t len, char *out)
 }
 
 static void
-check_plan(const struct okvm_keymap *km, struct okvm_kbd_decoder *d, const char *text,
-	   size_t len, uint8_t leds)
+check_plan(const struct okvm_keymap *km, struct okvm_kbd_decoder *d, const char *text, size_t len,
+	   uint8_t leds)
 {
 	struct okvm_text_opts o = { .leds = leds };
 	struct okvm_text_plan p;

@@ -191,8 +191,8 @@ int okvm_ch9329_build_set_string(struct okvm_ch9329_frame *f, enum okvm_ch9329_s
 				 const char *s, size_t len);
 void okvm_ch9329_build_usb_switch(struct okvm_ch9329_frame *f, enum okvm_usb_dir dir);
 /** Reply frame (chip side, used by the virtual unit): cmd|0x80 or cmd|0xC0 + data. */
-void okvm_ch9329_build_reply(struct okvm_ch9329_frame *f, uint8_t cmd, bool ok,
-			     const uint8_t *data, uint8_t len);
+void okvm_ch9329_build_reply(struct okvm_ch9329_frame *f, uint8_t cmd, bool ok, const uint8_t *data,
+			     uint8_t len);
 
 /* Decoders of payloads. Return 0, or -EBADMSG when the frame is not of that kind/length. */
 int okvm_ch9329_parse_info(const struct okvm_ch9329_frame *f, struct okvm_ch9329_info *out);
@@ -204,8 +204,10 @@ int okvm_ch9329_parse_abs(const struct okvm_ch9329_frame *f, struct okvm_mouse_a
 int okvm_ch9329_parse_rel(const struct okvm_ch9329_frame *f, struct okvm_mouse_rel *out);
 int okvm_ch9329_parse_media(const struct okvm_ch9329_frame *f, struct okvm_media_report *out);
 
-void okvm_ch9329_params_pack(const struct okvm_ch9329_params *p, uint8_t out[OKVM_CH9329_PARAMS_LEN]);
-void okvm_ch9329_params_unpack(const uint8_t in[OKVM_CH9329_PARAMS_LEN], struct okvm_ch9329_params *p);
+void okvm_ch9329_params_pack(const struct okvm_ch9329_params *p,
+			     uint8_t out[OKVM_CH9329_PARAMS_LEN]);
+void okvm_ch9329_params_unpack(const uint8_t in[OKVM_CH9329_PARAMS_LEN],
+			       struct okvm_ch9329_params *p);
 /** Factory parameter block of a Mini-KVM's CH9329 (mode 0x82, 9600 baud, 1A86:E129...). */
 void okvm_ch9329_params_factory(struct okvm_ch9329_params *p);
 

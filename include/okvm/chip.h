@@ -64,10 +64,10 @@ int okvm_chip_firmware(struct okvm_chip *c, char out[9], unsigned long *number);
 struct okvm_chip_status {
 	char firmware[9];
 	bool signal;
-	int width, height;     /* normalised (hardware.md 3.2 quirks); 0 without signal */
-	double fps;            /* Hz */
-	double pixel_clock;    /* MHz */
-	bool has_toggle;       /* the chip reports the hardware toggle (MS2109) */
+	int width, height;  /* normalised (hardware.md 3.2 quirks); 0 without signal */
+	double fps;         /* Hz */
+	double pixel_clock; /* MHz */
+	bool has_toggle;    /* the chip reports the hardware toggle (MS2109) */
 	enum okvm_usb_dir toggle;
 	bool has_switch;       /* the chip drives the USB switch (MS2109) */
 	enum okvm_usb_dir usb; /* where the switch register routes the port */
@@ -86,13 +86,13 @@ int okvm_chip_set_switch(struct okvm_chip *c, enum okvm_usb_dir dir);
 
 /* How a unit switches; the front-end fills in what it has. */
 struct okvm_usb_switch {
-	struct okvm_chip *chip;   /* Mini-KVM v1.9: MS2109 register */
+	struct okvm_chip *chip; /* Mini-KVM v1.9: MS2109 register */
 	/* Power-cycle the switchable port (DTR asserted for ms, released; hardware.md 2.11). */
 	int (*dtr_pulse)(void *ud, int ms);
 	/* CH32V208 (KVM-Go/VGA): serial command 0x17; dir query with query=true. */
 	int (*serial_switch)(void *ud, bool query, enum okvm_usb_dir dir, enum okvm_usb_dir *now);
 	void *ud;
-	int pulse_ms;             /* 0 = 500 (QT restartSwitchableUSB) */
+	int pulse_ms; /* 0 = 500 (QT restartSwitchableUSB) */
 };
 
 /**

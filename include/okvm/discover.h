@@ -23,25 +23,25 @@ struct okvm_ext_device {
 	char port_chain[32]; /* "3-3.4" */
 	uint16_t vid, pid;
 	char product[64];
-	char driver[32];     /* driver of its first bound interface, "" if none */
-	char node[64];       /* "/dev/sda", "/dev/ttyACM1", "eth1", "" if none */
+	char driver[32]; /* driver of its first bound interface, "" if none */
+	char node[64];   /* "/dev/sda", "/dev/ttyACM1", "eth1", "" if none */
 };
 
 /* One unit and every node that belongs to it. Strings are "" when the part is absent. */
 struct okvm_unit_info {
-	int index;                  /* 1-based position in the sorted list (okvm list, -d N) */
+	int index; /* 1-based position in the sorted list (okvm list, -d N) */
 	enum okvm_variant variant;
-	char port_chain[32];        /* unit key: the hub's chain (Mini-KVM) or the composite's */
-	char video_chain[32];       /* USB device of the capture chip */
-	char serial_chain[32];      /* USB device of the serial chip */
+	char port_chain[32];   /* unit key: the hub's chain (Mini-KVM) or the composite's */
+	char video_chain[32];  /* USB device of the capture chip */
+	char serial_chain[32]; /* USB device of the serial chip */
 	uint16_t video_vid, video_pid, serial_vid, serial_pid;
-	char video_node[64];        /* "/dev/video0" (the lowest-numbered capture node) */
-	char hidraw_node[64];       /* "/dev/hidraw2" */
-	char serial_node[64];       /* "/dev/ttyUSB0" or "/dev/ttyACM0" */
-	char serial_driver[32];     /* "ch341", "cdc_acm" */
-	char alsa_card[32];         /* "hw:1" */
-	char product[64];           /* USB product string of the capture chip */
-	bool behind_hub;            /* Mini-KVM: the hub is the 1A40:0101 one */
+	char video_node[64];    /* "/dev/video0" (the lowest-numbered capture node) */
+	char hidraw_node[64];   /* "/dev/hidraw2" */
+	char serial_node[64];   /* "/dev/ttyUSB0" or "/dev/ttyACM0" */
+	char serial_driver[32]; /* "ch341", "cdc_acm" */
+	char alsa_card[32];     /* "hw:1" */
+	char product[64];       /* USB product string of the capture chip */
+	bool behind_hub;        /* Mini-KVM: the hub is the 1A40:0101 one */
 	/* Mini-KVM v1.9: host hub port 3 (switchable USB-A, while routed to the host) and port 4
 	 * (extension pins 2/3). Devices below a hub plugged there are listed too. */
 	struct okvm_ext_device switchable[OKVM_DISCOVER_MAX_EXT];
@@ -95,7 +95,7 @@ struct okvm_discover_watch;
  * Never fails for lack of udev (falls back to rescanning); aborts on OOM.
  */
 struct okvm_discover_watch *okvm_discover_watch_new(const char *root, int rescan_ms,
-						     okvm_discover_watch_fn fn, void *ud);
+						    okvm_discover_watch_fn fn, void *ud);
 /** Poll this fd for POLLIN, then call dispatch. Owned by the watch. */
 int okvm_discover_watch_fd(const struct okvm_discover_watch *w);
 /**
@@ -105,7 +105,7 @@ int okvm_discover_watch_fd(const struct okvm_discover_watch *w);
 int okvm_discover_watch_dispatch(struct okvm_discover_watch *w);
 /** The units as of the last rescan (borrowed until the next dispatch). */
 const struct okvm_unit_info *okvm_discover_watch_units(const struct okvm_discover_watch *w,
-							size_t *n);
+						       size_t *n);
 void okvm_discover_watch_free(struct okvm_discover_watch *w); /* NULL ok */
 
 #ifdef __cplusplus

@@ -92,8 +92,7 @@ int okvm_keymap_lookup(const struct okvm_keymap *km, uint32_t cp, bool caps_lock
  * @param out may be NULL when cap is 0
  * @return the total number (may exceed cap; only cap are written)
  */
-size_t okvm_keymap_charset(const struct okvm_keymap *km, bool caps_lock, uint32_t *out,
-			   size_t cap);
+size_t okvm_keymap_charset(const struct okvm_keymap *km, bool caps_lock, uint32_t *out, size_t cap);
 
 /** True if XKB can compile the layout ("de", "us:dvorak"). Costs a keymap compile. */
 bool okvm_layout_exists(const char *name);
@@ -169,8 +168,8 @@ int okvm_media_report_apply(struct okvm_media_report *r, const struct okvm_key *
  * ("ctrl+alt+delete": {05,-} {05,4C} {00,-}). Media/ACPI: press and release reports of one id.
  */
 struct okvm_combo {
-	bool is_media;                  /* true: use media[], else kbd[] */
-	int n;                          /* reports in kbd[] or media[] */
+	bool is_media; /* true: use media[], else kbd[] */
+	int n;         /* reports in kbd[] or media[] */
 	struct okvm_kbd_report kbd[3];
 	struct okvm_media_report media[2];
 };

@@ -28,7 +28,7 @@ extern "C" {
 #define OKVM_LINK_DEFAULT_GAP_MS 12
 #define OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS 500 /* CH9329-P section II */
 #define OKVM_LINK_DEFAULT_INFO_POLL_MS 1000
-#define OKVM_LINK_KBD_QUEUE 4096   /* keyboard reports queued at most (-EAGAIN beyond) */
+#define OKVM_LINK_KBD_QUEUE 4096 /* keyboard reports queued at most (-EAGAIN beyond) */
 #define OKVM_LINK_MEDIA_QUEUE 256
 #define OKVM_LINK_MOUSE_QUEUE 1024 /* button/wheel changes queued at most */
 
@@ -41,7 +41,7 @@ struct okvm_link_config {
 	int info_poll_ms;         /* GET_INFO when idle; default 1000; 0 = off, <0 = off too */
 	const char *modem_socket; /* docs/contracts.md section 1; NULL = PATH.modem if it exists */
 	bool no_gap;              /* added: report_gap_ms 0 really means 0 (benchmarks) */
-	bool no_pipeline;         /* added: one HID report in flight instead of two (docs/link.md) */
+	bool no_pipeline; /* added: one HID report in flight instead of two (docs/link.md) */
 };
 
 struct okvm_link_state {
@@ -134,9 +134,9 @@ struct okvm_link_stats {
 	uint64_t reports_sent, acks, timeouts, chip_errors, resyncs;
 	double ack_ms_last, ack_ms_max;
 	/* added */
-	uint64_t unsolicited;    /* 0x87 frames and replies nobody waited for */
-	uint64_t garbage_bytes;  /* bytes skipped by the parser */
-	uint64_t coalesced;      /* absolute positions replaced before they were sent */
+	uint64_t unsolicited;   /* 0x87 frames and replies nobody waited for */
+	uint64_t garbage_bytes; /* bytes skipped by the parser */
+	uint64_t coalesced;     /* absolute positions replaced before they were sent */
 };
 /** Dispatch thread. */
 void okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out);

@@ -11,7 +11,7 @@ extern "C" {
 enum okvm_log_level {
 	OKVM_LOG_DEBUG = 10,
 	OKVM_LOG_INFO = 20,
-	OKVM_LOG_NOTICE = 25,   /* a normal event someone must be able to read later (audit) */
+	OKVM_LOG_NOTICE = 25, /* a normal event someone must be able to read later (audit) */
 	OKVM_LOG_WARN = 30,
 	OKVM_LOG_ERROR = 40,
 };
@@ -31,7 +31,8 @@ void okvm_log_set_level(enum okvm_log_level level);
 enum okvm_log_level okvm_log_get_level(void);
 
 /** Log through the installed handler (used by libokvm and its front-ends). */
-void okvm_log(enum okvm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void okvm_log(enum okvm_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

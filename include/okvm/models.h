@@ -76,15 +76,15 @@ struct okvm_model {
 	struct okvm_usb_part video, serial, hub;
 	enum okvm_model_topology topology;
 	struct okvm_model_ports ports;
-	int fixed_baud;                 /* the serial speed is fixed at this; 0 = settable */
-	unsigned features;              /* enum okvm_model_feature bits */
+	int fixed_baud;    /* the serial speed is fixed at this; 0 = settable */
+	unsigned features; /* enum okvm_model_feature bits */
 };
 
 /* A HID chip kind: the serial speeds it runs at and the identity the target computer sees. */
 struct okvm_hid_chip {
-	const char *name;          /* "CH9329" */
+	const char *name; /* "CH9329" */
 	int factory_baud;
-	const int *bauds;          /* ascending */
+	const int *bauds; /* ascending */
 	size_t n_bauds;
 	uint16_t target_vid, target_pid; /* factory USB ID on the target side; 0:0 if not known */
 };

@@ -33,9 +33,9 @@ enum okvm_caps_mode {
 };
 
 struct okvm_text_opts {
-	uint8_t leds;                 /* the target's LEDs (enum okvm_led), e.g. from GET_INFO */
+	uint8_t leds; /* the target's LEDs (enum okvm_led), e.g. from GET_INFO */
 	enum okvm_caps_mode caps;
-	bool skip_unmappable;         /* leave out characters the layout cannot type */
+	bool skip_unmappable; /* leave out characters the layout cannot type */
 };
 
 /**
@@ -47,17 +47,17 @@ struct okvm_text_plan {
 	struct okvm_kbd_report *reports;
 	uint32_t *char_index;
 	size_t n;
-	size_t chars;       /* code points in the input */
-	size_t skipped;     /* unmappable characters left out (skip_unmappable) */
+	size_t chars;   /* code points in the input */
+	size_t skipped; /* unmappable characters left out (skip_unmappable) */
 };
 
 /** Why planning failed. message is one line for the user, e.g.
  * "U+20AC '€' at 12: not on layout 'us' (2 unmappable characters)". */
 struct okvm_text_error {
-	size_t byte_offset;   /* of the first bad character */
-	size_t char_index;    /* of the first bad character, in code points from 0 */
-	uint32_t cp;          /* the first unmappable code point (0 for invalid UTF-8) */
-	size_t unmappable;    /* how many unmappable characters in all */
+	size_t byte_offset; /* of the first bad character */
+	size_t char_index;  /* of the first bad character, in code points from 0 */
+	uint32_t cp;        /* the first unmappable code point (0 for invalid UTF-8) */
+	size_t unmappable;  /* how many unmappable characters in all */
 	char message[200];
 };
 

@@ -17,11 +17,11 @@ extern "C" {
  */
 struct okvm_frame {
 	const uint8_t *data;
-	size_t size;      /* bytes of data: SOI .. EOI */
+	size_t size;       /* bytes of data: SOI .. EOI */
 	int width, height; /* from the JPEG's SOF header */
-	uint64_t seq;     /* per source, starts at 1, +1 per published frame */
-	uint64_t ts_us;   /* CLOCK_MONOTONIC capture time in microseconds */
-	bool placeholder; /* a "no signal" / "no device" picture made by okvm */
+	uint64_t seq;      /* per source, starts at 1, +1 per published frame */
+	uint64_t ts_us;    /* CLOCK_MONOTONIC capture time in microseconds */
+	bool placeholder;  /* a "no signal" / "no device" picture made by okvm */
 };
 
 /** Take another reference. @return f. Any thread. */
@@ -69,8 +69,7 @@ struct okvm_capture *okvm_capture_new_v4l2(const char *dev, const char *mode);
  * Called on the capture thread, at most once a second, only while the device is missing.
  */
 struct okvm_capture *okvm_capture_new_v4l2_located(const char *dev, const char *mode,
-						   int (*locate)(void *ud, char *path,
-								 size_t size),
+						   int (*locate)(void *ud, char *path, size_t size),
 						   void *ud);
 /** Parse "WxH@FPS" or "WxH" (fps 0). 0 or -EINVAL. */
 int okvm_video_parse_mode(const char *mode, int *width, int *height, int *fps);
@@ -97,12 +96,12 @@ int okvm_capture_wait(struct okvm_capture *c, uint64_t after_seq, int timeout_ms
 void okvm_capture_set_notify(struct okvm_capture *c, void (*fn)(void *ud), void *ud);
 
 struct okvm_capture_status {
-	bool signal;          /* frames are arriving */
-	bool device;          /* the device is present (always true for files and custom) */
-	int width, height;    /* of the newest real frame; 0 before the first */
-	double fps;           /* measured over the last second */
-	uint64_t frames;      /* real frames published */
-	uint64_t dropped;     /* frames replaced before anybody took them, or invalid */
+	bool signal;       /* frames are arriving */
+	bool device;       /* the device is present (always true for files and custom) */
+	int width, height; /* of the newest real frame; 0 before the first */
+	double fps;        /* measured over the last second */
+	uint64_t frames;   /* real frames published */
+	uint64_t dropped;  /* frames replaced before anybody took them, or invalid */
 };
 /** A snapshot of the status. Any thread. */
 void okvm_capture_get_status(struct okvm_capture *c, struct okvm_capture_status *out);

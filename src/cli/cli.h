@@ -16,14 +16,15 @@ enum {
 
 /* Global options, accepted before or after the command name. */
 struct cli {
-	const char *device;     /* -d/--device SPEC: emu, port chain, serial path, number, frames:PATH */
-	const char *serial;     /* --serial PATH: a CH9329 on any tty, no discovery */
-	int baud;               /* --baud N; 0 = detect */
-	const char *layout;     /* --layout XKB: the target's keyboard layout (default "us") */
-	bool json;              /* --json: machine-readable output */
-	int report_gap_ms;      /* --report-gap-ms N: minimum gap between HID reports; -1 = default */
-	bool no_pipeline;       /* --no-pipeline: one HID report in flight, not two */
-	int verbose;            /* -v: more log output */
+	const char
+		*device; /* -d/--device SPEC: emu, port chain, serial path, number, frames:PATH */
+	const char *serial; /* --serial PATH: a CH9329 on any tty, no discovery */
+	int baud;           /* --baud N; 0 = detect */
+	const char *layout; /* --layout XKB: the target's keyboard layout (default "us") */
+	bool json;          /* --json: machine-readable output */
+	int report_gap_ms;  /* --report-gap-ms N: minimum gap between HID reports; -1 = default */
+	bool no_pipeline;   /* --no-pipeline: one HID report in flight, not two */
+	int verbose;        /* -v: more log output */
 	/* The virtual unit (any process that runs one). */
 	const char *emu_events; /* --emu-events FILE: JSON lines of what the target experiences */
 	const char *emu_layout; /* --emu-layout XKB: layout the virtual target decodes with */
@@ -105,21 +106,22 @@ int cmd_type(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
 int cmd_emulate(struct cli *cli, int argc, char **argv); /* cmd_emulate.c: virtual unit on a pty */
 /* (each command's file declares nothing here; main.c's table names them) */
-int cmd_layouts(struct cli *cli, int argc, char **argv); /* okvm layouts: target layouts */
-int cmd_list(struct cli *cli, int argc, char **argv);   /* cmd_list.c: units and their nodes */
-int cmd_switch(struct cli *cli, int argc, char **argv); /* cmd_switch.c: the USB switch */
-int cmd_chip(struct cli *cli, int argc, char **argv);   /* cmd_chip.c: video-chip registers */
+int cmd_layouts(struct cli *cli, int argc, char **argv);    /* okvm layouts: target layouts */
+int cmd_list(struct cli *cli, int argc, char **argv);       /* cmd_list.c: units and their nodes */
+int cmd_switch(struct cli *cli, int argc, char **argv);     /* cmd_switch.c: the USB switch */
+int cmd_chip(struct cli *cli, int argc, char **argv);       /* cmd_chip.c: video-chip registers */
 int cmd_screenshot(struct cli *cli, int argc, char **argv); /* video.c: save the newest frame */
 
 struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet
    started. Returns CLI_OK, or an exit code after printing why. */
 int cli_open_capture(struct cli *cli, struct okvm_capture **out);
-void cli_close_capture(struct cli *cli, struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
+void cli_close_capture(struct cli *cli,
+		       struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
 
-int cmd_serve(struct cli *cli, int argc, char **argv);   /* web KVM server (cmd_serve.c) */
-void cmd_serve_help(FILE *out);                          /* okvm serve --help */
-int cmd_passwd(struct cli *cli, int argc, char **argv);  /* set the web login password */
-int cmd_totp(struct cli *cli, int argc, char **argv);    /* a login's second factor */
+int cmd_serve(struct cli *cli, int argc, char **argv);  /* web KVM server (cmd_serve.c) */
+void cmd_serve_help(FILE *out);                         /* okvm serve --help */
+int cmd_passwd(struct cli *cli, int argc, char **argv); /* set the web login password */
+int cmd_totp(struct cli *cli, int argc, char **argv);   /* a login's second factor */
 
 #endif

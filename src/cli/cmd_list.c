@@ -168,7 +168,7 @@ cmd_list(struct cli *cli, int argc, char **argv)
 			print_unit(&units[i]);
 	if (!n && !cli->json)
 		fprintf(stderr, "okvm: no Openterface unit found; `-d emu` runs the built-in "
-			"virtual unit\n");
+				"virtual unit\n");
 	okvm_discover_free_units(units);
 	return CLI_OK;
 }

@@ -68,8 +68,9 @@ read_password(char *pw, char *again)
 	if (rc == -EIO)
 		return cli_fail("passwd: no password given");
 	if (rc == -E2BIG || strlen(pw) > SERVE_MAX_PASSWORD)
-		return cli_fail("passwd: the password is longer than %d characters; nothing changed",
-				SERVE_MAX_PASSWORD);
+		return cli_fail(
+			"passwd: the password is longer than %d characters; nothing changed",
+			SERVE_MAX_PASSWORD);
 	if (strlen(pw) < MIN_PASSWORD)
 		return cli_fail("passwd: use at least %d characters", MIN_PASSWORD);
 	if (isatty(STDIN_FILENO)) {
@@ -106,7 +107,8 @@ parse_args(int argc, char **argv, struct passwd_args *a)
 		case ':': return cli_usage("passwd: %s needs a value", argv[optind - 1]);
 		default:
 			return cli_usage("passwd: unknown option '%s' (--config FILE, --user NAME, "
-					 "--role viewer|operator|admin, --delete)", argv[optind - 1]);
+					 "--role viewer|operator|admin, --delete)",
+					 argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -117,8 +119,11 @@ parse_args(int argc, char **argv, struct passwd_args *a)
 		return cli_usage("passwd: unknown role '%s' (viewer, operator or admin)", a->role);
 	if ((a->role || a->delete) && !a->user)
 		return cli_usage("passwd: %s needs --user NAME", a->role ? "--role" : "--delete");
+	/* clang-format reads the field "delete" as C++'s operator and writes "&&a". */
+	/* clang-format off */
 	if (a->delete && a->role)
 		return cli_usage("passwd: --delete takes no --role");
+	/* clang-format on */
 	return CLI_OK;
 }
 
@@ -130,17 +135,20 @@ check_admin_clash(const char *path, const struct passwd_args *a)
 		return CLI_OK;
 	struct serve_config cfg;
 	serve_config_init(&cfg);
-	int rc = serve_config_load_quiet(&cfg, path); /* a file that does not load yet is fixed below */
+	int rc = serve_config_load_quiet(&cfg,
+					 path); /* a file that does not load yet is fixed below */
 	bool serve_pw = !rc && cfg.password_hash, user_admin = false;
 	for (unsigned i = 0; !rc && i < cfg.nusers; i++)
 		user_admin |= !strcmp(cfg.users[i].name, "admin");
 	serve_config_clear(&cfg);
 	if (a->user && serve_pw)
 		return cli_fail("passwd: %s already has the admin's password in [serve]; change it "
-				"with okvm passwd (no --user)", path);
+				"with okvm passwd (no --user)",
+				path);
 	if (!a->user && user_admin)
 		return cli_fail("passwd: %s has a [user.admin]; change it with okvm passwd --user "
-				"admin --role ROLE", path);
+				"admin --role ROLE",
+				path);
 	return CLI_OK;
 }
 
@@ -149,8 +157,8 @@ store(const char *path, const struct passwd_args *a, const char *hash)
 {
 	char section[64];
 	snprintf(section, sizeof(section), "user.%s", a->user ? a->user : "");
-	int rc = a->user ? serve_config_set_in(path, section, "password", hash) :
-			   serve_config_set(path, "password", hash);
+	int rc = a->user ? serve_config_set_in(path, section, "password", hash)
+			 : serve_config_set(path, "password", hash);
 	if (!rc && a->role)
 		rc = serve_config_set_in(path, section, "role", a->role);
 	if (rc)

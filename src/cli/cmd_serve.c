@@ -35,7 +35,8 @@ cmd_serve_help(FILE *out)
 	      "  --config FILE         config file (default ~/.config/okvm/okvm.conf, else\n"
 	      "                        /etc/okvm/okvm.conf); options below override it\n"
 	      "  --auth auto|always    always: a login on loopback too (auto: when a password is\n"
-	      "                        set); users come from okvm passwd\n"	      "  --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
+	      "                        set); users come from okvm passwd\n"
+	      "  --tls-cert FILE       serve HTTPS with this certificate (PEM) ...\n"
 	      "  --tls-key FILE        ... and this private key (PEM)\n"
 	      "  --tls-self-signed     serve HTTPS with a generated self-signed certificate (kept\n"
 	      "                        next to the config file and reused)\n"
@@ -60,11 +61,24 @@ cmd_serve_help(FILE *out)
 	      "  --test-backend-log FILE   append each input call of the test backend as JSON\n"
 	      "\n"
 	      "  Prints \"okvm: serving on URL\" on stdout once it listens. See docs/serve.md and\n"
-	      "  docs/api.md.\n", out);
+	      "  docs/api.md.\n",
+	      out);
 }
 
-enum { O_LISTEN = 1, O_CONFIG, O_CERT, O_KEY, O_SELF, O_SESSION, O_STALL, O_MAXC, O_CPS,
-       O_TB, O_TBLOG, O_AUTH };
+enum {
+	O_LISTEN = 1,
+	O_CONFIG,
+	O_CERT,
+	O_KEY,
+	O_SELF,
+	O_SESSION,
+	O_STALL,
+	O_MAXC,
+	O_CPS,
+	O_TB,
+	O_TBLOG,
+	O_AUTH
+};
 
 static const struct option opts[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
@@ -166,7 +180,8 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 	if (path) {
 		int rc = serve_config_load(cfg, path);
 		if (rc) {
-			int r = cli_fail("serve: cannot use config %s: %s", path, okvm_strerror(rc));
+			int r = cli_fail("serve: cannot use config %s: %s", path,
+					 okvm_strerror(rc));
 			free(path);
 			return r;
 		}
@@ -222,12 +237,14 @@ static int
 open_link(struct cli *cli, const struct okvm_unit_info *ui, struct okvm_link **out, char *name,
 	  size_t n)
 {
-	struct okvm_link_config cfg = { .path = serial_path(cli), .baud = cli->baud,
+	struct okvm_link_config cfg = { .path = serial_path(cli),
+					.baud = cli->baud,
 					.info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS };
 	if (ui) {
 		if (!ui->serial_node[0])
 			return cli_fail("serve: unit %s has no serial port (is the ch341 driver "
-					"loaded?)", ui->port_chain);
+					"loaded?)",
+					ui->port_chain);
 		cfg.path = ui->serial_node;
 		if (!cfg.baud)
 			cfg.baud = okvm_model_fixed_baud(ui); /* 0 (detect) unless it is fixed */
@@ -314,9 +331,10 @@ open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_i
 	if (ui) {
 		/* Follow the unit, not the node name, across a re-plug; --video stays as given. */
 		u->capture = cli->video
-			? okvm_capture_new_v4l2(cli->video, cli->video_mode)
-			: okvm_capture_new_v4l2_located(ui->video_node, cli->video_mode,
-							locate_video_by_chain, NULL);
+				     ? okvm_capture_new_v4l2(cli->video, cli->video_mode)
+				     : okvm_capture_new_v4l2_located(ui->video_node,
+								     cli->video_mode,
+								     locate_video_by_chain, NULL);
 		u->capture_owned = true;
 		return 0;
 	}
@@ -348,7 +366,8 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 		if (rc)
 			return rc;
 		ui = &found;
-		_Static_assert(sizeof(located_chain) == sizeof(found.port_chain), "port chain size");
+		_Static_assert(sizeof(located_chain) == sizeof(found.port_chain),
+			       "port chain size");
 		memcpy(located_chain, found.port_chain, sizeof(located_chain));
 	}
 	struct serve_unit_config u = { 0 };
@@ -405,8 +424,9 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	if (!serve_listen_is_loopback(cfg.listen) && !cfg.password_hash && !cfg.nusers) {
 		serve_config_clear(&cfg);
-		return cli_fail("serve: listening on %s needs a password; set one with `okvm passwd`",
-				a.listen ? a.listen : "a non-loopback address");
+		return cli_fail(
+			"serve: listening on %s needs a password; set one with `okvm passwd`",
+			a.listen ? a.listen : "a non-loopback address");
 	}
 	struct serve_backend be;
 	if ((rc = make_backend(cli, &a, &be))) {

@@ -77,7 +77,8 @@ report(const char *what, int rc)
 		return cli_fail("%s: not available in this build", what);
 	if (rc == -ENOTSUP)
 		return cli_fail("%s: this unit has no software USB switch (Mini-KVM v1.6: use the "
-				"toggle switch)", what);
+				"toggle switch)",
+				what);
 	return cli_fail("%s: %s", what, strerror(-rc));
 }
 
@@ -130,13 +131,16 @@ run(struct okvm_usb_switch *sw, const char *verb, const struct okvm_unit_info *u
 	}
 	int rc = okvm_usb_switch_set(sw, dir);
 	if (rc == -ENOSYS && sw->chip)
-		return cli_fail("switch: routed to %s, but this build cannot pulse DTR to re-enumerate "
-				"the device; replug it, or use --no-pulse", cli_usb_dir_name(dir));
+		return cli_fail(
+			"switch: routed to %s, but this build cannot pulse DTR to re-enumerate "
+			"the device; replug it, or use --no-pulse",
+			cli_usb_dir_name(dir));
 	if (rc < 0)
 		return report("switch", rc);
 	printf("usb switch: %s\n", cli_usb_dir_name(dir));
 	if (u->variant == OKVM_VARIANT_MINI_KVM)
-		okvm_log(OKVM_LOG_INFO, "on Mini-KVM v1.6 hardware only the toggle routes the port");
+		okvm_log(OKVM_LOG_INFO,
+			 "on Mini-KVM v1.6 hardware only the toggle routes the port");
 	return CLI_OK;
 }
 
@@ -161,8 +165,9 @@ cmd_switch(struct cli *cli, int argc, char **argv)
 		else if (!verb && valid_verb(argv[i]))
 			verb = argv[i];
 		else
-			return cli_usage("switch: unexpected '%s' (host|target|toggle|follow|status)",
-					 argv[i]);
+			return cli_usage(
+				"switch: unexpected '%s' (host|target|toggle|follow|status)",
+				argv[i]);
 	}
 	if (!verb)
 		verb = "status";

@@ -45,7 +45,11 @@ print_qr(FILE *out, const char *text)
 			fputs("\033[30;47m", out);
 		for (int x = -QR_MARGIN; x < q->width + QR_MARGIN; x++) {
 			bool top = dark(q, x, y), bottom = dark(q, x, y + 1);
-			fputs(top && bottom ? "\u2588" : top ? "\u2580" : bottom ? "\u2584" : " ", out);
+			fputs(top && bottom ? "\u2588"
+			      : top         ? "\u2580"
+			      : bottom      ? "\u2584"
+					    : " ",
+			      out);
 		}
 		fputs(colour ? "\033[0m\n" : "\n", out);
 	}
@@ -94,7 +98,8 @@ parse_args(int argc, char **argv, struct totp_args *a)
 		case ':': return cli_usage("totp: %s needs a value", argv[optind - 1]);
 		default:
 			return cli_usage("totp: unknown option '%s' (--config FILE, --user NAME, "
-					 "--show, --remove)", argv[optind - 1]);
+					 "--show, --remove)",
+					 argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -108,13 +113,13 @@ parse_args(int argc, char **argv, struct totp_args *a)
 
 /* The user's current secret (NULL: none) into *secret, or an exit code if there is no user. */
 static int
-find_user(const struct serve_config *cfg, const char *path, const char *user,
-	  const char **secret)
+find_user(const struct serve_config *cfg, const char *path, const char *user, const char **secret)
 {
 	if (!user) {
 		if (!cfg->password_hash)
 			return cli_fail("totp: %s has no password in [serve]; set one first with "
-					"okvm passwd%s", path, cfg->nusers ? " (or use --user NAME)" : "");
+					"okvm passwd%s",
+					path, cfg->nusers ? " (or use --user NAME)" : "");
 		*secret = cfg->totp_secret;
 		return CLI_OK;
 	}
@@ -138,7 +143,8 @@ run(const char *path, const struct totp_args *a)
 		serve_config_clear(&cfg);
 		if (rc == -ENOENT)
 			return cli_fail("totp: no config file %s; set a password first with okvm "
-					"passwd", path);
+					"passwd",
+					path);
 		return cli_fail("totp: cannot use %s: %s", path, okvm_strerror(rc));
 	}
 	const char *account = a->user ? a->user : "admin", *old = NULL;
@@ -160,7 +166,8 @@ run(const char *path, const struct totp_args *a)
 			printf("okvm: second factor of %s removed from %s\n", account, path);
 		else {
 			printf("okvm: %s second factor of %s stored in %s; scan it with an "
-			       "authenticator app:\n", old ? "new" : "a", account, path);
+			       "authenticator app:\n",
+			       old ? "new" : "a", account, path);
 			print_secret(secret, account);
 		}
 		if (secret)

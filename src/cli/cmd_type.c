@@ -105,7 +105,8 @@ cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *reports,
 	if (rc < 0 && cli_errors_logged != logged)
 		return CLI_FAIL; /* the link said why */
 	if (rc < 0)
-		return cli_fail("the chip did not acknowledge the last reports: %s", okvm_strerror(rc));
+		return cli_fail("the chip did not acknowledge the last reports: %s",
+				okvm_strerror(rc));
 	return CLI_OK;
 }
 
@@ -152,7 +153,8 @@ parse_rate(const char *s, double *rate)
 	double v = strtod(s, &end);
 	if (end == s || *end || !(v >= 1 && v <= 10000))
 		return cli_usage("--rate: '%s' is not a number of characters per second (1-10000) "
-				 "or 'max'", s);
+				 "or 'max'",
+				 s);
 	*rate = v;
 	return CLI_OK;
 }
@@ -195,8 +197,14 @@ type_parse(int argc, char **argv, struct type_args *a)
 	int c, rc;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
-		case 'r': if ((rc = parse_rate(optarg, &a->rate))) return rc; break;
-		case 'c': if ((rc = parse_caps(optarg, &a->opts.caps))) return rc; break;
+		case 'r':
+			if ((rc = parse_rate(optarg, &a->rate)))
+				return rc;
+			break;
+		case 'c':
+			if ((rc = parse_caps(optarg, &a->opts.caps)))
+				return rc;
+			break;
 		case 's': a->opts.skip_unmappable = true; break;
 		case 'n': a->dry_run = true; break;
 		default: return cli_usage("type: unknown option '%s'", argv[optind - 1]);
@@ -223,8 +231,7 @@ type_parse(int argc, char **argv, struct type_args *a)
 }
 
 static int
-plan_or_report(const struct okvm_keymap *km, const struct type_args *a,
-	       struct okvm_text_plan *plan)
+plan_or_report(const struct okvm_keymap *km, const struct type_args *a, struct okvm_text_plan *plan)
 {
 	struct okvm_text_error err = { 0 };
 	int rc = okvm_text_plan(km, a->text, a->len, &a->opts, plan, &err);
@@ -234,7 +241,8 @@ plan_or_report(const struct okvm_keymap *km, const struct type_args *a,
 		return cli_fail("Caps Lock is on on the target and --caps-lock refuse was given; "
 				"nothing sent");
 	return cli_fail("%s; nothing sent%s", err.message,
-			rc == -OKVM_E_UNMAPPABLE ? " (use --skip-unmappable to type the rest)" : "");
+			rc == -OKVM_E_UNMAPPABLE ? " (use --skip-unmappable to type the rest)"
+						 : "");
 }
 
 int
@@ -247,7 +255,8 @@ cmd_type(struct cli *cli, int argc, char **argv)
 	struct okvm_keymap *km = okvm_keymap_new(cli_layout(cli));
 	if (!km) {
 		free(a.text);
-		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`", cli_layout(cli));
+		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`",
+				 cli_layout(cli));
 	}
 	struct okvm_text_plan plan = { 0 };
 	rc = plan_or_report(km, &a, &plan); /* before opening anything: validate the whole text */
@@ -284,10 +293,12 @@ int
 cmd_key(struct cli *cli, int argc, char **argv)
 {
 	if (argc < 2)
-		return cli_usage("usage: okvm key COMBO... (e.g. ctrl+alt+delete, enter, volume-up)");
+		return cli_usage(
+			"usage: okvm key COMBO... (e.g. ctrl+alt+delete, enter, volume-up)");
 	struct okvm_keymap *km = okvm_keymap_new(cli_layout(cli));
 	if (!km)
-		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`", cli_layout(cli));
+		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`",
+				 cli_layout(cli));
 	int n = argc - 1, rc = CLI_OK;
 	struct okvm_combo *combos = calloc((size_t)n, sizeof(*combos));
 	if (!combos)
@@ -309,8 +320,9 @@ cmd_key(struct cli *cli, int argc, char **argv)
 		}
 		for (int k = 0; k < c->n && !rc; k++)
 			if (okvm_link_send_media(link, &c->media[k]) < 0)
-				rc = cli_errors_logged != logged ? CLI_FAIL
-								 : cli_fail("cannot queue the media key");
+				rc = cli_errors_logged != logged
+					     ? CLI_FAIL
+					     : cli_fail("cannot queue the media key");
 		if (!rc && okvm_link_flush(link, FLUSH_TIMEOUT_MS) < 0)
 			rc = cli_errors_logged != logged
 				     ? CLI_FAIL /* the link said why it died */

@@ -56,8 +56,10 @@ cli_resolve_unit(struct cli *cli, struct okvm_unit_info *out)
 	if (cli_is_emu(cli))
 		return resolve_emu(cli, out);
 	if (spec && !strncmp(spec, "frames:", 7))
-		return cli_usage("-d %s is a video-only unit: it has no keyboard/mouse link, video chip "
-				 "or USB switch", spec);
+		return cli_usage(
+			"-d %s is a video-only unit: it has no keyboard/mouse link, video chip "
+			"or USB switch",
+			spec);
 	struct okvm_unit_info *units;
 	size_t n;
 	int rc = okvm_discover_scan(NULL, &units, &n);
@@ -88,11 +90,13 @@ cli_open_chip(const struct okvm_unit_info *u, struct okvm_chip **out)
 		return cli_emu_chip(NULL, out);
 	if (!u->hidraw_node[0])
 		return cli_fail("unit %s has no hidraw node (is usbhid bound? see "
-				"docs/hardware-setup.md)", u->port_chain);
+				"docs/hardware-setup.md)",
+				u->port_chain);
 	int rc = okvm_chip_open(u->hidraw_node, NULL, out);
 	if (rc == -EACCES || rc == -EPERM)
 		return cli_fail("%s: permission denied; install dist/60-okvm.rules and join group "
-				"plugdev (docs/hardware-setup.md)", u->hidraw_node);
+				"plugdev (docs/hardware-setup.md)",
+				u->hidraw_node);
 	if (rc < 0)
 		return cli_fail("%s: %s", u->hidraw_node, strerror(-rc));
 	return CLI_OK;

@@ -24,13 +24,17 @@ static const struct cli_command commands[] = {
 	{ "type", cmd_type, "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] TEXT|-",
 	  "type text on the target (any --layout)" },
 	{ "key", cmd_key, "COMBO...", "press key combos: ctrl+alt+delete, enter, volume-up" },
-	{ "script", cmd_script, "FILE|-", "run okvm commands from a file, one per line (+ sleep MS)" },
+	{ "script", cmd_script, "FILE|-",
+	  "run okvm commands from a file, one per line (+ sleep MS)" },
 	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
-	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY", "use the mouse" },
+	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY",
+	  "use the mouse" },
 	{ "reset", cmd_reset, "", "restart the keyboard/mouse chip (CH9329)" },
-	{ "factory-reset", cmd_factory_reset, "", "restore the CH9329's factory settings (9600 baud)" },
+	{ "factory-reset", cmd_factory_reset, "",
+	  "restore the CH9329's factory settings (9600 baud)" },
 	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
-	{ "emulate", cmd_emulate, "[--link PATH]", "virtual unit on a pty (SIGUSR1: target on/off)" },
+	{ "emulate", cmd_emulate, "[--link PATH]",
+	  "virtual unit on a pty (SIGUSR1: target on/off)" },
 	{ "layouts", cmd_layouts, "[FILTER] | --chars LAYOUT",
 	  "list the target keyboard layouts (--json), or what one can type" },
 	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },
@@ -39,7 +43,8 @@ static const struct cli_command commands[] = {
 	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
 	  "save the newest video frame (JPEG as sent, or PNG)" },
-	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]", "serve the web KVM (see serve --help)" },
+	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]",
+	  "serve the web KVM (see serve --help)" },
 	{ "passwd", cmd_passwd, "[--config FILE] [--user NAME --role ROLE | --user NAME --delete]",
 	  "set a web login password (ROLE: viewer, operator, admin)" },
 	{ "totp", cmd_totp, "[--config FILE] [--user NAME] [--show | --remove]",
@@ -124,7 +129,8 @@ print_help(FILE *out)
 	      "\n"
 	      "Drive an Openterface KVM (Mini-KVM, KVM-Go, KVM-VGA) or the built-in virtual unit.\n"
 	      "\n"
-	      "Commands:\n", out);
+	      "Commands:\n",
+	      out);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		char head[128];
 		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
@@ -156,7 +162,8 @@ print_help(FILE *out)
 	      "      --emu-poll-ms N   the virtual target's USB HID poll interval\n"
 	      "      --emu-video MODE  the virtual screen, e.g. 1920x1080@30\n"
 	      "\n"
-	      "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n", out);
+	      "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n",
+	      out);
 }
 
 static int
@@ -191,9 +198,20 @@ parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 	return CLI_OK;
 }
 
-enum { OPT_SERIAL = 256, OPT_BAUD, OPT_LAYOUT, OPT_JSON, OPT_EMU_EVENTS, OPT_EMU_LAYOUT,
-       OPT_EMU_POLL, OPT_EMU_VIDEO, OPT_GAP, OPT_NO_PIPELINE, OPT_VIDEO,
-       OPT_VIDEO_MODE };
+enum {
+	OPT_SERIAL = 256,
+	OPT_BAUD,
+	OPT_LAYOUT,
+	OPT_JSON,
+	OPT_EMU_EVENTS,
+	OPT_EMU_LAYOUT,
+	OPT_EMU_POLL,
+	OPT_EMU_VIDEO,
+	OPT_GAP,
+	OPT_NO_PIPELINE,
+	OPT_VIDEO,
+	OPT_VIDEO_MODE
+};
 
 static const struct option global_opts[] = {
 	{ "device", required_argument, NULL, 'd' },
@@ -314,9 +332,11 @@ log_to_stderr(enum okvm_log_level level, const char *fmt, va_list ap, void *user
 	(void)userdata;
 	if (level >= OKVM_LOG_ERROR)
 		cli_errors_logged++;
-	const char *tag = level >= OKVM_LOG_ERROR ? "error" : level >= OKVM_LOG_WARN ? "warning"
-			  : level >= OKVM_LOG_NOTICE ? "notice" : level >= OKVM_LOG_INFO ? "info"
-			  : "debug";
+	const char *tag = level >= OKVM_LOG_ERROR    ? "error"
+			  : level >= OKVM_LOG_WARN   ? "warning"
+			  : level >= OKVM_LOG_NOTICE ? "notice"
+			  : level >= OKVM_LOG_INFO   ? "info"
+						     : "debug";
 	fprintf(stderr, "okvm: %s: ", tag);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -331,8 +351,9 @@ main(int argc, char **argv)
 	if (rc)
 		return rc;
 	okvm_log_set_handler(log_to_stderr, NULL);
-	okvm_log_set_level(cli.verbose >= 2 ? OKVM_LOG_DEBUG : cli.verbose ? OKVM_LOG_INFO
-										: OKVM_LOG_WARN);
+	okvm_log_set_level(cli.verbose >= 2 ? OKVM_LOG_DEBUG
+			   : cli.verbose    ? OKVM_LOG_INFO
+					    : OKVM_LOG_WARN);
 	if (argc < 2) {
 		print_help(help ? stdout : stderr);
 		return help ? CLI_OK : CLI_USAGE;

@@ -74,8 +74,10 @@ parse_click(struct mouse_args *m, int n, char **pos)
 	const char *b = n >= 1 ? pos[0] : "left";
 	if (n > 1)
 		return cli_usage("mouse click: one button at most");
-	m->a = !strcmp(b, "left") ? OKVM_BTN_LEFT : !strcmp(b, "right") ? OKVM_BTN_RIGHT
-		: !strcmp(b, "middle") ? OKVM_BTN_MIDDLE : 0;
+	m->a = !strcmp(b, "left")     ? OKVM_BTN_LEFT
+	       : !strcmp(b, "right")  ? OKVM_BTN_RIGHT
+	       : !strcmp(b, "middle") ? OKVM_BTN_MIDDLE
+				      : 0;
 	if (!m->a)
 		return cli_usage("mouse click: '%s' is not left, right or middle", b);
 	return CLI_OK;
@@ -108,7 +110,8 @@ parse_args(struct mouse_args *m, int argc, char **argv)
 	if (!strcmp(sub, "scroll")) {
 		m->op = OP_SCROLL;
 		if (n != 1 || !parse_long(pos[0], -10000, 10000, &m->a))
-			return cli_usage("mouse scroll: give N notches from -10000 to 10000 (+ up)");
+			return cli_usage(
+				"mouse scroll: give N notches from -10000 to 10000 (+ up)");
 		return CLI_OK;
 	}
 	if (!strcmp(sub, "rel")) {
@@ -132,8 +135,7 @@ enqueue(struct okvm_link *l, const struct mouse_args *m)
 {
 	int rc = 0;
 	switch (m->op) {
-	case OP_MOVE:
-		return okvm_link_mouse_abs(l, (uint16_t)m->a, (uint16_t)m->b, 0, 0);
+	case OP_MOVE: return okvm_link_mouse_abs(l, (uint16_t)m->a, (uint16_t)m->b, 0, 0);
 	case OP_CLICK:
 		rc = okvm_link_mouse_rel(l, 0, 0, (uint8_t)m->a, 0);
 		return rc ? rc : okvm_link_mouse_rel(l, 0, 0, 0, 0);

@@ -22,7 +22,7 @@ unescape_dq(char c)
 
 struct splitter {
 	const char *p, *end;
-	char *w;         /* write position in the output buffer */
+	char *w; /* write position in the output buffer */
 	bool in_word;
 	struct script_line *out;
 };

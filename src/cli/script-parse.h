@@ -8,9 +8,9 @@
 #define SCRIPT_MAX_LINE 65536
 
 struct script_line {
-	char *buf;                     /* the arguments, NUL-separated (owned) */
+	char *buf; /* the arguments, NUL-separated (owned) */
 	char *argv[SCRIPT_MAX_ARGS + 1];
-	int argc;                      /* 0 for a blank or comment line */
+	int argc; /* 0 for a blank or comment line */
 };
 
 /*

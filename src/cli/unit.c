@@ -61,7 +61,8 @@ locate(struct cli *cli, struct okvm_link_config *cfg, char *buf, size_t size)
 		return rc;
 	if (!u.serial_node[0])
 		return cli_fail("unit %s has no serial port: is the ch341 driver loaded, or did "
-				"brltty take it? (docs/hardware-setup.md)", u.port_chain);
+				"brltty take it? (docs/hardware-setup.md)",
+				u.port_chain);
 	snprintf(buf, size, "%s", u.serial_node);
 	cfg->path = buf;
 	if (!cfg->baud)
@@ -95,9 +96,10 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 		if (cli_errors_logged != logged)
 			return CLI_FAIL; /* the library has said what went wrong, in one line */
 		if (err == -ETIMEDOUT)
-			return cli_fail("%s: the CH9329 does not answer at %s (wrong port, or the unit "
-					"is unpowered; try `okvm factory-reset`)", path,
-					cfg.baud ? "that baud" : "9600 or 115200");
+			return cli_fail(
+				"%s: the CH9329 does not answer at %s (wrong port, or the unit "
+				"is unpowered; try `okvm factory-reset`)",
+				path, cfg.baud ? "that baud" : "9600 or 115200");
 		return cli_fail("%s: %s", path, okvm_strerror(err));
 	}
 	*out = l;
@@ -107,6 +109,6 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 void
 cli_close_link(struct okvm_link *l)
 {
-	okvm_link_free(l); /* sends release-all and waits for its ACKs */
+	okvm_link_free(l);  /* sends release-all and waits for its ACKs */
 	cli_emu_shutdown(); /* after the release reached the virtual target */
 }

@@ -62,7 +62,8 @@ cli_open_capture(struct cli *cli, struct okvm_capture **out)
 		dev = cli->device;
 	if (!dev && cli->device)
 		return cli_fail("-d %s: no video source for this unit yet; use --video /dev/videoN "
-				"or -d frames:PATH", cli->device);
+				"or -d frames:PATH",
+				cli->device);
 	if (cli->video_mode) {
 		int w, h, fps;
 		if (okvm_video_parse_mode(cli->video_mode, &w, &h, &fps) < 0)

@@ -49,17 +49,10 @@ feed_screen(const struct emu_event *ev, void *ud)
 {
 	struct vscreen *vs = ud;
 	switch (ev->type) {
-	case EMU_EV_TEXT:
-		vscreen_feed_text(vs, ev->text);
-		break;
-	case EMU_EV_MOUSE:
-		vscreen_set_pointer(vs, ev->x, ev->y);
-		break;
-	case EMU_EV_LEDS:
-		vscreen_set_leds(vs, ev->leds);
-		break;
-	default:
-		break;
+	case EMU_EV_TEXT: vscreen_feed_text(vs, ev->text); break;
+	case EMU_EV_MOUSE: vscreen_set_pointer(vs, ev->x, ev->y); break;
+	case EMU_EV_LEDS: vscreen_set_leds(vs, ev->leds); break;
+	default: break;
 	}
 }
 

@@ -284,8 +284,7 @@ cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64]
 
 /* Runs one command. @return status; *len/out hold a data reply when status is OK and *len > 0. */
 static int
-execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8_t *len,
-	uint64_t t)
+execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8_t *len, uint64_t t)
 {
 	*len = 0;
 	switch (f->cmd) {

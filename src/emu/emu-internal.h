@@ -10,9 +10,9 @@
 #include "okvm/ch9329.h"
 
 #define EMU_NEVER UINT64_MAX
-#define EMU_FIFO_CAP 512         /* bytes on the wire in one direction, not yet delivered */
+#define EMU_FIFO_CAP 512 /* bytes on the wire in one direction, not yet delivered */
 #define EMU_MAX_LISTENERS 8
-#define EMU_RTS_FACTORY_NS 3000000000ull /* DEF low > 3 s (hardware.md 2.10, 2.11) */
+#define EMU_RTS_FACTORY_NS 3000000000ull  /* DEF low > 3 s (hardware.md 2.10, 2.11) */
 #define EMU_FACTORY_DELAY_NS 200000000ull /* restored 200 ms after release (hardware.md 2.15) */
 
 /* Bytes in flight on one wire direction, each with the time its stop bit ends. */
@@ -27,8 +27,8 @@ enum emu_slot_kind { EMU_SLOT_KBD, EMU_SLOT_MOUSE, EMU_SLOT_MEDIA, EMU_SLOTS };
 /* The newest report of one HID endpoint, waiting for the target's next poll. */
 struct emu_slot {
 	bool pending;
-	uint64_t tick;     /* poll that picks it up */
-	uint8_t cmd;       /* CH9329 command it came with */
+	uint64_t tick; /* poll that picks it up */
+	uint8_t cmd;   /* CH9329 command it came with */
 	uint8_t len;
 	uint8_t data[8];
 };
@@ -41,25 +41,25 @@ struct emu_chip {
 	/* Applied at power-up and RESET. */
 	int baud;
 	uint8_t addr;
-	uint8_t mode;            /* low two bits of the mode byte */
-	uint64_t gap_ns;         /* packet end interval */
+	uint8_t mode;    /* low two bits of the mode byte */
+	uint64_t gap_ns; /* packet end interval */
 	/* Wire state. */
 	struct okvm_ch9329_parser parser;
 	struct emu_fifo rx, tx;
-	uint64_t rx_wire_end;    /* stop bit of the last byte the host has sent */
-	uint64_t last_rx;        /* stop bit of the last byte the chip has taken */
+	uint64_t rx_wire_end; /* stop bit of the last byte the host has sent */
+	uint64_t last_rx;     /* stop bit of the last byte the chip has taken */
 	uint64_t tx_wire_end;
-	uint64_t reset_at;       /* EMU_NEVER or when RESET takes effect (its reply has left) */
-	uint64_t factory_at;     /* EMU_NEVER or when the DEF-pin factory reset takes effect */
+	uint64_t reset_at;   /* EMU_NEVER or when RESET takes effect (its reply has left) */
+	uint64_t factory_at; /* EMU_NEVER or when the DEF-pin factory reset takes effect */
 	bool rts, dtr;
 	uint64_t rts_since;
-	bool usb_to_target;      /* CH32V208 switch position */
+	bool usb_to_target; /* CH32V208 switch position */
 	uint64_t junk_bytes, tx_lost;
 };
 
 struct emu_target {
-	bool plugged;            /* the target PC is attached to the chip's USB device side */
-	bool enumerated;         /* plugged and not in the middle of a re-enumeration */
+	bool plugged;    /* the target PC is attached to the chip's USB device side */
+	bool enumerated; /* plugged and not in the middle of a re-enumeration */
 	uint64_t poll_ns, t0;
 	struct emu_slot slot[EMU_SLOTS];
 	struct okvm_kbd_decoder *dec;
@@ -74,7 +74,7 @@ struct emu_listener_entry {
 };
 
 struct emu {
-	bool realtime;          /* the emu thread got SCHED_RR (see emu_thread) */
+	bool realtime; /* the emu thread got SCHED_RR (see emu_thread) */
 	/* Configuration (owned copies). */
 	char *link_path, *layout, *events_path;
 	int cfg_baud, poll_ms;
@@ -89,9 +89,9 @@ struct emu {
 	int master, slave_hold, modem, wake, events_fd;
 	char pty_name[64];
 	char *modem_path, *tmpdir;
-	pthread_mutex_t lock;    /* guards the requests below */
-	int req_connected;       /* -1 none, else 0/1 */
-	int req_switch;          /* -1 none, else 0/1 */
+	pthread_mutex_t lock; /* guards the requests below */
+	int req_connected;    /* -1 none, else 0/1 */
+	int req_switch;       /* -1 none, else 0/1 */
 	bool req_stop;
 	struct emu_chip chip;
 	struct emu_target target;

@@ -136,7 +136,8 @@ make_link(struct emu *e)
 	struct stat st;
 	if (lstat(e->link_path, &st) == 0) {
 		if (!S_ISLNK(st.st_mode)) {
-			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink", e->link_path);
+			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink",
+				 e->link_path);
 			return -EEXIST;
 		}
 		unlink(e->link_path);
@@ -211,8 +212,10 @@ open_events_fd(const char *path)
 		struct stat link;
 		if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != geteuid() &&
 		    link.st_uid != 0) {
-			okvm_log(OKVM_LOG_ERROR, "emu: %s is a symlink owned by another user; not "
-				 "following it (give --emu-events the real path)", path);
+			okvm_log(OKVM_LOG_ERROR,
+				 "emu: %s is a symlink owned by another user; not "
+				 "following it (give --emu-events the real path)",
+				 path);
 			errno = ELOOP;
 			return -1;
 		}

@@ -27,24 +27,24 @@ enum emu_chip_type {
  * target_connected, whose default is true (a zeroed config starts with the target unplugged).
  */
 struct emu_config {
-	const char *link_path;     /* symlink to the pty slave, or NULL */
-	int baud;                  /* chip's baud at power-up; <= 0: 9600 (factory) */
-	int poll_ms;               /* target's HID poll interval; <= 0: EMU_DEFAULT_POLL_MS */
-	const char *layout;        /* layout the target decodes with; NULL: "us" */
-	const char *events_path;   /* --emu-events FILE (truncated at start), or NULL */
-	bool target_connected;     /* target PC plugged in at start (emu_config_init: true) */
-	enum emu_chip_type chip;   /* default EMU_CHIP_CH9329 */
-	uint8_t version;           /* GET_INFO version byte; 0: EMU_DEFAULT_VERSION */
+	const char *link_path;   /* symlink to the pty slave, or NULL */
+	int baud;                /* chip's baud at power-up; <= 0: 9600 (factory) */
+	int poll_ms;             /* target's HID poll interval; <= 0: EMU_DEFAULT_POLL_MS */
+	const char *layout;      /* layout the target decodes with; NULL: "us" */
+	const char *events_path; /* --emu-events FILE (truncated at start), or NULL */
+	bool target_connected;   /* target PC plugged in at start (emu_config_init: true) */
+	enum emu_chip_type chip; /* default EMU_CHIP_CH9329 */
+	uint8_t version;         /* GET_INFO version byte; 0: EMU_DEFAULT_VERSION */
 };
 
 enum emu_event_type {
-	EMU_EV_TEXT,      /* {"type":"text","text":"H"} */
-	EMU_EV_KEY,       /* {"type":"key","usage":4,"down":true} */
-	EMU_EV_MOUSE,     /* {"type":"mouse","x":2048,"y":2048,"buttons":0,"wheel":0} */
-	EMU_EV_USB,       /* {"type":"usb","connected":true} */
-	EMU_EV_LEDS,      /* {"type":"leds","num":false,"caps":true,"scroll":false} */
-	EMU_EV_SWITCH,    /* {"type":"switch","to":"target"} */
-	EMU_EV_DROPPED,   /* {"type":"dropped","report":"keyboard"} */
+	EMU_EV_TEXT,    /* {"type":"text","text":"H"} */
+	EMU_EV_KEY,     /* {"type":"key","usage":4,"down":true} */
+	EMU_EV_MOUSE,   /* {"type":"mouse","x":2048,"y":2048,"buttons":0,"wheel":0} */
+	EMU_EV_USB,     /* {"type":"usb","connected":true} */
+	EMU_EV_LEDS,    /* {"type":"leds","num":false,"caps":true,"scroll":false} */
+	EMU_EV_SWITCH,  /* {"type":"switch","to":"target"} */
+	EMU_EV_DROPPED, /* {"type":"dropped","report":"keyboard"} */
 	/* Additions to ARCHITECTURE 4.2 (docs/virtual-unit.md): */
 	EMU_EV_USB_POWER, /* {"type":"usb_power","on":false}: DTR powers the switchable USB-A port */
 	EMU_EV_MEDIA,     /* {"type":"media","id":2,"bits":[4,0,0]}: consumer/ACPI report */

@@ -15,9 +15,11 @@
 #include "okvm/log.h"
 
 static const char *const type_names[] = {
-	[EMU_EV_TEXT] = "text",       [EMU_EV_KEY] = "key",         [EMU_EV_MOUSE] = "mouse",
-	[EMU_EV_USB] = "usb",         [EMU_EV_LEDS] = "leds",       [EMU_EV_SWITCH] = "switch",
-	[EMU_EV_DROPPED] = "dropped", [EMU_EV_USB_POWER] = "usb_power", [EMU_EV_MEDIA] = "media",
+	[EMU_EV_TEXT] = "text",       [EMU_EV_KEY] = "key",
+	[EMU_EV_MOUSE] = "mouse",     [EMU_EV_USB] = "usb",
+	[EMU_EV_LEDS] = "leds",       [EMU_EV_SWITCH] = "switch",
+	[EMU_EV_DROPPED] = "dropped", [EMU_EV_USB_POWER] = "usb_power",
+	[EMU_EV_MEDIA] = "media",
 };
 
 static void
@@ -41,7 +43,9 @@ add_fields(cJSON *o, const struct emu_event *ev)
 		cJSON_AddBoolToObject(o, "caps", ev->leds & OKVM_LED_CAPS);
 		cJSON_AddBoolToObject(o, "scroll", ev->leds & OKVM_LED_SCROLL);
 		break;
-	case EMU_EV_SWITCH: cJSON_AddStringToObject(o, "to", ev->to_target ? "target" : "host"); break;
+	case EMU_EV_SWITCH:
+		cJSON_AddStringToObject(o, "to", ev->to_target ? "target" : "host");
+		break;
 	case EMU_EV_DROPPED: cJSON_AddStringToObject(o, "report", ev->report); break;
 	case EMU_EV_USB_POWER: cJSON_AddBoolToObject(o, "on", ev->on); break;
 	case EMU_EV_MEDIA: {

@@ -204,9 +204,7 @@ ms2109_emu_feature_set(struct ms2109_emu *e, const uint8_t *buf, size_t len)
 	memset(r, 0, sizeof(e->response));
 	memcpy(r, buf, 4);
 	switch (buf[1]) {
-	case CMD_READ_XDATA:
-		r[4] = e->xdata[addr];
-		break;
+	case CMD_READ_XDATA: r[4] = e->xdata[addr]; break;
 	case CMD_WRITE_XDATA:
 		e->xdata[addr] = buf[4];
 		r[4] = buf[4];
@@ -219,8 +217,7 @@ ms2109_emu_feature_set(struct ms2109_emu *e, const uint8_t *buf, size_t len)
 		e->eeprom[addr % MS2109_EMU_EEPROM_SIZE] = buf[4];
 		r[4] = buf[4];
 		break;
-	default: /* unknown command: the chip echoes and does nothing */
-		break;
+	default: /* unknown command: the chip echoes and does nothing */ break;
 	}
 	e->pending = true;
 	return 0;
@@ -250,8 +247,8 @@ apply_mode(struct ms2109_emu *e, const char *v)
 {
 	int w, h;
 	double fps;
-	if (sscanf(v, "%dx%d@%lf", &w, &h, &fps) != 3 || w <= 0 || h <= 0 || w > 8192 ||
-	    h > 8192 || fps <= 0 || fps > 240)
+	if (sscanf(v, "%dx%d@%lf", &w, &h, &fps) != 3 || w <= 0 || h <= 0 || w > 8192 || h > 8192 ||
+	    fps <= 0 || fps > 240)
 		return -EINVAL;
 	ms2109_emu_set_signal(e, true, w, h, (int)(fps * 100 + 0.5), 0);
 	return 0;

@@ -25,11 +25,11 @@ enum {
 struct ms2109_emu {
 	uint8_t xdata[65536];
 	uint8_t eeprom[MS2109_EMU_EEPROM_SIZE];
-	uint8_t report_id;   /* the report id the chip answers to (0 on the MS2109) */
-	size_t report_len;   /* its feature report length including the id (9) */
+	uint8_t report_id; /* the report id the chip answers to (0 on the MS2109) */
+	size_t report_len; /* its feature report length including the id (9) */
 	uint8_t response[65];
-	bool pending;        /* a request was set and its response not yet read */
-	uint8_t fw[4];       /* firmware version bytes */
+	bool pending;  /* a request was set and its response not yet read */
+	uint8_t fw[4]; /* firmware version bytes */
 	unsigned long sets, gets, rejected;
 };
 

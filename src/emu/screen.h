@@ -36,10 +36,10 @@ struct okvm_capture *vscreen_capture(struct vscreen *vs);
 uint64_t vscreen_rendered(struct vscreen *vs);
 /** Where things are drawn, for tests and overlays (pixels). */
 struct vscreen_layout {
-	int text_x, text_y;   /* top-left of character cell (0, 0) */
-	int cell_w, cell_h;   /* size of one character cell */
-	int cols, rows;       /* console size in cells */
-	int led_x[3], led_y;  /* top-left of the Num, Caps, Scroll boxes (14 x 20) */
+	int text_x, text_y;  /* top-left of character cell (0, 0) */
+	int cell_w, cell_h;  /* size of one character cell */
+	int cols, rows;      /* console size in cells */
+	int led_x[3], led_y; /* top-left of the Num, Caps, Scroll boxes (14 x 20) */
 };
 void vscreen_get_layout(struct vscreen *vs, struct vscreen_layout *out);
 /** The character at a console cell (0 = blank). Any thread. */

@@ -134,8 +134,7 @@ interface(struct writer *w, const char *dev, const char *chain, int n, const cha
 
 /* A class device at iface/sub and its class/<cls>/<name> link. */
 static void
-class_node(struct writer *w, const char *iface, const char *sub, const char *cls,
-	   const char *name)
+class_node(struct writer *w, const char *iface, const char *sub, const char *cls, const char *name)
 {
 	char dir[PATH_MAX], link[PATH_MAX], ev[96];
 	snprintf(dir, sizeof(dir), "%s/%s", iface, sub);

@@ -104,8 +104,11 @@ static void
 emit_mouse(struct emu *e, int8_t wheel)
 {
 	struct emu_target *t = &e->target;
-	emu_emit(e, &(struct emu_event){ .type = EMU_EV_MOUSE, .x = t->x, .y = t->y,
-					 .buttons = t->buttons, .wheel = wheel });
+	emu_emit(e, &(struct emu_event){ .type = EMU_EV_MOUSE,
+					 .x = t->x,
+					 .y = t->y,
+					 .buttons = t->buttons,
+					 .wheel = wheel });
 }
 
 static uint16_t

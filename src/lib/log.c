@@ -13,8 +13,10 @@ static void
 default_handler(enum okvm_log_level level, const char *fmt, va_list ap, void *userdata)
 {
 	(void)userdata;
-	const char *tag = level >= OKVM_LOG_ERROR ? "error" : level >= OKVM_LOG_WARN ? "warning"
-			  : level >= OKVM_LOG_INFO ? "info" : "debug";
+	const char *tag = level >= OKVM_LOG_ERROR  ? "error"
+			  : level >= OKVM_LOG_WARN ? "warning"
+			  : level >= OKVM_LOG_INFO ? "info"
+						   : "debug";
 	char line[1024];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	fprintf(stderr, "okvm: %s: %s\n", tag, line);

@@ -20,7 +20,7 @@ struct fake_chip {
 	const struct fake_step *steps;
 	size_t nsteps, done;
 	int dgram_fd;
-	char err[640]; /* two 256-byte hex dumps and the step text */
+	char err[640];        /* two 256-byte hex dumps and the step text */
 	uint64_t dgram_ns[8]; /* CLOCK_MONOTONIC arrival of each datagram step */
 	size_t ndgram;
 };

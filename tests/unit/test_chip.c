@@ -271,9 +271,11 @@ check_switch(const char *fw, uint8_t bit)
 	assert_int_equal(okvm_chip_firmware(c, fwbuf, NULL), 0);
 	clear(r);
 	assert_int_equal(okvm_chip_set_switch(c, OKVM_USB_TO_TARGET), 0);
-	snprintf(want, sizeof(want), "set 00 b5 df 01 00 00 00 00 00\n"
+	snprintf(want, sizeof(want),
+		 "set 00 b5 df 01 00 00 00 00 00\n"
 		 "get 00 b5 df 01 a0 00 00 00 00\n"
-		 "set 00 b6 df 01 %02x 00 00 00 00\n", 0xA0 | bit);
+		 "set 00 b6 df 01 %02x 00 00 00 00\n",
+		 0xA0 | bit);
 	assert_string_equal(r->log, want);
 	assert_true(ms2109_emu_routed_target(&r->emu));
 	enum okvm_usb_dir d;

@@ -110,7 +110,8 @@ static void
 test_new_keys(void **state)
 {
 	struct serve_config c;
-	assert_int_equal(load(&c, "[serve]\npassword = " HASH "\nauth = always\n"
+	assert_int_equal(load(&c,
+			      "[serve]\npassword = " HASH "\nauth = always\n"
 			      "server_names = KVM.Example.org, b.example  c-1.example,d.example\n"
 			      "totp = gezd gnbv gy3t qojq gezd gnbv gy3t qojq\n"
 			      "header_timeout = 300\nmax_unauth_per_address = 4096\n"),
@@ -143,7 +144,7 @@ test_bad_values_name_the_line(void **state)
 	fails_at("[serve]\nserver_names = -a.example\n", 2, "server_names");
 	fails_at("[serve]\nserver_names = a..example\n", 2, "server_names");
 	fails_at("[serve]\nserver_names = a b c d e f g h i j k l m n o p q\n", 2, "more than 16");
-	fails_at("[serve]\npassword = " HASH "\ntotp = MZXW6YTB\n", 3, "totp");   /* 5 bytes */
+	fails_at("[serve]\npassword = " HASH "\ntotp = MZXW6YTB\n", 3, "totp"); /* 5 bytes */
 	fails_at("[serve]\npassword = " HASH "\ntotp = not-base32!\n", 3, "totp");
 	fails_at("[serve]\npassword = plaintext\n", 2, "argon2id");
 	fails_at("[serve]\nlisten = 127.0.0.1:1\nlisen = typo\n", 3, "lisen");
@@ -154,10 +155,12 @@ test_users(void **state)
 {
 	struct serve_config c;
 	assert_int_equal(load(&c, "[serve]\npassword = " HASH "\ntotp = " SECRET "\n"
-			      "[user.alice]\npassword = " HASH "\nrole = viewer\n"
-			      "[other]\nrole = whatever\n"
-			      "[user.bob-2.x_y]\nrole = operator\npassword = " HASH "\ntotp = "
-			      SECRET "\n[user.carol]\npassword = " HASH "\nrole = admin\n"), 0);
+				  "[user.alice]\npassword = " HASH "\nrole = viewer\n"
+				  "[other]\nrole = whatever\n"
+				  "[user.bob-2.x_y]\nrole = operator\npassword = " HASH
+				  "\ntotp = " SECRET "\n[user.carol]\npassword = " HASH
+				  "\nrole = admin\n"),
+			 0);
 	assert_int_equal(c.nusers, 3);
 	assert_string_equal(c.users[0].name, "alice");
 	assert_int_equal(c.users[0].role, SERVE_ROLE_VIEWER);
@@ -174,7 +177,8 @@ test_users(void **state)
 	assert_int_equal(load(&c, "[user.admin]\npassword = " HASH "\nrole = admin\n"), 0);
 	assert_int_equal(c.nusers, 1);
 	serve_config_clear(&c);
-	fails_at("[serve]\npassword = " HASH "\n\n[user.admin]\npassword = " HASH "\nrole = admin\n",
+	fails_at("[serve]\npassword = " HASH "\n\n[user.admin]\npassword = " HASH
+		 "\nrole = admin\n",
 		 4, "[user.admin]");
 
 	fails_at("[user.alice]\npassword = " HASH "\nrole = boss\n", 3, "role");
@@ -265,10 +269,12 @@ static void
 test_copy(void **state)
 {
 	struct serve_config c, d;
-	assert_int_equal(load(&c, "[serve]\npassword = " HASH "\ntotp = " SECRET "\n"
-			      "server_names = a.example b.example\nmetrics_token = 0123456789abcdef\n"
-			      "tls_dir = /x\nauth = always\nheader_timeout = 7\n"
-			      "[user.alice]\npassword = " HASH "\nrole = operator\ntotp = " SECRET "\n"), 0);
+	assert_int_equal(
+		load(&c, "[serve]\npassword = " HASH "\ntotp = " SECRET "\n"
+			 "server_names = a.example b.example\nmetrics_token = 0123456789abcdef\n"
+			 "tls_dir = /x\nauth = always\nheader_timeout = 7\n"
+			 "[user.alice]\npassword = " HASH "\nrole = operator\ntotp = " SECRET "\n"),
+		0);
 	serve_config_copy(&d, &c);
 	serve_config_clear(&c); /* d must not share anything with c (ASan would see it) */
 	assert_string_equal(d.password_hash, HASH);
@@ -291,19 +297,22 @@ static void
 test_set_in(void **state)
 {
 	char *p = path_of("w.conf");
-	spit(p, "# mine\n[serve]\nlisten = :1\n[user.alice]\npassword = OLD\nrole = viewer\n"
-	     "[other]\nx = 1", 0600);
+	spit(p,
+	     "# mine\n[serve]\nlisten = :1\n[user.alice]\npassword = OLD\nrole = viewer\n"
+	     "[other]\nx = 1",
+	     0600);
 	assert_int_equal(serve_config_set_in(p, "user.alice", "password", "NEW"), 0);
 	assert_int_equal(serve_config_set_in(p, "user.alice", "totp", "T"), 0);
 	assert_int_equal(serve_config_set_in(p, "user.bob", "role", "admin"), 0);
-	assert_string_equal(slurp(p), "# mine\n[serve]\nlisten = :1\n[user.alice]\npassword = NEW\n"
-			    "role = viewer\ntotp = T\n[other]\nx = 1\n\n[user.bob]\nrole = admin\n");
+	assert_string_equal(
+		slurp(p), "# mine\n[serve]\nlisten = :1\n[user.alice]\npassword = NEW\n"
+			  "role = viewer\ntotp = T\n[other]\nx = 1\n\n[user.bob]\nrole = admin\n");
 	assert_int_equal(serve_config_set_in(p, "user.alice", "role", NULL), 0);
 	assert_int_equal(serve_config_set_in(p, "user.alice", "nothing", NULL), 0);
 	assert_int_equal(serve_config_remove_section(p, "user.bob"), 0);
 	assert_int_equal(serve_config_remove_section(p, "user.bob"), -ENOENT);
 	assert_string_equal(slurp(p), "# mine\n[serve]\nlisten = :1\n[user.alice]\npassword = NEW\n"
-			    "totp = T\n[other]\nx = 1\n\n");
+				      "totp = T\n[other]\nx = 1\n\n");
 	/* A newline in a value would write a line of its own. */
 	assert_int_equal(serve_config_set_in(p, "serve", "password", "x\nauth = auto"), -EINVAL);
 	assert_int_equal(serve_config_set_in(p, "se]rve", "password", "x"), -EINVAL);
@@ -365,7 +374,8 @@ static void
 test_folder_modes(void **state)
 {
 	/* The per-user folder is tightened to 0700, and the file is 0600. */
-	char *xdg = path_of("xdg"), *mine = path_of("xdg/okvm"), *conf = path_of("xdg/okvm/okvm.conf");
+	char *xdg = path_of("xdg"), *mine = path_of("xdg/okvm"),
+	     *conf = path_of("xdg/okvm/okvm.conf");
 	assert_int_equal(mkdir(xdg, 0755), 0);
 	assert_int_equal(mkdir(mine, 0755), 0);
 	assert_int_equal(chmod(mine, 0755), 0);

@@ -17,7 +17,10 @@
 struct sink {
 	char text[512];
 	size_t len;
-	struct { uint8_t usage; bool down; } ev[64];
+	struct {
+		uint8_t usage;
+		bool down;
+	} ev[64];
 	int nev;
 };
 
@@ -70,10 +73,12 @@ static void
 test_hello_world_us(void **state)
 {
 	(void)state;
-	static const struct { uint8_t mods, usage; } keys[] = {
-		{ SHIFT, 0x0B }, { 0, 0x08 }, { 0, 0x0F }, { 0, 0x0F }, { 0, 0x12 }, { 0, 0x36 },
-		{ 0, 0x2C }, { SHIFT, 0x1A }, { 0, 0x12 }, { 0, 0x15 }, { 0, 0x0F }, { 0, 0x07 },
-		{ SHIFT, 0x1E },
+	static const struct {
+		uint8_t mods, usage;
+	} keys[] = {
+		{ SHIFT, 0x0B }, { 0, 0x08 }, { 0, 0x0F },     { 0, 0x0F }, { 0, 0x12 },
+		{ 0, 0x36 },     { 0, 0x2C }, { SHIFT, 0x1A }, { 0, 0x12 }, { 0, 0x15 },
+		{ 0, 0x0F },     { 0, 0x07 }, { SHIFT, 0x1E },
 	};
 	struct sink s;
 	struct okvm_kbd_decoder *d = open_layout("us", &s);
@@ -143,9 +148,12 @@ test_event_order(void **state)
 	feed(d, &s, SHIFT, 0x04, 0);
 	feed(d, &s, 0, 0, 0);
 	assert_string_equal(s.text, "bA");
-	static const struct { uint8_t usage; bool down; } want[] = {
-		{ 0x05, true }, { 0x05, false }, { 0xE1, true }, { 0x04, true },
-		{ 0xE1, false }, { 0x04, false },
+	static const struct {
+		uint8_t usage;
+		bool down;
+	} want[] = {
+		{ 0x05, true }, { 0x05, false }, { 0xE1, true },
+		{ 0x04, true }, { 0xE1, false }, { 0x04, false },
 	};
 	assert_int_equal(s.nev, 6);
 	for (int i = 0; i < 6; i++) {
@@ -179,16 +187,16 @@ test_control_keys(void **state)
 	(void)state;
 	struct sink s;
 	struct okvm_kbd_decoder *d = open_layout("us", &s);
-	tap(d, &s, 0, 0x28); /* Enter */
-	tap(d, &s, 0, 0x2B); /* Tab */
-	tap(d, &s, 0, 0x2A); /* Backspace */
-	tap(d, &s, 0, 0x29); /* Escape: no text */
-	tap(d, &s, 0, 0x4C); /* Delete: no text */
-	tap(d, &s, CTRL, 0x06); /* Ctrl+C: no text */
+	tap(d, &s, 0, 0x28);             /* Enter */
+	tap(d, &s, 0, 0x2B);             /* Tab */
+	tap(d, &s, 0, 0x2A);             /* Backspace */
+	tap(d, &s, 0, 0x29);             /* Escape: no text */
+	tap(d, &s, 0, 0x4C);             /* Delete: no text */
+	tap(d, &s, CTRL, 0x06);          /* Ctrl+C: no text */
 	tap(d, &s, OKVM_MOD_LALT, 0x2B); /* Alt+Tab: no text */
 	tap(d, &s, OKVM_MOD_LGUI, 0x0F); /* Super+L: no text */
-	tap(d, &s, 0, 0x3A); /* F1 */
-	tap(d, &s, 0, 0x58); /* keypad Enter */
+	tap(d, &s, 0, 0x3A);             /* F1 */
+	tap(d, &s, 0, 0x58);             /* keypad Enter */
 	assert_string_equal(s.text, "\n\t\b\n");
 	okvm_kbd_decoder_free(d);
 }

@@ -35,10 +35,10 @@ expect_combo(const char *combo, const struct okvm_keymap *km, const struct rep *
 	}
 }
 
-#define COMBO(combo, km, ...)                                                               \
-	do {                                                                                \
-		static const struct rep w[] = { __VA_ARGS__ };                              \
-		expect_combo(combo, km, w, (int)(sizeof(w) / sizeof(w[0])));                \
+#define COMBO(combo, km, ...)                                                \
+	do {                                                                 \
+		static const struct rep w[] = { __VA_ARGS__ };               \
+		expect_combo(combo, km, w, (int)(sizeof(w) / sizeof(w[0]))); \
 	} while (0)
 
 static void
@@ -89,14 +89,18 @@ static void
 test_media_combos(void **state)
 {
 	(void)state;
-	static const struct { const char *name; uint8_t id, b[3]; } want[] = {
-		{ "volume-up", 2, { 0x01 } }, { "volume-down", 2, { 0x02 } },
-		{ "mute", 2, { 0x04 } }, { "play-pause", 2, { 0x08 } },
-		{ "next-track", 2, { 0x10 } }, { "prev-track", 2, { 0x20 } },
-		{ "stop", 2, { 0x40 } }, { "eject", 2, { 0x80 } },
-		{ "www-home", 2, { 0, 0x08 } }, { "calculator", 2, { 0, 0, 0x04 } },
-		{ "power", 1, { 0x01 } }, { "sleep", 1, { 0x02 } }, { "wake", 1, { 0x04 } },
-		{ "Volume_Up", 2, { 0x01 } }, { "mute+volume-up", 2, { 0x05 } },
+	static const struct {
+		const char *name;
+		uint8_t id, b[3];
+	} want[] = {
+		{ "volume-up", 2, { 0x01 } },      { "volume-down", 2, { 0x02 } },
+		{ "mute", 2, { 0x04 } },           { "play-pause", 2, { 0x08 } },
+		{ "next-track", 2, { 0x10 } },     { "prev-track", 2, { 0x20 } },
+		{ "stop", 2, { 0x40 } },           { "eject", 2, { 0x80 } },
+		{ "www-home", 2, { 0, 0x08 } },    { "calculator", 2, { 0, 0, 0x04 } },
+		{ "power", 1, { 0x01 } },          { "sleep", 1, { 0x02 } },
+		{ "wake", 1, { 0x04 } },           { "Volume_Up", 2, { 0x01 } },
+		{ "mute+volume-up", 2, { 0x05 } },
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		struct okvm_combo c;
@@ -114,7 +118,9 @@ test_media_combos(void **state)
 	struct okvm_ch9329_frame f;
 	okvm_ch9329_build_media(&f, &c.media[0]);
 	uint8_t bytes[16];
-	static const uint8_t mute[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00, 0x0F };
+	static const uint8_t mute[] = {
+		0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00, 0x0F
+	};
 	assert_int_equal(okvm_ch9329_encode(&f, bytes, sizeof(bytes)), sizeof(mute));
 	assert_memory_equal(bytes, mute, sizeof(mute));
 }
@@ -123,7 +129,11 @@ static void
 test_combo_errors(void **state)
 {
 	(void)state;
-	static const struct { const char *combo; int rc; const char *msg; } bad[] = {
+	static const struct {
+		const char *combo;
+		int rc;
+		const char *msg;
+	} bad[] = {
 		{ "ctrl+foo", -ENOENT, "unknown key 'foo' in 'ctrl+foo'" },
 		{ "bogus", -ENOENT, "unknown key 'bogus' in 'bogus'" },
 		{ "", -EINVAL, "empty key combo" },
@@ -136,7 +146,8 @@ test_combo_errors(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct okvm_combo c;
 		char err[128] = "";
-		assert_int_equal(okvm_combo_parse(bad[i].combo, NULL, &c, err, sizeof(err)), bad[i].rc);
+		assert_int_equal(okvm_combo_parse(bad[i].combo, NULL, &c, err, sizeof(err)),
+				 bad[i].rc);
 		if (bad[i].msg)
 			assert_string_equal(err, bad[i].msg);
 		else
@@ -151,6 +162,7 @@ static void
 test_keyboard_event_codes(void **state)
 {
 	(void)state;
+	/* clang-format off */
 	static const struct { const char *code; uint8_t usage, bit; } want[] = {
 		{ "Backquote", 0x35, 0 }, { "Backslash", 0x31, 0 }, { "BracketLeft", 0x2F, 0 },
 		{ "BracketRight", 0x30, 0 }, { "Comma", 0x36, 0 }, { "Equal", 0x2E, 0 }, { "Minus", 0x2D, 0 },
@@ -171,6 +183,7 @@ test_keyboard_event_codes(void **state)
 		{ "ShiftRight", 0xE5, 0x20 }, { "AltRight", 0xE6, 0x40 }, { "MetaRight", 0xE7, 0x80 },
 		{ "OSLeft", 0xE3, 0x08 },
 	};
+	/* clang-format on */
 	struct okvm_key k;
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (okvm_key_from_code(want[i].code, &k))
@@ -252,8 +265,8 @@ test_live_state(void **state)
 	(void)state;
 	struct okvm_kbd_report r = { 0 };
 	struct okvm_key k;
-	static const char *const down[] = { "ShiftLeft", "KeyA", "KeyB", "KeyC", "KeyD", "KeyE",
-					    "KeyF" };
+	static const char *const down[] = { "ShiftLeft", "KeyA", "KeyB", "KeyC",
+					    "KeyD",      "KeyE", "KeyF" };
 	for (size_t i = 0; i < 7; i++) {
 		assert_int_equal(okvm_key_from_code(down[i], &k), 0);
 		assert_int_equal(okvm_kbd_report_apply(&r, &k, true), 1);

@@ -30,14 +30,15 @@ static const uint8_t GET_INFO[] = { 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03 };
 static const uint8_t GET_PARA[] = { 0x57, 0xAB, 0x00, 0x08, 0x00, 0x0A };
 static const uint8_t RESET[] = { 0x57, 0xAB, 0x00, 0x0F, 0x00, 0x11 };
 static const uint8_t SET_DEFAULT[] = { 0x57, 0xAB, 0x00, 0x0C, 0x00, 0x0E };
-static const uint8_t INFO_REPLY[] = { 0x57, 0xAB, 0x00, 0x81, 0x08, 0x38, 0x01, 0x00, 0, 0, 0,
-				      0, 0, 0xC4 };
+static const uint8_t INFO_REPLY[] = { 0x57, 0xAB, 0x00, 0x81, 0x08, 0x38, 0x01,
+				      0x00, 0,    0,    0,    0,    0,    0xC4 };
 static const uint8_t KBD_ACK[] = { 0x57, 0xAB, 0x00, 0x82, 0x01, 0x00, 0x85 };
-static const uint8_t KBD_A[] = { 0x57, 0xAB, 0x00, 0x02, 0x08, 0x00, 0x00, 0x04, 0, 0, 0, 0, 0,
-				 0x10 };
+static const uint8_t KBD_A[] = {
+	0x57, 0xAB, 0x00, 0x02, 0x08, 0x00, 0x00, 0x04, 0, 0, 0, 0, 0, 0x10
+};
 static const uint8_t KBD_UP[] = { 0x57, 0xAB, 0x00, 0x02, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0x0C };
-static const uint8_t ABS_320_533[] = { 0x57, 0xAB, 0x00, 0x04, 0x07, 0x02, 0x00, 0x40, 0x01,
-				       0x15, 0x02, 0x00, 0x67 };
+static const uint8_t ABS_320_533[] = { 0x57, 0xAB, 0x00, 0x04, 0x07, 0x02, 0x00,
+				       0x40, 0x01, 0x15, 0x02, 0x00, 0x67 };
 
 /* ---- a clock the test moves ---- */
 
@@ -90,8 +91,10 @@ setup_link_ex(int gap_ms, int ack_ms, bool no_pipeline)
 	okvm_log_set_handler(quiet_log, NULL);
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_int_equal(fake_chip_open(&fx->chip), 0);
-	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 9600,
-					.report_gap_ms = gap_ms, .ack_timeout_ms = ack_ms,
+	struct okvm_link_config cfg = { .path = fx->chip.slave,
+					.baud = 9600,
+					.report_gap_ms = gap_ms,
+					.ack_timeout_ms = ack_ms,
 					.no_pipeline = no_pipeline };
 	fx->link = okvm_link_new(&cfg);
 	fx->clock.real = true;
@@ -253,7 +256,8 @@ test_release_all_jumps_queue(void **state)
 		const uint8_t *f;
 		size_t n;
 		uint8_t cmd;
-	} seq[] = { { KBD_UP, sizeof(KBD_UP), 0x02 }, { media_up, sizeof(media_up), 0x03 },
+	} seq[] = { { KBD_UP, sizeof(KBD_UP), 0x02 },
+		    { media_up, sizeof(media_up), 0x03 },
 		    { rel_up, sizeof(rel_up), 0x05 } };
 	for (size_t i = 0; i < 3; i++) {
 		fx->clock.t += 12 * MS;
@@ -305,19 +309,22 @@ test_abs_click_keeps_position(void **state)
 	pump(fx);
 	uint8_t f[20];
 	expect_frame(fx, f, abs_frame(f, 1000, 2000, 0, 0));
-	okvm_link_mouse_abs(fx->link, 1000, 2000, 0x01, 0); /* press */
-	okvm_link_mouse_abs(fx->link, 1500, 2500, 0x01, 0); /* drag */
-	okvm_link_mouse_abs(fx->link, 1600, 2600, 0x01, 0); /* drag (coalesced) */
-	okvm_link_mouse_abs(fx->link, 1700, 2700, 0x00, 0); /* release elsewhere */
+	okvm_link_mouse_abs(fx->link, 1000, 2000, 0x01, 0);  /* press */
+	okvm_link_mouse_abs(fx->link, 1500, 2500, 0x01, 0);  /* drag */
+	okvm_link_mouse_abs(fx->link, 1600, 2600, 0x01, 0);  /* drag (coalesced) */
+	okvm_link_mouse_abs(fx->link, 1700, 2700, 0x00, 0);  /* release elsewhere */
 	okvm_link_mouse_abs(fx->link, 1700, 2700, 0x00, -2); /* two notches down */
 	ack(fx, 0x04);
-	const uint16_t want[][4] = { { 1000, 2000, 1, 0 }, { 1600, 2600, 1, 0 },
-				     { 1700, 2700, 0, 0 }, { 1700, 2700, 0, 0xFE } };
+	const uint16_t want[][4] = { { 1000, 2000, 1, 0 },
+				     { 1600, 2600, 1, 0 },
+				     { 1700, 2700, 0, 0 },
+				     { 1700, 2700, 0, 0xFE } };
 	for (size_t i = 0; i < 4; i++) {
 		fx->clock.t += 12 * MS;
 		pump(fx);
-		expect_frame(fx, f, abs_frame(f, want[i][0], want[i][1], (uint8_t)want[i][2],
-					      (int8_t)want[i][3]));
+		expect_frame(fx, f,
+			     abs_frame(f, want[i][0], want[i][1], (uint8_t)want[i][2],
+				       (int8_t)want[i][3]));
 		ack(fx, 0x04);
 	}
 	fx->clock.t += 12 * MS;
@@ -450,7 +457,7 @@ test_chip_never_answers(void **state)
 	okvm_link_get_stats(fx->link, &st);
 	assert_int_equal(st.timeouts, 2);
 	assert_int_equal(okvm_link_pending(fx->link), 1); /* C */
-	ack(fx, 0x02); /* it answers again: C's ACK */
+	ack(fx, 0x02);                                    /* it answers again: C's ACK */
 	assert_true(fx->last.chip_ok);
 	assert_int_equal(okvm_link_pending(fx->link), 0);
 	okvm_link_get_stats(fx->link, &st);
@@ -562,7 +569,7 @@ test_pipeline_reply_matching(void **state)
 	struct okvm_link_stats st;
 	okvm_link_get_stats(fx->link, &st);
 	assert_int_equal(st.chip_errors, 1);
-	assert_int_equal(st.acks, 1); /* an error reply is a reply: it counts in both */
+	assert_int_equal(st.acks, 1);       /* an error reply is a reply: it counts in both */
 	assert_int_equal(fx->link->nfl, 1); /* B still waits */
 	ack(fx, 0x02);
 	okvm_link_get_stats(fx->link, &st);
@@ -610,13 +617,13 @@ test_command_waits_for_window(void **state)
 	size_t nb = kbd_frame(b, &key_b);
 	const struct fake_step steps[] = {
 		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL },
-		{ FAKE_EXPECT, b, nb, 0, NULL },               /* before any ACK */
-		{ FAKE_QUIET, NULL, 100, 0, NULL },            /* two in flight + a command queued */
+		{ FAKE_EXPECT, b, nb, 0, NULL },    /* before any ACK */
+		{ FAKE_QUIET, NULL, 100, 0, NULL }, /* two in flight + a command queued */
 		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
-		{ FAKE_QUIET, NULL, 100, 0, NULL },            /* B still in flight */
+		{ FAKE_QUIET, NULL, 100, 0, NULL }, /* B still in flight */
 		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 0, NULL },
-		{ FAKE_QUIET, NULL, 100, 0, NULL },            /* the third report waits for the reply */
+		{ FAKE_QUIET, NULL, 100, 0, NULL }, /* the third report waits for the reply */
 		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
 		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL },
 		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
@@ -649,8 +656,8 @@ test_garbage_and_bad_sum(void **state)
 	okvm_link_send_kbd(fx->link, &key_a);
 	pump(fx);
 	expect_frame(fx, KBD_A, sizeof(KBD_A));
-	static const uint8_t junk[] = { 0x00, 0xFF, 0x13, 0x57, 0x00,
-					0x57, 0xAB, 0x00, 0x82, 0x01, 0x00, 0x86, /* bad sum */
+	static const uint8_t junk[] = { 0x00, 0xFF, 0x13, 0x57, 0x00, 0x57, 0xAB, 0x00,
+					0x82, 0x01, 0x00, 0x86, /* bad sum */
 					0x57, 0xAB, 0x00, 0x87, 0x02, 0x11, 0x22, 0x00 };
 	uint8_t unsol[sizeof(junk)];
 	memcpy(unsol, junk, sizeof(junk));
@@ -705,7 +712,8 @@ test_reopen_after_unplug(void **state)
 	const struct fake_step steps[] = {
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
 		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
-		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0, NULL }, /* the new press, not the stale one */
+		{ FAKE_EXPECT, KBD_A, sizeof(KBD_A), 0,
+		  NULL }, /* the new press, not the stale one */
 		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
 	};
 	fake_chip_run(&fx->chip, steps, 4, -1);
@@ -832,8 +840,9 @@ test_baud_detection_gives_up(void **state)
 static void
 params_block(uint8_t out[50], uint32_t baud)
 {
-	static const uint8_t head[] = { 0x82, 0x80, 0x00, 0, 0, 0, 0, 0x08, 0x00, 0x00, 0x03,
-					0x86, 0x1A, 0x29, 0xE1, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0D };
+	static const uint8_t head[] = { 0x82, 0x80, 0x00, 0,    0,    0,    0,
+					0x08, 0x00, 0x00, 0x03, 0x86, 0x1A, 0x29,
+					0xE1, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0D };
 	memset(out, 0, 50);
 	memcpy(out, head, sizeof(head));
 	out[3] = (uint8_t)(baud >> 24);
@@ -919,11 +928,14 @@ test_factory_reset_rts(void **state)
 	struct fixture *fx = setup_raw();
 	char sock[108];
 	int dfd = bind_dgram(sock, sizeof(sock));
-	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 115200,
-					.ack_timeout_ms = 200, .modem_socket = sock };
+	struct okvm_link_config cfg = { .path = fx->chip.slave,
+					.baud = 115200,
+					.ack_timeout_ms = 200,
+					.modem_socket = sock };
 	fx->link = okvm_link_new(&cfg);
-	link_set_timing(fx->link, &(struct link_timing){ .rts_hold_ms = 150, .rts_settle_ms = 10,
-							  .verify_attempts = 2 });
+	link_set_timing(fx->link, &(struct link_timing){ .rts_hold_ms = 150,
+							 .rts_settle_ms = 10,
+							 .verify_attempts = 2 });
 	const struct fake_step open_steps[] = {
 		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, /* the lines' state right after open */
 		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
@@ -958,11 +970,13 @@ test_factory_reset_command(void **state)
 {
 	(void)state;
 	struct fixture *fx = setup_raw();
-	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 115200,
+	struct okvm_link_config cfg = { .path = fx->chip.slave,
+					.baud = 115200,
 					.ack_timeout_ms = 150 };
 	fx->link = okvm_link_new(&cfg);
-	link_set_timing(fx->link, &(struct link_timing){ .rts_hold_ms = 10, .rts_settle_ms = 10,
-							  .verify_attempts = 2 });
+	link_set_timing(fx->link, &(struct link_timing){ .rts_hold_ms = 10,
+							 .rts_settle_ms = 10,
+							 .verify_attempts = 2 });
 	uint8_t a_def[8], a_reset[8];
 	const struct fake_step steps[] = {
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
@@ -1081,8 +1095,10 @@ test_usb_switch_and_dtr_pulse(void **state)
 	int dfd = bind_dgram(sock, sizeof(sock));
 	assert_int_equal(okvm_serial_set_modem_socket(fx->link->ser, sock), 0);
 	const struct fake_step dsteps[] = {
-		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, { FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
-		{ FAKE_DGRAM, NULL, 0, 0, "DTR=1" }, { FAKE_DGRAM, NULL, 0, 0, "DTR=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=1" },
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" },
 	};
 	fake_chip_run(&fx->chip, dsteps, 4, dfd);
 	assert_int_equal(okvm_link_dtr_pulse(fx->link, 120), 0);
@@ -1103,8 +1119,9 @@ test_media_and_acpi_release(void **state)
 	struct okvm_media_report power = { .report_id = 1, .bits = { 0x01 } };
 	okvm_link_send_media(fx->link, &mute);
 	pump(fx);
-	static const uint8_t mute_f[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00,
-					  0x0F }; /* hardware.md 2.13 example */
+	static const uint8_t mute_f[] = {
+		0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0x04, 0x00, 0x00, 0x0F
+	}; /* hardware.md 2.13 example */
 	expect_frame(fx, mute_f, sizeof(mute_f));
 	okvm_link_send_media(fx->link, &power);
 	ack(fx, 0x03);

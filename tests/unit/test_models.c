@@ -53,7 +53,7 @@ test_every_product_listed(void **state)
 		assert_int_equal(m->variant, want[i].variant);
 	}
 	assert_null(okvm_model_get((enum okvm_model_id)count_models()));
-	assert_null(okvm_model_get((enum okvm_model_id)-1));
+	assert_null(okvm_model_get((enum okvm_model_id) - 1));
 }
 
 /* Within a model no two parts share an ID; every model has a capture chip and a serial part. */
@@ -94,8 +94,8 @@ test_shared_ids_are_revisions(void **state)
 			assert_int_equal(a->serial.vid, b->serial.vid);
 			assert_int_equal(a->serial.pid, b->serial.pid);
 			assert_int_equal(a->fixed_baud, b->fixed_baud);
-			const struct okvm_model *f =
-				okvm_model_find(b->video.vid, b->video.pid, OKVM_PART_VIDEO);
+			const struct okvm_model *f = okvm_model_find(b->video.vid, b->video.pid,
+								     OKVM_PART_VIDEO);
 			assert_ptr_equal(f, a);
 		}
 }
@@ -162,7 +162,7 @@ test_chip_kind_agrees(void **state)
 {
 	const struct okvm_model *m;
 	for (size_t i = 0; (m = okvm_model_get((enum okvm_model_id)i)); i++) {
-		enum okvm_chip_kind k = (enum okvm_chip_kind)-1;
+		enum okvm_chip_kind k = (enum okvm_chip_kind) - 1;
 		assert_int_equal(okvm_chip_kind_from_usb(m->video.vid, m->video.pid, &k), 0);
 		assert_int_equal(k, m->video_chip);
 	}

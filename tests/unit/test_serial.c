@@ -130,8 +130,8 @@ as_nobody(int (*fn)(const char *path), const char *path)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
-				       setuid(65534) < 0))
+		if (geteuid() == 0 &&
+		    (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(77);
 		_exit(fn(path));
 	}

@@ -41,6 +41,7 @@ f_key(void *ud, const char *code, bool down)
 	return 0;
 }
 
+/* clang-format off */
 static int f_combo(void *ud, const char *c) { rec("combo %s", c); return 0; }
 static int f_abs(void *ud, double x, double y, uint8_t b) { rec("abs %.3f %.3f %u", x, y, b); return 0; }
 static int f_buttons(void *ud, uint8_t b) { rec("buttons %u", b); return 0; }
@@ -51,6 +52,7 @@ static int f_switch(void *ud, enum serve_usb to) { rec("switch %d", to); return 
 static void f_state(void *ud, struct serve_state *out) { memset(out, 0, sizeof(*out)); }
 static void f_unref(void *ud, struct okvm_frame *f) { }
 static void f_destroy(void *ud) { }
+/* clang-format on */
 
 static int
 f_type(void *ud, const char *text, size_t len, const char *layout, double cps,
@@ -60,11 +62,13 @@ f_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 	return 0;
 }
 
+/* clang-format off */
 static const struct serve_backend_ops fake_ops = {
 	.key = f_key, .combo = f_combo, .mouse_abs = f_abs, .buttons = f_buttons, .wheel = f_wheel,
 	.rel = f_rel, .type = f_type, .release_all = f_release, .usb_switch = f_switch,
 	.get_state = f_state, .frame_unref = f_unref, .destroy = f_destroy,
 };
+/* clang-format on */
 
 struct fixture {
 	struct serve *s;
@@ -168,7 +172,12 @@ test_bad_messages_change_nothing(void **state)
 {
 	struct fixture *fx = *state;
 	static const char *const bad[] = {
-		"", "{", "null", "\"key\"", "{\"type\":7}", "{\"type\":\"dance\"}",
+		"",
+		"{",
+		"null",
+		"\"key\"",
+		"{\"type\":7}",
+		"{\"type\":\"dance\"}",
 		"{\"type\":\"key\",\"code\":\"NoSuch\",\"down\":true}",
 		"{\"type\":\"key\",\"code\":\"Key A\",\"down\":true}",
 		"{\"type\":\"key\",\"code\":\"KeyAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\"down\":true}",
@@ -310,7 +319,8 @@ test_config_set(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	spit(p, "# mine\n[serve]\nlisten = :1\npassword = OLD\n[other]\nx = 1\n");
 	assert_int_equal(serve_config_set(p, "password", "H2"), 0);
-	assert_string_equal(slurp(p), "# mine\n[serve]\nlisten = :1\npassword = H2\n[other]\nx = 1\n");
+	assert_string_equal(slurp(p),
+			    "# mine\n[serve]\nlisten = :1\npassword = H2\n[other]\nx = 1\n");
 	spit(p, "[serve]\nlisten = :1\n[other]\nx = 1\n");
 	assert_int_equal(serve_config_set(p, "password", "H3"), 0);
 	assert_string_equal(slurp(p), "[serve]\nlisten = :1\npassword = H3\n[other]\nx = 1\n");
@@ -352,10 +362,12 @@ static void
 test_duplicate_names_refused(void **state)
 {
 	struct fixture *fx = *state;
-	msg(fx, &fx->a, "{\"Type\":\"mouse\",\"type\":\"key\",\"code\":\"ShiftLeft\",\"down\":true}");
+	msg(fx, &fx->a,
+	    "{\"Type\":\"mouse\",\"type\":\"key\",\"code\":\"ShiftLeft\",\"down\":true}");
 	assert_int_equal(ncalls, 0);
 	assert_non_null(strstr(last_reply(&fx->a), "appears twice"));
-	msg(fx, &fx->a, "{\"type\":\"key\",\"code\":\"KeyA\",\"CODE\":\"ShiftLeft\",\"down\":true}");
+	msg(fx, &fx->a,
+	    "{\"type\":\"key\",\"code\":\"KeyA\",\"CODE\":\"ShiftLeft\",\"down\":true}");
 	assert_int_equal(ncalls, 0);
 	msg(fx, &fx->a, "{\"type\":\"release_all\",\"TYPE\":\"x\"}");
 	assert_int_equal(ncalls, 0);
@@ -370,13 +382,17 @@ test_viewer_sends_nothing(void **state)
 	static const char *const input[] = {
 		"{\"type\":\"key\",\"code\":\"KeyA\",\"down\":true}",
 		"{\"type\":\"mouse\",\"x\":0.5,\"y\":0.5,\"buttons\":1}",
-		"{\"type\":\"wheel\",\"dy\":1}", "{\"type\":\"rel\",\"dx\":1,\"dy\":1}",
-		"{\"type\":\"type\",\"text\":\"x\"}", "{\"type\":\"release_all\"}",
-		"{\"type\":\"switch\",\"to\":\"host\"}", "{\"type\":\"combo\",\"combo\":\"ctrl+alt+delete\"}",
+		"{\"type\":\"wheel\",\"dy\":1}",
+		"{\"type\":\"rel\",\"dx\":1,\"dy\":1}",
+		"{\"type\":\"type\",\"text\":\"x\"}",
+		"{\"type\":\"release_all\"}",
+		"{\"type\":\"switch\",\"to\":\"host\"}",
+		"{\"type\":\"combo\",\"combo\":\"ctrl+alt+delete\"}",
 	};
 	for (size_t i = 0; i < sizeof(input) / sizeof(input[0]); i++) {
 		msg(fx, &fx->a, input[i]);
-		assert_non_null(strstr(last_reply(&fx->a), "needs the role operator (yours: viewer)"));
+		assert_non_null(
+			strstr(last_reply(&fx->a), "needs the role operator (yours: viewer)"));
 	}
 	assert_int_equal(ncalls, 0);
 	msg(fx, &fx->a, "{\"type\":\"ping\",\"t\":1}");

@@ -16,9 +16,12 @@
 #include "okvm/text.h"
 
 static const char *const layouts[] = {
-	"us", "de", "fr", "gb", "es", "it", "se", "dk", "be", "ch", "jp", "us:dvorak",
-	"us:intl", "ru", "cz", "pl", "no", "fi", "pt", "hu", "tr", "ch:fr", "br", "latam",
-	"de:nodeadkeys", "us:colemak", "ca", "ua", "ca:multix",
+	"us",         "de",        "fr",      "gb",        "es",
+	"it",         "se",        "dk",      "be",        "ch",
+	"jp",         "us:dvorak", "us:intl", "ru",        "cz",
+	"pl",         "no",        "fi",      "pt",        "hu",
+	"tr",         "ch:fr",     "br",      "latam",     "de:nodeadkeys",
+	"us:colemak", "ca",        "ua",      "ca:multix",
 };
 
 struct buf {
@@ -43,8 +46,8 @@ on_text(const char *utf8, void *ud)
 /* Plan text, feed it to a fresh decoder of the same layout in the given LED state, return what
  * the target typed (caller frees) or NULL if planning failed. */
 static char *
-round_trip(const struct okvm_keymap *km, struct okvm_kbd_decoder *d, const char *text,
-	   size_t len, uint8_t leds)
+round_trip(const struct okvm_keymap *km, struct okvm_kbd_decoder *d, const char *text, size_t len,
+	   uint8_t leds)
 {
 	struct okvm_text_opts o = { .leds = leds };
 	struct okvm_text_plan p;
@@ -113,8 +116,8 @@ check_one_layout(const char *name, uint8_t leds, unsigned seed, size_t min_chars
 		alen += l;
 		char *got = round_trip(km, d, one, l, leds);
 		if (!got || strcmp(got, one))
-			fail_msg("%s leds %u: U+%04X '%s' came out as '%s'", name, leds, cps[i], one,
-				 got ? got : "(plan failed)");
+			fail_msg("%s leds %u: U+%04X '%s' came out as '%s'", name, leds, cps[i],
+				 one, got ? got : "(plan failed)");
 		free(got);
 	}
 	/* All at once, with Enter and Tab: key-to-key transitions. */
@@ -168,12 +171,14 @@ static void
 test_layout_characters(void **state)
 {
 	(void)state;
+	/* clang-format off */
 	static const struct { const char *layout; const char *chars; } want[] = {
 		{ "de", "äöüÄÖÜß@€{}[]\\|~µ²³éèêÉ" }, { "fr", "àçéèù€@#{}^¨êëâ" },
 		{ "gb", "£€\"@#~¬|" }, { "es", "ñÑ¿¡ºª€áéíóú" }, { "ru", "йцукенЁё№" },
 		{ "us:intl", "éÉñÑüçåæœß¿¡áàâãäè" }, { "pl", "ąćęłńóśźżĄŁ" }, { "cz", "ěščřžýáíé" },
 		{ "tr", "ğüşıöçĞÜŞİÖÇ" }, { "jp", "\\|_" }, { "se", "åäöÅÄÖ" },
 	};
+	/* clang-format on */
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		struct okvm_keymap *km = okvm_keymap_new(want[i].layout);
 		assert_non_null(km);
@@ -206,8 +211,8 @@ expect_plan(const char *layout, const char *text, const struct rep *want, size_t
 	assert_int_equal(okvm_text_plan(km, text, strlen(text), &o, &p, NULL), 0);
 	for (size_t i = 0; i < p.n && i < n; i++) {
 		if (p.reports[i].modifiers != want[i].mods || p.reports[i].keys[0] != want[i].key)
-			fail_msg("%s '%s' report %zu: {%02x,%02x}, want {%02x,%02x}", layout, text, i,
-				 p.reports[i].modifiers, p.reports[i].keys[0], want[i].mods,
+			fail_msg("%s '%s' report %zu: {%02x,%02x}, want {%02x,%02x}", layout, text,
+				 i, p.reports[i].modifiers, p.reports[i].keys[0], want[i].mods,
 				 want[i].key);
 		for (int k = 1; k < 6; k++)
 			assert_int_equal(p.reports[i].keys[k], 0);
@@ -217,10 +222,10 @@ expect_plan(const char *layout, const char *text, const struct rep *want, size_t
 	okvm_keymap_free(km);
 }
 
-#define EXPECT(layout, text, leds, ...)                                                     \
-	do {                                                                                \
-		static const struct rep w[] = { __VA_ARGS__ };                              \
-		expect_plan(layout, text, w, sizeof(w) / sizeof(w[0]), leds);               \
+#define EXPECT(layout, text, leds, ...)                                       \
+	do {                                                                  \
+		static const struct rep w[] = { __VA_ARGS__ };                \
+		expect_plan(layout, text, w, sizeof(w) / sizeof(w[0]), leds); \
 	} while (0)
 
 static void
@@ -281,8 +286,10 @@ test_unmappable(void **state)
 	struct okvm_text_plan p;
 	struct okvm_text_error err;
 	const char *text = "Price: 5€ and ¥\n";
-	assert_int_equal(okvm_text_plan(km, text, strlen(text), NULL, &p, &err), -OKVM_E_UNMAPPABLE);
-	assert_string_equal(err.message, "U+20AC '€' at 8: not on layout 'us' (2 unmappable characters)");
+	assert_int_equal(okvm_text_plan(km, text, strlen(text), NULL, &p, &err),
+			 -OKVM_E_UNMAPPABLE);
+	assert_string_equal(err.message,
+			    "U+20AC '€' at 8: not on layout 'us' (2 unmappable characters)");
 	assert_int_equal(err.cp, 0x20AC);
 	assert_int_equal(err.char_index, 8);
 	assert_int_equal(err.byte_offset, 8);
@@ -312,10 +319,12 @@ static void
 test_invalid_utf8(void **state)
 {
 	(void)state;
+	/* clang-format off */
 	static const struct { const char *s; size_t off; } bad[] = {
 		{ "ab\xC3(", 2 }, { "\xC0\xAF", 0 }, { "x\xED\xA0\x80", 1 }, { "é\xE2\x82", 2 },
 		{ "\xF4\x90\x80\x80", 0 }, { "\xFF", 0 }, { "a\x80", 1 },
 	};
+	/* clang-format on */
 	struct okvm_keymap *km = okvm_keymap_new("us");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct okvm_text_plan p;

@@ -24,7 +24,7 @@ test_rfc6238_sha1(void **state)
 		uint64_t t;
 		uint32_t code;
 	} v[] = {
-		{ 59, 94287082 }, { 1111111109, 7081804 }, { 1111111111, 14050471 },
+		{ 59, 94287082 },         { 1111111109, 7081804 },  { 1111111111, 14050471 },
 		{ 1234567890, 89005924 }, { 2000000000, 69279037 }, { 20000000000, 65353130 },
 	};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -52,12 +52,14 @@ test_rfc4226_hotp(void **state)
 	assert_int_equal(totp_hotp(rfc_key, 0, 0, 6, &code), -EINVAL);
 }
 
+/* clang-format off */
 static const struct {
 	const char *plain, *b32;
 } b32v[] = {
 	{ "", "" }, { "f", "MY======" }, { "fo", "MZXQ====" }, { "foo", "MZXW6===" },
 	{ "foob", "MZXW6YQ=" }, { "fooba", "MZXW6YTB" }, { "foobar", "MZXW6YTBOI======" },
 };
+/* clang-format on */
 
 static void
 test_base32_rfc4648(void **state)
@@ -66,7 +68,8 @@ test_base32_rfc4648(void **state)
 		char out[32];
 		size_t n = strlen(b32v[i].plain);
 		assert_int_equal(totp_base32_encode((const uint8_t *)b32v[i].plain, n, true, out,
-						    sizeof(out)), strlen(b32v[i].b32));
+						    sizeof(out)),
+				 strlen(b32v[i].b32));
 		assert_string_equal(out, b32v[i].b32);
 		uint8_t back[32];
 		assert_int_equal(totp_base32_decode(b32v[i].b32, back, sizeof(back)), n);
@@ -87,11 +90,12 @@ test_base32_bad(void **state)
 {
 	uint8_t out[32];
 	assert_int_equal(totp_base32_decode("MZXW6YT1", out, sizeof(out)), -EINVAL); /* '1' */
-	assert_int_equal(totp_base32_decode("MZ=XW6YT", out, sizeof(out)), -EINVAL); /* '=' inside */
-	assert_int_equal(totp_base32_decode("M", out, sizeof(out)), -EINVAL);        /* 5 bits */
+	assert_int_equal(totp_base32_decode("MZ=XW6YT", out, sizeof(out)),
+			 -EINVAL);                                            /* '=' inside */
+	assert_int_equal(totp_base32_decode("M", out, sizeof(out)), -EINVAL); /* 5 bits */
 	assert_int_equal(totp_base32_decode("MZXW6Y==", out, sizeof(out)), -EINVAL); /* 6 chars */
 	assert_int_equal(totp_base32_decode("MZ", out, 0), -ENOSPC);
-	assert_int_equal(totp_base32_decode("MZXW 6YTB", out, sizeof(out)), 5);     /* groups */
+	assert_int_equal(totp_base32_decode("MZXW 6YTB", out, sizeof(out)), 5); /* groups */
 	char small[8];
 	assert_int_equal(totp_base32_encode((const uint8_t *)"fooba", 5, true, small, 8), -ENOSPC);
 }

@@ -16,6 +16,7 @@ static void
 test_known_usages(void **state)
 {
 	(void)state;
+	/* clang-format off */
 	static const struct { uint8_t usage; int evdev; } facts[] = {
 		{ 0x04, KEY_A }, { 0x1D, KEY_Z }, { 0x1E, KEY_1 }, { 0x27, KEY_0 },
 		{ 0x28, KEY_ENTER }, { 0x2A, KEY_BACKSPACE }, { 0x2B, KEY_TAB }, { 0x2C, KEY_SPACE },
@@ -29,6 +30,7 @@ test_known_usages(void **state)
 		{ 0xE3, KEY_LEFTMETA }, { 0xE4, KEY_RIGHTCTRL }, { 0xE5, KEY_RIGHTSHIFT },
 		{ 0xE6, KEY_RIGHTALT }, { 0xE7, KEY_RIGHTMETA },
 	};
+	/* clang-format on */
 	for (size_t i = 0; i < sizeof(facts) / sizeof(facts[0]); i++) {
 		assert_int_equal(okvm_usage_to_evdev(facts[i].usage), facts[i].evdev);
 		assert_int_equal(okvm_evdev_to_usage(facts[i].evdev), facts[i].usage);
@@ -85,7 +87,10 @@ static void
 test_xkb_key_names(void **state)
 {
 	(void)state;
-	static const struct { uint8_t usage; const char *name; } facts[] = {
+	static const struct {
+		uint8_t usage;
+		const char *name;
+	} facts[] = {
 		{ 0x04, "AC01" }, { 0x14, "AD01" }, { 0x35, "TLDE" }, { 0x31, "BKSL" },
 		{ 0x64, "LSGT" }, { 0x87, "AB11" }, { 0x89, "AE13" }, { 0x28, "RTRN" },
 		{ 0xE6, "RALT" }, { 0xE3, "LWIN" }, { 0x39, "CAPS" }, { 0x58, "KPEN" },
@@ -128,12 +133,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_known_usages),
-		cmocka_unit_test(test_no_mapping),
-		cmocka_unit_test(test_duplicates),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_xkb_key_names),
-		cmocka_unit_test(test_layout_split),
+		cmocka_unit_test(test_known_usages),  cmocka_unit_test(test_no_mapping),
+		cmocka_unit_test(test_duplicates),    cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_xkb_key_names), cmocka_unit_test(test_layout_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,7 +55,10 @@ s_stop(void *ud, struct okvm_capture *c)
 }
 
 static const struct okvm_capture_ops sops = {
-	.name = "scripted", .start = s_start, .grab = s_grab, .stop = s_stop,
+	.name = "scripted",
+	.start = s_start,
+	.grab = s_grab,
+	.stop = s_stop,
 };
 
 static struct scripted *

@@ -22,10 +22,10 @@ check_accepts_and_rejects(void **state)
 	size_t n;
 	uint8_t *j = testpic_jpeg(320, 240, 3, &n);
 	assert_int_equal(okvm_jpeg_check(j, n), (long)n);
-	assert_int_equal(okvm_jpeg_check(j, 100), -EBADMSG);      /* too short */
-	assert_int_equal(okvm_jpeg_check(j, n - 1), -EBADMSG);    /* no EOI */
+	assert_int_equal(okvm_jpeg_check(j, 100), -EBADMSG);       /* too short */
+	assert_int_equal(okvm_jpeg_check(j, n - 1), -EBADMSG);     /* no EOI */
 	assert_int_equal(okvm_jpeg_check(j + 1, n - 1), -EBADMSG); /* no SOI */
-	uint8_t *padded = calloc(1, n + 64);                        /* zero padding after EOI */
+	uint8_t *padded = calloc(1, n + 64);                       /* zero padding after EOI */
 	memcpy(padded, j, n);
 	assert_int_equal(okvm_jpeg_check(padded, n + 64), (long)n);
 	free(padded);
@@ -52,9 +52,9 @@ std_dht_is_annex_k(void **state)
 {
 	(void)state;
 	/* Segment header and Table K.3 (DC luminance): 0 codes of length 1, 1 of 2, 5 of 3 ... */
-	static const uint8_t head[] = { 0xFF, 0xC4, 0x01, 0xA2, 0x00, 0x00, 0x01, 0x05, 0x01, 0x01,
-					0x01, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
-					0x00, 0x00, 0x00, 0x01, 0x02, 0x03 };
+	static const uint8_t head[] = { 0xFF, 0xC4, 0x01, 0xA2, 0x00, 0x00, 0x01, 0x05, 0x01,
+					0x01, 0x01, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00,
+					0x00, 0x00, 0x00, 0x00, 0x01, 0x02, 0x03 };
 	assert_int_equal(okvm_jpeg_dht_size(), 420);
 	size_t n;
 	uint8_t *j = testpic_jpeg(64, 64, 0, &n);

@@ -134,7 +134,8 @@ terminal_controls(void **state)
 	struct vscreen *vs = vscreen_new(640, 480, 30);
 	struct vscreen_layout L;
 	vscreen_get_layout(vs, &L);
-	vscreen_feed_text(vs, "ab\bc\nx\ty\r" "Z\xc3\xa9");
+	vscreen_feed_text(vs, "ab\bc\nx\ty\r"
+			      "Z\xc3\xa9");
 	assert_int_equal(vscreen_cell(vs, 0, 0), 'a');
 	assert_int_equal(vscreen_cell(vs, 1, 0), 'c');
 	assert_int_equal(vscreen_cell(vs, 2, 0), 0);
@@ -194,7 +195,7 @@ lock_indicators(void **state)
 	const uint8_t *caps = px(&p, L.led_x[1] + 7, L.led_y + 10);
 	const uint8_t *num = px(&p, L.led_x[0] + 7, L.led_y + 10);
 	assert_true(caps[1] > 180 && caps[1] > caps[0] + 80); /* lit: green */
-	assert_true(num[1] < 110);                             /* unlit: grey */
+	assert_true(num[1] < 110);                            /* unlit: grey */
 	free(p.rgb);
 	okvm_frame_unref(f);
 	vscreen_free(vs);

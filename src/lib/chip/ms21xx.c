@@ -43,6 +43,7 @@ struct chip_desc {
 };
 
 /* hardware.md 3.1 (attempt order) and 3.2 (addresses). NO_REG: the chip has no such register. */
+/* clang-format off */
 static const struct chip_desc chips[] = {
 	[OKVM_CHIP_MS2109] = { "MS2109",
 		{ { 0x00, 9 }, { 0x01, 9 } }, { { 0x00, 9 }, { 0x01, 9 } },
@@ -55,6 +56,7 @@ static const struct chip_desc chips[] = {
 		{ { 0x01, 11 }, { 0x00, 11 }, { 0x00, 65 } },
 		0x1FDC, 0xFA8D, 0x1CFC, 0x1CFE, 0x1D02, 0x1D00, NO_REG, NO_REG },
 };
+/* clang-format on */
 
 struct okvm_chip {
 	const struct chip_desc *desc;
@@ -139,8 +141,8 @@ detect_kind(const char *hidraw_path, const char *root, enum okvm_chip_kind *out)
 {
 	const char *name = strrchr(hidraw_path, '/');
 	char link[PATH_MAX], dir[PATH_MAX];
-	snprintf(link, sizeof(link), "%s/class/hidraw/%s", root ? root : okvm_discover_default_root(),
-		 name ? name + 1 : hidraw_path);
+	snprintf(link, sizeof(link), "%s/class/hidraw/%s",
+		 root ? root : okvm_discover_default_root(), name ? name + 1 : hidraw_path);
 	if (!realpath(link, dir))
 		return -ENOENT;
 	for (int up = 0; up < 6; up++) {
@@ -225,8 +227,8 @@ request(struct okvm_chip *c, uint8_t cmd, uint16_t addr, uint8_t *resp)
 		if (rc == -EPROTO || err == -ENOTSUP)
 			err = rc == -EPIPE || rc == -EINVAL ? -ENOTSUP : rc;
 	}
-	okvm_log(OKVM_LOG_DEBUG, "%s: no report format answered 0x%02X at 0x%04X",
-		 c->desc->name, cmd, addr);
+	okvm_log(OKVM_LOG_DEBUG, "%s: no report format answered 0x%02X at 0x%04X", c->desc->name,
+		 cmd, addr);
 	return err;
 }
 

@@ -390,16 +390,20 @@ build_hub_unit(struct scan *s, struct usbdev *video, const struct okvm_model *m)
 	bool named = m->video.product && strstr(video->product, m->video.product);
 	if (!behind && !named) {
 		/* 534D:2109 is MacroSilicon's default ID: every generic HDMI capture stick has it */
-		okvm_log(OKVM_LOG_DEBUG, "discover: %s is a MacroSilicon capture device (\"%s\"), "
-			 "not a %s", video->chain, video->product, okvm_variant_name(m->variant));
+		okvm_log(OKVM_LOG_DEBUG,
+			 "discover: %s is a MacroSilicon capture device (\"%s\"), "
+			 "not a %s",
+			 video->chain, video->product, okvm_variant_name(m->variant));
 		return;
 	}
 	struct okvm_unit_info *u = new_unit(s, m->variant, behind ? hub : video->chain, video);
 	u->behind_hub = behind;
 	if (!behind) {
-		okvm_log(OKVM_LOG_INFO, "discover: %s (%04X:%04X) is not on port %d of the %s "
-			 "hub; no serial chip is associated with it", video->chain, m->video.vid,
-			 m->video.pid, m->ports.video, okvm_variant_name(m->variant));
+		okvm_log(OKVM_LOG_INFO,
+			 "discover: %s (%04X:%04X) is not on port %d of the %s "
+			 "hub; no serial chip is associated with it",
+			 video->chain, m->video.vid, m->video.pid, m->ports.video,
+			 okvm_variant_name(m->variant));
 		return;
 	}
 	char serial[48];
@@ -559,8 +563,8 @@ cmp_dev(const void *a, const void *b)
 int
 okvm_discover_scan(const char *root, struct okvm_unit_info **out, size_t *n)
 {
-	static const char *const classes[] = { "tty", "hidraw", "video4linux", "sound",
-					       "block", "net" };
+	static const char *const classes[] = { "tty",   "hidraw", "video4linux",
+					       "sound", "block",  "net" };
 	struct scan s = { .root = root ? root : okvm_discover_default_root() };
 	*out = NULL;
 	*n = 0;

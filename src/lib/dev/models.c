@@ -18,6 +18,7 @@
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* hardware.md 1.1 and the recorded trees in tests/fixtures/sysfs: each part's IDs and strings */
+/* clang-format off */
 #define MS2109_OPENTERFACE { 0x534D, 0x2109, "Openterface", "MACROSILICON" }
 #define MS2109S_VGA { 0x345F, 0x2109, NULL, NULL }
 #define MS2130S_GO { 0x345F, 0x2132, NULL, NULL }
@@ -25,6 +26,7 @@
 #define CH32V208_SERIAL { 0x1A86, 0xFE0C, NULL, NULL }
 #define SL21_HUB { 0x1A40, 0x0101, "USB 2.0 Hub", NULL } /* CoreChips SL2.1s (BOM) */
 #define NO_PART { 0, 0, NULL, NULL }
+/* clang-format on */
 
 /* CH32V208 units run at a fixed 115200 (hardware.md 2.1, QT CH32V208Strategy.h) */
 #define CH32V208_BAUD 115200
@@ -116,8 +118,8 @@ static const int ch32v208_bauds[] = { CH32V208_BAUD };
 static const struct okvm_hid_chip hid_chips[] = {
 	/* target-side identity: the parameter block's default 1A86:E129 (hardware.md 1.1, 2.8) */
 	[OKVM_HID_CH9329] = { "CH9329", 9600, ch9329_bauds, N_OF(ch9329_bauds), 0x1A86, 0xE129 },
-	[OKVM_HID_CH32V208] = { "CH32V208", CH32V208_BAUD, ch32v208_bauds, N_OF(ch32v208_bauds),
-				0, 0 },
+	[OKVM_HID_CH32V208] = { "CH32V208", CH32V208_BAUD, ch32v208_bauds, N_OF(ch32v208_bauds), 0,
+				0 },
 };
 
 const struct okvm_model *
@@ -138,8 +140,7 @@ okvm_model_part(const struct okvm_model *m, enum okvm_model_part p)
 }
 
 bool
-okvm_model_part_is(const struct okvm_model *m, enum okvm_model_part p, uint16_t vid,
-		   uint16_t pid)
+okvm_model_part_is(const struct okvm_model *m, enum okvm_model_part p, uint16_t vid, uint16_t pid)
 {
 	const struct okvm_usb_part *u = m ? okvm_model_part(m, p) : NULL;
 	return u && (u->vid || u->pid) && u->vid == vid && u->pid == pid;

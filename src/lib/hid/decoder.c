@@ -105,18 +105,14 @@ key_text(struct okvm_kbd_decoder *d, xkb_keycode_t kc, okvm_kbd_text_fn on_text,
 		return;
 	if (d->compose && xkb_compose_state_feed(d->compose, sym) == XKB_COMPOSE_FEED_ACCEPTED) {
 		switch (xkb_compose_state_get_status(d->compose)) {
-		case XKB_COMPOSE_COMPOSING:
-			return;
+		case XKB_COMPOSE_COMPOSING: return;
 		case XKB_COMPOSE_COMPOSED:
 			xkb_compose_state_get_utf8(d->compose, buf, sizeof(buf));
 			xkb_compose_state_reset(d->compose);
 			emit(on_text, ud, buf);
 			return;
-		case XKB_COMPOSE_CANCELLED:
-			xkb_compose_state_reset(d->compose);
-			return;
-		case XKB_COMPOSE_NOTHING:
-			break;
+		case XKB_COMPOSE_CANCELLED: xkb_compose_state_reset(d->compose); return;
+		case XKB_COMPOSE_NOTHING: break;
 		}
 	}
 	if (sym == XKB_KEY_Return || sym == XKB_KEY_KP_Enter) {

@@ -20,15 +20,18 @@ struct key_def {
 	const char *code;  /* KeyboardEvent.code, NULL if none */
 	const char *names; /* CLI names, space-separated */
 	uint8_t kind;
-	uint8_t usage;     /* KBD: usage; MEDIA: byte index 0-2; ACPI: 0 */
-	uint8_t bit;       /* KBD: modifier bit; MEDIA/ACPI: bit mask */
+	uint8_t usage; /* KBD: usage; MEDIA: byte index 0-2; ACPI: 0 */
+	uint8_t bit;   /* KBD: modifier bit; MEDIA/ACPI: bit mask */
 };
 
+/* clang-format off */
 #define K(code, names, usage) { code, names, OKVM_KEY_KBD, usage, 0 }
 #define MOD(code, names, usage, bit) { code, names, OKVM_KEY_KBD, usage, bit }
 #define MEDIA(code, names, byte, bit) { code, names, OKVM_KEY_MEDIA, byte, bit }
 #define ACPI(code, names, bit) { code, names, OKVM_KEY_ACPI, 0, bit }
+/* clang-format on */
 
+/* clang-format off */
 static const struct key_def keys[] = {
 	MOD("ControlLeft", "ctrl control lctrl ctrl-left", 0xE0, OKVM_MOD_LCTRL),
 	MOD("ShiftLeft", "shift lshift shift-left", 0xE1, OKVM_MOD_LSHIFT),
@@ -117,6 +120,7 @@ static const struct key_def keys[] = {
 	ACPI("Power", "power", 0x01), ACPI("Sleep", "sleep", 0x02),
 	ACPI("WakeUp", "wake wakeup", 0x04),
 };
+/* clang-format on */
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -271,7 +275,7 @@ struct combo_acc {
 	int nkeys;
 	int media_kind; /* -1 none, else OKVM_KEY_MEDIA / OKVM_KEY_ACPI */
 	uint8_t media[3];
-	bool kbd;       /* any keyboard key or modifier */
+	bool kbd; /* any keyboard key or modifier */
 };
 
 static int
@@ -350,7 +354,7 @@ build_combo(const struct combo_acc *a, struct okvm_combo *out)
 		out->is_media = true;
 		out->n = 2;
 		out->media[0].report_id = a->media_kind == OKVM_KEY_ACPI ? OKVM_MEDIA_ACPI
-									  : OKVM_MEDIA_MULTIMEDIA;
+									 : OKVM_MEDIA_MULTIMEDIA;
 		memcpy(out->media[0].bits, a->media, 3);
 		out->media[1].report_id = out->media[0].report_id;
 		return;
@@ -364,8 +368,8 @@ build_combo(const struct combo_acc *a, struct okvm_combo *out)
 }
 
 int
-okvm_combo_parse(const char *combo, const struct okvm_keymap *km, struct okvm_combo *out,
-		 char *err, size_t errlen)
+okvm_combo_parse(const char *combo, const struct okvm_keymap *km, struct okvm_combo *out, char *err,
+		 size_t errlen)
 {
 	struct combo_acc a = { .media_kind = -1 };
 	const char *p = combo ? combo : "";
@@ -385,16 +389,20 @@ okvm_combo_parse(const char *combo, const struct okvm_keymap *km, struct okvm_co
 		if (rc == -ENOENT)
 			return set_err(err, errlen, rc, "unknown key '%s' in '%s'", part, n, combo);
 		if (rc < 0)
-			return set_err(err, errlen, rc, "key '%s' cannot go in '%s' (media keys "
-				       "stand alone; at most 6 keys)", part, n, combo);
+			return set_err(err, errlen, rc,
+				       "key '%s' cannot go in '%s' (media keys "
+				       "stand alone; at most 6 keys)",
+				       part, n, combo);
 		p += strcspn(p, "+");
 		if (!*p)
 			break;
 		p++;
 	}
 	if (a.media_kind >= 0 && a.kbd)
-		return set_err(err, errlen, -EINVAL, "media keys%s cannot be combined with "
-			       "keyboard keys in '%s'", "", 0, combo);
+		return set_err(err, errlen, -EINVAL,
+			       "media keys%s cannot be combined with "
+			       "keyboard keys in '%s'",
+			       "", 0, combo);
 	build_combo(&a, out);
 	return 0;
 }

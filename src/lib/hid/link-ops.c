@@ -89,11 +89,15 @@ okvm_link_open(struct okvm_link *l)
 	l->suspended = false;
 	if (rc == -ETIMEDOUT) {
 		if (l->cfg_baud)
-			okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer at %d baud; try "
-				 "without --baud to detect it", l->path, l->cfg_baud);
+			okvm_log(OKVM_LOG_ERROR,
+				 "%s: the CH9329 does not answer at %d baud; try "
+				 "without --baud to detect it",
+				 l->path, l->cfg_baud);
 		else
-			okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer at 115200 or 9600 "
-				 "baud; is this the unit's serial port?", l->path);
+			okvm_log(OKVM_LOG_ERROR,
+				 "%s: the CH9329 does not answer at 115200 or 9600 "
+				 "baud; is this the unit's serial port?",
+				 l->path);
 	}
 	if (rc < 0) {
 		link_detach(l);
@@ -187,9 +191,10 @@ okvm_link_set_baud(struct okvm_link *l, int baud)
 	if (rc == 0) {
 		rc = verify(l);
 		if (rc == -ETIMEDOUT)
-			okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer at %d baud after "
-				 "the change (it did at %d); try `okvm factory-reset`", l->path,
-				 baud, old);
+			okvm_log(OKVM_LOG_ERROR,
+				 "%s: the CH9329 does not answer at %d baud after "
+				 "the change (it did at %d); try `okvm factory-reset`",
+				 l->path, baud, old);
 	}
 	l->suspended = false;
 	return rc;
@@ -278,8 +283,10 @@ okvm_link_factory_reset(struct okvm_link *l)
 		rc = command_method(l);
 	l->suspended = false;
 	if (rc == -ETIMEDOUT)
-		okvm_log(OKVM_LOG_ERROR, "%s: the CH9329 does not answer after the factory reset; "
-			 "unplug the unit and plug it in again", l->path);
+		okvm_log(OKVM_LOG_ERROR,
+			 "%s: the CH9329 does not answer after the factory reset; "
+			 "unplug the unit and plug it in again",
+			 l->path);
 	return rc;
 }
 

@@ -65,15 +65,15 @@ struct okvm_link {
 	/* shared with enqueuing threads, under mu */
 	pthread_mutex_t mu;
 	struct ring urgent, kbd, media, mouse;
-	bool abs_pending;          /* newest unsent absolute position */
+	bool abs_pending; /* newest unsent absolute position */
 	uint16_t abs_x, abs_y;
-	int32_t rel_dx, rel_dy;    /* unsent relative motion */
-	uint8_t buttons;           /* newest enqueued button state */
-	uint8_t sent_buttons;      /* button state of the last mouse frame taken for sending */
-	uint16_t last_x, last_y;   /* newest enqueued absolute position */
+	int32_t rel_dx, rel_dy;  /* unsent relative motion */
+	uint8_t buttons;         /* newest enqueued button state */
+	uint8_t sent_buttons;    /* button state of the last mouse frame taken for sending */
+	uint16_t last_x, last_y; /* newest enqueued absolute position */
 	bool abs_used, rel_used, acpi_used;
 	size_t inflight_hid; /* HID frames in flight (okvm_link_pending counts them) */
-	bool lock_key_sent; /* the frame just taken presses a lock key */
+	bool lock_key_sent;  /* the frame just taken presses a lock key */
 	uint64_t coalesced;
 
 	/* dispatch thread only */
@@ -81,7 +81,7 @@ struct okvm_link {
 	size_t nfl;
 	bool any_report;
 	uint64_t last_report_ns, next_poll_ns;
-	bool suspended; /* maintenance in progress: no HID, no polls */
+	bool suspended;                       /* maintenance in progress: no HID, no polls */
 	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */
 	struct okvm_ch9329_parser parser;
 	struct okvm_link_stats st;

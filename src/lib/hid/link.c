@@ -151,13 +151,15 @@ okvm_link_new(const struct okvm_link_config *cfg)
 	l->modem_socket = xstrdup_or_null(cfg->modem_socket);
 	l->cfg_baud = cfg->baud;
 	int gap = cfg->report_gap_ms > 0 ? cfg->report_gap_ms
-					 : cfg->no_gap ? 0 : OKVM_LINK_DEFAULT_GAP_MS;
+		  : cfg->no_gap          ? 0
+					 : OKVM_LINK_DEFAULT_GAP_MS;
 	l->gap_ns = (uint64_t)gap * NS_PER_MS;
 	l->ack_timeout_ms = cfg->ack_timeout_ms > 0 ? cfg->ack_timeout_ms
 						    : OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS;
 	l->poll_ms = cfg->info_poll_ms > 0 ? cfg->info_poll_ms : 0;
 	l->window = cfg->no_pipeline ? 1 : LINK_WINDOW;
-	l->timing = (struct link_timing){ .rts_hold_ms = 4000, .rts_settle_ms = 500,
+	l->timing = (struct link_timing){ .rts_hold_ms = 4000,
+					  .rts_settle_ms = 500,
 					  .verify_attempts = 4 };
 	l->now_fn = mono_ns;
 	pthread_mutex_init(&l->mu, NULL);
@@ -284,14 +286,18 @@ mouse_change_locked(struct okvm_link *l, const struct mouse_ev *ev)
 	if (l->mouse.cap - l->mouse.n < need)
 		return false;
 	if (l->rel_dx || l->rel_dy) {
-		struct mouse_ev m = { .abs = false, .buttons = l->buttons, .dx = l->rel_dx,
+		struct mouse_ev m = { .abs = false,
+				      .buttons = l->buttons,
+				      .dx = l->rel_dx,
 				      .dy = l->rel_dy };
 		ring_push(&l->mouse, &m);
 		l->rel_dx = l->rel_dy = 0;
 	}
 	/* the pending position goes first unless the change itself lands on it */
 	if (l->abs_pending && (!ev->abs || l->abs_x != ev->x || l->abs_y != ev->y)) {
-		struct mouse_ev m = { .abs = true, .buttons = l->buttons, .x = l->abs_x,
+		struct mouse_ev m = { .abs = true,
+				      .buttons = l->buttons,
+				      .x = l->abs_x,
 				      .y = l->abs_y };
 		ring_push(&l->mouse, &m);
 	}
@@ -320,7 +326,10 @@ okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons
 		l->abs_x = x;
 		l->abs_y = y;
 	} else {
-		struct mouse_ev ev = { .abs = true, .buttons = buttons, .wheel = wheel, .x = x,
+		struct mouse_ev ev = { .abs = true,
+				       .buttons = buttons,
+				       .wheel = wheel,
+				       .x = x,
 				       .y = y };
 		ok = mouse_change_locked(l, &ev);
 	}
@@ -347,7 +356,10 @@ okvm_link_mouse_rel(struct okvm_link *l, int8_t dx, int8_t dy, uint8_t buttons, 
 			l->rel_dy += dy;
 		}
 	} else {
-		struct mouse_ev ev = { .abs = false, .buttons = buttons, .wheel = wheel, .dx = dx,
+		struct mouse_ev ev = { .abs = false,
+				       .buttons = buttons,
+				       .wheel = wheel,
+				       .dx = dx,
 				       .dy = dy };
 		ok = mouse_change_locked(l, &ev);
 	}
@@ -434,7 +446,9 @@ build_mouse_ev(struct okvm_link *l, struct okvm_ch9329_frame *f)
 {
 	struct mouse_ev *ev = ring_peek(&l->mouse);
 	if (ev->abs) {
-		struct okvm_mouse_abs a = { .buttons = ev->buttons, .x = ev->x, .y = ev->y,
+		struct okvm_mouse_abs a = { .buttons = ev->buttons,
+					    .x = ev->x,
+					    .y = ev->y,
 					    .wheel = ev->wheel };
 		okvm_ch9329_build_abs(f, &a);
 		l->sent_buttons = ev->buttons;
@@ -520,11 +534,13 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 	if (w < 0) {
 		if (w == -ENODEV)
 			atomic_store(&l->dead, true);
-		okvm_log(OKVM_LOG_WARN, "%s: writing %s: %s", l->path,
-			 okvm_ch9329_cmd_name(f->cmd), strerror((int)-w));
+		okvm_log(OKVM_LOG_WARN, "%s: writing %s: %s", l->path, okvm_ch9329_cmd_name(f->cmd),
+			 strerror((int)-w));
 		return (int)w;
 	}
-	l->fl[l->nfl++] = (struct inflight){ .kind = kind, .cmd = f->cmd, .sent_ns = now,
+	l->fl[l->nfl++] = (struct inflight){ .kind = kind,
+					     .cmd = f->cmd,
+					     .sent_ns = now,
 					     .deadline_ns = now + (uint64_t)timeout_ms * NS_PER_MS,
 					     .wire_end_ns = now + wire_ns(l, n) };
 	if (kind == FL_HID) {
@@ -627,8 +643,8 @@ static void
 lost_reply(struct okvm_link *l, const struct inflight *x)
 {
 	l->st.timeouts++;
-	okvm_log(OKVM_LOG_INFO, "%s: no reply to %s; the CH9329 answered the next frame",
-		 l->path, okvm_ch9329_cmd_name(x->cmd));
+	okvm_log(OKVM_LOG_INFO, "%s: no reply to %s; the CH9329 answered the next frame", l->path,
+		 okvm_ch9329_cmd_name(x->cmd));
 	fail_inflight(l, x, -ETIMEDOUT);
 }
 
@@ -871,8 +887,7 @@ link_wait_cmd(struct okvm_link *l, int timeout_ms)
 			break;
 		}
 	}
-	int rc = l->cmd.phase == CMD_DONE ? l->cmd.rc : atomic_load(&l->dead) ? -ENODEV
-									 : l->cmd.rc;
+	int rc = l->cmd.phase == CMD_DONE ? l->cmd.rc : atomic_load(&l->dead) ? -ENODEV : l->cmd.rc;
 	if (l->cmd.phase == CMD_QUEUED)
 		l->cmd.phase = CMD_IDLE; /* never sent */
 	else if (l->cmd.phase == CMD_DONE)

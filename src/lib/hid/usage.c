@@ -11,6 +11,7 @@
 
 #include "okvm/keymap.h"
 
+/* clang-format off */
 static const unsigned short usage_evdev[256] = {
 	[0x04] = KEY_A, [0x05] = KEY_B, [0x06] = KEY_C, [0x07] = KEY_D, [0x08] = KEY_E,
 	[0x09] = KEY_F, [0x0A] = KEY_G, [0x0B] = KEY_H, [0x0C] = KEY_I, [0x0D] = KEY_J,
@@ -61,6 +62,7 @@ static const unsigned short usage_evdev[256] = {
 	[0xF6] = KEY_SCROLLDOWN, [0xF7] = KEY_EDIT, [0xF8] = KEY_SLEEP, [0xF9] = KEY_COFFEE,
 	[0xFA] = KEY_REFRESH, [0xFB] = KEY_CALC,
 };
+/* clang-format on */
 
 #define EVDEV_MAX 256
 

@@ -83,7 +83,10 @@ hid_xkb_open(const char *name, struct hid_xkb *out)
 		return -ENOMEM;
 	xkb_context_set_log_fn(out->ctx, xkb_log);
 	struct xkb_rule_names rmlvo = {
-		.rules = "evdev", .model = "pc105", .layout = layout, .variant = variant,
+		.rules = "evdev",
+		.model = "pc105",
+		.layout = layout,
+		.variant = variant,
 		.options = "",
 	};
 	out->keymap = xkb_keymap_new_from_names(out->ctx, &rmlvo, XKB_KEYMAP_COMPILE_NO_FLAGS);
@@ -94,8 +97,10 @@ hid_xkb_open(const char *name, struct hid_xkb *out)
 	out->compose = xkb_compose_table_new_from_locale(out->ctx, HID_COMPOSE_LOCALE,
 							 XKB_COMPOSE_COMPILE_NO_FLAGS);
 	if (!out->compose)
-		okvm_log(OKVM_LOG_WARN, "no Compose table for %s: dead keys will not compose "
-			 "(install libx11-data)", HID_COMPOSE_LOCALE);
+		okvm_log(OKVM_LOG_WARN,
+			 "no Compose table for %s: dead keys will not compose "
+			 "(install libx11-data)",
+			 HID_COMPOSE_LOCALE);
 	return 0;
 }
 

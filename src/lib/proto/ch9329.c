@@ -351,8 +351,10 @@ okvm_ch9329_reply_status(const struct okvm_ch9329_frame *f)
 	if (err)
 		return f->len >= 1 && f->data[0] ? f->data[0] : OKVM_CH9329_ERR_OPERATE;
 	uint8_t cmd = f->cmd & 0x3f;
-	bool status_payload = cmd != OKVM_CH9329_CMD_GET_INFO && cmd != OKVM_CH9329_CMD_GET_PARA_CFG &&
-			      cmd != OKVM_CH9329_CMD_GET_USB_STRING && cmd != OKVM_CH9329_CMD_USB_SWITCH;
+	bool status_payload = cmd != OKVM_CH9329_CMD_GET_INFO &&
+			      cmd != OKVM_CH9329_CMD_GET_PARA_CFG &&
+			      cmd != OKVM_CH9329_CMD_GET_USB_STRING &&
+			      cmd != OKVM_CH9329_CMD_USB_SWITCH;
 	return status_payload && f->len == 1 ? f->data[0] : OKVM_CH9329_OK;
 }
 

@@ -42,7 +42,7 @@ static const struct {
 	int baud;
 	speed_t speed;
 } speeds[] = {
-	{ 1200, B1200 }, { 2400, B2400 }, { 4800, B4800 }, { 9600, B9600 },
+	{ 1200, B1200 },   { 2400, B2400 },   { 4800, B4800 },   { 9600, B9600 },
 	{ 19200, B19200 }, { 38400, B38400 }, { 57600, B57600 }, { 115200, B115200 },
 };
 
@@ -94,9 +94,11 @@ explain_eacces(const char *path)
 			group = buf;
 		}
 	}
-	okvm_log(OKVM_LOG_ERROR,
-		 "%s: permission denied; join its group with `sudo usermod -aG %s $USER` and log in "
-		 "again, or install okvm's udev rules (dist/udev/70-okvm.rules)", path, group);
+	okvm_log(
+		OKVM_LOG_ERROR,
+		"%s: permission denied; join its group with `sudo usermod -aG %s $USER` and log in "
+		"again, or install okvm's udev rules (dist/udev/70-okvm.rules)",
+		path, group);
 }
 
 static void
@@ -105,23 +107,19 @@ explain_open_error(const char *path, int err)
 	switch (err) {
 	case ENOENT:
 	case ENXIO:
-		okvm_log(OKVM_LOG_ERROR, "%s: no such port; is the unit plugged in? see `okvm list`",
-			 path);
+		okvm_log(OKVM_LOG_ERROR,
+			 "%s: no such port; is the unit plugged in? see `okvm list`", path);
 		break;
 	case EACCES:
-	case EPERM:
-		explain_eacces(path);
-		break;
+	case EPERM: explain_eacces(path); break;
 	case EBUSY:
 		okvm_log(OKVM_LOG_ERROR,
 			 "%s: busy: another program holds it (brltty, ModemManager, the official "
-			 "Openterface app or another okvm); close it and retry", path);
+			 "Openterface app or another okvm); close it and retry",
+			 path);
 		break;
-	case ENOTTY:
-		okvm_log(OKVM_LOG_ERROR, "%s: not a serial port", path);
-		break;
-	default:
-		okvm_log(OKVM_LOG_ERROR, "%s: %s", path, strerror(err));
+	case ENOTTY: okvm_log(OKVM_LOG_ERROR, "%s: not a serial port", path); break;
+	default: okvm_log(OKVM_LOG_ERROR, "%s: %s", path, strerror(err));
 	}
 }
 

@@ -255,8 +255,8 @@ okvm_capture_publish(struct okvm_capture *c, struct okvm_frame *f)
 }
 
 int
-okvm_capture_publish_jpeg(struct okvm_capture *c, const uint8_t *jpeg, size_t size,
-			  uint64_t ts_us, bool placeholder)
+okvm_capture_publish_jpeg(struct okvm_capture *c, const uint8_t *jpeg, size_t size, uint64_t ts_us,
+			  bool placeholder)
 {
 	int w, h;
 	if (okvm_jpeg_size(jpeg, size, &w, &h) < 0)
@@ -327,7 +327,9 @@ set_state(struct okvm_capture *c, bool device, bool signal)
 	pthread_mutex_unlock(&c->lock);
 	if (changed)
 		okvm_log(OKVM_LOG_INFO, "%s: %s", c->ops->name,
-			 !device ? "no device" : signal ? "signal" : "no signal");
+			 !device  ? "no device"
+			 : signal ? "signal"
+				  : "no signal");
 }
 
 /* ---- the thread ---- */

@@ -14,7 +14,7 @@ void okvm_capture_set_size_hint(struct okvm_capture *c, int width, int height);
 static inline const char *
 okvm_strerror_video(int err)
 {
-	return err == -ENOENT	? "no such device (is the unit plugged in?)"
+	return err == -ENOENT   ? "no such device (is the unit plugged in?)"
 	       : err == -ENOMSG ? "no JPEG pictures found"
 				: okvm_strerror(err);
 }

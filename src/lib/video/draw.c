@@ -130,8 +130,7 @@ okvm_canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint
 }
 
 long
-okvm_placeholder_jpeg(int width, int height, const char *title, const char *detail,
-		      uint8_t **out)
+okvm_placeholder_jpeg(int width, int height, const char *title, const char *detail, uint8_t **out)
 {
 	struct okvm_canvas cv;
 	okvm_canvas_init(&cv, width, height);

@@ -182,7 +182,8 @@ unmap_all(struct v4l2src *s)
 static int
 map_buffers(struct v4l2src *s)
 {
-	struct v4l2_requestbuffers rb = { .count = NBUFS, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+	struct v4l2_requestbuffers rb = { .count = NBUFS,
+					  .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
 					  .memory = V4L2_MEMORY_MMAP };
 	int rc = xioctl(s, VIDIOC_REQBUFS, &rb);
 	if (rc < 0)
@@ -190,7 +191,8 @@ map_buffers(struct v4l2src *s)
 	if (rb.count < 2 || rb.count > NBUFS)
 		return -ENOMEM;
 	for (unsigned i = 0; i < rb.count; i++) {
-		struct v4l2_buffer b = { .index = i, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
+		struct v4l2_buffer b = { .index = i,
+					 .type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
 					 .memory = V4L2_MEMORY_MMAP };
 		if ((rc = xioctl(s, VIDIOC_QUERYBUF, &b)) < 0)
 			return rc;
@@ -227,7 +229,7 @@ check_caps(struct v4l2src *s)
 	if (rc < 0)
 		return rc == -ENOTTY ? -ENODEV : rc;
 	uint32_t caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps
-								 : cap.capabilities;
+								: cap.capabilities;
 	if (!(caps & V4L2_CAP_VIDEO_CAPTURE) || !(caps & V4L2_CAP_STREAMING)) {
 		okvm_log(OKVM_LOG_ERROR, "%s: not a streaming video capture device", s->name);
 		return -ENODEV;
@@ -341,8 +343,8 @@ publish_yuyv(struct v4l2src *s, struct okvm_capture *c, const uint8_t *p, size_t
 	struct okvm_frame *f = okvm_capture_frame_alloc(c, cap);
 	uint8_t *out = okvm_frame_buffer(f, NULL);
 	const unsigned char *planes[3] = { y, u, v };
-	if (tjCompressFromYUVPlanes(s->tj, planes, w, NULL, h, TJSAMP_422, &out, &cap,
-				    JPEG_QUALITY, TJFLAG_NOREALLOC | TJFLAG_FASTDCT)) {
+	if (tjCompressFromYUVPlanes(s->tj, planes, w, NULL, h, TJSAMP_422, &out, &cap, JPEG_QUALITY,
+				    TJFLAG_NOREALLOC | TJFLAG_FASTDCT)) {
 		okvm_frame_unref(f);
 		okvm_capture_count_drop(c);
 		return -EAGAIN;
