@@ -17,29 +17,7 @@ if [ "$major" != 14 ] && [ -z "${CLANG_FORMAT:-}" ]; then
 	exit 77
 fi
 
-# Files that are not clang-formatted yet, each with the reason. Keep this list short.
-# TODO: reformat once issue 10 lands (src/serve/ is being edited there; its hand alignment of
-# trailing comments and bin-packed initialisers differs from clang-format's).
-pending="
-src/serve/auth.c
-src/serve/backend-test.c
-src/serve/backend-unit.c
-src/serve/backend.h
-src/serve/config-write.c
-src/serve/config.c
-src/serve/frame.h
-src/serve/guard.c
-src/serve/http.c
-src/serve/internal.h
-src/serve/metrics.c
-src/serve/serve.h
-src/serve/server.c
-src/serve/stream.c
-src/serve/tls.c
-src/serve/totp.c
-src/serve/totp.h
-src/serve/ws.c
-"
+pending=""
 
 tmp=$(mktemp) || exit 1
 trap 'rm -f "$tmp"' EXIT

@@ -69,7 +69,8 @@ auth_each_session_cookie(const char *header, bool (*fn)(const char *token, void 
 		p += strspn(p, " \t;");
 		const char *end = p + strcspn(p, ";");
 		const char *eq = memchr(p, '=', (size_t)(end - p));
-		if (eq && (size_t)(eq - p) == sizeof(name) - 1 && !memcmp(p, name, sizeof(name) - 1)) {
+		if (eq && (size_t)(eq - p) == sizeof(name) - 1 &&
+		    !memcmp(p, name, sizeof(name) - 1)) {
 			const char *v = eq + 1;
 			size_t n = strcspn(v, " \t;");
 			const char *after = v + n + strspn(v + n, " \t");

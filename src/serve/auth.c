@@ -75,7 +75,10 @@ audit(struct conn *c, const char *fmt, ...)
 		if (c->s->sessions[i].id == c->session_id)
 			se = &c->s->sessions[i];
 	okvm_log(OKVM_LOG_NOTICE, "audit: %s user=%s from=%s", what,
-		 se ? se->user : auth_required(c->s) ? "?" : "-", c->peer);
+		 se                    ? se->user
+		 : auth_required(c->s) ? "?"
+				       : "-",
+		 c->peer);
 }
 
 /* ---- Host: the DNS-rebinding check ---- */
@@ -284,8 +287,9 @@ new_session(struct serve *s, const char *user, enum serve_role role, char *set_c
 	slot->role = role;
 	snprintf(slot->user, sizeof(slot->user), "%s", user);
 	*id = slot->id;
-	snprintf(set_cookie, n, "okvm_session=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Strict%s",
-		 slot->token, (unsigned long long)secs, s->tls ? "; Secure" : "");
+	snprintf(set_cookie, n,
+		 "okvm_session=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Strict%s", slot->token,
+		 (unsigned long long)secs, s->tls ? "; Secure" : "");
 }
 
 /* ---- the okvm-auth thread: argon2 takes ~10 ms here and more on a Raspberry Pi, time the
@@ -294,13 +298,13 @@ new_session(struct serve *s, const char *user, enum serve_role role, char *set_c
 
 struct login_job {
 	struct login_job *next;
-	struct conn *c;                 /* NULL once the connection closed or moved on */
+	struct conn *c; /* NULL once the connection closed or moved on */
 	char peer[48];
 	char user[40];
-	int user_idx;                   /* 0: [serve] password ("admin"), i + 1: users[i], -1: none */
-	const char *hash;               /* into s->cfg, which outlives every job */
+	int user_idx;     /* 0: [serve] password ("admin"), i + 1: users[i], -1: none */
+	const char *hash; /* into s->cfg, which outlives every job */
 	char pw[1100];
-	char code[16];                  /* the TOTP code given, if any */
+	char code[16]; /* the TOTP code given, if any */
 	bool ok;
 };
 
@@ -378,8 +382,8 @@ start_thread(struct serve *s)
 {
 	if (s->auth_running)
 		return 0;
-	if (!dummy_hash[0] && crypto_pwhash_str(dummy_hash, "okvm", 4, PWHASH_OPSLIMIT,
-						PWHASH_MEMLIMIT))
+	if (!dummy_hash[0] &&
+	    crypto_pwhash_str(dummy_hash, "okvm", 4, PWHASH_OPSLIMIT, PWHASH_MEMLIMIT))
 		return -ENOMEM;
 	s->auth_stop = false;
 	if (thread_start(&s->auth_thread, "okvm-auth", auth_main, s)) {

@@ -39,7 +39,7 @@ struct jpeg_file {
 };
 
 struct tframe {
-	struct okvm_frame f;         /* first: a struct okvm_frame * is a struct tframe * */
+	struct okvm_frame f; /* first: a struct okvm_frame * is a struct tframe * */
 	atomic_int refs;
 };
 
@@ -48,7 +48,7 @@ struct tb {
 	size_t nfiles;
 	double fps;
 	FILE *log;
-	pthread_mutex_t lock;        /* everything below, and the log */
+	pthread_mutex_t lock; /* everything below, and the log */
 	pthread_cond_t cond;
 	pthread_t thread, typer;
 	bool typer_running, stop, want;
@@ -83,8 +83,7 @@ now_us(void)
 }
 
 /* One JSON line; lock held by the caller. */
-static void
-logf_locked(struct tb *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_locked(struct tb *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 logf_locked(struct tb *t, const char *fmt, ...)
@@ -168,7 +167,8 @@ poll_signals(struct tb *t)
 	bool changed = false;
 	if (atomic_exchange(&sig_toggle_connected, 0)) {
 		t->connected = !t->connected;
-		logf_locked(t, "{\"op\":\"sim\",\"connected\":%s}", t->connected ? "true" : "false");
+		logf_locked(t, "{\"op\":\"sim\",\"connected\":%s}",
+			    t->connected ? "true" : "false");
 		changed = true;
 	}
 	if (atomic_exchange(&sig_toggle_signal, 0)) {
@@ -222,15 +222,64 @@ producer(void *ud)
 /* ---- input ---- */
 
 static const char *const named_codes[] = {
-	"Enter", "Escape", "Backspace", "Tab", "Space", "Minus", "Equal", "BracketLeft",
-	"BracketRight", "Backslash", "IntlBackslash", "Semicolon", "Quote", "Backquote", "Comma",
-	"Period", "Slash", "CapsLock", "PrintScreen", "ScrollLock", "Pause", "Insert", "Home",
-	"PageUp", "Delete", "End", "PageDown", "ArrowRight", "ArrowLeft", "ArrowDown", "ArrowUp",
-	"NumLock", "NumpadDivide", "NumpadMultiply", "NumpadSubtract", "NumpadAdd", "NumpadEnter",
-	"NumpadDecimal", "ContextMenu", "ControlLeft", "ShiftLeft", "AltLeft", "MetaLeft",
-	"ControlRight", "ShiftRight", "AltRight", "MetaRight", "IntlRo", "IntlYen",
-	"AudioVolumeUp", "AudioVolumeDown", "AudioVolumeMute", "MediaPlayPause", "MediaTrackNext",
-	"MediaTrackPrevious", "MediaStop", "Power", NULL,
+	"Enter",
+	"Escape",
+	"Backspace",
+	"Tab",
+	"Space",
+	"Minus",
+	"Equal",
+	"BracketLeft",
+	"BracketRight",
+	"Backslash",
+	"IntlBackslash",
+	"Semicolon",
+	"Quote",
+	"Backquote",
+	"Comma",
+	"Period",
+	"Slash",
+	"CapsLock",
+	"PrintScreen",
+	"ScrollLock",
+	"Pause",
+	"Insert",
+	"Home",
+	"PageUp",
+	"Delete",
+	"End",
+	"PageDown",
+	"ArrowRight",
+	"ArrowLeft",
+	"ArrowDown",
+	"ArrowUp",
+	"NumLock",
+	"NumpadDivide",
+	"NumpadMultiply",
+	"NumpadSubtract",
+	"NumpadAdd",
+	"NumpadEnter",
+	"NumpadDecimal",
+	"ContextMenu",
+	"ControlLeft",
+	"ShiftLeft",
+	"AltLeft",
+	"MetaLeft",
+	"ControlRight",
+	"ShiftRight",
+	"AltRight",
+	"MetaRight",
+	"IntlRo",
+	"IntlYen",
+	"AudioVolumeUp",
+	"AudioVolumeDown",
+	"AudioVolumeMute",
+	"MediaPlayPause",
+	"MediaTrackNext",
+	"MediaTrackPrevious",
+	"MediaStop",
+	"Power",
+	NULL,
 };
 
 static bool
@@ -268,10 +317,13 @@ tb_key(void *ud, const char *code, bool down)
 	if (!known_code(code))
 		return -ENOENT;
 	pthread_mutex_lock(&t->lock);
-	logf_locked(t, "{\"op\":\"key\",\"code\":\"%s\",\"down\":%s}", code, down ? "true" : "false");
+	logf_locked(t, "{\"op\":\"key\",\"code\":\"%s\",\"down\":%s}", code,
+		    down ? "true" : "false");
 	t->reports++;
-	uint8_t bit = !strcmp(code, "NumLock") ? SERVE_LED_NUM : !strcmp(code, "CapsLock")
-		      ? SERVE_LED_CAPS : !strcmp(code, "ScrollLock") ? SERVE_LED_SCROLL : 0;
+	uint8_t bit = !strcmp(code, "NumLock")      ? SERVE_LED_NUM
+		      : !strcmp(code, "CapsLock")   ? SERVE_LED_CAPS
+		      : !strcmp(code, "ScrollLock") ? SERVE_LED_SCROLL
+						    : 0;
 	if (bit && down) {
 		t->leds ^= bit;
 		notify_state_locked(t);
@@ -284,11 +336,13 @@ static bool
 known_combo_key(const char *k, size_t n)
 {
 	static const char *const names[] = {
-		"ctrl", "alt", "altgr", "shift", "super", "win", "meta", "delete", "del", "enter",
-		"esc", "escape", "tab", "space", "backspace", "sysrq", "printscreen", "prtsc", "home",
-		"end", "insert", "pageup", "pagedown", "up", "down", "left", "right", "pause",
-		"volume-up", "volume-down", "mute", "play-pause", "next", "prev", "previous", "stop",
-		"capslock", "numlock", "scrolllock", "menu", NULL,
+		"ctrl",     "alt",        "altgr",      "shift",  "super",       "win",
+		"meta",     "delete",     "del",        "enter",  "esc",         "escape",
+		"tab",      "space",      "backspace",  "sysrq",  "printscreen", "prtsc",
+		"home",     "end",        "insert",     "pageup", "pagedown",    "up",
+		"down",     "left",       "right",      "pause",  "volume-up",   "volume-down",
+		"mute",     "play-pause", "next",       "prev",   "previous",    "stop",
+		"capslock", "numlock",    "scrolllock", "menu",   NULL,
 	};
 	if (n == 1 && ((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')))
 		return true;
@@ -468,7 +522,8 @@ tb_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 	t->typing_cancel = false;
 	char esc[512];
 	json_str(esc, sizeof(esc), text, len < 400 ? len : 400);
-	logf_locked(t, "{\"op\":\"type\",\"layout\":\"%s\",\"cps\":%g,\"chars\":%zu,\"text\":\"%s\"}",
+	logf_locked(t,
+		    "{\"op\":\"type\",\"layout\":\"%s\",\"cps\":%g,\"chars\":%zu,\"text\":\"%s\"}",
 		    layout, cps, t->total, esc);
 	if (thread_start(&t->typer, "okvm-testtype", typer, t)) {
 		free(t->text);
@@ -501,7 +556,8 @@ tb_usb_switch(void *ud, enum serve_usb to)
 	struct tb *t = ud;
 	pthread_mutex_lock(&t->lock);
 	t->usb = to;
-	logf_locked(t, "{\"op\":\"switch\",\"to\":\"%s\"}", to == SERVE_USB_HOST ? "host" : "target");
+	logf_locked(t, "{\"op\":\"switch\",\"to\":\"%s\"}",
+		    to == SERVE_USB_HOST ? "host" : "target");
 	notify_state_locked(t);
 	pthread_mutex_unlock(&t->lock);
 	return 0;
@@ -577,10 +633,20 @@ tb_destroy(void *ud)
 }
 
 static const struct serve_backend_ops tb_ops = {
-	.key = tb_key, .combo = tb_combo, .mouse_abs = tb_mouse_abs, .buttons = tb_buttons,
-	.wheel = tb_wheel, .rel = tb_rel, .type = tb_type, .release_all = tb_release_all,
-	.usb_switch = tb_usb_switch, .get_state = tb_get_state, .newest_frame = newest_frame,
-	.frame_unref = frame_unref, .want_frames = tb_want, .set_notify = tb_set_notify,
+	.key = tb_key,
+	.combo = tb_combo,
+	.mouse_abs = tb_mouse_abs,
+	.buttons = tb_buttons,
+	.wheel = tb_wheel,
+	.rel = tb_rel,
+	.type = tb_type,
+	.release_all = tb_release_all,
+	.usb_switch = tb_usb_switch,
+	.get_state = tb_get_state,
+	.newest_frame = newest_frame,
+	.frame_unref = frame_unref,
+	.want_frames = tb_want,
+	.set_notify = tb_set_notify,
 	.destroy = tb_destroy,
 };
 
@@ -605,9 +671,8 @@ load_file(const char *path, struct jpeg_file *jf, tjhandle tj)
 	jf->size = fread(jf->data, 1, (size_t)n, f);
 	fclose(f);
 	int sub, cs;
-	if (jf->size != (size_t)n ||
-	    tjDecompressHeader3(tj, jf->data, (unsigned long)jf->size, &jf->width, &jf->height,
-				&sub, &cs)) {
+	if (jf->size != (size_t)n || tjDecompressHeader3(tj, jf->data, (unsigned long)jf->size,
+							 &jf->width, &jf->height, &sub, &cs)) {
 		okvm_log(OKVM_LOG_ERROR, "test backend: %s is not a JPEG", path);
 		free(jf->data);
 		jf->data = NULL;
@@ -633,7 +698,8 @@ load_dir(struct tb *t, const char *dir)
 	struct dirent *e;
 	while ((e = readdir(d)) && n < MAX_FILES) {
 		size_t l = strlen(e->d_name);
-		if (l > 4 && (!strcmp(e->d_name + l - 4, ".jpg") || !strcmp(e->d_name + l - 5, ".jpeg")))
+		if (l > 4 &&
+		    (!strcmp(e->d_name + l - 4, ".jpg") || !strcmp(e->d_name + l - 5, ".jpeg")))
 			names[n++] = strdup(e->d_name);
 	}
 	closedir(d);
@@ -663,8 +729,7 @@ on_usr(int sig)
 }
 
 int
-serve_backend_test_new(const char *dir, double fps, const char *log_path,
-		       struct serve_backend *out)
+serve_backend_test_new(const char *dir, double fps, const char *log_path, struct serve_backend *out)
 {
 	struct tb *t = calloc(1, sizeof(*t));
 	if (!t)

@@ -39,28 +39,28 @@
 #include "serve/backend.h"
 #include "lib/thread.h"
 
-#define RECONNECT_MS 1000      /* hot-plug: how often a gone unit is looked for */
-#define TYPE_QUEUE_AHEAD 16   /* keyboard reports queued ahead of the link while typing */
+#define RECONNECT_MS 1000   /* hot-plug: how often a gone unit is looked for */
+#define TYPE_QUEUE_AHEAD 16 /* keyboard reports queued ahead of the link while typing */
 
 struct ub {
-	struct okvm_link *link;          /* NULL: a video-only unit */
+	struct okvm_link *link; /* NULL: a video-only unit */
 	int (*locate)(void *ud, char *path, size_t size);
 	void *locate_ud;
-	struct okvm_chip *chip;          /* the video chip, or NULL */
-	struct okvm_capture *cap;        /* NULL: frames from video, or none */
+	struct okvm_chip *chip;   /* the video chip, or NULL */
+	struct okvm_capture *cap; /* NULL: frames from video, or none */
 	bool cap_owned;
-	struct serve_backend video;      /* frames from elsewhere, or .ops == NULL */
+	struct serve_backend video; /* frames from elsewhere, or .ops == NULL */
 	char unit[64];
-	int efd;                         /* wakes the hid thread */
+	int efd; /* wakes the hid thread */
 	pthread_t hid;
-	pthread_mutex_t lock;            /* the fields below up to "service thread only" */
+	pthread_mutex_t lock; /* the fields below up to "service thread only" */
 	pthread_cond_t cond;
 	bool stop;
 	struct okvm_link_state st;
 	struct okvm_link_stats stats;
-	bool gone;                       /* the port vanished */
+	bool gone; /* the port vanished */
 	enum serve_usb usb;
-	enum serve_usb usb_request;      /* for the hid thread; UNKNOWN = none */
+	enum serve_usb usb_request; /* for the hid thread; UNKNOWN = none */
 	void (*on_state)(void *);
 	void (*on_frame)(void *);
 	void *nud;
@@ -78,7 +78,7 @@ struct ub {
 	uint16_t x, y;
 	uint8_t buttons;
 	bool rel_mode;
-	struct okvm_keymap *km;          /* the last layout typed with */
+	struct okvm_keymap *km; /* the last layout typed with */
 };
 
 static void
@@ -142,8 +142,8 @@ do_usb_switch(struct ub *u, enum serve_usb to)
 	struct okvm_usb_switch sw;
 	usb_switch_of(u, &sw);
 	enum okvm_usb_dir now = OKVM_USB_TO_HOST;
-	int rc = okvm_usb_switch_set(&sw, to == SERVE_USB_HOST ? OKVM_USB_TO_HOST
-				     : OKVM_USB_TO_TARGET);
+	int rc = okvm_usb_switch_set(&sw,
+				     to == SERVE_USB_HOST ? OKVM_USB_TO_HOST : OKVM_USB_TO_TARGET);
 	if (rc == 0)
 		rc = okvm_usb_switch_get(&sw, &now);
 	pthread_mutex_lock(&u->lock);
@@ -574,7 +574,8 @@ ub_get_state(void *ud, struct serve_state *out)
 	out->ack_ms_last = u->stats.ack_ms_last;
 	out->ack_ms_max = u->stats.ack_ms_max;
 	out->typing_pending = u->typing && u->done != (size_t)-1 ? u->total - u->done
-				  : u->typing ? u->total : 0;
+			      : u->typing                        ? u->total
+								 : 0;
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -668,10 +669,20 @@ ub_destroy(void *ud)
 }
 
 static const struct serve_backend_ops ub_ops = {
-	.key = ub_key, .combo = ub_combo, .mouse_abs = ub_mouse_abs, .buttons = ub_buttons,
-	.wheel = ub_wheel, .rel = ub_rel, .type = ub_type, .release_all = ub_release_all,
-	.usb_switch = ub_usb_switch, .get_state = ub_get_state, .newest_frame = ub_newest_frame,
-	.frame_unref = ub_frame_unref, .want_frames = ub_want, .set_notify = ub_set_notify,
+	.key = ub_key,
+	.combo = ub_combo,
+	.mouse_abs = ub_mouse_abs,
+	.buttons = ub_buttons,
+	.wheel = ub_wheel,
+	.rel = ub_rel,
+	.type = ub_type,
+	.release_all = ub_release_all,
+	.usb_switch = ub_usb_switch,
+	.get_state = ub_get_state,
+	.newest_frame = ub_newest_frame,
+	.frame_unref = ub_frame_unref,
+	.want_frames = ub_want,
+	.set_notify = ub_set_notify,
 	.destroy = ub_destroy,
 };
 
@@ -744,7 +755,9 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 		free(u);
 		return rc;
 	}
-	*out = (struct serve_backend){ .link = cfg->link, .capture = cfg->capture, .ops = &ub_ops,
+	*out = (struct serve_backend){ .link = cfg->link,
+				       .capture = cfg->capture,
+				       .ops = &ub_ops,
 				       .ud = u };
 	return 0;
 }

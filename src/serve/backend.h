@@ -23,29 +23,29 @@ struct okvm_link;
 struct okvm_capture;
 
 /* LED bits of the CH9329 GET_INFO LED byte (docs/hardware.md 2.4). */
-#define SERVE_LED_NUM    0x01
-#define SERVE_LED_CAPS   0x02
+#define SERVE_LED_NUM 0x01
+#define SERVE_LED_CAPS 0x02
 #define SERVE_LED_SCROLL 0x04
 
 enum serve_usb { SERVE_USB_UNKNOWN, SERVE_USB_HOST, SERVE_USB_TARGET };
 
 /* What the unit looks like now (GET /api/state, WebSocket state events, /metrics). */
 struct serve_state {
-	char unit[64];            /* a name for people: "test", "emu", "Mini-KVM 3-1" */
-	bool has_input;           /* false: a video-only unit (input calls fail) */
-	bool target_connected;    /* the target's USB host sees the HID chip */
-	uint8_t leds;             /* SERVE_LED_* */
-	bool has_video;           /* false: no capture at all */
-	bool signal;              /* HDMI signal present */
-	int width, height;        /* of the newest frame; 0 if none */
-	double fps;               /* captured frames per second (last second) */
-	enum serve_usb usb;       /* the switchable USB port */
+	char unit[64];         /* a name for people: "test", "emu", "Mini-KVM 3-1" */
+	bool has_input;        /* false: a video-only unit (input calls fail) */
+	bool target_connected; /* the target's USB host sees the HID chip */
+	uint8_t leds;          /* SERVE_LED_* */
+	bool has_video;        /* false: no capture at all */
+	bool signal;           /* HDMI signal present */
+	int width, height;     /* of the newest frame; 0 if none */
+	double fps;            /* captured frames per second (last second) */
+	enum serve_usb usb;    /* the switchable USB port */
 	/* counters for /metrics */
 	uint64_t frames_captured;
-	uint64_t hid_reports;     /* HID reports sent to the chip */
-	uint64_t hid_errors;      /* ACK timeouts + chip error statuses */
+	uint64_t hid_reports; /* HID reports sent to the chip */
+	uint64_t hid_errors;  /* ACK timeouts + chip error statuses */
 	double ack_ms_last, ack_ms_max;
-	size_t typing_pending;    /* characters queued and not yet typed */
+	size_t typing_pending; /* characters queued and not yet typed */
 };
 
 /* Progress of one typing job: called from a backend thread; done == total or err < 0 ends it. */
@@ -88,8 +88,8 @@ struct serve_backend_ops {
 };
 
 struct serve_backend {
-	struct okvm_link *link;          /* contract 6: the unit's link, or NULL (video only) */
-	struct okvm_capture *capture;    /* contract 6: the unit's capture, or NULL (no video) */
+	struct okvm_link *link;       /* contract 6: the unit's link, or NULL (video only) */
+	struct okvm_capture *capture; /* contract 6: the unit's capture, or NULL (no video) */
 	const struct serve_backend_ops *ops;
 	void *ud;
 };
@@ -110,19 +110,19 @@ int serve_backend_test_new(const char *dir, double fps, const char *log_path,
 
 /* What a unit backend is made of; either half may be missing. */
 struct serve_unit_config {
-	struct okvm_link *link;          /* open, GET_INFO polling on; taken over (freed at the end,
+	struct okvm_link *link;       /* open, GET_INFO polling on; taken over (freed at the end,
 					    which releases everything); NULL: video-only unit */
-	struct okvm_capture *capture;    /* started here if it is not yet; NULL: see video */
-	bool capture_owned;              /* free the capture at the end (else only stop wanting) */
-	struct serve_backend *video;     /* frames from another backend (the test backend) when
+	struct okvm_capture *capture; /* started here if it is not yet; NULL: see video */
+	bool capture_owned;           /* free the capture at the end (else only stop wanting) */
+	struct serve_backend *video;  /* frames from another backend (the test backend) when
 					    there is no capture; NULL: no video */
-	const char *unit;                /* a name for people */
+	const char *unit;             /* a name for people */
 	/* Hot-plug: where the unit's CH9329 is now. Called on the hid thread about once a second
 	   while the link is gone; fills path and returns 0 when the unit is back. NULL: wait for
 	   the same path to reappear. */
 	int (*locate)(void *ud, char *path, size_t size);
 	void *locate_ud;
-	struct okvm_chip *chip;          /* the video chip (Mini-KVM USB switch register); taken
+	struct okvm_chip *chip; /* the video chip (Mini-KVM USB switch register); taken
 					    over and freed at the end; NULL: switch by the CH32V208's
 					    serial command 0x17 */
 };

@@ -64,9 +64,11 @@ resolve(const char *path, char *out, size_t n)
 		char real[PATH_MAX];
 		if (!realpath(path, real)) {
 			int err = -errno;
-			okvm_log(OKVM_LOG_ERROR, "%s is a symbolic link to a file that does not exist; "
+			okvm_log(OKVM_LOG_ERROR,
+				 "%s is a symbolic link to a file that does not exist; "
 				 "okvm writes through a link and never replaces it: create the "
-				 "target first, or remove the link", path);
+				 "target first, or remove the link",
+				 path);
 			return err;
 		}
 		snprintf(out, n, "%s", real);
@@ -134,8 +136,8 @@ is_user_folder(const char *dir)
 /* How the new file is to be owned. */
 struct place {
 	char file[PATH_MAX];
-	bool service;           /* the system service's layout */
-	bool keep;              /* an old file exists: keep its owner, group and mode */
+	bool service; /* the system service's layout */
+	bool keep;    /* an old file exists: keep its owner, group and mode */
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;
@@ -210,7 +212,7 @@ is_key(const char *line, const char *key)
 /* One edit: set (value), remove a key (value NULL) or remove a section (key NULL). */
 struct edit {
 	const char *section, *key, *value;
-	bool found;             /* the section was there */
+	bool found; /* the section was there */
 };
 
 static void

@@ -38,8 +38,8 @@
 #include "serve/config-file.h"
 #include "serve/totp.h"
 
-#define CONFIG_MAX_LINE 16384           /* characters, without the newline */
-#define CONFIG_MAX_BYTES (1024 * 1024)  /* a config file is a few hundred bytes */
+#define CONFIG_MAX_LINE 16384          /* characters, without the newline */
+#define CONFIG_MAX_BYTES (1024 * 1024) /* a config file is a few hundred bytes */
 
 void
 serve_config_init(struct serve_config *cfg)
@@ -135,8 +135,7 @@ struct parse {
 	char why[200];
 };
 
-static bool __attribute__((format(printf, 2, 3)))
-bad(struct parse *ps, const char *fmt, ...)
+static bool __attribute__((format(printf, 2, 3))) bad(struct parse *ps, const char *fmt, ...)
 {
 	if (!ps->why[0]) {
 		va_list ap;
@@ -328,7 +327,8 @@ serve_user_name_valid(const char *name)
 }
 
 static const char *const role_names[] = {
-	[SERVE_ROLE_VIEWER] = "viewer", [SERVE_ROLE_OPERATOR] = "operator",
+	[SERVE_ROLE_VIEWER] = "viewer",
+	[SERVE_ROLE_OPERATOR] = "operator",
 	[SERVE_ROLE_ADMIN] = "admin",
 };
 
@@ -490,13 +490,17 @@ check_users(struct serve_config *cfg, const char *path, const char *text)
 			for (unsigned i = 0; i < cfg->nusers; i++)
 				if (!strcmp(cfg->users[i].name, name))
 					u = &cfg->users[i];
-			const char *why = !serve_user_name_valid(name) ?
-				"a user name is 1 to 32 of a-z 0-9 _ . -" :
-				!u || !u->password_hash ? "no password (okvm passwd --user NAME "
-				"--role ROLE sets one)" : !u->role ? "no role (viewer, operator or "
-				"admin)" : NULL;
+			const char *why = !serve_user_name_valid(name)
+						  ? "a user name is 1 to 32 of a-z 0-9 _ . -"
+					  : !u || !u->password_hash
+						  ? "no password (okvm passwd --user NAME "
+						    "--role ROLE sets one)"
+					  : !u->role ? "no role (viewer, operator or "
+						       "admin)"
+						     : NULL;
 			if (why) {
-				okvm_log(OKVM_LOG_ERROR, "%s:%d: [user.%s]: %s", path, line, name, why);
+				okvm_log(OKVM_LOG_ERROR, "%s:%d: [user.%s]: %s", path, line, name,
+					 why);
 				return -EINVAL;
 			}
 		}
@@ -505,8 +509,10 @@ check_users(struct serve_config *cfg, const char *path, const char *text)
 	for (unsigned i = 0; i < cfg->nusers; i++) {
 		if (strcmp(cfg->users[i].name, "admin") || !cfg->password_hash)
 			continue;
-		okvm_log(OKVM_LOG_ERROR, "%s:%d: [user.admin] and the [serve] password are both the "
-			 "user admin; keep one", path, header_line(text, "user.admin"));
+		okvm_log(OKVM_LOG_ERROR,
+			 "%s:%d: [user.admin] and the [serve] password are both the "
+			 "user admin; keep one",
+			 path, header_line(text, "user.admin"));
 		return -EINVAL;
 	}
 	if (cfg->totp_secret && !cfg->password_hash) {
@@ -531,9 +537,10 @@ check_mode(const struct serve_config *cfg, const char *path, const struct stat *
 	bool secrets = holds_secrets(cfg);
 	if (!(st->st_mode & S_IWOTH) && !(secrets && (st->st_mode & S_IROTH)))
 		return 0;
-	okvm_log(OKVM_LOG_ERROR, "%s: %s and other users can %s it; okvm will not use it until "
-		 "you run: chmod o-rwx %s", path,
-		 secrets ? "it holds password hashes or secrets" : "it sets who may log in",
+	okvm_log(OKVM_LOG_ERROR,
+		 "%s: %s and other users can %s it; okvm will not use it until "
+		 "you run: chmod o-rwx %s",
+		 path, secrets ? "it holds password hashes or secrets" : "it sets who may log in",
 		 st->st_mode & S_IWOTH ? "write" : "read", path);
 	return -EACCES;
 }

@@ -19,11 +19,11 @@
 /* STAND-IN for struct okvm_frame of include/okvm/video.h (contract 5): same fields. */
 struct okvm_frame {
 	const uint8_t *data;
-	size_t size;       /* a complete JPEG */
+	size_t size; /* a complete JPEG */
 	int width, height;
-	uint64_t seq;      /* per source, starts at 1 */
-	uint64_t ts_us;    /* CLOCK_MONOTONIC capture time */
-	bool placeholder;  /* a "no signal" / "no device" picture */
+	uint64_t seq;     /* per source, starts at 1 */
+	uint64_t ts_us;   /* CLOCK_MONOTONIC capture time */
+	bool placeholder; /* a "no signal" / "no device" picture */
 };
 #endif
 

@@ -30,7 +30,7 @@
 #include "serve/internal.h"
 
 #define SWEEP_US 500000
-#define GRACE_US 1000000   /* a client gets this long to send a request before it counts */
+#define GRACE_US 1000000 /* a client gets this long to send a request before it counts */
 
 void
 serve_addr_group(const char *peer, char *out, size_t n)
@@ -57,7 +57,8 @@ sockaddr_group(const struct sockaddr_storage *ss, char *out, size_t n)
 	if (ss->ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, txt, sizeof(txt));
 	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, txt, sizeof(txt));
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, txt,
+			  sizeof(txt));
 	else if (ss->ss_family == AF_UNIX)
 		snprintf(txt, sizeof(txt), "unix");
 	serve_addr_group(txt, out, n);

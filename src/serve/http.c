@@ -24,15 +24,29 @@
 #include "serve/internal.h"
 
 enum route {
-	R_NONE, R_INDEX, R_LOGIN_PAGE, R_ASSET, R_STREAM, R_SNAPSHOT, R_STATE, R_METRICS,
-	R_LOGIN, R_LOGOUT, R_TYPE, R_KEY, R_MOUSE, R_SWITCH, R_RELEASE, R_WS,
+	R_NONE,
+	R_INDEX,
+	R_LOGIN_PAGE,
+	R_ASSET,
+	R_STREAM,
+	R_SNAPSHOT,
+	R_STATE,
+	R_METRICS,
+	R_LOGIN,
+	R_LOGOUT,
+	R_TYPE,
+	R_KEY,
+	R_MOUSE,
+	R_SWITCH,
+	R_RELEASE,
+	R_WS,
 };
 
 struct route_def {
 	const char *path;
 	enum route route;
 	bool post;
-	enum serve_role role;           /* the least role that may use it (NONE: anyone) */
+	enum serve_role role; /* the least role that may use it (NONE: anyone) */
 };
 
 static const struct route_def routes[] = {
@@ -100,7 +114,7 @@ reset_response(struct conn *c)
  */
 int
 http_set_headers(struct conn *c, unsigned status, const char *ctype, long long length,
-	      const char *extra_headers)
+		 const char *extra_headers)
 {
 	size_t cap = LWS_PRE + 1024 + (extra_headers ? strlen(extra_headers) : 0);
 	free(c->resp);
@@ -264,7 +278,8 @@ do_login(struct conn *c)
 			return http_reply_error(c, 400, "login: send password=... (a form)");
 		int u = form_field(body, "user", user, sizeof(user));
 		if (u < 0)
-			snprintf(user, sizeof(user), "?"); /* too long for any user: no admin default */
+			snprintf(user, sizeof(user),
+				 "?"); /* too long for any user: no admin default */
 		else if (u == 0)
 			user[0] = 0;
 		if (form_field(body, "totp", code, sizeof(code)) != 1)
@@ -288,14 +303,13 @@ http_login_reply(struct conn *c, int rc, const char *cookie)
 		if (after < 1)
 			after = 1;
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", after);
-		snprintf(msg, sizeof(msg), "{\"ok\":false,\"error\":\"too many attempts; retry in %d s\"}",
-			 after);
+		snprintf(msg, sizeof(msg),
+			 "{\"ok\":false,\"error\":\"too many attempts; retry in %d s\"}", after);
 		return http_reply(c, 429, "application/json", msg, strlen(msg), hdr);
 	}
 	if (rc == -EPERM)
 		return http_reply_error(c, 403, "wrong user name, password or code");
-	if (rc == -EBUSY)
-	{
+	if (rc == -EBUSY) {
 		const char *m = "{\"ok\":false,\"error\":\"busy checking other logins; retry\"}";
 		return http_reply(c, 503, "application/json", m, strlen(m), "Retry-After: 1\r\n");
 	}
@@ -318,7 +332,8 @@ do_logout(struct conn *c)
 	if (c->session_id)
 		audit(c, "logout");
 	auth_logout(c->s, c->wsi);
-	const char *hdr = "Set-Cookie: okvm_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n";
+	const char *hdr =
+		"Set-Cookie: okvm_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n";
 	const char *ok = "{\"ok\":true}";
 	return http_reply(c, 200, "application/json", ok, strlen(ok), hdr);
 }
@@ -472,7 +487,8 @@ check_framing(struct conn *c, const char *cl)
 {
 	bool te = method_is(c->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
 	if (cl[0] && te) /* which one ends the body? A proxy and we may disagree: smuggling */
-		return http_reply_error(c, 400, "send Content-Length or Transfer-Encoding, not both");
+		return http_reply_error(c, 400,
+					"send Content-Length or Transfer-Encoding, not both");
 	if (cl[0] && strspn(cl, "0123456789") != strlen(cl))
 		return http_reply_error(c, 400, "bad Content-Length");
 	if (c->is_post && !cl[0] && te)
@@ -511,13 +527,16 @@ http_on_request(struct conn *c, const char *uri)
 	if (!auth_host_ok(s, c->wsi)) {
 		char host[128] = "";
 		lws_hdr_copy(c->wsi, host, sizeof(host), WSI_TOKEN_HOST);
-		for (char *p = host; *p; p++) /* it goes into the log: nothing but printable ASCII */
+		for (char *p = host; *p;
+		     p++) /* it goes into the log: nothing but printable ASCII */
 			if (*p < 0x20 || *p > 0x7e)
 				*p = '?';
-		okvm_log(OKVM_LOG_WARN, "serve: request from %s for Host '%s' refused", c->peer, host);
+		okvm_log(OKVM_LOG_WARN, "serve: request from %s for Host '%s' refused", c->peer,
+			 host);
 		if (!host[0])
 			return http_reply_error(c, 400, "a request needs a Host header");
-		return http_reply_error(c, 403, "this Host is not served here: add the name to "
+		return http_reply_error(c, 403,
+					"this Host is not served here: add the name to "
 					"server_names in okvm.conf");
 	}
 	int rc = check_framing(c, cl);

@@ -28,8 +28,7 @@
 #include "serve/internal.h"
 
 /* An error for the message's sender: queued to a WebSocket client, kept in in->err for REST. */
-static void
-reply_error(struct input_src *in, const char *ref, const char *fmt, ...)
+static void reply_error(struct input_src *in, const char *ref, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void
@@ -115,8 +114,8 @@ input_key(struct serve *s, struct conn *c, const char *code, bool down)
 	}
 	if (i >= 0) {
 		c->npressed--;
-		memmove(c->pressed[i], c->pressed[i + 1], (c->npressed - (unsigned)i) *
-			sizeof(c->pressed[0]));
+		memmove(c->pressed[i], c->pressed[i + 1],
+			(c->npressed - (unsigned)i) * sizeof(c->pressed[0]));
 	}
 	if (held_by_other(s, c, code))
 		return 0;
@@ -185,7 +184,8 @@ msg_key(struct input_src *in, cJSON *o)
 	if (!valid_code(code))
 		return reply_error(in, "key", "unknown key code");
 	if (!c) /* held keys belong to a client, so they can be let go when it leaves */
-		return reply_error(in, "key", "key messages need a WebSocket; POST /api/key?combo=");
+		return reply_error(in, "key",
+				   "key messages need a WebSocket; POST /api/key?combo=");
 	int rc = input_key(s, c, code, cJSON_IsTrue(down));
 	if (rc == -ENOENT)
 		return reply_error(in, "key", "unknown key code '%s'", code);
@@ -222,7 +222,8 @@ msg_wheel(struct input_src *in, cJSON *o)
 	struct serve *s = in->s;
 	int dy = 0, dx = 0;
 	if (!get_int(o, "dy", -127, 127, false, &dy) || !get_int(o, "dx", -127, 127, false, &dx))
-		return reply_error(in, "wheel", "wheel \"dy\"/\"dx\" must be integers from -127 to 127");
+		return reply_error(in, "wheel",
+				   "wheel \"dy\"/\"dx\" must be integers from -127 to 127");
 	int rc = s->be.ops->wheel(s->be.ud, dy, dx);
 	if (rc)
 		return reply_error(in, "wheel", "wheel: %s", okvm_strerror(rc));
@@ -313,8 +314,10 @@ msg_switch(struct input_src *in, cJSON *o)
 	struct serve *s = in->s;
 	struct conn *c = in->c;
 	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "to"));
-	enum serve_usb dir = !to ? SERVE_USB_UNKNOWN : !strcmp(to, "host") ? SERVE_USB_HOST
-			     : !strcmp(to, "target") ? SERVE_USB_TARGET : SERVE_USB_UNKNOWN;
+	enum serve_usb dir = !to                     ? SERVE_USB_UNKNOWN
+			     : !strcmp(to, "host")   ? SERVE_USB_HOST
+			     : !strcmp(to, "target") ? SERVE_USB_TARGET
+						     : SERVE_USB_UNKNOWN;
 	if (dir == SERVE_USB_UNKNOWN)
 		return reply_error(in, "switch", "switch needs \"to\": \"host\" or \"target\"");
 	int rc = s->be.ops->usb_switch(s->be.ud, dir);
@@ -342,13 +345,16 @@ msg_combo(struct input_src *in, cJSON *o)
 static const struct {
 	const char *type;
 	void (*fn)(struct input_src *in, cJSON *o);
-	enum serve_role role;           /* the least role that may send it */
+	enum serve_role role; /* the least role that may send it */
 } handlers[] = {
-	{ "key", msg_key, SERVE_ROLE_OPERATOR }, { "mouse", msg_mouse, SERVE_ROLE_OPERATOR },
-	{ "wheel", msg_wheel, SERVE_ROLE_OPERATOR }, { "rel", msg_rel, SERVE_ROLE_OPERATOR },
+	{ "key", msg_key, SERVE_ROLE_OPERATOR },
+	{ "mouse", msg_mouse, SERVE_ROLE_OPERATOR },
+	{ "wheel", msg_wheel, SERVE_ROLE_OPERATOR },
+	{ "rel", msg_rel, SERVE_ROLE_OPERATOR },
 	{ "type", msg_type, SERVE_ROLE_OPERATOR },
 	{ "release_all", msg_release_all, SERVE_ROLE_OPERATOR },
-	{ "ping", msg_ping, SERVE_ROLE_VIEWER }, { "switch", msg_switch, SERVE_ROLE_OPERATOR },
+	{ "ping", msg_ping, SERVE_ROLE_VIEWER },
+	{ "switch", msg_switch, SERVE_ROLE_OPERATOR },
 	{ "combo", msg_combo, SERVE_ROLE_OPERATOR },
 };
 

@@ -10,22 +10,22 @@
 
 #include "serve/serve.h"
 
-#define SERVE_MAX_HEADER     4096      /* request header bytes; more -> lws answers 431 */
-#define SERVE_MAX_BODY       (256 * 1024) /* POST bodies; more -> 413 */
-#define SERVE_MAX_WS_MSG     (256 * 1024) /* one WebSocket message; more -> close 1009 */
-#define SERVE_WS_QUEUE       32        /* queued replies per WebSocket client; more -> dropped */
-#define SERVE_MAX_PRESSED    16        /* keys one client can hold at once */
-#define SERVE_CHUNK          (64 * 1024) /* bytes per lws_write of a frame */
-#define SERVE_EVQ            64        /* cross-thread event queue */
-#define SERVE_LAT_RING       1024      /* frame-ready -> written samples kept for /metrics */
-#define SERVE_BOUNDARY       "boundarydonotcross"
+#define SERVE_MAX_HEADER 4096         /* request header bytes; more: lws closes, unanswered */
+#define SERVE_MAX_BODY (256 * 1024)   /* POST bodies; more -> 413 */
+#define SERVE_MAX_WS_MSG (256 * 1024) /* one WebSocket message; more -> close 1009 */
+#define SERVE_WS_QUEUE 32             /* queued replies per WebSocket client; more -> dropped */
+#define SERVE_MAX_PRESSED 16          /* keys one client can hold at once */
+#define SERVE_CHUNK (64 * 1024)       /* bytes per lws_write of a frame */
+#define SERVE_EVQ 64                  /* cross-thread event queue */
+#define SERVE_LAT_RING 1024           /* frame-ready -> written samples kept for /metrics */
+#define SERVE_BOUNDARY "boundarydonotcross"
 
 enum conn_kind { CONN_NONE, CONN_HTTP, CONN_STREAM, CONN_WS };
 enum part_phase { PART_IDLE, PART_HEADER, PART_BODY };
 
 struct ws_msg {
 	size_t len;
-	unsigned char buf[];            /* LWS_PRE headroom, then len bytes */
+	unsigned char buf[]; /* LWS_PRE headroom, then len bytes */
 };
 
 struct login_job;
@@ -41,26 +41,26 @@ struct conn {
 	enum conn_kind kind;
 	struct lws *wsi;
 	struct serve *s;
-	struct conn *next, *prev;       /* in s->streams or s->sockets */
+	struct conn *next, *prev; /* in s->streams or s->sockets */
 	uint32_t id;
 	char peer[48];
 	bool authed;
-	enum serve_role role;           /* of the request or WebSocket (no login: admin) */
-	uint64_t session_id;            /* its session (0: none), ended by logout and expiry */
+	enum serve_role role; /* of the request or WebSocket (no login: admin) */
+	uint64_t session_id;  /* its session (0: none), ended by logout and expiry */
 	/* HTTP request */
 	int route;
 	bool is_post;
-	bool dispatched;                /* this request was handled: lws may report its end again */
-	bool close_after;               /* close once this response is written */
+	bool dispatched;  /* this request was handled: lws may report its end again */
+	bool close_after; /* close once this response is written */
 	char *body;
 	size_t body_len, body_expect;
 	unsigned long long body_declared;
 	/* HTTP response: headers, then a body from body_mem (owned) or frame (a reference) */
-	unsigned char *resp;            /* LWS_PRE + headers */
+	unsigned char *resp; /* LWS_PRE + headers */
 	size_t resp_len, resp_off;
 	char *body_mem;
 	struct okvm_frame *body_frame;
-	struct login_job *login_job;    /* POST /api/login whose password is being checked */
+	struct login_job *login_job; /* POST /api/login whose password is being checked */
 	const uint8_t *body_ptr;
 	size_t body_size, body_off;
 	/* MJPEG stream, or a snapshot waiting for a frame (snapshot = true) */
@@ -69,10 +69,10 @@ struct conn {
 	enum part_phase phase;
 	struct okvm_frame *cur;
 	uint64_t last_seq;
-	uint64_t ready_us;              /* when cur's notify arrived (0: not measured) */
-	bool waiting;                   /* idle, had every frame: the next one is measured */
-	bool draining;                  /* a finished part still sits in lws's buffer */
-	bool in_fan;                    /* idle when the newest frame arrived: counted in fan_* */
+	uint64_t ready_us; /* when cur's notify arrived (0: not measured) */
+	bool waiting;      /* idle, had every frame: the next one is measured */
+	bool draining;     /* a finished part still sits in lws's buffer */
+	bool in_fan;       /* idle when the newest frame arrived: counted in fan_* */
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
 	uint64_t part_start_us;
@@ -99,9 +99,9 @@ struct serve_event {
 };
 
 struct login_slot {
-	char addr[48];                  /* the address group (serve_addr_group) */
+	char addr[48]; /* the address group (serve_addr_group) */
 	unsigned failures;
-	unsigned pending;               /* checks under way (counted against the limit) */
+	unsigned pending; /* checks under way (counted against the limit) */
 	uint64_t window_start_us, locked_until_us;
 	unsigned lockouts;
 };
@@ -110,20 +110,20 @@ struct login_slot {
 #define SERVE_LOGIN_SLOTS 128
 
 struct session {
-	char token[65];                 /* hex of 32 random bytes; "" = free */
-	uint64_t expires_us;            /* CLOCK_REALTIME */
-	uint64_t id;                    /* never reused: connections remember it */
+	char token[65];      /* hex of 32 random bytes; "" = free */
+	uint64_t expires_us; /* CLOCK_REALTIME */
+	uint64_t id;         /* never reused: connections remember it */
 	char user[40];
 	enum serve_role role;
 };
 
 /* One accepted socket, from accept to destroy (guard.c). */
 struct netconn {
-	struct lws *wsi;                /* NULL until lws created it */
-	char group[48];                 /* address group */
+	struct lws *wsi; /* NULL until lws created it */
+	char group[48];  /* address group */
 	uint64_t since_us;
-	uint64_t deadline_us;           /* closed when reached (0: none) */
-	bool proven;                    /* a request of it passed the login check */
+	uint64_t deadline_us; /* closed when reached (0: none) */
+	bool proven;          /* a request of it passed the login check */
 	bool killed;
 };
 #define SERVE_MAX_NET 4112
@@ -136,20 +136,20 @@ struct serve {
 	int port;
 	bool tls;
 	uint32_t next_id;
-	struct conn *streams;           /* MJPEG clients */
-	struct conn *sockets;           /* WebSocket clients */
+	struct conn *streams; /* MJPEG clients */
+	struct conn *sockets; /* WebSocket clients */
 	unsigned nstreams, nsockets, nconns;
 	/* cross-thread: the backend's threads push, the service thread pops */
 	pthread_mutex_t evq_lock;
 	struct serve_event evq[SERVE_EVQ];
 	unsigned evq_head, evq_len;
 	uint64_t evq_overflows;
-	atomic_uint_fast64_t frame_notifies;   /* bumped per new frame */
-	atomic_uint_fast64_t frame_ready_us;   /* when the newest frame's notify came */
-	uint64_t frames_seen;                  /* frame_notifies value handled */
+	atomic_uint_fast64_t frame_notifies; /* bumped per new frame */
+	atomic_uint_fast64_t frame_ready_us; /* when the newest frame's notify came */
+	uint64_t frames_seen;                /* frame_notifies value handled */
 	bool wanting;
-	uint64_t video_check_us;               /* last look at the video state */
-	int video_fps, video_w, video_h;       /* as last broadcast */
+	uint64_t video_check_us;         /* last look at the video state */
+	int video_fps, video_w, video_h; /* as last broadcast */
 	bool video_signal;
 	/* input merge */
 	double last_x, last_y;
@@ -157,10 +157,11 @@ struct serve {
 	size_t typing_done, typing_total;
 	int typing_err;
 	/* metrics */
-	uint64_t frames_served, stream_drops, stream_stalls, ws_errors, http_requests, login_failures;
+	uint64_t frames_served, stream_drops, stream_stalls, ws_errors, http_requests,
+		login_failures;
 	uint64_t served_window_start_us, served_window_frames;
 	double served_fps;
-	struct lat_ring lat_write;             /* frame ready -> written to one client */
+	struct lat_ring lat_write; /* frame ready -> written to one client */
 	/* frame ready -> written to every stream client that was idle when it arrived */
 	uint64_t fan_seq, fan_ready_us, fan_incomplete;
 	unsigned fan_pending;
@@ -168,15 +169,15 @@ struct serve {
 	/* connection guard (guard.c) */
 	struct netconn net[SERVE_MAX_NET];
 	unsigned nnet;
-	int net_pending;                       /* accepted, not yet created by lws (-1: none) */
+	int net_pending; /* accepted, not yet created by lws (-1: none) */
 	lws_sorted_usec_list_t sweep;
 	bool sweep_on;
 	/* auth */
 	struct session sessions[SERVE_MAX_SESSIONS];
 	uint64_t next_session_id;
-	uint64_t totp_last_step[SERVE_MAX_USERS + 1];   /* per user: no code used twice */
+	uint64_t totp_last_step[SERVE_MAX_USERS + 1]; /* per user: no code used twice */
 	struct login_slot logins[SERVE_LOGIN_SLOTS];
-	unsigned auth_queued;                  /* checks waiting or under way */
+	unsigned auth_queued; /* checks waiting or under way */
 	/* argon2 checks run on the okvm-auth thread, never on the service thread */
 	pthread_mutex_t auth_lock;
 	pthread_cond_t auth_cond;
@@ -185,8 +186,8 @@ struct serve {
 	struct login_job *auth_todo, *auth_done;
 };
 
-uint64_t serve_now_us(void);          /* CLOCK_MONOTONIC */
-uint64_t serve_wall_us(void);         /* CLOCK_REALTIME */
+uint64_t serve_now_us(void);  /* CLOCK_MONOTONIC */
+uint64_t serve_wall_us(void); /* CLOCK_REALTIME */
 
 /* server.c */
 void serve_list_add(struct conn **head, struct conn *c);
@@ -219,7 +220,7 @@ void stream_on_frame(struct serve *s);
 void stream_closed(struct conn *c);
 
 /* ws.c */
-int ws_filter(struct conn *c);        /* before the upgrade: path, Origin, session */
+int ws_filter(struct conn *c); /* before the upgrade: path, Origin, session */
 int ws_established(struct conn *c);
 int ws_receive(struct conn *c, const void *in, size_t len);
 int ws_writeable(struct conn *c);
@@ -235,8 +236,8 @@ struct input_src {
 	struct serve *s;
 	struct conn *c;
 	enum serve_role role;
-	uint8_t buttons;                /* a REST request's own buttons */
-	char err[256];                  /* the first error, "" if none */
+	uint8_t buttons; /* a REST request's own buttons */
+	char err[256];   /* the first error, "" if none */
 };
 /* Validate and apply one message object. Returns 0, -EPERM (the role may not), -EINVAL. */
 int input_apply(struct input_src *in, cJSON *o);
@@ -246,12 +247,12 @@ int input_release_client(struct serve *s, struct conn *c);
 int input_type(struct serve *s, const char *text, size_t len, const char *layout, double cps);
 
 /* guard.c: the connection guard. */
-void serve_addr_group(const char *peer, char *out, size_t n);  /* IPv4 address or IPv6 /64 */
-int guard_accept(struct serve *s, int fd);     /* FILTER_NETWORK_CONNECTION: 0 or 1 (refuse) */
+void serve_addr_group(const char *peer, char *out, size_t n); /* IPv4 address or IPv6 /64 */
+int guard_accept(struct serve *s, int fd); /* FILTER_NETWORK_CONNECTION: 0 or 1 (refuse) */
 void guard_created(struct serve *s, struct lws *wsi);
 void guard_destroyed(struct serve *s, struct lws *wsi);
-void guard_request(struct serve *s, struct lws *wsi, bool proven);  /* headers are in */
-void guard_received(struct serve *s, struct lws *wsi);  /* the whole request is in */
+void guard_request(struct serve *s, struct lws *wsi, bool proven); /* headers are in */
+void guard_received(struct serve *s, struct lws *wsi);             /* the whole request is in */
 void guard_sweep(lws_sorted_usec_list_t *sul);
 
 /* auth.c */
@@ -261,7 +262,7 @@ bool auth_required(const struct serve *s);
 bool auth_host_ok(struct serve *s, struct lws *wsi);
 /* The request's session (valid okvm_session cookie), or NULL. */
 const struct session *auth_check_request(struct serve *s, struct lws *wsi);
-void auth_expire(struct serve *s);         /* end expired sessions and their connections */
+void auth_expire(struct serve *s); /* end expired sessions and their connections */
 /* One line to the log for what a user did (login, switch, paste...), with who and from where. */
 void audit(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool auth_check_metrics_token(struct serve *s, struct lws *wsi);
@@ -271,13 +272,13 @@ bool auth_check_metrics_token(struct serve *s, struct lws *wsi);
  * "admin"; code: the TOTP code, or NULL. */
 int auth_login_start(struct serve *s, struct conn *c, const char *user, const char *password,
 		     const char *code);
-void auth_drain(struct serve *s);          /* finished checks: sessions, failures, replies */
-void auth_detach(struct conn *c);          /* the connection closed or moved on */
-void auth_stop(struct serve *s);           /* before the lws context goes */
-void auth_free(struct serve *s);           /* after it */
+void auth_drain(struct serve *s); /* finished checks: sessions, failures, replies */
+void auth_detach(struct conn *c); /* the connection closed or moved on */
+void auth_stop(struct serve *s);  /* before the lws context goes */
+void auth_free(struct serve *s);  /* after it */
 void auth_logout(struct serve *s, struct lws *wsi);
 bool auth_origin_ok(struct lws *wsi);
-int auth_login_retry_after(struct serve *s, const char *peer);  /* seconds, 0 = allowed */
+int auth_login_retry_after(struct serve *s, const char *peer); /* seconds, 0 = allowed */
 
 /* metrics.c */
 char *metrics_text(struct serve *s);

@@ -43,8 +43,7 @@ struct buf {
 	size_t len, cap;
 };
 
-static void
-out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 out(struct buf *b, const char *fmt, ...)
@@ -85,13 +84,14 @@ per_client(struct buf *b, struct serve *s)
 	       "# TYPE okvm_serve_client_frames_skipped_total counter\n");
 	for (struct conn *c = s->streams; c; c = c->next)
 		if (!c->snapshot)
-			out(b, "okvm_serve_client_frames_skipped_total{client=\"%u\",addr=\"%s\"} %llu\n",
+			out(b,
+			    "okvm_serve_client_frames_skipped_total{client=\"%u\",addr=\"%s\"} %llu\n",
 			    c->id, c->peer, (unsigned long long)c->frames_skipped);
 	out(b, "# HELP okvm_serve_ws_dropped_total Replies dropped because a WebSocket client did "
 	       "not read.\n# TYPE okvm_serve_ws_dropped_total counter\n");
 	for (struct conn *c = s->sockets; c; c = c->next)
-		out(b, "okvm_serve_ws_dropped_total{client=\"%u\",addr=\"%s\"} %llu\n", c->id, c->peer,
-		    (unsigned long long)c->q_dropped);
+		out(b, "okvm_serve_ws_dropped_total{client=\"%u\",addr=\"%s\"} %llu\n", c->id,
+		    c->peer, (unsigned long long)c->q_dropped);
 }
 
 /* A latency ring as a Prometheus summary: p50, p99 and the sample count. */
@@ -101,10 +101,11 @@ summary(struct buf *b, const char *name, const char *help, const struct lat_ring
 	uint64_t sorted[SERVE_LAT_RING];
 	memcpy(sorted, r->us, sizeof(uint64_t) * r->n);
 	qsort(sorted, r->n, sizeof(uint64_t), cmp_u64);
-	out(b, "# HELP %s %s\n# TYPE %s summary\n%s{quantile=\"0.5\"} %.6f\n"
-	       "%s{quantile=\"0.99\"} %.6f\n%s_count %u\n",
-	    name, help, name, name, quantile(sorted, r->n, 0.5), name,
-	    quantile(sorted, r->n, 0.99), name, r->n);
+	out(b,
+	    "# HELP %s %s\n# TYPE %s summary\n%s{quantile=\"0.5\"} %.6f\n"
+	    "%s{quantile=\"0.99\"} %.6f\n%s_count %u\n",
+	    name, help, name, name, quantile(sorted, r->n, 0.5), name, quantile(sorted, r->n, 0.99),
+	    name, r->n);
 }
 
 char *
@@ -147,7 +148,8 @@ metrics_text(struct serve *s)
 	metric(&b, "okvm_serve_http_requests_total", "counter", "HTTP requests.",
 	       (double)s->http_requests);
 	metric(&b, "okvm_serve_ws_errors_total", "counter",
-	       "WebSocket messages refused (malformed, unknown, out of range).", (double)s->ws_errors);
+	       "WebSocket messages refused (malformed, unknown, out of range).",
+	       (double)s->ws_errors);
 	metric(&b, "okvm_serve_login_failures_total", "counter", "Wrong passwords.",
 	       (double)s->login_failures);
 	metric(&b, "okvm_serve_event_overflows_total", "counter",
@@ -159,7 +161,8 @@ metrics_text(struct serve *s)
 	       (double)st.hid_errors);
 	metric(&b, "okvm_link_ack_seconds_last", "gauge", "Latency of the last ACK.",
 	       st.ack_ms_last / 1000);
-	metric(&b, "okvm_link_ack_seconds_max", "gauge", "Highest ACK latency.", st.ack_ms_max / 1000);
+	metric(&b, "okvm_link_ack_seconds_max", "gauge", "Highest ACK latency.",
+	       st.ack_ms_max / 1000);
 	metric(&b, "okvm_typing_queue", "gauge", "Characters queued for typing.",
 	       (double)st.typing_pending);
 	metric(&b, "okvm_target_connected", "gauge", "1 if the target sees the keyboard.",

@@ -16,9 +16,9 @@
 /* What a user may do (docs/serve.md "Users and roles"); each role includes the ones before it. */
 enum serve_role {
 	SERVE_ROLE_NONE = 0,
-	SERVE_ROLE_VIEWER,      /* video and state only */
-	SERVE_ROLE_OPERATOR,    /* + keyboard, mouse, paste, USB switch */
-	SERVE_ROLE_ADMIN,       /* + power, media, firmware (later issues) */
+	SERVE_ROLE_VIEWER,   /* video and state only */
+	SERVE_ROLE_OPERATOR, /* + keyboard, mouse, paste, USB switch */
+	SERVE_ROLE_ADMIN,    /* + power, media, firmware (later issues) */
 };
 
 /* auth = auto: login when a password is set (and a password is required off loopback);
@@ -30,14 +30,14 @@ enum serve_auth_mode { SERVE_AUTH_AUTO, SERVE_AUTH_ALWAYS };
  * each [user.NAME] section adds one more. */
 struct serve_user {
 	char *name;
-	char *password_hash;    /* argon2id string */
+	char *password_hash; /* argon2id string */
 	enum serve_role role;
-	char *totp_secret;      /* base32 (RFC 4648), NULL: no second factor */
+	char *totp_secret; /* base32 (RFC 4648), NULL: no second factor */
 };
 
 struct serve_config {
-	char *listen;           /* ADDR:PORT; IPv6 as [::1]:8080 */
-	char *password_hash;    /* argon2id string (crypto_pwhash_str); NULL: no login */
+	char *listen;        /* ADDR:PORT; IPv6 as [::1]:8080 */
+	char *password_hash; /* argon2id string (crypto_pwhash_str); NULL: no login */
 	char *tls_cert, *tls_key;
 	bool tls_self_signed;   /* generate a pair into tls_dir (if none is there yet) */
 	char *tls_dir;          /* where a generated pair lives; NULL = next to the config file */
@@ -49,18 +49,18 @@ struct serve_config {
 	int login_max_failures; /* per address, before a lockout */
 	int login_lockout_s;    /* first lockout; doubles each time */
 	char *config_path;      /* the file it came from, or NULL */
-	char *metrics_token;    /* opens GET /metrics as "Authorization: Bearer ..." (>= 16 chars) */
-	char *totp_secret;      /* [serve] totp: the second factor of the "admin" user above */
+	char *metrics_token; /* opens GET /metrics as "Authorization: Bearer ..." (>= 16 chars) */
+	char *totp_secret;   /* [serve] totp: the second factor of the "admin" user above */
 	enum serve_auth_mode auth_mode;
 	/* Host names (besides loopback names and IP literals) that requests may carry in Host:
 	 * the DNS-rebinding check. From `server_names = a.example, b.example`. */
 	char *server_names[SERVE_MAX_SERVER_NAMES];
 	unsigned nserver_names;
-	struct serve_user users[SERVE_MAX_USERS];   /* users[i].name != NULL for i < nusers */
+	struct serve_user users[SERVE_MAX_USERS]; /* users[i].name != NULL for i < nusers */
 	unsigned nusers;
 	/* Connection limits against slowloris and floods (docs/serve.md "Security"). */
-	int header_timeout_s;   /* a request's headers and body must arrive within this */
-	int max_unauth_per_addr;/* connections not yet logged in per address (IPv6: per /64) */
+	int header_timeout_s;    /* a request's headers and body must arrive within this */
+	int max_unauth_per_addr; /* connections not yet logged in per address (IPv6: per /64) */
 };
 
 /* Defaults into cfg (listen 127.0.0.1:8080, no password...). Free with serve_config_clear. */

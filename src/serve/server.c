@@ -111,7 +111,9 @@ on_state(void *ud)
 static void
 on_typing(size_t done, size_t total, int err, void *ud)
 {
-	push_event(ud, &(struct serve_event){ .type = EV_TYPING, .done = done, .total = total,
+	push_event(ud, &(struct serve_event){ .type = EV_TYPING,
+					      .done = done,
+					      .total = total,
 					      .err = err });
 }
 
@@ -212,13 +214,9 @@ on_http(struct lws *wsi, enum lws_callback_reasons reason, struct conn *c, struc
 	if (ours && !c)
 		return reason == LWS_CALLBACK_HTTP ? -1 : 0; /* no session data: nothing of ours */
 	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		conn_init(c, wsi, s, CONN_HTTP);
-		return http_on_request(c, in);
-	case LWS_CALLBACK_HTTP_BODY:
-		return http_on_body(c, in, len);
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return http_on_body_done(c);
+	case LWS_CALLBACK_HTTP: conn_init(c, wsi, s, CONN_HTTP); return http_on_request(c, in);
+	case LWS_CALLBACK_HTTP_BODY: return http_on_body(c, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION: return http_on_body_done(c);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (c->kind == CONN_STREAM)
 			return stream_writeable(c);
@@ -231,10 +229,8 @@ on_http(struct lws *wsi, enum lws_callback_reasons reason, struct conn *c, struc
 		if (c->kind == CONN_STREAM || c->kind == CONN_HTTP)
 			c->kind = CONN_NONE;
 		return 0;
-	case LWS_CALLBACK_TIMER:
-		return stream_timer(c);
-	default:
-		return lws_callback_http_dummy(wsi, reason, c, in, len);
+	case LWS_CALLBACK_TIMER: return stream_timer(c);
+	default: return lws_callback_http_dummy(wsi, reason, c, in, len);
 	}
 }
 
@@ -244,17 +240,11 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 	struct conn *c = user;
 	struct serve *s = lws_context_user(lws_get_context(wsi));
 	switch (reason) {
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		drain_events(s);
-		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED: drain_events(s); return 0;
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return guard_accept(s, (int)(lws_intptr_t)in); /* user is lws's own filter data */
-	case LWS_CALLBACK_WSI_CREATE:
-		guard_created(s, wsi);
-		return 0;
-	case LWS_CALLBACK_WSI_DESTROY:
-		guard_destroyed(s, wsi);
-		return 0;
+	case LWS_CALLBACK_WSI_CREATE: guard_created(s, wsi); return 0;
+	case LWS_CALLBACK_WSI_DESTROY: guard_destroyed(s, wsi); return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		/* WebSocket only: HTTP/2 is not offered, so "Upgrade: h2c" gets no 101. */
 		return in && !strcasecmp(in, "websocket") ? 0 : -1;
@@ -266,23 +256,22 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		memset(c, 0, sizeof(*c));
 		conn_init(c, wsi, s, CONN_WS);
 		return ws_established(c);
-	case LWS_CALLBACK_RECEIVE:
-		return c && c->kind == CONN_WS ? ws_receive(c, in, len) : -1;
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return c && c->kind == CONN_WS ? ws_writeable(c) : 0;
+	case LWS_CALLBACK_RECEIVE: return c && c->kind == CONN_WS ? ws_receive(c, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE: return c && c->kind == CONN_WS ? ws_writeable(c) : 0;
 	case LWS_CALLBACK_CLOSED:
 		if (c && c->kind == CONN_WS)
 			ws_closed(c);
 		if (c)
 			c->kind = CONN_NONE;
 		return 0;
-	default:
-		return on_http(wsi, reason, c, s, in, len);
+	default: return on_http(wsi, reason, c, s, in, len);
 	}
 }
 
 static const struct lws_protocols protocols[] = {
-	{ .name = "okvm", .callback = callback, .per_session_data_size = sizeof(struct conn),
+	{ .name = "okvm",
+	  .callback = callback,
+	  .per_session_data_size = sizeof(struct conn),
 	  .rx_buffer_size = 16384 },
 	{ 0 },
 };
@@ -379,7 +368,8 @@ static int
 probe_bind(const char *addr, int port)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-				  .ai_socktype = SOCK_STREAM }, *res;
+				  .ai_socktype = SOCK_STREAM },
+			*res;
 	char service[8];
 	snprintf(service, sizeof(service), "%d", port);
 	int rc = getaddrinfo(*addr ? addr : NULL, service, &hints, &res);
@@ -450,13 +440,14 @@ serve_start(struct serve *s)
 		return -EINVAL;
 	}
 	if (!serve_listen_is_loopback(s->cfg.listen) && !auth_required(s)) {
-		okvm_log(OKVM_LOG_ERROR, "serve: listening on %s needs a password: run `okvm passwd`",
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: listening on %s needs a password: run `okvm passwd`",
 			 s->cfg.listen);
 		return -EACCES;
 	}
 	bool unix_sock = !strncmp(s->cfg.listen, "unix:", 5);
-	if (s->cfg.auth_mode == SERVE_AUTH_ALWAYS && !(s->cfg.password_hash && *s->cfg.password_hash)
-	    && !s->cfg.nusers) {
+	if (s->cfg.auth_mode == SERVE_AUTH_ALWAYS &&
+	    !(s->cfg.password_hash && *s->cfg.password_hash) && !s->cfg.nusers) {
 		okvm_log(OKVM_LOG_ERROR, "serve: auth = always needs a user: run `okvm passwd`");
 		return -EACCES;
 	}
@@ -503,8 +494,10 @@ serve_start(struct serve *s)
 	if (!s->ctx && s->tls) {
 		/* probe_bind() and serve_tls_check_pair() passed: most likely TLS set-up that
 		 * only lws tried (its own reason is in the -v log). */
-		okvm_log(OKVM_LOG_ERROR, "serve: libwebsockets could not set up TLS on %s "
-			 "(run with -v for its reason)", s->cfg.listen);
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: libwebsockets could not set up TLS on %s "
+			 "(run with -v for its reason)",
+			 s->cfg.listen);
 		return -EPROTO;
 	}
 	if (!s->ctx)

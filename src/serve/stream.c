@@ -191,7 +191,8 @@ count_fps(struct serve *s, struct conn *c, uint64_t now)
 {
 	c->fps_window_frames++;
 	if (now - c->fps_window_start_us >= 1000000) {
-		c->fps = (double)c->fps_window_frames * 1e6 / (double)(now - c->fps_window_start_us);
+		c->fps = (double)c->fps_window_frames * 1e6 /
+			 (double)(now - c->fps_window_start_us);
 		c->fps_window_frames = 0;
 		c->fps_window_start_us = now;
 	}
@@ -364,9 +365,8 @@ stream_closed(struct conn *c)
 		bool stalled = took + 500000 >= (uint64_t)s->cfg.stall_timeout_s * 1000000;
 		s->stream_drops++;
 		s->stream_stalls += stalled;
-		okvm_log(stalled ? OKVM_LOG_WARN : OKVM_LOG_INFO,
-			 "serve: stream client %u (%s) %s", c->id, c->peer,
-			 stalled ? "stalled: dropped" : "went away mid-frame");
+		okvm_log(stalled ? OKVM_LOG_WARN : OKVM_LOG_INFO, "serve: stream client %u (%s) %s",
+			 c->id, c->peer, stalled ? "stalled: dropped" : "went away mid-frame");
 	}
 	fan_done(c, serve_now_us());
 	unref(s, c->cur);

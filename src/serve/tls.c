@@ -46,9 +46,9 @@ int serve_tls_check_pair(const char *cert, const char *key);
 void serve_tls_policy(struct lws_context_creation_info *info);
 
 /* TLS 1.2: ECDHE and an AEAD cipher only. TLS 1.3: all its suites are AEAD; named to be sure. */
-#define TLS12_CIPHERS                                                                        \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                          \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                          \
+#define TLS12_CIPHERS                                                \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS13_CIPHERS "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
@@ -122,8 +122,8 @@ make_cert(EVP_PKEY *pk)
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (unsigned char *)host, -1, -1, 0);
 	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (unsigned char *)"okvm", -1, -1, 0);
 	X509_set_issuer_name(x, name);
-	if (add_ext(x, NID_subject_alt_name, san) || add_ext(x, NID_basic_constraints, "CA:FALSE") ||
-	    !X509_sign(x, pk, EVP_sha256())) {
+	if (add_ext(x, NID_subject_alt_name, san) ||
+	    add_ext(x, NID_basic_constraints, "CA:FALSE") || !X509_sign(x, pk, EVP_sha256())) {
 		X509_free(x);
 		return NULL;
 	}
@@ -195,8 +195,8 @@ write_pair(const char *cert, const char *key)
 	int rc = x ? 0 : -EIO;
 	FILE *kf = rc ? NULL : open_temp(key, 0600, &ktmp, &rc);
 	FILE *cf = rc ? NULL : open_temp(cert, 0644, &ctmp, &rc);
-	if (!rc && (!PEM_write_PrivateKey(kf, pk, NULL, NULL, 0, NULL, NULL) ||
-		    !PEM_write_X509(cf, x)))
+	if (!rc &&
+	    (!PEM_write_PrivateKey(kf, pk, NULL, NULL, 0, NULL, NULL) || !PEM_write_X509(cf, x)))
 		rc = -EIO;
 	rc = finish_temp(kf, ktmp, rc);
 	int crc = finish_temp(cf, ctmp, rc);
@@ -238,8 +238,10 @@ serve_tls_self_signed(struct serve *s, char **cert, char **key)
 	free(dir);
 	int rc;
 	if (is_symlink(*key)) {
-		okvm_log(OKVM_LOG_ERROR, "serve: %s is a symlink; okvm keeps its self-signed key in a "
-			 "plain file only (remove the link, or set tls_dir)", *key);
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: %s is a symlink; okvm keeps its self-signed key in a "
+			 "plain file only (remove the link, or set tls_dir)",
+			 *key);
 		rc = -ELOOP;
 		goto fail;
 	}
@@ -309,8 +311,9 @@ load_cert(const char *path, int *rc)
 	X509 *x = PEM_read_X509(f, NULL, no_password, NULL);
 	fclose(f);
 	if (!x) {
-		okvm_log(OKVM_LOG_ERROR, "serve: the TLS certificate %s is not a PEM certificate (%s)",
-			 path, ssl_reason("unreadable"));
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: the TLS certificate %s is not a PEM certificate (%s)", path,
+			 ssl_reason("unreadable"));
 		*rc = -EINVAL;
 	}
 	return x;
@@ -324,13 +327,17 @@ load_key(const char *path, int *rc)
 		return NULL;
 	struct stat st;
 	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)))
-		okvm_log(OKVM_LOG_WARN, "serve: the TLS key %s is readable by group or others; "
-			 "run `chmod 600 %s`", path, path);
+		okvm_log(OKVM_LOG_WARN,
+			 "serve: the TLS key %s is readable by group or others; "
+			 "run `chmod 600 %s`",
+			 path, path);
 	EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, no_password, NULL);
 	fclose(f);
 	if (!pk) {
-		okvm_log(OKVM_LOG_ERROR, "serve: the TLS key %s is not an unencrypted PEM private key "
-			 "(%s)", path, ssl_reason("unreadable"));
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: the TLS key %s is not an unencrypted PEM private key "
+			 "(%s)",
+			 path, ssl_reason("unreadable"));
 		*rc = -EINVAL;
 	}
 	return pk;
@@ -340,8 +347,8 @@ load_key(const char *path, int *rc)
  * EC key sizes that reach them. */
 static const struct {
 	int bits, rsa, ec;
-} sec_levels[] = { { 0, 0, 0 }, { 80, 1024, 160 }, { 112, 2048, 224 }, { 128, 3072, 256 },
-		   { 192, 7680, 384 }, { 256, 15360, 512 } };
+} sec_levels[] = { { 0, 0, 0 },        { 80, 1024, 160 },  { 112, 2048, 224 },
+		   { 128, 3072, 256 }, { 192, 7680, 384 }, { 256, 15360, 512 } };
 
 /* Would OpenSSL, as configured on this host, accept this pair for a server? */
 static int
@@ -353,9 +360,10 @@ check_strength(const char *cert, const char *key, X509 *x, EVP_PKEY *pk)
 	int level = SSL_CTX_get_security_level(ctx), rc = 0;
 	int i = level < 0 ? 0 : level > 5 ? 5 : level;
 	if (EVP_PKEY_get_security_bits(pk) < sec_levels[i].bits) {
-		okvm_log(OKVM_LOG_ERROR, "serve: the TLS key %s is too small (%s, %d bits): OpenSSL's "
-			 "security level %d needs RSA %d or EC %d bits at least", key,
-			 EVP_PKEY_get0_type_name(pk), EVP_PKEY_get_bits(pk), level,
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: the TLS key %s is too small (%s, %d bits): OpenSSL's "
+			 "security level %d needs RSA %d or EC %d bits at least",
+			 key, EVP_PKEY_get0_type_name(pk), EVP_PKEY_get_bits(pk), level,
 			 sec_levels[i].rsa, sec_levels[i].ec);
 		rc = -EKEYREJECTED;
 	} else if (SSL_CTX_use_certificate(ctx, x) != 1) { /* e.g. "ca md too weak" (SHA-1) */

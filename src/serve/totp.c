@@ -195,8 +195,8 @@ char *
 totp_uri(const char *base32_secret, const char *account)
 {
 	char *uri;
-	if (asprintf(&uri, "otpauth://totp/okvm:%s?secret=%s&issuer=okvm", account,
-		     base32_secret) < 0)
+	if (asprintf(&uri, "otpauth://totp/okvm:%s?secret=%s&issuer=okvm", account, base32_secret) <
+	    0)
 		abort();
 	return uri;
 }

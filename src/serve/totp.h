@@ -13,7 +13,7 @@
 
 #define TOTP_STEP_S 30
 #define TOTP_DIGITS 6
-#define TOTP_SECRET_BYTES 20    /* RFC 4226 R6 recommends 160 bits */
+#define TOTP_SECRET_BYTES 20     /* RFC 4226 R6 recommends 160 bits */
 #define TOTP_MIN_SECRET_BYTES 16 /* R6: at least 128 bits */
 #define TOTP_MAX_SECRET_BYTES 64
 

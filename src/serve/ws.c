@@ -160,7 +160,8 @@ int
 ws_filter(struct conn *c)
 {
 	char uri[64];
-	if (lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/api/ws"))
+	if (lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(uri, "/api/ws"))
 		return 1;
 	if (!auth_host_ok(c->s, c->wsi)) {
 		okvm_log(OKVM_LOG_WARN, "serve: WebSocket for a Host not served here refused");
@@ -199,7 +200,7 @@ ws_receive(struct conn *c, const void *in, size_t len)
 	struct lws *wsi = c->wsi;
 	if (lws_frame_is_binary(wsi)) {
 		ws_queue_text(c, "{\"type\":\"error\",\"error\":\"binary messages are not "
-			      "supported; send JSON text\"}");
+				 "supported; send JSON text\"}");
 		c->s->ws_errors++;
 		return 0;
 	}

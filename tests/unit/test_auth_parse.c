@@ -19,6 +19,7 @@ test_host(void **state)
 		const char *host;
 		bool ok;
 	} cases[] = {
+		/* clang-format off */
 		{ "127.0.0.1:8080", true }, { "127.0.0.1", true }, { "localhost:1", true },
 		{ "LOCALHOST:1", true }, { "localhost.", true }, { "foo.localhost:9", true },
 		{ "[::1]:8080", true }, { "[::1]", true }, { "192.0.2.7:80", true },
@@ -30,6 +31,7 @@ test_host(void **state)
 		{ "", false }, { ":8080", false }, { "127.0.0.1:", false }, { "127.0.0.1:80x", false },
 		{ "[::1", false }, { "[::1]x", false }, { "[::1]:", false }, { "[evil]:80", false },
 		{ "a b", false }, { "localhost:8080:1", false },
+		/* clang-format on */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool got = auth_host_allowed(cases[i].host, names, 2);
