@@ -166,12 +166,10 @@ http_reply_json(struct conn *c, unsigned status, const char *json)
 	return http_reply(c, status, "application/json", json, strlen(json), NULL);
 }
 
-int
-http_reply_error(struct conn *c, unsigned status, const char *msg)
+/* Send o (consumed) as the JSON answer. */
+static int
+reply_object(struct conn *c, unsigned status, cJSON *o)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddBoolToObject(o, "ok", false);
-	cJSON_AddStringToObject(o, "error", msg);
 	char *txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	int rc = http_reply_json(c, status, txt);
@@ -179,16 +177,21 @@ http_reply_error(struct conn *c, unsigned status, const char *msg)
 	return rc;
 }
 
+int
+http_reply_error(struct conn *c, unsigned status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", false);
+	cJSON_AddStringToObject(o, "error", msg);
+	return reply_object(c, status, o);
+}
+
 static int
 reply_ok(struct conn *c, unsigned status, cJSON *extra)
 {
 	cJSON *o = extra ? extra : cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", true);
-	char *txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	int rc = http_reply_json(c, status, txt);
-	free(txt);
-	return rc;
+	return reply_object(c, status, o);
 }
 
 /* Map a backend error to an HTTP status and a message people can act on. */
