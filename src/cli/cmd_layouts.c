@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
+#include "lib/xalloc.h"
 
 static bool
 matches(const struct okvm_layout_info *l, const char *filter)
@@ -81,9 +82,7 @@ print_chars(const char *name)
 	if (!km)
 		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`", name);
 	size_t n = okvm_keymap_charset(km, false, NULL, 0);
-	uint32_t *cps = calloc(n ? n : 1, sizeof(*cps));
-	if (!cps)
-		abort();
+	uint32_t *cps = xcalloc(n ? n : 1, sizeof(*cps));
 	okvm_keymap_charset(km, false, cps, n);
 	for (size_t i = 0; i < n; i++)
 		if (cps[i] >= 0x20 && cps[i] != 0x7F)

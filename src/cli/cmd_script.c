@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/script-parse.h"
+#include "lib/xalloc.h"
 
 #define SCRIPT_MAX_BYTES (4u << 20)
 #define SCRIPT_MAX_SLEEP_MS 3600000
@@ -89,10 +90,8 @@ script_load(FILE *in, const char *name, struct script *s)
 			continue;
 		}
 		rc = check_line(&l, lineno);
-		s->lines = realloc(s->lines, (s->n + 1) * sizeof(*s->lines));
-		s->lineno = realloc(s->lineno, (s->n + 1) * sizeof(*s->lineno));
-		if (!s->lines || !s->lineno)
-			abort();
+		s->lines = xrealloc(s->lines, (s->n + 1) * sizeof(*s->lines));
+		s->lineno = xrealloc(s->lineno, (s->n + 1) * sizeof(*s->lineno));
 		s->lines[s->n] = l;
 		s->lineno[s->n++] = lineno;
 	}

@@ -21,6 +21,7 @@
 #include "okvm/keymap.h"
 #include "okvm/link.h"
 #include "okvm/text.h"
+#include "lib/xalloc.h"
 
 /* Default: no limit of its own. The link already keeps every report the target's USB poll can
  * see (the minimum gap, the ACK window), so the default is as fast as that is safe; --rate N
@@ -114,9 +115,7 @@ static int
 read_all(FILE *in, char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		abort();
+	char *buf = xmalloc(cap);
 	for (;;) {
 		if (n == cap) {
 			if (cap >= TYPE_MAX_INPUT) {
@@ -124,9 +123,7 @@ read_all(FILE *in, char **out, size_t *len)
 				return -EFBIG;
 			}
 			cap *= 2;
-			buf = realloc(buf, cap);
-			if (!buf)
-				abort();
+			buf = xrealloc(buf, cap);
 		}
 		size_t k = fread(buf + n, 1, cap - n, in);
 		n += k;
@@ -222,9 +219,7 @@ type_parse(int argc, char **argv, struct type_args *a)
 		if (err)
 			return cli_fail("type: cannot read standard input: %s", strerror(-err));
 	} else {
-		a->text = strdup(arg);
-		if (!a->text)
-			abort();
+		a->text = xstrdup(arg);
 		a->len = strlen(arg);
 	}
 	return CLI_OK;
@@ -300,9 +295,7 @@ cmd_key(struct cli *cli, int argc, char **argv)
 		return cli_usage("unknown keyboard layout '%s'; see `okvm layouts`",
 				 cli_layout(cli));
 	int n = argc - 1, rc = CLI_OK;
-	struct okvm_combo *combos = calloc((size_t)n, sizeof(*combos));
-	if (!combos)
-		abort();
+	struct okvm_combo *combos = xcalloc((size_t)n, sizeof(*combos));
 	for (int i = 0; i < n && !rc; i++) {
 		char err[200];
 		if (okvm_combo_parse(argv[i + 1], km, &combos[i], err, sizeof(err)) < 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/script-parse.h"
+#include "lib/xalloc.h"
 
 static char
 unescape_dq(char c)
@@ -103,9 +104,7 @@ script_split(const char *line, size_t len, struct script_line *out, const char *
 		*why = "line longer than 64 KiB";
 		return -EINVAL;
 	}
-	out->buf = malloc(len + 1); /* output never exceeds input + one NUL per word */
-	if (!out->buf)
-		abort();
+	out->buf = xmalloc(len + 1); /* output never exceeds input + one NUL per word */
 	struct splitter s = { .p = line, .end = line + len, .w = out->buf, .out = out };
 	int rc = split(&s, why);
 	if (rc < 0) {

@@ -18,6 +18,7 @@
 #include "emu/screen.h"
 #include "okvm/error.h"
 #include "okvm/video.h"
+#include "lib/xalloc.h"
 
 #define EMU_DEFAULT_VIDEO "1920x1080@30"
 
@@ -65,9 +66,7 @@ vunit_new(struct cli *cli)
 		cli_usage("--emu-video: '%s' is not WxH@FPS", mode);
 		return NULL;
 	}
-	struct vunit *u = calloc(1, sizeof(*u));
-	if (!u)
-		abort();
+	struct vunit *u = xcalloc(1, sizeof(*u));
 	u->screen = vs;
 	ms2109_emu_init(&u->regs, NULL);
 	int w = 1920, h = 1080, fps = 30;

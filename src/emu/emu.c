@@ -56,9 +56,7 @@ emu_config_init(struct emu_config *cfg)
 struct emu *
 emu_new(const struct emu_config *cfg)
 {
-	struct emu *e = calloc(1, sizeof(*e));
-	if (!e)
-		abort();
+	struct emu *e = xcalloc(1, sizeof(*e));
 	e->link_path = xstrdup_or_null(cfg->link_path);
 	e->layout = xstrdup_or_null(cfg->layout ? cfg->layout : "us");
 	e->events_path = xstrdup_or_null(cfg->events_path);
@@ -153,23 +151,16 @@ make_link(struct emu *e)
 static char *
 modem_path_for(struct emu *e)
 {
-	char *p;
-	if (e->link_path) {
-		if (asprintf(&p, "%s.modem", e->link_path) < 0)
-			abort();
-		return p;
-	}
+	if (e->link_path)
+		return xasprintf("%s.modem", e->link_path);
 	const char *dir = getenv("TMPDIR");
-	if (asprintf(&e->tmpdir, "%s/okvm-emu-XXXXXX", dir && *dir ? dir : "/tmp") < 0)
-		abort();
+	e->tmpdir = xasprintf("%s/okvm-emu-XXXXXX", dir && *dir ? dir : "/tmp");
 	if (!mkdtemp(e->tmpdir)) {
 		free(e->tmpdir);
 		e->tmpdir = NULL;
 		return NULL;
 	}
-	if (asprintf(&p, "%s/modem", e->tmpdir) < 0)
-		abort();
-	return p;
+	return xasprintf("%s/modem", e->tmpdir);
 }
 
 static int

@@ -13,6 +13,7 @@
 
 #include "emu/emu-internal.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 static const char *const type_names[] = {
 	[EMU_EV_TEXT] = "text",       [EMU_EV_KEY] = "key",
@@ -77,9 +78,7 @@ write_line(struct emu *e, const struct emu_event *ev)
 {
 	char *s = emu_event_json(ev);
 	size_t n = strlen(s);
-	char *line = malloc(n + 2);
-	if (!line)
-		abort();
+	char *line = xmalloc(n + 2);
 	memcpy(line, s, n);
 	line[n] = '\n';
 	if (write(e->events_fd, line, n + 1) != (ssize_t)(n + 1))

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "emu/ms2109-chip.h"
+#include "lib/xalloc.h"
 
 struct glue {
 	struct ms2109_emu *emu;
@@ -48,9 +49,7 @@ emu_ms2109_chip_new_hooked(struct ms2109_emu *e, pthread_mutex_t *lock,
 			   void (*routed)(bool to_target, void *ud), void *ud)
 {
 	static const struct okvm_chip_transport t = { glue_set, glue_get, free };
-	struct glue *g = malloc(sizeof(*g));
-	if (!g)
-		abort();
+	struct glue *g = xmalloc(sizeof(*g));
 	*g = (struct glue){ .emu = e, .lock = lock, .routed = routed, .ud = ud };
 	return okvm_chip_new(OKVM_CHIP_MS2109, &t, g);
 }

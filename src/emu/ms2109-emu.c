@@ -24,6 +24,7 @@
 
 #include "emu/ms2109-emu.h"
 #include "okvm/models.h"
+#include "lib/xalloc.h"
 
 #define CMD_READ_XDATA 0xB5
 #define CMD_WRITE_XDATA 0xB6
@@ -319,9 +320,7 @@ ms2109_emu_apply(struct ms2109_emu *e, const char *setting)
 size_t
 ms2109_emu_dump(const struct ms2109_emu *e, char *out, size_t size)
 {
-	struct ms2109_emu *ref = malloc(sizeof(*ref));
-	if (!ref)
-		abort();
+	struct ms2109_emu *ref = xmalloc(sizeof(*ref));
 	char fw[9];
 	snprintf(fw, sizeof(fw), "%02u%02u%02u%02u", e->fw[0] % 100u, e->fw[1] % 100u,
 		 e->fw[2] % 100u, e->fw[3] % 100u);

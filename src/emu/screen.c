@@ -22,6 +22,7 @@
 #include "emu/screen.h"
 #include "lib/video/capture.h"
 #include "lib/video/draw.h"
+#include "lib/xalloc.h"
 
 #define BAR_H 32
 #define MARGIN 40
@@ -368,9 +369,7 @@ clamp(int v, int lo, int hi)
 struct vscreen *
 vscreen_new(int w, int h, int fps)
 {
-	struct vscreen *vs = calloc(1, sizeof(*vs));
-	if (!vs)
-		abort();
+	struct vscreen *vs = xcalloc(1, sizeof(*vs));
 	vs->w = clamp(w, 64, 4096) & ~1;
 	vs->h = clamp(h, 64, 2160) & ~1;
 	vs->fps = clamp(fps, 1, 120);
@@ -382,10 +381,8 @@ vscreen_new(int w, int h, int fps)
 	vs->rows = (vs->win_h - 8) / OKVM_FONT_H;
 	if (vs->cols < 1 || vs->rows < 1)
 		vs->cols = vs->rows = 1;
-	vs->cells = calloc((size_t)vs->cols * (size_t)vs->rows, sizeof(*vs->cells));
-	vs->snap = calloc((size_t)vs->cols * (size_t)vs->rows, sizeof(*vs->snap));
-	if (!vs->cells || !vs->snap)
-		abort();
+	vs->cells = xcalloc((size_t)vs->cols * (size_t)vs->rows, sizeof(*vs->cells));
+	vs->snap = xcalloc((size_t)vs->cols * (size_t)vs->rows, sizeof(*vs->snap));
 	vs->px = vs->w / 2;
 	vs->py = vs->h / 2;
 	vs->signal = true;

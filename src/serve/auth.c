@@ -31,6 +31,7 @@
 #include "serve/internal.h"
 #include "serve/totp.h"
 #include "lib/thread.h"
+#include "lib/xalloc.h"
 
 #define PWHASH_OPSLIMIT 3
 #define PWHASH_MEMLIMIT (12u * 1024 * 1024)
@@ -44,9 +45,7 @@ serve_password_hash(const char *password, char **out)
 {
 	if (sodium_init() < 0)
 		return -EIO;
-	char *h = malloc(crypto_pwhash_STRBYTES);
-	if (!h)
-		abort();
+	char *h = xmalloc(crypto_pwhash_STRBYTES);
 	if (crypto_pwhash_str(h, password, strlen(password), PWHASH_OPSLIMIT, PWHASH_MEMLIMIT)) {
 		free(h);
 		return -ENOMEM;
@@ -413,9 +412,7 @@ auth_login_start(struct serve *s, struct conn *c, const char *user, const char *
 	}
 	if (start_thread(s))
 		return -EBUSY;
-	struct login_job *j = calloc(1, sizeof(*j));
-	if (!j)
-		abort();
+	struct login_job *j = xcalloc(1, sizeof(*j));
 	j->c = c;
 	snprintf(j->peer, sizeof(j->peer), "%s", c->peer);
 	/* A name no user can have is checked (against the dummy hash) and logged as such: it goes

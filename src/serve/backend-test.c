@@ -29,6 +29,7 @@
 #include "okvm/log.h"
 #include "serve/backend.h"
 #include "lib/thread.h"
+#include "lib/xalloc.h"
 
 #define MAX_FILES 256
 
@@ -144,9 +145,7 @@ static void
 publish(struct tb *t)
 {
 	struct jpeg_file *jf = &t->files[t->seq % t->nfiles];
-	struct tframe *tf = calloc(1, sizeof(*tf));
-	if (!tf)
-		abort();
+	struct tframe *tf = xcalloc(1, sizeof(*tf));
 	atomic_init(&tf->refs, 1);
 	tf->f.data = jf->data;
 	tf->f.size = jf->size;
@@ -508,9 +507,7 @@ tb_type(void *ud, const char *text, size_t len, const char *layout, double cps,
 		pthread_mutex_lock(&t->lock);
 		t->typer_running = false;
 	}
-	t->text = malloc(len + 1);
-	if (!t->text)
-		abort();
+	t->text = xmalloc(len + 1);
 	memcpy(t->text, text, len);
 	t->text[len] = 0;
 	t->text_len = len;
@@ -665,9 +662,7 @@ load_file(const char *path, struct jpeg_file *jf, tjhandle tj)
 		fclose(f);
 		return -EINVAL;
 	}
-	jf->data = malloc((size_t)n);
-	if (!jf->data)
-		abort();
+	jf->data = xmalloc((size_t)n);
 	jf->size = fread(jf->data, 1, (size_t)n, f);
 	fclose(f);
 	int sub, cs;
@@ -731,9 +726,7 @@ on_usr(int sig)
 int
 serve_backend_test_new(const char *dir, double fps, const char *log_path, struct serve_backend *out)
 {
-	struct tb *t = calloc(1, sizeof(*t));
-	if (!t)
-		abort();
+	struct tb *t = xcalloc(1, sizeof(*t));
 	int rc = load_dir(t, dir);
 	if (!rc && log_path && !(t->log = fopen(log_path, "a")))
 		rc = -errno;

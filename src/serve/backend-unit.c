@@ -38,6 +38,7 @@
 #include "okvm/video.h"
 #include "serve/backend.h"
 #include "lib/thread.h"
+#include "lib/xalloc.h"
 
 #define RECONNECT_MS 1000   /* hot-plug: how often a gone unit is looked for */
 #define TYPE_QUEUE_AHEAD 16 /* keyboard reports queued ahead of the link while typing */
@@ -700,9 +701,7 @@ start_hid(struct ub *u)
 int
 serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend *out)
 {
-	struct ub *u = calloc(1, sizeof(*u));
-	if (!u)
-		abort();
+	struct ub *u = xcalloc(1, sizeof(*u));
 	u->link = cfg->link;
 	u->locate = cfg->locate;
 	u->locate_ud = cfg->locate_ud;

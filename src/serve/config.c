@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/xalloc.h"
 #include "okvm/log.h"
 #include "serve/config-file.h"
 #include "serve/totp.h"
@@ -45,8 +46,8 @@ void
 serve_config_init(struct serve_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->listen = strdup(SERVE_DEFAULT_LISTEN);
-	cfg->layout = strdup("us");
+	cfg->listen = xstrdup(SERVE_DEFAULT_LISTEN);
+	cfg->layout = xstrdup("us");
 	cfg->session_hours = 12;
 	cfg->stall_timeout_s = 10;
 	cfg->max_clients = 256;
@@ -56,8 +57,6 @@ serve_config_init(struct serve_config *cfg)
 	cfg->auth_mode = SERVE_AUTH_AUTO;
 	cfg->header_timeout_s = 10;
 	cfg->max_unauth_per_addr = 16;
-	if (!cfg->listen || !cfg->layout)
-		abort();
 }
 
 static void
@@ -96,34 +95,25 @@ serve_config_clear(struct serve_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	char *d = s ? strdup(s) : NULL;
-	if (s && !d)
-		abort();
-	return d;
-}
-
 void
 serve_config_copy(struct serve_config *dst, const struct serve_config *src)
 {
 	*dst = *src; /* the numbers; every pointer is replaced below */
-	dst->listen = dup_or_null(src->listen);
-	dst->password_hash = dup_or_null(src->password_hash);
-	dst->tls_cert = dup_or_null(src->tls_cert);
-	dst->tls_key = dup_or_null(src->tls_key);
-	dst->tls_dir = dup_or_null(src->tls_dir);
-	dst->layout = dup_or_null(src->layout);
-	dst->config_path = dup_or_null(src->config_path);
-	dst->metrics_token = dup_or_null(src->metrics_token);
-	dst->totp_secret = dup_or_null(src->totp_secret);
+	dst->listen = xstrdup_or_null(src->listen);
+	dst->password_hash = xstrdup_or_null(src->password_hash);
+	dst->tls_cert = xstrdup_or_null(src->tls_cert);
+	dst->tls_key = xstrdup_or_null(src->tls_key);
+	dst->tls_dir = xstrdup_or_null(src->tls_dir);
+	dst->layout = xstrdup_or_null(src->layout);
+	dst->config_path = xstrdup_or_null(src->config_path);
+	dst->metrics_token = xstrdup_or_null(src->metrics_token);
+	dst->totp_secret = xstrdup_or_null(src->totp_secret);
 	for (unsigned i = 0; i < src->nserver_names; i++)
-		dst->server_names[i] = dup_or_null(src->server_names[i]);
+		dst->server_names[i] = xstrdup_or_null(src->server_names[i]);
 	for (unsigned i = 0; i < src->nusers; i++) {
-		dst->users[i].name = dup_or_null(src->users[i].name);
-		dst->users[i].password_hash = dup_or_null(src->users[i].password_hash);
-		dst->users[i].totp_secret = dup_or_null(src->users[i].totp_secret);
+		dst->users[i].name = xstrdup_or_null(src->users[i].name);
+		dst->users[i].password_hash = xstrdup_or_null(src->users[i].password_hash);
+		dst->users[i].totp_secret = xstrdup_or_null(src->users[i].totp_secret);
 	}
 }
 
@@ -150,7 +140,7 @@ static bool
 set_str(char **field, const char *v)
 {
 	free_secret(*field);
-	*field = *v ? dup_or_null(v) : NULL;
+	*field = *v ? xstrdup_or_null(v) : NULL;
 	return true;
 }
 
@@ -184,7 +174,7 @@ set_totp(struct parse *ps, char **field, const char *v)
 	if (!totp_secret_valid(v))
 		return bad(ps, "totp: not a base32 secret of %d to %d bytes (okvm totp makes one)",
 			   TOTP_MIN_SECRET_BYTES, TOTP_MAX_SECRET_BYTES);
-	char *s = dup_or_null(v), *o = s;
+	char *s = xstrdup_or_null(v), *o = s;
 	for (const char *p = v; *p; p++)
 		if (*p != ' ' && *p != '=')
 			*o++ = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
@@ -229,7 +219,7 @@ dns_name_valid(const char *n)
 static bool
 set_server_names(struct parse *ps, struct serve_config *cfg, const char *v)
 {
-	char *copy = dup_or_null(v), *save = NULL;
+	char *copy = xstrdup_or_null(v), *save = NULL;
 	char *names[SERVE_MAX_SERVER_NAMES] = { 0 };
 	unsigned n = 0;
 	bool ok = true;
@@ -242,7 +232,7 @@ set_server_names(struct parse *ps, struct serve_config *cfg, const char *v)
 		else if (!dns_name_valid(t))
 			ok = bad(ps, "server_names: '%.80s' is not a DNS name", t);
 		else
-			names[n++] = dup_or_null(t);
+			names[n++] = xstrdup_or_null(t);
 	}
 	free(copy);
 	if (!ok) {
@@ -363,7 +353,7 @@ user_get(struct parse *ps, const char *name)
 		return NULL;
 	}
 	struct serve_user *u = &cfg->users[cfg->nusers++];
-	u->name = dup_or_null(name);
+	u->name = xstrdup_or_null(name);
 	return u;
 }
 
@@ -402,9 +392,7 @@ static int
 read_all(FILE *f, char **out)
 {
 	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		abort();
+	char *buf = xmalloc(cap);
 	size_t n;
 	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
 		len += n;
@@ -414,9 +402,7 @@ read_all(FILE *f, char **out)
 				return -EFBIG;
 			}
 			cap *= 2;
-			char *bigger = realloc(buf, cap);
-			if (!bigger)
-				abort();
+			char *bigger = xrealloc(buf, cap);
 			buf = bigger;
 		}
 	}
@@ -587,7 +573,7 @@ serve_config_load(struct serve_config *cfg, const char *path)
 	if (rc)
 		return rc;
 	free(cfg->config_path);
-	cfg->config_path = dup_or_null(path);
+	cfg->config_path = xstrdup_or_null(path);
 	return 0;
 }
 
@@ -608,11 +594,9 @@ serve_config_default_path(bool for_write)
 	const char *xdg = getenv("XDG_CONFIG_HOME");
 	const char *home = getenv("HOME");
 	if (xdg && *xdg) {
-		if (asprintf(&p, "%s/okvm/okvm.conf", xdg) < 0)
-			abort();
+		p = xasprintf("%s/okvm/okvm.conf", xdg);
 	} else if (home && *home) {
-		if (asprintf(&p, "%s/.config/okvm/okvm.conf", home) < 0)
-			abort();
+		p = xasprintf("%s/.config/okvm/okvm.conf", home);
 	}
 	if (p && (for_write || !access(p, F_OK)))
 		return p;

@@ -22,6 +22,7 @@
 #include "okvm/log.h"
 #include "serve/config-file.h"
 #include "serve/internal.h"
+#include "lib/xalloc.h"
 
 enum route {
 	R_NONE,
@@ -118,9 +119,7 @@ http_set_headers(struct conn *c, unsigned status, const char *ctype, long long l
 {
 	size_t cap = LWS_PRE + 1024 + (extra_headers ? strlen(extra_headers) : 0);
 	free(c->resp);
-	c->resp = malloc(cap);
-	if (!c->resp)
-		abort();
+	c->resp = xmalloc(cap);
 	char *p = (char *)c->resp + LWS_PRE;
 	int n = snprintf(p, cap - LWS_PRE,
 			 "HTTP/1.1 %u %s\r\n"
@@ -149,9 +148,7 @@ http_reply(struct conn *c, unsigned status, const char *ctype, const char *body,
 {
 	http_set_headers(c, status, ctype, (long long)len, extra_headers);
 	free(c->body_mem);
-	c->body_mem = malloc(len + 1);
-	if (!c->body_mem)
-		abort();
+	c->body_mem = xmalloc(len + 1);
 	memcpy(c->body_mem, body, len);
 	c->body_ptr = (const uint8_t *)c->body_mem;
 	c->body_size = len;
@@ -581,9 +578,7 @@ http_on_request(struct conn *c, const char *uri)
 		return http_reply_error(c, 413, "body too large");
 	if (n == 0)
 		return dispatch(c);
-	c->body = malloc(n + 1);
-	if (!c->body)
-		abort();
+	c->body = xmalloc(n + 1);
 	c->body_len = 0;
 	c->body_expect = (size_t)n;
 	return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "serve/internal.h"
+#include "lib/xalloc.h"
 
 void
 metrics_add(struct lat_ring *r, uint64_t latency_us)
@@ -58,9 +59,7 @@ out(struct buf *b, const char *fmt, ...)
 			return;
 		}
 		b->cap = b->cap * 2 + (size_t)n;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
+		b->p = xrealloc(b->p, b->cap);
 	}
 }
 
@@ -114,9 +113,7 @@ metrics_text(struct serve *s)
 	struct serve_state st = { 0 };
 	s->be.ops->get_state(s->be.ud, &st);
 	struct buf b = { .cap = 4096 };
-	b.p = malloc(b.cap);
-	if (!b.p)
-		abort();
+	b.p = xmalloc(b.cap);
 	b.p[0] = 0;
 	bool recent = serve_now_us() - s->served_window_start_us < 2000000;
 	metric(&b, "okvm_capture_fps", "gauge", "Frames per second captured.", st.fps);

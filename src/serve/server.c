@@ -26,6 +26,7 @@
 
 #include "okvm/log.h"
 #include "serve/internal.h"
+#include "lib/xalloc.h"
 
 uint64_t
 serve_now_us(void)
@@ -281,9 +282,7 @@ static const struct lws_protocols protocols[] = {
 struct serve *
 serve_new(const struct serve_config *cfg, struct serve_backend *be)
 {
-	struct serve *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
+	struct serve *s = xcalloc(1, sizeof(*s));
 	serve_config_copy(&s->cfg, cfg);
 	s->be = *be;
 	s->net_pending = -1;
@@ -405,10 +404,8 @@ setup_tls(struct serve *s, struct lws_context_creation_info *info, char **cert, 
 			okvm_log(OKVM_LOG_ERROR, "serve: --tls-cert and --tls-key go together");
 			return -EINVAL;
 		}
-		*cert = strdup(s->cfg.tls_cert);
-		*key = strdup(s->cfg.tls_key);
-		if (!*cert || !*key)
-			abort();
+		*cert = xstrdup(s->cfg.tls_cert);
+		*key = xstrdup(s->cfg.tls_key);
 	} else {
 		return 0;
 	}

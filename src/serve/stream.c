@@ -27,6 +27,7 @@
 
 #include "okvm/log.h"
 #include "serve/internal.h"
+#include "lib/xalloc.h"
 
 static const char part_trailer[] = "\r\n--" SERVE_BOUNDARY "\r\n";
 
@@ -114,9 +115,7 @@ stream_begin(struct conn *c, bool snapshot)
 			  "Connection: close\r\n\r\n"
 			  "--" SERVE_BOUNDARY "\r\n";
 	size_t n = strlen(txt);
-	c->resp = malloc(LWS_PRE + n);
-	if (!c->resp)
-		abort();
+	c->resp = xmalloc(LWS_PRE + n);
 	memcpy(c->resp + LWS_PRE, txt, n);
 	c->resp_len = n;
 	c->resp_off = 0;

@@ -40,6 +40,7 @@
 
 #include "okvm/log.h"
 #include "serve/internal.h"
+#include "lib/xalloc.h"
 
 int serve_tls_self_signed(struct serve *s, char **cert, char **key);
 int serve_tls_check_pair(const char *cert, const char *key);
@@ -134,8 +135,7 @@ make_cert(EVP_PKEY *pk)
 static FILE *
 open_temp(const char *path, mode_t mode, char **tmp, int *rc)
 {
-	if (asprintf(tmp, "%s.XXXXXX", path) < 0)
-		abort();
+	*tmp = xasprintf("%s.XXXXXX", path);
 	int fd = mkostemp(*tmp, O_CLOEXEC | O_NOFOLLOW);
 	FILE *f = NULL;
 	if (fd >= 0 && !fchmod(fd, mode))
@@ -170,9 +170,7 @@ finish_temp(FILE *f, char *tmp, int rc)
 static void
 sync_dir(const char *path)
 {
-	char *dir = strdup(path);
-	if (!dir)
-		abort();
+	char *dir = xstrdup(path);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		slash[slash == dir] = 0; /* "/x" -> "/" */
@@ -232,9 +230,8 @@ int
 serve_tls_self_signed(struct serve *s, char **cert, char **key)
 {
 	char *dir = tls_dir(s);
-	if (asprintf(cert, "%s/okvm-selfsigned.crt", dir) < 0 ||
-	    asprintf(key, "%s/okvm-selfsigned.key", dir) < 0)
-		abort();
+	*cert = xasprintf("%s/okvm-selfsigned.crt", dir);
+	*key = xasprintf("%s/okvm-selfsigned.key", dir);
 	free(dir);
 	int rc;
 	if (is_symlink(*key)) {

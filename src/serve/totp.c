@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "serve/totp.h"
+#include "lib/xalloc.h"
 
 static const char b32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -183,9 +184,7 @@ totp_secret_new(void)
 		abort();
 	uint8_t key[TOTP_SECRET_BYTES];
 	randombytes_buf(key, sizeof(key));
-	char *out = malloc(TOTP_SECRET_BYTES * 8 / 5 + 2);
-	if (!out)
-		abort();
+	char *out = xmalloc(TOTP_SECRET_BYTES * 8 / 5 + 2);
 	totp_base32_encode(key, sizeof(key), false, out, TOTP_SECRET_BYTES * 8 / 5 + 2);
 	sodium_memzero(key, sizeof(key));
 	return out;
@@ -194,9 +193,5 @@ totp_secret_new(void)
 char *
 totp_uri(const char *base32_secret, const char *account)
 {
-	char *uri;
-	if (asprintf(&uri, "otpauth://totp/okvm:%s?secret=%s&issuer=okvm", account, base32_secret) <
-	    0)
-		abort();
-	return uri;
+	return xasprintf("otpauth://totp/okvm:%s?secret=%s&issuer=okvm", account, base32_secret);
 }

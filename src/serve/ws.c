@@ -23,6 +23,7 @@
 #include "okvm/log.h"
 #include "serve/config-file.h"
 #include "serve/internal.h"
+#include "lib/xalloc.h"
 
 /* ---- outgoing ---- */
 
@@ -34,9 +35,7 @@ ws_queue_text(struct conn *c, const char *text)
 		return;
 	}
 	size_t n = strlen(text);
-	struct ws_msg *m = malloc(sizeof(*m) + LWS_PRE + n);
-	if (!m)
-		abort();
+	struct ws_msg *m = xmalloc(sizeof(*m) + LWS_PRE + n);
 	m->len = n;
 	memcpy(m->buf + LWS_PRE, text, n);
 	c->q[(c->qhead + c->qlen) % SERVE_WS_QUEUE] = m;
@@ -127,9 +126,7 @@ ws_writeable(struct conn *c)
 		c->state_dirty = false;
 		char *txt = ws_state_json(c->s, c);
 		n = strlen(txt);
-		state = malloc(LWS_PRE + n);
-		if (!state)
-			abort();
+		state = xmalloc(LWS_PRE + n);
 		memcpy(state + LWS_PRE, txt, n);
 		free(txt);
 		p = (unsigned char *)state + LWS_PRE;
@@ -211,9 +208,7 @@ ws_receive(struct conn *c, const void *in, size_t len)
 				 (unsigned char *)"message too big", 15);
 		return -1;
 	}
-	char *rx = realloc(c->rx, c->rx_len + len + 1);
-	if (!rx)
-		abort();
+	char *rx = xrealloc(c->rx, c->rx_len + len + 1);
 	c->rx = rx;
 	memcpy(c->rx + c->rx_len, in, len);
 	c->rx_len += len;

@@ -23,6 +23,7 @@
 #include "okvm/log.h"
 #include "okvm/models.h"
 #include "lib/sys/hidraw.h"
+#include "lib/xalloc.h"
 
 #define CMD_READ_XDATA 0xB5
 #define CMD_WRITE_XDATA 0xB6
@@ -88,9 +89,7 @@ okvm_chip_kind_name(enum okvm_chip_kind k)
 struct okvm_chip *
 okvm_chip_new(enum okvm_chip_kind kind, const struct okvm_chip_transport *t, void *ud)
 {
-	struct okvm_chip *c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
+	struct okvm_chip *c = xcalloc(1, sizeof(*c));
 	c->kind = (size_t)kind < sizeof(chips) / sizeof(chips[0]) ? kind : OKVM_CHIP_MS2109;
 	c->desc = &chips[c->kind];
 	c->t = *t;

@@ -14,6 +14,7 @@
 
 #include "lib/hid/hid_xkb.h"
 #include "okvm/keymap.h"
+#include "lib/xalloc.h"
 
 #define HID_ROLLOVER 0x01 /* ErrorRollOver: too many keys; the host keeps its previous state */
 #define USAGE_CAPS 0x39
@@ -208,9 +209,7 @@ okvm_kbd_decoder_leds(const struct okvm_kbd_decoder *d)
 struct okvm_kbd_decoder *
 okvm_kbd_decoder_new(const char *layout)
 {
-	struct okvm_kbd_decoder *d = calloc(1, sizeof(*d));
-	if (!d)
-		abort();
+	struct okvm_kbd_decoder *d = xcalloc(1, sizeof(*d));
 	if (hid_xkb_open(layout, &d->x) < 0) {
 		free(d);
 		return NULL;

@@ -20,6 +20,7 @@
 
 #include "lib/hid/hid_xkb.h"
 #include "okvm/keymap.h"
+#include "lib/xalloc.h"
 
 struct entry {
 	uint32_t cp;
@@ -87,9 +88,7 @@ map_add(struct charmap *m, uint32_t cp, xkb_keysym_t sym, const struct okvm_keys
 		return;
 	if (m->n == m->cap) {
 		m->cap = m->cap ? 2 * m->cap : 256;
-		m->e = realloc(m->e, m->cap * sizeof(*m->e));
-		if (!m->e)
-			abort();
+		m->e = xrealloc(m->e, m->cap * sizeof(*m->e));
 	}
 	m->e[m->n++] = (struct entry){ .cp = cp, .sym = sym, .seq = *seq };
 }
@@ -340,9 +339,7 @@ okvm_keymap_new(const char *layout)
 	struct hid_xkb x;
 	if (hid_xkb_open(layout, &x) < 0)
 		return NULL;
-	struct okvm_keymap *km = calloc(1, sizeof(*km));
-	if (!km)
-		abort();
+	struct okvm_keymap *km = xcalloc(1, sizeof(*km));
 	snprintf(km->name, sizeof(km->name), "%s", layout);
 	build_map(&x, false, &km->map[0]);
 	build_map(&x, true, &km->map[1]);

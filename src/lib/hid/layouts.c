@@ -103,9 +103,7 @@ okvm_layouts_list(struct okvm_layout_info **out)
 	struct okvm_layout_info *all = NULL;
 	size_t n = 0;
 	if (!rc && l.nl + l.nv) {
-		all = malloc((l.nl + l.nv) * sizeof(*all));
-		if (!all)
-			abort();
+		all = xmalloc((l.nl + l.nv) * sizeof(*all));
 		for (size_t i = 0; i < l.nl; i++) {
 			all[n++] = l.layouts[i];
 			for (size_t v = 0; v < l.nv; v++)

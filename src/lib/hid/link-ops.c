@@ -13,6 +13,7 @@
 
 #include "lib/hid/link-private.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 #define PROBE_MS 150
 
@@ -131,9 +132,7 @@ okvm_link_reopen(struct okvm_link *l, const char *path)
 	l->any_report = false;
 	okvm_ch9329_parser_reset(&l->parser);
 	if (path && strcmp(path, l->path)) {
-		char *p = strdup(path);
-		if (!p)
-			abort();
+		char *p = xstrdup(path);
 		free(l->path);
 		l->path = p;
 	}

@@ -84,9 +84,7 @@ link_sleep_ms(int ms)
 static void
 ring_init(struct ring *r, size_t elem, size_t cap)
 {
-	r->buf = calloc(cap, elem);
-	if (!r->buf)
-		abort();
+	r->buf = xcalloc(cap, elem);
 	r->elem = elem;
 	r->cap = cap;
 	r->head = r->n = 0;
@@ -144,9 +142,7 @@ make_fds(struct okvm_link *l)
 struct okvm_link *
 okvm_link_new(const struct okvm_link_config *cfg)
 {
-	struct okvm_link *l = calloc(1, sizeof(*l));
-	if (!l)
-		abort();
+	struct okvm_link *l = xcalloc(1, sizeof(*l));
 	l->path = xstrdup_or_null(cfg->path);
 	l->modem_socket = xstrdup_or_null(cfg->modem_socket);
 	l->cfg_baud = cfg->baud;

@@ -25,6 +25,7 @@
 
 #include "okvm/error.h"
 #include "okvm/text.h"
+#include "lib/xalloc.h"
 
 struct planner {
 	struct okvm_text_plan *p;
@@ -72,10 +73,8 @@ push(struct planner *pl, uint8_t mods, uint8_t usage, size_t index)
 	struct okvm_text_plan *p = pl->p;
 	if (p->n == pl->cap) {
 		pl->cap = pl->cap ? 2 * pl->cap : 64;
-		p->reports = realloc(p->reports, pl->cap * sizeof(*p->reports));
-		p->char_index = realloc(p->char_index, pl->cap * sizeof(*p->char_index));
-		if (!p->reports || !p->char_index)
-			abort();
+		p->reports = xrealloc(p->reports, pl->cap * sizeof(*p->reports));
+		p->char_index = xrealloc(p->char_index, pl->cap * sizeof(*p->char_index));
 	}
 	struct okvm_kbd_report r = { .modifiers = mods, .keys = { usage } };
 	p->reports[p->n] = r;

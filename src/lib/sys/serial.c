@@ -29,6 +29,7 @@
 
 #include "okvm/log.h"
 #include "okvm/serial.h"
+#include "lib/xalloc.h"
 
 struct okvm_serial {
 	int fd;
@@ -169,9 +170,8 @@ okvm_serial_open(const char *path, int baud, struct okvm_serial **out)
 			close(fd);
 		return rc;
 	}
-	struct okvm_serial *s = calloc(1, sizeof(*s));
-	if (!s || !(s->path = strdup(path)))
-		abort();
+	struct okvm_serial *s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(path);
 	s->fd = fd;
 	s->baud = baud;
 	s->modem_fd = -1;
@@ -319,8 +319,7 @@ okvm_serial_set_modem_socket(struct okvm_serial *s, const char *path)
 	s->modem_path = NULL;
 	if (!path)
 		return 0;
-	if (!(s->modem_path = strdup(path)))
-		abort();
+	s->modem_path = xstrdup(path);
 	int rc = okvm_serial_set_dtr(s, false);
 	int rc2 = okvm_serial_set_rts(s, false);
 	return rc ? rc : rc2;

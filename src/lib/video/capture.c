@@ -25,6 +25,7 @@
 #include "lib/video/frame.h"
 #include "okvm/log.h"
 #include "lib/thread.h"
+#include "lib/xalloc.h"
 
 #define RETRY_US 1000000       /* reopen a missing device once a second */
 #define PLACEHOLDER_US 1000000 /* placeholder frames once a second */
@@ -71,9 +72,7 @@ okvm_now_us(void)
 struct okvm_capture *
 okvm_capture_new_custom(const struct okvm_capture_ops *ops, void *ud)
 {
-	struct okvm_capture *c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
+	struct okvm_capture *c = xcalloc(1, sizeof(*c));
 	c->ops = ops;
 	c->ud = ud;
 	c->pool = okvm_frame_pool_new();

@@ -12,15 +12,14 @@
 
 #include "lib/video/draw.h"
 #include "okvm/text.h"
+#include "lib/xalloc.h"
 
 void
 okvm_canvas_init(struct okvm_canvas *cv, int width, int height)
 {
 	cv->width = width;
 	cv->height = height;
-	cv->rgb = calloc((size_t)width * (size_t)height, 3);
-	if (!cv->rgb)
-		abort();
+	cv->rgb = xcalloc((size_t)width * (size_t)height, 3);
 }
 
 void

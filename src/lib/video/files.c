@@ -13,6 +13,7 @@
 
 #include "lib/video/capture.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 #define MAX_BYTES (512u << 20) /* refuse to load more than this */
 
@@ -46,9 +47,7 @@ read_file(const char *path, uint8_t **out, size_t *size)
 		fclose(f);
 		return -EFBIG;
 	}
-	uint8_t *p = malloc((size_t)n + 1);
-	if (!p)
-		abort();
+	uint8_t *p = xmalloc((size_t)n + 1);
 	size_t got = fread(p, 1, (size_t)n, f);
 	fclose(f);
 	if (got != (size_t)n) {
@@ -71,9 +70,7 @@ add_pic(struct files *s, uint8_t *p, size_t n)
 	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 64;
-		s->pics = realloc(s->pics, s->cap * sizeof(*s->pics));
-		if (!s->pics)
-			abort();
+		s->pics = xrealloc(s->pics, s->cap * sizeof(*s->pics));
 	}
 	s->pics[s->n++] = (struct pic){ p, (size_t)ok };
 }
@@ -123,9 +120,7 @@ load_dir(struct files *s, DIR *d)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			names = realloc(names, cap * sizeof(*names));
-			if (!names)
-				abort();
+			names = xrealloc(names, cap * sizeof(*names));
 		}
 		names[n++] = strdup(e->d_name);
 	}
@@ -226,9 +221,7 @@ static const struct okvm_capture_ops files_ops = {
 struct okvm_capture *
 okvm_capture_new_files(const char *path, double fps)
 {
-	struct files *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
+	struct files *s = xcalloc(1, sizeof(*s));
 	s->path = strdup(path);
 	s->fps = fps > 0 ? fps : 30;
 	snprintf(s->name, sizeof(s->name), "%s", path);

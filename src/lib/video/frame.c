@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "lib/video/frame.h"
+#include "lib/xalloc.h"
 
 #define POOL_KEEP 6 /* free frames kept for reuse */
 
@@ -40,9 +41,7 @@ impl(struct okvm_frame *f)
 struct okvm_frame_pool *
 okvm_frame_pool_new(void)
 {
-	struct okvm_frame_pool *p = calloc(1, sizeof(*p));
-	if (!p)
-		abort();
+	struct okvm_frame_pool *p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
 	atomic_init(&p->refs, 1);
 	return p;
@@ -74,9 +73,7 @@ pool_take(struct okvm_frame_pool *p)
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (!f) {
-		f = calloc(1, sizeof(*f));
-		if (!f)
-			abort();
+		f = xcalloc(1, sizeof(*f));
 	}
 	atomic_fetch_add(&p->refs, 1);
 	f->pool = p;
@@ -90,9 +87,7 @@ okvm_frame_pool_alloc(struct okvm_frame_pool *p, size_t size)
 	if (f->cap < size) {
 		free(f->buf);
 		f->cap = size + size / 4;
-		f->buf = malloc(f->cap);
-		if (!f->buf)
-			abort();
+		f->buf = xmalloc(f->cap);
 	}
 	memset(&f->pub, 0, sizeof(f->pub));
 	f->pub.data = f->buf;

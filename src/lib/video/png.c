@@ -9,6 +9,7 @@
 #include <turbojpeg.h>
 
 #include "okvm/video.h"
+#include "lib/xalloc.h"
 
 static int
 write_png(FILE *out, const uint8_t *rgb, int w, int h)
@@ -19,9 +20,7 @@ write_png(FILE *out, const uint8_t *rgb, int w, int h)
 		png_destroy_write_struct(&png, NULL);
 		return -ENOMEM;
 	}
-	png_bytep *rows = malloc(sizeof(*rows) * (size_t)h);
-	if (!rows)
-		abort();
+	png_bytep *rows = xmalloc(sizeof(*rows) * (size_t)h);
 	for (int y = 0; y < h; y++)
 		rows[y] = (png_bytep)rgb + (size_t)y * (size_t)w * 3;
 	int rc = 0;
@@ -52,9 +51,7 @@ okvm_jpeg_to_png(const uint8_t *jpeg, size_t n, FILE *out)
 	int rc = -EBADMSG;
 	uint8_t *rgb = NULL;
 	if (tjDecompressHeader3(tj, jpeg, n, &w, &h, &sub, &cs) == 0) {
-		rgb = malloc((size_t)w * (size_t)h * 3);
-		if (!rgb)
-			abort();
+		rgb = xmalloc((size_t)w * (size_t)h * 3);
 		if (tjDecompress2(tj, jpeg, n, rgb, w, 0, h, TJPF_RGB, 0) == 0)
 			rc = write_png(out, rgb, w, h);
 	}

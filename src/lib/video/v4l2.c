@@ -22,6 +22,7 @@
 #include "lib/sys/v4l2.h"
 #include "lib/video/capture.h"
 #include "okvm/log.h"
+#include "lib/xalloc.h"
 
 #define NBUFS 4
 #define MAX_MODES 128
@@ -249,9 +250,7 @@ v4l2_start(void *ud, struct okvm_capture *c)
 		 * camera came first...): follow the unit, not the name. */
 		okvm_log(OKVM_LOG_WARN, "%s: the capture device is back as %s", s->path, now);
 		free(s->path);
-		s->path = strdup(now);
-		if (!s->path)
-			abort();
+		s->path = xstrdup(now);
 		s->fd = okvm_v4l2_open(s->path);
 	}
 	if (s->fd < 0) {
@@ -328,8 +327,8 @@ publish_yuyv(struct v4l2src *s, struct okvm_capture *c, const uint8_t *p, size_t
 		return -EAGAIN;
 	}
 	size_t ysz = (size_t)w * (size_t)h, csz = ysz / 2;
-	if (!s->planes && !(s->planes = malloc(ysz + 2 * csz)))
-		abort();
+	if (!s->planes)
+		s->planes = xmalloc(ysz + 2 * csz);
 	uint8_t *y = s->planes, *u = y + ysz, *v = u + csz;
 	for (size_t i = 0; i < ysz / 2; i++) {
 		y[2 * i] = p[4 * i];
@@ -458,9 +457,7 @@ struct okvm_capture *
 okvm_capture_new_v4l2_located(const char *dev, const char *mode,
 			      int (*locate)(void *ud, char *path, size_t size), void *ud)
 {
-	struct v4l2src *s = calloc(1, sizeof(*s));
-	if (!s)
-		abort();
+	struct v4l2src *s = xcalloc(1, sizeof(*s));
 	s->locate = locate;
 	s->locate_ud = ud;
 	s->path = strdup(dev);
