@@ -75,7 +75,7 @@ struct ub {
 	void *progress_ud;
 	/* service thread only */
 	struct okvm_kbd_report kbd;
-	uint8_t media[3], acpi;
+	struct okvm_media_report media, acpi; /* held media and ACPI keys, one report each */
 	uint16_t x, y;
 	uint8_t buttons;
 	bool rel_mode;
@@ -235,25 +235,6 @@ send_kbd(struct ub *u)
 	return rc == -EAGAIN ? -EBUSY : rc;
 }
 
-static void
-kbd_set(struct okvm_kbd_report *r, uint8_t usage, bool down)
-{
-	int free_slot = -1;
-	for (int i = 0; i < 6; i++) {
-		if (r->keys[i] == usage) {
-			if (!down) {
-				memmove(&r->keys[i], &r->keys[i + 1], (size_t)(5 - i));
-				r->keys[5] = 0;
-			}
-			return;
-		}
-		if (!r->keys[i] && free_slot < 0)
-			free_slot = i;
-	}
-	if (down && free_slot >= 0)
-		r->keys[free_slot] = usage; /* a seventh key is dropped: 6-key rollover */
-}
-
 static int
 ub_key(void *ud, const char *code, bool down)
 {
@@ -264,26 +245,13 @@ ub_key(void *ud, const char *code, bool down)
 	if (okvm_key_from_code(code, &k))
 		return -ENOENT;
 	if (k.kind == OKVM_KEY_KBD) {
-		if (k.modifier_bit)
-			u->kbd.modifiers = down ? u->kbd.modifiers | k.modifier_bit
-						: u->kbd.modifiers & (uint8_t)~k.modifier_bit;
-		else
-			kbd_set(&u->kbd, k.usage, down);
+		/* A seventh key is dropped (6-key rollover, -ENOSPC); the report goes out anyway. */
+		okvm_kbd_report_apply(&u->kbd, &k, down);
 		return send_kbd(u);
 	}
-	struct okvm_media_report m = { 0 };
-	if (k.kind == OKVM_KEY_MEDIA) {
-		for (int i = 0; i < 3; i++)
-			u->media[i] = down ? u->media[i] | k.media_bit[i]
-					   : u->media[i] & (uint8_t)~k.media_bit[i];
-		m.report_id = 2;
-		memcpy(m.bits, u->media, 3);
-	} else {
-		u->acpi = down ? u->acpi | k.media_bit[0] : u->acpi & (uint8_t)~k.media_bit[0];
-		m.report_id = 1;
-		m.bits[0] = u->acpi;
-	}
-	return okvm_link_send_media(u->link, &m);
+	struct okvm_media_report *m = k.kind == OKVM_KEY_MEDIA ? &u->media : &u->acpi;
+	okvm_media_report_apply(m, &k, down);
+	return okvm_link_send_media(u->link, m);
 }
 
 static int
@@ -526,8 +494,8 @@ ub_release_all(void *ud)
 	pthread_cond_broadcast(&u->cond);
 	pthread_mutex_unlock(&u->lock);
 	memset(&u->kbd, 0, sizeof(u->kbd));
-	memset(u->media, 0, sizeof(u->media));
-	u->acpi = 0;
+	u->media = (struct okvm_media_report){ .report_id = OKVM_MEDIA_MULTIMEDIA };
+	u->acpi = (struct okvm_media_report){ .report_id = OKVM_MEDIA_ACPI };
 	u->buttons = 0;
 	return okvm_link_release_all(u->link);
 }

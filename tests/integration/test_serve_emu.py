@@ -69,6 +69,16 @@ with Server("-d", "emu", "--emu-events", fifo, "--emu-layout", "de", "--layout",
     text_until("hi")
     passed("browser key codes type 'hi' on the virtual target")
 
+    # Media keys share one report: a second one pressed and let go while the first is held
+    # leaves the first held (hardware.md 2.13: id 2, volume up 0x01 and mute 0x04 in byte 0).
+    media = []
+    for code, down in (("AudioVolumeUp", True), ("AudioVolumeMute", True),
+                       ("AudioVolumeMute", False), ("AudioVolumeUp", False)):
+        a.send({"type": "key", "code": code, "down": down})
+        media.append(expect(lambda e: e["type"] == "media", f"media {code} {down}")[-1])
+    check([(m["id"], m["bits"][0]) for m in media] == [(2, 0x01), (2, 0x05), (2, 0x01), (2, 0)],
+          f"media keys from the page: held ones stay held ({[m['bits'] for m in media]})")
+
     a.send({"type": "type", "text": "Grüße, wörld!\n", "layout": "de"})
     a.recv_until(lambda m: m["type"] == "ok")
     text_until("Grüße, wörld!\n")
