@@ -99,7 +99,7 @@ vscreen_feed_text(struct vscreen *vs, const char *utf8)
 {
 	pthread_mutex_lock(&vs->lock);
 	while (*utf8)
-		put(vs, okvm_utf8_take(&utf8));
+		put(vs, utf8_take(&utf8));
 	vs->dirty = true;
 	pthread_mutex_unlock(&vs->lock);
 }
@@ -166,14 +166,14 @@ draw_background(struct vscreen *vs)
 			row[3 * x + 2] = (uint8_t)(110 + 60 * y / c->height + grain);
 		}
 	}
-	okvm_canvas_fill(c, 0, 0, c->width, BAR_H, OKVM_RGB(32, 32, 36));
-	okvm_canvas_text(c, 12, (BAR_H - OKVM_FONT_H) / 2, "okvm virtual target",
-			 OKVM_RGB(220, 220, 220), 1);
+	canvas_fill(c, 0, 0, c->width, BAR_H, OKVM_RGB(32, 32, 36));
+	canvas_text(c, 12, (BAR_H - OKVM_FONT_H) / 2, "okvm virtual target",
+		    OKVM_RGB(220, 220, 220), 1);
 	/* the terminal window: title bar + body */
-	okvm_canvas_fill(c, vs->win_x - 2, vs->win_y - 26, vs->win_w + 4, vs->win_h + 28,
-			 OKVM_RGB(70, 70, 78));
-	okvm_canvas_text(c, vs->win_x + 6, vs->win_y - 23, "Terminal", OKVM_RGB(235, 235, 235), 1);
-	okvm_canvas_fill(c, vs->win_x, vs->win_y, vs->win_w, vs->win_h, OKVM_RGB(16, 18, 20));
+	canvas_fill(c, vs->win_x - 2, vs->win_y - 26, vs->win_w + 4, vs->win_h + 28,
+		    OKVM_RGB(70, 70, 78));
+	canvas_text(c, vs->win_x + 6, vs->win_y - 23, "Terminal", OKVM_RGB(235, 235, 235), 1);
+	canvas_fill(c, vs->win_x, vs->win_y, vs->win_w, vs->win_h, OKVM_RGB(16, 18, 20));
 }
 
 static int
@@ -215,9 +215,9 @@ static void
 draw_led(struct okvm_canvas *c, int x, const char *name, bool on)
 {
 	uint32_t box = on ? OKVM_RGB(60, 220, 90) : OKVM_RGB(70, 70, 70);
-	okvm_canvas_fill(c, x, 6, 14, BAR_H - 12, box);
-	okvm_canvas_text(c, x + 20, (BAR_H - OKVM_FONT_H) / 2, name,
-			 on ? OKVM_RGB(240, 240, 240) : OKVM_RGB(140, 140, 140), 1);
+	canvas_fill(c, x, 6, 14, BAR_H - 12, box);
+	canvas_text(c, x + 20, (BAR_H - OKVM_FONT_H) / 2, name,
+		    on ? OKVM_RGB(240, 240, 240) : OKVM_RGB(140, 140, 140), 1);
 }
 
 static void
@@ -233,7 +233,7 @@ draw_bar(struct vscreen *vs, uint8_t leds, uint64_t frame_no, time_t now)
 	char text[64];
 	snprintf(text, sizeof(text), "frame %-8llu %02d:%02d:%02d", (unsigned long long)frame_no,
 		 tm.tm_hour, tm.tm_min, tm.tm_sec);
-	okvm_canvas_text(c, x + 250, (BAR_H - OKVM_FONT_H) / 2, text, OKVM_RGB(230, 230, 230), 1);
+	canvas_text(c, x + 250, (BAR_H - OKVM_FONT_H) / 2, text, OKVM_RGB(230, 230, 230), 1);
 }
 
 static void
@@ -244,13 +244,13 @@ draw_console(struct vscreen *vs, const uint32_t *cells, int cur_col, int cur_row
 		for (int col = 0; col < vs->cols; col++) {
 			uint32_t cp = cells[r * vs->cols + col];
 			if (cp && cp != ' ')
-				okvm_canvas_glyph(c, vs->win_x + 4 + col * OKVM_FONT_W,
-						  vs->win_y + 4 + r * OKVM_FONT_H, cp,
-						  OKVM_RGB(200, 230, 200), 1);
+				canvas_glyph(c, vs->win_x + 4 + col * OKVM_FONT_W,
+					     vs->win_y + 4 + r * OKVM_FONT_H, cp,
+					     OKVM_RGB(200, 230, 200), 1);
 		}
-	okvm_canvas_fill(c, vs->win_x + 4 + cur_col * OKVM_FONT_W,
-			 vs->win_y + 4 + cur_row * OKVM_FONT_H + OKVM_FONT_H - 4, OKVM_FONT_W, 2,
-			 OKVM_RGB(200, 230, 200));
+	canvas_fill(c, vs->win_x + 4 + cur_col * OKVM_FONT_W,
+		    vs->win_y + 4 + cur_row * OKVM_FONT_H + OKVM_FONT_H - 4, OKVM_FONT_W, 2,
+		    OKVM_RGB(200, 230, 200));
 }
 
 /* A classic arrow: white inside, black outline, tip at (x, y). */
@@ -261,9 +261,9 @@ draw_pointer(struct okvm_canvas *c, int x, int y)
 		int wdt = dy < 12 ? dy * 7 / 10 + 1 : 12 - dy / 2;
 		if (dy >= 12 && wdt < 1)
 			break;
-		okvm_canvas_fill(c, x, y + dy, wdt + 1, 1, OKVM_RGB(0, 0, 0));
+		canvas_fill(c, x, y + dy, wdt + 1, 1, OKVM_RGB(0, 0, 0));
 		if (wdt > 1 && dy > 1 && dy < 17)
-			okvm_canvas_fill(c, x + 1, y + dy, wdt - 1, 1, OKVM_RGB(255, 255, 255));
+			canvas_fill(c, x + 1, y + dy, wdt - 1, 1, OKVM_RGB(255, 255, 255));
 	}
 }
 
@@ -286,9 +286,9 @@ render(struct vscreen *vs, struct okvm_capture *c, time_t now)
 	draw_bar(vs, leds, n, now);
 	draw_pointer(&vs->cv, px, py);
 
-	size_t cap = okvm_canvas_jpeg_bound(&vs->cv);
+	size_t cap = canvas_jpeg_bound(&vs->cv);
 	struct okvm_frame *f = okvm_capture_frame_alloc(c, cap);
-	long size = okvm_canvas_encode(vs->tj, &vs->cv, QUALITY, okvm_frame_buffer(f, NULL), &cap);
+	long size = canvas_encode(vs->tj, &vs->cv, QUALITY, okvm_frame_buffer(f, NULL), &cap);
 	if (size < 0) {
 		okvm_frame_unref(f);
 		return (int)size;
@@ -388,12 +388,12 @@ vscreen_new(int w, int h, int fps)
 	vs->signal = true;
 	vs->dirty = true;
 	pthread_mutex_init(&vs->lock, NULL);
-	okvm_canvas_init(&vs->bg, vs->w, vs->h);
-	okvm_canvas_init(&vs->cv, vs->w, vs->h);
+	canvas_init(&vs->bg, vs->w, vs->h);
+	canvas_init(&vs->cv, vs->w, vs->h);
 	draw_background(vs);
 	vs->ops = vscreen_ops;
 	vs->cap = okvm_capture_new_custom(&vs->ops, vs);
-	okvm_capture_set_size_hint(vs->cap, vs->w, vs->h);
+	capture_set_size_hint(vs->cap, vs->w, vs->h);
 	if (okvm_capture_start(vs->cap) < 0)
 		abort();
 	return vs;
@@ -417,8 +417,8 @@ vscreen_free(struct vscreen *vs)
 	okvm_frame_unref(vs->last);
 	if (vs->tj)
 		tjDestroy(vs->tj);
-	okvm_canvas_fini(&vs->bg);
-	okvm_canvas_fini(&vs->cv);
+	canvas_fini(&vs->bg);
+	canvas_fini(&vs->cv);
 	free(vs->cells);
 	free(vs->snap);
 	pthread_mutex_destroy(&vs->lock);

@@ -7,7 +7,7 @@
 #include "okvm/error.h"
 
 static const char *
-okvm_only(enum okvm_error e)
+own_error_text(enum okvm_error e)
 {
 	switch (e) {
 	case OKVM_E_CHIP_STATUS: return "the CH9329 chip reported an error";
@@ -27,7 +27,7 @@ okvm_strerror(int err)
 		return "success";
 	int e = -err;
 	if (e >= OKVM_E_BASE && e < OKVM_E_LAST) {
-		const char *s = okvm_only((enum okvm_error)e);
+		const char *s = own_error_text((enum okvm_error)e);
 		if (s)
 			return s;
 	}

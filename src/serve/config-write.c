@@ -42,7 +42,7 @@ group_is_okvm(gid_t gid)
 }
 
 static int
-okvm_gid(gid_t *gid)
+group_gid(gid_t *gid)
 {
 	struct group g, *res = NULL;
 	char buf[4096];
@@ -149,7 +149,7 @@ place_dir(struct place *pl, bool created)
 	char dir[PATH_MAX];
 	dir_of(pl->file, dir, sizeof(dir));
 	gid_t okvm;
-	if (created && !strncmp(pl->file, "/etc/", 5) && !okvm_gid(&okvm)) {
+	if (created && !strncmp(pl->file, "/etc/", 5) && !group_gid(&okvm)) {
 		if (chown(dir, (uid_t)-1, okvm) || chmod(dir, 0750))
 			return -errno;
 	}

@@ -119,19 +119,19 @@ okvm_chip_kind(const struct okvm_chip *c)
 static int
 hid_set(void *ud, const uint8_t *buf, size_t len)
 {
-	return okvm_hidraw_set_feature((int)(intptr_t)ud, buf, len);
+	return hidraw_set_feature((int)(intptr_t)ud, buf, len);
 }
 
 static int
 hid_get(void *ud, uint8_t *buf, size_t len)
 {
-	return okvm_hidraw_get_feature((int)(intptr_t)ud, buf, len);
+	return hidraw_get_feature((int)(intptr_t)ud, buf, len);
 }
 
 static void
 hid_close(void *ud)
 {
-	okvm_hidraw_close((int)(intptr_t)ud);
+	hidraw_close((int)(intptr_t)ud);
 }
 
 /* Walk /sys/class/hidraw/NAME up to 6 parents for idVendor/idProduct (hardware.md 1.3). */
@@ -173,7 +173,7 @@ okvm_chip_open(const char *hidraw_path, const char *sysfs_root, struct okvm_chip
 	enum okvm_chip_kind kind = OKVM_CHIP_MS2109;
 	if (detect_kind(hidraw_path, sysfs_root, &kind) < 0)
 		okvm_log(OKVM_LOG_DEBUG, "%s: chip kind unknown; assuming MS2109", hidraw_path);
-	int fd = okvm_hidraw_open(hidraw_path);
+	int fd = hidraw_open(hidraw_path);
 	if (fd < 0)
 		return fd;
 	static const struct okvm_chip_transport hid = { hid_set, hid_get, hid_close };

@@ -14,28 +14,28 @@
 #include "lib/sys/hidraw.h"
 
 int
-okvm_hidraw_open(const char *path)
+hidraw_open(const char *path)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	return fd >= 0 ? fd : -errno; /* the caller, who knows the unit, names the fix */
 }
 
 int
-okvm_hidraw_set_feature(int fd, const uint8_t *buf, size_t len)
+hidraw_set_feature(int fd, const uint8_t *buf, size_t len)
 {
 	int rc = ioctl(fd, HIDIOCSFEATURE(len), buf);
 	return rc < 0 ? -errno : 0;
 }
 
 int
-okvm_hidraw_get_feature(int fd, uint8_t *buf, size_t len)
+hidraw_get_feature(int fd, uint8_t *buf, size_t len)
 {
 	int rc = ioctl(fd, HIDIOCGFEATURE(len), buf);
 	return rc < 0 ? -errno : rc;
 }
 
 void
-okvm_hidraw_close(int fd)
+hidraw_close(int fd)
 {
 	if (fd >= 0)
 		close(fd);

@@ -6,11 +6,11 @@
 #include <stdint.h>
 
 /** open(O_RDWR|O_CLOEXEC). @return fd, or -errno (-EACCES: no udev rule / group). */
-int okvm_hidraw_open(const char *path);
+int hidraw_open(const char *path);
 /** HIDIOCSFEATURE. @return 0 or -errno (-ENODEV when unplugged). */
-int okvm_hidraw_set_feature(int fd, const uint8_t *buf, size_t len);
+int hidraw_set_feature(int fd, const uint8_t *buf, size_t len);
 /** HIDIOCGFEATURE. @return bytes read or -errno. */
-int okvm_hidraw_get_feature(int fd, uint8_t *buf, size_t len);
-void okvm_hidraw_close(int fd);
+int hidraw_get_feature(int fd, uint8_t *buf, size_t len);
+void hidraw_close(int fd);
 
 #endif

@@ -13,14 +13,14 @@
 #include "lib/sys/v4l2.h"
 
 int
-okvm_v4l2_open(const char *path)
+sys_v4l2_open(const char *path)
 {
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
 int
-okvm_v4l2_ioctl(int fd, unsigned long req, void *arg)
+sys_v4l2_ioctl(int fd, unsigned long req, void *arg)
 {
 	int r;
 	do
@@ -30,28 +30,28 @@ okvm_v4l2_ioctl(int fd, unsigned long req, void *arg)
 }
 
 void *
-okvm_v4l2_mmap(int fd, size_t len, off_t offset)
+sys_v4l2_mmap(int fd, size_t len, off_t offset)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
 	return p == MAP_FAILED ? NULL : p;
 }
 
 void
-okvm_v4l2_munmap(void *p, size_t len)
+sys_v4l2_munmap(void *p, size_t len)
 {
 	if (p)
 		munmap(p, len);
 }
 
 void
-okvm_v4l2_close(int fd)
+sys_v4l2_close(int fd)
 {
 	if (fd >= 0)
 		close(fd);
 }
 
 int
-okvm_v4l2_wait(int fd, int wake_fd, int timeout_ms)
+sys_v4l2_wait(int fd, int wake_fd, int timeout_ms)
 {
 	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
 			       { .fd = wake_fd, .events = POLLIN } };

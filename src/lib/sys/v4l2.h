@@ -6,17 +6,17 @@
 #include <sys/types.h>
 
 /** open(O_RDWR | O_NONBLOCK | O_CLOEXEC). fd or -errno. */
-int okvm_v4l2_open(const char *path);
+int sys_v4l2_open(const char *path);
 /** ioctl, retried on EINTR. 0 or -errno. */
-int okvm_v4l2_ioctl(int fd, unsigned long req, void *arg);
+int sys_v4l2_ioctl(int fd, unsigned long req, void *arg);
 /** Map a buffer. NULL with errno set on failure. */
-void *okvm_v4l2_mmap(int fd, size_t len, off_t offset);
-void okvm_v4l2_munmap(void *p, size_t len);
-void okvm_v4l2_close(int fd);
+void *sys_v4l2_mmap(int fd, size_t len, off_t offset);
+void sys_v4l2_munmap(void *p, size_t len);
+void sys_v4l2_close(int fd);
 /**
  * Wait until fd has a buffer ready or wake_fd is readable.
  * @return 1 ready, 0 timeout, -EINTR woken (or a signal), -ENODEV (POLLERR/POLLHUP: gone).
  */
-int okvm_v4l2_wait(int fd, int wake_fd, int timeout_ms);
+int sys_v4l2_wait(int fd, int wake_fd, int timeout_ms);
 
 #endif

@@ -75,7 +75,7 @@ okvm_capture_new_custom(const struct okvm_capture_ops *ops, void *ud)
 	struct okvm_capture *c = xcalloc(1, sizeof(*c));
 	c->ops = ops;
 	c->ud = ud;
-	c->pool = okvm_frame_pool_new();
+	c->pool = frame_pool_new();
 	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->wake_fd < 0)
 		abort();
@@ -144,7 +144,7 @@ okvm_capture_set_notify(struct okvm_capture *c, void (*fn)(void *ud), void *ud)
 }
 
 void
-okvm_capture_set_size_hint(struct okvm_capture *c, int width, int height)
+capture_set_size_hint(struct okvm_capture *c, int width, int height)
 {
 	pthread_mutex_lock(&c->lock);
 	c->hint_w = width;
@@ -208,7 +208,7 @@ okvm_capture_count_drop(struct okvm_capture *c)
 struct okvm_frame *
 okvm_capture_frame_alloc(struct okvm_capture *c, size_t size)
 {
-	return okvm_frame_pool_alloc(c->pool, size);
+	return frame_pool_alloc(c->pool, size);
 }
 
 static void
@@ -274,7 +274,7 @@ okvm_capture_publish_jpeg(struct okvm_capture *c, const uint8_t *jpeg, size_t si
 void
 okvm_capture_publish_repeat(struct okvm_capture *c, struct okvm_frame *prev, uint64_t ts_us)
 {
-	struct okvm_frame *f = okvm_frame_pool_repeat(c->pool, prev);
+	struct okvm_frame *f = frame_pool_repeat(c->pool, prev);
 	f->ts_us = ts_us;
 	okvm_capture_publish(c, f);
 }
@@ -297,7 +297,7 @@ placeholder(struct okvm_capture *c, enum ph_kind kind, const char *detail)
 	pthread_mutex_unlock(&c->lock);
 	uint8_t *jpeg;
 	const char *title = kind == PH_NO_SIGNAL ? "NO SIGNAL" : "NO CAPTURE DEVICE";
-	long n = okvm_placeholder_jpeg(w, h, title, detail, &jpeg);
+	long n = placeholder_jpeg(w, h, title, detail, &jpeg);
 	if (n < 0)
 		return;
 	okvm_frame_unref(c->ph_frame);
@@ -373,12 +373,12 @@ try_start(struct okvm_capture *c, struct run *r)
 		return;
 	}
 	if (rc != r->last_err)
-		okvm_log(OKVM_LOG_INFO, "%s: %s", c->ops->name, okvm_strerror_video(rc));
+		okvm_log(OKVM_LOG_INFO, "%s: %s", c->ops->name, video_strerror(rc));
 	r->last_err = rc;
 	r->next_try = now + RETRY_US;
 	set_state(c, false, false);
 	char detail[200];
-	snprintf(detail, sizeof(detail), "%s: %s", c->ops->name, okvm_strerror_video(rc));
+	snprintf(detail, sizeof(detail), "%s: %s", c->ops->name, video_strerror(rc));
 	placeholder(c, PH_NO_DEVICE, detail);
 }
 
@@ -397,7 +397,7 @@ grab_once(struct okvm_capture *c, struct run *r)
 		return;
 	}
 	okvm_log(rc == -ENODEV ? OKVM_LOG_WARN : OKVM_LOG_ERROR, "%s: %s", c->ops->name,
-		 rc == -ENODEV ? "device unplugged" : okvm_strerror_video(rc));
+		 rc == -ENODEV ? "device unplugged" : video_strerror(rc));
 	stop_source(c, r);
 	r->next_try = okvm_now_us() + (rc == -ENODEV ? 0 : RETRY_US);
 	r->last_err = rc;
@@ -457,7 +457,7 @@ okvm_capture_free(struct okvm_capture *c)
 		c->ops->destroy(c->ud);
 	okvm_frame_unref(c->latest);
 	okvm_frame_unref(c->ph_frame);
-	okvm_frame_pool_unref(c->pool);
+	frame_pool_unref(c->pool);
 	close(c->wake_fd);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);

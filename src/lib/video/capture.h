@@ -8,11 +8,11 @@
 #include "okvm/video.h"
 
 /** Size of placeholder pictures before the first real frame (the requested mode). */
-void okvm_capture_set_size_hint(struct okvm_capture *c, int width, int height);
+void capture_set_size_hint(struct okvm_capture *c, int width, int height);
 
 /** okvm_strerror() with the capture's own wording for the common device errors. */
 static inline const char *
-okvm_strerror_video(int err)
+video_strerror(int err)
 {
 	return err == -ENOENT   ? "no such device (is the unit plugged in?)"
 	       : err == -ENOMSG ? "no JPEG pictures found"

@@ -15,7 +15,7 @@
 #include "lib/xalloc.h"
 
 void
-okvm_canvas_init(struct okvm_canvas *cv, int width, int height)
+canvas_init(struct okvm_canvas *cv, int width, int height)
 {
 	cv->width = width;
 	cv->height = height;
@@ -23,14 +23,14 @@ okvm_canvas_init(struct okvm_canvas *cv, int width, int height)
 }
 
 void
-okvm_canvas_fini(struct okvm_canvas *cv)
+canvas_fini(struct okvm_canvas *cv)
 {
 	free(cv->rgb);
 	cv->rgb = NULL;
 }
 
 void
-okvm_canvas_fill(struct okvm_canvas *cv, int x, int y, int w, int h, uint32_t rgb)
+canvas_fill(struct okvm_canvas *cv, int x, int y, int w, int h, uint32_t rgb)
 {
 	int x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
 	int x1 = x + w > cv->width ? cv->width : x + w;
@@ -64,7 +64,7 @@ blend(uint8_t *p, const uint8_t fg[3], unsigned a)
 }
 
 void
-okvm_canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rgb, int scale)
+canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rgb, int scale)
 {
 	const unsigned char *g = okvm_font_cells[glyph_index(cp)];
 	uint8_t fg[3] = { (uint8_t)(rgb >> 16), (uint8_t)(rgb >> 8), (uint8_t)rgb };
@@ -83,7 +83,7 @@ okvm_canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rg
 }
 
 uint32_t
-okvm_utf8_take(const char **s)
+utf8_take(const char **s)
 {
 	/* One decoder for the project (okvm/text.h); broken bytes draw as U+FFFD. */
 	uint32_t cp;
@@ -97,26 +97,25 @@ okvm_utf8_take(const char **s)
 }
 
 int
-okvm_canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb, int scale)
+canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb, int scale)
 {
 	while (*utf8) {
-		okvm_canvas_glyph(cv, x, y, okvm_utf8_take(&utf8), rgb, scale);
+		canvas_glyph(cv, x, y, utf8_take(&utf8), rgb, scale);
 		x += OKVM_FONT_W * scale;
 	}
 	return x;
 }
 
 size_t
-okvm_canvas_jpeg_bound(const struct okvm_canvas *cv)
+canvas_jpeg_bound(const struct okvm_canvas *cv)
 {
 	return tjBufSize(cv->width, cv->height, TJSAMP_420);
 }
 
 long
-okvm_canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint8_t *out,
-		   size_t *cap)
+canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint8_t *out, size_t *cap)
 {
-	size_t need = okvm_canvas_jpeg_bound(cv);
+	size_t need = canvas_jpeg_bound(cv);
 	if (*cap < need) {
 		*cap = need;
 		return -ENOSPC;
@@ -129,26 +128,26 @@ okvm_canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint
 }
 
 long
-okvm_placeholder_jpeg(int width, int height, const char *title, const char *detail, uint8_t **out)
+placeholder_jpeg(int width, int height, const char *title, const char *detail, uint8_t **out)
 {
 	struct okvm_canvas cv;
-	okvm_canvas_init(&cv, width, height);
-	okvm_canvas_fill(&cv, 0, 0, width, height, OKVM_RGB(24, 24, 32));
+	canvas_init(&cv, width, height);
+	canvas_fill(&cv, 0, 0, width, height, OKVM_RGB(24, 24, 32));
 	int scale = width >= 1280 ? 4 : width >= 640 ? 3 : 2;
 	int tw = (int)strlen(title) * OKVM_FONT_W * scale;
 	int ty = height / 2 - OKVM_FONT_H * scale;
-	okvm_canvas_text(&cv, (width - tw) / 2, ty, title, OKVM_RGB(240, 240, 240), scale);
+	canvas_text(&cv, (width - tw) / 2, ty, title, OKVM_RGB(240, 240, 240), scale);
 	int ds = scale > 2 ? 2 : 1;
 	int dw = (int)strlen(detail) * OKVM_FONT_W * ds;
-	okvm_canvas_text(&cv, (width - dw) / 2, ty + OKVM_FONT_H * (scale + 1), detail,
-			 OKVM_RGB(170, 170, 180), ds);
-	size_t cap = okvm_canvas_jpeg_bound(&cv);
+	canvas_text(&cv, (width - dw) / 2, ty + OKVM_FONT_H * (scale + 1), detail,
+		    OKVM_RGB(170, 170, 180), ds);
+	size_t cap = canvas_jpeg_bound(&cv);
 	uint8_t *buf = malloc(cap);
 	tjhandle tj = tjInitCompress();
-	long n = buf && tj ? okvm_canvas_encode(tj, &cv, 80, buf, &cap) : -ENOMEM;
+	long n = buf && tj ? canvas_encode(tj, &cv, 80, buf, &cap) : -ENOMEM;
 	if (tj)
 		tjDestroy(tj);
-	okvm_canvas_fini(&cv);
+	canvas_fini(&cv);
 	if (n < 0) {
 		free(buf);
 		return n;

@@ -18,33 +18,31 @@ struct okvm_canvas {
 
 #define OKVM_RGB(r, g, b) ((uint32_t)(r) << 16 | (uint32_t)(g) << 8 | (uint32_t)(b))
 
-void okvm_canvas_init(struct okvm_canvas *cv, int width, int height); /* aborts on OOM */
-void okvm_canvas_fini(struct okvm_canvas *cv);
+void canvas_init(struct okvm_canvas *cv, int width, int height); /* aborts on OOM */
+void canvas_fini(struct okvm_canvas *cv);
 /** Fill a rectangle (clipped). */
-void okvm_canvas_fill(struct okvm_canvas *cv, int x, int y, int w, int h, uint32_t rgb);
+void canvas_fill(struct okvm_canvas *cv, int x, int y, int w, int h, uint32_t rgb);
 /** Blend one glyph for code point cp at (x, y), each font pixel scale x scale. */
-void okvm_canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rgb, int scale);
+void canvas_glyph(struct okvm_canvas *cv, int x, int y, uint32_t cp, uint32_t rgb, int scale);
 /** Draw UTF-8 text on one line; returns the x after the last glyph. */
-int okvm_canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb,
-		     int scale);
+int canvas_text(struct okvm_canvas *cv, int x, int y, const char *utf8, uint32_t rgb, int scale);
 /** Decode one UTF-8 sequence at *s (advancing it); invalid bytes yield U+FFFD. */
-uint32_t okvm_utf8_take(const char **s);
+uint32_t utf8_take(const char **s);
 
 /**
  * Encode the canvas with libjpeg-turbo (4:2:0) into out (capacity *cap); if it does not fit,
  * returns -ENOSPC with *cap set to the size needed. Returns bytes written.
  * handle: a tjInitCompress() handle owned by the calling thread.
  */
-long okvm_canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint8_t *out,
-			size_t *cap);
+long canvas_encode(void *handle, const struct okvm_canvas *cv, int quality, uint8_t *out,
+		   size_t *cap);
 /** Worst-case JPEG size for a canvas (tjBufSize). */
-size_t okvm_canvas_jpeg_bound(const struct okvm_canvas *cv);
+size_t canvas_jpeg_bound(const struct okvm_canvas *cv);
 
 /**
  * Render okvm's "no signal" / "no device" picture: title in large letters, detail below.
  * Returns a malloc'ed JPEG in *out (caller frees) and its size, or -errno.
  */
-long okvm_placeholder_jpeg(int width, int height, const char *title, const char *detail,
-			   uint8_t **out);
+long placeholder_jpeg(int width, int height, const char *title, const char *detail, uint8_t **out);
 
 #endif

@@ -174,7 +174,7 @@ files_start(void *ud, struct okvm_capture *c)
 		s->loaded = true;
 		int w, h;
 		if (okvm_jpeg_size(s->pics[0].data, s->pics[0].size, &w, &h) == 0)
-			okvm_capture_set_size_hint(c, w, h);
+			capture_set_size_hint(c, w, h);
 	}
 	s->deadline = okvm_now_us();
 	return 0;

@@ -39,7 +39,7 @@ impl(struct okvm_frame *f)
 }
 
 struct okvm_frame_pool *
-okvm_frame_pool_new(void)
+frame_pool_new(void)
 {
 	struct okvm_frame_pool *p = xcalloc(1, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
@@ -48,7 +48,7 @@ okvm_frame_pool_new(void)
 }
 
 void
-okvm_frame_pool_unref(struct okvm_frame_pool *p)
+frame_pool_unref(struct okvm_frame_pool *p)
 {
 	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
 		return;
@@ -81,7 +81,7 @@ pool_take(struct okvm_frame_pool *p)
 }
 
 struct okvm_frame *
-okvm_frame_pool_alloc(struct okvm_frame_pool *p, size_t size)
+frame_pool_alloc(struct okvm_frame_pool *p, size_t size)
 {
 	struct frame_impl *f = pool_take(p);
 	if (f->cap < size) {
@@ -97,7 +97,7 @@ okvm_frame_pool_alloc(struct okvm_frame_pool *p, size_t size)
 }
 
 struct okvm_frame *
-okvm_frame_pool_repeat(struct okvm_frame_pool *p, struct okvm_frame *prev)
+frame_pool_repeat(struct okvm_frame_pool *p, struct okvm_frame *prev)
 {
 	struct frame_impl *f = pool_take(p);
 	f->pub = *prev;
@@ -150,5 +150,5 @@ okvm_frame_unref(struct okvm_frame *f)
 		free(fi->buf);
 		free(fi);
 	}
-	okvm_frame_pool_unref(p);
+	frame_pool_unref(p);
 }

@@ -8,12 +8,12 @@
 
 struct okvm_frame_pool;
 
-struct okvm_frame_pool *okvm_frame_pool_new(void);
+struct okvm_frame_pool *frame_pool_new(void);
 /** Drop the owner's reference; the pool goes when its last frame does. */
-void okvm_frame_pool_unref(struct okvm_frame_pool *p);
+void frame_pool_unref(struct okvm_frame_pool *p);
 /** A writable frame with room for size bytes (refs = 1). */
-struct okvm_frame *okvm_frame_pool_alloc(struct okvm_frame_pool *p, size_t size);
+struct okvm_frame *frame_pool_alloc(struct okvm_frame_pool *p, size_t size);
 /** A frame that shares prev's bytes (and size/width/height/placeholder). */
-struct okvm_frame *okvm_frame_pool_repeat(struct okvm_frame_pool *p, struct okvm_frame *prev);
+struct okvm_frame *frame_pool_repeat(struct okvm_frame_pool *p, struct okvm_frame *prev);
 
 #endif

@@ -57,7 +57,7 @@ struct v4l2src {
 static int
 xioctl(struct v4l2src *s, unsigned long req, void *arg)
 {
-	return okvm_v4l2_ioctl(s->fd, req, arg);
+	return sys_v4l2_ioctl(s->fd, req, arg);
 }
 
 /* ---- mode selection ---- */
@@ -176,7 +176,7 @@ static void
 unmap_all(struct v4l2src *s)
 {
 	for (int i = 0; i < s->nbufs; i++)
-		okvm_v4l2_munmap(s->bufs[i].mem, s->bufs[i].len);
+		sys_v4l2_munmap(s->bufs[i].mem, s->bufs[i].len);
 	s->nbufs = 0;
 }
 
@@ -198,7 +198,7 @@ map_buffers(struct v4l2src *s)
 		if ((rc = xioctl(s, VIDIOC_QUERYBUF, &b)) < 0)
 			return rc;
 		s->bufs[i].len = b.length;
-		s->bufs[i].mem = okvm_v4l2_mmap(s->fd, b.length, b.m.offset);
+		s->bufs[i].mem = sys_v4l2_mmap(s->fd, b.length, b.m.offset);
 		if (!s->bufs[i].mem)
 			return -errno;
 		s->nbufs = (int)i + 1;
@@ -218,7 +218,7 @@ v4l2_stop(void *ud, struct okvm_capture *c)
 	enum v4l2_buf_type t = V4L2_BUF_TYPE_VIDEO_CAPTURE;
 	xioctl(s, VIDIOC_STREAMOFF, &t);
 	unmap_all(s);
-	okvm_v4l2_close(s->fd);
+	sys_v4l2_close(s->fd);
 	s->fd = -1;
 }
 
@@ -242,7 +242,7 @@ static int
 v4l2_start(void *ud, struct okvm_capture *c)
 {
 	struct v4l2src *s = ud;
-	s->fd = okvm_v4l2_open(s->path);
+	s->fd = sys_v4l2_open(s->path);
 	char now[256];
 	if (s->fd < 0 && (s->fd == -ENOENT || s->fd == -ENODEV) && s->locate &&
 	    s->locate(s->locate_ud, now, sizeof(now)) == 0 && strcmp(now, s->path)) {
@@ -251,7 +251,7 @@ v4l2_start(void *ud, struct okvm_capture *c)
 		okvm_log(OKVM_LOG_WARN, "%s: the capture device is back as %s", s->path, now);
 		free(s->path);
 		s->path = xstrdup(now);
-		s->fd = okvm_v4l2_open(s->path);
+		s->fd = sys_v4l2_open(s->path);
 	}
 	if (s->fd < 0) {
 		int rc = s->fd;
@@ -272,7 +272,7 @@ v4l2_start(void *ud, struct okvm_capture *c)
 		v4l2_stop(s, c);
 		return rc;
 	}
-	okvm_capture_set_size_hint(c, s->cur.w, s->cur.h);
+	capture_set_size_hint(c, s->cur.w, s->cur.h);
 	return 0;
 }
 
@@ -287,7 +287,7 @@ note_size(struct v4l2src *s, struct okvm_capture *c, int w, int h)
 		okvm_log(OKVM_LOG_INFO, "%s: picture is now %dx%d", s->name, w, h);
 	s->last_w = w;
 	s->last_h = h;
-	okvm_capture_set_size_hint(c, w, h);
+	capture_set_size_hint(c, w, h);
 }
 
 static int
@@ -393,7 +393,7 @@ static int
 v4l2_grab(void *ud, struct okvm_capture *c, int timeout_ms)
 {
 	struct v4l2src *s = ud;
-	int rc = okvm_v4l2_wait(s->fd, okvm_capture_wake_fd(c), timeout_ms);
+	int rc = sys_v4l2_wait(s->fd, okvm_capture_wake_fd(c), timeout_ms);
 	if (rc == 0)
 		return -ETIMEDOUT;
 	if (rc < 0)
@@ -472,6 +472,6 @@ okvm_capture_new_v4l2_located(const char *dev, const char *mode,
 	s->ops.name = s->name;
 	struct okvm_capture *c = okvm_capture_new_custom(&s->ops, s);
 	if (s->req_w)
-		okvm_capture_set_size_hint(c, s->req_w, s->req_h);
+		capture_set_size_hint(c, s->req_w, s->req_h);
 	return c;
 }
