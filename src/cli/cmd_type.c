@@ -20,6 +20,7 @@
 #include "okvm/error.h"
 #include "okvm/keymap.h"
 #include "okvm/link.h"
+#include "okvm/pacer.h"
 #include "okvm/text.h"
 #include "lib/xalloc.h"
 
@@ -76,25 +77,19 @@ int
 cli_send_reports(struct okvm_link *link, const struct okvm_kbd_report *reports,
 		 const uint32_t *char_index, size_t n, double rate)
 {
-	double start = now_s();
 	unsigned logged = cli_errors_logged;
-	size_t i = 0;
-	while (i < n) {
+	struct okvm_pacer p;
+	okvm_pacer_init(&p, reports, char_index, n, n, rate, 0, now_s());
+	for (;;) {
 		if (cli_stop_signal)
 			return stop_and_release(link, 1, logged);
-		double due = rate > 0 && char_index ? start + char_index[i] / rate : 0;
-		if (now_s() >= due) {
-			int rc = okvm_link_send_kbd(link, &reports[i]);
-			if (rc == 0) {
-				i++;
-				continue;
-			}
-			if (rc != -EAGAIN)
-				return stop_and_release(link, rc, logged);
-			due = now_s() + 0.1; /* queue full: let the link drain */
-		}
-		int rc = pump(link, due);
-		if (rc)
+		double wake;
+		int rc = okvm_pacer_run(&p, link, now_s(), &wake);
+		if (rc < 0)
+			return stop_and_release(link, rc, logged);
+		if (rc == 1)
+			break;
+		if ((rc = pump(link, wake)))
 			return stop_and_release(link, rc, logged);
 	}
 	while (okvm_link_pending(link) > 0) {

@@ -33,6 +33,7 @@
 #include "okvm/error.h"
 #include "okvm/keymap.h"
 #include "okvm/link.h"
+#include "okvm/pacer.h"
 #include "okvm/log.h"
 #include "okvm/text.h"
 #include "okvm/video.h"
@@ -359,15 +360,6 @@ wait_until_locked(struct ub *u, double t)
 	pthread_cond_timedwait(&u->cond, &u->lock, &ts);
 }
 
-/* Characters whose reports the link has sent: the reports up to sent - pending. */
-static size_t
-chars_done(struct ub *u, size_t sent)
-{
-	size_t pending = okvm_link_pending(u->link);
-	size_t k = sent > pending ? sent - pending : 0;
-	return k >= u->plan.n ? u->total : u->plan.char_index[k];
-}
-
 static void
 report_progress_locked(struct ub *u, size_t done, int err)
 {
@@ -383,40 +375,34 @@ typer_thread(void *ud)
 {
 	struct ub *u = ud;
 	pthread_mutex_lock(&u->lock);
-	double start = now_s();
-	size_t i = 0;
+	struct okvm_pacer p;
+	okvm_pacer_init(&p, u->plan.reports, u->plan.char_index, u->plan.n, u->total, u->cps,
+			TYPE_QUEUE_AHEAD, now_s());
 	int err = 0;
-	while (i < u->plan.n && !u->cancel && !u->stop) {
-		double now = now_s();
-		double due = u->cps > 0 ? start + u->plan.char_index[i] / u->cps : 0;
-		if (now >= due && okvm_link_pending(u->link) < TYPE_QUEUE_AHEAD) {
-			int rc = okvm_link_send_kbd(u->link, &u->plan.reports[i]);
-			if (rc == 0) {
-				i++;
-				report_progress_locked(u, chars_done(u, i), 0);
-				continue;
-			}
-			if (rc != -EAGAIN) {
-				err = rc;
-				break;
-			}
+	while (!u->cancel && !u->stop) {
+		double now = now_s(), wake;
+		int rc = okvm_pacer_run(&p, u->link, now, &wake);
+		report_progress_locked(u, okvm_pacer_done(&p, u->link), 0);
+		if (rc) {
+			err = rc < 0 ? rc : 0;
+			break;
 		}
-		wait_until_locked(u, due > now ? fmin(due, now + 0.005) : now + 0.005);
+		wait_until_locked(u, fmin(wake, now + 0.005));
 	}
 	/* Until the link has sent it all (or 30 s, a link that stopped answering). */
 	double limit = now_s() + 30;
-	while (!err && !u->cancel && !u->stop && !u->gone && chars_done(u, i) < u->total &&
-	       now_s() < limit) {
-		report_progress_locked(u, chars_done(u, i), 0);
+	while (!err && !u->cancel && !u->stop && !u->gone &&
+	       okvm_pacer_done(&p, u->link) < u->total && now_s() < limit) {
+		report_progress_locked(u, okvm_pacer_done(&p, u->link), 0);
 		wait_until_locked(u, now_s() + 0.005);
 	}
 	if (u->cancel || u->stop)
 		err = -ECANCELED;
 	else if (!err && u->gone)
 		err = -ENODEV; /* unplugged while typing: the rest is lost, and said so */
-	else if (!err && chars_done(u, i) < u->total)
+	else if (!err && okvm_pacer_done(&p, u->link) < u->total)
 		err = -ETIMEDOUT;
-	report_progress_locked(u, err ? chars_done(u, i) : u->total, err);
+	report_progress_locked(u, err ? okvm_pacer_done(&p, u->link) : u->total, err);
 	okvm_text_plan_free(&u->plan);
 	u->typing = false;
 	pthread_mutex_unlock(&u->lock);

@@ -21,6 +21,7 @@
 #include "fake-chip.h"
 #include "lib/hid/link-private.h"
 #include "okvm/link.h"
+#include "okvm/pacer.h"
 #include "okvm/log.h"
 
 #define MS 1000000ull
@@ -1194,6 +1195,42 @@ test_threads_enqueue(void **state)
 	teardown_link(fx);
 }
 
+/* The text pacer (okvm/pacer.h): the rate limit by character, the bound on how far ahead of the
+ * link it queues, and the characters counted as sent only once the link let them go. */
+static void
+test_pacer(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	static const struct okvm_kbd_report r[4] = { { .keys = { 0x04 } },
+						     { .keys = { 0 } },
+						     { .keys = { 0x05 } },
+						     { .keys = { 0 } } };
+	static const uint32_t chars[4] = { 0, 0, 1, 1 };
+	struct okvm_pacer p;
+	double wake;
+	okvm_pacer_init(&p, r, chars, 4, 2, 10.0, 0, 100.0);
+	assert_int_equal(okvm_pacer_run(&p, fx->link, 100.0, &wake), 0);
+	assert_int_equal(p.next, 2); /* character 0 is due at once, character 1 at 100.1 */
+	assert_true(wake > 100.09 && wake < 100.11);
+	assert_int_equal(okvm_pacer_done(&p, fx->link), 0); /* both still with the link */
+	assert_int_equal(okvm_pacer_run(&p, fx->link, 100.05, &wake), 0);
+	assert_int_equal(p.next, 2); /* not yet */
+	assert_int_equal(okvm_pacer_run(&p, fx->link, 100.1, &wake), 1);
+	assert_int_equal(p.next, 4);
+	assert_int_equal(okvm_link_pending(fx->link), 4);
+
+	/* As fast as the link takes them, but never more than 2 waiting in it. */
+	struct okvm_pacer q;
+	okvm_pacer_init(&q, r, NULL, 4, 0, 0, 2, 0);
+	okvm_link_release_all(fx->link); /* drops what p queued */
+	size_t before = okvm_link_pending(fx->link);
+	assert_int_equal(okvm_pacer_run(&q, fx->link, 1.0, &wake), 0);
+	assert_int_equal(q.next, before >= 2 ? 0 : 2 - before);
+	assert_true(wake > 1.09 && wake < 1.11);
+	teardown_link(fx);
+}
+
 int
 main(void)
 {
@@ -1227,6 +1264,7 @@ main(void)
 		cmocka_unit_test(test_reset_sequence),
 		cmocka_unit_test(test_usb_switch_and_dtr_pulse),
 		cmocka_unit_test(test_media_and_acpi_release),
+		cmocka_unit_test(test_pacer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
