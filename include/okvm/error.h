@@ -10,11 +10,11 @@ extern "C" {
 
 /* okvm-only failures; used (negated) only where no errno fits. */
 enum okvm_error {
-	OKVM_E_CHIP_STATUS = OKVM_E_BASE, /* the CH9329 answered with an error status */
-	OKVM_E_NO_DEVICE_FOUND,           /* discovery found no unit */
-	OKVM_E_UNMAPPABLE,                /* a character the target layout cannot type */
-	OKVM_E_NO_SIGNAL,                 /* the video source has no HDMI signal */
-	OKVM_E_VIDEO_ONLY,                /* input asked of a video-only unit */
+	/* OKVM_E_BASE + 0, + 1 and + 3 were codes that no function returned (a CH9329 error
+	 * status is -EPROTO, no unit found is an empty list or -ENOENT, no signal is a capture
+	 * state). They stay unused, so the codes below keep their values. */
+	OKVM_E_UNMAPPABLE = OKVM_E_BASE + 2, /* a character the target layout cannot type */
+	OKVM_E_VIDEO_ONLY = OKVM_E_BASE + 4, /* input asked of a video-only unit */
 	OKVM_E_LAST
 };
 

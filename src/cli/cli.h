@@ -73,6 +73,11 @@ struct okvm_link;
 int cli_check_link(const struct cli *cli);
 int cli_open_link(struct cli *cli, struct okvm_link **out);
 void cli_close_link(struct okvm_link *l);
+/* The unit the global options name (-d, --serial, --baud, -d emu: starts the virtual unit),
+   resolved with the messages of cli_open_link; its link is not open yet. For `okvm serve`. */
+struct okvm_unit;
+struct okvm_unit_spec;
+int cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **out);
 
 /* Commands (one file each in src/cli/). */
 int cmd_info(struct cli *cli, int argc, char **argv);          /* chip, target, LEDs, baud */

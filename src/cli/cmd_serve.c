@@ -19,7 +19,7 @@
 #include "okvm/error.h"
 #include "okvm/log.h"
 #include "okvm/link.h"
-#include "okvm/models.h"
+#include "okvm/unit.h"
 #include "okvm/video.h"
 #include "serve/serve.h"
 
@@ -223,54 +223,23 @@ make_test_backend(const struct serve_args *a, struct serve_backend *be)
 	return 0;
 }
 
-static const char *
-serial_path(const struct cli *cli)
-{
-	if (cli->serial)
-		return cli->serial;
-	return cli->device && cli->device[0] == '/' ? cli->device : NULL;
-}
-
 /* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state).
- * ui: a discovered unit, or NULL for --serial/-d PATH/-d emu. */
+ * The backend takes the link over; the unit stays for locating its nodes after a re-plug. */
 static int
-open_link(struct cli *cli, const struct okvm_unit_info *ui, struct okvm_link **out, char *name,
-	  size_t n)
+open_link(struct okvm_unit *unit, struct okvm_link **out)
 {
-	struct okvm_link_config cfg = { .path = serial_path(cli),
-					.baud = cli->baud,
-					.info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS };
-	if (ui) {
-		if (!ui->serial_node[0])
-			return cli_fail("serve: unit %s has no serial port (is the ch341 driver "
-					"loaded?)",
-					ui->port_chain);
-		cfg.path = ui->serial_node;
-		if (!cfg.baud)
-			cfg.baud = okvm_model_fixed_baud(ui); /* 0 (detect) unless it is fixed */
-		snprintf(name, n, "%s %s", ui->product[0] ? ui->product : "unit", ui->port_chain);
-	} else if (!cfg.path) {
-		struct emu *e;
-		int rc = cli_emu(cli, &e);
-		if (rc)
-			return rc;
-		cfg.path = emu_tty_path(e);
-		cfg.modem_socket = emu_modem_socket(e);
-		cfg.baud = cli_emu_baud(cli);
-		snprintf(name, n, "virtual unit (emu)");
-	} else {
-		snprintf(name, n, "%s", cfg.path);
-	}
-	struct okvm_link *l = okvm_link_new(&cfg);
+	const struct okvm_unit_info *ui = okvm_unit_info(unit);
 	unsigned logged = cli_errors_logged;
-	int rc = okvm_link_open(l);
+	int rc = okvm_unit_connect(unit);
+	if (rc == -ENODEV && ui && !okvm_unit_serial_path(unit)[0])
+		return cli_fail("serve: unit %s has no serial port (is the ch341 driver loaded?)",
+				ui->port_chain);
 	if (rc < 0) {
-		okvm_link_free(l);
 		if (cli_errors_logged != logged)
 			return CLI_FAIL; /* the library said what went wrong, in one line */
-		return cli_fail("serve: %s: %s", cfg.path, okvm_strerror(rc));
+		return cli_fail("serve: %s: %s", okvm_unit_serial_path(unit), okvm_strerror(rc));
 	}
-	*out = l;
+	*out = okvm_unit_take_link(unit);
 	return 0;
 }
 
@@ -280,49 +249,29 @@ is_frames(const struct cli *cli)
 	return cli->device && !strncmp(cli->device, "frames:", 7);
 }
 
-/* Hot-plug of a discovered unit: find it again by its port chain (the hub port it is plugged
- * into); its serial and capture nodes may have other names now. The link's callback runs on the
- * backend's hid thread, the capture's on the capture thread, each only while its node is gone. */
-static char located_chain[32];
-
-static int
-locate_node(bool video, char *path, size_t size)
-{
-	struct okvm_unit_info *units;
-	size_t n;
-	if (okvm_discover_scan(NULL, &units, &n) < 0)
-		return -ENODEV;
-	int i = okvm_discover_match(units, n, located_chain);
-	const char *node = i < 0 ? "" : video ? units[i].video_node : units[i].serial_node;
-	int rc = -ENODEV;
-	if (node[0] && (video || access(node, F_OK) == 0)) {
-		snprintf(path, size, "%s", node);
-		rc = 0;
-	}
-	okvm_discover_free_units(units);
-	return rc;
-}
-
+/* Hot-plug of a discovered unit: the library finds it again by its port chain (the hub port
+ * it is plugged into); its serial and capture nodes may have other names now. The link's
+ * callback runs on the backend's hid thread, the capture's on the capture thread, each only
+ * while its node is gone; okvm_unit_locate_* may be called from both. */
 static int
 locate_by_chain(void *ud, char *path, size_t size)
 {
-	(void)ud;
-	return locate_node(false, path, size);
+	return okvm_unit_locate_serial(ud, path, size);
 }
 
 static int
 locate_video_by_chain(void *ud, char *path, size_t size)
 {
-	(void)ud;
-	return locate_node(true, path, size);
+	return okvm_unit_locate_video(ud, path, size);
 }
 
 /* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
  * choice (frames:PATH, --video DEV, /dev/videoN). */
 static int
-open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_info *ui,
+open_video(struct cli *cli, const struct serve_args *a, struct okvm_unit *unit,
 	   struct serve_unit_config *u, struct serve_backend *video)
 {
+	const struct okvm_unit_info *ui = unit ? okvm_unit_info(unit) : NULL;
 	if (a->test_dir) {
 		int rc = make_test_backend(a, video);
 		u->video = rc ? NULL : video;
@@ -334,7 +283,7 @@ open_video(struct cli *cli, const struct serve_args *a, const struct okvm_unit_i
 				     ? okvm_capture_new_v4l2(cli->video, cli->video_mode)
 				     : okvm_capture_new_v4l2_located(ui->video_node,
 								     cli->video_mode,
-								     locate_video_by_chain, NULL);
+								     locate_video_by_chain, unit);
 		u->capture_owned = true;
 		return 0;
 	}
@@ -353,35 +302,36 @@ close_video(struct cli *cli, struct serve_unit_config *u)
 		cli_close_capture(cli, u->capture);
 }
 
+/* unit: the unit the link and capture locate themselves through; it outlives the backend. */
 static int
-make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be)
+make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be,
+	     struct okvm_unit **unit)
 {
 	if (a->test_dir && !cli->device && !cli->serial)
 		return make_test_backend(a, be); /* the test backend alone */
 	/* -d N, -d PORTCHAIN or nothing: discovery, as the other commands do */
-	struct okvm_unit_info found, *ui = NULL;
+	struct okvm_unit_spec spec = { .link = { .info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS } };
 	bool input = !is_frames(cli);
-	if (input && !cli_is_emu(cli) && !serial_path(cli)) {
-		int rc = cli_resolve_unit(cli, &found);
-		if (rc)
-			return rc;
-		ui = &found;
-		_Static_assert(sizeof(located_chain) == sizeof(found.port_chain),
-			       "port chain size");
-		memcpy(located_chain, found.port_chain, sizeof(located_chain));
-	}
 	struct serve_unit_config u = { 0 };
 	struct serve_backend video = { 0 };
 	char name[128];
 	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
-	int rc = input ? open_link(cli, ui, &u.link, name, sizeof(name)) : 0;
-	if (!rc && (rc = open_video(cli, a, ui, &u, &video)) && u.link)
+	int rc = input ? cli_unit_new(cli, &spec, unit) : 0;
+	if (!rc && input && !(rc = open_link(*unit, &u.link)))
+		snprintf(name, sizeof(name), "%s", okvm_unit_name(*unit));
+	if (!rc && (rc = open_video(cli, a, *unit, &u, &video)) && u.link)
 		okvm_link_free(u.link);
-	if (rc)
+	if (rc) {
+		okvm_unit_free(*unit);
+		*unit = NULL;
 		return rc;
+	}
+	const struct okvm_unit_info *ui = *unit ? okvm_unit_info(*unit) : NULL;
 	u.unit = name;
-	if (ui)
+	if (ui) {
 		u.locate = locate_by_chain;
+		u.locate_ud = *unit;
+	}
 	/* The video chip for the USB switch, as `okvm switch` uses it; without one (no hidraw
 	 * access, --serial) the server falls back to command 0x17 or reports the switch unknown. */
 	if (cli_is_emu(cli))
@@ -394,6 +344,8 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 		okvm_chip_free(u.chip);
 		okvm_link_free(u.link);
 		close_video(cli, &u);
+		okvm_unit_free(*unit);
+		*unit = NULL;
 		return cli_fail("serve: %s", okvm_strerror(rc));
 	}
 	return 0;
@@ -429,7 +381,8 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 			a.listen ? a.listen : "a non-loopback address");
 	}
 	struct serve_backend be;
-	if ((rc = make_backend(cli, &a, &be))) {
+	struct okvm_unit *unit = NULL;
+	if ((rc = make_backend(cli, &a, &be, &unit))) {
 		serve_config_clear(&cfg);
 		return rc;
 	}
@@ -442,6 +395,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	rc = serve_start(s);
 	if (rc) {
 		serve_free(s);
+		okvm_unit_free(unit);
 		int r = CLI_FAIL; /* serve_start said what went wrong, in one line */
 		if (cli_errors_logged == logged)
 			r = cli_fail("serve: cannot listen on %s: %s", cfg.listen,
@@ -457,6 +411,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	serve_config_clear(&cfg);
 	rc = serve_run(s, &cli_stop_signal);
 	serve_free(s);
+	okvm_unit_free(unit); /* after the backend: its threads locate through it */
 	if (rc)
 		return cli_fail("serve: %s", okvm_strerror(rc));
 	return CLI_OK;

@@ -1,8 +1,11 @@
 /*
  * DESIGN: how a command gets its unit's CH9329 link: `--serial PATH`, `-d PATH` when PATH is
- * a tty path (starts with '/'), or `-d emu` (the in-process virtual unit, src/cli/vunit.c),
- * with `--baud N` (else detection). The link is opened without GET_INFO polling (commands are
- * short) and must be closed with cli_close_link(), which releases everything first.
+ * a tty path (starts with '/'), `-d emu` (the in-process virtual unit, src/cli/vunit.c, handed
+ * to the library as parts), or discovery (-d N, -d PORTCHAIN, the first unit found), with
+ * `--baud N` (else the model's fixed baud or detection). The library's unit layer
+ * (okvm/unit.h) resolves and opens; this file turns its errors into the messages a user acts
+ * on. The link is opened without GET_INFO polling (commands are short) and must be closed with
+ * cli_close_link(), which releases everything first.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,20 +15,8 @@
 #include "okvm/error.h"
 #include "okvm/link.h"
 #include "okvm/discover.h"
-#include "okvm/models.h"
-#include "cli/discover-cli.h"
+#include "okvm/unit.h"
 #include "emu/emu.h"
-
-static const char *
-serial_path(const struct cli *cli)
-{
-	if (cli->serial)
-		return cli->serial;
-	if (cli->device && cli->device[0] == '/')
-		return cli->device;
-	return NULL;
-}
-
 int
 cli_check_link(const struct cli *cli)
 {
@@ -35,39 +26,60 @@ cli_check_link(const struct cli *cli)
 	return CLI_OK; /* anything else is resolved (and may fail) when the link opens */
 }
 
-/* Where the CH9329 is: --serial/-d PATH as given, the virtual unit, or discovery (-d N,
- * -d PORTCHAIN, or the first unit found). */
+/* -ENOENT from discovery: no unit at all, or none that -d names. */
 static int
-locate(struct cli *cli, struct okvm_link_config *cfg, char *buf, size_t size)
+no_unit(const struct cli *cli)
 {
-	const char *path = serial_path(cli);
-	if (path) {
-		cfg->path = path;
-		return CLI_OK;
-	}
-	if (cli_is_emu(cli)) {
+	struct okvm_unit_info *units;
+	size_t n = 0;
+	if (cli->device && okvm_discover_scan(NULL, &units, &n) == 0)
+		okvm_discover_free_units(units);
+	if (n)
+		return cli_fail("-d %s: no such unit (see `okvm list`)", cli->device);
+	return cli_fail("no Openterface unit found; use --serial PATH for a CH9329 on any tty, or "
+			"-d emu for the built-in virtual unit");
+}
+
+int
+cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **out)
+{
+	spec->device = cli->device;
+	spec->serial = cli->serial;
+	spec->baud = cli->baud;
+	if (cli_is_emu(cli) && !cli->serial) {
 		struct emu *e;
 		int rc = cli_emu(cli, &e);
 		if (rc)
 			return rc;
-		cfg->path = emu_tty_path(e);
-		cfg->modem_socket = emu_modem_socket(e);
-		cfg->baud = cli_emu_baud(cli); /* known: no detection needed */
-		return CLI_OK;
+		spec->parts.tty = emu_tty_path(e);
+		spec->parts.modem_socket = emu_modem_socket(e);
+		spec->parts.baud = cli_emu_baud(cli); /* known: no detection needed */
 	}
-	struct okvm_unit_info u;
-	int rc = cli_resolve_unit(cli, &u);
-	if (rc)
-		return rc;
-	if (!u.serial_node[0])
+	int rc = okvm_unit_new(spec, out);
+	if (rc == -ENOENT)
+		return no_unit(cli);
+	if (rc < 0)
+		return cli_fail("cannot read %s: %s", okvm_discover_default_root(), strerror(-rc));
+	return CLI_OK;
+}
+
+/* The message for okvm_unit_connect()'s error, unless the library has logged one already. */
+static int
+link_error(const struct okvm_unit *u, int err, bool logged)
+{
+	const char *path = okvm_unit_serial_path(u);
+	const struct okvm_unit_info *ui = okvm_unit_info(u);
+	if (err == -ENODEV && ui && !path[0])
 		return cli_fail("unit %s has no serial port: is the ch341 driver loaded, or did "
 				"brltty take it? (docs/hardware-setup.md)",
-				u.port_chain);
-	snprintf(buf, size, "%s", u.serial_node);
-	cfg->path = buf;
-	if (!cfg->baud)
-		cfg->baud = okvm_model_fixed_baud(&u); /* 0 (detect) unless the chip's is fixed */
-	return CLI_OK;
+				ui->port_chain);
+	if (logged)
+		return CLI_FAIL; /* the library has said what went wrong, in one line */
+	if (err == -ETIMEDOUT)
+		return cli_fail("%s: the CH9329 does not answer at %s (wrong port, or the unit "
+				"is unpowered; try `okvm factory-reset`)",
+				path, okvm_unit_baud(u) ? "that baud" : "9600 or 115200");
+	return cli_fail("%s: %s", path, okvm_strerror(err));
 }
 
 int
@@ -76,33 +88,25 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 	int rc = cli_check_link(cli);
 	if (rc)
 		return rc;
-	char buf[64];
-	struct okvm_link_config cfg = { .baud = cli->baud, .info_poll_ms = 0 };
+	struct okvm_unit_spec spec = { .link = { .info_poll_ms = 0 } };
 	if (cli->report_gap_ms == 0)
-		cfg.no_gap = true;
+		spec.link.no_gap = true;
 	else if (cli->report_gap_ms > 0)
-		cfg.report_gap_ms = cli->report_gap_ms;
-	cfg.no_pipeline = cli->no_pipeline;
-	rc = locate(cli, &cfg, buf, sizeof(buf));
-	if (rc)
+		spec.link.report_gap_ms = cli->report_gap_ms;
+	spec.link.no_pipeline = cli->no_pipeline;
+	struct okvm_unit *u;
+	if ((rc = cli_unit_new(cli, &spec, &u)))
 		return rc;
-	const char *path = cfg.path;
-	struct okvm_link *l = okvm_link_new(&cfg);
 	unsigned logged = cli_errors_logged;
-	int err = okvm_link_open(l);
+	int err = okvm_unit_connect(u);
 	if (err < 0) {
-		okvm_link_free(l);
+		rc = link_error(u, err, cli_errors_logged != logged);
+		okvm_unit_free(u);
 		cli_emu_shutdown();
-		if (cli_errors_logged != logged)
-			return CLI_FAIL; /* the library has said what went wrong, in one line */
-		if (err == -ETIMEDOUT)
-			return cli_fail(
-				"%s: the CH9329 does not answer at %s (wrong port, or the unit "
-				"is unpowered; try `okvm factory-reset`)",
-				path, cfg.baud ? "that baud" : "9600 or 115200");
-		return cli_fail("%s: %s", path, okvm_strerror(err));
+		return rc;
 	}
-	*out = l;
+	*out = okvm_unit_take_link(u); /* a short command follows no re-plug */
+	okvm_unit_free(u);
 	return CLI_OK;
 }
 

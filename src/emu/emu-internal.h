@@ -54,7 +54,6 @@ struct emu_chip {
 	bool rts, dtr;
 	uint64_t rts_since;
 	bool usb_to_target; /* CH32V208 switch position */
-	uint64_t junk_bytes, tx_lost;
 };
 
 struct emu_target {
@@ -74,7 +73,6 @@ struct emu_listener_entry {
 };
 
 struct emu {
-	bool realtime; /* the emu thread got SCHED_RR (see emu_thread) */
 	/* Configuration (owned copies). */
 	char *link_path, *layout, *events_path;
 	int cfg_baud, poll_ms;

@@ -380,10 +380,7 @@ emu_thread(void *arg)
 	 * e.g. as root in CI) keeps the stamps faithful on a loaded machine; the thread sleeps in
 	 * poll() between events, so it costs nothing. Without the privilege nothing changes. */
 	struct sched_param sp = { .sched_priority = 1 };
-	if (pthread_setschedparam(pthread_self(), SCHED_RR, &sp) != 0)
-		e->realtime = false;
-	else
-		e->realtime = true;
+	pthread_setschedparam(pthread_self(), SCHED_RR, &sp);
 	if (e->cfg_connected)
 		target_set_plugged(e, true);
 	bool run = take_requests(e);

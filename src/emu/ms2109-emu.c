@@ -195,11 +195,8 @@ accepts(const struct ms2109_emu *e, const uint8_t *buf, size_t len)
 int
 ms2109_emu_feature_set(struct ms2109_emu *e, const uint8_t *buf, size_t len)
 {
-	if (!accepts(e, buf, len)) {
-		e->rejected++;
+	if (!accepts(e, buf, len))
 		return -EPIPE;
-	}
-	e->sets++;
 	unsigned addr = get16(buf + 2);
 	uint8_t *r = e->response;
 	memset(r, 0, sizeof(e->response));
@@ -227,11 +224,8 @@ ms2109_emu_feature_set(struct ms2109_emu *e, const uint8_t *buf, size_t len)
 int
 ms2109_emu_feature_get(struct ms2109_emu *e, uint8_t *buf, size_t len)
 {
-	if (!len || buf[0] != e->report_id) {
-		e->rejected++;
+	if (!len || buf[0] != e->report_id)
 		return -EPIPE;
-	}
-	e->gets++;
 	size_t n = len < e->report_len ? len : e->report_len;
 	if (e->pending) {
 		memcpy(buf, e->response, n);

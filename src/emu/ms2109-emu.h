@@ -30,7 +30,6 @@ struct ms2109_emu {
 	uint8_t response[65];
 	bool pending;  /* a request was set and its response not yet read */
 	uint8_t fw[4]; /* firmware version bytes */
-	unsigned long sets, gets, rejected;
 };
 
 /**

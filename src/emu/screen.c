@@ -192,7 +192,6 @@ vscreen_get_layout(struct vscreen *vs, struct vscreen_layout *out)
 	out->text_x = vs->win_x + 4;
 	out->text_y = vs->win_y + 4;
 	out->cell_w = OKVM_FONT_W;
-	out->cell_h = OKVM_FONT_H;
 	out->cols = vs->cols;
 	out->rows = vs->rows;
 	for (int i = 0; i < 3; i++)

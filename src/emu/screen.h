@@ -37,7 +37,7 @@ uint64_t vscreen_rendered(struct vscreen *vs);
 /** Where things are drawn, for tests and overlays (pixels). */
 struct vscreen_layout {
 	int text_x, text_y;  /* top-left of character cell (0, 0) */
-	int cell_w, cell_h;  /* size of one character cell */
+	int cell_w;          /* width of one character cell (height: OKVM_FONT_H) */
 	int cols, rows;      /* console size in cells */
 	int led_x[3], led_y; /* top-left of the Num, Caps, Scroll boxes (14 x 20) */
 };

@@ -10,10 +10,7 @@ static const char *
 own_error_text(enum okvm_error e)
 {
 	switch (e) {
-	case OKVM_E_CHIP_STATUS: return "the CH9329 chip reported an error";
-	case OKVM_E_NO_DEVICE_FOUND: return "no Openterface unit found";
 	case OKVM_E_UNMAPPABLE: return "a character cannot be typed on the target layout";
-	case OKVM_E_NO_SIGNAL: return "no video signal";
 	case OKVM_E_VIDEO_ONLY: return "this unit has video only, no keyboard/mouse link";
 	case OKVM_E_LAST: break;
 	}

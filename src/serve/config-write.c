@@ -137,7 +137,6 @@ is_user_folder(const char *dir)
 struct place {
 	char file[PATH_MAX];
 	bool service; /* the system service's layout */
-	bool keep;    /* an old file exists: keep its owner, group and mode */
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;
@@ -179,7 +178,6 @@ place_file(const char *path, struct place *pl)
 		rc = place_dir(pl, created);
 	struct stat st;
 	if (!rc && pl->service && !stat(pl->file, &st)) {
-		pl->keep = true;
 		pl->uid = st.st_uid;
 		pl->gid = st.st_gid;
 		pl->mode = st.st_mode & 0770;

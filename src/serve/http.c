@@ -516,9 +516,7 @@ http_on_request(struct conn *c, const char *uri)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
 	c->is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
 	char cl[32] = "";
-	c->body_declared = 0;
-	if (lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-		c->body_declared = strtoull(cl, NULL, 10);
+	lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	const struct session *se = auth_required(s) ? auth_check_request(s, c->wsi) : NULL;
 	c->authed = !auth_required(s) || se;
 	c->role = !auth_required(s) ? SERVE_ROLE_ADMIN : se ? se->role : SERVE_ROLE_NONE;

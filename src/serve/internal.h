@@ -54,7 +54,6 @@ struct conn {
 	bool close_after; /* close once this response is written */
 	char *body;
 	size_t body_len, body_expect;
-	unsigned long long body_declared;
 	/* HTTP response: headers, then a body from body_mem (owned) or frame (a reference) */
 	unsigned char *resp; /* LWS_PRE + headers */
 	size_t resp_len, resp_off;
@@ -76,13 +75,12 @@ struct conn {
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
 	uint64_t part_start_us;
-	uint64_t frames_sent, frames_skipped;
+	uint64_t frames_skipped;
 	uint64_t fps_window_start_us, fps_window_frames;
 	double fps;
 	/* WebSocket */
 	char *rx;
 	size_t rx_len;
-	bool rx_too_big;
 	struct ws_msg *q[SERVE_WS_QUEUE];
 	unsigned qhead, qlen;
 	bool state_dirty;
@@ -132,13 +130,11 @@ struct serve {
 	struct serve_config cfg;
 	struct serve_backend be;
 	struct lws_context *ctx;
-	struct lws_vhost *vhost;
-	int port;
 	bool tls;
 	uint32_t next_id;
 	struct conn *streams; /* MJPEG clients */
 	struct conn *sockets; /* WebSocket clients */
-	unsigned nstreams, nsockets, nconns;
+	unsigned nstreams, nsockets;
 	/* cross-thread: the backend's threads push, the service thread pops */
 	pthread_mutex_t evq_lock;
 	struct serve_event evq[SERVE_EVQ];

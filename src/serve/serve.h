@@ -96,8 +96,6 @@ struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be
  * symlink), -EPROTO (lws could not set up TLS), -errno. A TLS failure and the missing password
  * are logged, one line each, before the return. */
 int serve_start(struct serve *s);
-/* The port actually bound (useful with port 0). */
-int serve_port(const struct serve *s);
 /* Run the service loop on the calling thread until *stop becomes non-zero. Returns 0 or -errno. */
 int serve_run(struct serve *s, volatile int *stop);
 /* One pass of the service loop on the calling thread (as serve_run's, for callers with a loop

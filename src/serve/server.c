@@ -484,7 +484,6 @@ serve_start(struct serve *s)
 	rc = setup_tls(s, &info, &cert, &key);
 	if (rc)
 		return rc;
-	s->port = port;
 	s->ctx = lws_create_context(&info);
 	free(cert);
 	free(key);
@@ -506,12 +505,6 @@ serve_start(struct serve *s)
 	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",
 		 s->cfg.listen);
 	return 0;
-}
-
-int
-serve_port(const struct serve *s)
-{
-	return s->port;
 }
 
 int

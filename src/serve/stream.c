@@ -242,7 +242,6 @@ finish_part(struct conn *c)
 	unref(s, c->cur);
 	c->cur = NULL;
 	c->phase = PART_IDLE;
-	c->frames_sent++;
 	s->frames_served++;
 	if (c->ready_us && now >= c->ready_us)
 		metrics_add(&s->lat_write, now - c->ready_us);
