@@ -40,10 +40,10 @@ static const struct serve_backend_ops ops = {
 static void
 drain(struct conn *c)
 {
-	while (c->qlen) {
-		free(c->q[c->qhead]);
-		c->qhead = (c->qhead + 1) % SERVE_WS_QUEUE;
-		c->qlen--;
+	while (c->ws.qlen) {
+		free(c->ws.q[c->ws.qhead]);
+		c->ws.qhead = (c->ws.qhead + 1) % SERVE_WS_QUEUE;
+		c->ws.qlen--;
 	}
 }
 
@@ -70,7 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct conn *c = data[0] & 1 ? &b : &a;
 	ws_handle_message(s, c, (const char *)data + 1, size - 1);
-	if (c->npressed > SERVE_MAX_PRESSED)
+	if (c->ws.npressed > SERVE_MAX_PRESSED)
 		abort();
 	drain(&a);
 	drain(&b);

@@ -427,7 +427,7 @@ auth_login_start(struct serve *s, struct conn *c, const char *user, const char *
 	snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
 	login_slot(s, c->peer, true)->pending++;
 	s->auth_queued++;
-	c->login_job = j;
+	c->http.login_job = j;
 	pthread_mutex_lock(&s->auth_lock);
 	job_append(&s->auth_todo, j);
 	pthread_cond_signal(&s->auth_cond);
@@ -477,7 +477,7 @@ login_finished(struct serve *s, struct login_job *j)
 			 serve_role_name(role), j->peer);
 	}
 	if (j->c) {
-		j->c->login_job = NULL;
+		j->c->http.login_job = NULL;
 		http_login_reply(j->c, rc, cookie);
 		sodium_memzero(cookie, sizeof(cookie));
 	}
@@ -503,9 +503,9 @@ auth_drain(struct serve *s)
 void
 auth_detach(struct conn *c)
 {
-	if (c->login_job)
-		c->login_job->c = NULL;
-	c->login_job = NULL;
+	if (c->http.login_job)
+		c->http.login_job->c = NULL;
+	c->http.login_job = NULL;
 }
 
 void

@@ -95,18 +95,19 @@ static void
 reset_response(struct conn *c)
 {
 	auth_detach(c);
-	free(c->resp);
-	free(c->body_mem);
-	free(c->body);
-	if (c->body_frame)
-		c->s->be.ops->frame_unref(c->s->be.ud, c->body_frame);
-	c->resp = NULL;
-	c->body_mem = NULL;
-	c->body = NULL;
-	c->body_frame = NULL;
-	c->body_ptr = NULL;
-	c->resp_len = c->resp_off = c->body_size = c->body_off = c->body_len = 0;
-	c->body_expect = 0;
+	free(c->http.resp);
+	free(c->http.body_mem);
+	free(c->http.body);
+	if (c->http.body_frame)
+		c->s->be.ops->frame_unref(c->s->be.ud, c->http.body_frame);
+	c->http.resp = NULL;
+	c->http.body_mem = NULL;
+	c->http.body = NULL;
+	c->http.body_frame = NULL;
+	c->http.body_ptr = NULL;
+	c->http.resp_len = c->http.resp_off = c->http.body_size = c->http.body_off =
+		c->http.body_len = 0;
+	c->http.body_expect = 0;
 }
 
 /*
@@ -118,9 +119,9 @@ http_set_headers(struct conn *c, unsigned status, const char *ctype, long long l
 		 const char *extra_headers)
 {
 	size_t cap = LWS_PRE + 1024 + (extra_headers ? strlen(extra_headers) : 0);
-	free(c->resp);
-	c->resp = xmalloc(cap);
-	char *p = (char *)c->resp + LWS_PRE;
+	free(c->http.resp);
+	c->http.resp = xmalloc(cap);
+	char *p = (char *)c->http.resp + LWS_PRE;
 	int n = snprintf(p, cap - LWS_PRE,
 			 "HTTP/1.1 %u %s\r\n"
 			 "Content-Type: %s\r\n"
@@ -134,11 +135,11 @@ http_set_headers(struct conn *c, unsigned status, const char *ctype, long long l
 			 extra_headers ? extra_headers : "");
 	if (length >= 0)
 		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n%s\r\n",
-			      length, c->close_after ? "Connection: close\r\n" : "");
+			      length, c->http.close_after ? "Connection: close\r\n" : "");
 	else
 		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Connection: close\r\n\r\n");
-	c->resp_len = (size_t)n;
-	c->resp_off = 0;
+	c->http.resp_len = (size_t)n;
+	c->http.resp_off = 0;
 	return 0;
 }
 
@@ -147,12 +148,12 @@ http_reply(struct conn *c, unsigned status, const char *ctype, const char *body,
 	   const char *extra_headers)
 {
 	http_set_headers(c, status, ctype, (long long)len, extra_headers);
-	free(c->body_mem);
-	c->body_mem = xmalloc(len + 1);
-	memcpy(c->body_mem, body, len);
-	c->body_ptr = (const uint8_t *)c->body_mem;
-	c->body_size = len;
-	c->body_off = 0;
+	free(c->http.body_mem);
+	c->http.body_mem = xmalloc(len + 1);
+	memcpy(c->http.body_mem, body, len);
+	c->http.body_ptr = (const uint8_t *)c->http.body_mem;
+	c->http.body_size = len;
+	c->http.body_off = 0;
 	lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -271,7 +272,7 @@ static int
 do_login(struct conn *c)
 {
 	char pw[1100] = "", user[40] = "", code[16] = "";
-	const char *body = c->body ? c->body : "";
+	const char *body = c->http.body ? c->http.body : "";
 	/* A form (password=...&user=...&totp=...) or the bare password (the user "admin"). */
 	if (strchr(body, '=')) {
 		if (form_field(body, "password", pw, sizeof(pw)) != 1)
@@ -296,7 +297,7 @@ do_login(struct conn *c)
 int
 http_login_reply(struct conn *c, int rc, const char *cookie)
 {
-	c->close_after = true; /* as every answer does: see http_on_request */
+	c->http.close_after = true; /* as every answer does: see http_on_request */
 	if (rc == -EAGAIN) {
 		char hdr[64], msg[96];
 		int after = auth_login_retry_after(c->s, c->peer);
@@ -345,16 +346,16 @@ do_type(struct conn *c)
 	const char *layout = urlarg(c, "layout=", lbuf, sizeof(lbuf));
 	const char *rate = urlarg(c, "cps=", rbuf, sizeof(rbuf));
 	double cps = rate ? strtod(rate, NULL) : 0;
-	if (!c->body_len)
+	if (!c->http.body_len)
 		return http_reply_error(c, 400, "type: the body is the text to type");
 	if (!isfinite(cps) || cps < 0 || cps > 10000)
 		return http_reply_error(c, 400, "type: cps must be 0..10000");
-	int rc = input_type(c->s, c->body, c->body_len, layout, cps);
+	int rc = input_type(c->s, c->http.body, c->http.body_len, layout, cps);
 	if (rc)
 		return reply_backend_error(c, rc, "type");
-	audit(c, "paste bytes=%zu", c->body_len);
+	audit(c, "paste bytes=%zu", c->http.body_len);
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "bytes", (double)c->body_len);
+	cJSON_AddNumberToObject(o, "bytes", (double)c->http.body_len);
 	return reply_ok(c, 202, o);
 }
 
@@ -405,7 +406,7 @@ do_release(struct conn *c)
 static int
 do_mouse(struct conn *c)
 {
-	cJSON *o = cJSON_ParseWithLength(c->body ? c->body : "", c->body_len);
+	cJSON *o = cJSON_ParseWithLength(c->http.body ? c->http.body : "", c->http.body_len);
 	if (!cJSON_IsObject(o)) {
 		cJSON_Delete(o);
 		return http_reply_error(c, 400, "mouse: the body must be a JSON object");
@@ -429,9 +430,9 @@ do_mouse(struct conn *c)
 static int
 dispatch(struct conn *c)
 {
-	c->dispatched = true;
+	c->http.dispatched = true;
 	guard_received(c->s, c->wsi);
-	switch (c->route) {
+	switch (c->http.route) {
 	case R_INDEX: return do_asset(c, "/index.html");
 	case R_LOGIN_PAGE: return do_asset(c, "/login.html");
 	case R_STATE: return do_state(c);
@@ -476,7 +477,7 @@ method_is(struct lws *wsi, enum lws_token_indexes t)
 static int
 deny(struct conn *c)
 {
-	if (c->route == R_INDEX)
+	if (c->http.route == R_INDEX)
 		return http_reply(c, 302, "text/plain", "", 0, "Location: /login\r\n");
 	return http_reply_error(c, 401, "log in first (POST /api/login)");
 }
@@ -491,7 +492,7 @@ check_framing(struct conn *c, const char *cl)
 					"send Content-Length or Transfer-Encoding, not both");
 	if (cl[0] && strspn(cl, "0123456789") != strlen(cl))
 		return http_reply_error(c, 400, "bad Content-Length");
-	if (c->is_post && !cl[0] && te)
+	if (c->http.is_post && !cl[0] && te)
 		return http_reply_error(c, 411, "send a Content-Length");
 	return 0;
 }
@@ -501,7 +502,7 @@ http_on_request(struct conn *c, const char *uri)
 {
 	struct serve *s = c->s;
 	reset_response(c);
-	c->dispatched = false;
+	c->http.dispatched = false;
 	/*
 	 * One request per connection. libwebsockets 4.1.6 mishandles a request with a body that
 	 * was pipelined behind another one (it reports the body's end over and over and never
@@ -510,11 +511,11 @@ http_on_request(struct conn *c, const char *uri)
 	 * says "Connection: close" and nothing behind a request is read. Browsers and scripts open
 	 * a new connection, which costs a KVM nothing: its video and input have their own.
 	 */
-	c->close_after = true;
+	c->http.close_after = true;
 	s->http_requests++;
 	if (lws_get_network_wsi(c->wsi) != c->wsi)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
-	c->is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
+	c->http.is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
 	char cl[32] = "";
 	lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	const struct session *se = auth_required(s) ? auth_check_request(s, c->wsi) : NULL;
@@ -538,18 +539,18 @@ http_on_request(struct conn *c, const char *uri)
 					"server_names in okvm.conf");
 	}
 	int rc = check_framing(c, cl);
-	if (rc || c->resp)
+	if (rc || c->http.resp)
 		return rc;
-	if (!c->is_post && !method_is(c->wsi, WSI_TOKEN_GET_URI))
+	if (!c->http.is_post && !method_is(c->wsi, WSI_TOKEN_GET_URI))
 		return http_reply_error(c, 405, "method not allowed");
 	const struct route_def *r = find_route(c, uri);
 	if (!r) {
-		c->route = R_ASSET;
-		return c->is_post ? http_reply_error(c, 405, "method not allowed")
-				  : do_asset(c, uri);
+		c->http.route = R_ASSET;
+		return c->http.is_post ? http_reply_error(c, 405, "method not allowed")
+				       : do_asset(c, uri);
 	}
-	c->route = (int)r->route;
-	if (r->post != c->is_post)
+	c->http.route = (int)r->route;
+	if (r->post != c->http.is_post)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
 	if (r->route == R_METRICS && !c->authed && auth_check_metrics_token(s, c->wsi)) {
 		c->authed = true; /* for this request only: the token opens nothing else */
@@ -563,34 +564,34 @@ http_on_request(struct conn *c, const char *uri)
 			 serve_role_name(r->role), serve_role_name(c->role));
 		return http_reply_error(c, 403, msg);
 	}
-	if (c->is_post && !auth_origin_ok(c->wsi))
+	if (c->http.is_post && !auth_origin_ok(c->wsi))
 		return http_reply_error(c, 403, "cross-origin request refused");
 	if (r->route == R_STREAM || r->route == R_SNAPSHOT) {
 		guard_received(s, c->wsi);
 		return stream_begin(c, r->route == R_SNAPSHOT);
 	}
-	if (!c->is_post || !cl[0])
+	if (!c->http.is_post || !cl[0])
 		return dispatch(c); /* no body */
 	unsigned long long n = strtoull(cl, NULL, 10);
 	if (n > SERVE_MAX_BODY)
 		return http_reply_error(c, 413, "body too large");
 	if (n == 0)
 		return dispatch(c);
-	c->body = xmalloc(n + 1);
-	c->body_len = 0;
-	c->body_expect = (size_t)n;
+	c->http.body = xmalloc(n + 1);
+	c->http.body_len = 0;
+	c->http.body_expect = (size_t)n;
 	return 0;
 }
 
 int
 http_on_body(struct conn *c, const void *in, size_t len)
 {
-	if (!c->body || c->resp)
+	if (!c->http.body || c->http.resp)
 		return 0; /* already answered (e.g. 413): drop the rest */
-	if (c->body_len + len > c->body_expect)
+	if (c->http.body_len + len > c->http.body_expect)
 		return -1;
-	memcpy(c->body + c->body_len, in, len);
-	c->body_len += len;
+	memcpy(c->http.body + c->http.body_len, in, len);
+	c->http.body_len += len;
 	return 0;
 }
 
@@ -599,40 +600,40 @@ http_on_body_done(struct conn *c)
 {
 	/* lws reports the end of a body again on each pass while pipelined bytes wait behind it
 	 * (as they do while a login is being checked): one request is handled once. */
-	if (c->resp || c->dispatched)
+	if (c->http.resp || c->http.dispatched)
 		return 0;
-	if (c->body)
-		c->body[c->body_len] = 0;
+	if (c->http.body)
+		c->http.body[c->http.body_len] = 0;
 	return dispatch(c);
 }
 
 int
 http_on_writeable(struct conn *c)
 {
-	if (!c->resp)
+	if (!c->http.resp)
 		return 0;
 	struct lws *wsi = c->wsi;
-	while (c->resp_off < c->resp_len) {
-		size_t n = c->resp_len - c->resp_off;
-		bool last = !c->body_size;
-		if (lws_write(wsi, c->resp + LWS_PRE + c->resp_off, n,
+	while (c->http.resp_off < c->http.resp_len) {
+		size_t n = c->http.resp_len - c->http.resp_off;
+		bool last = !c->http.body_size;
+		if (lws_write(wsi, c->http.resp + LWS_PRE + c->http.resp_off, n,
 			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
 			return -1;
-		c->resp_off += n;
+		c->http.resp_off += n;
 		if (lws_send_pipe_choked(wsi)) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
 	}
-	while (c->body_off < c->body_size) {
-		size_t n = c->body_size - c->body_off;
+	while (c->http.body_off < c->http.body_size) {
+		size_t n = c->http.body_size - c->http.body_off;
 		if (n > SERVE_CHUNK)
 			n = SERVE_CHUNK;
-		bool last = c->body_off + n == c->body_size;
-		if (lws_write(wsi, (unsigned char *)c->body_ptr + c->body_off, n,
+		bool last = c->http.body_off + n == c->http.body_size;
+		if (lws_write(wsi, (unsigned char *)c->http.body_ptr + c->http.body_off, n,
 			      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
 			return -1;
-		c->body_off += n;
+		c->http.body_off += n;
 		if (!last && lws_send_pipe_choked(wsi)) {
 			lws_callback_on_writable(wsi);
 			return 0;

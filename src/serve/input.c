@@ -69,8 +69,8 @@ reply_ok(struct input_src *in, const char *ref)
 static int
 find_pressed(const struct conn *c, const char *code)
 {
-	for (unsigned i = 0; i < c->npressed; i++)
-		if (!strcmp(c->pressed[i], code))
+	for (unsigned i = 0; i < c->ws.npressed; i++)
+		if (!strcmp(c->ws.pressed[i], code))
 			return (int)i;
 	return -1;
 }
@@ -88,10 +88,10 @@ held_by_other(struct serve *s, const struct conn *me, const char *code)
 static uint8_t
 buttons_union(struct serve *s, const struct conn *me)
 {
-	uint8_t b = me ? me->buttons : 0;
+	uint8_t b = me ? me->ws.buttons : 0;
 	for (struct conn *c = s->sockets; c; c = c->next)
 		if (c != me)
-			b |= c->buttons;
+			b |= c->ws.buttons;
 	return b;
 }
 
@@ -102,20 +102,20 @@ input_key(struct serve *s, struct conn *c, const char *code, bool down)
 	if (down) {
 		if (i >= 0)
 			return 0; /* browser autorepeat */
-		if (c->npressed == SERVE_MAX_PRESSED)
+		if (c->ws.npressed == SERVE_MAX_PRESSED)
 			return -ENOSPC;
 		if (!held_by_other(s, c, code)) {
 			int rc = s->be.ops->key(s->be.ud, code, true);
 			if (rc)
 				return rc;
 		}
-		snprintf(c->pressed[c->npressed++], sizeof(c->pressed[0]), "%s", code);
+		snprintf(c->ws.pressed[c->ws.npressed++], sizeof(c->ws.pressed[0]), "%s", code);
 		return 0;
 	}
 	if (i >= 0) {
-		c->npressed--;
-		memmove(c->pressed[i], c->pressed[i + 1],
-			(c->npressed - (unsigned)i) * sizeof(c->pressed[0]));
+		c->ws.npressed--;
+		memmove(c->ws.pressed[i], c->ws.pressed[i + 1],
+			(c->ws.npressed - (unsigned)i) * sizeof(c->ws.pressed[0]));
 	}
 	if (held_by_other(s, c, code))
 		return 0;
@@ -125,10 +125,10 @@ input_key(struct serve *s, struct conn *c, const char *code, bool down)
 int
 input_release_client(struct serve *s, struct conn *c)
 {
-	while (c->npressed)
-		input_key(s, c, c->pressed[c->npressed - 1], false);
-	if (c->buttons) {
-		c->buttons = 0;
+	while (c->ws.npressed)
+		input_key(s, c, c->ws.pressed[c->ws.npressed - 1], false);
+	if (c->ws.buttons) {
+		c->ws.buttons = 0;
 		s->be.ops->buttons(s->be.ud, buttons_union(s, c));
 	}
 	return 0;
@@ -199,7 +199,7 @@ msg_mouse(struct input_src *in, cJSON *o)
 	struct serve *s = in->s;
 	struct conn *c = in->c;
 	double x = 0, y = 0;
-	uint8_t *held = c ? &c->buttons : &in->buttons;
+	uint8_t *held = c ? &c->ws.buttons : &in->buttons;
 	int buttons = *held;
 	if (!get_number(o, "x", 0, 1, true, &x) || !get_number(o, "y", 0, 1, true, &y))
 		return reply_error(in, "mouse", "mouse needs \"x\" and \"y\" from 0 to 1");
@@ -234,7 +234,7 @@ msg_rel(struct input_src *in, cJSON *o)
 {
 	struct serve *s = in->s;
 	struct conn *c = in->c;
-	uint8_t *held = c ? &c->buttons : &in->buttons;
+	uint8_t *held = c ? &c->ws.buttons : &in->buttons;
 	int dx = 0, dy = 0, buttons = *held;
 	if (!get_int(o, "dx", -32767, 32767, true, &dx) ||
 	    !get_int(o, "dy", -32767, 32767, true, &dy))
@@ -278,12 +278,12 @@ msg_release_all(struct input_src *in, cJSON *o)
 	struct serve *s = in->s;
 	struct conn *c = in->c;
 	for (struct conn *k = s->sockets; k; k = k->next) {
-		k->npressed = 0;
-		k->buttons = 0;
+		k->ws.npressed = 0;
+		k->ws.buttons = 0;
 	}
 	if (c) {
-		c->npressed = 0;
-		c->buttons = 0;
+		c->ws.npressed = 0;
+		c->ws.buttons = 0;
 	}
 	int rc = s->be.ops->release_all(s->be.ud);
 	if (rc)

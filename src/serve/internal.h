@@ -36,25 +36,15 @@ struct lat_ring {
 	unsigned n, pos;
 };
 
-/* One connection; lws allocates it zeroed as the per-session data. */
-struct conn {
-	enum conn_kind kind;
-	struct lws *wsi;
-	struct serve *s;
-	struct conn *next, *prev; /* in s->streams or s->sockets */
-	uint32_t id;
-	char peer[48];
-	bool authed;
-	enum serve_role role; /* of the request or WebSocket (no login: admin) */
-	uint64_t session_id;  /* its session (0: none), ended by logout and expiry */
-	/* HTTP request */
+/* A plain HTTP exchange: the request, then one whole response (http.c). */
+struct conn_http {
 	int route;
 	bool is_post;
 	bool dispatched;  /* this request was handled: lws may report its end again */
 	bool close_after; /* close once this response is written */
 	char *body;
 	size_t body_len, body_expect;
-	/* HTTP response: headers, then a body from body_mem (owned) or frame (a reference) */
+	/* response: headers, then a body from body_mem (owned) or body_frame (a reference) */
 	unsigned char *resp; /* LWS_PRE + headers */
 	size_t resp_len, resp_off;
 	char *body_mem;
@@ -62,7 +52,10 @@ struct conn {
 	struct login_job *login_job; /* POST /api/login whose password is being checked */
 	const uint8_t *body_ptr;
 	size_t body_size, body_off;
-	/* MJPEG stream, or a snapshot waiting for a frame (snapshot = true) */
+};
+
+/* An MJPEG stream, or a snapshot waiting for a frame (snapshot = true) (stream.c). */
+struct conn_stream {
 	bool snapshot;
 	uint64_t snap_after_seq;
 	enum part_phase phase;
@@ -78,7 +71,11 @@ struct conn {
 	uint64_t frames_skipped;
 	uint64_t fps_window_start_us, fps_window_frames;
 	double fps;
-	/* WebSocket */
+};
+
+/* A WebSocket client: its incoming message, its reply queue, and the input it holds (ws.c,
+ * input.c). */
+struct conn_ws {
 	char *rx;
 	size_t rx_len;
 	struct ws_msg *q[SERVE_WS_QUEUE];
@@ -88,6 +85,26 @@ struct conn {
 	char pressed[SERVE_MAX_PRESSED][32];
 	unsigned npressed;
 	uint8_t buttons;
+};
+
+/*
+ * One connection; lws allocates it zeroed as the per-session data. A common part, then one part
+ * per role: every connection starts as HTTP; a stream (or snapshot) also uses its HTTP part for
+ * the response headers; a WebSocket uses only its own. All of it belongs to the service thread.
+ */
+struct conn {
+	enum conn_kind kind;
+	struct lws *wsi;
+	struct serve *s;
+	struct conn *next, *prev; /* in s->streams or s->sockets */
+	uint32_t id;
+	char peer[48];
+	bool authed;
+	enum serve_role role; /* of the request or WebSocket (no login: admin) */
+	uint64_t session_id;  /* its session (0: none), ended by logout and expiry */
+	struct conn_http http;
+	struct conn_stream stream;
+	struct conn_ws ws;
 };
 
 struct serve_event {

@@ -75,22 +75,22 @@ per_client(struct buf *b, struct serve *s)
 	out(b, "# HELP okvm_serve_client_fps Frames per second written to each stream client.\n"
 	       "# TYPE okvm_serve_client_fps gauge\n");
 	for (struct conn *c = s->streams; c; c = c->next)
-		if (!c->snapshot)
+		if (!c->stream.snapshot)
 			out(b, "okvm_serve_client_fps{client=\"%u\",addr=\"%s\"} %.3g\n", c->id,
-			    c->peer, c->fps);
+			    c->peer, c->stream.fps);
 	out(b, "# HELP okvm_serve_client_frames_skipped_total Frames a stream client skipped "
 	       "because it was still busy with an older one.\n"
 	       "# TYPE okvm_serve_client_frames_skipped_total counter\n");
 	for (struct conn *c = s->streams; c; c = c->next)
-		if (!c->snapshot)
+		if (!c->stream.snapshot)
 			out(b,
 			    "okvm_serve_client_frames_skipped_total{client=\"%u\",addr=\"%s\"} %llu\n",
-			    c->id, c->peer, (unsigned long long)c->frames_skipped);
+			    c->id, c->peer, (unsigned long long)c->stream.frames_skipped);
 	out(b, "# HELP okvm_serve_ws_dropped_total Replies dropped because a WebSocket client did "
 	       "not read.\n# TYPE okvm_serve_ws_dropped_total counter\n");
 	for (struct conn *c = s->sockets; c; c = c->next)
 		out(b, "okvm_serve_ws_dropped_total{client=\"%u\",addr=\"%s\"} %llu\n", c->id,
-		    c->peer, (unsigned long long)c->q_dropped);
+		    c->peer, (unsigned long long)c->ws.q_dropped);
 }
 
 /* A latency ring as a Prometheus summary: p50, p99 and the sample count. */

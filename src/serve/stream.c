@@ -53,10 +53,10 @@ snapshot_reply(struct conn *c, struct okvm_frame *f)
 		 "X-Timestamp: %" PRIu64 ".%06" PRIu64 "\r\n",
 		 f->seq, f->ts_us / 1000000u, f->ts_us % 1000000u);
 	http_set_headers(c, 200, "image/jpeg", (long long)f->size, hdr);
-	c->body_frame = f;
-	c->body_ptr = f->data;
-	c->body_size = f->size;
-	c->body_off = 0;
+	c->http.body_frame = f;
+	c->http.body_ptr = f->data;
+	c->http.body_size = f->size;
+	c->http.body_off = 0;
 	lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -67,7 +67,7 @@ snapshot_done_waiting(struct conn *c)
 	struct serve *s = c->s;
 	serve_list_del(&s->streams, c);
 	s->nstreams--;
-	c->snapshot = false;
+	c->stream.snapshot = false;
 	c->kind = CONN_HTTP;
 	lws_set_timer_usecs(c->wsi, -1);
 	serve_update_want(s);
@@ -76,7 +76,7 @@ snapshot_done_waiting(struct conn *c)
 int
 stream_timer(struct conn *c)
 {
-	if (c->kind != CONN_STREAM || !c->snapshot)
+	if (c->kind != CONN_STREAM || !c->stream.snapshot)
 		return 0;
 	snapshot_done_waiting(c);
 	return http_reply_error(c, 503, "no video frame (no signal or no capture)");
@@ -89,10 +89,10 @@ snapshot_begin(struct conn *c)
 	struct okvm_frame *f = newest(s);
 	if (f && s->wanting)
 		return snapshot_reply(c, f);
-	c->snap_after_seq = f ? f->seq : 0;
+	c->stream.snap_after_seq = f ? f->seq : 0;
 	unref(s, f);
 	c->kind = CONN_STREAM;
-	c->snapshot = true;
+	c->stream.snapshot = true;
 	serve_list_add(&s->streams, c);
 	s->nstreams++;
 	serve_update_want(s);
@@ -115,13 +115,13 @@ stream_begin(struct conn *c, bool snapshot)
 			  "Connection: close\r\n\r\n"
 			  "--" SERVE_BOUNDARY "\r\n";
 	size_t n = strlen(txt);
-	c->resp = xmalloc(LWS_PRE + n);
-	memcpy(c->resp + LWS_PRE, txt, n);
-	c->resp_len = n;
-	c->resp_off = 0;
+	c->http.resp = xmalloc(LWS_PRE + n);
+	memcpy(c->http.resp + LWS_PRE, txt, n);
+	c->http.resp_len = n;
+	c->http.resp_off = 0;
 	c->kind = CONN_STREAM;
-	c->phase = PART_IDLE;
-	c->fps_window_start_us = serve_now_us();
+	c->stream.phase = PART_IDLE;
+	c->stream.fps_window_start_us = serve_now_us();
 	serve_list_add(&s->streams, c);
 	s->nstreams++;
 	serve_update_want(s);
@@ -150,9 +150,9 @@ static void
 fan_done(struct conn *c, uint64_t now)
 {
 	struct serve *s = c->s;
-	if (!c->in_fan)
+	if (!c->stream.in_fan)
 		return;
-	c->in_fan = false;
+	c->stream.in_fan = false;
 	if (s->fan_pending && --s->fan_pending == 0 && now >= s->fan_ready_us)
 		metrics_add(&s->lat_fanout, now - s->fan_ready_us);
 }
@@ -164,10 +164,10 @@ stream_on_frame(struct serve *s)
 	fan_begin(s);
 	for (struct conn *c = s->streams; c; c = next) {
 		next = c->next;
-		c->in_fan = false;
-		if (c->snapshot) {
+		c->stream.in_fan = false;
+		if (c->stream.snapshot) {
 			struct okvm_frame *f = newest(s);
-			if (f && f->seq > c->snap_after_seq) {
+			if (f && f->seq > c->stream.snap_after_seq) {
 				snapshot_done_waiting(c);
 				snapshot_reply(c, f);
 			} else {
@@ -175,10 +175,10 @@ stream_on_frame(struct serve *s)
 			}
 			continue;
 		}
-		if (c->phase != PART_IDLE)
+		if (c->stream.phase != PART_IDLE)
 			continue;
-		if (!c->draining && c->last_seq != s->fan_seq) {
-			c->in_fan = true;
+		if (!c->stream.draining && c->stream.last_seq != s->fan_seq) {
+			c->stream.in_fan = true;
 			s->fan_pending++;
 		}
 		lws_callback_on_writable(c->wsi);
@@ -188,12 +188,12 @@ stream_on_frame(struct serve *s)
 static void
 count_fps(struct serve *s, struct conn *c, uint64_t now)
 {
-	c->fps_window_frames++;
-	if (now - c->fps_window_start_us >= 1000000) {
-		c->fps = (double)c->fps_window_frames * 1e6 /
-			 (double)(now - c->fps_window_start_us);
-		c->fps_window_frames = 0;
-		c->fps_window_start_us = now;
+	c->stream.fps_window_frames++;
+	if (now - c->stream.fps_window_start_us >= 1000000) {
+		c->stream.fps = (double)c->stream.fps_window_frames * 1e6 /
+				(double)(now - c->stream.fps_window_start_us);
+		c->stream.fps_window_frames = 0;
+		c->stream.fps_window_start_us = now;
 	}
 	s->served_window_frames++;
 	if (now - s->served_window_start_us >= 1000000) {
@@ -210,25 +210,25 @@ start_part(struct conn *c)
 {
 	struct serve *s = c->s;
 	struct okvm_frame *f = newest(s);
-	if (!f || f->seq == c->last_seq) {
+	if (!f || f->seq == c->stream.last_seq) {
 		unref(s, f);
-		c->waiting = true;
+		c->stream.waiting = true;
 		return false;
 	}
-	if (c->last_seq && f->seq > c->last_seq + 1)
-		c->frames_skipped += f->seq - c->last_seq - 1;
-	c->cur = f;
+	if (c->stream.last_seq && f->seq > c->stream.last_seq + 1)
+		c->stream.frames_skipped += f->seq - c->stream.last_seq - 1;
+	c->stream.cur = f;
 	/* Latency counts only from a notify this client was waiting for (not a backlog). */
-	c->ready_us = c->waiting ? atomic_load(&s->frame_ready_us) : 0;
-	c->waiting = false;
-	int n = snprintf(c->part_hdr + LWS_PRE, sizeof(c->part_hdr) - LWS_PRE,
+	c->stream.ready_us = c->stream.waiting ? atomic_load(&s->frame_ready_us) : 0;
+	c->stream.waiting = false;
+	int n = snprintf(c->stream.part_hdr + LWS_PRE, sizeof(c->stream.part_hdr) - LWS_PRE,
 			 "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
 			 "X-Timestamp: %" PRIu64 ".%06" PRIu64 "\r\n\r\n",
 			 f->size, f->ts_us / 1000000u, f->ts_us % 1000000u);
-	c->part_hdr_len = (size_t)n;
-	c->part_off = 0;
-	c->part_start_us = serve_now_us();
-	c->phase = PART_HEADER;
+	c->stream.part_hdr_len = (size_t)n;
+	c->stream.part_off = 0;
+	c->stream.part_start_us = serve_now_us();
+	c->stream.phase = PART_HEADER;
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_HTTP_CONTENT, s->cfg.stall_timeout_s);
 	return true;
 }
@@ -238,20 +238,20 @@ finish_part(struct conn *c)
 {
 	struct serve *s = c->s;
 	uint64_t now = serve_now_us();
-	c->last_seq = c->cur->seq;
-	unref(s, c->cur);
-	c->cur = NULL;
-	c->phase = PART_IDLE;
+	c->stream.last_seq = c->stream.cur->seq;
+	unref(s, c->stream.cur);
+	c->stream.cur = NULL;
+	c->stream.phase = PART_IDLE;
 	s->frames_served++;
-	if (c->ready_us && now >= c->ready_us)
-		metrics_add(&s->lat_write, now - c->ready_us);
-	if (c->last_seq == s->fan_seq)
+	if (c->stream.ready_us && now >= c->stream.ready_us)
+		metrics_add(&s->lat_write, now - c->stream.ready_us);
+	if (c->stream.last_seq == s->fan_seq)
 		fan_done(c, now);
 	count_fps(s, c, now);
 	/* If lws holds an unsent tail, the part is not out yet: the timeout stays armed until the
 	 * next writeable callback says the socket drained. Direct sends leave no tail. */
 	if (!s->tls && lws_send_pipe_choked(c->wsi))
-		c->draining = true;
+		c->stream.draining = true;
 	else
 		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
 }
@@ -265,15 +265,15 @@ finish_part(struct conn *c)
 static int
 send_direct(struct conn *c)
 {
-	size_t hl = c->part_hdr_len, bl = c->cur->size, tl = sizeof(part_trailer) - 1;
-	size_t off = c->part_off;
+	size_t hl = c->stream.part_hdr_len, bl = c->stream.cur->size, tl = sizeof(part_trailer) - 1;
+	size_t off = c->stream.part_off;
 	struct iovec iov[3];
 	int k = 0;
 	if (off < hl)
-		iov[k++] = (struct iovec){ c->part_hdr + LWS_PRE + off, hl - off };
+		iov[k++] = (struct iovec){ c->stream.part_hdr + LWS_PRE + off, hl - off };
 	if (off < hl + bl) {
 		size_t o = off > hl ? off - hl : 0;
-		iov[k++] = (struct iovec){ (char *)c->cur->data + o, bl - o };
+		iov[k++] = (struct iovec){ (char *)c->stream.cur->data + o, bl - o };
 	}
 	size_t o = off > hl + bl ? off - hl - bl : 0;
 	iov[k++] = (struct iovec){ (char *)part_trailer + o, tl - o };
@@ -281,8 +281,8 @@ send_direct(struct conn *c)
 	ssize_t n = sendmsg(lws_get_socket_fd(c->wsi), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-	c->part_off += (size_t)n;
-	if (c->part_off < hl + bl + tl)
+	c->stream.part_off += (size_t)n;
+	if (c->stream.part_off < hl + bl + tl)
 		return 0;
 	finish_part(c);
 	return 1;
@@ -294,20 +294,20 @@ static int
 write_step(struct conn *c)
 {
 	struct lws *wsi = c->wsi;
-	if (c->phase == PART_HEADER) {
-		if (lws_write(wsi, (unsigned char *)c->part_hdr + LWS_PRE, c->part_hdr_len,
-			      LWS_WRITE_HTTP) < 0)
+	if (c->stream.phase == PART_HEADER) {
+		if (lws_write(wsi, (unsigned char *)c->stream.part_hdr + LWS_PRE,
+			      c->stream.part_hdr_len, LWS_WRITE_HTTP) < 0)
 			return -1;
-		c->phase = PART_BODY;
+		c->stream.phase = PART_BODY;
 	} else {
-		size_t n = c->cur->size - c->part_off;
+		size_t n = c->stream.cur->size - c->stream.part_off;
 		if (n > SERVE_CHUNK)
 			n = SERVE_CHUNK;
-		if (n && lws_write(wsi, (unsigned char *)c->cur->data + c->part_off, n,
-				   LWS_WRITE_HTTP) < 0)
+		if (n && lws_write(wsi, (unsigned char *)c->stream.cur->data + c->stream.part_off,
+				   n, LWS_WRITE_HTTP) < 0)
 			return -1;
-		c->part_off += n;
-		if (c->part_off == c->cur->size) {
+		c->stream.part_off += n;
+		if (c->stream.part_off == c->stream.cur->size) {
 			if (lws_write(wsi, (unsigned char *)part_trailer, sizeof(part_trailer) - 1,
 				      LWS_WRITE_HTTP) < 0)
 				return -1;
@@ -320,18 +320,18 @@ write_step(struct conn *c)
 int
 stream_writeable(struct conn *c)
 {
-	if (c->snapshot)
+	if (c->stream.snapshot)
 		return 0;
 	struct lws *wsi = c->wsi;
-	if (c->draining) {
-		c->draining = false;
+	if (c->stream.draining) {
+		c->stream.draining = false;
 		lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	}
-	if (c->resp) {
-		if (lws_write(wsi, c->resp + LWS_PRE, c->resp_len, LWS_WRITE_HTTP) < 0)
+	if (c->http.resp) {
+		if (lws_write(wsi, c->http.resp + LWS_PRE, c->http.resp_len, LWS_WRITE_HTTP) < 0)
 			return -1;
-		free(c->resp);
-		c->resp = NULL;
+		free(c->http.resp);
+		c->http.resp = NULL;
 		if (lws_send_pipe_choked(wsi)) {
 			/* lws holds part of it; it flushes that before the next callback. */
 			lws_callback_on_writable(wsi);
@@ -339,7 +339,7 @@ stream_writeable(struct conn *c)
 		}
 	}
 	for (;;) {
-		if (c->phase == PART_IDLE && !start_part(c))
+		if (c->stream.phase == PART_IDLE && !start_part(c))
 			return 0; /* nothing new: stream_on_frame wakes us */
 		int r = c->s->tls ? write_step(c) : send_direct(c);
 		if (r < 0)
@@ -357,9 +357,9 @@ stream_closed(struct conn *c)
 	struct serve *s = c->s;
 	if (!s)
 		return;
-	if (c->cur || c->draining) {
+	if (c->stream.cur || c->stream.draining) {
 		/* Closed mid-part: lws dropped it for stalling, or the peer went away. */
-		uint64_t took = serve_now_us() - c->part_start_us;
+		uint64_t took = serve_now_us() - c->stream.part_start_us;
 		bool stalled = took + 500000 >= (uint64_t)s->cfg.stall_timeout_s * 1000000;
 		s->stream_drops++;
 		s->stream_stalls += stalled;
@@ -367,10 +367,10 @@ stream_closed(struct conn *c)
 			 c->id, c->peer, stalled ? "stalled: dropped" : "went away mid-frame");
 	}
 	fan_done(c, serve_now_us());
-	unref(s, c->cur);
-	c->cur = NULL;
-	free(c->resp);
-	c->resp = NULL;
+	unref(s, c->stream.cur);
+	c->stream.cur = NULL;
+	free(c->http.resp);
+	c->http.resp = NULL;
 	http_on_closed(c);
 	serve_list_del(&s->streams, c);
 	s->nstreams--;

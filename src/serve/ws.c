@@ -30,18 +30,18 @@
 void
 ws_queue_text(struct conn *c, const char *text)
 {
-	if (c->qlen == SERVE_WS_QUEUE) {
-		c->q_dropped++;
+	if (c->ws.qlen == SERVE_WS_QUEUE) {
+		c->ws.q_dropped++;
 		return;
 	}
 	size_t n = strlen(text);
 	struct ws_msg *m = xmalloc(sizeof(*m) + LWS_PRE + n);
 	m->len = n;
 	memcpy(m->buf + LWS_PRE, text, n);
-	c->q[(c->qhead + c->qlen) % SERVE_WS_QUEUE] = m;
-	c->qlen++;
+	c->ws.q[(c->ws.qhead + c->ws.qlen) % SERVE_WS_QUEUE] = m;
+	c->ws.qlen++;
 	if (c->wsi) {
-		if (c->qlen == 1 && !c->state_dirty)
+		if (c->ws.qlen == 1 && !c->ws.state_dirty)
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->s->cfg.stall_timeout_s);
 		lws_callback_on_writable(c->wsi);
 	}
@@ -109,7 +109,7 @@ void
 ws_broadcast_state(struct serve *s)
 {
 	for (struct conn *c = s->sockets; c; c = c->next) {
-		c->state_dirty = true;
+		c->ws.state_dirty = true;
 		if (c->wsi)
 			lws_callback_on_writable(c->wsi);
 	}
@@ -122,18 +122,18 @@ ws_writeable(struct conn *c)
 	unsigned char *p;
 	size_t n;
 	struct ws_msg *m = NULL;
-	if (c->state_dirty) {
-		c->state_dirty = false;
+	if (c->ws.state_dirty) {
+		c->ws.state_dirty = false;
 		char *txt = ws_state_json(c->s, c);
 		n = strlen(txt);
 		state = xmalloc(LWS_PRE + n);
 		memcpy(state + LWS_PRE, txt, n);
 		free(txt);
 		p = (unsigned char *)state + LWS_PRE;
-	} else if (c->qlen) {
-		m = c->q[c->qhead];
-		c->qhead = (c->qhead + 1) % SERVE_WS_QUEUE;
-		c->qlen--;
+	} else if (c->ws.qlen) {
+		m = c->ws.q[c->ws.qhead];
+		c->ws.qhead = (c->ws.qhead + 1) % SERVE_WS_QUEUE;
+		c->ws.qlen--;
 		p = m->buf + LWS_PRE;
 		n = m->len;
 	} else {
@@ -144,7 +144,7 @@ ws_writeable(struct conn *c)
 	free(m);
 	if (rc < 0)
 		return -1;
-	if (c->qlen || c->state_dirty)
+	if (c->ws.qlen || c->ws.state_dirty)
 		lws_callback_on_writable(c->wsi);
 	else
 		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
@@ -201,24 +201,24 @@ ws_receive(struct conn *c, const void *in, size_t len)
 		c->s->ws_errors++;
 		return 0;
 	}
-	if (c->rx_len + len > SERVE_MAX_WS_MSG) {
+	if (c->ws.rx_len + len > SERVE_MAX_WS_MSG) {
 		okvm_log(OKVM_LOG_WARN, "serve: WebSocket client %u sent a message over %d bytes",
 			 c->id, SERVE_MAX_WS_MSG);
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 				 (unsigned char *)"message too big", 15);
 		return -1;
 	}
-	char *rx = xrealloc(c->rx, c->rx_len + len + 1);
-	c->rx = rx;
-	memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += len;
+	char *rx = xrealloc(c->ws.rx, c->ws.rx_len + len + 1);
+	c->ws.rx = rx;
+	memcpy(c->ws.rx + c->ws.rx_len, in, len);
+	c->ws.rx_len += len;
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return 0;
-	c->rx[c->rx_len] = 0;
-	ws_handle_message(c->s, c, c->rx, c->rx_len);
-	free(c->rx);
-	c->rx = NULL;
-	c->rx_len = 0;
+	c->ws.rx[c->ws.rx_len] = 0;
+	ws_handle_message(c->s, c, c->ws.rx, c->ws.rx_len);
+	free(c->ws.rx);
+	c->ws.rx = NULL;
+	c->ws.rx_len = 0;
 	return 0;
 }
 
@@ -230,12 +230,12 @@ ws_closed(struct conn *c)
 	serve_list_del(&s->sockets, c);
 	s->nsockets--;
 	serve_update_want(s);
-	free(c->rx);
-	c->rx = NULL;
-	while (c->qlen) {
-		free(c->q[c->qhead]);
-		c->qhead = (c->qhead + 1) % SERVE_WS_QUEUE;
-		c->qlen--;
+	free(c->ws.rx);
+	c->ws.rx = NULL;
+	while (c->ws.qlen) {
+		free(c->ws.q[c->ws.qhead]);
+		c->ws.qhead = (c->ws.qhead + 1) % SERVE_WS_QUEUE;
+		c->ws.qlen--;
 	}
 	okvm_log(OKVM_LOG_INFO, "serve: WebSocket client %u left", c->id);
 	ws_broadcast_state(s);

@@ -97,10 +97,10 @@ setup(void **state)
 static void
 drop_queue(struct conn *c)
 {
-	while (c->qlen) {
-		free(c->q[c->qhead]);
-		c->qhead = (c->qhead + 1) % SERVE_WS_QUEUE;
-		c->qlen--;
+	while (c->ws.qlen) {
+		free(c->ws.q[c->ws.qhead]);
+		c->ws.qhead = (c->ws.qhead + 1) % SERVE_WS_QUEUE;
+		c->ws.qlen--;
 	}
 }
 
@@ -125,9 +125,9 @@ msg(struct fixture *fx, struct conn *c, const char *text)
 static const char *
 last_reply(struct conn *c)
 {
-	if (!c->qlen)
+	if (!c->ws.qlen)
 		return "";
-	struct ws_msg *m = c->q[(c->qhead + c->qlen - 1) % SERVE_WS_QUEUE];
+	struct ws_msg *m = c->ws.q[(c->ws.qhead + c->ws.qlen - 1) % SERVE_WS_QUEUE];
 	static char buf[512];
 	snprintf(buf, sizeof(buf), "%.*s", (int)m->len, (char *)m->buf + LWS_PRE);
 	return buf;
@@ -147,7 +147,7 @@ test_key_merge(void **state)
 	msg(fx, &fx->b, "{\"type\":\"key\",\"code\":\"ShiftLeft\",\"down\":false}");
 	assert_int_equal(ncalls, 2);
 	assert_string_equal(calls[1], "key ShiftLeft 0");
-	assert_int_equal(fx->a.qlen + fx->b.qlen, 0);
+	assert_int_equal(fx->a.ws.qlen + fx->b.ws.qlen, 0);
 }
 
 static void
@@ -194,12 +194,12 @@ test_bad_messages_change_nothing(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		msg(fx, &fx->a, bad[i]);
-		assert_int_equal(fx->a.qlen, 1);
+		assert_int_equal(fx->a.ws.qlen, 1);
 		assert_non_null(strstr(last_reply(&fx->a), "\"type\":\"error\""));
 		drop_queue(&fx->a);
 	}
 	assert_int_equal(ncalls, 0);
-	assert_int_equal(fx->a.npressed, 0);
+	assert_int_equal(fx->a.ws.npressed, 0);
 }
 
 static void
@@ -231,7 +231,7 @@ test_release_all_clears_everyone(void **state)
 	msg(fx, &fx->b, "{\"type\":\"key\",\"code\":\"KeyB\",\"down\":true}");
 	msg(fx, &fx->b, "{\"type\":\"release_all\"}");
 	assert_string_equal(calls[ncalls - 1], "release_all");
-	assert_int_equal(fx->a.npressed + fx->b.npressed, 0);
+	assert_int_equal(fx->a.ws.npressed + fx->b.ws.npressed, 0);
 	ncalls = 0;
 	input_release_client(fx->s, &fx->a);
 	assert_int_equal(ncalls, 0); /* nothing left to release twice */
@@ -243,8 +243,8 @@ test_queue_is_bounded(void **state)
 	struct fixture *fx = *state;
 	for (int i = 0; i < SERVE_WS_QUEUE + 10; i++)
 		msg(fx, &fx->a, "{\"type\":\"ping\"}");
-	assert_int_equal(fx->a.qlen, SERVE_WS_QUEUE);
-	assert_int_equal(fx->a.q_dropped, 10);
+	assert_int_equal(fx->a.ws.qlen, SERVE_WS_QUEUE);
+	assert_int_equal(fx->a.ws.q_dropped, 10);
 }
 
 /* ---- config ---- */
