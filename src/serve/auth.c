@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "okvm/log.h"
 #include "serve/auth-parse.h"
@@ -88,8 +89,30 @@ auth_host_ok(struct serve *s, struct lws *wsi)
 	char host[256];
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
 		return false;
-	return auth_host_allowed(host, (const char *const *)s->cfg.server_names,
-				 s->cfg.nserver_names);
+	if (auth_host_allowed(host, (const char *const *)s->cfg.server_names, s->cfg.nserver_names))
+		return true;
+	const char *own[2] = { s->host_name, s->host_name_local };
+	return s->host_name[0] && auth_host_allowed(host, own, 2);
+}
+
+/*
+ * This machine's own name (and NAME.local, as mDNS announces it) is served too: a browser only
+ * sends it when the user typed it, and no attacker's page can make that name its own origin.
+ * So `http://raspberrypi.local:8080` works without server_names.
+ */
+void
+auth_learn_host_name(struct serve *s)
+{
+	char name[64];
+	if (gethostname(name, sizeof(name)) || !name[0])
+		return;
+	name[sizeof(name) - 1] = 0;
+	for (char *p = name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (!strcmp(name, "localhost"))
+		return;
+	snprintf(s->host_name, sizeof(s->host_name), "%s", name);
+	snprintf(s->host_name_local, sizeof(s->host_name_local), "%s.local", name);
 }
 
 /* ---- sessions ---- */

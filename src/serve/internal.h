@@ -186,6 +186,7 @@ struct serve {
 	lws_sorted_usec_list_t sweep;
 	bool sweep_on;
 	/* auth */
+	char host_name[64], host_name_local[72]; /* this machine's, lower case ("" if unknown) */
 	struct session sessions[SERVE_MAX_SESSIONS];
 	uint64_t next_session_id;
 	uint64_t totp_last_step[SERVE_MAX_USERS + 1]; /* per user: no code used twice */
@@ -275,7 +276,8 @@ bool auth_required(const struct serve *s);
 bool auth_host_ok(struct serve *s, struct lws *wsi);
 /* The request's session (valid okvm_session cookie), or NULL. */
 const struct session *auth_check_request(struct serve *s, struct lws *wsi);
-void auth_expire(struct serve *s); /* end expired sessions and their connections */
+void auth_expire(struct serve *s);          /* end expired sessions and their connections */
+void auth_learn_host_name(struct serve *s); /* at start: this machine's name is a Host too */
 /* One line to the log for what a user did (login, switch, paste...), with who and from where. */
 void audit(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool auth_check_metrics_token(struct serve *s, struct lws *wsi);

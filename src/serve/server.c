@@ -286,6 +286,7 @@ serve_new(const struct serve_config *cfg, struct serve_backend *be)
 	serve_config_copy(&s->cfg, cfg);
 	s->be = *be;
 	s->net_pending = -1;
+	auth_learn_host_name(s);
 	pthread_mutex_init(&s->evq_lock, NULL);
 	pthread_mutex_init(&s->auth_lock, NULL);
 	pthread_cond_init(&s->auth_cond, NULL);

@@ -238,3 +238,11 @@ rc = s.proc.wait(20)
 err = s.errors()
 s.stop()
 check(rc == 2 and "--auth auto or --auth always" in err, "--auth sometimes is a usage error")
+# This machine's own name (and NAME.local) is served without server_names; others are not.
+name = socket.gethostname().lower()
+with Server() as s:
+    got = {h: s.http("GET", "/api/state", headers={"Host": f"{h}:{s.port}"})[0]
+           for h in (name, name + ".local", name + ".attacker.example")}
+    check(name == "localhost" or (got[name] == 200 and got[name + ".local"] == 200 and
+                                  got[name + ".attacker.example"] == 403),
+          f"Host: this machine's name and NAME.local are served, NAME.attacker.example not {got}")
