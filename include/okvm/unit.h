@@ -9,24 +9,31 @@
 
 #include <stddef.h>
 
+#include "okvm/chip.h"
 #include "okvm/discover.h"
 #include "okvm/link.h"
+#include "okvm/video.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* A unit made by the caller (the virtual unit): its pty and modem datagram socket. */
+/* A unit made by the caller (the virtual unit): its pty and modem datagram socket, its video
+ * chip and its screen. */
 struct okvm_unit_parts {
 	const char *tty;          /* set: open this, no discovery; device and serial are ignored */
 	const char *modem_socket; /* docs/contracts.md section 1; NULL = none/PATH.modem */
 	int baud;                 /* the emulated chip's baud; 0 = detect */
+	struct okvm_chip *chip;   /* its video chip or NULL; the unit takes it (okvm_chip_free) */
+	struct okvm_capture *capture; /* its screen or NULL; lent: the unit never frees it, and
+					 stops wanting frames at okvm_unit_free */
 };
 
 struct okvm_unit_spec {
 	const char *device;     /* as -d takes it: NULL = the first unit found, "2" (okvm list),
-				   a port chain ("3-3", or a part's, "3-3.2"), a tty path
-				   ("/dev/ttyUSB0": used as given, no discovery) */
+				   a port chain ("3-3", or a part's, "3-3.2"), a node path
+				   ("/dev/ttyUSB0": the discovered unit with that node, else
+				   the path used as given) */
 	const char *serial;     /* --serial PATH: used as given, no discovery; wins over device */
 	int baud;               /* 0 = the model's fixed baud (CH32V208) else detect; > 0 this */
 	const char *sysfs_root; /* NULL = okvm_discover_default_root() */
@@ -63,7 +70,8 @@ int okvm_unit_open(const struct okvm_unit_spec *spec, struct okvm_unit **out);
 struct okvm_link *okvm_unit_link(const struct okvm_unit *u);
 /** Hand the link over: the caller frees it (okvm_link_free); the unit then has none. */
 struct okvm_link *okvm_unit_take_link(struct okvm_unit *u);
-/** The unit as discovered when it was resolved; NULL for a tty path, --serial or parts. */
+/** The unit as discovered when it was resolved; NULL for --serial, parts, or a path that is
+ *  no discovered unit's node. */
 const struct okvm_unit_info *okvm_unit_info(const struct okvm_unit *u);
 /** For people: "PRODUCT CHAIN" ("unit CHAIN" without a product string), the tty path, or
  *  "virtual unit (emu)" for parts. Never NULL. */
@@ -72,6 +80,35 @@ const char *okvm_unit_name(const struct okvm_unit *u);
 const char *okvm_unit_serial_path(const struct okvm_unit *u);
 /** The baud the link opens at: 0 = detection (hardware.md 2.10). */
 int okvm_unit_baud(const struct okvm_unit *u);
+
+/**
+ * Open the unit's video chip (MS2109/MS2109S/MS2130S) on its hidraw node, the kind from the
+ * model table (okvm_model_of_unit); the parts' chip for the virtual unit.
+ * @return 0, -EALREADY when it is open, -ENXIO when the unit has no known video chip (a tty
+ *         path, --serial, parts without a chip), -ENOTSUP when its model's video chip is not
+ *         reached through hidraw, -ENODEV when the discovered unit has no hidraw node (usbhid
+ *         not bound), or okvm_chip_open()'s error (-EACCES: no udev rule ...).
+ */
+int okvm_unit_open_chip(struct okvm_unit *u);
+/** The open video chip; NULL before okvm_unit_open_chip() succeeded or after take. */
+struct okvm_chip *okvm_unit_chip(const struct okvm_unit *u);
+/** Hand the chip over: the caller frees it (okvm_chip_free); the unit then has none. */
+struct okvm_chip *okvm_unit_take_chip(struct okvm_unit *u);
+/** The video chip's node for people: the hidraw path, "(virtual)" for parts, else "". */
+const char *okvm_unit_chip_path(const struct okvm_unit *u);
+
+/**
+ * The unit's capture, not yet started: video set = that V4L2 node as given (it follows no
+ * re-plug); else the parts' screen; else the discovered unit's capture node, followed across
+ * a re-plug (okvm_capture_new_v4l2_located with okvm_unit_locate_video). mode as
+ * okvm_capture_new_v4l2 takes it (NULL = largest @30). The unit frees it (okvm_unit_free),
+ * except the parts' screen, which it only lends.
+ * @return 0, -EALREADY when one is open, -ENXIO when video is NULL and the unit has no known
+ *         capture node (a tty path, --serial, parts without a screen), -EINVAL for a bad mode.
+ */
+int okvm_unit_open_capture(struct okvm_unit *u, const char *video, const char *mode);
+/** The open capture; NULL before okvm_unit_open_capture() succeeded. */
+struct okvm_capture *okvm_unit_capture(const struct okvm_unit *u);
 
 /**
  * Where the unit's serial / capture node is now: the node of the unit with the same port chain
@@ -96,7 +133,8 @@ int okvm_unit_get_fd(struct okvm_unit *u);
  */
 int okvm_unit_dispatch(struct okvm_unit *u);
 
-/** Free the link (release-all first, as okvm_link_free does), the watch, the unit. NULL ok. */
+/** Free the link (release-all first, as okvm_link_free does), the capture, the chip, the watch,
+ *  the unit. NULL ok. */
 void okvm_unit_free(struct okvm_unit *u);
 
 #ifdef __cplusplus

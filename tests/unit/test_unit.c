@@ -2,7 +2,7 @@
  * The unit layer (okvm/unit.h): resolving -d specs against recorded sysfs trees, the baud it
  * chooses, following a unit by its port chain when the tree changes, and opening a link on a
  * scripted fake chip (tests/unit/fake-chip.c) through --serial and through the virtual unit's
- * parts.
+ * parts; the unit's video chip and capture (hidraw node, the parts', none for a bare tty).
  */
 #include <errno.h>
 #include <poll.h>
@@ -307,6 +307,118 @@ test_open_serial(void **state)
 	fake_chip_close(&chip);
 }
 
+/* A node path is the discovered unit that has it; a path no unit has is used bare. */
+static void
+test_path_finds_its_unit(void **state)
+{
+	struct okvm_unit *u;
+	assert_int_equal(resolve("two-mini-kvms", "/dev/ttyUSB0", &u), 0);
+	assert_non_null(okvm_unit_info(u));
+	assert_string_equal(okvm_unit_info(u)->port_chain, "3-3");
+	okvm_unit_free(u);
+	assert_int_equal(resolve("two-mini-kvms", "/dev/hidraw1", &u), 0);
+	assert_string_equal(okvm_unit_info(u)->port_chain, "1-2");
+	assert_string_equal(okvm_unit_serial_path(u), "/dev/ttyUSB1");
+	okvm_unit_free(u);
+	assert_int_equal(resolve("two-mini-kvms", "/dev/ttyUSB7", &u), 0);
+	assert_null(okvm_unit_info(u));
+	assert_string_equal(okvm_unit_serial_path(u), "/dev/ttyUSB7");
+	okvm_unit_free(u);
+}
+
+static void
+test_chip_and_capture_of_a_bare_tty(void **state)
+{
+	okvm_log_set_handler(quiet_log, NULL);
+	struct okvm_unit *u;
+	struct okvm_unit_spec spec = { .serial = "/dev/ttyS3" };
+	assert_int_equal(okvm_unit_new(&spec, &u), 0);
+	assert_int_equal(okvm_unit_open_chip(u), -ENXIO); /* no video chip known */
+	assert_null(okvm_unit_chip(u));
+	assert_string_equal(okvm_unit_chip_path(u), "");
+	assert_int_equal(okvm_unit_open_capture(u, NULL, NULL), -ENXIO);
+	assert_null(okvm_unit_capture(u));
+	assert_int_equal(okvm_unit_open_capture(u, "/dev/video-okvm-none", "640x"), -EINVAL);
+	/* --video: that node as given; the unit frees it */
+	assert_int_equal(okvm_unit_open_capture(u, "/dev/video-okvm-none", "640x480@30"), 0);
+	assert_non_null(okvm_unit_capture(u));
+	assert_int_equal(okvm_unit_open_capture(u, "/dev/video-okvm-none", NULL), -EALREADY);
+	okvm_unit_free(u);
+}
+
+static void
+test_chip_and_capture_of_a_discovered_unit(void **state)
+{
+	okvm_log_set_handler(quiet_log, NULL);
+	struct okvm_unit *u;
+	assert_int_equal(resolve("mini-kvm-no-hidraw", NULL, &u), 0);
+	assert_int_equal(okvm_unit_open_chip(u), -ENODEV); /* usbhid not bound */
+	okvm_unit_free(u);
+
+	assert_int_equal(resolve("two-mini-kvms", "2", &u), 0);
+	assert_string_equal(okvm_unit_chip_path(u), "/dev/hidraw0");
+	int rc = okvm_unit_open_chip(u); /* the recorded node is not on this machine */
+	assert_true(rc == -ENOENT || rc == -EACCES || rc == 0);
+	assert_int_equal(okvm_unit_open_capture(u, NULL, NULL), 0);
+	struct okvm_capture *cap = okvm_unit_capture(u);
+	assert_non_null(cap);
+	okvm_capture_start(cap); /* its thread locates through the unit until the unit is freed */
+	okvm_unit_free(u);
+}
+
+static int chip_closed;
+
+static int
+no_feature(void *ud, const uint8_t *buf, size_t len)
+{
+	return -EIO;
+}
+
+static int
+no_get(void *ud, uint8_t *buf, size_t len)
+{
+	return -EIO;
+}
+
+static void
+count_close(void *ud)
+{
+	chip_closed++;
+}
+
+static void
+test_chip_and_capture_of_parts(void **state)
+{
+	static const struct okvm_chip_transport t = { no_feature, no_get, count_close };
+	struct okvm_chip *chip = okvm_chip_new(OKVM_CHIP_MS2109, &t, &chip_closed);
+	struct okvm_capture *screen = okvm_capture_new_files("/nonexistent/okvm-frames", 10);
+	struct okvm_unit_spec spec = {
+		.parts = { .tty = "/dev/null", .chip = chip, .capture = screen }
+	};
+	struct okvm_unit *u;
+	chip_closed = 0;
+	assert_int_equal(okvm_unit_new(&spec, &u), 0);
+	assert_null(okvm_unit_info(u));
+	assert_string_equal(okvm_unit_chip_path(u), "(virtual)");
+	assert_int_equal(okvm_unit_open_chip(u), 0);
+	assert_ptr_equal(okvm_unit_chip(u), chip);
+	assert_int_equal(okvm_unit_open_chip(u), -EALREADY);
+	assert_int_equal(okvm_unit_open_capture(u, NULL, NULL), 0);
+	assert_ptr_equal(okvm_unit_capture(u), screen);
+	okvm_unit_free(u);
+	assert_int_equal(chip_closed, 1); /* the unit took the chip */
+	okvm_capture_free(screen);        /* ... but only borrowed the screen */
+
+	/* a chip handed in and never opened is freed too */
+	chip = okvm_chip_new(OKVM_CHIP_MS2109, &t, &chip_closed);
+	spec.parts.chip = chip;
+	spec.parts.capture = NULL;
+	assert_int_equal(okvm_unit_new(&spec, &u), 0);
+	assert_int_equal(okvm_unit_open_capture(u, NULL, NULL), -ENXIO);
+	okvm_unit_free(u);
+	assert_int_equal(chip_closed, 2);
+}
+
 int
 main(void)
 {
@@ -320,6 +432,10 @@ main(void)
 		cmocka_unit_test(test_locate_after_replug),
 		cmocka_unit_test(test_open_parts),
 		cmocka_unit_test(test_open_serial),
+		cmocka_unit_test(test_path_finds_its_unit),
+		cmocka_unit_test(test_chip_and_capture_of_a_bare_tty),
+		cmocka_unit_test(test_chip_and_capture_of_a_discovered_unit),
+		cmocka_unit_test(test_chip_and_capture_of_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,13 @@
  * anything else is a sysfs scan plus okvm_discover_match(), and the unit keeps what it found,
  * above all its port chain, the key that survives a re-plug. The baud is the spec's, else the
  * model's fixed one (CH32V208, hardware.md 2.1), else 0 for detection. okvm_unit_connect()
- * then builds the link from the spec's template.
+ * then builds the link from the spec's template. A node path (-d /dev/ttyUSB0, /dev/hidraw1)
+ * is looked up among the discovered units first, so the unit keeps its chain and video chip;
+ * only a path no unit has is used bare.
+ *
+ * The unit also owns its video chip (okvm_unit_open_chip: the hidraw node of the discovered
+ * unit, or the parts' chip) and its capture (okvm_unit_open_capture: a V4L2 capture that
+ * locates the unit's node again after a re-plug, or the parts' screen, which is only lent).
  *
  * After a re-plug the nodes may have new names. A discovered unit keeps an okvm_discover_watch
  * (libudev monitor on /sys, periodic rescans on a recorded tree), made the first time it is
@@ -35,6 +41,12 @@ struct okvm_unit {
 	char root[256]; /* "" = the default */
 	int rescan_ms;
 	struct okvm_link *link;
+	struct okvm_chip *chip;
+	struct okvm_chip *parts_chip;       /* handed in, not yet opened */
+	struct okvm_capture *capture;       /* ours unless capture_lent */
+	struct okvm_capture *parts_capture; /* the virtual unit's screen */
+	bool capture_lent;
+	bool parts;
 	/* hot-plug, under lock */
 	pthread_mutex_t lock;
 	struct okvm_discover_watch *watch; /* made on first use: short commands never need one */
@@ -70,6 +82,10 @@ discover(struct okvm_unit *u, const struct okvm_unit_spec *spec)
 	int i = -ENOENT;
 	if (n)
 		i = spec->device ? okvm_discover_match(units, n, spec->device) : 0;
+	if (i < 0 && spec->device && spec->device[0] == '/') {
+		okvm_discover_free_units(units);
+		return -ENXIO; /* a path no unit has: the caller uses it bare */
+	}
 	if (i >= 0 && !spec->device && n > 1)
 		okvm_log(OKVM_LOG_INFO, "%zu units found; using %s (choose with -d)", n,
 			 units[0].port_chain);
@@ -102,19 +118,26 @@ okvm_unit_new(const struct okvm_unit_spec *spec, struct okvm_unit **out)
 	u->cfg.baud = spec->baud;
 	u->cfg.modem_socket = NULL;
 	const char *path = spec->serial;
-	if (!path && spec->device && spec->device[0] == '/')
-		path = spec->device;
 	int rc = 0;
 	if (spec->parts.tty) {
 		set(u->path, sizeof(u->path), spec->parts.tty);
 		set(u->modem_socket, sizeof(u->modem_socket), spec->parts.modem_socket);
 		u->cfg.baud = spec->parts.baud;
+		u->parts = true;
+		u->parts_chip = spec->parts.chip;
+		u->parts_capture = spec->parts.capture;
 		snprintf(u->name, sizeof(u->name), "virtual unit (emu)");
 	} else if (path) {
 		set(u->path, sizeof(u->path), path);
 		set(u->name, sizeof(u->name), path);
 	} else {
 		rc = discover(u, spec);
+		if (rc == -ENXIO ||
+		    (rc < 0 && rc != -ENOENT && spec->device && spec->device[0] == '/')) {
+			rc = 0; /* no unit has this node (or no tree to say so): the path as given */
+			set(u->path, sizeof(u->path), spec->device);
+			set(u->name, sizeof(u->name), spec->device);
+		}
 	}
 	if (rc < 0) {
 		okvm_unit_free(u);
@@ -196,6 +219,82 @@ int
 okvm_unit_baud(const struct okvm_unit *u)
 {
 	return u->cfg.baud;
+}
+
+int
+okvm_unit_open_chip(struct okvm_unit *u)
+{
+	if (u->chip)
+		return -EALREADY;
+	if (u->parts_chip) {
+		u->chip = u->parts_chip;
+		u->parts_chip = NULL;
+		return 0;
+	}
+	if (!u->discovered)
+		return -ENXIO;
+	if (!okvm_model_of_unit(&u->info))
+		return -ENOTSUP; /* every known model's MS21xx answers on hidraw */
+	if (!u->info.hidraw_node[0])
+		return -ENODEV;
+	return okvm_chip_open(u->info.hidraw_node, u->root[0] ? u->root : NULL, &u->chip);
+}
+
+struct okvm_chip *
+okvm_unit_chip(const struct okvm_unit *u)
+{
+	return u->chip;
+}
+
+struct okvm_chip *
+okvm_unit_take_chip(struct okvm_unit *u)
+{
+	struct okvm_chip *c = u->chip;
+	u->chip = NULL;
+	return c;
+}
+
+const char *
+okvm_unit_chip_path(const struct okvm_unit *u)
+{
+	if (u->parts)
+		return u->parts_chip || u->chip ? "(virtual)" : "";
+	return u->discovered ? u->info.hidraw_node : "";
+}
+
+static int
+locate_video_cb(void *ud, char *buf, size_t n)
+{
+	return okvm_unit_locate_video(ud, buf, n);
+}
+
+int
+okvm_unit_open_capture(struct okvm_unit *u, const char *video, const char *mode)
+{
+	if (u->capture)
+		return -EALREADY;
+	int w, h, fps;
+	if (mode && okvm_video_parse_mode(mode, &w, &h, &fps) < 0)
+		return -EINVAL;
+	if (video) {
+		u->capture = okvm_capture_new_v4l2(video, mode);
+	} else if (u->parts_capture) {
+		u->capture = u->parts_capture;
+		u->capture_lent = true;
+	} else if (u->discovered) { /* no node yet: the located capture waits for one */
+		/* Follow the unit, not the node name, across a re-plug. */
+		u->capture = okvm_capture_new_v4l2_located(u->info.video_node, mode,
+							   locate_video_cb, u);
+	} else {
+		return -ENXIO;
+	}
+	return 0;
+}
+
+struct okvm_capture *
+okvm_unit_capture(const struct okvm_unit *u)
+{
+	return u->capture;
 }
 
 /* The watch, made on first use; its first scan is due at once (okvm_discover_watch_new). */
@@ -291,6 +390,12 @@ okvm_unit_free(struct okvm_unit *u)
 	if (!u)
 		return;
 	okvm_link_free(u->link);
+	if (u->capture_lent)
+		okvm_capture_want(u->capture, false); /* the virtual unit owns its screen */
+	else
+		okvm_capture_free(u->capture); /* stops its thread: it locates through us */
+	okvm_chip_free(u->chip);
+	okvm_chip_free(u->parts_chip);
 	okvm_discover_watch_free(u->watch);
 	pthread_mutex_destroy(&u->lock);
 	free(u);
