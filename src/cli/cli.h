@@ -78,6 +78,12 @@ void cli_close_link(struct okvm_link *l);
 struct okvm_unit;
 struct okvm_unit_spec;
 int cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **out);
+/* The discovered unit -d names (a number, a port chain, a node path; --serial is ignored), or
+   the virtual unit for -d emu, with its video chip and capture to open (okvm_unit_open_chip,
+   cli_open_chip); shown = the unit as `okvm list` describes it. Prints one line on failure:
+   CLI_FAIL (no such unit / none found), CLI_USAGE (frames:). */
+struct okvm_unit_info;
+int cli_unit_discovered(struct cli *cli, struct okvm_unit **out, struct okvm_unit_info *shown);
 
 /* Commands (one file each in src/cli/). */
 int cmd_info(struct cli *cli, int argc, char **argv);          /* chip, target, LEDs, baud */

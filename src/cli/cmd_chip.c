@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/discover-cli.h"
+#include "okvm/unit.h"
 
 int
 cmd_chip(struct cli *cli, int argc, char **argv)
@@ -16,20 +17,25 @@ cmd_chip(struct cli *cli, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return cli_usage("chip takes no arguments");
-	struct okvm_unit_info u;
-	int rc = cli_resolve_unit(cli, &u);
+	struct okvm_unit_info shown;
+	struct okvm_unit *unit;
+	int rc = cli_unit_discovered(cli, &unit, &shown);
 	if (rc)
 		return rc;
-	if (!cli->json)
-		return cli_print_chip_info(&u, stdout);
+	if (!cli->json) {
+		rc = cli_print_chip_info(unit, stdout);
+		okvm_unit_free(unit);
+		return rc;
+	}
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "port_chain", u.port_chain);
-	rc = cli_chip_info_json(&u, o);
+	cJSON_AddStringToObject(o, "port_chain", shown.port_chain);
+	rc = cli_chip_info_json(unit, o);
 	if (rc == CLI_OK) {
 		char *text = cJSON_PrintUnformatted(o);
 		puts(text);
 		free(text);
 	}
 	cJSON_Delete(o);
+	okvm_unit_free(unit);
 	return rc;
 }

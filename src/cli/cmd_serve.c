@@ -259,12 +259,6 @@ locate_by_chain(void *ud, char *path, size_t size)
 	return okvm_unit_locate_serial(ud, path, size);
 }
 
-static int
-locate_video_by_chain(void *ud, char *path, size_t size)
-{
-	return okvm_unit_locate_video(ud, path, size);
-}
-
 /* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
  * choice (frames:PATH, --video DEV, /dev/videoN). */
 static int
@@ -277,19 +271,21 @@ open_video(struct cli *cli, const struct serve_args *a, struct okvm_unit *unit,
 		u->video = rc ? NULL : video;
 		return rc;
 	}
-	if (ui) {
-		/* Follow the unit, not the node name, across a re-plug; --video stays as given. */
-		u->capture = cli->video
-				     ? okvm_capture_new_v4l2(cli->video, cli->video_mode)
-				     : okvm_capture_new_v4l2_located(ui->video_node,
-								     cli->video_mode,
-								     locate_video_by_chain, unit);
-		u->capture_owned = true;
+	if (ui || (unit && cli_is_emu(cli))) {
+		/* The unit's: it follows the unit, not the node name, across a re-plug (--video
+		 * stays as given), and the unit frees it after the backend. */
+		int rc = okvm_unit_open_capture(unit, cli->video, cli->video_mode);
+		if (rc == -EINVAL)
+			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS",
+					 cli->video_mode);
+		if (rc < 0)
+			return cli_fail("serve: video: %s", okvm_strerror(rc));
+		u->capture = okvm_unit_capture(unit);
+		u->capture_owned = false;
 		return 0;
 	}
-	bool emu_screen = cli_is_emu(cli) && !cli->video;
 	int rc = cli_open_capture(cli, &u->capture);
-	u->capture_owned = !rc && !emu_screen;
+	u->capture_owned = !rc;
 	return rc;
 }
 
@@ -298,8 +294,8 @@ close_video(struct cli *cli, struct serve_unit_config *u)
 {
 	if (u->video)
 		u->video->ops->destroy(u->video->ud);
-	if (u->capture)
-		cli_close_capture(cli, u->capture);
+	if (u->capture && u->capture_owned)
+		okvm_capture_free(u->capture); /* else the unit's, freed with it */
 }
 
 /* unit: the unit the link and capture locate themselves through; it outlives the backend. */
@@ -334,11 +330,11 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 	}
 	/* The video chip for the USB switch, as `okvm switch` uses it; without one (no hidraw
 	 * access, --serial) the server falls back to command 0x17 or reports the switch unknown. */
-	if (cli_is_emu(cli))
-		cli_emu_chip(cli, &u.chip);
-	else if (ui && ui->variant == OKVM_VARIANT_MINI_KVM && ui->hidraw_node[0] &&
-		 cli_open_chip(ui, &u.chip) != CLI_OK)
-		u.chip = NULL;
+	struct okvm_chip *chip;
+	if (*unit &&
+	    (ui ? ui->variant == OKVM_VARIANT_MINI_KVM && ui->hidraw_node[0] : cli_is_emu(cli)) &&
+	    cli_open_chip(*unit, &chip) == CLI_OK)
+		u.chip = okvm_unit_take_chip(*unit); /* the backend's now */
 	rc = serve_backend_unit_new(&u, be);
 	if (rc) {
 		okvm_chip_free(u.chip);

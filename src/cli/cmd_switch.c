@@ -20,6 +20,7 @@
 
 #include "okvm/link.h"
 #include "okvm/serial.h"
+#include "okvm/unit.h"
 
 #define FOLLOW_PERIOD_MS 1000
 
@@ -172,17 +173,17 @@ cmd_switch(struct cli *cli, int argc, char **argv)
 	if (!verb)
 		verb = "status";
 	struct okvm_unit_info u;
-	int rc = cli_resolve_unit(cli, &u);
+	struct okvm_unit *unit;
+	int rc = cli_unit_discovered(cli, &unit, &u);
 	if (rc)
 		return rc;
 	struct okvm_usb_switch sw = { .ud = &u, .dtr_pulse = pulse ? dtr_pulse : no_pulse };
-	if (u.variant == OKVM_VARIANT_MINI_KVM) {
-		if ((rc = cli_open_chip(&u, &sw.chip)))
-			return rc;
-	} else {
+	if (u.variant == OKVM_VARIANT_MINI_KVM)
+		rc = cli_open_chip(unit, &sw.chip);
+	else
 		sw.serial_switch = serial_switch;
-	}
-	rc = run(&sw, verb, &u);
-	okvm_chip_free(sw.chip);
+	if (!rc)
+		rc = run(&sw, verb, &u);
+	okvm_unit_free(unit); /* and its chip */
 	return rc;
 }

@@ -12,14 +12,14 @@
 #include "cli/discover-cli.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
+#include "okvm/unit.h"
 
 struct info {
 	struct okvm_ch9329_info chip;
 	struct okvm_ch9329_params params;
 	bool have_params;
 	int baud;
-	bool have_unit; /* the unit is known (discovery or -d emu): its video chip too */
-	struct okvm_unit_info unit;
+	struct okvm_unit *unit; /* the unit is known (discovery or -d emu): its video chip too */
 };
 
 /* Working modes, CH9329-D "Operating mode configuration" (hardware.md 2.8). */
@@ -61,12 +61,12 @@ print_text(const struct info *in)
 static void
 print_chip(const struct info *in, cJSON *json)
 {
-	if (!in->have_unit)
+	if (!in->unit)
 		return;
 	if (json)
-		cli_chip_info_json(&in->unit, json); /* a failure is reported inside the object */
+		cli_chip_info_json(in->unit, json); /* a failure is reported inside the object */
 	else
-		cli_print_chip_info(&in->unit, stdout);
+		cli_print_chip_info(in->unit, stdout);
 }
 
 static void
@@ -104,15 +104,17 @@ cmd_info(struct cli *cli, int argc, char **argv)
 	struct info in = { 0 };
 	bool by_path = cli->serial || (cli->device && cli->device[0] == '/');
 	if (!by_path && cli_check_link(cli) == CLI_OK) {
-		int rc = cli_resolve_unit(cli, &in.unit);
+		struct okvm_unit_info shown;
+		int rc = cli_unit_discovered(cli, &in.unit, &shown);
 		if (rc)
 			return rc;
-		in.have_unit = true;
 	}
 	struct okvm_link *l;
 	int rc = cli_open_link(cli, &l);
-	if (rc)
+	if (rc) {
+		okvm_unit_free(in.unit);
 		return rc;
+	}
 	int err = okvm_link_get_info(l, &in.chip, 1000);
 	if (err == 0)
 		in.have_params = okvm_link_get_params(l, &in.params, 1000) == 0;
@@ -120,6 +122,7 @@ cmd_info(struct cli *cli, int argc, char **argv)
 	okvm_link_get_state(l, &st);
 	in.baud = st.baud;
 	if (err < 0) {
+		okvm_unit_free(in.unit);
 		cli_close_link(l);
 		return cli_fail("info: %s", okvm_strerror(err));
 	}
@@ -129,6 +132,7 @@ cmd_info(struct cli *cli, int argc, char **argv)
 		print_text(&in);
 		print_chip(&in, NULL);
 	}
+	okvm_unit_free(in.unit); /* and its chip: before the virtual unit stops */
 	cli_close_link(l); /* last: it stops the virtual unit whose registers were just read */
 	return CLI_OK;
 }

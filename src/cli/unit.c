@@ -15,6 +15,7 @@
 #include "okvm/error.h"
 #include "okvm/link.h"
 #include "okvm/discover.h"
+#include "okvm/models.h"
 #include "okvm/unit.h"
 #include "emu/emu.h"
 int
@@ -40,11 +41,11 @@ no_unit(const struct cli *cli)
 			"-d emu for the built-in virtual unit");
 }
 
-int
-cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **out)
+static int
+unit_new(struct cli *cli, struct okvm_unit_spec *spec, bool serial, struct okvm_unit **out)
 {
 	spec->device = cli->device;
-	spec->serial = cli->serial;
+	spec->serial = serial ? cli->serial : NULL;
 	spec->baud = cli->baud;
 	if (cli_is_emu(cli) && !cli->serial) {
 		struct emu *e;
@@ -54,12 +55,70 @@ cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **ou
 		spec->parts.tty = emu_tty_path(e);
 		spec->parts.modem_socket = emu_modem_socket(e);
 		spec->parts.baud = cli_emu_baud(cli); /* known: no detection needed */
+		if ((rc = cli_emu_chip(cli, &spec->parts.chip)) ||
+		    (rc = cli_emu_capture(cli, &spec->parts.capture))) {
+			okvm_chip_free(spec->parts.chip);
+			return rc;
+		}
 	}
 	int rc = okvm_unit_new(spec, out);
 	if (rc == -ENOENT)
 		return no_unit(cli);
 	if (rc < 0)
 		return cli_fail("cannot read %s: %s", okvm_discover_default_root(), strerror(-rc));
+	return CLI_OK;
+}
+
+int
+cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **out)
+{
+	return unit_new(cli, spec, true, out);
+}
+
+/* The in-process virtual unit, described as discovery would describe a Mini-KVM v1.9. */
+static void
+describe_emu(struct okvm_unit_info *out)
+{
+	const struct okvm_model *m = okvm_model_get(OKVM_MODEL_MINI_KVM_V1_9);
+	struct emu *e;
+	cli_emu(NULL, &e); /* running: the unit's parts are its */
+	memset(out, 0, sizeof(*out));
+	out->index = 1;
+	out->variant = m->variant;
+	snprintf(out->port_chain, sizeof(out->port_chain), "emu");
+	snprintf(out->serial_node, sizeof(out->serial_node), "%s", emu_tty_path(e));
+	snprintf(out->hidraw_node, sizeof(out->hidraw_node), "(virtual)");
+	snprintf(out->product, sizeof(out->product), "Openterface (virtual unit)");
+	out->video_vid = m->video.vid;
+	out->video_pid = m->video.pid;
+	out->serial_vid = m->serial.vid;
+	out->serial_pid = m->serial.pid;
+	out->behind_hub = true;
+}
+
+int
+cli_unit_discovered(struct cli *cli, struct okvm_unit **out, struct okvm_unit_info *shown)
+{
+	if (cli->device && !strncmp(cli->device, "frames:", 7))
+		return cli_usage(
+			"-d %s is a video-only unit: it has no keyboard/mouse link, video chip "
+			"or USB switch",
+			cli->device);
+	struct okvm_unit_spec spec = { 0 };
+	struct okvm_unit *u;
+	int rc = unit_new(cli, &spec, false, &u); /* --serial names no video chip */
+	if (rc)
+		return rc;
+	const struct okvm_unit_info *ui = okvm_unit_info(u);
+	if (ui) {
+		*shown = *ui;
+	} else if (cli_is_emu(cli)) {
+		describe_emu(shown);
+	} else {
+		okvm_unit_free(u); /* a path that is no unit's node */
+		return no_unit(cli);
+	}
+	*out = u;
 	return CLI_OK;
 }
 
