@@ -122,12 +122,7 @@ okvm_link_reopen(struct okvm_link *l, const char *path)
 	link_detach(l);
 	/* A replugged unit is a new USB device on the target too: nothing is pressed there, and
 	 * input queued for the old port is stale. */
-	pthread_mutex_lock(&l->mu);
-	l->urgent.n = l->kbd.n = l->media.n = l->mouse.n = 0;
-	l->abs_pending = false;
-	l->rel_dx = l->rel_dy = 0;
-	l->buttons = 0;
-	pthread_mutex_unlock(&l->mu);
+	queue_clear(&l->q);
 	l->nfl = 0;
 	l->any_report = false;
 	okvm_ch9329_parser_reset(&l->parser);

@@ -1,4 +1,5 @@
-/* Internals of the CH9329 link shared by link.c (queues, dispatch) and link-ops.c (commands). */
+/* Internals of the CH9329 link shared by link-queue.c (the queue), link.c (in flight, dispatch)
+ * and link-ops.c (commands). */
 #ifndef OKVM_LINK_PRIVATE_H
 #define OKVM_LINK_PRIVATE_H
 
@@ -47,6 +48,29 @@ struct inflight {
 };
 enum cmd_phase { CMD_IDLE, CMD_QUEUED, CMD_SENT, CMD_DONE };
 
+/*
+ * The queue side (link-queue.c): what waits to be sent. Any thread; every field is under mu.
+ */
+struct link_queue {
+	pthread_mutex_t mu;
+	int efd; /* eventfd: kicked after each enqueue, in the link's epoll set */
+	struct ring urgent, kbd, media, mouse;
+	bool abs_pending; /* newest unsent absolute position */
+	uint16_t abs_x, abs_y;
+	int32_t rel_dx, rel_dy;  /* unsent relative motion */
+	uint8_t buttons;         /* newest enqueued button state */
+	uint8_t sent_buttons;    /* button state of the last mouse frame taken for sending */
+	uint16_t last_x, last_y; /* newest enqueued absolute position */
+	bool abs_used, rel_used, acpi_used;
+	size_t inflight_hid; /* HID frames taken and not yet done (okvm_link_pending counts them) */
+	uint64_t coalesced;
+};
+
+/*
+ * The in-flight side (link.c, link-ops.c): everything but q and dead is the dispatch thread's
+ * (the thread calling okvm_link_dispatch and the blocking commands); configuration is set
+ * before it starts.
+ */
 struct okvm_link {
 	/* configuration */
 	char *path, *modem_socket;
@@ -57,24 +81,13 @@ struct okvm_link {
 	link_clock_fn now_fn;
 	void *now_ud;
 
-	/* fds: epfd holds the serial fd, the timerfd and the eventfd */
+	/* fds: epfd holds the serial fd, the timerfd and the queue's eventfd */
 	struct okvm_serial *ser;
-	int epfd, tfd, efd;
-	atomic_bool dead;
+	int epfd, tfd;
+	atomic_bool dead; /* set by the dispatch thread, read by enqueuing threads */
 
-	/* shared with enqueuing threads, under mu */
-	pthread_mutex_t mu;
-	struct ring urgent, kbd, media, mouse;
-	bool abs_pending; /* newest unsent absolute position */
-	uint16_t abs_x, abs_y;
-	int32_t rel_dx, rel_dy;  /* unsent relative motion */
-	uint8_t buttons;         /* newest enqueued button state */
-	uint8_t sent_buttons;    /* button state of the last mouse frame taken for sending */
-	uint16_t last_x, last_y; /* newest enqueued absolute position */
-	bool abs_used, rel_used, acpi_used;
-	size_t inflight_hid; /* HID frames in flight (okvm_link_pending counts them) */
-	bool lock_key_sent;  /* the frame just taken presses a lock key */
-	uint64_t coalesced;
+	/* shared with enqueuing threads: only through the queue_* functions below */
+	struct link_queue q;
 
 	/* dispatch thread only */
 	struct inflight fl[LINK_WINDOW]; /* oldest first; replies match in this order */
@@ -95,6 +108,31 @@ struct okvm_link {
 		int timeout_ms;
 	} cmd;
 };
+
+/*
+ * The queue's interface to the in-flight side (link-queue.c; the enqueue functions themselves
+ * are the public okvm_link_* ones). Each takes q->mu for its own duration; none blocks.
+ */
+/** Rings, mutex and eventfd. @return 0, or -errno if the eventfd cannot be made. */
+int queue_init(struct link_queue *q);
+void queue_fini(struct link_queue *q);
+/** The eventfd the enqueue functions kick (readable when something was queued). */
+int queue_fd(struct link_queue *q);
+/** Read the eventfd empty. */
+void queue_drain_kicks(struct link_queue *q);
+/**
+ * Take the next HID frame by priority into *f and count it in flight until queue_hid_done().
+ * *lock_key is set if it presses Caps, Num or Scroll Lock. @return false if nothing is queued.
+ */
+bool queue_pop_next(struct link_queue *q, struct okvm_ch9329_frame *f, bool *lock_key);
+/** A frame queue_pop_next() gave out was answered, lost, or never written. */
+void queue_hid_done(struct link_queue *q);
+/** Frames waiting (not counting those in flight). */
+size_t queue_queued(struct link_queue *q);
+/** Drop everything queued and forget the button state (no release-all frames). */
+void queue_clear(struct link_queue *q);
+/** Absolute positions replaced before they were sent. */
+uint64_t queue_coalesced(struct link_queue *q);
 
 void link_set_clock(struct okvm_link *l, link_clock_fn fn, void *ud);
 void link_set_timing(struct okvm_link *l, const struct link_timing *t);

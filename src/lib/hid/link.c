@@ -1,5 +1,5 @@
 /*
- * DESIGN: the CH9329 link's queue, pacing and dispatch.
+ * DESIGN: the CH9329 link's in-flight side: pacing, ACKs and dispatch.
  *
  * The CH9329 is master/slave: the host sends a frame and the chip answers within 500 ms
  * (CH9329-P section II), in order. HID reports (0x02..0x06) are pipelined: one more may be
@@ -14,23 +14,23 @@
  * OKVM_LINK_DEFAULT_GAP_MS), because the chip forwards each report to a USB endpoint that the
  * target polls; a report overwritten before the poll is lost.
  *
- * What goes next, in order: the release-all frames (they jump the queue and drop queued
- * presses), a blocking command of the dispatch thread, keyboard reports (FIFO: full states),
- * media reports (FIFO), mouse button/wheel changes (FIFO), then the newest unsent absolute
- * position and the summed relative motion. Idle: GET_INFO every info_poll_ms, and a listener
- * hears about changes. All queues are bounded (-EAGAIN when full).
- *
- * Threads: enqueue functions take mu and kick an eventfd; everything else runs on the thread
- * that calls okvm_link_dispatch(). Timers live on one timerfd; serial fd, timerfd and eventfd
- * sit in one epoll fd (okvm_link_fd). Time comes from a clock function tests can replace.
- * Commands (baud, reset, factory reset) live in link-ops.c.
+ * Threads: everything here runs on the dispatch thread, the one that calls okvm_link_dispatch()
+ * and the blocking commands; it owns struct okvm_link outside q: what is on the wire (the
+ * in-flight FIFO and its window), ACK matching, the parser and resync, the ACK deadlines and the
+ * minimum gap on one timerfd, the GET_INFO poll, the state and the stats. What is to be sent
+ * next, and in which order (release-all first, keyboard, media, mouse changes, coalesced
+ * motion), is the queue's (link-queue.c): other threads enqueue there under its mutex and kick
+ * its eventfd, and this side takes frames out with queue_pop_next() and gives each HID frame
+ * back with queue_hid_done() when it is answered or lost. The serial fd, the timerfd and the
+ * queue's eventfd sit in one epoll fd (okvm_link_fd). Idle: GET_INFO every info_poll_ms, and a
+ * listener hears about changes. Time comes from a clock function tests can replace. Commands
+ * (baud, reset, factory reset) live in link-ops.c.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +40,6 @@
 #include "lib/xalloc.h"
 
 #define NS_PER_MS 1000000ull
-#define URGENT_CAP 8
 #define LOCK_REFRESH_MS 50
 
 static uint64_t
@@ -79,45 +78,6 @@ link_sleep_ms(int ms)
 		;
 }
 
-/* ---- bounded rings ---- */
-
-static void
-ring_init(struct ring *r, size_t elem, size_t cap)
-{
-	r->buf = xcalloc(cap, elem);
-	r->elem = elem;
-	r->cap = cap;
-	r->head = r->n = 0;
-}
-
-static bool
-ring_push(struct ring *r, const void *item)
-{
-	if (r->n == r->cap)
-		return false;
-	memcpy(r->buf + ((r->head + r->n) % r->cap) * r->elem, item, r->elem);
-	r->n++;
-	return true;
-}
-
-static void *
-ring_peek(struct ring *r)
-{
-	return r->n ? r->buf + r->head * r->elem : NULL;
-}
-
-static bool
-ring_pop(struct ring *r, void *out)
-{
-	if (!r->n)
-		return false;
-	if (out)
-		memcpy(out, r->buf + r->head * r->elem, r->elem);
-	r->head = (r->head + 1) % r->cap;
-	r->n--;
-	return true;
-}
-
 /* ---- life cycle ---- */
 
 static int
@@ -125,15 +85,17 @@ make_fds(struct okvm_link *l)
 {
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (l->epfd < 0 || l->tfd < 0 || l->efd < 0)
+	if (l->epfd < 0 || l->tfd < 0)
 		return -errno;
+	int rc = queue_init(&l->q);
+	if (rc < 0)
+		return rc;
 	struct epoll_event ev = { .events = EPOLLIN };
 	ev.data.fd = l->tfd;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->tfd, &ev) < 0)
 		return -errno;
-	ev.data.fd = l->efd;
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->efd, &ev) < 0)
+	ev.data.fd = queue_fd(&l->q);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -158,13 +120,8 @@ okvm_link_new(const struct okvm_link_config *cfg)
 					  .rts_settle_ms = 500,
 					  .verify_attempts = 4 };
 	l->now_fn = mono_ns;
-	pthread_mutex_init(&l->mu, NULL);
-	ring_init(&l->urgent, sizeof(struct okvm_ch9329_frame), URGENT_CAP);
-	ring_init(&l->kbd, sizeof(struct okvm_kbd_report), OKVM_LINK_KBD_QUEUE);
-	ring_init(&l->media, sizeof(struct okvm_media_report), OKVM_LINK_MEDIA_QUEUE);
-	ring_init(&l->mouse, sizeof(struct mouse_ev), OKVM_LINK_MOUSE_QUEUE);
 	okvm_ch9329_parser_init(&l->parser);
-	l->epfd = l->tfd = l->efd = -1;
+	l->epfd = l->tfd = l->q.efd = -1;
 	if (make_fds(l) < 0)
 		abort(); /* only EMFILE/ENOMEM: as out of memory */
 	return l;
@@ -226,284 +183,7 @@ okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out)
 {
 	*out = l->st;
 	out->garbage_bytes = l->parser.garbage_bytes;
-	pthread_mutex_lock(&l->mu);
-	out->coalesced = l->coalesced;
-	pthread_mutex_unlock(&l->mu);
-}
-
-/* ---- enqueue (any thread) ---- */
-
-static void
-kick(struct okvm_link *l)
-{
-	uint64_t one = 1;
-	ssize_t w = write(l->efd, &one, sizeof(one));
-	(void)w; /* EAGAIN: the counter is already non-zero, dispatch will run */
-}
-
-static int
-push_locked(struct okvm_link *l, struct ring *r, const void *item)
-{
-	if (atomic_load(&l->dead))
-		return -ENODEV;
-	pthread_mutex_lock(&l->mu);
-	bool ok = ring_push(r, item);
-	pthread_mutex_unlock(&l->mu);
-	if (!ok)
-		return -EAGAIN;
-	kick(l);
-	return 0;
-}
-
-int
-okvm_link_send_kbd(struct okvm_link *l, const struct okvm_kbd_report *r)
-{
-	return push_locked(l, &l->kbd, r);
-}
-
-int
-okvm_link_send_media(struct okvm_link *l, const struct okvm_media_report *r)
-{
-	if (r->report_id != OKVM_MEDIA_ACPI && r->report_id != OKVM_MEDIA_MULTIMEDIA)
-		return -EINVAL;
-	if (r->report_id == OKVM_MEDIA_ACPI) {
-		pthread_mutex_lock(&l->mu);
-		l->acpi_used = true;
-		pthread_mutex_unlock(&l->mu);
-	}
-	return push_locked(l, &l->media, r);
-}
-
-/* Queue a button/wheel change after the motion that preceded it (mu held). */
-static bool
-mouse_change_locked(struct okvm_link *l, const struct mouse_ev *ev)
-{
-	size_t need = 1 + (l->abs_pending ? 1 : 0) + (l->rel_dx || l->rel_dy ? 1 : 0);
-	if (l->mouse.cap - l->mouse.n < need)
-		return false;
-	if (l->rel_dx || l->rel_dy) {
-		struct mouse_ev m = { .abs = false,
-				      .buttons = l->buttons,
-				      .dx = l->rel_dx,
-				      .dy = l->rel_dy };
-		ring_push(&l->mouse, &m);
-		l->rel_dx = l->rel_dy = 0;
-	}
-	/* the pending position goes first unless the change itself lands on it */
-	if (l->abs_pending && (!ev->abs || l->abs_x != ev->x || l->abs_y != ev->y)) {
-		struct mouse_ev m = { .abs = true,
-				      .buttons = l->buttons,
-				      .x = l->abs_x,
-				      .y = l->abs_y };
-		ring_push(&l->mouse, &m);
-	}
-	l->abs_pending = false;
-	ring_push(&l->mouse, ev);
-	l->buttons = ev->buttons;
-	return true;
-}
-
-int
-okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
-{
-	if (x > OKVM_CH9329_ABS_MAX || y > OKVM_CH9329_ABS_MAX)
-		return -EINVAL;
-	if (atomic_load(&l->dead))
-		return -ENODEV;
-	bool ok = true;
-	pthread_mutex_lock(&l->mu);
-	l->abs_used = true;
-	l->last_x = x;
-	l->last_y = y;
-	if (buttons == l->buttons && !wheel) {
-		if (l->abs_pending)
-			l->coalesced++;
-		l->abs_pending = true;
-		l->abs_x = x;
-		l->abs_y = y;
-	} else {
-		struct mouse_ev ev = { .abs = true,
-				       .buttons = buttons,
-				       .wheel = wheel,
-				       .x = x,
-				       .y = y };
-		ok = mouse_change_locked(l, &ev);
-	}
-	pthread_mutex_unlock(&l->mu);
-	if (!ok)
-		return -EAGAIN;
-	kick(l);
-	return 0;
-}
-
-#define REL_ACC_MAX 1000000
-
-int
-okvm_link_mouse_rel(struct okvm_link *l, int8_t dx, int8_t dy, uint8_t buttons, int8_t wheel)
-{
-	if (atomic_load(&l->dead))
-		return -ENODEV;
-	bool ok = true;
-	pthread_mutex_lock(&l->mu);
-	l->rel_used = true;
-	if (buttons == l->buttons && !wheel) {
-		if (abs(l->rel_dx + dx) < REL_ACC_MAX && abs(l->rel_dy + dy) < REL_ACC_MAX) {
-			l->rel_dx += dx;
-			l->rel_dy += dy;
-		}
-	} else {
-		struct mouse_ev ev = { .abs = false,
-				       .buttons = buttons,
-				       .wheel = wheel,
-				       .dx = dx,
-				       .dy = dy };
-		ok = mouse_change_locked(l, &ev);
-	}
-	pthread_mutex_unlock(&l->mu);
-	if (!ok)
-		return -EAGAIN;
-	kick(l);
-	return 0;
-}
-
-/* The release-all frames: keyboard up, media up, mouse buttons up (mu held). */
-static void
-queue_release_locked(struct okvm_link *l)
-{
-	struct okvm_ch9329_frame f;
-	struct okvm_kbd_report k = { 0 };
-	okvm_ch9329_build_kbd(&f, &k);
-	ring_push(&l->urgent, &f);
-	struct okvm_media_report m = { .report_id = OKVM_MEDIA_MULTIMEDIA };
-	okvm_ch9329_build_media(&f, &m);
-	ring_push(&l->urgent, &f);
-	if (l->acpi_used) {
-		m.report_id = OKVM_MEDIA_ACPI;
-		okvm_ch9329_build_media(&f, &m);
-		ring_push(&l->urgent, &f);
-	}
-	if (l->rel_used || !l->abs_used) {
-		struct okvm_mouse_rel r = { 0 };
-		okvm_ch9329_build_rel(&f, &r);
-		ring_push(&l->urgent, &f);
-	}
-	if (l->abs_used) {
-		/* at the newest position, so the pointer does not jump */
-		struct okvm_mouse_abs a = { .x = l->last_x, .y = l->last_y };
-		okvm_ch9329_build_abs(&f, &a);
-		ring_push(&l->urgent, &f);
-	}
-}
-
-int
-okvm_link_release_all(struct okvm_link *l)
-{
-	if (atomic_load(&l->dead))
-		return -ENODEV;
-	pthread_mutex_lock(&l->mu);
-	l->urgent.n = l->kbd.n = l->media.n = l->mouse.n = 0;
-	l->abs_pending = false;
-	l->rel_dx = l->rel_dy = 0;
-	l->buttons = 0;
-	queue_release_locked(l);
-	pthread_mutex_unlock(&l->mu);
-	kick(l);
-	return 0;
-}
-
-static size_t
-queued_locked(struct okvm_link *l)
-{
-	return l->urgent.n + l->kbd.n + l->media.n + l->mouse.n + (l->abs_pending ? 1 : 0) +
-	       (l->rel_dx || l->rel_dy ? 1 : 0);
-}
-
-size_t
-okvm_link_pending(struct okvm_link *l)
-{
-	pthread_mutex_lock(&l->mu);
-	size_t n = queued_locked(l) + l->inflight_hid;
-	pthread_mutex_unlock(&l->mu);
-	return n;
-}
-
-/* ---- choosing the next HID frame (mu held) ---- */
-
-static int8_t
-step8(int32_t *v)
-{
-	int32_t s = *v > 127 ? 127 : *v < -127 ? -127 : *v;
-	*v -= s;
-	return (int8_t)s;
-}
-
-static void
-build_mouse_ev(struct okvm_link *l, struct okvm_ch9329_frame *f)
-{
-	struct mouse_ev *ev = ring_peek(&l->mouse);
-	if (ev->abs) {
-		struct okvm_mouse_abs a = { .buttons = ev->buttons,
-					    .x = ev->x,
-					    .y = ev->y,
-					    .wheel = ev->wheel };
-		okvm_ch9329_build_abs(f, &a);
-		l->sent_buttons = ev->buttons;
-		ring_pop(&l->mouse, NULL);
-		return;
-	}
-	struct okvm_mouse_rel r = { 0 };
-	r.dx = step8(&ev->dx);
-	r.dy = step8(&ev->dy);
-	if (ev->dx || ev->dy) {
-		r.buttons = l->sent_buttons; /* the change comes with the last step */
-	} else {
-		r.buttons = ev->buttons;
-		r.wheel = ev->wheel;
-		l->sent_buttons = ev->buttons;
-		ring_pop(&l->mouse, NULL);
-	}
-	okvm_ch9329_build_rel(f, &r);
-}
-
-/* Take the next HID frame by priority. @return false if nothing is queued. */
-static bool
-next_hid_locked(struct okvm_link *l, struct okvm_ch9329_frame *f)
-{
-	struct okvm_kbd_report k;
-	struct okvm_media_report m;
-	if (ring_pop(&l->urgent, f))
-		return true;
-	if (ring_pop(&l->kbd, &k)) {
-		okvm_ch9329_build_kbd(f, &k);
-		for (int i = 0; i < 6; i++)
-			if (k.keys[i] == 0x39 || k.keys[i] == 0x53 || k.keys[i] == 0x47)
-				l->lock_key_sent = true; /* Caps, Num, Scroll Lock */
-		return true;
-	}
-	if (ring_pop(&l->media, &m)) {
-		okvm_ch9329_build_media(f, &m);
-		return true;
-	}
-	if (l->mouse.n) {
-		build_mouse_ev(l, f);
-		return true;
-	}
-	if (l->rel_dx || l->rel_dy) {
-		struct okvm_mouse_rel r = { .buttons = l->buttons };
-		r.dx = step8(&l->rel_dx);
-		r.dy = step8(&l->rel_dy);
-		okvm_ch9329_build_rel(f, &r);
-		l->sent_buttons = l->buttons;
-		return true;
-	}
-	if (l->abs_pending) {
-		struct okvm_mouse_abs a = { .buttons = l->buttons, .x = l->abs_x, .y = l->abs_y };
-		okvm_ch9329_build_abs(f, &a);
-		l->sent_buttons = l->buttons;
-		l->abs_pending = false;
-		return true;
-	}
-	return false;
+	out->coalesced = queue_coalesced(&l->q);
 }
 
 /* ---- sending and receiving (dispatch thread) ---- */
@@ -580,14 +260,6 @@ pop_inflight(struct okvm_link *l)
 }
 
 static void
-hid_done(struct okvm_link *l)
-{
-	pthread_mutex_lock(&l->mu);
-	l->inflight_hid--;
-	pthread_mutex_unlock(&l->mu);
-}
-
-static void
 complete(struct okvm_link *l, const struct inflight *fl, const struct okvm_ch9329_frame *f)
 {
 	uint64_t now = link_now(l);
@@ -608,7 +280,7 @@ complete(struct okvm_link *l, const struct inflight *fl, const struct okvm_ch932
 	l->last_status = status;
 	if (fl->kind == FL_HID) {
 		l->st.acks++;
-		hid_done(l);
+		queue_hid_done(&l->q);
 	} else if (fl->kind == FL_POLL && !status) {
 		finish_poll(l, f);
 	} else if (fl->kind == FL_CMD) {
@@ -626,7 +298,7 @@ static void
 fail_inflight(struct okvm_link *l, const struct inflight *x, int rc)
 {
 	if (x->kind == FL_HID) {
-		hid_done(l);
+		queue_hid_done(&l->q);
 	} else if (x->kind == FL_CMD) {
 		l->cmd.rc = rc;
 		l->cmd.phase = CMD_DONE;
@@ -755,25 +427,17 @@ pump(struct okvm_link *l, uint64_t now)
 	if (l->suspended)
 		return 0;
 	struct okvm_ch9329_frame f;
-	bool have = false;
-	if (gap_ready(l, now)) {
-		pthread_mutex_lock(&l->mu);
-		have = next_hid_locked(l, &f);
-		if (have)
-			l->inflight_hid++;
-		pthread_mutex_unlock(&l->mu);
-	}
-	if (have) {
+	bool lock_key = false;
+	if (gap_ready(l, now) && queue_pop_next(&l->q, &f, &lock_key)) {
 		int rc = send_frame(l, &f, FL_HID, l->ack_timeout_ms);
-		if (l->lock_key_sent && l->poll_ms) {
+		if (lock_key && l->poll_ms) {
 			/* the LEDs change: ask soon, as the official app does (hardware.md 2.10) */
 			uint64_t soon = now + LOCK_REFRESH_MS * NS_PER_MS;
 			if (soon < l->next_poll_ns)
 				l->next_poll_ns = soon;
 		}
-		l->lock_key_sent = false;
 		if (rc < 0)
-			hid_done(l);
+			queue_hid_done(&l->q);
 		return rc == -ENODEV ? rc : 0;
 	}
 	if (!l->nfl && l->poll_ms && now >= l->next_poll_ns && !okvm_link_pending(l)) {
@@ -793,10 +457,7 @@ next_send_ns(struct okvm_link *l, uint64_t now)
 		return UINT64_MAX; /* a queued command goes once a reply or timeout empties the link */
 	if (l->nfl && (l->fl[0].kind != FL_HID || l->nfl >= (size_t)l->window))
 		return UINT64_MAX;
-	pthread_mutex_lock(&l->mu);
-	size_t q = queued_locked(l);
-	pthread_mutex_unlock(&l->mu);
-	if (!q)
+	if (!queue_queued(&l->q))
 		return l->nfl || !l->poll_ms ? UINT64_MAX : l->next_poll_ns;
 	uint64_t t = l->any_report ? l->last_report_ns + l->gap_ns : 0;
 	if (l->nfl && l->fl[l->nfl - 1].wire_end_ns > t)
@@ -833,7 +494,7 @@ okvm_link_dispatch(struct okvm_link *l)
 {
 	if (atomic_load(&l->dead))
 		return -ENODEV;
-	drain_fd(l->efd);
+	queue_drain_kicks(&l->q);
 	drain_fd(l->tfd);
 	int rc = 0;
 	if (l->ser)
@@ -982,12 +643,7 @@ okvm_link_free(struct okvm_link *l)
 	link_detach(l);
 	close(l->epfd);
 	close(l->tfd);
-	close(l->efd);
-	free(l->urgent.buf);
-	free(l->kbd.buf);
-	free(l->media.buf);
-	free(l->mouse.buf);
-	pthread_mutex_destroy(&l->mu);
+	queue_fini(&l->q);
 	free(l->path);
 	free(l->modem_socket);
 	free(l);
