@@ -18,6 +18,7 @@
 
 #include "cli/cli.h"
 #include "okvm/error.h"
+#include "okvm/unit.h"
 #include "okvm/video.h"
 
 #define DEFAULT_VIDEO "/dev/video0"
@@ -40,14 +41,46 @@ open_frames(const char *spec, struct okvm_capture **out)
 	return CLI_OK;
 }
 
+/* The discovered unit whose capture cli_open_capture() handed out (the unit owns it). */
+static struct okvm_unit *capture_unit;
+
 void
 cli_close_capture(struct cli *cli, struct okvm_capture *cap)
 {
+	if (capture_unit && cap == okvm_unit_capture(capture_unit)) {
+		okvm_unit_free(capture_unit); /* frees the capture with it */
+		capture_unit = NULL;
+		return;
+	}
 	if (!cli->video && cli_is_emu(cli)) {
 		okvm_capture_want(cap, false); /* the virtual unit owns its screen's capture */
 		return;
 	}
 	okvm_capture_free(cap);
+}
+
+/* -d N or -d PORTCHAIN: the unit's own capture node, followed across a re-plug. */
+static int
+open_unit_capture(struct cli *cli, struct okvm_capture **out)
+{
+	struct okvm_unit *u;
+	struct okvm_unit_info shown;
+	int rc = cli_unit_discovered(cli, &u, &shown);
+	if (rc)
+		return rc;
+	rc = okvm_unit_open_capture(u, NULL, cli->video_mode);
+	if (rc) {
+		okvm_unit_free(u);
+		if (rc == -EINVAL)
+			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS",
+					 cli->video_mode);
+		return cli_fail("unit %s has no video capture node (is the uvcvideo driver "
+				"loaded?); use --video /dev/videoN",
+				shown.port_chain);
+	}
+	capture_unit = u;
+	*out = okvm_unit_capture(u);
+	return CLI_OK;
 }
 
 int
@@ -61,9 +94,7 @@ cli_open_capture(struct cli *cli, struct okvm_capture **out)
 	if (!dev && cli->device && !strncmp(cli->device, "/dev/video", 10))
 		dev = cli->device;
 	if (!dev && cli->device)
-		return cli_fail("-d %s: no video source for this unit yet; use --video /dev/videoN "
-				"or -d frames:PATH",
-				cli->device);
+		return open_unit_capture(cli, out);
 	if (cli->video_mode) {
 		int w, h, fps;
 		if (okvm_video_parse_mode(cli->video_mode, &w, &h, &fps) < 0)

@@ -109,6 +109,21 @@ def main():
         check(os.path.exists(v) and open(v, "rb").read() in pics,
               "v4l2 fake: the device's JPEG, unchanged")
 
+        # -d N / -d PORTCHAIN: the discovered unit's own capture node (here the recorded
+        # Mini-KVM tree's /dev/video0, answered by the fake)
+        uenv = dict(env, OKVM_FAKE_V4L2_PATH="/dev/video0", OKVM_SYSFS_ROOT=os.path.join(
+            os.environ.get("OKVM_SRC", "."), "tests", "fixtures", "sysfs", "mini-kvm-v1-9"))
+        for spec in ("1", "3-3"):
+            u = os.path.join(tmp, "u%s.jpg" % spec)
+            rc, so, se = run(["-d", spec, "--video-mode", "1280x720@60", "screenshot", "-o", u],
+                             env=uenv)
+            check(rc == 0 and os.path.exists(u) and open(u, "rb").read() in pics,
+                  "-d %s screenshot: the unit's capture node, the device's JPEG (%d: %s)"
+                  % (spec, rc, se.strip()))
+        rc, so, se = run(["-d", "9", "screenshot", "-o", os.path.join(tmp, "n.jpg")], env=uenv)
+        check(rc == 1 and "no such unit" in se and len(se.strip().splitlines()) == 1,
+              "-d 9 screenshot: no such unit, one line (%d: %r)" % (rc, se))
+
         env["OKVM_FAKE_V4L2_SCRIPT"] = "1:nosignal=10000"
         rc, so, se = run(["screenshot", "--video", "/dev/video-okvm-fake", "--video-mode",
                           "1280x720", "--timeout", "2500", "-o", v + "2"], env=env)
