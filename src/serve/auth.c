@@ -14,7 +14,6 @@
  *
  * Runs on the service thread, except auth_main (serve_password_hash: any thread).
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -62,6 +61,15 @@ auth_required(const struct serve *s)
 	       (s->cfg.password_hash && *s->cfg.password_hash) || s->cfg.nusers > 0;
 }
 
+const struct session *
+auth_session(const struct serve *s, uint64_t id)
+{
+	for (int i = 0; id && i < SERVE_MAX_SESSIONS; i++)
+		if (s->sessions[i].token[0] && s->sessions[i].id == id)
+			return &s->sessions[i];
+	return NULL;
+}
+
 void
 audit(struct conn *c, const char *fmt, ...)
 {
@@ -70,10 +78,7 @@ audit(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	const struct session *se = NULL;
-	for (int i = 0; c->session_id && i < SERVE_MAX_SESSIONS; i++)
-		if (c->s->sessions[i].id == c->session_id)
-			se = &c->s->sessions[i];
+	const struct session *se = auth_session(c->s, c->session_id);
 	okvm_log(OKVM_LOG_NOTICE, "audit: %s user=%s from=%s", what,
 		 se                    ? se->user
 		 : auth_required(c->s) ? "?"

@@ -133,11 +133,10 @@ http_set_headers(struct conn *c, unsigned status, const char *ctype, long long l
 			 status, status_text(status), ctype,
 			 c->s->tls ? "Strict-Transport-Security: max-age=31536000\r\n" : "",
 			 extra_headers ? extra_headers : "");
+	/* Every answer ends its connection (see http_on_request). */
 	if (length >= 0)
-		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n%s\r\n",
-			      length, c->http.close_after ? "Connection: close\r\n" : "");
-	else
-		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Connection: close\r\n\r\n");
+		n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Content-Length: %lld\r\n", length);
+	n += snprintf(p + n, cap - LWS_PRE - (size_t)n, "Connection: close\r\n\r\n");
 	c->http.resp_len = (size_t)n;
 	c->http.resp_off = 0;
 	return 0;
@@ -297,7 +296,6 @@ do_login(struct conn *c)
 int
 http_login_reply(struct conn *c, int rc, const char *cookie)
 {
-	c->http.close_after = true; /* as every answer does: see http_on_request */
 	if (rc == -EAGAIN) {
 		char hdr[64], msg[96];
 		int after = auth_login_retry_after(c->s, c->peer);
@@ -508,26 +506,26 @@ http_on_request(struct conn *c, const char *uri)
 	 * was pipelined behind another one (it reports the body's end over and over and never
 	 * lets the answer out: the service thread spins and the server stops answering), and a
 	 * request pipelined behind a login would be parsed while its check runs. So every answer
-	 * says "Connection: close" and nothing behind a request is read. Browsers and scripts open
-	 * a new connection, which costs a KVM nothing: its video and input have their own.
+	 * says "Connection: close" (http_set_headers) and the connection closes once it is written
+	 * (http_on_writeable), so nothing behind a request is read. Browsers and scripts open a new
+	 * connection, which costs a KVM nothing: its video and input have their own.
 	 */
-	c->http.close_after = true;
 	s->http_requests++;
 	if (lws_get_network_wsi(c->wsi) != c->wsi)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
 	c->http.is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
 	char cl[32] = "";
 	lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-	const struct session *se = auth_required(s) ? auth_check_request(s, c->wsi) : NULL;
-	c->authed = !auth_required(s) || se;
-	c->role = !auth_required(s) ? SERVE_ROLE_ADMIN : se ? se->role : SERVE_ROLE_NONE;
+	bool need = auth_required(s);
+	const struct session *se = need ? auth_check_request(s, c->wsi) : NULL;
+	c->authed = !need || se;
+	c->role = !need ? SERVE_ROLE_ADMIN : se ? se->role : SERVE_ROLE_NONE;
 	c->session_id = se ? se->id : 0;
-	guard_request(s, c->wsi, c->authed);
 	if (!auth_host_ok(s, c->wsi)) {
 		char host[128] = "";
 		lws_hdr_copy(c->wsi, host, sizeof(host), WSI_TOKEN_HOST);
-		for (char *p = host; *p;
-		     p++) /* it goes into the log: nothing but printable ASCII */
+		/* it goes into the log: nothing but printable ASCII */
+		for (char *p = host; *p; p++)
 			if (*p < 0x20 || *p > 0x7e)
 				*p = '?';
 		okvm_log(OKVM_LOG_WARN, "serve: request from %s for Host '%s' refused", c->peer,
@@ -538,6 +536,7 @@ http_on_request(struct conn *c, const char *uri)
 					"this Host is not served here: add the name to "
 					"server_names in okvm.conf");
 	}
+	guard_request(s, c->wsi, c->authed); /* a refused Host proves nothing */
 	int rc = check_framing(c, cl);
 	if (rc || c->http.resp)
 		return rc;

@@ -40,8 +40,7 @@ struct lat_ring {
 struct conn_http {
 	int route;
 	bool is_post;
-	bool dispatched;  /* this request was handled: lws may report its end again */
-	bool close_after; /* close once this response is written */
+	bool dispatched; /* this request was handled: lws may report its end again */
 	char *body;
 	size_t body_len, body_expect;
 	/* response: headers, then a body from body_mem (owned) or body_frame (a reference) */
@@ -276,6 +275,8 @@ bool auth_required(const struct serve *s);
 bool auth_host_ok(struct serve *s, struct lws *wsi);
 /* The request's session (valid okvm_session cookie), or NULL. */
 const struct session *auth_check_request(struct serve *s, struct lws *wsi);
+/* The live session of that id (a connection's session_id), or NULL. */
+const struct session *auth_session(const struct serve *s, uint64_t id);
 void auth_expire(struct serve *s);          /* end expired sessions and their connections */
 void auth_learn_host_name(struct serve *s); /* at start: this machine's name is a Host too */
 /* One line to the log for what a user did (login, switch, paste...), with who and from where. */

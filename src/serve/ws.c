@@ -96,9 +96,9 @@ ws_state_json(struct serve *s, struct conn *you)
 	cJSON_AddBoolToObject(o, "auth", auth_required(s));
 	if (you) {
 		cJSON_AddStringToObject(o, "role", serve_role_name(you->role));
-		for (int i = 0; you->session_id && i < SERVE_MAX_SESSIONS; i++)
-			if (s->sessions[i].id == you->session_id)
-				cJSON_AddStringToObject(o, "user", s->sessions[i].user);
+		const struct session *se = auth_session(s, you->session_id);
+		if (se)
+			cJSON_AddStringToObject(o, "user", se->user);
 	}
 	char *txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
