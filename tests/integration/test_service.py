@@ -42,6 +42,14 @@ for tool in ("systemd-analyze", "setpriv", "useradd"):
 
 tmp = tempfile.mkdtemp(prefix="okvm-service-")
 os.chmod(tmp, 0o755)
+# The checkout may sit in a folder only root can read (a clone in mktemp -d): give the service
+# user its own copy of the frames.
+frames_copy = os.path.join(tmp, "frames")
+shutil.copytree(FRAMES, frames_copy)
+for f in os.listdir(frames_copy):
+    os.chmod(os.path.join(frames_copy, f), 0o644)
+os.chmod(frames_copy, 0o755)
+FRAMES = frames_copy
 
 # ---- the unit file ----
 
