@@ -290,6 +290,19 @@ note_size(struct v4l2src *s, struct okvm_capture *c, int w, int h)
 	capture_set_size_hint(c, w, h);
 }
 
+/* Fill in a w x h JPEG of size bytes taken at ts and hand it to the capture. */
+static void
+publish(struct v4l2src *s, struct okvm_capture *c, struct okvm_frame *f, size_t size, int w, int h,
+	uint64_t ts)
+{
+	f->size = size;
+	f->width = w;
+	f->height = h;
+	f->ts_us = ts;
+	note_size(s, c, w, h);
+	okvm_capture_publish(c, f);
+}
+
 static int
 publish_mjpeg(struct v4l2src *s, struct okvm_capture *c, const uint8_t *p, size_t n, uint64_t ts)
 {
@@ -308,12 +321,7 @@ publish_mjpeg(struct v4l2src *s, struct okvm_capture *c, const uint8_t *p, size_
 		memcpy(out, p, (size_t)len);
 	else
 		okvm_jpeg_insert_dht(p, (size_t)len, out, need);
-	f->size = need;
-	f->width = w;
-	f->height = h;
-	f->ts_us = ts;
-	note_size(s, c, w, h);
-	okvm_capture_publish(c, f);
+	publish(s, c, f, need, w, h, ts);
 	return 0;
 }
 
@@ -348,12 +356,7 @@ publish_yuyv(struct v4l2src *s, struct okvm_capture *c, const uint8_t *p, size_t
 		okvm_capture_count_drop(c);
 		return -EAGAIN;
 	}
-	f->size = cap;
-	f->width = w;
-	f->height = h;
-	f->ts_us = ts;
-	note_size(s, c, w, h);
-	okvm_capture_publish(c, f);
+	publish(s, c, f, cap, w, h, ts);
 	return 0;
 }
 
