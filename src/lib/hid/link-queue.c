@@ -180,32 +180,35 @@ mouse_change_locked(struct link_queue *q, const struct mouse_ev *ev)
 	return true;
 }
 
-int
-okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
+/* Queue a mouse report. With the buttons unchanged and no wheel it is motion: an absolute one
+ * replaces the pending position (coalesced), a relative one adds to the summed motion (dropped
+ * past REL_ACC_MAX). Anything else is a change, queued in order after the motion before it. */
+static int
+mouse_push(struct okvm_link *l, const struct mouse_ev *ev)
 {
 	struct link_queue *q = &l->q;
-	if (x > OKVM_CH9329_ABS_MAX || y > OKVM_CH9329_ABS_MAX)
-		return -EINVAL;
 	if (atomic_load(&l->dead))
 		return -ENODEV;
 	bool ok = true;
 	pthread_mutex_lock(&q->mu);
-	q->abs_used = true;
-	q->last_x = x;
-	q->last_y = y;
-	if (buttons == q->buttons && !wheel) {
+	if (ev->abs) {
+		q->abs_used = true;
+		q->last_x = ev->x;
+		q->last_y = ev->y;
+	} else {
+		q->rel_used = true;
+	}
+	if (ev->buttons != q->buttons || ev->wheel) {
+		ok = mouse_change_locked(q, ev);
+	} else if (ev->abs) {
 		if (q->abs_pending)
 			q->coalesced++;
 		q->abs_pending = true;
-		q->abs_x = x;
-		q->abs_y = y;
-	} else {
-		struct mouse_ev ev = { .abs = true,
-				       .buttons = buttons,
-				       .wheel = wheel,
-				       .x = x,
-				       .y = y };
-		ok = mouse_change_locked(q, &ev);
+		q->abs_x = ev->x;
+		q->abs_y = ev->y;
+	} else if (abs(q->rel_dx + ev->dx) < REL_ACC_MAX && abs(q->rel_dy + ev->dy) < REL_ACC_MAX) {
+		q->rel_dx += ev->dx;
+		q->rel_dy += ev->dy;
 	}
 	pthread_mutex_unlock(&q->mu);
 	if (!ok)
@@ -215,32 +218,23 @@ okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons
 }
 
 int
+okvm_link_mouse_abs(struct okvm_link *l, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
+{
+	if (x > OKVM_CH9329_ABS_MAX || y > OKVM_CH9329_ABS_MAX)
+		return -EINVAL;
+	struct mouse_ev ev = { .abs = true, .buttons = buttons, .wheel = wheel, .x = x, .y = y };
+	return mouse_push(l, &ev);
+}
+
+int
 okvm_link_mouse_rel(struct okvm_link *l, int8_t dx, int8_t dy, uint8_t buttons, int8_t wheel)
 {
-	struct link_queue *q = &l->q;
-	if (atomic_load(&l->dead))
-		return -ENODEV;
-	bool ok = true;
-	pthread_mutex_lock(&q->mu);
-	q->rel_used = true;
-	if (buttons == q->buttons && !wheel) {
-		if (abs(q->rel_dx + dx) < REL_ACC_MAX && abs(q->rel_dy + dy) < REL_ACC_MAX) {
-			q->rel_dx += dx;
-			q->rel_dy += dy;
-		}
-	} else {
-		struct mouse_ev ev = { .abs = false,
-				       .buttons = buttons,
-				       .wheel = wheel,
-				       .dx = dx,
-				       .dy = dy };
-		ok = mouse_change_locked(q, &ev);
-	}
-	pthread_mutex_unlock(&q->mu);
-	if (!ok)
-		return -EAGAIN;
-	kick(q);
-	return 0;
+	struct mouse_ev ev = { .abs = false,
+			       .buttons = buttons,
+			       .wheel = wheel,
+			       .dx = dx,
+			       .dy = dy };
+	return mouse_push(l, &ev);
 }
 
 /* Drop everything queued and forget the button state (mu held). */
