@@ -31,6 +31,17 @@
 /* CH32V208 units run at a fixed 115200 (hardware.md 2.1, QT CH32V208Strategy.h) */
 #define CH32V208_BAUD 115200
 
+/* The parts, chips and topology of each family: rows that share their USB IDs share these. */
+#define MINI_KVM_PARTS                                                                    \
+	.variant = OKVM_VARIANT_MINI_KVM, .video_chip = OKVM_CHIP_MS2109,                 \
+	.hid_chip = OKVM_HID_CH9329, .video = MS2109_OPENTERFACE, .serial = CH340_SERIAL, \
+	.hub = SL21_HUB, .topology = OKVM_TOPO_HUB_PORTS
+#define KVM_GO_PARTS                                                                   \
+	.variant = OKVM_VARIANT_KVM_GO, .video_chip = OKVM_CHIP_MS2130S,               \
+	.hid_chip = OKVM_HID_CH32V208, .video = MS2130S_GO, .serial = CH32V208_SERIAL, \
+	.hub = NO_PART, .fixed_baud = CH32V208_BAUD,                                   \
+	.features = OKVM_MODEL_SERIAL_SWITCH | OKVM_MODEL_AUDIO | OKVM_MODEL_SD_CARD
+
 static const struct okvm_model models[] = {
 	/* Host hub HUB1: MS2109 on port 1, CH340C on 2, FSUSB42 mux (switchable USB-A) on 3,
 	 * extension header PROBE_USB pins 2/3 on 4 (hardware.md 1.2, v1.9 schematic). The toggle
@@ -39,13 +50,7 @@ static const struct okvm_model models[] = {
 	 * (hardware.md 2.11). */
 	[OKVM_MODEL_MINI_KVM_V1_9] = {
 		.name = "Mini-KVM v1.9",
-		.variant = OKVM_VARIANT_MINI_KVM,
-		.video_chip = OKVM_CHIP_MS2109,
-		.hid_chip = OKVM_HID_CH9329,
-		.video = MS2109_OPENTERFACE,
-		.serial = CH340_SERIAL,
-		.hub = SL21_HUB,
-		.topology = OKVM_TOPO_HUB_PORTS,
+		MINI_KVM_PARTS,
 		.ports = { .video = 1, .serial = 2, .switchable = 3, .ext = 4 },
 		.features = OKVM_MODEL_SOFT_SWITCH | OKVM_MODEL_HW_TOGGLE | OKVM_MODEL_TOGGLE_READ |
 			    OKVM_MODEL_DTR_POWER | OKVM_MODEL_RTS_RESET | OKVM_MODEL_DATAFLIP |
@@ -56,13 +61,7 @@ static const struct okvm_model models[] = {
 	 * (hardware.md 2.11, 3.3). */
 	[OKVM_MODEL_MINI_KVM_V1_6] = {
 		.name = "Mini-KVM v1.6",
-		.variant = OKVM_VARIANT_MINI_KVM,
-		.video_chip = OKVM_CHIP_MS2109,
-		.hid_chip = OKVM_HID_CH9329,
-		.video = MS2109_OPENTERFACE,
-		.serial = CH340_SERIAL,
-		.hub = SL21_HUB,
-		.topology = OKVM_TOPO_HUB_PORTS,
+		MINI_KVM_PARTS,
 		.ports = { .video = 1, .serial = 2, .switchable = 3 },
 		.features = OKVM_MODEL_HW_TOGGLE | OKVM_MODEL_AUDIO,
 	},
@@ -72,28 +71,14 @@ static const struct okvm_model models[] = {
 	 * matches the audio device by "345F" (hardware.md 1.1 strings). */
 	[OKVM_MODEL_KVM_GO_USB3] = {
 		.name = "KVM-Go USB3",
-		.variant = OKVM_VARIANT_KVM_GO,
-		.video_chip = OKVM_CHIP_MS2130S,
-		.hid_chip = OKVM_HID_CH32V208,
-		.video = MS2130S_GO,
-		.serial = CH32V208_SERIAL,
-		.hub = NO_PART,
+		KVM_GO_PARTS,
 		.topology = OKVM_TOPO_COMPANION,
-		.fixed_baud = CH32V208_BAUD,
-		.features = OKVM_MODEL_SERIAL_SWITCH | OKVM_MODEL_AUDIO | OKVM_MODEL_SD_CARD,
 	},
 	/* On a USB 2 path: one hub holding the serial, the micro-SD reader and the composite. */
 	[OKVM_MODEL_KVM_GO_USB2] = {
 		.name = "KVM-Go USB2",
-		.variant = OKVM_VARIANT_KVM_GO,
-		.video_chip = OKVM_CHIP_MS2130S,
-		.hid_chip = OKVM_HID_CH32V208,
-		.video = MS2130S_GO,
-		.serial = CH32V208_SERIAL,
-		.hub = NO_PART,
+		KVM_GO_PARTS,
 		.topology = OKVM_TOPO_SAME_HUB,
-		.fixed_baud = CH32V208_BAUD,
-		.features = OKVM_MODEL_SERIAL_SWITCH | OKVM_MODEL_AUDIO | OKVM_MODEL_SD_CARD,
 	},
 	/* MS2109S + CH32V208 (QT "KVMVGA (345F:2109)", AND "KVMGO-VGA"); no schematic is public,
 	 * so only what the apps use is set: the 0x17 switch (hardware.md 3.3). */
