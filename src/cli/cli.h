@@ -78,6 +78,11 @@ void cli_close_link(struct okvm_link *l);
 struct okvm_unit;
 struct okvm_unit_spec;
 int cli_unit_new(struct cli *cli, struct okvm_unit_spec *spec, struct okvm_unit **out);
+/* The unit as cli_open_link resolves it (same options, same messages), kept with its link
+   open (okvm_unit_link), so its video chip comes from the same unit. Close with
+   cli_close_unit (releases all, then stops the virtual unit). */
+int cli_open_unit(struct cli *cli, struct okvm_unit **out);
+void cli_close_unit(struct okvm_unit *u);
 /* The discovered unit -d names (a number, a port chain, a node path; --serial is ignored), or
    the virtual unit for -d emu, with its video chip and capture to open (okvm_unit_open_chip,
    cli_open_chip); shown = the unit as `okvm list` describes it. Prints one line on failure:

@@ -3,6 +3,7 @@
  * connected, Num/Caps/Scroll) and GET_PARA_CFG (working mode, USB VID:PID), plus the baud the
  * link found, and for a discovered or virtual unit the video chip's registers (firmware, HDMI
  * signal and mode, USB switch, toggle). Text for people, one JSON object with --json (cJSON).
+ * The unit is resolved once (cli_open_unit): its link and its video chip are the same unit's.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -96,34 +97,36 @@ print_json(const struct info *in)
 	cJSON_Delete(o);
 }
 
+/* GET_INFO, GET_PARA_CFG and the baud from the unit's link. */
+static int
+read_link(struct okvm_link *l, struct info *in)
+{
+	int err = okvm_link_get_info(l, &in->chip, 1000);
+	if (err == 0)
+		in->have_params = okvm_link_get_params(l, &in->params, 1000) == 0;
+	struct okvm_link_state st;
+	okvm_link_get_state(l, &st);
+	in->baud = st.baud;
+	return err;
+}
+
 int
 cmd_info(struct cli *cli, int argc, char **argv)
 {
 	if (argc > 1)
 		return cli_usage("info: unexpected argument '%s'", argv[1]);
 	struct info in = { 0 };
-	bool by_path = cli->serial || (cli->device && cli->device[0] == '/');
-	if (!by_path && cli_check_link(cli) == CLI_OK) {
-		struct okvm_unit_info shown;
-		int rc = cli_unit_discovered(cli, &in.unit, &shown);
-		if (rc)
-			return rc;
-	}
-	struct okvm_link *l;
-	int rc = cli_open_link(cli, &l);
-	if (rc) {
-		okvm_unit_free(in.unit);
+	struct okvm_unit *u;
+	int rc = cli_open_unit(cli, &u); /* one unit: one scan, for the link and the video chip */
+	if (rc)
 		return rc;
-	}
-	int err = okvm_link_get_info(l, &in.chip, 1000);
-	if (err == 0)
-		in.have_params = okvm_link_get_params(l, &in.params, 1000) == 0;
-	struct okvm_link_state st;
-	okvm_link_get_state(l, &st);
-	in.baud = st.baud;
+	/* A tty path (--serial, -d /dev/tty...) reports the CH9329 only, as it always did. */
+	bool by_path = cli->serial || (cli->device && cli->device[0] == '/');
+	if (!by_path && (okvm_unit_info(u) || cli_is_emu(cli)))
+		in.unit = u;
+	int err = read_link(okvm_unit_link(u), &in);
 	if (err < 0) {
-		okvm_unit_free(in.unit);
-		cli_close_link(l);
+		cli_close_unit(u);
 		return cli_fail("info: %s", okvm_strerror(err));
 	}
 	if (cli->json) {
@@ -132,7 +135,6 @@ cmd_info(struct cli *cli, int argc, char **argv)
 		print_text(&in);
 		print_chip(&in, NULL);
 	}
-	okvm_unit_free(in.unit); /* and its chip: before the virtual unit stops */
-	cli_close_link(l); /* last: it stops the virtual unit whose registers were just read */
+	cli_close_unit(u); /* link, chip, then the virtual unit whose registers were just read */
 	return CLI_OK;
 }

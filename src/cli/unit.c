@@ -4,8 +4,10 @@
  * to the library as parts), or discovery (-d N, -d PORTCHAIN, the first unit found), with
  * `--baud N` (else the model's fixed baud or detection). The library's unit layer
  * (okvm/unit.h) resolves and opens; this file turns its errors into the messages a user acts
- * on. The link is opened without GET_INFO polling (commands are short) and must be closed with
- * cli_close_link(), which releases everything first.
+ * on. The link is opened without GET_INFO polling (commands are short). cli_open_unit() keeps
+ * the unit, so a command that also reads the video chip (`okvm info`) resolves it once (one
+ * scan, one "N units found" line); cli_open_link() hands over just the link. Either is closed
+ * with its cli_close_*(), which releases everything first.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -142,7 +144,7 @@ link_error(const struct okvm_unit *u, int err, bool logged)
 }
 
 int
-cli_open_link(struct cli *cli, struct okvm_link **out)
+cli_open_unit(struct cli *cli, struct okvm_unit **out)
 {
 	int rc = cli_check_link(cli);
 	if (rc)
@@ -164,6 +166,24 @@ cli_open_link(struct cli *cli, struct okvm_link **out)
 		cli_emu_shutdown();
 		return rc;
 	}
+	*out = u;
+	return CLI_OK;
+}
+
+void
+cli_close_unit(struct okvm_unit *u)
+{
+	okvm_unit_free(u);  /* the link first: it sends release-all and waits for its ACKs */
+	cli_emu_shutdown(); /* after the release reached the virtual target */
+}
+
+int
+cli_open_link(struct cli *cli, struct okvm_link **out)
+{
+	struct okvm_unit *u;
+	int rc = cli_open_unit(cli, &u);
+	if (rc)
+		return rc;
 	*out = okvm_unit_take_link(u); /* a short command follows no re-plug */
 	okvm_unit_free(u);
 	return CLI_OK;
