@@ -3,7 +3,8 @@
  * okvm_usb_switch_*() (src/lib/chip/usbswitch.c), shared with the server; this file only
  * gathers what a unit has: the MS2109 register (Mini-KVM), the DTR pulse on the unit's serial
  * port, or the CH32V208's serial command 0x17 (KVM-Go/VGA).
- * The DTR pulse goes through the serial module, the 0x17 command through the link.
+ * Both serial-port actions, the DTR pulse and the 0x17 command, go through the unit's own link
+ * (okvm_unit_connect, opened only when one is needed), the one way a unit's CH9329 is opened.
  * `follow` mirrors the hardware toggle once a second, as the official app does, until
  * SIGINT/SIGTERM.
  */
@@ -19,10 +20,15 @@
 #include "okvm/models.h"
 
 #include "okvm/link.h"
-#include "okvm/serial.h"
 #include "okvm/unit.h"
 
 #define FOLLOW_PERIOD_MS 1000
+
+/* What the switch callbacks get: the unit, and how `okvm list` describes it. */
+struct switch_unit {
+	struct okvm_unit *unit;
+	struct okvm_unit_info info;
+};
 
 static void
 wait_ms(int ms)
@@ -30,23 +36,27 @@ wait_ms(int ms)
 	poll(NULL, 0, ms); /* a period, not a synchronisation: nothing to wait for */
 }
 
+/* The unit's own link (okvm_unit_connect), opened on first use: a Mini-KVM's `switch status`
+ * and `--no-pulse` read and write the MS2109 only and leave the serial port alone. */
+static int
+unit_link(struct switch_unit *su, struct okvm_link **out)
+{
+	int rc = okvm_unit_link(su->unit) ? 0 : okvm_unit_connect(su->unit);
+	if (rc == -ENODEV && !okvm_unit_serial_path(su->unit)[0])
+		okvm_log(OKVM_LOG_ERROR,
+			 "unit %s has no serial port: is the ch341 driver loaded, "
+			 "or did brltty take it? (docs/hardware-setup.md)",
+			 su->info.port_chain);
+	*out = okvm_unit_link(su->unit);
+	return rc;
+}
+
 static int
 dtr_pulse(void *ud, int ms)
 {
-	const struct okvm_unit_info *u = ud;
-	struct okvm_serial *s;
-	int rc = okvm_serial_open(u->serial_node, 9600, &s);
-	if (rc < 0)
-		return rc;
-	if (!strcmp(u->port_chain, "emu")) /* a pty: its modem lines go to the virtual unit */
-		okvm_serial_set_modem_socket(s, cli_emu_modem_socket());
-	rc = okvm_serial_set_dtr(s, true);
-	if (rc == 0) {
-		wait_ms(ms);
-		rc = okvm_serial_set_dtr(s, false);
-	}
-	okvm_serial_close(s);
-	return rc;
+	struct okvm_link *l;
+	int rc = unit_link(ud, &l);
+	return rc < 0 ? rc : okvm_link_dtr_pulse(l, ms);
 }
 
 static int
@@ -57,18 +67,14 @@ no_pulse(void *ud, int ms)
 	return 0;
 }
 
+/* CH32V208: command 0x17 on the unit's link, at the model's fixed baud (the unit's, unless
+ * --baud says otherwise): no detection. */
 static int
 serial_switch(void *ud, bool query, enum okvm_usb_dir dir, enum okvm_usb_dir *now)
 {
-	const struct okvm_unit_info *u = ud;
-	/* a CH32V208's speed is fixed: no detection */
-	struct okvm_link_config cfg = { .path = u->serial_node, .baud = okvm_model_fixed_baud(u) };
-	struct okvm_link *l = okvm_link_new(&cfg);
-	int rc = okvm_link_open(l);
-	if (rc == 0)
-		rc = okvm_link_usb_switch(l, query ? OKVM_USB_QUERY : dir, now);
-	okvm_link_free(l);
-	return rc;
+	struct okvm_link *l;
+	int rc = unit_link(ud, &l);
+	return rc < 0 ? rc : okvm_link_usb_switch(l, query ? OKVM_USB_QUERY : dir, now);
 }
 
 static int
@@ -172,18 +178,17 @@ cmd_switch(struct cli *cli, int argc, char **argv)
 	}
 	if (!verb)
 		verb = "status";
-	struct okvm_unit_info u;
-	struct okvm_unit *unit;
-	int rc = cli_unit_discovered(cli, &unit, &u);
+	struct switch_unit su;
+	int rc = cli_unit_discovered(cli, &su.unit, &su.info);
 	if (rc)
 		return rc;
-	struct okvm_usb_switch sw = { .ud = &u, .dtr_pulse = pulse ? dtr_pulse : no_pulse };
-	if (u.variant == OKVM_VARIANT_MINI_KVM)
-		rc = cli_open_chip(unit, &sw.chip);
+	struct okvm_usb_switch sw = { .ud = &su, .dtr_pulse = pulse ? dtr_pulse : no_pulse };
+	if (su.info.variant == OKVM_VARIANT_MINI_KVM)
+		rc = cli_open_chip(su.unit, &sw.chip);
 	else
 		sw.serial_switch = serial_switch;
 	if (!rc)
-		rc = run(&sw, verb, &u);
-	okvm_unit_free(unit); /* and its chip */
+		rc = run(&sw, verb, &su.info);
+	okvm_unit_free(su.unit); /* its link and its chip */
 	return rc;
 }
