@@ -193,27 +193,48 @@ msg_key(struct input_src *in, cJSON *o)
 		return reply_error(in, "key", "key %s: %s", code, okvm_strerror(rc));
 }
 
+/* One pointer report: absolute at x, y (fractions of the screen) or relative by dx, dy. */
+struct pointer_report {
+	bool abs;
+	double x, y;
+	int dx, dy;
+};
+
+/* The rest of a mouse or rel message (ref): its "buttons" (default: those the sender holds),
+ * then r with every client's buttons. The sender holds its buttons from now on, unless the
+ * backend refuses r: then its old ones stand again. Returns false after an error reply. */
+static bool
+send_pointer(struct input_src *in, cJSON *o, const char *ref, const struct pointer_report *r)
+{
+	struct serve *s = in->s;
+	uint8_t *held = in->c ? &in->c->ws.buttons : &in->buttons, old = *held;
+	int buttons = old;
+	if (!get_int(o, "buttons", 0, 7, false, &buttons)) {
+		reply_error(in, ref, "\"buttons\" must be an integer from 0 to 7");
+		return false;
+	}
+	*held = (uint8_t)buttons;
+	uint8_t all = buttons_union(s, in->c) | *held;
+	int rc = r->abs ? s->be.ops->mouse_abs(s->be.ud, r->x, r->y, all)
+			: s->be.ops->rel(s->be.ud, r->dx, r->dy, all);
+	if (rc) {
+		*held = old;
+		reply_error(in, ref, "%s: %s", ref, okvm_strerror(rc));
+		return false;
+	}
+	return true;
+}
+
 static void
 msg_mouse(struct input_src *in, cJSON *o)
 {
-	struct serve *s = in->s;
-	struct conn *c = in->c;
-	double x = 0, y = 0;
-	uint8_t *held = c ? &c->ws.buttons : &in->buttons;
-	int buttons = *held;
-	if (!get_number(o, "x", 0, 1, true, &x) || !get_number(o, "y", 0, 1, true, &y))
+	struct pointer_report r = { .abs = true };
+	if (!get_number(o, "x", 0, 1, true, &r.x) || !get_number(o, "y", 0, 1, true, &r.y))
 		return reply_error(in, "mouse", "mouse needs \"x\" and \"y\" from 0 to 1");
-	if (!get_int(o, "buttons", 0, 7, false, &buttons))
-		return reply_error(in, "mouse", "\"buttons\" must be an integer from 0 to 7");
-	uint8_t old = *held;
-	*held = (uint8_t)buttons;
-	int rc = s->be.ops->mouse_abs(s->be.ud, x, y, buttons_union(s, c) | *held);
-	if (rc) {
-		*held = old;
-		return reply_error(in, "mouse", "mouse: %s", okvm_strerror(rc));
+	if (send_pointer(in, o, "mouse", &r)) {
+		in->s->last_x = r.x;
+		in->s->last_y = r.y;
 	}
-	s->last_x = x;
-	s->last_y = y;
 }
 
 static void
@@ -232,22 +253,11 @@ msg_wheel(struct input_src *in, cJSON *o)
 static void
 msg_rel(struct input_src *in, cJSON *o)
 {
-	struct serve *s = in->s;
-	struct conn *c = in->c;
-	uint8_t *held = c ? &c->ws.buttons : &in->buttons;
-	int dx = 0, dy = 0, buttons = *held;
-	if (!get_int(o, "dx", -32767, 32767, true, &dx) ||
-	    !get_int(o, "dy", -32767, 32767, true, &dy))
+	struct pointer_report r = { .abs = false };
+	if (!get_int(o, "dx", -32767, 32767, true, &r.dx) ||
+	    !get_int(o, "dy", -32767, 32767, true, &r.dy))
 		return reply_error(in, "rel", "rel needs integer \"dx\" and \"dy\" (|d| <= 32767)");
-	if (!get_int(o, "buttons", 0, 7, false, &buttons))
-		return reply_error(in, "rel", "\"buttons\" must be an integer from 0 to 7");
-	uint8_t old = *held;
-	*held = (uint8_t)buttons;
-	int rc = s->be.ops->rel(s->be.ud, dx, dy, buttons_union(s, c) | *held);
-	if (rc) {
-		*held = old;
-		return reply_error(in, "rel", "rel: %s", okvm_strerror(rc));
-	}
+	send_pointer(in, o, "rel", &r);
 }
 
 static void
