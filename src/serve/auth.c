@@ -1,18 +1,14 @@
 /*
- * DESIGN: logins, sessions and the checks that keep a web KVM from being anyone's
- * (ARCHITECTURE 7, docs/serve.md "Security").
+ * DESIGN: the libwebsockets side of logins and sessions (ARCHITECTURE 7, docs/serve.md
+ * "Security"): the headers of a request (Host, Cookie, Origin, Authorization) read off its wsi,
+ * the session cookie written, the connections of an ended session closed, and the okvm-auth
+ * thread that runs the argon2 checks, so a login never holds up the video or anyone's input.
+ * A correct login gets its session token in an HttpOnly, SameSite=Strict cookie (Secure under
+ * TLS) that expires after session_hours. What a session, a user, a password, a code and a
+ * lockout are is sessions.c's, on plain values: this file passes it the tables of struct serve,
+ * its config and the time. Every failure is logged with the address.
  *
- * The password is only ever stored as an argon2id string (libsodium crypto_pwhash_str, OWASP's
- * m = 12 MiB, t = 3 setting, so a verification stays well under the server's memory budget).
- * A correct login gets a random 256-bit session token in an HttpOnly, SameSite=Strict cookie
- * (Secure under TLS) that expires after session_hours; tokens live in memory only, so a restart
- * logs everybody out. Failed logins are counted per client address: after login_max_failures
- * in ten minutes the address is locked out for login_lockout_s, doubling with each lockout, and
- * not even checked meanwhile (checks under way count as failures until they end); a global cap
- * bounds the argon2 work. Every failure is logged with the address. The argon2 check itself runs
- * on the okvm-auth thread, so a login never holds up the video or anyone's input.
- *
- * Runs on the service thread, except auth_main (serve_password_hash: any thread).
+ * Runs on the service thread, except auth_main (the okvm-auth thread).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -29,45 +25,19 @@
 #include "serve/auth-parse.h"
 #include "serve/config-file.h"
 #include "serve/internal.h"
-#include "serve/totp.h"
 #include "lib/thread.h"
 #include "lib/xalloc.h"
-
-#define PWHASH_OPSLIMIT 3
-#define PWHASH_MEMLIMIT (12u * 1024 * 1024)
-#define LOGIN_WINDOW_US (600ull * 1000000)
-/* Checks waiting for the okvm-auth thread. At ~15 ms each, a correct password waits at most
- * about a second behind other addresses' guesses, instead of being refused. */
-#define AUTH_QUEUE_MAX 64
-
-int
-serve_password_hash(const char *password, char **out)
-{
-	if (sodium_init() < 0)
-		return -EIO;
-	char *h = xmalloc(crypto_pwhash_STRBYTES);
-	if (crypto_pwhash_str(h, password, strlen(password), PWHASH_OPSLIMIT, PWHASH_MEMLIMIT)) {
-		free(h);
-		return -ENOMEM;
-	}
-	*out = h;
-	return 0;
-}
 
 bool
 auth_required(const struct serve *s)
 {
-	return s->cfg.auth_mode == SERVE_AUTH_ALWAYS ||
-	       (s->cfg.password_hash && *s->cfg.password_hash) || s->cfg.nusers > 0;
+	return auth_config_required(&s->cfg);
 }
 
 const struct session *
 auth_session(const struct serve *s, uint64_t id)
 {
-	for (int i = 0; id && i < SERVE_MAX_SESSIONS; i++)
-		if (s->sessions[i].token[0] && s->sessions[i].id == id)
-			return &s->sessions[i];
-	return NULL;
+	return auth_session_by_id(s->sessions, id);
 }
 
 void
@@ -134,20 +104,6 @@ each_session_cookie(struct lws *wsi, bool (*fn)(const char *tok, void *ud), void
 	return stopped;
 }
 
-static struct session *
-find_session(struct serve *s, const char *tok)
-{
-	uint64_t now = serve_wall_us();
-	for (int i = 0; i < SERVE_MAX_SESSIONS; i++) {
-		struct session *se = &s->sessions[i];
-		if (!se->token[0] || se->expires_us <= now)
-			continue; /* an expired one is ended by the sweep, with its connections */
-		if (!sodium_memcmp(se->token, tok, 64))
-			return se;
-	}
-	return NULL;
-}
-
 struct lookup {
 	struct serve *s;
 	struct session *found;
@@ -157,7 +113,7 @@ static bool
 lookup_one(const char *tok, void *ud)
 {
 	struct lookup *l = ud;
-	l->found = find_session(l->s, tok);
+	l->found = auth_session_find(l->s->sessions, tok, serve_wall_us());
 	return l->found != NULL;
 }
 
@@ -204,23 +160,23 @@ end_session(struct serve *s, struct session *se, const char *why)
 	}
 	okvm_log(OKVM_LOG_INFO, "serve: session of %s ended (%s); %u connection%s closed", se->user,
 		 why, closed, closed == 1 ? "" : "s");
-	sodium_memzero(se, sizeof(*se));
+	auth_session_clear(se);
 }
 
 void
 auth_expire(struct serve *s)
 {
 	uint64_t now = serve_wall_us();
-	for (int i = 0; i < SERVE_MAX_SESSIONS; i++)
-		if (s->sessions[i].token[0] && s->sessions[i].expires_us <= now)
-			end_session(s, &s->sessions[i], "expired");
+	struct session *se;
+	while ((se = auth_session_next_expired(s->sessions, now)))
+		end_session(s, se, "expired");
 }
 
 static bool
 logout_one(const char *tok, void *ud)
 {
 	struct lookup *l = ud;
-	struct session *se = find_session(l->s, tok);
+	struct session *se = auth_session_find(l->s->sessions, tok, serve_wall_us());
 	if (se)
 		end_session(l->s, se, "logout");
 	return false; /* every okvm_session cookie it sent */
@@ -233,87 +189,32 @@ auth_logout(struct serve *s, struct lws *wsi)
 	each_session_cookie(wsi, logout_one, &l);
 }
 
-/* ---- login rate limits, per address group ---- */
-
-static struct login_slot *
-login_slot(struct serve *s, const char *peer, bool create)
-{
-	char group[48];
-	serve_addr_group(peer, group, sizeof(group));
-	struct login_slot *oldest = &s->logins[0];
-	for (int i = 0; i < SERVE_LOGIN_SLOTS; i++) {
-		struct login_slot *l = &s->logins[i];
-		if (!strcmp(l->addr, group))
-			return l;
-		if (l->window_start_us < oldest->window_start_us)
-			oldest = l;
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->addr, sizeof(oldest->addr), "%s", group);
-	return oldest;
-}
+/* ---- login rate limits (sessions.c), on the monotonic clock ---- */
 
 int
 auth_login_retry_after(struct serve *s, const char *peer)
 {
-	uint64_t now = serve_now_us();
-	struct login_slot *l = login_slot(s, peer, false);
-	if (l && l->locked_until_us > now)
-		return (int)((l->locked_until_us - now + 999999) / 1000000);
-	return 0;
+	return auth_login_wait_s(s->logins, peer, serve_now_us());
 }
 
 static void
 record_failure(struct serve *s, const char *peer, const char *user)
 {
-	uint64_t now = serve_now_us();
-	struct login_slot *l = login_slot(s, peer, true);
-	if (now - l->window_start_us > LOGIN_WINDOW_US) {
-		l->window_start_us = now;
-		l->failures = 0;
-	}
-	l->failures++;
 	s->login_failures++;
-	okvm_log(OKVM_LOG_WARN, "audit: wrong password from %s user=%s (%u in a row)", peer, user,
-		 l->failures);
-	if (l->failures < (unsigned)s->cfg.login_max_failures)
-		return;
-	unsigned shift = l->lockouts < 10 ? l->lockouts : 10;
-	uint64_t secs = (uint64_t)s->cfg.login_lockout_s << shift;
-	l->locked_until_us = now + secs * 1000000;
-	l->lockouts++;
-	l->failures = 0;
-	okvm_log(OKVM_LOG_WARN, "serve: %s locked out of login for %llu s", l->addr,
-		 (unsigned long long)secs);
+	auth_login_failed(s->logins, peer, user, s->cfg.login_max_failures, s->cfg.login_lockout_s,
+			  serve_now_us());
 }
 
 static void
 new_session(struct serve *s, const char *user, enum serve_role role, char *set_cookie, size_t n,
 	    uint64_t *id)
 {
-	struct session *slot = &s->sessions[0];
-	for (int i = 0; i < SERVE_MAX_SESSIONS; i++) {
-		if (!s->sessions[i].token[0]) {
-			slot = &s->sessions[i];
-			break;
-		}
-		if (s->sessions[i].expires_us < slot->expires_us)
-			slot = &s->sessions[i];
-	}
+	struct session *slot = auth_session_slot(s->sessions);
 	if (slot->token[0])
 		end_session(s, slot, "too many sessions: the oldest goes");
-	unsigned char raw[32];
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2hex(slot->token, sizeof(slot->token), raw, sizeof(raw));
-	sodium_memzero(raw, sizeof(raw));
 	uint64_t secs = (uint64_t)s->cfg.session_hours * 3600;
-	slot->expires_us = serve_wall_us() + secs * 1000000;
-	slot->id = ++s->next_session_id;
-	slot->role = role;
-	snprintf(slot->user, sizeof(slot->user), "%s", user);
-	*id = slot->id;
+	*id = auth_session_start(slot, &s->next_session_id, user, role,
+				 serve_wall_us() + secs * 1000000);
 	snprintf(set_cookie, n,
 		 "okvm_session=%s; Path=/; Max-Age=%llu; HttpOnly; SameSite=Strict%s", slot->token,
 		 (unsigned long long)secs, s->tls ? "; Secure" : "");
@@ -352,9 +253,6 @@ job_append(struct login_job **list, struct login_job *j)
 	*list = j;
 }
 
-/* An unknown user is checked against this, so the time taken does not tell which names exist. */
-static char dummy_hash[crypto_pwhash_STRBYTES];
-
 static void *
 auth_main(void *arg)
 {
@@ -368,8 +266,7 @@ auth_main(void *arg)
 		struct login_job *j = s->auth_todo;
 		s->auth_todo = j->next;
 		pthread_mutex_unlock(&s->auth_lock);
-		const char *hash = j->hash ? j->hash : dummy_hash;
-		j->ok = !crypto_pwhash_str_verify(hash, j->pw, strlen(j->pw)) && j->hash;
+		j->ok = auth_password_verify(j->hash, j->pw);
 		sodium_memzero(j->pw, sizeof(j->pw));
 		pthread_mutex_lock(&s->auth_lock);
 		job_append(&s->auth_done, j);
@@ -381,36 +278,12 @@ auth_main(void *arg)
 	return NULL;
 }
 
-/* The user of that name: 0 = the [serve] password's "admin", i + 1 = users[i]; -1: none. */
-static int
-find_user(const struct serve *s, const char *name, const char **hash, enum serve_role *role,
-	  const char **totp)
-{
-	if (!strcmp(name, "admin") && s->cfg.password_hash && *s->cfg.password_hash) {
-		*hash = s->cfg.password_hash;
-		*role = SERVE_ROLE_ADMIN;
-		*totp = s->cfg.totp_secret;
-		return 0;
-	}
-	for (unsigned i = 0; i < s->cfg.nusers; i++) {
-		const struct serve_user *u = &s->cfg.users[i];
-		if (u->name && !strcmp(u->name, name)) {
-			*hash = u->password_hash;
-			*role = u->role;
-			*totp = u->totp_secret;
-			return (int)i + 1;
-		}
-	}
-	return -1;
-}
-
 static int
 start_thread(struct serve *s)
 {
 	if (s->auth_running)
 		return 0;
-	if (!dummy_hash[0] &&
-	    crypto_pwhash_str(dummy_hash, "okvm", 4, PWHASH_OPSLIMIT, PWHASH_MEMLIMIT))
+	if (auth_password_prepare())
 		return -ENOMEM;
 	s->auth_stop = false;
 	if (thread_start(&s->auth_thread, "okvm-auth", auth_main, s)) {
@@ -427,34 +300,23 @@ auth_login_start(struct serve *s, struct conn *c, const char *user, const char *
 {
 	if (!auth_required(s))
 		return -EINVAL;
-	struct login_slot *l = login_slot(s, c->peer, false);
-	bool busy = l && l->failures + l->pending >= (unsigned)s->cfg.login_max_failures;
-	if (busy || auth_login_retry_after(s, c->peer) > 0) {
-		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (rate limit)", c->peer);
-		return -EAGAIN;
-	}
-	if (s->auth_queued >= AUTH_QUEUE_MAX) {
-		okvm_log(OKVM_LOG_WARN, "serve: login from %s refused (%u checks waiting)", c->peer,
-			 s->auth_queued);
-		return -EBUSY;
-	}
+	int rc = auth_login_admit(s->logins, s->auth_queued, s->cfg.login_max_failures, c->peer,
+				  serve_now_us());
+	if (rc)
+		return rc;
 	if (start_thread(s))
 		return -EBUSY;
 	struct login_job *j = xcalloc(1, sizeof(*j));
 	j->c = c;
 	snprintf(j->peer, sizeof(j->peer), "%s", c->peer);
-	/* A name no user can have is checked (against the dummy hash) and logged as such: it goes
-	 * into the log, which must not take a line break or anything else from the network. */
-	if (user && *user && !serve_user_name_valid(user))
-		user = "(invalid-name)";
-	snprintf(j->user, sizeof(j->user), "%s", user && *user ? user : "admin");
+	/* A name no user can have is checked (against the dummy hash) and logged as such. */
+	auth_login_name(user, j->user, sizeof(j->user));
 	enum serve_role role;
 	const char *totp;
-	j->user_idx = find_user(s, j->user, &j->hash, &role, &totp);
+	j->user_idx = auth_user_find(&s->cfg, j->user, &j->hash, &role, &totp);
 	snprintf(j->pw, sizeof(j->pw), "%s", password);
 	snprintf(j->code, sizeof(j->code), "%s", code ? code : "");
-	login_slot(s, c->peer, true)->pending++;
-	s->auth_queued++;
+	auth_login_queued(s->logins, &s->auth_queued, c->peer);
 	c->http.login_job = j;
 	pthread_mutex_lock(&s->auth_lock);
 	job_append(&s->auth_todo, j);
@@ -463,39 +325,23 @@ auth_login_start(struct serve *s, struct conn *c, const char *user, const char *
 	return 0;
 }
 
-/* After the password: the second factor, if the user has one. 0, -ENOKEY (none given), -EPERM. */
-static int
-check_code(struct serve *s, struct login_job *j, const char *totp)
-{
-	if (!totp)
-		return 0;
-	if (!j->code[0])
-		return -ENOKEY;
-	uint64_t now = serve_wall_us() / 1000000;
-	return totp_check(totp, j->code, now, 1, &s->totp_last_step[j->user_idx]) ? 0 : -EPERM;
-}
-
 static void
 login_finished(struct serve *s, struct login_job *j)
 {
-	struct login_slot *l = login_slot(s, j->peer, false);
-	if (l && l->pending)
-		l->pending--;
-	if (s->auth_queued)
-		s->auth_queued--;
+	auth_login_dequeued(s->logins, &s->auth_queued, j->peer);
 	char cookie[256] = "";
 	int rc = j->ok ? 0 : -EPERM;
 	enum serve_role role = SERVE_ROLE_NONE;
 	const char *hash, *totp = NULL;
-	if (!rc && find_user(s, j->user, &hash, &role, &totp) != j->user_idx)
+	if (!rc && auth_user_find(&s->cfg, j->user, &hash, &role, &totp) != j->user_idx)
 		rc = -EPERM;
-	if (!rc)
-		rc = check_code(s, j, totp);
+	if (!rc) /* the second factor, if the user has one */
+		rc = auth_code_check(totp, j->code, serve_wall_us() / 1000000,
+				     &s->totp_last_step[j->user_idx]);
 	if (rc == -EPERM) {
 		record_failure(s, j->peer, j->user); /* also when the client hung up meanwhile */
 	} else if (!rc) {
-		if (l)
-			memset(l, 0, sizeof(*l));
+		auth_login_succeeded(s->logins, j->peer);
 		uint64_t id = 0;
 		if (j->c) {
 			new_session(s, j->user, role, cookie, sizeof(cookie), &id);

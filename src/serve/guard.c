@@ -32,23 +32,7 @@
 #define SWEEP_US 500000
 #define GRACE_US 1000000 /* a client gets this long to send a request before it counts */
 
-void
-serve_addr_group(const char *peer, char *out, size_t n)
-{
-	struct in6_addr a6;
-	if (inet_pton(AF_INET6, peer, &a6) == 1) {
-		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-			inet_ntop(AF_INET, &a6.s6_addr[12], out, (socklen_t)n);
-			return;
-		}
-		memset(&a6.s6_addr[8], 0, 8);
-		char txt[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, &a6, txt, sizeof(txt));
-		snprintf(out, n, "%s/64", txt);
-		return;
-	}
-	snprintf(out, n, "%s", peer);
-}
+/* serve_addr_group: sessions.c, which counts login failures by the same groups. */
 
 static void
 sockaddr_group(const struct sockaddr_storage *ss, char *out, size_t n)

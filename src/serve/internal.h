@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "serve/serve.h"
+#include "serve/sessions.h"
 
 #define SERVE_MAX_HEADER 4096         /* request header bytes; more: lws closes, unanswered */
 #define SERVE_MAX_BODY (256 * 1024)   /* POST bodies; more -> 413 */
@@ -112,25 +113,6 @@ struct serve_event {
 	int err;
 };
 
-struct login_slot {
-	char addr[48]; /* the address group (serve_addr_group) */
-	unsigned failures;
-	unsigned pending; /* checks under way (counted against the limit) */
-	uint64_t window_start_us, locked_until_us;
-	unsigned lockouts;
-};
-
-#define SERVE_MAX_SESSIONS 64
-#define SERVE_LOGIN_SLOTS 128
-
-struct session {
-	char token[65];      /* hex of 32 random bytes; "" = free */
-	uint64_t expires_us; /* CLOCK_REALTIME */
-	uint64_t id;         /* never reused: connections remember it */
-	char user[40];
-	enum serve_role role;
-};
-
 /* One accepted socket, from accept to destroy (guard.c). */
 struct netconn {
 	struct lws *wsi; /* NULL until lws created it */
@@ -184,7 +166,7 @@ struct serve {
 	int net_pending; /* accepted, not yet created by lws (-1: none) */
 	lws_sorted_usec_list_t sweep;
 	bool sweep_on;
-	/* auth */
+	/* auth: the tables of sessions.c, worked on by auth.c */
 	char host_name[64], host_name_local[72]; /* this machine's, lower case ("" if unknown) */
 	struct session sessions[SERVE_MAX_SESSIONS];
 	uint64_t next_session_id;
@@ -260,7 +242,7 @@ int input_release_client(struct serve *s, struct conn *c);
 int input_type(struct serve *s, const char *text, size_t len, const char *layout, double cps);
 
 /* guard.c: the connection guard. */
-void serve_addr_group(const char *peer, char *out, size_t n); /* IPv4 address or IPv6 /64 */
+/* serve_addr_group (IPv4 address or IPv6 /64) is in sessions.h. */
 int guard_accept(struct serve *s, int fd); /* FILTER_NETWORK_CONNECTION: 0 or 1 (refuse) */
 void guard_created(struct serve *s, struct lws *wsi);
 void guard_destroyed(struct serve *s, struct lws *wsi);
