@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "okvm/log.h"
+#include "lib/strnum.h"
 
 static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
@@ -189,10 +190,8 @@ cmd_version(struct cli *cli, int argc, char **argv)
 static int
 parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
+	long v;
+	if (!str_to_long(s, 10, lo, hi, &v))
 		return cli_usage("%s: '%s' is not a number from %d to %d", opt, s, lo, hi);
 	*out = (int)v;
 	return CLI_OK;

@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
+#include "lib/strnum.h"
 
 enum mouse_op { OP_MOVE, OP_CLICK, OP_SCROLL, OP_REL };
 
@@ -24,18 +25,6 @@ struct mouse_args {
 	double fx, fy;
 	long a, b; /* raw x/y, button bit, wheel notches, dx/dy */
 };
-
-static bool
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return false;
-	*out = v;
-	return true;
-}
 
 static bool
 parse_frac(const char *s, double *out)
@@ -55,8 +44,8 @@ parse_move(struct mouse_args *m, int n, char **pos)
 	if (n != 2)
 		return cli_usage("mouse move: give X Y");
 	if (m->raw) {
-		if (!parse_long(pos[0], 0, OKVM_CH9329_ABS_MAX, &m->a) ||
-		    !parse_long(pos[1], 0, OKVM_CH9329_ABS_MAX, &m->b))
+		if (!str_to_long(pos[0], 10, 0, OKVM_CH9329_ABS_MAX, &m->a) ||
+		    !str_to_long(pos[1], 10, 0, OKVM_CH9329_ABS_MAX, &m->b))
 			return cli_usage("mouse move --raw: X and Y are integers from 0 to 4096");
 		return CLI_OK;
 	}
@@ -109,15 +98,15 @@ parse_args(struct mouse_args *m, int argc, char **argv)
 	}
 	if (!strcmp(sub, "scroll")) {
 		m->op = OP_SCROLL;
-		if (n != 1 || !parse_long(pos[0], -10000, 10000, &m->a))
+		if (n != 1 || !str_to_long(pos[0], 10, -10000, 10000, &m->a))
 			return cli_usage(
 				"mouse scroll: give N notches from -10000 to 10000 (+ up)");
 		return CLI_OK;
 	}
 	if (!strcmp(sub, "rel")) {
 		m->op = OP_REL;
-		if (n != 2 || !parse_long(pos[0], -100000, 100000, &m->a) ||
-		    !parse_long(pos[1], -100000, 100000, &m->b))
+		if (n != 2 || !str_to_long(pos[0], 10, -100000, 100000, &m->a) ||
+		    !str_to_long(pos[1], 10, -100000, 100000, &m->b))
 			return cli_usage("mouse rel: give DX DY, integers from -100000 to 100000");
 		return CLI_OK;
 	}

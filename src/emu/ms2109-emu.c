@@ -24,6 +24,7 @@
 
 #include "emu/ms2109-emu.h"
 #include "okvm/models.h"
+#include "lib/strnum.h"
 #include "lib/xalloc.h"
 
 #define CMD_READ_XDATA 0xB5
@@ -250,22 +251,10 @@ apply_mode(struct ms2109_emu *e, const char *v)
 }
 
 static int
-parse_num(const char *v, long lo, long hi, long *out)
-{
-	char *end;
-	errno = 0;
-	long n = strtol(v, &end, 0);
-	if (errno || end == v || *end || n < lo || n > hi)
-		return -EINVAL;
-	*out = n;
-	return 0;
-}
-
-static int
 apply_reg(struct ms2109_emu *e, const char *key, const char *v)
 {
 	long addr, val;
-	if (parse_num(key, 0, 0xFFFF, &addr) < 0 || parse_num(v, 0, 0xFF, &val) < 0)
+	if (!str_to_long(key, 0, 0, 0xFFFF, &addr) || !str_to_long(v, 0, 0, 0xFF, &val))
 		return -EINVAL;
 	e->xdata[addr] = (uint8_t)val;
 	return 0;
@@ -294,15 +283,15 @@ ms2109_emu_apply(struct ms2109_emu *e, const char *setting)
 		ms2109_emu_set_toggle(e, v[0] == 't');
 		return 0;
 	}
-	if (!strcmp(key, "pclk") && parse_num(v, 0, 0xFFFF, &n) == 0) {
+	if (!strcmp(key, "pclk") && str_to_long(v, 0, 0, 0xFFFF, &n)) {
 		put16(e->xdata + MS2109_REG_PCLK, (unsigned)n);
 		return 0;
 	}
-	if (!strcmp(key, "report_id") && parse_num(v, 0, 255, &n) == 0) {
+	if (!strcmp(key, "report_id") && str_to_long(v, 0, 0, 255, &n)) {
 		e->report_id = (uint8_t)n;
 		return 0;
 	}
-	if (!strcmp(key, "report_len") && parse_num(v, 5, 65, &n) == 0) {
+	if (!strcmp(key, "report_len") && str_to_long(v, 0, 5, 65, &n)) {
 		e->report_len = (size_t)n;
 		return 0;
 	}
