@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -22,6 +21,7 @@
 #include "okvm/link.h"
 #include "okvm/pacer.h"
 #include "okvm/text.h"
+#include "okvm/video.h" /* okvm_now_us */
 #include "lib/xalloc.h"
 
 /* Default: no limit of its own. The link already keeps every report the target's USB poll can
@@ -31,12 +31,11 @@
 #define TYPE_MAX_INPUT (16u << 20)
 #define FLUSH_TIMEOUT_MS 5000
 
+/* The pacer's clock: okvm's CLOCK_MONOTONIC, in seconds. */
 static double
 now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)okvm_now_us() / 1e6;
 }
 
 /* Wait for the link (or until deadline_s), dispatching it. 1 = stopped by a signal. */
