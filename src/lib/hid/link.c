@@ -580,20 +580,12 @@ okvm_link_command(struct okvm_link *l, const struct okvm_ch9329_frame *req,
 	return rc;
 }
 
-/* A command without data (GET_INFO, GET_PARA_CFG): returns what okvm_link_command does. */
-static int
-simple_command(struct okvm_link *l, uint8_t cmd, struct okvm_ch9329_frame *rep, int timeout_ms)
-{
-	struct okvm_ch9329_frame req;
-	okvm_ch9329_build_simple(&req, cmd);
-	return okvm_link_command(l, &req, rep, timeout_ms);
-}
-
 int
 okvm_link_get_info(struct okvm_link *l, struct okvm_ch9329_info *out, int timeout_ms)
 {
-	struct okvm_ch9329_frame rep;
-	int rc = simple_command(l, OKVM_CH9329_CMD_GET_INFO, &rep, timeout_ms);
+	struct okvm_ch9329_frame req, rep;
+	okvm_ch9329_build_simple(&req, OKVM_CH9329_CMD_GET_INFO);
+	int rc = okvm_link_command(l, &req, &rep, timeout_ms);
 	if (rc < 0)
 		return rc;
 	if (okvm_ch9329_parse_info(&rep, out) < 0)
@@ -609,8 +601,9 @@ okvm_link_get_info(struct okvm_link *l, struct okvm_ch9329_info *out, int timeou
 int
 okvm_link_get_params(struct okvm_link *l, struct okvm_ch9329_params *out, int timeout_ms)
 {
-	struct okvm_ch9329_frame rep;
-	int rc = simple_command(l, OKVM_CH9329_CMD_GET_PARA_CFG, &rep, timeout_ms);
+	struct okvm_ch9329_frame req, rep;
+	okvm_ch9329_build_simple(&req, OKVM_CH9329_CMD_GET_PARA_CFG);
+	int rc = okvm_link_command(l, &req, &rep, timeout_ms);
 	if (rc < 0)
 		return rc;
 	return okvm_ch9329_parse_params(&rep, out) < 0 ? -EBADMSG : 0;
