@@ -85,6 +85,8 @@ quiet_log(enum okvm_log_level level, const char *fmt, va_list ap, void *ud)
 	(void)ud;
 }
 
+static int setup_poll_ms; /* info_poll_ms of the next setup_link (0: no polling) */
+
 /* Open a link at 9600 against the fake chip (GET_INFO answered by a script thread). */
 static struct fixture *
 setup_link_ex(int gap_ms, int ack_ms, bool no_pipeline)
@@ -96,6 +98,7 @@ setup_link_ex(int gap_ms, int ack_ms, bool no_pipeline)
 					.baud = 9600,
 					.report_gap_ms = gap_ms,
 					.ack_timeout_ms = ack_ms,
+					.info_poll_ms = setup_poll_ms,
 					.no_pipeline = no_pipeline };
 	fx->link = okvm_link_new(&cfg);
 	fx->clock.real = true;
@@ -777,6 +780,23 @@ test_info_poll(void **state)
 	teardown_link(fx);
 }
 
+/* Right after open, with nothing sent: the link's fd wakes the caller's poll loop when the
+ * first GET_INFO is due (okvm serve's page showed no LED or target state until someone typed). */
+static void
+test_info_poll_due_after_open(void **state)
+{
+	(void)state;
+	setup_poll_ms = 100;
+	struct fixture *fx = setup_link(12, 500);
+	setup_poll_ms = 0;
+	fx->clock.real = true;
+	struct pollfd pfd = { .fd = okvm_link_fd(fx->link), .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 2000), 1); /* nobody dispatched since open */
+	okvm_link_dispatch(fx->link);
+	expect_frame(fx, GET_INFO, sizeof(GET_INFO));
+	teardown_link(fx);
+}
+
 /* ---- blocking helpers against a script thread ---- */
 
 static struct fixture *
@@ -1252,6 +1272,7 @@ main(void)
 		cmocka_unit_test(test_reopen_after_unplug),
 		cmocka_unit_test(test_queue_bounded),
 		cmocka_unit_test(test_info_poll),
+		cmocka_unit_test(test_info_poll_due_after_open),
 		cmocka_unit_test(test_baud_detection),
 		cmocka_unit_test(test_baud_detection_gives_up),
 		cmocka_unit_test(test_set_baud_sequence),

@@ -104,7 +104,9 @@ okvm_link_open(struct okvm_link *l)
 		link_detach(l);
 		return rc;
 	}
-	l->next_poll_ns = link_now(l) + (uint64_t)l->poll_ms * 1000000ull;
+	uint64_t now = link_now(l);
+	l->next_poll_ns = now + (uint64_t)l->poll_ms * 1000000ull;
+	link_arm_timer(l, now); /* the first poll is due with nothing sent: the fd must say so */
 	return 0;
 }
 

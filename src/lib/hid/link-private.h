@@ -139,6 +139,8 @@ void link_set_timing(struct okvm_link *l, const struct link_timing *t);
 uint64_t link_now(struct okvm_link *l);
 /** Publish st if it differs from the current state. */
 void link_update_state(struct okvm_link *l, const struct okvm_link_state *st);
+/* The timerfd set for what is due next (a send, a timeout, the next GET_INFO poll). */
+void link_arm_timer(struct okvm_link *l, uint64_t now);
 /** Run dispatch until the blocking command finishes or timeout_ms passes. */
 int link_wait_cmd(struct okvm_link *l, int timeout_ms);
 /** Attach an opened port to the epoll set. */

@@ -465,8 +465,8 @@ next_send_ns(struct okvm_link *l, uint64_t now)
 	return t > now ? t : UINT64_MAX; /* due already: pump just sent what it could */
 }
 
-static void
-arm_timer(struct okvm_link *l, uint64_t now)
+void
+link_arm_timer(struct okvm_link *l, uint64_t now)
 {
 	uint64_t due = next_send_ns(l, now);
 	for (size_t i = 0; i < l->nfl; i++)
@@ -513,7 +513,7 @@ okvm_link_dispatch(struct okvm_link *l)
 		}
 		return -ENODEV;
 	}
-	arm_timer(l, now);
+	link_arm_timer(l, now);
 	return 0;
 }
 
