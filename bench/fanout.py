@@ -38,8 +38,8 @@ def rss_kb(pid, key="VmRSS"):
 
 def start(frames, fps=30):
     port = free_port()
-    p = subprocess.Popen([OKVM, "serve", "--listen", f"127.0.0.1:{port}", "--test-backend",
-                          f"{frames}@{fps}"], stdout=subprocess.PIPE)
+    p = subprocess.Popen([OKVM, "serve", "--listen", f"127.0.0.1:{port}", "-d",
+                          f"frames:{frames}@{fps}"], stdout=subprocess.PIPE)
     p.stdout.readline()
     return p, port
 

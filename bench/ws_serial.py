@@ -93,7 +93,7 @@ def run(tmp, spin):
     os.close(master)
     port = free_port()
     srv = subprocess.Popen([OKVM, "serve", "--listen", f"127.0.0.1:{port}", "--serial",
-                            os.ttyname(slave), "--test-backend", f"{tmp}@30"],
+                            os.ttyname(slave), "--video", f"frames:{tmp}@30"],
                            stdout=subprocess.PIPE)
     srv.stdout.readline()
     perf_out = os.path.join(tmp, "write.perf")

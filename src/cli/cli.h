@@ -106,6 +106,8 @@ struct okvm_capture;
 struct okvm_chip;
 /* The virtual unit's screen as a capture; owned by the unit (close with cli_close_capture). */
 int cli_emu_capture(struct cli *cli, struct okvm_capture **out);
+struct vscreen;
+struct vscreen *cli_emu_screen(void); /* the virtual target's screen; NULL when none runs */
 /* An okvm_chip on the virtual unit's MS2109 register model (free with okvm_chip_free). cli may
    be NULL once the unit runs. */
 int cli_emu_chip(struct cli *cli, struct okvm_chip **out);
@@ -135,8 +137,12 @@ int cli_open_capture(struct cli *cli, struct okvm_capture **out);
 void cli_close_capture(struct cli *cli,
 		       struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
 
-int cmd_serve(struct cli *cli, int argc, char **argv);  /* web KVM server (cmd_serve.c) */
-void cmd_serve_help(FILE *out);                         /* okvm serve --help */
+int cmd_serve(struct cli *cli, int argc, char **argv); /* web KVM server (cmd_serve.c) */
+void cmd_serve_help(FILE *out);                        /* okvm serve --help */
+/* Tests only (tests/recorder/): wraps the unit's backend before the server starts; NULL in the
+ * product. */
+struct serve_backend;
+extern void (*cli_serve_wrap)(struct cli *cli, struct serve_backend *be);
 int cmd_passwd(struct cli *cli, int argc, char **argv); /* set the web login password */
 int cmd_totp(struct cli *cli, int argc, char **argv);   /* a login's second factor */
 

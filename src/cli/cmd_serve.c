@@ -1,8 +1,11 @@
 /*
  * DESIGN: `okvm serve`, the web KVM. Reads the config file, lets the command line override it,
- * builds the backend (the test backend for now, or a unit's once the integrator wires it), then
+ * opens the unit (src/lib/dev/unit.c) and builds its backend (src/serve/backend-unit.c), then
  * runs the server's service loop on the main thread until SIGINT/SIGTERM. serve_free() releases
  * every key and button pressed through the server before the process exits.
+ *
+ * cli_serve_wrap is the one seam for tests: a test build (tests/recorder/) sets it to wrap the
+ * unit's backend in one that records each call; the product leaves it NULL.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +25,8 @@
 #include "okvm/unit.h"
 #include "okvm/video.h"
 #include "serve/serve.h"
+
+void (*cli_serve_wrap)(struct cli *cli, struct serve_backend *be);
 
 void
 cmd_serve_help(FILE *out)
@@ -53,32 +58,15 @@ cmd_serve_help(FILE *out)
 	      "  -d frames:PATH[@FPS]  (global) a video-only unit: JPEGs of a folder or an .mjpeg\n"
 	      "  -d N, -d PORTCHAIN    (global) a unit from `okvm list`; nothing: the first found\n"
 	      "  --video DEV, --video-mode WxH@FPS  (global) the capture node and mode\n"
-	      "\n"
-	      "  For tests and demos:\n"
-	      "  --test-backend DIR[@FPS]  serve the *.jpg of DIR in a loop (default 30 fps). Alone:\n"
-	      "                        record input instead of sending it; with a unit: the unit\n"
-	      "                        gets the input and DIR is the video\n"
-	      "  --test-backend-log FILE   append each input call of the test backend as JSON\n"
+	      "  --video frames:PATH[@FPS]  (global) the unit's input with these frames as its video\n"
+	      "                        (demos, tests: -d emu --video frames:DIR)\n"
 	      "\n"
 	      "  Prints \"okvm: serving on URL\" on stdout once it listens. See docs/serve.md and\n"
 	      "  docs/api.md.\n",
 	      out);
 }
 
-enum {
-	O_LISTEN = 1,
-	O_CONFIG,
-	O_CERT,
-	O_KEY,
-	O_SELF,
-	O_SESSION,
-	O_STALL,
-	O_MAXC,
-	O_CPS,
-	O_TB,
-	O_TBLOG,
-	O_AUTH
-};
+enum { O_LISTEN = 1, O_CONFIG, O_CERT, O_KEY, O_SELF, O_SESSION, O_STALL, O_MAXC, O_CPS, O_AUTH };
 
 static const struct option opts[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
@@ -90,14 +78,12 @@ static const struct option opts[] = {
 	{ "stall-timeout", required_argument, NULL, O_STALL },
 	{ "max-clients", required_argument, NULL, O_MAXC },
 	{ "type-cps", required_argument, NULL, O_CPS },
-	{ "test-backend", required_argument, NULL, O_TB },
-	{ "test-backend-log", required_argument, NULL, O_TBLOG },
 	{ "auth", required_argument, NULL, O_AUTH },
 	{ 0 },
 };
 
 struct serve_args {
-	const char *listen, *config, *cert, *key, *test_dir, *test_log, *auth;
+	const char *listen, *config, *cert, *key, *auth;
 	bool self_signed;
 	int session_hours, stall, max_clients;
 	double cps;
@@ -128,8 +114,6 @@ parse(int argc, char **argv, struct serve_args *a)
 		case O_CERT: a->cert = optarg; break;
 		case O_KEY: a->key = optarg; break;
 		case O_SELF: a->self_signed = true; break;
-		case O_TB: a->test_dir = optarg; break;
-		case O_TBLOG: a->test_log = optarg; break;
 		case O_AUTH:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "always"))
 				return cli_usage("serve: --auth auto or --auth always");
@@ -205,24 +189,6 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 	return 0;
 }
 
-static int
-make_test_backend(const struct serve_args *a, struct serve_backend *be)
-{
-	char dir[4096];
-	double fps = 30;
-	snprintf(dir, sizeof(dir), "%s", a->test_dir);
-	char *at = strrchr(dir, '@');
-	if (at) {
-		*at = 0;
-		if (num("--test-backend FPS", at + 1, 0.1, 1000, &fps))
-			return CLI_USAGE;
-	}
-	int rc = serve_backend_test_new(dir, fps, a->test_log, be);
-	if (rc)
-		return cli_fail("serve: test backend %s: %s", dir, okvm_strerror(rc));
-	return 0;
-}
-
 /* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state).
  * The backend takes the link over; the unit stays for locating its nodes after a re-plug. */
 static int
@@ -259,19 +225,19 @@ locate_by_chain(void *ud, char *path, size_t size)
 	return okvm_unit_locate_serial(ud, path, size);
 }
 
-/* The unit's video: the test backend's folder, the virtual unit's screen, or cli_open_capture's
- * choice (frames:PATH, --video DEV, /dev/videoN). */
+static bool
+is_frames_video(const struct cli *cli)
+{
+	return cli->video && !strncmp(cli->video, "frames:", 7);
+}
+
+/* The unit's video: the virtual unit's screen, the discovered unit's capture, or
+ * cli_open_capture's choice (frames:PATH, --video DEV or frames:PATH, /dev/videoN). */
 static int
-open_video(struct cli *cli, const struct serve_args *a, struct okvm_unit *unit,
-	   struct serve_unit_config *u, struct serve_backend *video)
+open_video(struct cli *cli, struct okvm_unit *unit, struct serve_unit_config *u)
 {
 	const struct okvm_unit_info *ui = unit ? okvm_unit_info(unit) : NULL;
-	if (a->test_dir) {
-		int rc = make_test_backend(a, video);
-		u->video = rc ? NULL : video;
-		return rc;
-	}
-	if (ui || (unit && cli_is_emu(cli))) {
+	if (!is_frames_video(cli) && (ui || (unit && cli_is_emu(cli)))) {
 		/* The unit's: it follows the unit, not the node name, across a re-plug (--video
 		 * stays as given), and the unit frees it after the backend. */
 		int rc = okvm_unit_open_capture(unit, cli->video, cli->video_mode);
@@ -290,32 +256,26 @@ open_video(struct cli *cli, const struct serve_args *a, struct okvm_unit *unit,
 }
 
 static void
-close_video(struct cli *cli, struct serve_unit_config *u)
+close_video(struct serve_unit_config *u)
 {
-	if (u->video)
-		u->video->ops->destroy(u->video->ud);
 	if (u->capture && u->capture_owned)
 		okvm_capture_free(u->capture); /* else the unit's, freed with it */
 }
 
 /* unit: the unit the link and capture locate themselves through; it outlives the backend. */
 static int
-make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *be,
-	     struct okvm_unit **unit)
+make_backend(struct cli *cli, struct serve_backend *be, struct okvm_unit **unit)
 {
-	if (a->test_dir && !cli->device && !cli->serial)
-		return make_test_backend(a, be); /* the test backend alone */
 	/* -d N, -d PORTCHAIN or nothing: discovery, as the other commands do */
 	struct okvm_unit_spec spec = { .link = { .info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS } };
 	bool input = !is_frames(cli);
 	struct serve_unit_config u = { 0 };
-	struct serve_backend video = { 0 };
 	char name[128];
 	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
 	int rc = input ? cli_unit_new(cli, &spec, unit) : 0;
 	if (!rc && input && !(rc = open_link(*unit, &u.link)))
 		snprintf(name, sizeof(name), "%s", okvm_unit_name(*unit));
-	if (!rc && (rc = open_video(cli, a, *unit, &u, &video)) && u.link)
+	if (!rc && (rc = open_video(cli, *unit, &u)) && u.link)
 		okvm_link_free(u.link);
 	if (rc) {
 		okvm_unit_free(*unit);
@@ -339,7 +299,7 @@ make_backend(struct cli *cli, const struct serve_args *a, struct serve_backend *
 	if (rc) {
 		okvm_chip_free(u.chip);
 		okvm_link_free(u.link);
-		close_video(cli, &u);
+		close_video(&u);
 		okvm_unit_free(*unit);
 		*unit = NULL;
 		return cli_fail("serve: %s", okvm_strerror(rc));
@@ -378,10 +338,12 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	struct serve_backend be;
 	struct okvm_unit *unit = NULL;
-	if ((rc = make_backend(cli, &a, &be, &unit))) {
+	if ((rc = make_backend(cli, &be, &unit))) {
 		serve_config_clear(&cfg);
 		return rc;
 	}
+	if (cli_serve_wrap)
+		cli_serve_wrap(cli, &be);
 	/* The audit lines (who logged in, pasted, switched) go to the journal without -v. */
 	if (okvm_log_get_level() > OKVM_LOG_NOTICE)
 		okvm_log_set_level(OKVM_LOG_NOTICE);

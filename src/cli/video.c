@@ -34,7 +34,7 @@ open_frames(const char *spec, struct okvm_capture **out)
 		char *end;
 		fps = strtod(at + 1, &end);
 		if (end == at + 1 || *end || fps <= 0 || fps > 1000)
-			return cli_usage("-d frames:PATH@FPS: '%s' is not a frame rate", at + 1);
+			return cli_usage("frames:PATH@FPS: '%s' is not a frame rate", at + 1);
 		*at = 0;
 	}
 	*out = okvm_capture_new_files(path, fps);
@@ -87,6 +87,8 @@ int
 cli_open_capture(struct cli *cli, struct okvm_capture **out)
 {
 	const char *dev = cli->video;
+	if (dev && !strncmp(dev, "frames:", 7))
+		return open_frames(dev + 7, out);
 	if (!dev && cli_is_emu(cli))
 		return cli_emu_capture(cli, out);
 	if (cli->device && !strncmp(cli->device, "frames:", 7))

@@ -158,6 +158,12 @@ cli_emu_chip(struct cli *cli, struct okvm_chip **out)
 	return rc;
 }
 
+struct vscreen *
+cli_emu_screen(void)
+{
+	return the_unit ? the_unit->screen : NULL;
+}
+
 const char *
 cli_emu_modem_socket(void)
 {

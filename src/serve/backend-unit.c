@@ -1,8 +1,8 @@
 /*
  * DESIGN: the backend of okvm serve for a real or virtual unit: the CH9329 link for input, the
- * keymap for key codes, combos and typing, the unit's capture for video (or another backend's
- * frames, such as the test backend's folder of JPEGs). Either half may be missing: a video-only
- * unit (-d frames:PATH) has no link, a link without a capture has no video.
+ * keymap for key codes, combos and typing, the unit's capture for video. Either half may be
+ * missing: a video-only unit (-d frames:PATH) has no link, a link without a capture has no
+ * video.
  *
  * Threads. The link has no thread of its own (fd + dispatch): this backend runs it on a thread
  * named okvm-hid that polls the link's fd and an eventfd, and is the only caller of dispatch and
@@ -49,9 +49,8 @@ struct ub {
 	int (*locate)(void *ud, char *path, size_t size);
 	void *locate_ud;
 	struct okvm_chip *chip;   /* the video chip, or NULL */
-	struct okvm_capture *cap; /* NULL: frames from video, or none */
+	struct okvm_capture *cap; /* NULL: no video */
 	bool cap_owned;
-	struct serve_backend video; /* frames from elsewhere, or .ops == NULL */
 	char unit[64];
 	int efd; /* wakes the hid thread */
 	pthread_t hid;
@@ -506,8 +505,6 @@ ub_get_state(void *ud, struct serve_state *out)
 {
 	struct ub *u = ud;
 	memset(out, 0, sizeof(*out));
-	if (u->video.ops)
-		u->video.ops->get_state(u->video.ud, out);
 	if (u->cap) {
 		struct okvm_capture_status cs;
 		okvm_capture_get_status(u->cap, &cs);
@@ -540,17 +537,15 @@ ub_newest_frame(void *ud)
 	struct ub *u = ud;
 	if (u->cap)
 		return okvm_capture_latest(u->cap);
-	return u->video.ops ? u->video.ops->newest_frame(u->video.ud) : NULL;
+	return NULL;
 }
 
 static void
 ub_frame_unref(void *ud, struct okvm_frame *f)
 {
 	struct ub *u = ud;
-	if (u->cap)
-		okvm_frame_unref(f);
-	else if (u->video.ops)
-		u->video.ops->frame_unref(u->video.ud, f);
+	(void)u;
+	okvm_frame_unref(f);
 }
 
 static void
@@ -559,16 +554,12 @@ ub_want(void *ud, bool want)
 	struct ub *u = ud;
 	if (u->cap)
 		okvm_capture_want(u->cap, want);
-	else if (u->video.ops)
-		u->video.ops->want_frames(u->video.ud, want);
 }
 
 static void
 ub_set_notify(void *ud, void (*on_frame)(void *), void (*on_state)(void *), void *nud)
 {
 	struct ub *u = ud;
-	if (u->video.ops)
-		u->video.ops->set_notify(u->video.ud, on_frame, on_state, nud);
 	pthread_mutex_lock(&u->lock);
 	u->on_state = on_state;
 	u->on_frame = on_frame;
@@ -613,8 +604,6 @@ ub_destroy(void *ud)
 		if (u->cap_owned)
 			okvm_capture_free(u->cap);
 	}
-	if (u->video.ops)
-		u->video.ops->destroy(u->video.ud);
 	okvm_keymap_free(u->km);
 	okvm_chip_free(u->chip);
 	close(u->efd);
@@ -661,8 +650,6 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 	u->locate_ud = cfg->locate_ud;
 	u->cap = cfg->capture;
 	u->cap_owned = cfg->capture_owned;
-	if (cfg->video)
-		u->video = *cfg->video;
 	snprintf(u->unit, sizeof(u->unit), "%s", cfg->unit ? cfg->unit : "unit");
 	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->efd < 0) {

@@ -2,8 +2,8 @@
  * The seam between `okvm serve` and a unit (docs/contracts.md section 6).
  *
  * The server never talks to a link, a keymap or a capture directly: it calls these operations.
- * A backend for a real or virtual unit (link + keymap + capture) and a test backend
- * (backend-test.c: records every call, serves JPEG files) implement them.
+ * The backend of a real or virtual unit (backend-unit.c: link + keymap + capture) implements
+ * them; the tests wrap it in a recorder (tests/recorder/okvm-rec.c) that logs every call.
  *
  * Threads: every operation except the notify callbacks is called on the server's service thread
  * only. Input operations must not block (they enqueue). The backend calls the functions given to
@@ -94,28 +94,12 @@ struct serve_backend {
 	void *ud;
 };
 
-/*
- * The test backend: serves the *.jpg files of dir in name order, looping, at fps (a thread named
- * okvm-testsrc), and appends one JSON line per input call to log_path (NULL: none):
- *   {"op":"key","code":"KeyA","down":true}   {"op":"mouse","x":0.5,"y":0.25,"buttons":1}
- *   {"op":"buttons","buttons":0} {"op":"wheel","dy":1,"dx":0} {"op":"rel","dx":3,"dy":-2,"buttons":0}
- *   {"op":"combo","combo":"ctrl+alt+delete"} {"op":"type","text":"..","layout":"us","cps":50}
- *   {"op":"typed","text":"h"} (each character as it is "typed")   {"op":"release_all"}
- *   {"op":"switch","to":"host"}
- * Codes it accepts: KeyA-KeyZ, Digit0-9, F1-F24, modifiers, the usual named keys, media keys.
- * CapsLock, NumLock and ScrollLock presses toggle its LEDs. Returns 0 or -errno (no frames).
- */
-int serve_backend_test_new(const char *dir, double fps, const char *log_path,
-			   struct serve_backend *out);
-
 /* What a unit backend is made of; either half may be missing. */
 struct serve_unit_config {
 	struct okvm_link *link;       /* open, GET_INFO polling on; taken over (freed at the end,
 					    which releases everything); NULL: video-only unit */
-	struct okvm_capture *capture; /* started here if it is not yet; NULL: see video */
+	struct okvm_capture *capture; /* started here if it is not yet; NULL: no video */
 	bool capture_owned;           /* free the capture at the end (else only stop wanting) */
-	struct serve_backend *video;  /* frames from another backend (the test backend) when
-					    there is no capture; NULL: no video */
 	const char *unit;             /* a name for people */
 	/* Hot-plug: where the unit's CH9329 is now. Called on the hid thread about once a second
 	   while the link is gone; fills path and returns 0 when the unit is back. NULL: wait for

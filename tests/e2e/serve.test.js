@@ -1,9 +1,10 @@
 "use strict";
 // Browser tests of okvm serve: Debian's chromium driven by playwright-core.
 // Usage: node serve.test.js BUILD_DIR   (scripts/run-e2e does this)
-// The server runs with the test backend, whose call log is the oracle. OKVM_E2E_BACKEND_ARGS
-// (space-separated) swaps the backend, e.g. for `-d emu --emu-events FILE`, once the matching
-// oracle is added to `backends` below.
+// The server is okvm-rec (tests/recorder/okvm-rec.c: the product's code plus a log of every
+// backend call the unit accepted, the oracle here) on the virtual unit, with the fixture JPEGs
+// as its video: `-d emu --video frames:DIR@15`. OKVM_E2E_BACKEND_ARGS (space-separated) swaps
+// the unit's arguments; a test's own `backend` does too.
 const { chromium } = require("playwright-core");
 const { spawn } = require("child_process");
 const crypto = require("crypto");
@@ -16,6 +17,7 @@ const net = require("net");
 const BUILD = path.resolve(process.argv[2] || "build");
 const SRC = path.resolve(__dirname, "..", "..");
 const OKVM = path.join(BUILD, "okvm");
+const OKVM_REC = path.join(BUILD, "tests", "recorder", "okvm-rec");
 const FRAMES = path.join(SRC, "tests", "fixtures", "serve-frames");
 const ART = path.join(BUILD, "e2e-artifacts");
 fs.mkdirSync(ART, { recursive: true });
@@ -45,9 +47,10 @@ class Server {
     s.port = await freePort();
     const backend = backendArgs || (process.env.OKVM_E2E_BACKEND_ARGS
       ? process.env.OKVM_E2E_BACKEND_ARGS.split(/\s+/).filter(Boolean)
-      : ["--test-backend", FRAMES + "@15", "--test-backend-log", s.log]);
-    s.proc = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${s.port}`, ...backend, ...extra], {
-      env: { ...process.env, HOME: s.tmp, XDG_CONFIG_HOME: path.join(s.tmp, "xdg"), ...env },
+      : ["-d", "emu", "--video", `frames:${FRAMES}@15`]);
+    s.proc = spawn(OKVM_REC, ["serve", "--listen", `127.0.0.1:${s.port}`, ...backend, ...extra], {
+      env: { ...process.env, HOME: s.tmp, XDG_CONFIG_HOME: path.join(s.tmp, "xdg"),
+        OKVM_REC_LOG: s.log, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     s.stderr = "";
@@ -132,6 +135,7 @@ let browser;
 const results = [];
 
 async function test(name, fn, { extra = [], env = {}, backend = null, context: ctxOpts = {} } = {}) {
+  if (process.env.OKVM_E2E_ONLY && !name.includes(process.env.OKVM_E2E_ONLY)) return; // one test
   const server = await Server.start(extra, env, backend);
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, ...ctxOpts });
   const page = await context.newPage();
@@ -297,7 +301,7 @@ async function main() {
   });
 
   await test("target not connected and no signal are shown", async (page, server) => {
-    await openUi(page, server);
+    await openUi(page, server, 1920);
     server.proc.kill("SIGUSR1");
     await waitFor("banner", async () => (await page.textContent("#target")) === "target not connected");
     assert.match(await page.textContent("#banner"), /Target not connected/);
@@ -306,7 +310,7 @@ async function main() {
     server.proc.kill("SIGUSR1");
     server.proc.kill("SIGUSR2");
     await waitFor("back", async () => await page.isHidden("#overlay") && await page.isHidden("#banner"));
-  });
+  }, { backend: ["-d", "emu"] }); // okvm-rec: SIGUSR1 unplugs the virtual target, SIGUSR2 its HDMI
 
   await test("reconnects after the connection drops", async (page, server) => {
     await openUi(page, server);

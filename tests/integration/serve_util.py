@@ -1,8 +1,12 @@
-"""Helpers for okvm serve's integration tests: start the server with the test backend, a tiny
-WebSocket client (RFC 6455, standard library only), and readers for MJPEG and the backend log.
+"""Helpers for okvm serve's integration tests: start the server on the virtual unit with the
+recorder (tests/recorder/okvm-rec.c), a tiny WebSocket client (RFC 6455, standard library only),
+and readers for MJPEG and the call log.
 
-The server command line can be swapped with OKVM_SERVE_BACKEND_ARGS (a shell-quoted string) so
-the same tests run against another backend, e.g. the integrator's `-d emu`."""
+By default a Server is `okvm-rec serve -d emu --video frames:FIXTURES@FPS`: the product's code
+with every backend call the unit accepted logged to .log (OKVM_REC_LOG); input goes through the
+real keymap and link to the virtual CH9329 and target, video is the fixture JPEGs. The unit
+arguments can be swapped with OKVM_SERVE_BACKEND_ARGS (a shell-quoted string); backend=[...]
+runs the product binary itself with those arguments (no call log)."""
 import base64
 import http.client
 import json
@@ -18,6 +22,8 @@ import tempfile
 import time
 
 OKVM = os.environ.get("OKVM", "build/okvm")
+OKVM_REC = os.environ.get("OKVM_REC") or os.path.join(os.path.dirname(OKVM), "tests", "recorder",
+                                                      "okvm-rec")
 SRC = os.environ.get("OKVM_SRC", ".")
 FRAMES = os.path.join(SRC, "tests", "fixtures", "serve-frames")
 
@@ -47,7 +53,7 @@ def free_port():
 
 
 class Server:
-    """okvm serve on a free loopback port with the test backend; .log is the backend log."""
+    """okvm serve on a free loopback port on the recorded virtual unit; .log is the call log."""
 
     def __init__(self, *extra, fps=30, listen=None, env=None, expect_fail=False, backend=None):
         self.tmp = tempfile.mkdtemp(prefix="okvm-serve-")
@@ -56,13 +62,15 @@ class Server:
         self.listen = listen or f"127.0.0.1:{self.port}"
         self.port = int(self.listen.rsplit(":", 1)[1])
         bargs = shlex.split(os.environ.get("OKVM_SERVE_BACKEND_ARGS", "")) or [
-            "--test-backend", f"{FRAMES}@{fps}", "--test-backend-log", self.log]
+            "-d", "emu", "--video", f"frames:{FRAMES}@{fps}"]
+        binary = OKVM_REC
         if backend is not None:
-            bargs = backend
-        self.cmd = [OKVM, "serve", "--listen", self.listen] + bargs + list(extra)
+            bargs, binary = backend, OKVM
+        self.cmd = [binary, "serve", "--listen", self.listen] + bargs + list(extra)
         e = dict(os.environ)
         e.setdefault("HOME", self.tmp)
         e["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "xdg")
+        e["OKVM_REC_LOG"] = self.log
         e.update(env or {})
         self.stderr_path = os.path.join(self.tmp, "stderr.txt")
         self.stderr = open(self.stderr_path, "w")

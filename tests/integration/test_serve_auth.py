@@ -180,7 +180,7 @@ def config_fails(name, text, line, msg):
     path = os.path.join(tmp, name)
     with open(path, "w") as f:
         f.write(text)
-    r = subprocess.run([OKVM, "serve", "--config", path, "--test-backend", "x"],
+    r = subprocess.run([OKVM, "serve", "--config", path, "-d", "frames:x"],
                        capture_output=True, env=env, timeout=20)
     check(r.returncode == 1 and f"{name}:{line}".encode() in r.stderr, msg)
 

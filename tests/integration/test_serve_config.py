@@ -157,7 +157,7 @@ check(r.returncode == 0 and mode(os.path.dirname(mine)) == 0o700 and mode(mine) 
 # ---- a config other users may read ----
 
 os.chmod(conf, 0o644)
-r = okvm("serve", "--config", conf, "--test-backend", "x")
+r = okvm("serve", "--config", conf, "-d", "frames:x")
 err = r.stderr.decode()
 check(r.returncode == 1 and conf in err and f"chmod o-rwx {conf}" in err,
       "okvm serve refuses a world-readable config with a password, naming the file and the chmod")
@@ -186,7 +186,7 @@ for line in (
     bad = os.path.join(tmp, "bad.conf")
     with open(bad, "w") as f:
         f.write(line[0])
-    r = okvm("serve", "--config", bad, "--test-backend", "x")
+    r = okvm("serve", "--config", bad, "-d", "frames:x")
     if r.returncode != 1 or f"bad.conf:{line[1]}:".encode() not in r.stderr:
         fail(f"{line[0]!r}: no error naming line {line[1]}: {r.stderr!r}")
 check(True, "bad values of the new keys and incomplete users fail naming the line")

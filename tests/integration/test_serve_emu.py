@@ -138,7 +138,7 @@ while True:
 check({"type": "key", "usage": 0x1D, "down": False} in rest,
       "SIGTERM with a key held: the target sees it released")
 
-# The virtual unit's own screen as the video (no --test-backend).
+# The virtual unit's own screen as the video (no --video frames:).
 with Server("-d", "emu", backend=[]) as s:
     m = Mjpeg(s.port)
     h, jpeg = m.part()

@@ -10,8 +10,9 @@ from serve_util import Mjpeg, Server, WebSocket, check, fixture_frames, metrics
 frames = fixture_frames()
 
 with Server(fps=20) as s:
+    s.http("GET", "/snapshot")  # the size is the newest frame's: capture one first
     st, state = s.json("GET", "/api/state")
-    check(st == 200 and state["unit"] == "test" and state["video"]["width"] == 640
+    check(st == 200 and state["unit"] == "virtual unit (emu)" and state["video"]["width"] == 640
           and state["video"]["height"] == 360, "GET /api/state describes the unit and video")
 
     m = Mjpeg(s.port)
@@ -143,7 +144,7 @@ import subprocess  # noqa: E402
 from serve_util import FRAMES, OKVM  # noqa: E402
 
 with Server() as s:
-    r = subprocess.run([OKVM, "serve", "--listen", f"127.0.0.1:{s.port}", "--test-backend", FRAMES],
+    r = subprocess.run([OKVM, "serve", "--listen", f"127.0.0.1:{s.port}", "-d", f"frames:{FRAMES}"],
                        capture_output=True, text=True, timeout=20)
     check(r.returncode == 1 and r.stderr.count("\n") == 1 and "in use" in r.stderr,
           "a port in use: exit 1 with one line")
@@ -151,12 +152,12 @@ for args, what in ((["--listen", "nope"], "a malformed --listen"),
                    (["--listen", "127.0.0.1:70000"], "a port over 65535"),
                    (["--tls-cert", "x.pem"], "--tls-cert without --tls-key"),
                    (["--bogus"], "an unknown option")):
-    r = subprocess.run([OKVM, "serve", "--test-backend", FRAMES] + args, capture_output=True,
+    r = subprocess.run([OKVM, "serve", "-d", f"frames:{FRAMES}"] + args, capture_output=True,
                        text=True, timeout=20)
     check(r.returncode == 2 and r.stderr.count("\n") == 1, f"{what}: exit 2 with one line")
 r = subprocess.run([OKVM, "serve", "--help"], capture_output=True, text=True, timeout=20)
 opts = ["--listen", "--config", "--tls-cert", "--tls-key", "--tls-self-signed", "--session-hours",
-        "--stall-timeout", "--max-clients", "--type-cps", "--test-backend", "--test-backend-log"]
+        "--stall-timeout", "--max-clients", "--type-cps", "--auth", "--video frames:"]
 check(r.returncode == 0 and all(o in r.stdout for o in opts), "okvm serve --help lists every option")
 
 # Discovery: -d N picks a unit from sysfs (a recorded tree here; its tty does not exist).

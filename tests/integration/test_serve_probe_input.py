@@ -84,7 +84,7 @@ with Server() as s:
             r = None
         body = r[2] if r else b""
         shown = p if len(p) < 60 else p[:40] + f"...({len(p)} chars)"
-        check(harmless(r) and b"root:" not in body and b"--test-backend" not in body
+        check(harmless(r) and b"root:" not in body and b"--video frames:" not in body
               and b"[serve]" not in body,
               f"path {shown!r}: not a file outside the web UI (status {r and r[0]})")
         check(s.alive(), f"path {shown!r}: the server is alive")

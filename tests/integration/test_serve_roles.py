@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.parse
 
-from serve_util import (FRAMES, OKVM, Mjpeg, Server, SoftChecks, WebSocket, fixture_frames,
+from serve_util import (FRAMES, OKVM, OKVM_REC, Mjpeg, Server, SoftChecks, WebSocket, fixture_frames,
                         free_port, raw_connect, request_bytes, RawReader)
 
 t = SoftChecks()
@@ -396,7 +396,7 @@ def write(name, text):
 
 
 def start_fails(*args):
-    r = subprocess.run([OKVM, "serve", *args, "--test-backend", f"{FRAMES}@5"],
+    r = subprocess.run([OKVM, "serve", *args, "-d", f"frames:{FRAMES}@5"],
                        capture_output=True, env=env, timeout=30)
     return r.returncode, r.stderr.decode()
 
@@ -454,10 +454,10 @@ check(rc == 1 and "okvm passwd" in err and err.count("\n") == 1,
 uconf = write("unix.conf",
               text.replace("[serve]\n", "[serve]\nserver_names = kvm.example.org\n", 1))
 blog = os.path.join(tmp, "unix-backend.jsonl")
-p = subprocess.Popen([OKVM, "serve", "--config", uconf, "--listen", "unix:" + sock_path,
-                      "--test-backend", f"{FRAMES}@5", "--test-backend-log", blog],
+p = subprocess.Popen([OKVM_REC, "serve", "--config", uconf, "--listen", "unix:" + sock_path,
+                      "-d", "emu", "--video", f"frames:{FRAMES}@5"],
                      stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "unix.err"), "w"),
-                     env=env)
+                     env=dict(env, OKVM_REC_LOG=blog))
 try:
     line = p.stdout.readline().decode()
     check("serving on unix:" + sock_path in line, f"okvm serve --listen unix:PATH starts: {line!r}")

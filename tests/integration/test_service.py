@@ -113,7 +113,7 @@ def passwd(conf, pw, *extra):
 def start(conf):
     """okvm serve as the service user; returns (process, port) once it serves."""
     p = subprocess.Popen(as_okvm(OKVM, "serve", "--config", conf, "--auth", "always",
-                                 "--test-backend", f"{FRAMES}@5"),
+                                 "-d", f"frames:{FRAMES}@5"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
     line = p.stdout.readline().decode()
     if "serving on" not in line:
@@ -184,7 +184,7 @@ try:
 
     # An editor that left the file world-readable: the service refuses it and says why.
     os.chmod(conf, 0o644)
-    r = subprocess.run(as_okvm(OKVM, "serve", "--config", conf, "--test-backend", FRAMES),
+    r = subprocess.run(as_okvm(OKVM, "serve", "--config", conf, "-d", f"frames:{FRAMES}"),
                        capture_output=True, timeout=20, cwd="/")
     check(r.returncode == 1 and f"chmod o-rwx {conf}".encode() in r.stderr,
           "a world-readable config with a password is refused, naming the chmod to run")
