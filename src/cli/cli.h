@@ -143,6 +143,15 @@ void cmd_serve_help(FILE *out);                        /* okvm serve --help */
  * product. */
 struct serve_backend;
 extern void (*cli_serve_wrap)(struct cli *cli, struct serve_backend *be);
+/* okvm passwd and okvm totp (src/cli/account.c): --config FILE, --user NAME (checked) and the
+ * command's own flags out of "RDSX" (--role, --delete, --show, --remove); hint lists them for
+ * the unknown-option message. Returns CLI_OK or CLI_USAGE (said). */
+struct cli_account_args {
+	const char *config, *user, *role;
+	bool del, show, remove;
+};
+int cli_account_args(const char *cmd, const char *flags, const char *hint, int argc, char **argv,
+		     struct cli_account_args *a);
 int cmd_passwd(struct cli *cli, int argc, char **argv); /* set the web login password */
 int cmd_totp(struct cli *cli, int argc, char **argv);   /* a login's second factor */
 

@@ -10,7 +10,6 @@
  * password would be accepted with anything after the cut.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,58 +79,29 @@ read_password(char *pw, char *again)
 	return CLI_OK;
 }
 
-struct passwd_args {
-	const char *config, *user, *role;
-	bool delete;
-};
-
 static int
-parse_args(int argc, char **argv, struct passwd_args *a)
+parse_args(int argc, char **argv, struct cli_account_args *a)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "role", required_argument, NULL, 'r' },
-		{ "delete", no_argument, NULL, 'D' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': a->config = optarg; break;
-		case 'u': a->user = optarg; break;
-		case 'r': a->role = optarg; break;
-		case 'D': a->delete = true; break;
-		case ':': return cli_usage("passwd: %s needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("passwd: unknown option '%s' (--config FILE, --user NAME, "
-					 "--role viewer|operator|admin, --delete)",
-					 argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage("passwd: unexpected argument '%s'", argv[optind]);
-	if (a->user && !serve_user_name_valid(a->user))
-		return cli_usage("passwd: bad user name '%s' (1 to 32 of a-z 0-9 _ . -)", a->user);
+	int rc = cli_account_args(
+		"passwd", "RD",
+		"--config FILE, --user NAME, --role viewer|operator|admin, --delete", argc, argv,
+		a);
+	if (rc)
+		return rc;
 	if (a->role && serve_role_parse(a->role) == SERVE_ROLE_NONE)
 		return cli_usage("passwd: unknown role '%s' (viewer, operator or admin)", a->role);
-	if ((a->role || a->delete) && !a->user)
+	if ((a->role || a->del) && !a->user)
 		return cli_usage("passwd: %s needs --user NAME", a->role ? "--role" : "--delete");
-	/* clang-format reads the field "delete" as C++'s operator and writes "&&a". */
-	/* clang-format off */
-	if (a->delete && a->role)
+	if (a->del && a->role)
 		return cli_usage("passwd: --delete takes no --role");
-	/* clang-format on */
 	return CLI_OK;
 }
 
 /* The [serve] password is the user admin, so [user.admin] may only stand in for it. */
 static int
-check_admin_clash(const char *path, const struct passwd_args *a)
+check_admin_clash(const char *path, const struct cli_account_args *a)
 {
-	if (a->delete || (a->user && strcmp(a->user, "admin")))
+	if (a->del || (a->user && strcmp(a->user, "admin")))
 		return CLI_OK;
 	struct serve_config cfg;
 	serve_config_init(&cfg);
@@ -153,7 +123,7 @@ check_admin_clash(const char *path, const struct passwd_args *a)
 }
 
 static int
-store(const char *path, const struct passwd_args *a, const char *hash)
+store(const char *path, const struct cli_account_args *a, const char *hash)
 {
 	char section[64];
 	snprintf(section, sizeof(section), "user.%s", a->user ? a->user : "");
@@ -202,14 +172,14 @@ int
 cmd_passwd(struct cli *cli, int argc, char **argv)
 {
 	(void)cli;
-	struct passwd_args a = { 0 };
+	struct cli_account_args a = { 0 };
 	int rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc;
 	char *path = a.config ? strdup(a.config) : serve_config_default_path(true);
 	if (!path)
 		return cli_fail("passwd: no config path (set HOME or use --config FILE)");
-	if (a.delete) {
+	if (a.del) {
 		rc = delete_user(path, a.user);
 		free(path);
 		return rc;

@@ -12,7 +12,6 @@
  * text with dark modules as blocks.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <qrencode.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,44 +70,14 @@ print_secret(const char *secret, const char *account)
 	free(uri);
 }
 
-struct totp_args {
-	const char *config, *user;
-	bool show, remove;
-};
-
 static int
-parse_args(int argc, char **argv, struct totp_args *a)
+parse_args(int argc, char **argv, struct cli_account_args *a)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "show", no_argument, NULL, 's' },
-		{ "remove", no_argument, NULL, 'r' },
-		{ 0 },
-	};
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': a->config = optarg; break;
-		case 'u': a->user = optarg; break;
-		case 's': a->show = true; break;
-		case 'r': a->remove = true; break;
-		case ':': return cli_usage("totp: %s needs a value", argv[optind - 1]);
-		default:
-			return cli_usage("totp: unknown option '%s' (--config FILE, --user NAME, "
-					 "--show, --remove)",
-					 argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage("totp: unexpected argument '%s'", argv[optind]);
-	if (a->show && a->remove)
-		return cli_usage("totp: --show or --remove, not both");
-	if (a->user && !serve_user_name_valid(a->user))
-		return cli_usage("totp: bad user name '%s' (1 to 32 of a-z 0-9 _ . -)", a->user);
-	return CLI_OK;
+	int rc = cli_account_args("totp", "SX", "--config FILE, --user NAME, --show, --remove",
+				  argc, argv, a);
+	if (!rc && a->show && a->remove)
+		rc = cli_usage("totp: --show or --remove, not both");
+	return rc;
 }
 
 /* The user's current secret (NULL: none) into *secret, or an exit code if there is no user. */
@@ -134,7 +103,7 @@ find_user(const struct serve_config *cfg, const char *path, const char *user, co
 }
 
 static int
-run(const char *path, const struct totp_args *a)
+run(const char *path, const struct cli_account_args *a)
 {
 	struct serve_config cfg;
 	serve_config_init(&cfg);
@@ -182,7 +151,7 @@ int
 cmd_totp(struct cli *cli, int argc, char **argv)
 {
 	(void)cli;
-	struct totp_args a = { 0 };
+	struct cli_account_args a = { 0 };
 	int rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc;

@@ -66,6 +66,15 @@ r = passwd(conf, "whatever password", "--user", "eve")
 check(r.returncode == 2 and b"--role" in r.stderr, "a new user needs --role")
 r = passwd(conf, "whatever password", "--user", "Bad Name", "--role", "viewer")
 check(r.returncode == 2, "a bad user name is a usage error")
+# passwd and totp share one parser: each refuses the other's flags by name, in one line.
+for cmd, args, want in (("passwd", ["--show"], b"unknown option '--show'"),
+                        ("totp", ["--role", "admin"], b"unknown option '--role'"),
+                        ("totp", ["--delete"], b"unknown option '--delete'"),
+                        ("totp", ["--user", "Bad Name"], b"bad user name 'Bad Name'"),
+                        ("passwd", ["--user"], b"--user needs a value")):
+    r = subprocess.run([OKVM, cmd, "--config", conf] + args, capture_output=True, timeout=20)
+    check(r.returncode == 2 and want in r.stderr and r.stderr.count(b"\n") == 1,
+          f"okvm {cmd} {' '.join(args)}: exit 2, {want.decode()}: {r.stderr!r}")
 r = passwd(conf, "alice's new password", "--user", "alice")
 check(r.returncode == 0 and open(conf).read().count("role = operator") == 1,
       "an existing user's password changes without --role; the role stays")
