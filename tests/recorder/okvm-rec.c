@@ -33,6 +33,7 @@
 #include "emu/emu.h"
 #include "emu/screen.h"
 #include "serve/backend.h"
+#include "lib/thread.h"
 #include "lib/xalloc.h"
 
 /* One typing job: its text, and how much of it the log shows typed. */
@@ -407,7 +408,7 @@ wrap(struct cli *cli, struct serve_backend *be)
 	}
 	r->connected = r->signal = true;
 	if (cli_is_emu(cli) && cli_emu(cli, &r->emu) == CLI_OK &&
-	    !pthread_create(&r->sig, NULL, sig_thread, r))
+	    !thread_start(&r->sig, "okvm-recsig", sig_thread, r))
 		r->sig_running = true;
 	be->ops = &rec_ops;
 	be->ud = r;
