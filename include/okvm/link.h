@@ -137,6 +137,10 @@ struct okvm_link_stats {
 	uint64_t unsolicited;   /* 0x87 frames and replies nobody waited for */
 	uint64_t garbage_bytes; /* bytes skipped by the parser */
 	uint64_t coalesced;     /* absolute positions replaced before they were sent */
+	/* HID reports only (timeouts and chip_errors also count probes and commands, e.g. the
+	 * 115200 probe of baud detection): what a command that sent reports should judge by */
+	uint64_t report_timeouts, report_errors;
+	uint64_t unpaced; /* reports sent without waiting for an ACK (a chip that never ACKs) */
 };
 /** Dispatch thread. */
 void okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out);

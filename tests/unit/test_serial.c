@@ -179,10 +179,13 @@ open_denied(const char *path)
 	struct group *gr = getgrgid(st.st_gid);
 	char want[64];
 	snprintf(want, sizeof(want), "usermod -aG %s", gr ? gr->gr_name : "dialout");
-	return rc == -EACCES && strstr(logbuf, want) && strstr(logbuf, "udev") ? 0 : 1;
+	/* the rules file the project ships (dist/60-okvm.rules; there is no dist/udev/) */
+	return rc == -EACCES && strstr(logbuf, want) && strstr(logbuf, "(dist/60-okvm.rules)")
+		       ? 0
+		       : 1;
 }
 
-/* Permission denied names the tty's group to join and the udev rules. */
+/* Permission denied names the tty's group to join and the udev rules file that exists. */
 static void
 test_permission_names_group(void **state)
 {

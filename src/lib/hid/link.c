@@ -270,6 +270,8 @@ complete(struct okvm_link *l, const struct inflight *fl, const struct okvm_ch932
 	uint8_t status = okvm_ch9329_reply_status(f);
 	if (status) {
 		l->st.chip_errors++;
+		if (fl->kind == FL_HID)
+			l->st.report_errors++;
 		/* once per change of error, not per report (a flood would bury the cause) */
 		if (status != l->last_status || fl->cmd != l->last_status_cmd)
 			okvm_log(OKVM_LOG_WARN, "%s: the CH9329 rejected %s: %s (0x%02X)", l->path,
@@ -311,6 +313,8 @@ static void
 lost_reply(struct okvm_link *l, const struct inflight *x)
 {
 	l->st.timeouts++;
+	if (x->kind == FL_HID)
+		l->st.report_timeouts++;
 	okvm_log(OKVM_LOG_INFO, "%s: no reply to %s; the CH9329 answered the next frame", l->path,
 		 okvm_ch9329_cmd_name(x->cmd));
 	fail_inflight(l, x, -ETIMEDOUT);
@@ -377,6 +381,8 @@ check_timeout(struct okvm_link *l, uint64_t now)
 		struct inflight x = pop_inflight(l);
 		l->st.timeouts++;
 		l->st.resyncs++;
+		if (x.kind == FL_HID)
+			l->st.report_timeouts++;
 		okvm_ch9329_parser_reset(&l->parser);
 		if (l->state.chip_ok || x.kind == FL_CMD)
 			okvm_log(x.kind == FL_HID ? OKVM_LOG_WARN : OKVM_LOG_INFO,

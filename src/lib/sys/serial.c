@@ -98,7 +98,7 @@ explain_eacces(const char *path)
 	okvm_log(
 		OKVM_LOG_ERROR,
 		"%s: permission denied; join its group with `sudo usermod -aG %s $USER` and log in "
-		"again, or install okvm's udev rules (dist/udev/70-okvm.rules)",
+		"again, or install okvm's udev rules (dist/60-okvm.rules)",
 		path, group);
 }
 
