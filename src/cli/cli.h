@@ -108,6 +108,7 @@ struct okvm_chip;
 int cli_emu_capture(struct cli *cli, struct okvm_capture **out);
 struct vscreen;
 struct vscreen *cli_emu_screen(void); /* the virtual target's screen; NULL when none runs */
+void cli_emu_set_toggle(bool target);  /* the virtual unit's hardware USB toggle moves */
 /* An okvm_chip on the virtual unit's MS2109 register model (free with okvm_chip_free). cli may
    be NULL once the unit runs. */
 int cli_emu_chip(struct cli *cli, struct okvm_chip **out);

@@ -51,6 +51,8 @@ cmd_serve_help(FILE *out)
 	      "  --max-clients N       concurrent connections (default 256)\n"
 	      "  --type-cps N          default paste speed in characters per second (0 = as fast as\n"
 	      "                        the link allows)\n"
+	      "  --no-follow-toggle    leave the USB port alone when the unit's hardware toggle\n"
+	      "                        moves (default: follow it, as `okvm switch follow` does)\n"
 	      "  --layout XKB          (global) default target keyboard layout for paste\n"
 	      "  -d emu                (global) the built-in virtual unit (--emu-* options apply)\n"
 	      "  --serial PATH, -d /dev/ttyX  (global) a CH9329 on this tty, with --video DEV\n"
@@ -66,7 +68,19 @@ cmd_serve_help(FILE *out)
 	      out);
 }
 
-enum { O_LISTEN = 1, O_CONFIG, O_CERT, O_KEY, O_SELF, O_SESSION, O_STALL, O_MAXC, O_CPS, O_AUTH };
+enum {
+	O_LISTEN = 1,
+	O_CONFIG,
+	O_CERT,
+	O_KEY,
+	O_SELF,
+	O_SESSION,
+	O_STALL,
+	O_MAXC,
+	O_CPS,
+	O_AUTH,
+	O_NO_TOGGLE
+};
 
 static const struct option opts[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
@@ -79,12 +93,13 @@ static const struct option opts[] = {
 	{ "max-clients", required_argument, NULL, O_MAXC },
 	{ "type-cps", required_argument, NULL, O_CPS },
 	{ "auth", required_argument, NULL, O_AUTH },
+	{ "no-follow-toggle", no_argument, NULL, O_NO_TOGGLE },
 	{ 0 },
 };
 
 struct serve_args {
 	const char *listen, *config, *cert, *key, *auth;
-	bool self_signed;
+	bool self_signed, no_follow;
 	int session_hours, stall, max_clients;
 	double cps;
 };
@@ -114,6 +129,7 @@ parse(int argc, char **argv, struct serve_args *a)
 		case O_CERT: a->cert = optarg; break;
 		case O_KEY: a->key = optarg; break;
 		case O_SELF: a->self_signed = true; break;
+		case O_NO_TOGGLE: a->no_follow = true; break;
 		case O_AUTH:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "always"))
 				return cli_usage("serve: --auth auto or --auth always");
@@ -176,6 +192,8 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 	replace(&cfg->tls_key, a->key);
 	replace(&cfg->layout, cli->layout);
 	cfg->tls_self_signed |= a->self_signed;
+	if (a->no_follow)
+		cfg->follow_toggle = false;
 	if (a->auth)
 		cfg->auth_mode = strcmp(a->auth, "always") ? SERVE_AUTH_AUTO : SERVE_AUTH_ALWAYS;
 	if (a->session_hours)
@@ -264,7 +282,8 @@ close_video(struct serve_unit_config *u)
 
 /* unit: the unit the link and capture locate themselves through; it outlives the backend. */
 static int
-make_backend(struct cli *cli, struct serve_backend *be, struct okvm_unit **unit)
+make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backend *be,
+	     struct okvm_unit **unit)
 {
 	/* -d N, -d PORTCHAIN or nothing: discovery, as the other commands do */
 	struct okvm_unit_spec spec = { .link = { .info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS } };
@@ -284,6 +303,7 @@ make_backend(struct cli *cli, struct serve_backend *be, struct okvm_unit **unit)
 	}
 	const struct okvm_unit_info *ui = *unit ? okvm_unit_info(*unit) : NULL;
 	u.unit = name;
+	u.follow_toggle = cfg->follow_toggle;
 	if (ui) {
 		u.locate = locate_by_chain;
 		u.locate_ud = *unit;
@@ -338,7 +358,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	struct serve_backend be;
 	struct okvm_unit *unit = NULL;
-	if ((rc = make_backend(cli, &be, &unit))) {
+	if ((rc = make_backend(cli, &cfg, &be, &unit))) {
 		serve_config_clear(&cfg);
 		return rc;
 	}

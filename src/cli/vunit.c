@@ -164,6 +164,16 @@ cli_emu_screen(void)
 	return the_unit ? the_unit->screen : NULL;
 }
 
+void
+cli_emu_set_toggle(bool target)
+{
+	if (!the_unit)
+		return;
+	pthread_mutex_lock(&the_unit->regs_lock);
+	ms2109_emu_set_toggle(&the_unit->regs, target);
+	pthread_mutex_unlock(&the_unit->regs_lock);
+}
+
 const char *
 cli_emu_modem_socket(void)
 {

@@ -42,6 +42,7 @@
 #include "lib/xalloc.h"
 
 #define RECONNECT_MS 1000   /* hot-plug: how often a gone unit is looked for */
+#define FOLLOW_MS 1000      /* the hardware toggle is read this often, as the official app does */
 #define TYPE_QUEUE_AHEAD 16 /* keyboard reports queued ahead of the link while typing */
 
 struct ub {
@@ -49,6 +50,9 @@ struct ub {
 	int (*locate)(void *ud, char *path, size_t size);
 	void *locate_ud;
 	struct okvm_chip *chip;   /* the video chip, or NULL */
+	bool follow;              /* mirror the hardware toggle (hid thread only) */
+	int follow_last;          /* its position last seen (okvm_usb_switch_follow_step) */
+	uint64_t follow_next_ms;  /* when to read it next */
 	struct okvm_capture *cap; /* NULL: no video */
 	bool cap_owned;
 	char unit[64];
@@ -156,6 +160,55 @@ do_usb_switch(struct ub *u, enum serve_usb to)
 	pthread_mutex_unlock(&u->lock);
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The physical toggle moved? Route the port where it points now, as `okvm switch follow` does
+ * (the same library step), and tell the pages. Only a change switches: starting the server
+ * leaves the port where it is. */
+static void
+follow_toggle(struct ub *u)
+{
+	u->follow_next_ms = mono_ms() + FOLLOW_MS;
+	struct okvm_usb_switch sw;
+	usb_switch_of(u, &sw);
+	int rc = okvm_usb_switch_follow_step(&sw, &u->follow_last);
+	if (rc == 0)
+		return;
+	enum okvm_usb_dir now;
+	if (rc < 0) {
+		okvm_log(OKVM_LOG_WARN, "serve: following the hardware toggle: %s",
+			 okvm_strerror(rc));
+		if (rc == -ENOTSUP)
+			u->follow = false;
+		return;
+	}
+	okvm_log(OKVM_LOG_NOTICE, "serve: the hardware toggle moved: USB port to the %s",
+		 u->follow_last == OKVM_USB_TO_HOST ? "host" : "target");
+	if (okvm_usb_switch_get(&sw, &now) < 0)
+		now = (enum okvm_usb_dir)u->follow_last;
+	pthread_mutex_lock(&u->lock);
+	u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+	notify_locked(u);
+	pthread_mutex_unlock(&u->lock);
+}
+
+static int
+poll_timeout(const struct ub *u)
+{
+	if (u->gone)
+		return RECONNECT_MS;
+	if (!u->follow)
+		return -1;
+	uint64_t now = mono_ms();
+	return u->follow_next_ms > now ? (int)(u->follow_next_ms - now) : 0;
+}
+
 /* The unit came back? Re-open the same link object, so other threads' pointers stay good. */
 static void
 reconnect(struct ub *u)
@@ -191,7 +244,7 @@ hid_thread(void *ud)
 			       { .fd = okvm_link_fd(u->link), .events = POLLIN } };
 	for (;;) {
 		/* While the port is gone, look for the unit again once a second (hot-plug). */
-		if (poll(p, u->gone ? 1 : 2, u->gone ? RECONNECT_MS : -1) < 0 && errno != EINTR)
+		if (poll(p, u->gone ? 1 : 2, poll_timeout(u)) < 0 && errno != EINTR)
 			break;
 		uint64_t v;
 		if (p[0].revents && read(u->efd, &v, sizeof(v)) < 0)
@@ -205,6 +258,8 @@ hid_thread(void *ud)
 			break;
 		if (req != SERVE_USB_UNKNOWN)
 			do_usb_switch(u, req);
+		if (u->follow && mono_ms() >= u->follow_next_ms)
+			follow_toggle(u);
 		if (u->gone) {
 			reconnect(u);
 			continue;
@@ -670,6 +725,14 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 		enum okvm_usb_dir now;
 		if (okvm_usb_switch_get(&sw, &now) == 0)
 			u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+		/* Follow the toggle from where it is now (no switch at start). */
+		enum okvm_usb_dir toggle;
+		u->follow_last = -1;
+		if (u->link && cfg->follow_toggle && okvm_chip_get_toggle(u->chip, &toggle) == 0) {
+			u->follow = true;
+			u->follow_last = (int)toggle;
+			u->follow_next_ms = mono_ms() + FOLLOW_MS;
+		}
 	}
 	int rc = u->link ? start_hid(u) : 0;
 	if (!rc && u->cap) {

@@ -106,6 +106,7 @@ struct serve_unit_config {
 	   the same path to reappear. */
 	int (*locate)(void *ud, char *path, size_t size);
 	void *locate_ud;
+	bool follow_toggle; /* mirror the unit's hardware USB toggle (chip with one; hardware.md) */
 	struct okvm_chip *chip; /* the video chip (Mini-KVM USB switch register); taken
 					    over and freed at the end; NULL: switch by the CH32V208's
 					    serial command 0x17 */

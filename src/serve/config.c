@@ -52,6 +52,7 @@ serve_config_init(struct serve_config *cfg)
 	cfg->stall_timeout_s = 10;
 	cfg->max_clients = 256;
 	cfg->type_cps = 0;
+	cfg->follow_toggle = true;
 	cfg->login_max_failures = 5;
 	cfg->login_lockout_s = 30;
 	cfg->auth_mode = SERVE_AUTH_AUTO;
@@ -263,6 +264,8 @@ set_key(struct parse *ps, const char *name, const char *v)
 		return set_str(&cfg->tls_key, v);
 	if (!strcmp(name, "tls_self_signed"))
 		return set_bool(&cfg->tls_self_signed, v);
+	if (!strcmp(name, "follow_toggle"))
+		return set_bool(&cfg->follow_toggle, v);
 	if (!strcmp(name, "tls_dir"))
 		return set_str(&cfg->tls_dir, v);
 	if (!strcmp(name, "layout"))

@@ -46,6 +46,7 @@ struct serve_config {
 	int max_clients;        /* concurrent connections */
 	char *layout;           /* default target layout for typing */
 	double type_cps;        /* default typing speed, characters per second */
+	bool follow_toggle;     /* mirror the unit's hardware USB toggle (default on) */
 	int login_max_failures; /* per address, before a lockout */
 	int login_lockout_s;    /* first lockout; doubles each time */
 	char *config_path;      /* the file it came from, or NULL */

@@ -15,8 +15,9 @@
  * layouts and typing go through the product's keymap and link and fail where they would fail.
  *
  * With -d emu, SIGUSR1 unplugs / plugs back the virtual target (the CH9329 then reports it gone,
- * as a real one does) and SIGUSR2 turns the virtual screen's HDMI signal off / on (it shows
- * only when the virtual screen is the video). A thread named okvm-recsig takes them with
+ * as a real one does), SIGUSR2 turns the virtual screen's HDMI signal off / on (it shows
+ * only when the virtual screen is the video) and SIGWINCH moves the unit's hardware USB toggle
+ * to the other side ({"op":"sim","toggle":"target"}). A thread named okvm-recsig takes them with
  * sigwait; they are blocked in every thread from before main().
  */
 #include <errno.h>
@@ -55,7 +56,7 @@ struct rec {
 	pthread_mutex_t lock; /* the log, the jobs and the simulated states */
 	struct job *jobs;     /* every job, freed at the end (a late progress call may come) */
 	struct emu *emu;      /* -d emu: for SIGUSR1 */
-	bool connected, signal;
+	bool connected, signal, toggle_target;
 	pthread_t sig;
 	bool sig_running;
 	volatile bool stop;
@@ -373,6 +374,7 @@ sig_thread(void *ud)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGWINCH);
 	for (;;) {
 		int sig;
 		if (sigwait(&set, &sig))
@@ -384,6 +386,10 @@ sig_thread(void *ud)
 			r->connected = !r->connected;
 			emu_set_target_connected(r->emu, r->connected);
 			cJSON_AddBoolToObject(o, "connected", r->connected);
+		} else if (sig == SIGWINCH) {
+			r->toggle_target = !r->toggle_target;
+			cli_emu_set_toggle(r->toggle_target);
+			cJSON_AddStringToObject(o, "toggle", r->toggle_target ? "target" : "host");
 		} else {
 			r->signal = !r->signal;
 			struct vscreen *vs = cli_emu_screen();
@@ -414,7 +420,7 @@ wrap(struct cli *cli, struct serve_backend *be)
 	be->ud = r;
 }
 
-/* Before main(): SIGUSR1/2 blocked in every thread the process will start (sigwait takes them),
+/* Before main(): SIGUSR1/2 and SIGWINCH blocked in every thread the process will start (sigwait takes them),
  * and the wrapper installed. */
 __attribute__((constructor)) static void
 install(void)
@@ -423,6 +429,7 @@ install(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGWINCH);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	cli_serve_wrap = wrap;
 }
