@@ -18,7 +18,10 @@ extern "C" {
 
 #define OKVM_CH9329_HEAD0 0x57
 #define OKVM_CH9329_HEAD1 0xAB
-#define OKVM_CH9329_MAX_DATA 64
+/* LEN is one byte: a frame carries up to 255 data bytes. A CH9329 takes at most 64 from the host,
+ * but a CH9329F answers GET_PARA_CFG with 72 or 88 (One-KVM PR 302), so the reader takes any. */
+#define OKVM_CH9329_MAX_DATA 255
+#define OKVM_CH9329_HOST_MAX_DATA 64 /* what the chip accepts from the host (custom HID) */
 #define OKVM_CH9329_OVERHEAD 6
 #define OKVM_CH9329_MAX_FRAME (OKVM_CH9329_MAX_DATA + OKVM_CH9329_OVERHEAD)
 #define OKVM_CH9329_PARAMS_LEN 50
@@ -170,7 +173,7 @@ uint8_t okvm_ch9329_sum(const uint8_t *p, size_t n);
 
 /**
  * Serialise a frame.
- * @return bytes written (len + 6), or 0 if f->len > 64 or cap is too small.
+ * @return bytes written (len + 6), or 0 if cap is too small.
  */
 size_t okvm_ch9329_encode(const struct okvm_ch9329_frame *f, uint8_t *out, size_t cap);
 
@@ -182,7 +185,7 @@ void okvm_ch9329_build_kbd(struct okvm_ch9329_frame *f, const struct okvm_kbd_re
 void okvm_ch9329_build_media(struct okvm_ch9329_frame *f, const struct okvm_media_report *r);
 void okvm_ch9329_build_abs(struct okvm_ch9329_frame *f, const struct okvm_mouse_abs *m);
 void okvm_ch9329_build_rel(struct okvm_ch9329_frame *f, const struct okvm_mouse_rel *m);
-/** Custom HID payload, 0..64 bytes; -EINVAL if longer. */
+/** Custom HID payload, 0..64 bytes (OKVM_CH9329_HOST_MAX_DATA); -EINVAL if longer. */
 int okvm_ch9329_build_custom(struct okvm_ch9329_frame *f, const uint8_t *data, size_t len);
 void okvm_ch9329_build_set_params(struct okvm_ch9329_frame *f, const struct okvm_ch9329_params *p);
 void okvm_ch9329_build_get_string(struct okvm_ch9329_frame *f, enum okvm_ch9329_string type);
@@ -194,7 +197,9 @@ void okvm_ch9329_build_usb_switch(struct okvm_ch9329_frame *f, enum okvm_usb_dir
 void okvm_ch9329_build_reply(struct okvm_ch9329_frame *f, uint8_t cmd, bool ok, const uint8_t *data,
 			     uint8_t len);
 
-/* Decoders of payloads. Return 0, or -EBADMSG when the frame is not of that kind/length. */
+/* Decoders of payloads. Return 0, or -EBADMSG when the frame is not of that kind/length.
+ * parse_params takes a reply of 50 bytes or more (a CH9329F sends 72 or 88: the first 50 are the
+ * block of hardware.md 2.8, the rest is not documented and ignored). */
 int okvm_ch9329_parse_info(const struct okvm_ch9329_frame *f, struct okvm_ch9329_info *out);
 int okvm_ch9329_parse_params(const struct okvm_ch9329_frame *f, struct okvm_ch9329_params *out);
 /** s receives up to 23 bytes + NUL. */
@@ -223,14 +228,16 @@ const char *okvm_ch9329_status_name(uint8_t status);
 /** "GET_INFO" etc. for a command or reply code; "unknown" otherwise. */
 const char *okvm_ch9329_cmd_name(uint8_t cmd);
 
-/* Streaming decoder. Bounded: holds at most two frames (140 bytes). */
+/* Streaming decoder. Bounded: holds at most two frames of the longest LEN. */
 #define OKVM_CH9329_PARSER_CAP (2 * OKVM_CH9329_MAX_FRAME)
 struct okvm_ch9329_parser {
 	uint8_t buf[OKVM_CH9329_PARSER_CAP];
 	size_t n;
 	uint64_t garbage_bytes; /* bytes skipped while looking for 57 AB */
 	uint64_t bad_sums;      /* complete frames dropped for a wrong checksum */
-	uint64_t bad_lengths;   /* headers with LEN > 64 */
+	uint64_t bad_lengths;   /* headers with LEN > max_len */
+	uint8_t max_len;        /* longest LEN taken (parser_init: OKVM_CH9329_MAX_DATA; the
+				   virtual chip sets OKVM_CH9329_HOST_MAX_DATA, as a CH9329) */
 };
 
 void okvm_ch9329_parser_init(struct okvm_ch9329_parser *p);
@@ -240,7 +247,7 @@ size_t okvm_ch9329_parser_push(struct okvm_ch9329_parser *p, const uint8_t *in, 
  * Take the next event from the buffered bytes.
  * @return 1 and *out filled for a complete valid frame; 0 when more bytes are needed;
  *         -EBADMSG when a frame with a wrong checksum was dropped; -EMSGSIZE when a header with
- *         LEN > 64 was dropped. After a negative return call again: the decoder resynchronises
+ *         LEN > max_len (or LEN > 64 in anything but a success reply, CMD|0x80) was dropped. After a negative return call again: the decoder resynchronises
  *         on the next 57 AB. Garbage before a header is skipped silently (counted).
  */
 int okvm_ch9329_parser_next(struct okvm_ch9329_parser *p, struct okvm_ch9329_frame *out);

@@ -30,6 +30,8 @@ struct cli {
 	const char *emu_layout; /* --emu-layout XKB: layout the virtual target decodes with */
 	int emu_poll_ms;        /* --emu-poll-ms N: target's HID poll interval; 0 = default */
 	const char *emu_video;  /* --emu-video WxH@FPS: the virtual target's screen mode */
+	const char *emu_chip;   /* --emu-chip ch9329|ch9329f|ch32v208|ch32v208-quiet */
+	bool emu_strict_gap;    /* --emu-strict-gap: frames end by 3 ms of idle, not by LEN */
 	/* Video (screenshot; later serve). */
 	const char *video;      /* --video DEV: a V4L2 node, without discovery */
 	const char *video_mode; /* --video-mode WxH[@FPS]: capture mode (default: largest @30) */

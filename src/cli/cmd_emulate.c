@@ -149,11 +149,14 @@ cmd_emulate(struct cli *cli, int argc, char **argv)
 {
 	sigset_t old;
 	block_signals(&old);
-	struct emulate_opts o = { 0 };
-	int rc = parse_opts(argc, argv, &o);
-	int baud = cli->baud ? cli->baud : EMU_DEFAULT_BAUD;
 	struct emu_config cfg;
 	emu_config_init(&cfg);
+	if (cli->emu_chip)
+		emu_config_chip(&cfg, cli->emu_chip); /* checked when the option was parsed */
+	cfg.strict_gap = cli->emu_strict_gap;
+	struct emulate_opts o = { .chip = cfg.chip };
+	int rc = parse_opts(argc, argv, &o);
+	int baud = cli->baud ? cli->baud : cfg.baud;
 	cfg.layout = cli->emu_layout ? cli->emu_layout : cli_layout(cli);
 	if (!rc && !okvm_hid_chip_baud_ok(OKVM_HID_CH9329, baud)) {
 		char list[128];

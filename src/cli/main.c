@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "emu/emu.h"
 #include "okvm/log.h"
 #include "lib/strnum.h"
 
@@ -162,6 +163,8 @@ print_help(FILE *out)
 	      "      --emu-layout XKB  layout the virtual target decodes with (default: --layout)\n"
 	      "      --emu-poll-ms N   the virtual target's USB HID poll interval\n"
 	      "      --emu-video MODE  the virtual screen, e.g. 1920x1080@30\n"
+	      "      --emu-chip CHIP   ch9329 (default), ch9329f, ch32v208 or ch32v208-quiet\n"
+	      "      --emu-strict-gap  frames end by 3 ms of idle line, not by LEN (datasheet)\n"
 	      "\n"
 	      "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n",
 	      out);
@@ -206,6 +209,8 @@ enum {
 	OPT_EMU_LAYOUT,
 	OPT_EMU_POLL,
 	OPT_EMU_VIDEO,
+	OPT_EMU_CHIP,
+	OPT_EMU_STRICT_GAP,
 	OPT_GAP,
 	OPT_NO_PIPELINE,
 	OPT_VIDEO,
@@ -228,6 +233,8 @@ static const struct option global_opts[] = {
 	{ "emu-layout", required_argument, NULL, OPT_EMU_LAYOUT },
 	{ "emu-poll-ms", required_argument, NULL, OPT_EMU_POLL },
 	{ "emu-video", required_argument, NULL, OPT_EMU_VIDEO },
+	{ "emu-chip", required_argument, NULL, OPT_EMU_CHIP },
+	{ "emu-strict-gap", no_argument, NULL, OPT_EMU_STRICT_GAP },
 	{ 0 },
 };
 
@@ -250,6 +257,15 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 	case OPT_EMU_LAYOUT: cli->emu_layout = arg; return CLI_OK;
 	case OPT_EMU_POLL: return parse_int("--emu-poll-ms", arg, 1, 1000, &cli->emu_poll_ms);
 	case OPT_EMU_VIDEO: cli->emu_video = arg; return CLI_OK;
+	case OPT_EMU_CHIP: {
+		struct emu_config probe;
+		emu_config_init(&probe);
+		if (emu_config_chip(&probe, arg) < 0)
+			return cli_usage("--emu-chip is %s, not '%s'", emu_chip_names, arg);
+		cli->emu_chip = arg;
+		return CLI_OK;
+	}
+	case OPT_EMU_STRICT_GAP: cli->emu_strict_gap = true; return CLI_OK;
 	default: return CLI_USAGE;
 	}
 }

@@ -79,6 +79,9 @@ vunit_new(struct cli *cli)
 	cfg.events_path = cli->emu_events;
 	cfg.layout = cli->emu_layout ? cli->emu_layout : cli_layout(cli);
 	cfg.poll_ms = cli->emu_poll_ms;
+	if (cli->emu_chip)
+		emu_config_chip(&cfg, cli->emu_chip); /* checked when the option was parsed */
+	cfg.strict_gap = cli->emu_strict_gap;
 	cfg.baud = cli_emu_baud(cli);
 	u->emu = emu_new(&cfg);
 	emu_add_listener(u->emu, feed_screen, vs);
@@ -183,7 +186,13 @@ cli_emu_modem_socket(void)
 int
 cli_emu_baud(const struct cli *cli)
 {
-	return cli->baud > 0 ? cli->baud : EMU_DEFAULT_BAUD;
+	if (cli->baud > 0)
+		return cli->baud;
+	struct emu_config cfg;
+	emu_config_init(&cfg);
+	if (cli->emu_chip)
+		emu_config_chip(&cfg, cli->emu_chip); /* a CH32V208 runs at 115200 */
+	return cfg.baud;
 }
 
 void

@@ -12,6 +12,9 @@
  * Frames are cut with the shared codec (okvm_ch9329_parser_*); on a bad checksum the parser
  * resyncs one byte later, and the chip drops the rest of that frame itself (a chip counts LEN)
  * after answering CMD|0xC0 E4.
+ * With strict_gap (--emu-strict-gap) frames are not cut by LEN but by the idle line: the bytes
+ * up to 3 ms of silence are one packet, so a frame sent less than 3 ms after the previous one's
+ * last byte corrupts both (end_packet). ch32v208-quiet (no_info) never answers GET_INFO.
  * Not modelled: ASCII and pass-through serial modes (stored, never applied), unsolicited 0x87
  * frames, the 0xE1 timeout reply, the UP pin.
  */
@@ -78,6 +81,7 @@ apply_stored(struct emu_chip *c)
 	uint16_t gap = c->stored.packet_interval_ms ? c->stored.packet_interval_ms : 3;
 	c->gap_ns = gap * 1000000ull;
 	okvm_ch9329_parser_reset(&c->parser);
+	c->pkt_n = 0;
 	c->reset_at = EMU_NEVER;
 }
 
@@ -92,6 +96,7 @@ chip_power_up(struct emu *e, uint64_t now)
 		c->stored.baud = (uint32_t)e->cfg_baud;
 	apply_stored(c);
 	okvm_ch9329_parser_init(&c->parser);
+	c->parser.max_len = OKVM_CH9329_HOST_MAX_DATA; /* longer headers: resync (2.15) */
 	c->factory_at = EMU_NEVER;
 	c->rx_wire_end = c->last_rx = c->tx_wire_end = now;
 }
@@ -149,9 +154,13 @@ reply_status(struct emu *e, uint8_t cmd, uint8_t status, uint64_t t)
 	reply(e, cmd, status == OKVM_CH9329_OK, &status, 1, t);
 }
 
+#define EMU_SILENT (-1) /* execute(): no reply at all */
+
 static int
-cmd_get_info(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8_t *len)
+cmd_get_info(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len)
 {
+	if (e->no_info)
+		return EMU_SILENT;
 	if (f->len)
 		return OKVM_CH9329_ERR_PARA;
 	memset(out, 0, 8);
@@ -233,7 +242,7 @@ cmd_set_params(struct emu *e, const struct okvm_ch9329_frame *f)
 }
 
 static int
-cmd_get_string(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8_t *len)
+cmd_get_string(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len)
 {
 	if (f->len != 1 || f->data[0] > OKVM_CH9329_STR_SERIAL)
 		return OKVM_CH9329_ERR_PARA;
@@ -259,7 +268,7 @@ cmd_set_string(struct emu *e, const struct okvm_ch9329_frame *f)
 }
 
 static int
-cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8_t *len)
+cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len)
 {
 	static const uint8_t zero[4];
 	if (e->chip_type != EMU_CHIP_CH32V208)
@@ -280,7 +289,7 @@ cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64]
 
 /* Runs one command. @return status; *len/out hold a data reply when status is OK and *len > 0. */
 static int
-execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8_t *len, uint64_t t)
+execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len, uint64_t t)
 {
 	*len = 0;
 	switch (f->cmd) {
@@ -293,8 +302,10 @@ execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[64], uint8
 	case OKVM_CH9329_CMD_GET_PARA_CFG:
 		if (f->len)
 			return OKVM_CH9329_ERR_PARA;
+		/* a CH9329F sends 72 or 88 bytes: the block, then bytes nobody documents (zeros) */
+		memset(out, 0, e->params_len);
 		okvm_ch9329_params_pack(&e->chip.stored, out);
-		*len = OKVM_CH9329_PARAMS_LEN;
+		*len = e->params_len;
 		return OKVM_CH9329_OK;
 	case OKVM_CH9329_CMD_SET_PARA_CFG: return cmd_set_params(e, f);
 	case OKVM_CH9329_CMD_GET_USB_STRING: return cmd_get_string(e, f, out, len);
@@ -323,6 +334,8 @@ handle_frame(struct emu *e, const struct okvm_ch9329_frame *f, uint64_t t)
 		return; /* addressed to another chip on the bus */
 	uint8_t out[OKVM_CH9329_MAX_DATA], len;
 	int st = execute(e, f, out, &len, t);
+	if (st == EMU_SILENT)
+		return; /* ch32v208-quiet: GET_INFO is ignored */
 	if (!broadcast) {
 		if (st == OKVM_CH9329_OK && len)
 			reply(e, f->cmd, true, out, len, t);
@@ -351,11 +364,55 @@ handle_bad_sum(struct emu *e, uint64_t t)
 		reply_status(e, cmd, OKVM_CH9329_ERR_SUM, t);
 }
 
+/*
+ * --emu-strict-gap: the line was idle for the packet interval after the packet's last byte, so
+ * the packet is complete (CH9329-D: a packet ends by 3 ms of idle, not by LEN). Exactly one frame
+ * is executed; anything else that starts with a header (a frame with the next one's bytes run
+ * into it) fails the chip's checksum over the whole packet: CMD|0xC0 E4, nothing executed.
+ */
+static void
+end_packet(struct emu *e, uint64_t t)
+{
+	struct emu_chip *c = &e->chip;
+	struct okvm_ch9329_parser p;
+	struct okvm_ch9329_frame f;
+	okvm_ch9329_parser_init(&p);
+	p.max_len = OKVM_CH9329_HOST_MAX_DATA;
+	okvm_ch9329_parser_push(&p, c->pkt, c->pkt_n);
+	int rc = okvm_ch9329_parser_next(&p, &f);
+	bool whole = rc == 1 && p.n == 0 && p.garbage_bytes == 0;
+	bool header = c->pkt_n >= 5 && c->pkt[0] == OKVM_CH9329_HEAD0 &&
+		      c->pkt[1] == OKVM_CH9329_HEAD1;
+	uint8_t addr = c->pkt[2], cmd = c->pkt[3];
+	c->pkt_n = 0;
+	if (whole) {
+		handle_frame(e, &f, t);
+	} else if (header && addr != 0xff && (c->addr == 0x00 || addr == c->addr)) {
+		okvm_log(OKVM_LOG_DEBUG, "emu: strict gap: %s ran into the next frame",
+			 okvm_ch9329_cmd_name(cmd));
+		reply_status(e, cmd, OKVM_CH9329_ERR_SUM, t);
+	}
+}
+
+static uint64_t
+packet_end(const struct emu_chip *c)
+{
+	return c->pkt_n ? c->last_rx + c->gap_ns : EMU_NEVER;
+}
+
 static void
 take_byte(struct emu *e, uint8_t b, uint64_t t)
 {
 	struct emu_chip *c = &e->chip;
 	uint64_t bt = emu_byte_ns(c->baud);
+	if (e->strict_gap) {
+		if (c->pkt_n && t - bt > c->last_rx + c->gap_ns)
+			end_packet(e, c->last_rx + c->gap_ns);
+		if (c->pkt_n < EMU_PKT_CAP)
+			c->pkt[c->pkt_n++] = b;
+		c->last_rx = t;
+		return;
+	}
 	/* Idle line between the previous stop bit and this start bit ends the frame. */
 	if (c->parser.n && t - bt > c->last_rx + c->gap_ns)
 		okvm_ch9329_parser_reset(&c->parser);
@@ -389,6 +446,8 @@ chip_next_due(const struct emu *e)
 		t = c->reset_at;
 	if (c->factory_at < t)
 		t = c->factory_at;
+	if (packet_end(c) < t)
+		t = packet_end(c);
 	return t;
 }
 
@@ -404,6 +463,8 @@ chip_run(struct emu *e, uint64_t t)
 		okvm_log(OKVM_LOG_INFO, "emu: DEF pin: factory defaults restored");
 		factory_defaults(c);
 		chip_restart(e);
+	} else if (packet_end(c) <= t && !(c->rx.n && c->rx.t[c->rx.head] <= packet_end(c))) {
+		end_packet(e, packet_end(c)); /* the next byte, if any, starts after the idle gap */
 	} else if (c->rx.n && c->rx.t[c->rx.head] <= t) {
 		uint64_t bt = c->rx.t[c->rx.head];
 		take_byte(e, fifo_pop(&c->rx), bt);

@@ -12,6 +12,7 @@
 #define EMU_NEVER UINT64_MAX
 #define EMU_FIFO_CAP 512 /* bytes on the wire in one direction, not yet delivered */
 #define EMU_MAX_LISTENERS 8
+#define EMU_PKT_CAP 256 /* strict_gap: longest packet kept (two longest host frames fit) */
 #define EMU_RTS_FACTORY_NS 3000000000ull  /* DEF low > 3 s (hardware.md 2.10, 2.11) */
 #define EMU_FACTORY_DELAY_NS 200000000ull /* restored 200 ms after release (hardware.md 2.15) */
 
@@ -54,6 +55,9 @@ struct emu_chip {
 	bool rts, dtr;
 	uint64_t rts_since;
 	bool usb_to_target; /* CH32V208 switch position */
+	/* strict_gap: the bytes of the packet being received, ended by an idle line */
+	uint8_t pkt[EMU_PKT_CAP];
+	size_t pkt_n;
 };
 
 struct emu_target {
@@ -79,6 +83,9 @@ struct emu {
 	bool cfg_connected;
 	enum emu_chip_type chip_type;
 	uint8_t version;
+	uint8_t params_len; /* GET_PARA_CFG reply length */
+	bool no_info;       /* never answers GET_INFO */
+	bool strict_gap;    /* frames end by idle time, not by LEN (docs/virtual-unit.md) */
 	struct emu_listener_entry listeners[EMU_MAX_LISTENERS];
 	int n_listeners;
 	/* Running state. */

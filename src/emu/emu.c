@@ -53,6 +53,24 @@ emu_config_init(struct emu_config *cfg)
 	cfg->version = EMU_DEFAULT_VERSION;
 }
 
+const char emu_chip_names[] = "ch9329, ch9329f, ch32v208 or ch32v208-quiet";
+
+int
+emu_config_chip(struct emu_config *cfg, const char *name)
+{
+	bool v208 = !strcmp(name, "ch32v208") || !strcmp(name, "ch32v208-quiet");
+	if (!v208 && strcmp(name, "ch9329") && strcmp(name, "ch9329f"))
+		return -EINVAL;
+	cfg->chip = v208 ? EMU_CHIP_CH32V208 : EMU_CHIP_CH9329;
+	/* a CH32V208 answers with 0x82..0x84 (hardware.md 2.4) and always runs at 115200 (2.1) */
+	cfg->version = v208 ? EMU_CH32V208_VERSION : EMU_DEFAULT_VERSION;
+	if (v208)
+		cfg->baud = 115200;
+	cfg->params_len = !strcmp(name, "ch9329f") ? EMU_CH9329F_PARAMS_LEN : 0;
+	cfg->no_info = !strcmp(name, "ch32v208-quiet");
+	return 0;
+}
+
 struct emu *
 emu_new(const struct emu_config *cfg)
 {
@@ -65,6 +83,10 @@ emu_new(const struct emu_config *cfg)
 	e->cfg_connected = cfg->target_connected;
 	e->chip_type = cfg->chip;
 	e->version = cfg->version ? cfg->version : EMU_DEFAULT_VERSION;
+	e->params_len = cfg->params_len >= OKVM_CH9329_PARAMS_LEN ? cfg->params_len
+								 : OKVM_CH9329_PARAMS_LEN;
+	e->no_info = cfg->no_info;
+	e->strict_gap = cfg->strict_gap;
 	e->master = e->slave_hold = e->modem = e->wake = e->events_fd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	return e;

@@ -15,6 +15,9 @@
 #define EMU_DEFAULT_POLL_MS 10   /* target's HID poll interval (USB full-speed HID bInterval) */
 #define EMU_DEFAULT_BAUD 9600    /* CH9329 factory baud, hardware.md 2.1 */
 #define EMU_DEFAULT_VERSION 0x38 /* GET_INFO version byte of a real CH9329, hardware.md 2.4 */
+#define EMU_CH32V208_VERSION 0x82 /* versions 0x82..0x84 mean a CH32V208 (hardware.md 2.4) */
+#define EMU_CH9329F_PARAMS_LEN 72 /* a CH9329F's GET_PARA_CFG reply (One-KVM PR 302: 72 or 88) */
+#define EMU_STRICT_GAP_MS 3       /* --emu-strict-gap: the idle time that ends a frame */
 
 /** Which chip the unit carries. The CH32V208 additionally answers command 0x17 (USB switch). */
 enum emu_chip_type {
@@ -35,7 +38,20 @@ struct emu_config {
 	bool target_connected;   /* target PC plugged in at start (emu_config_init: true) */
 	enum emu_chip_type chip; /* default EMU_CHIP_CH9329 */
 	uint8_t version;         /* GET_INFO version byte; 0: EMU_DEFAULT_VERSION */
+	/* Variants where upstream sources disagree (docs/virtual-unit.md "Beliefs and variants"): */
+	uint8_t params_len; /* GET_PARA_CFG reply length: 50 (0), a CH9329F 72 or 88 */
+	bool no_info;       /* GET_INFO is never answered (some CH32V208 firmware) */
+	bool strict_gap;    /* bytes < 3 ms after a frame's last byte belong to that frame */
 };
+
+/**
+ * Set cfg for --emu-chip NAME: ch9329 (the default), ch9329f (72-byte GET_PARA_CFG), ch32v208
+ * (KVM-Go: 0x17, fixed 115200, GET_INFO version 0x82) or ch32v208-quiet (the same, but never
+ * answers GET_INFO; it still acknowledges HID reports). @return 0, or -EINVAL for another name.
+ */
+int emu_config_chip(struct emu_config *cfg, const char *name);
+/** The names emu_config_chip() takes, for messages: "ch9329, ch9329f, ch32v208 or ...". */
+extern const char emu_chip_names[];
 
 enum emu_event_type {
 	EMU_EV_TEXT,    /* {"type":"text","text":"H"} */

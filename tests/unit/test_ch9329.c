@@ -326,6 +326,47 @@ test_decoder_bounded(void **state)
 	assert_true(p.garbage_bytes > 900);
 }
 
+/* A CH9329F answers GET_PARA_CFG with 72 or 88 bytes (One-KVM PR 302); a CH9329 with 50. The
+ * parser takes replies up to LEN 255 and the config reader the first 50 bytes. Belief covered:
+ * "GET_PARA_CFG is 50 bytes" (hardware.md 2.8) is not assumed. */
+static void
+test_long_params_reply(void **state)
+{
+	(void)state;
+	static const size_t lens[] = { 50, 72, 88, 255 };
+	for (size_t k = 0; k < 4; k++) {
+		uint8_t data[255] = { 0 }, wire[300];
+		struct okvm_ch9329_params want, got;
+		okvm_ch9329_params_factory(&want);
+		okvm_ch9329_params_pack(&want, data);
+		struct okvm_ch9329_frame f, out;
+		okvm_ch9329_build_reply(&f, OKVM_CH9329_CMD_GET_PARA_CFG, true, data, (uint8_t)lens[k]);
+		size_t n = okvm_ch9329_encode(&f, wire, sizeof(wire));
+		assert_int_equal(n, lens[k] + 6);
+		struct okvm_ch9329_parser p;
+		okvm_ch9329_parser_init(&p);
+		assert_int_equal(okvm_ch9329_parser_push(&p, wire, n), n);
+		assert_int_equal(okvm_ch9329_parser_next(&p, &out), 1);
+		assert_int_equal(out.len, lens[k]);
+		assert_int_equal(okvm_ch9329_parse_params(&out, &got), 0);
+		assert_int_equal(got.baud, want.baud);
+		assert_int_equal(got.vid, want.vid);
+	}
+	/* a short block is still refused */
+	uint8_t d[49] = { 0 };
+	struct okvm_ch9329_frame f;
+	struct okvm_ch9329_params got;
+	okvm_ch9329_build_reply(&f, OKVM_CH9329_CMD_GET_PARA_CFG, true, d, 49);
+	assert_int_equal(okvm_ch9329_parse_params(&f, &got), -EBADMSG);
+	/* a host frame (the virtual chip's side) with LEN 72 is still a bad length */
+	struct okvm_ch9329_parser p;
+	okvm_ch9329_parser_init(&p);
+	p.max_len = OKVM_CH9329_HOST_MAX_DATA;
+	uint8_t hdr[] = { 0x57, 0xAB, 0x00, 0x06, 72 };
+	okvm_ch9329_parser_push(&p, hdr, sizeof(hdr));
+	assert_int_equal(okvm_ch9329_parser_next(&p, &f), -EMSGSIZE);
+}
+
 static void
 test_reply_status(void **state)
 {
@@ -362,6 +403,7 @@ main(void)
 		cmocka_unit_test(test_decoder_bad_sum_resyncs),
 		cmocka_unit_test(test_decoder_bounded),
 		cmocka_unit_test(test_reply_status),
+		cmocka_unit_test(test_long_params_reply),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

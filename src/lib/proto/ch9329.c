@@ -26,7 +26,7 @@ size_t
 okvm_ch9329_encode(const struct okvm_ch9329_frame *f, uint8_t *out, size_t cap)
 {
 	size_t total = (size_t)f->len + OKVM_CH9329_OVERHEAD;
-	if (f->len > OKVM_CH9329_MAX_DATA || cap < total)
+	if (cap < total)
 		return 0;
 	out[0] = OKVM_CH9329_HEAD0;
 	out[1] = OKVM_CH9329_HEAD1;
@@ -105,7 +105,7 @@ okvm_ch9329_build_rel(struct okvm_ch9329_frame *f, const struct okvm_mouse_rel *
 int
 okvm_ch9329_build_custom(struct okvm_ch9329_frame *f, const uint8_t *data, size_t len)
 {
-	if (len > OKVM_CH9329_MAX_DATA)
+	if (len > OKVM_CH9329_HOST_MAX_DATA)
 		return -EINVAL;
 	frame_init(f, OKVM_CH9329_CMD_SEND_MY_HID, (uint8_t)len);
 	if (len)
@@ -153,8 +153,6 @@ void
 okvm_ch9329_build_reply(struct okvm_ch9329_frame *f, uint8_t cmd, bool ok, const uint8_t *data,
 			uint8_t len)
 {
-	if (len > OKVM_CH9329_MAX_DATA)
-		len = OKVM_CH9329_MAX_DATA;
 	frame_init(f, (uint8_t)(cmd | (ok ? OKVM_CH9329_REPLY_OK : OKVM_CH9329_REPLY_ERR)), len);
 	if (len)
 		memcpy(f->data, data, len);
@@ -183,7 +181,7 @@ okvm_ch9329_parse_params(const struct okvm_ch9329_frame *f, struct okvm_ch9329_p
 	uint8_t cmd = f->cmd & 0x3f;
 	if ((cmd != OKVM_CH9329_CMD_GET_PARA_CFG && cmd != OKVM_CH9329_CMD_SET_PARA_CFG) ||
 	    (f->cmd & OKVM_CH9329_REPLY_ERR) == OKVM_CH9329_REPLY_ERR ||
-	    f->len != OKVM_CH9329_PARAMS_LEN)
+	    f->len < OKVM_CH9329_PARAMS_LEN)
 		return -EBADMSG;
 	okvm_ch9329_params_unpack(f->data, out);
 	return 0;
@@ -399,6 +397,7 @@ void
 okvm_ch9329_parser_init(struct okvm_ch9329_parser *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->max_len = OKVM_CH9329_MAX_DATA;
 }
 
 void
@@ -439,7 +438,10 @@ okvm_ch9329_parser_next(struct okvm_ch9329_parser *p, struct okvm_ch9329_frame *
 	if (p->n < 5)
 		return 0;
 	uint8_t len = p->buf[4];
-	if (len > OKVM_CH9329_MAX_DATA) {
+	/* Only a success reply may be longer than what the host may send (a CH9329F's 72 or 88
+	   byte GET_PARA_CFG): a stray 57 AB with a long LEN must not swallow the frames after it. */
+	bool reply_ok = (p->buf[3] & 0xC0) == OKVM_CH9329_REPLY_OK;
+	if (len > p->max_len || (len > OKVM_CH9329_HOST_MAX_DATA && !reply_ok)) {
 		p->bad_lengths++;
 		drop(p, 1);
 		return -EMSGSIZE;
