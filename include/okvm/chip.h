@@ -47,8 +47,8 @@ enum okvm_chip_kind okvm_chip_kind(const struct okvm_chip *c);
 /**
  * One register transaction (SET then GET), trying the chip's report id/length fall-backs of
  * hardware.md 3.1 in order; the first that works is remembered for later transactions.
- * @return 0, -EPROTO (the response does not echo the request), -ENOTSUP (no report format
- *         worked), -ENODEV (unplugged), -errno. Not thread-safe: one transaction at a time
+ * @return 0, -EPROTO (the response echoes another request; one without any echo is taken),
+ *         -ENOTSUP (no report format worked), -ENODEV (unplugged), -errno. Not thread-safe: one transaction at a time
  *         per chip (the owner serialises).
  */
 int okvm_chip_read(struct okvm_chip *c, uint16_t addr, uint8_t *val);

@@ -51,7 +51,7 @@ emu_ms2109_chip_new_hooked(struct ms2109_emu *e, pthread_mutex_t *lock,
 	static const struct okvm_chip_transport t = { glue_set, glue_get, free };
 	struct glue *g = xmalloc(sizeof(*g));
 	*g = (struct glue){ .emu = e, .lock = lock, .routed = routed, .ud = ud };
-	return okvm_chip_new(OKVM_CHIP_MS2109, &t, g);
+	return okvm_chip_new(e->kind, &t, g); /* the register file says which chip it is */
 }
 
 struct okvm_chip *

@@ -35,6 +35,29 @@
 #define CODE_SIZE 256
 #define HALF_SIZE_PCLK_X100 18900 /* above 189 MHz the chip reports half the mode */
 
+/* Register addresses per chip (hardware.md 3.2), report id and length it answers to. */
+struct layout {
+	const char *name;
+	uint16_t fw, signal, width, height, fps, pclk;
+	uint8_t report_id, report_len;
+	bool halves;
+};
+
+static const struct layout layouts[] = {
+	[OKVM_CHIP_MS2109] = { "ms2109", MS2109_REG_FW0, MS2109_REG_SIGNAL, MS2109_REG_WIDTH,
+			       MS2109_REG_HEIGHT, MS2109_REG_FPS, MS2109_REG_PCLK, 0x00, 9, true },
+	[OKVM_CHIP_MS2109S] = { "ms2109s", 0xCBDC, 0xFD9C, 0xC703, 0xC705, 0xC617, 0xC8C5, 0x00, 11,
+				false },
+	[OKVM_CHIP_MS2130S] = { "ms2130s", 0x1FDC, 0xFA8D, 0x1CFC, 0x1CFE, 0x1D02, 0x1D00, 0x01, 11,
+				false },
+};
+
+static const struct layout *
+lay(const struct ms2109_emu *e)
+{
+	return &layouts[(size_t)e->kind < sizeof(layouts) / sizeof(layouts[0]) ? e->kind : 0];
+}
+
 static void
 put16(uint8_t *p, unsigned v)
 {
@@ -123,7 +146,7 @@ set_fw(struct ms2109_emu *e, const char *fw)
 		return -EINVAL;
 	for (int i = 0; i < 4; i++)
 		e->fw[i] = (uint8_t)((fw[2 * i] - '0') * 10 + fw[2 * i + 1] - '0');
-	memcpy(e->xdata + MS2109_REG_FW0, e->fw, 4);
+	memcpy(e->xdata + lay(e)->fw, e->fw, 4);
 	memcpy(e->eeprom + 12, e->fw, 4);
 	eeprom_checksums(e);
 	return 0;
@@ -133,6 +156,9 @@ void
 ms2109_emu_init(struct ms2109_emu *e, const char *fw)
 {
 	memset(e, 0, sizeof(*e));
+	e->kind = OKVM_CHIP_MS2109;
+	e->echo = true;
+	e->halves = true;
 	e->report_id = 0x00;
 	e->report_len = 9;
 	e->xdata[MS2109_REG_TEST] = 0xA7;
@@ -164,24 +190,61 @@ void
 ms2109_emu_set_signal(struct ms2109_emu *e, bool on, int width, int height, int fps_x100,
 		      int pclk_x100)
 {
+	const struct layout *l = lay(e);
 	uint8_t *x = e->xdata;
-	x[MS2109_REG_SIGNAL] = (uint8_t)((x[MS2109_REG_SIGNAL] & ~1u) | (on ? 1u : 0u));
+	x[l->signal] = (uint8_t)((x[l->signal] & ~1u) | (on ? 1u : 0u));
 	if (!on) {
-		memset(x + MS2109_REG_WIDTH, 0, 4);
-		memset(x + MS2109_REG_FPS, 0, 2);
-		memset(x + MS2109_REG_PCLK, 0, 2);
+		memset(x + l->width, 0, 2);
+		memset(x + l->height, 0, 2);
+		memset(x + l->fps, 0, 2);
+		memset(x + l->pclk, 0, 2);
 		return;
 	}
 	if (pclk_x100 <= 0) /* CEA-like total: 1.1 x 1.04 blanking, rounded */
 		pclk_x100 = (int)((long long)width * height * fps_x100 * 1144 / 1000 / 1000000);
-	if (pclk_x100 > HALF_SIZE_PCLK_X100) {
+	if (e->halves && pclk_x100 > HALF_SIZE_PCLK_X100) {
 		width /= 2;
 		height /= 2;
 	}
-	put16(x + MS2109_REG_WIDTH, (unsigned)width);
-	put16(x + MS2109_REG_HEIGHT, (unsigned)height);
-	put16(x + MS2109_REG_FPS, (unsigned)fps_x100);
-	put16(x + MS2109_REG_PCLK, (unsigned)pclk_x100 > 0xFFFF ? 0xFFFF : (unsigned)pclk_x100);
+	put16(x + l->width, (unsigned)width);
+	put16(x + l->height, (unsigned)height);
+	put16(x + l->fps, (unsigned)fps_x100);
+	put16(x + l->pclk, (unsigned)pclk_x100 > 0xFFFF ? 0xFFFF : (unsigned)pclk_x100);
+}
+
+int
+ms2109_emu_set_chip(struct ms2109_emu *e, const char *spec)
+{
+	size_t n = strcspn(spec, "-");
+	int kind = -1;
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
+		if (strlen(layouts[i].name) == n && !strncmp(spec, layouts[i].name, n))
+			kind = (int)i;
+	if (kind < 0)
+		return -EINVAL;
+	bool echo = true, halves = layouts[kind].halves;
+	for (const char *p = spec + n; *p;) {
+		p++; /* the '-' */
+		size_t k = strcspn(p, "-");
+		if (k == 6 && !strncmp(p, "noecho", k))
+			echo = false;
+		else if (k == 6 && !strncmp(p, "halves", k))
+			halves = true;
+		else if (k == 8 && !strncmp(p, "nohalves", k))
+			halves = false;
+		else
+			return -EINVAL;
+		p += k;
+	}
+	ms2109_emu_set_signal(e, false, 0, 0, 0, 0);
+	memset(e->xdata + lay(e)->fw, 0, 4);
+	e->kind = (enum okvm_chip_kind)kind;
+	e->echo = echo;
+	e->halves = halves;
+	e->report_id = layouts[kind].report_id;
+	e->report_len = layouts[kind].report_len;
+	memcpy(e->xdata + lay(e)->fw, e->fw, 4);
+	return 0;
 }
 
 static bool
@@ -218,6 +281,8 @@ ms2109_emu_feature_set(struct ms2109_emu *e, const uint8_t *buf, size_t len)
 		break;
 	default: /* unknown command: the chip echoes and does nothing */ break;
 	}
+	if (!e->echo)
+		memset(r + 1, 0, 3); /* the data stays at byte 4, where the official app reads it */
 	e->pending = true;
 	return 0;
 }
@@ -274,9 +339,16 @@ ms2109_emu_apply(struct ms2109_emu *e, const char *setting)
 		return set_fw(e, v);
 	if (!strcmp(key, "mode"))
 		return apply_mode(e, v);
+	if (!strcmp(key, "chip"))
+		return ms2109_emu_set_chip(e, v);
+	if ((!strcmp(key, "echo") || !strcmp(key, "halves")) &&
+	    (!strcmp(v, "0") || !strcmp(v, "1"))) {
+		*(key[0] == 'e' ? &e->echo : &e->halves) = v[0] == '1';
+		return 0;
+	}
 	if (!strcmp(key, "signal") && (!strcmp(v, "0") || !strcmp(v, "1"))) {
-		e->xdata[MS2109_REG_SIGNAL] = (uint8_t)((e->xdata[MS2109_REG_SIGNAL] & ~1u) |
-							(v[0] == '1'));
+		uint8_t *sig = &e->xdata[lay(e)->signal];
+		*sig = (uint8_t)((*sig & ~1u) | (v[0] == '1'));
 		return 0;
 	}
 	if (!strcmp(key, "toggle") && (!strcmp(v, "host") || !strcmp(v, "target"))) {
@@ -284,7 +356,7 @@ ms2109_emu_apply(struct ms2109_emu *e, const char *setting)
 		return 0;
 	}
 	if (!strcmp(key, "pclk") && str_to_long(v, 0, 0, 0xFFFF, &n)) {
-		put16(e->xdata + MS2109_REG_PCLK, (unsigned)n);
+		put16(e->xdata + lay(e)->pclk, (unsigned)n);
 		return 0;
 	}
 	if (!strcmp(key, "report_id") && str_to_long(v, 0, 0, 255, &n)) {
@@ -308,8 +380,12 @@ ms2109_emu_dump(const struct ms2109_emu *e, char *out, size_t size)
 	snprintf(fw, sizeof(fw), "%02u%02u%02u%02u", e->fw[0] % 100u, e->fw[1] % 100u,
 		 e->fw[2] % 100u, e->fw[3] % 100u);
 	ms2109_emu_init(ref, fw);
-	size_t n = (size_t)snprintf(out, size, "fw=%s\nreport_id=%u\nreport_len=%zu\n", fw,
-				    e->report_id, e->report_len);
+	ms2109_emu_set_chip(ref, lay(e)->name);
+	size_t n = (size_t)snprintf(out, size,
+				    "chip=%s\necho=%d\nhalves=%d\nfw=%s\nreport_id=%u\n"
+				    "report_len=%zu\n",
+				    lay(e)->name, e->echo, e->halves, fw, e->report_id,
+				    e->report_len);
 	for (unsigned a = 0; a < sizeof(e->xdata) && n < size; a++)
 		if (e->xdata[a] != ref->xdata[a])
 			n += (size_t)snprintf(out + n, size - n, "reg.0x%04X=0x%02X\n", a,

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "okvm/chip.h"
+
 #define MS2109_EMU_EEPROM_SIZE 2048 /* AT24C16 (HW BOM U3) */
 #define MS2109_EMU_DEFAULT_FW "24081309"
 
@@ -30,6 +32,11 @@ struct ms2109_emu {
 	uint8_t response[65];
 	bool pending;  /* a request was set and its response not yet read */
 	uint8_t fw[4]; /* firmware version bytes */
+	/* Which chip's register file this is (docs/hardware.md 3.2 columns), and two beliefs the
+	 * sources leave open, so tests can play each answer: */
+	enum okvm_chip_kind kind;
+	bool echo; /* answers echo command and address (MS2109: yes; MS2109S/MS2130S: unknown) */
+	bool halves; /* above 189 MHz the mode is reported halved (MS2109: yes, QT; others: unknown) */
 };
 
 /**
@@ -64,9 +71,19 @@ bool ms2109_emu_routed_target(const struct ms2109_emu *e);
 uint8_t ms2109_emu_switch_bit(const struct ms2109_emu *e);
 
 /**
+ * Become another chip's register file: "ms2109", "ms2109s" or "ms2130s", each optionally followed
+ * by "-noecho" (answers carry no command/address echo) and/or "-halves" / "-nohalves" (whether
+ * the mode is reported halved above 189 MHz). Sets the chip's report id and length (MS2109 0/9,
+ * MS2109S 0/11, MS2130S 1/11, the first format QT tries), moves the firmware bytes to the
+ * chip's address and clears the signal. @return 0 or -EINVAL (nothing changed)
+ */
+int ms2109_emu_set_chip(struct ms2109_emu *e, const char *spec);
+
+/**
  * Apply one "key=value" setting (the virtual unit's script and the hidraw fake's state file):
  * fw=24081309, signal=0|1, mode=1920x1080@60 (also sets signal=1), pclk=14850, toggle=host|target,
- * report_id=N, report_len=N, reg.C6AF=0x07 (any XDATA byte).
+ * report_id=N, report_len=N, reg.C6AF=0x07 (any XDATA byte), chip=SPEC (ms2109_emu_set_chip),
+ * echo=0|1, halves=0|1.
  * @return 0 or -EINVAL
  */
 int ms2109_emu_apply(struct ms2109_emu *e, const char *setting);

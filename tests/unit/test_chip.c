@@ -259,6 +259,78 @@ test_echo_mismatch(void **state)
 	free(r);
 }
 
+static int
+other_cmd_get(void *ud, uint8_t *buf, size_t len)
+{
+	int rc = t_get(ud, buf, len);
+	buf[1] = 0xE5; /* echoes an EEPROM read, not this XDATA read */
+	return rc;
+}
+
+/* Belief "the MS2109S/MS2130S echo command and address" (hardware.md 3.1, QT reads byte 4 of any
+ * answer): both answers read; an echo of another request is still refused. */
+static void
+test_no_echo(void **state)
+{
+	static const char *const specs[] = { "ms2130s-noecho", "ms2130s", "ms2109s-noecho",
+					     "ms2109-noecho" };
+	static const enum okvm_chip_kind kinds[] = { OKVM_CHIP_MS2130S, OKVM_CHIP_MS2130S,
+						     OKVM_CHIP_MS2109S, OKVM_CHIP_MS2109 };
+	for (size_t i = 0; i < 4; i++) {
+		struct rig *r = rig_new("25022713");
+		assert_int_equal(ms2109_emu_set_chip(&r->emu, specs[i]), 0);
+		ms2109_emu_set_signal(&r->emu, true, 1920, 1080, 6000, 14850);
+		struct okvm_chip *c = okvm_chip_new(kinds[i], &transport, r);
+		struct okvm_chip_status st;
+		assert_int_equal(okvm_chip_get_status(c, &st), 0);
+		assert_string_equal(st.firmware, "25022713");
+		assert_true(st.signal);
+		assert_int_equal(st.width, 1920);
+		assert_int_equal(st.height, 1080);
+		okvm_chip_free(c);
+		free(r);
+	}
+	struct rig *r = rig_new(NULL);
+	assert_int_equal(ms2109_emu_set_chip(&r->emu, "ms2130s-noecho"), 0);
+	struct okvm_chip *c = okvm_chip_new(OKVM_CHIP_MS2130S, &transport, r);
+	uint8_t v;
+	assert_int_equal(okvm_chip_read(c, 0x1FDC, &v), 0);
+	assert_string_equal(r->log, "set 01 b5 1f dc 00 00 00 00 00 00 00\n"
+				    "get 01 00 00 00 18 00 00 00 00 00 00\n");
+	okvm_chip_free(c);
+	static const struct okvm_chip_transport other = { t_set, other_cmd_get, NULL };
+	c = okvm_chip_new(OKVM_CHIP_MS2109, &other, r);
+	ms2109_emu_init(&r->emu, NULL);
+	assert_int_equal(okvm_chip_read(c, 0xF800, &v), -EPROTO);
+	okvm_chip_free(c);
+	assert_int_equal(ms2109_emu_set_chip(&r->emu, "ms2130s-echo"), -EINVAL);
+	free(r);
+}
+
+/* Belief "an MS2109S reports half the mode above 189 MHz, like the MS2109" (QT corrects the
+ * MS2109 only): 3840x2160@30 at 297 MHz reads right whether the chip halves or not. */
+static void
+test_ms2109s_halving(void **state)
+{
+	static const char *const specs[] = { "ms2109s", "ms2109s-halves" };
+	for (size_t i = 0; i < 2; i++) {
+		struct rig *r = rig_new(NULL);
+		assert_int_equal(ms2109_emu_set_chip(&r->emu, specs[i]), 0);
+		ms2109_emu_set_signal(&r->emu, true, 3840, 2160, 3000, 29700);
+		struct okvm_chip *c = okvm_chip_new(OKVM_CHIP_MS2109S, &transport, r);
+		struct okvm_chip_status st;
+		assert_int_equal(okvm_chip_get_status(c, &st), 0);
+		assert_int_equal(st.width, 3840);
+		assert_int_equal(st.height, 2160);
+		/* 1920x1080@60 at 148.5 MHz: never doubled */
+		ms2109_emu_set_signal(&r->emu, true, 1920, 1080, 6000, 14850);
+		assert_int_equal(okvm_chip_get_status(c, &st), 0);
+		assert_int_equal(st.width, 1920);
+		okvm_chip_free(c);
+		free(r);
+	}
+}
+
 /* Switch bit per firmware (hardware.md 3.2): read-modify-write, other bits untouched. */
 static void
 check_switch(const char *fw, uint8_t bit)
@@ -481,6 +553,8 @@ main(void)
 		cmocka_unit_test(test_status_and_quirks),
 		cmocka_unit_test(test_report_id_fallback),
 		cmocka_unit_test(test_echo_mismatch),
+		cmocka_unit_test(test_no_echo),
+		cmocka_unit_test(test_ms2109s_halving),
 		cmocka_unit_test(test_unplugged),
 		cmocka_unit_test(test_switch_bit_both_generations),
 		cmocka_unit_test(test_switch_sequence),

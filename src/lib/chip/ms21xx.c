@@ -2,8 +2,11 @@
  * DESIGN: register access to the MacroSilicon video chips over HID feature reports
  * (docs/hardware.md 3.1, 3.2). The differences between the chips are data, one row per chip:
  * the report id/length attempts in the order the official app tries them, and the register
- * addresses. A register read is SET_FEATURE(request) then GET_FEATURE(response); the response
- * must echo the command and address, else the next attempt is tried. The attempt that worked
+ * addresses. A register read is SET_FEATURE(request) then GET_FEATURE(response), the value at
+ * byte 4. A response that echoes a command must echo this request's command and address, else
+ * the next attempt is tried; one that echoes nothing (byte 1 is no register command) is taken
+ * as the official app takes every answer (hardware.md 3.1: whether the MS2109S and MS2130S
+ * echo is not known). The attempt that worked
  * is remembered, so a unit costs the fall-backs only once.
  *
  * The transport is a pair of function pointers: hidraw (sys/hidraw.c) for a real unit, the
@@ -28,6 +31,7 @@
 #define CMD_READ_XDATA 0xB5
 #define CMD_WRITE_XDATA 0xB6
 #define CMD_READ_EEPROM 0xE5
+#define CMD_WRITE_EEPROM 0xE6
 #define DATA_INDEX 4
 #define MAX_REPORT 65
 #define NEW_SWITCH_FW 24081309UL
@@ -189,6 +193,14 @@ fatal(int rc)
 	return rc == -ENODEV || rc == -EBADF || rc == -ENOENT;
 }
 
+/* Byte 1 of an answer that echoes a request: one of the register commands. */
+static bool
+is_command(uint8_t b)
+{
+	return b == CMD_READ_XDATA || b == CMD_WRITE_XDATA || b == CMD_READ_EEPROM ||
+	       b == CMD_WRITE_EEPROM;
+}
+
 /* One request/response with one report format. Returns 0, -EPROTO (no echo), -errno. */
 static int
 transact(struct okvm_chip *c, struct attempt a, uint8_t cmd, uint16_t addr, uint8_t *resp)
@@ -202,7 +214,12 @@ transact(struct okvm_chip *c, struct attempt a, uint8_t cmd, uint16_t addr, uint
 	rc = c->t.get_feature(c->ud, resp, a.len);
 	if (rc < 0)
 		return rc;
-	if (rc < DATA_INDEX + 1 || resp[1] != cmd || resp[2] != req[2] || resp[3] != req[3])
+	if (rc < DATA_INDEX + 1)
+		return -EPROTO;
+	/* An echo of another request is stale or misrouted; no echo at all is what the official
+	 * app and CORE accept (they read byte 4 of any answer), so an MS2109S/MS2130S that does not
+	 * echo still reads. */
+	if (is_command(resp[1]) && (resp[1] != cmd || resp[2] != req[2] || resp[3] != req[3]))
 		return -EPROTO;
 	return 0;
 }
@@ -312,11 +329,31 @@ okvm_chip_firmware(struct okvm_chip *c, char out[9], unsigned long *number)
 	return 0;
 }
 
+/* Largest input the chips take (hardware.md 4: 4K at most, 4096 x 2160). */
+#define MAX_IN_W 4096
+#define MAX_IN_H 2160
+
+/* An MS2109S at more than 189 MHz: whether it halves like the MS2109 is not known (QT doubles
+ * on the MS2109 only). Doubling is plausible only if the doubled mode fits the chips' largest
+ * input and its active pixels fit in the pixel clock (they can never exceed it); a mode that
+ * already fills the clock was reported whole. */
+static bool
+halved_plausible(const struct okvm_chip_status *st)
+{
+	double w = st->width * 2.0, h = st->height * 2.0;
+	if (w > MAX_IN_W || h > MAX_IN_H)
+		return false;
+	return st->fps <= 0 || w * h * st->fps <= st->pixel_clock * 1e6;
+}
+
 /* hardware.md 3.2 "Resolution quirks" (QT normalizeResolution). */
 static void
 normalise(enum okvm_chip_kind kind, struct okvm_chip_status *st)
 {
-	if (kind != OKVM_CHIP_MS2130S && st->pixel_clock > 189.0) {
+	bool halved = st->pixel_clock > 189.0 &&
+		      (kind == OKVM_CHIP_MS2109 ||
+		       (kind == OKVM_CHIP_MS2109S && halved_plausible(st)));
+	if (halved) {
 		if (st->width != 4096)
 			st->width *= 2;
 		if (st->height != 2160)
