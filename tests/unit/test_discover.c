@@ -89,6 +89,35 @@ test_foreign_ch340_never_taken(void **state)
 	okvm_discover_free_units(u);
 }
 
+/* Belief "every Mini-KVM's hub is 1A40:0101 with the MS2109 on port 1 and the CH340 on port 2"
+ * (hardware.md 1.2, from one BOM and two dmesg logs; QT groups by parent hub only): units of a
+ * batch with another hub chip, or other wiring, still get their serial port and video. */
+static void
+test_other_hub(void **state)
+{
+	size_t n;
+	struct okvm_unit_info *u = scan("mini-kvm-other-hub", &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(u->port_chain, "3-3");
+	assert_true(u->behind_hub);
+	assert_string_equal(u->serial_node, "/dev/ttyUSB0");
+	assert_string_equal(u->video_node, "/dev/video0");
+	assert_string_equal(u->hidraw_node, "/dev/hidraw0");
+	assert_int_equal(u->n_switchable, 1); /* the known ports: port 3 is still the USB-A port */
+	assert_string_equal(u->switchable[0].port_chain, "3-3.3");
+	okvm_discover_free_units(u);
+
+	u = scan("mini-kvm-other-ports", &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(u->port_chain, "3-2");
+	assert_string_equal(u->video_chain, "3-2.3");
+	assert_string_equal(u->serial_chain, "3-2.1");
+	assert_string_equal(u->serial_node, "/dev/ttyUSB0"); /* never the adapter's ttyUSB1 */
+	assert_string_equal(u->hidraw_node, "/dev/hidraw0");
+	assert_int_equal(u->n_switchable, 0); /* other wiring: which port switches is unknown */
+	okvm_discover_free_units(u);
+}
+
 static void
 test_extension_pins(void **state)
 {
@@ -303,6 +332,7 @@ main(void)
 		cmocka_unit_test(test_one_mini_kvm),
 		cmocka_unit_test(test_two_mini_kvms),
 		cmocka_unit_test(test_foreign_ch340_never_taken),
+		cmocka_unit_test(test_other_hub),
 		cmocka_unit_test(test_extension_pins),
 		cmocka_unit_test(test_no_hidraw),
 		cmocka_unit_test(test_kvm_go),

@@ -13,10 +13,12 @@
  *    those of the model table (models.c, okvm/models.h):
  *    - Mini-KVM (hardware.md 1.2): 534D:2109 on port 1 of a 1A40:0101 hub, whose chain is the key.
  *      A 534D:2109 elsewhere counts only if its product string says "Openterface" (MacroSilicon's
- *      default ID is on every generic HDMI capture stick); it is then a unit without serial.
- *      The serial chip is the 1A86:7523 on hub port 2 *of that hub*, never a CH340 found
- *      elsewhere (QT issue #141: another CH340 adapter was taken for the unit's). Hub port 3 is
- *      the switchable USB-A port, hub port 4 the host-side extension pins (hardware.md 1.2).
+ *      default ID is on every generic HDMI capture stick). The serial chip is the 1A86:7523 on
+ *      hub port 2 *of that hub*, never a CH340 found elsewhere (QT issue #141: another CH340
+ *      adapter was taken for the unit's). Hub port 3 is the switchable USB-A port, hub port 4
+ *      the host-side extension pins (hardware.md 1.2). A unit whose hub has other IDs, or its
+ *      parts other ports (another batch), is grouped by parent hub as QT does: the one 1A86:7523
+ *      on the same hub, any port; then the hub's chain is the key.
  *    - KVM-Go (345F:2132) and KVM-VGA (345F:2109): the composite's own chain is the key; the
  *      1A86:FE0C serial is the one below the same parent hub (USB 2 topology), or below the
  *      USB 2 twin of that hub (USB 3 topology, where the composite sits on the SuperSpeed bus and
@@ -378,17 +380,54 @@ on_port(const char *chain, const char *hub, int port)
 	return !strcmp(chain, want);
 }
 
-/* A model whose parts sit on fixed ports of its own hub (Mini-KVM, struct okvm_model_ports). */
+/* The serial part of model m right below hub `hub` (not taken): the only one, or the one on
+ * the table's serial port; NULL if none, or several and none there. */
+static struct usbdev *
+sibling_serial(struct scan *s, const char *hub, const struct okvm_model *m)
+{
+	struct usbdev *found = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < s->n_devs; i++) {
+		struct usbdev *d = &s->devs[i];
+		char parent[32];
+		parent_chain(d->chain, parent, sizeof(parent));
+		if (d->taken || strcmp(parent, hub) ||
+		    !okvm_model_part_is(m, OKVM_PART_SERIAL, d->vid, d->pid))
+			continue;
+		if (on_port(d->chain, hub, m->ports.serial))
+			return d;
+		found = d;
+		n++;
+	}
+	return n == 1 ? found : NULL; /* two elsewhere: neither is certain */
+}
+
+/* The port number of a chain below a hub ("3-3.2" -> 2). */
+static int
+port_of(const char *chain)
+{
+	const char *dot = strrchr(chain, '.');
+	return dot ? atoi(dot + 1) : 0;
+}
+
+/*
+ * A model whose parts sit on fixed ports of its own hub (Mini-KVM, struct okvm_model_ports).
+ * The known layout (the table's hub ID, the video on its port) takes the serial chip by port.
+ * Any other hub holding an "Openterface" video chip is taken as the unit's own, as QT groups
+ * by parent hub only (hardware.md 1.3): the serial chip is the one of the model's ID on that
+ * hub, whatever its port; the switchable and extension ports are known only when the video and
+ * serial ports are the table's.
+ */
 static void
 build_hub_unit(struct scan *s, struct usbdev *video, const struct okvm_model *m)
 {
 	char hub[32];
 	parent_chain(video->chain, hub, sizeof(hub));
 	struct usbdev *h = hub[0] ? find_dev(s, hub) : NULL;
-	bool behind = h && okvm_model_part_is(m, OKVM_PART_HUB, h->vid, h->pid) &&
-		      on_port(video->chain, hub, m->ports.video);
+	bool known = h && okvm_model_part_is(m, OKVM_PART_HUB, h->vid, h->pid) &&
+		     on_port(video->chain, hub, m->ports.video);
 	bool named = m->video.product && strstr(video->product, m->video.product);
-	if (!behind && !named) {
+	if (!known && !named) {
 		/* 534D:2109 is MacroSilicon's default ID: every generic HDMI capture stick has it */
 		okvm_log(OKVM_LOG_DEBUG,
 			 "discover: %s is a MacroSilicon capture device (\"%s\"), "
@@ -396,21 +435,39 @@ build_hub_unit(struct scan *s, struct usbdev *video, const struct okvm_model *m)
 			 video->chain, video->product, okvm_variant_name(m->variant));
 		return;
 	}
-	struct okvm_unit_info *u = new_unit(s, m->variant, behind ? hub : video->chain, video);
-	u->behind_hub = behind;
-	if (!behind) {
+	struct usbdev *d = NULL;
+	if (known) {
+		char serial[48];
+		snprintf(serial, sizeof(serial), "%s.%d", hub, m->ports.serial);
+		d = find_dev(s, serial);
+		if (d && !okvm_model_part_is(m, OKVM_PART_SERIAL, d->vid, d->pid))
+			d = NULL;
+	} else if (h) {
+		d = sibling_serial(s, hub, m);
+	}
+	bool grouped = known || d;
+	struct okvm_unit_info *u = new_unit(s, m->variant, grouped ? hub : video->chain, video);
+	u->behind_hub = grouped;
+	if (!grouped) {
 		okvm_log(OKVM_LOG_INFO,
-			 "discover: %s (%04X:%04X) is not on port %d of the %s "
-			 "hub; no serial chip is associated with it",
-			 video->chain, m->video.vid, m->video.pid, m->ports.video,
-			 okvm_variant_name(m->variant));
+			 "discover: %s (%04X:%04X) shares no hub with a %04X:%04X serial chip; no "
+			 "serial chip is associated with it",
+			 video->chain, m->video.vid, m->video.pid, m->serial.vid, m->serial.pid);
 		return;
 	}
-	char serial[48];
-	snprintf(serial, sizeof(serial), "%s.%d", hub, m->ports.serial);
-	struct usbdev *d = find_dev(s, serial);
-	if (d && okvm_model_part_is(m, OKVM_PART_SERIAL, d->vid, d->pid))
+	if (!known)
+		okvm_log(
+			OKVM_LOG_INFO,
+			"discover: %s: hub %04X:%04X, video on port %d, serial on port %d: not the "
+			"known %04X:%04X layout; grouped by parent hub",
+			hub, h->vid, h->pid, port_of(video->chain), port_of(d->chain), m->hub.vid,
+			m->hub.pid);
+	if (d)
 		set_serial(u, d);
+	bool table_ports = on_port(video->chain, hub, m->ports.video) &&
+			   (!d || on_port(d->chain, hub, m->ports.serial));
+	if (!table_ports)
+		return; /* which port is the switchable one is not known */
 	if (m->ports.switchable)
 		u->n_switchable = collect_port(s, hub, m->ports.switchable, u->switchable);
 	if (m->ports.ext)
