@@ -1,6 +1,7 @@
 #!/bin/sh
 # STYLE.md "Format": the C sources are laid out as .clang-format says (tabs 8 wide, 100 columns,
-# return type on its own line). Runs clang-format over src/, include/, fuzz/ and tests/unit/ and
+# return type on its own line). Runs clang-format over src/, include/, fuzz/, tests/unit/,
+# tests/recorder/ and tests/fakes/, and
 # fails listing every file it would change, with the start of each change; fix one with
 # `clang-format -i FILE`. The layout is clang-format 14's (Debian 12): another major version
 # formats some constructs differently, so the check is skipped there (set CLANG_FORMAT to a
@@ -23,7 +24,7 @@ tmp=$(mktemp) || exit 1
 trap 'rm -f "$tmp"' EXIT
 bad=0
 checked=0
-for f in $(find src include fuzz tests/unit -name '*.[ch]' | LC_ALL=C sort); do
+for f in $(find src include fuzz tests/unit tests/recorder tests/fakes -name '*.[ch]' | LC_ALL=C sort); do
 	case "$pending" in *"
 $f
 "*) continue ;; esac

@@ -4,7 +4,8 @@
  * wraps the unit's backend in one that forwards each call and, when the unit accepted it
  * (returned 0), appends one JSON line to the file named by OKVM_REC_LOG:
  *   {"op":"key","code":"KeyA","down":true}   {"op":"mouse","x":0.5,"y":0.25,"buttons":1}
- *   {"op":"buttons","buttons":0} {"op":"wheel","dy":1,"dx":0} {"op":"rel","dx":3,"dy":-2,"buttons":0}
+ *   {"op":"buttons","buttons":0} {"op":"wheel","dy":1,"dx":0}
+ *   {"op":"rel","dx":3,"dy":-2,"buttons":0}
  *   {"op":"combo","combo":"ctrl+alt+delete"}
  *   {"op":"type","layout":"us","cps":50,"chars":5,"text":"hello"} (text: the first 400 bytes)
  *   {"op":"typed","text":"h"} (each character, as the unit's progress reports it typed)
@@ -420,8 +421,8 @@ wrap(struct cli *cli, struct serve_backend *be)
 	be->ud = r;
 }
 
-/* Before main(): SIGUSR1/2 and SIGWINCH blocked in every thread the process will start (sigwait takes them),
- * and the wrapper installed. */
+/* Before main(): SIGUSR1/2 and SIGWINCH blocked in every thread the process will start
+ * (sigwait takes them), and the wrapper installed. */
 __attribute__((constructor)) static void
 install(void)
 {
