@@ -32,6 +32,7 @@ struct cli {
 	const char *emu_video;  /* --emu-video WxH@FPS: the virtual target's screen mode */
 	const char *emu_chip;   /* --emu-chip ch9329|ch9329f|ch32v208|ch32v208-quiet */
 	bool emu_strict_gap;    /* --emu-strict-gap: frames end by 3 ms of idle, not by LEN */
+	const char *emu_video_chip; /* --emu-video-chip ms2109|ms2109s|ms2130s[-noecho][-halves] */
 	/* Video (screenshot; later serve). */
 	const char *video;      /* --video DEV: a V4L2 node, without discovery */
 	const char *video_mode; /* --video-mode WxH[@FPS]: capture mode (default: largest @30) */

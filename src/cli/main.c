@@ -165,6 +165,8 @@ print_help(FILE *out)
 	      "      --emu-video MODE  the virtual screen, e.g. 1920x1080@30\n"
 	      "      --emu-chip CHIP   ch9329 (default), ch9329f, ch32v208 or ch32v208-quiet\n"
 	      "      --emu-strict-gap  frames end by 3 ms of idle line, not by LEN (datasheet)\n"
+	      "      --emu-video-chip C  ms2109 (default), ms2109s or ms2130s; -noecho: answers\n"
+	      "                        without echo; -halves/-nohalves: mode halved above 189 MHz\n"
 	      "\n"
 	      "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n",
 	      out);
@@ -214,7 +216,8 @@ enum {
 	OPT_GAP,
 	OPT_NO_PIPELINE,
 	OPT_VIDEO,
-	OPT_VIDEO_MODE
+	OPT_VIDEO_MODE,
+	OPT_EMU_VIDEO_CHIP
 };
 
 static const struct option global_opts[] = {
@@ -235,6 +238,7 @@ static const struct option global_opts[] = {
 	{ "emu-video", required_argument, NULL, OPT_EMU_VIDEO },
 	{ "emu-chip", required_argument, NULL, OPT_EMU_CHIP },
 	{ "emu-strict-gap", no_argument, NULL, OPT_EMU_STRICT_GAP },
+	{ "emu-video-chip", required_argument, NULL, OPT_EMU_VIDEO_CHIP },
 	{ 0 },
 };
 
@@ -266,6 +270,7 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 		return CLI_OK;
 	}
 	case OPT_EMU_STRICT_GAP: cli->emu_strict_gap = true; return CLI_OK;
+	case OPT_EMU_VIDEO_CHIP: cli->emu_video_chip = arg; return CLI_OK; /* checked by vunit.c */
 	default: return CLI_USAGE;
 	}
 }

@@ -69,6 +69,14 @@ vunit_new(struct cli *cli)
 	struct vunit *u = xcalloc(1, sizeof(*u));
 	u->screen = vs;
 	ms2109_emu_init(&u->regs, NULL);
+	if (cli->emu_video_chip && ms2109_emu_set_chip(&u->regs, cli->emu_video_chip) < 0) {
+		cli_usage("--emu-video-chip is ms2109, ms2109s or ms2130s (+ -noecho, -halves), "
+			  "not '%s'",
+			  cli->emu_video_chip);
+		vscreen_free(vs);
+		free(u);
+		return NULL;
+	}
 	int w = 1920, h = 1080, fps = 30;
 	okvm_video_parse_mode(mode, &w, &h, &fps);
 	ms2109_emu_set_signal(&u->regs, true, w, h, fps * 100, 0);
