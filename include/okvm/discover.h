@@ -72,6 +72,13 @@ int okvm_discover_match(const struct okvm_unit_info *units, size_t n, const char
 /** "Mini-KVM", "KVM-Go", "KVM-VGA". */
 const char *okvm_variant_name(enum okvm_variant v);
 
+/**
+ * The USB VID:PID of the device a tty belongs to (/dev/ttyACM0 -> class/tty/ttyACM0, walked up
+ * to the first directory with idVendor/idProduct), so a bare --serial port can be looked up in
+ * the model table. @param root as for okvm_discover_scan. @return 0, -ENOENT (not a USB tty)
+ */
+int okvm_discover_tty_usb_id(const char *root, const char *tty, uint16_t *vid, uint16_t *pid);
+
 /** The sysfs root in effect for NULL (see okvm_discover_scan). Never NULL. */
 const char *okvm_discover_default_root(void);
 

@@ -642,6 +642,29 @@ okvm_discover_scan(const char *root, struct okvm_unit_info **out, size_t *n)
 	return 0;
 }
 
+int
+okvm_discover_tty_usb_id(const char *root, const char *tty, uint16_t *vid, uint16_t *pid)
+{
+	char link[PATH_MAX + 64], dir[PATH_MAX], real[PATH_MAX];
+	const char *name = tty;
+	if (realpath(tty, real)) /* a symlink such as /dev/serial/by-id/... */
+		name = real;
+	const char *slash = strrchr(name, '/');
+	snprintf(link, sizeof(link), "%s/class/tty/%s", root ? root : okvm_discover_default_root(),
+		 slash ? slash + 1 : name);
+	if (!realpath(link, dir))
+		return -ENOENT;
+	for (char *end; (end = strrchr(dir, '/')) && end != dir; *end = 0) {
+		uint16_t v = read_hex16(dir, "idVendor"), p = read_hex16(dir, "idProduct");
+		if (v || p) {
+			*vid = v;
+			*pid = p;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 void
 okvm_discover_free_units(struct okvm_unit_info *units)
 {
