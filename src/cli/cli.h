@@ -95,6 +95,7 @@ int cli_unit_discovered(struct cli *cli, struct okvm_unit **out, struct okvm_uni
 
 /* Commands (one file each in src/cli/). */
 int cmd_info(struct cli *cli, int argc, char **argv);          /* chip, target, LEDs, baud */
+int cmd_doctor(struct cli *cli, int argc, char **argv);        /* cmd_doctor.c: for owners */
 int cmd_mouse(struct cli *cli, int argc, char **argv);         /* move/click/scroll/rel */
 int cmd_reset(struct cli *cli, int argc, char **argv);         /* CH9329 RESET */
 int cmd_factory_reset(struct cli *cli, int argc, char **argv); /* CH9329 factory defaults */

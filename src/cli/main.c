@@ -29,6 +29,8 @@ static const struct cli_command commands[] = {
 	{ "script", cmd_script, "FILE|-",
 	  "run okvm commands from a file, one per line (+ sleep MS)" },
 	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
+	{ "doctor", cmd_doctor, "[--json]",
+	  "check this machine and the unit; a report for bug reports" },
 	{ "mouse", cmd_mouse, "move X Y [--raw] | click [BTN] | scroll N | rel DX DY",
 	  "use the mouse" },
 	{ "reset", cmd_reset, "", "restart the keyboard/mouse chip (CH9329)" },
