@@ -26,6 +26,13 @@ extern "C" {
  * the chip overwrites before the next poll is lost, so the gap must exceed the poll interval.
  */
 #define OKVM_LINK_DEFAULT_GAP_MS 12
+/*
+ * Idle line kept between two frames on the wire, from the previous frame's last byte to the
+ * next frame's first: the CH9329 ends a packet after 3 ms without a byte (CH9329-D, the
+ * parameter block's packet interval), so frames closer than that run into one. 3 ms plus 1 ms
+ * for the CH340's USB frame (bytes reach its UART on 1 ms USB frames).
+ */
+#define OKVM_LINK_FRAME_IDLE_US 4000
 #define OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS 500 /* CH9329-P section II */
 #define OKVM_LINK_DEFAULT_INFO_POLL_MS 1000
 #define OKVM_LINK_KBD_QUEUE 4096 /* keyboard reports queued at most (-EAGAIN beyond) */
@@ -50,6 +57,10 @@ struct okvm_link_state {
 	uint8_t version;
 	int baud;
 	bool chip_ok; /* the chip answered the last frame */
+	/* added: GET_INFO was never answered (some CH32V208 firmware ignores it; the link opened
+	   because the chip acknowledges HID reports, or because it is a CDC-ACM port): version,
+	   target_connected and leds are unknown, not "disconnected" */
+	bool info_unknown;
 };
 
 /** Called on the dispatch thread whenever a field of the state changes. */
@@ -59,7 +70,9 @@ typedef void (*okvm_link_listener)(const struct okvm_link_state *st, void *ud);
 struct okvm_link *okvm_link_new(const struct okvm_link_config *cfg);
 
 /**
- * Open the port, find the chip's baud (hardware.md 2.10) and read GET_INFO.
+ * Open the port, find the chip's baud (hardware.md 2.10) and read GET_INFO. A chip that never
+ * answers GET_INFO but acknowledges a keyboard all-up report, or any chip on a CDC-ACM port
+ * (a CH32V208), opens with state.info_unknown (warned once).
  * @return 0, -ETIMEDOUT if the chip never answers, or the port's open error (-ENOENT, -EACCES,
  *         -EBUSY ...; logged with the fix).
  */

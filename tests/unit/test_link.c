@@ -435,11 +435,11 @@ test_chip_never_answers(void **state)
 	okvm_link_send_kbd(fx->link, &key_a);
 	pump(fx);
 	expect_frame(fx, KBD_A, sizeof(KBD_A));
-	fx->clock.t += 15 * MS; /* 14 bytes at 9600 baud: 14.6 ms */
+	fx->clock.t += 19 * MS; /* 14 bytes at 9600 baud: 14.6 ms, then the 4 ms idle line */
 	pump(fx);
 	uint8_t b[20];
 	expect_frame(fx, b, kbd_frame(b, &key_b));
-	fx->clock.t += 484 * MS; /* 499 ms after A */
+	fx->clock.t += 480 * MS; /* 499 ms after A */
 	pump(fx);
 	expect_silence(fx); /* two in flight: C waits */
 	assert_int_equal(okvm_link_pending(fx->link), 3);
@@ -452,7 +452,7 @@ test_chip_never_answers(void **state)
 	assert_int_equal(st.resyncs, 1);
 	assert_false(fx->last.chip_ok);
 	assert_int_equal(fx->listener_calls, calls + 1);
-	fx->clock.t += 14 * MS; /* 499 ms after B */
+	fx->clock.t += 18 * MS; /* 499 ms after B */
 	pump(fx);
 	okvm_link_get_stats(fx->link, &st);
 	assert_int_equal(st.timeouts, 1);
@@ -490,7 +490,10 @@ test_pipeline_window(void **state)
 	/* the timerfd is armed for the end of A's wire time: the fd becomes readable by itself */
 	struct pollfd pfd = { .fd = okvm_link_fd(fx->link), .events = POLLIN };
 	assert_int_equal(poll(&pfd, 1, 2000), 1);
-	fx->clock.t += 1 * MS;
+	fx->clock.t += 4 * MS; /* 18 ms: A's 14.6 ms of wire time and not yet the idle line */
+	pump(fx);
+	expect_silence(fx);
+	fx->clock.t += 1 * MS; /* 14.6 + OKVM_LINK_FRAME_IDLE_US (4 ms) passed */
 	pump(fx);
 	uint8_t b[20];
 	expect_frame(fx, b, kbd_frame(b, &key_b)); /* before A's ACK */
@@ -503,7 +506,7 @@ test_pipeline_window(void **state)
 	pump(fx);
 	expect_silence(fx);
 	ack(fx, 0x02);
-	fx->clock.t += 14 * MS; /* the third's wire time is not over yet */
+	fx->clock.t += 18 * MS; /* the third's wire time and idle line are not over yet */
 	pump(fx);
 	expect_silence(fx);
 	fx->clock.t += 1 * MS;
@@ -565,7 +568,7 @@ test_pipeline_reply_matching(void **state)
 	okvm_link_send_kbd(fx->link, &key_b);
 	pump(fx);
 	expect_frame(fx, KBD_A, sizeof(KBD_A));
-	fx->clock.t += 15 * MS;
+	fx->clock.t += 19 * MS; /* wire time + idle line */
 	pump(fx);
 	uint8_t f[20], err[8], e5 = 0xE5;
 	expect_frame(fx, f, kbd_frame(f, &key_b));
@@ -585,7 +588,7 @@ test_pipeline_reply_matching(void **state)
 	fx->clock.t += 12 * MS;
 	pump(fx);
 	expect_frame(fx, KBD_A, sizeof(KBD_A));
-	fx->clock.t += 15 * MS;
+	fx->clock.t += 19 * MS; /* wire time + idle line */
 	pump(fx);
 	expect_frame(fx, ABS_320_533, sizeof(ABS_320_533));
 	ack(fx, 0x04);
@@ -844,18 +847,107 @@ test_baud_detection_gives_up(void **state)
 	struct fixture *fx = setup_raw();
 	struct okvm_link_config cfg = { .path = fx->chip.slave, .ack_timeout_ms = 80 };
 	fx->link = okvm_link_new(&cfg);
+	/* GET_INFO quick at both, a keyboard all-up at both (a chip that ignores GET_INFO would
+	 * ACK it), GET_INFO with the full timeout at both */
 	const struct fake_step steps[] = {
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_EXPECT, KBD_UP, sizeof(KBD_UP), 115200, NULL },
+		{ FAKE_EXPECT, KBD_UP, sizeof(KBD_UP), 9600, NULL },
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
 	};
-	fake_chip_run(&fx->chip, steps, 4, -1);
+	fake_chip_run(&fx->chip, steps, 6, -1);
 	assert_int_equal(okvm_link_open(fx->link), -ETIMEDOUT);
-	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	assert_int_equal(fake_chip_join(&fx->chip), 6);
 	assert_false(fake_chip_has_input(&fx->chip, 100));
 	teardown_link(fx);
 }
+
+static char fid_log[4096];
+
+static void
+fid_capture(enum okvm_log_level level, const char *fmt, va_list ap, void *ud)
+{
+	(void)level;
+	(void)ud;
+	size_t n = strlen(fid_log);
+	vsnprintf(fid_log + n, sizeof(fid_log) - n, fmt, ap);
+}
+
+/*
+ * Belief: every chip answers GET_INFO. Not so for some CH32V208 firmware (openterface-rs; the
+ * official app only warns). A chip that ignores GET_INFO but ACKs a keyboard all-up report
+ * opens, with the state "unknown" (not "disconnected") and a warning.
+ */
+static void
+test_silent_get_info_opens(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_raw();
+	fid_log[0] = 0;
+	okvm_log_set_handler(fid_capture, NULL);
+	struct okvm_link_config cfg = { .path = fx->chip.slave, .baud = 9600 };
+	fx->link = okvm_link_new(&cfg);
+	okvm_link_set_listener(fx->link, on_state, fx);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_EXPECT, KBD_UP, sizeof(KBD_UP), 9600, NULL },
+		{ FAKE_REPLY, KBD_ACK, sizeof(KBD_ACK), 0, NULL },
+	};
+	fake_chip_run(&fx->chip, steps, 3, -1);
+	assert_int_equal(okvm_link_open(fx->link), 0);
+	assert_int_equal(fake_chip_join(&fx->chip), 3);
+	struct okvm_link_state st;
+	okvm_link_get_state(fx->link, &st);
+	assert_true(st.info_unknown);
+	assert_true(st.chip_ok);
+	assert_int_equal(st.baud, 9600);
+	assert_non_null(strstr(fid_log, "does not answer GET_INFO"));
+	assert_non_null(strstr(fid_log, "unknown"));
+	/* input goes out at once: no GET_INFO poll stands in front of it */
+	okvm_link_send_kbd(fx->link, &key_a);
+	assert_int_equal(okvm_link_dispatch(fx->link), 0);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	teardown_link(fx);
+}
+
+/*
+ * Belief: the chip ACKs every HID report (CH9329-P). Unknown for a CH32V208. A chip that never
+ * ACKs must not make every report wait out the 500 ms ACK timeout: after NOACK_AFTER (3)
+ * unanswered reports the link says so once and paces by the gap alone; those reports do not
+ * count as failures (report_timeouts 0).
+ */
+static void
+test_no_ack_goes_unpaced(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	fx->clock.real = true;
+	fid_log[0] = 0;
+	okvm_log_set_handler(fid_capture, NULL);
+	for (int i = 0; i < 10; i++)
+		okvm_link_send_kbd(fx->link, i % 2 ? &key_b : &key_a);
+	uint64_t t0 = clock_read(&fx->clock);
+	assert_int_equal(okvm_link_flush(fx->link, 4000), 0);
+	double ms = (double)(clock_read(&fx->clock) - t0) / 1e6;
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.reports_sent, 10);
+	assert_true(st.unpaced >= 6);
+	assert_int_equal(st.report_timeouts, 0);
+	/* three timeouts (~1 s, two in flight) then 12 ms a report; waiting out each: ~2.5 s */
+	assert_true(ms < 1500);
+	assert_non_null(strstr(fid_log, "does not acknowledge HID reports"));
+	teardown_link(fx);
+}
+
+/*
+ * Belief: the CH9329 cuts frames by LEN, so back-to-back frames are fine (the official app
+ * writes them so). The datasheet says a packet ends after 3 ms of idle line: pipelined reports
+ * keep OKVM_LINK_FRAME_IDLE_US between the previous frame's last byte and the next one's first.
+ * (test_pipeline_window checks the exact instant with the injected clock.)
+ */
 
 /* The factory parameter block (hardware.md 2.8) with a given baud. */
 static void
@@ -1275,6 +1367,8 @@ main(void)
 		cmocka_unit_test(test_info_poll_due_after_open),
 		cmocka_unit_test(test_baud_detection),
 		cmocka_unit_test(test_baud_detection_gives_up),
+		cmocka_unit_test(test_silent_get_info_opens),
+		cmocka_unit_test(test_no_ack_goes_unpaced),
 		cmocka_unit_test(test_set_baud_sequence),
 		cmocka_unit_test(test_command_error_reply),
 		cmocka_unit_test(test_factory_reset_rts),

@@ -46,27 +46,75 @@ switch_baud(struct okvm_link *l, int baud)
 	return okvm_serial_set_baud(l->ser, baud);
 }
 
-/* The given baud only; otherwise 115200 then 9600, two cycles, GET_INFO as probe (the official
- * app starts at its stored baud or 9600: hardware.md 2.10). */
+/* GET_INFO unanswered: does the chip acknowledge a keyboard all-up report (presses nothing)?
+ * Some CH32V208 firmware ignores GET_INFO (openterface-rs); the official app only warns. */
+static int
+hid_probe_within(struct okvm_link *l, int timeout_ms)
+{
+	struct okvm_ch9329_frame f, rep;
+	okvm_ch9329_build_kbd(&f, &(struct okvm_kbd_report){ 0 });
+	int rc = okvm_link_command(l, &f, &rep, timeout_ms);
+	return rc == -EPROTO ? 0 : rc; /* an error status is an answer too */
+}
+
+/* Opened without GET_INFO: the state says "unknown", not "disconnected". */
+static void
+open_unknown(struct okvm_link *l, bool acks)
+{
+	struct okvm_link_state st = l->state;
+	st.baud = okvm_serial_baud(l->ser);
+	st.chip_ok = acks;
+	st.info_unknown = true;
+	st.target_connected = false;
+	st.leds = 0;
+	st.version = 0;
+	link_update_state(l, &st);
+	l->no_ack = !acks;
+	okvm_log(OKVM_LOG_WARN,
+		 "%s: the chip does not answer GET_INFO at %d baud; going on without it (target "
+		 "and LEDs unknown)%s",
+		 l->path, st.baud,
+		 acks ? "" : "; it does not acknowledge HID reports either: sending unpaced");
+}
+
+/* The given baud only; otherwise 115200 then 9600, GET_INFO as probe (the official app starts
+ * at its stored baud or 9600: hardware.md 2.10), first with PROBE_MS each (a wrong guess costs
+ * little), then with the full ACK timeout. Between the two rounds, if GET_INFO got no answer, a
+ * keyboard all-up report is tried at each baud; on a CDC-ACM port (a CH32V208, fixed 115200)
+ * the link opens at 115200 even if nothing answers (what it answers is not confirmed). */
 static int
 detect(struct okvm_link *l)
 {
-	static const int order[] = { 115200, 9600, 115200, 9600 };
-	int n = l->cfg_baud ? 1 : 4;
-	for (int i = 0; i < n; i++) {
-		int baud = l->cfg_baud ? l->cfg_baud : order[i];
-		int rc = switch_baud(l, baud);
-		if (rc < 0)
-			return rc;
-		okvm_log(OKVM_LOG_DEBUG, "%s: probing the CH9329 at %d baud", l->path, baud);
-		/* A GET_INFO exchange takes ~21 ms of wire time at 9600, so the first cycle waits
-		   PROBE_MS (a wrong guess costs little); the second waits the full ACK timeout. */
-		int t = i < 2 && PROBE_MS < l->ack_timeout_ms ? PROBE_MS : l->ack_timeout_ms;
-		rc = probe_within(l, t);
-		if (rc != -ETIMEDOUT)
-			return rc;
+	bool acm = serial_is_cdc_acm(l->ser);
+	int bauds[2] = { 115200, 9600 }, nb = 2;
+	if (l->cfg_baud || acm) {
+		bauds[0] = l->cfg_baud ? l->cfg_baud : 115200;
+		nb = 1;
 	}
-	return -ETIMEDOUT;
+	int quick = PROBE_MS < l->ack_timeout_ms ? PROBE_MS : l->ack_timeout_ms;
+	/* round 0: GET_INFO, quick; 1: keyboard all-up, quick; 2: GET_INFO, full timeout */
+	for (int round = 0; round < (nb == 1 ? 2 : 3); round++) {
+		for (int i = 0; i < nb; i++) {
+			int rc = switch_baud(l, bauds[i]);
+			if (rc < 0)
+				return rc;
+			okvm_log(OKVM_LOG_DEBUG, "%s: probing the CH9329 at %d baud (%s)", l->path,
+				 bauds[i], round == 1 ? "keyboard all-up" : "GET_INFO");
+			if (round == 1) {
+				rc = hid_probe_within(l, quick);
+				if (rc == 0)
+					open_unknown(l, true);
+			} else {
+				rc = probe_within(l, round ? l->ack_timeout_ms : quick);
+			}
+			if (rc != -ETIMEDOUT)
+				return rc;
+		}
+	}
+	if (!acm)
+		return -ETIMEDOUT;
+	open_unknown(l, false);
+	return 0;
 }
 
 int
@@ -127,6 +175,9 @@ okvm_link_reopen(struct okvm_link *l, const char *path)
 	queue_clear(&l->q);
 	l->nfl = 0;
 	l->any_report = false;
+	l->no_ack = l->hid_acked = false;
+	l->noack_run = 0;
+	l->state.info_unknown = false;
 	okvm_ch9329_parser_reset(&l->parser);
 	if (path && strcmp(path, l->path)) {
 		char *p = xstrdup(path);
@@ -213,8 +264,10 @@ okvm_link_reset(struct okvm_link *l)
 static bool
 is_ch32v208(const struct okvm_link *l)
 {
-	/* MAC SerialResponseHandler: versions 0x82..0x84 mean a CH32V208 (hardware.md 2.4) */
-	return l->state.version >= 0x82 && l->state.version <= 0x84;
+	/* MAC SerialResponseHandler: versions 0x82..0x84 mean a CH32V208 (hardware.md 2.4); a
+	   CDC-ACM port is one too (QT decides by 1A86:FE0C, the cdc_acm device) */
+	return (l->state.version >= 0x82 && l->state.version <= 0x84) ||
+	       (l->ser && serial_is_cdc_acm(l->ser));
 }
 
 /* Hardware method (boards >= v1.9): RTS drives the CH9329's DEF pin (hardware.md 2.10/2.11). */

@@ -94,6 +94,10 @@ struct okvm_link {
 	size_t nfl;
 	bool any_report;
 	uint64_t last_report_ns, next_poll_ns;
+	uint64_t last_wire_end_ns; /* the last byte of the newest frame written leaves the host */
+	bool no_ack;               /* the chip does not ACK HID reports: sent unpaced by ACKs */
+	bool hid_acked;            /* a HID report was acknowledged since open */
+	unsigned noack_run;        /* HID reports unanswered in a row while none was ever ACKed */
 	bool suspended;                       /* maintenance in progress: no HID, no polls */
 	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */
 	struct okvm_ch9329_parser parser;
@@ -146,6 +150,8 @@ int link_wait_cmd(struct okvm_link *l, int timeout_ms);
 /** Attach an opened port to the epoll set. */
 int link_attach(struct okvm_link *l, struct okvm_serial *s);
 void link_detach(struct okvm_link *l);
+/** serial.c: the port is a CDC-ACM one (cdc_acm driver or a ttyACM name): a CH32V208. */
+bool serial_is_cdc_acm(const struct okvm_serial *s);
 /** Sleep for ms on the dispatch thread (device timing, not synchronisation). */
 void link_sleep_ms(int ms);
 

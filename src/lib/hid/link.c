@@ -41,6 +41,9 @@
 
 #define NS_PER_MS 1000000ull
 #define LOCK_REFRESH_MS 50
+#define NOACK_AFTER 3         /* unanswered HID reports (none ever ACKed) that mean "no ACKs" */
+#define QUIET_POLL_MS 30000   /* GET_INFO never answered: ask this seldom ... */
+#define QUIET_POLL_TIMEOUT_MS 100 /* ... and wait this long (an exchange is 21 ms at 9600) */
 
 static uint64_t
 mono_ns(void *ud)
@@ -214,6 +217,16 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 			 strerror((int)-w));
 		return (int)w;
 	}
+	l->last_wire_end_ns = now + wire_ns(l, n);
+	if (kind == FL_HID && l->no_ack) {
+		/* nothing will answer: not in flight, the gaps alone pace it */
+		l->st.reports_sent++;
+		l->st.unpaced++;
+		l->last_report_ns = now;
+		l->any_report = true;
+		queue_hid_done(&l->q);
+		return 0;
+	}
 	l->fl[l->nfl++] = (struct inflight){ .kind = kind,
 					     .cmd = f->cmd,
 					     .sent_ns = now,
@@ -242,11 +255,32 @@ finish_poll(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 	if (okvm_ch9329_parse_info(f, &info) < 0)
 		return;
 	struct okvm_link_state st = l->state;
+	if (st.info_unknown)
+		okvm_log(OKVM_LOG_INFO, "%s: the chip answers GET_INFO now", l->path);
 	st.version = info.version;
 	st.target_connected = info.target_connected;
 	st.leds = info.leds;
 	st.chip_ok = true;
+	st.info_unknown = false;
 	link_update_state(l, &st);
+}
+
+/* A HID report got no reply. While none was ever acknowledged, NOACK_AFTER in a row mean this
+ * chip does not ACK HID reports (unknown for a CH32V208): stop waiting for ACKs. */
+static void
+hid_unanswered(struct okvm_link *l)
+{
+	if (l->no_ack)
+		return; /* sent before we knew: not a failure either */
+	l->st.report_timeouts++;
+	if (l->hid_acked || ++l->noack_run < NOACK_AFTER)
+		return;
+	l->no_ack = true;
+	l->st.report_timeouts = 0; /* not failures: this chip never answers them */
+	okvm_log(OKVM_LOG_WARN,
+		 "%s: the chip does not acknowledge HID reports; sending them without waiting for "
+		 "ACKs, %d ms apart",
+		 l->path, (int)(l->gap_ns / NS_PER_MS));
 }
 
 /* Take the oldest in-flight frame off the FIFO. */
@@ -282,6 +316,8 @@ complete(struct okvm_link *l, const struct inflight *fl, const struct okvm_ch932
 	l->last_status = status;
 	if (fl->kind == FL_HID) {
 		l->st.acks++;
+		l->hid_acked = true;
+		l->noack_run = 0;
 		queue_hid_done(&l->q);
 	} else if (fl->kind == FL_POLL && !status) {
 		finish_poll(l, f);
@@ -290,6 +326,8 @@ complete(struct okvm_link *l, const struct inflight *fl, const struct okvm_ch932
 		l->cmd.rc = status ? -EPROTO : 0;
 		l->cmd.phase = CMD_DONE;
 	}
+	if (!l->nfl)
+		l->last_wire_end_ns = 0; /* the chip answered the newest frame: its packet ended */
 	if (!l->state.chip_ok)
 		okvm_log(OKVM_LOG_INFO, "%s: the CH9329 answers again", l->path);
 	set_chip_ok(l, true);
@@ -314,7 +352,7 @@ lost_reply(struct okvm_link *l, const struct inflight *x)
 {
 	l->st.timeouts++;
 	if (x->kind == FL_HID)
-		l->st.report_timeouts++;
+		hid_unanswered(l);
 	okvm_log(OKVM_LOG_INFO, "%s: no reply to %s; the CH9329 answered the next frame", l->path,
 		 okvm_ch9329_cmd_name(x->cmd));
 	fail_inflight(l, x, -ETIMEDOUT);
@@ -340,6 +378,12 @@ handle_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f)
 		return;
 	}
 	l->st.unsolicited++;
+	if (l->no_ack && f->cmd >= (OKVM_CH9329_CMD_SEND_KB_GENERAL | OKVM_CH9329_REPLY_OK) &&
+	    f->cmd <= (OKVM_CH9329_CMD_SEND_MY_HID | OKVM_CH9329_REPLY_OK)) {
+		l->no_ack = false;
+		l->hid_acked = true;
+		okvm_log(OKVM_LOG_INFO, "%s: the chip acknowledges HID reports after all", l->path);
+	}
 	okvm_log(OKVM_LOG_DEBUG, "%s: ignoring %s (0x%02X), nothing waits for it", l->path,
 		 okvm_ch9329_cmd_name(f->cmd), f->cmd);
 }
@@ -381,9 +425,11 @@ check_timeout(struct okvm_link *l, uint64_t now)
 		struct inflight x = pop_inflight(l);
 		l->st.timeouts++;
 		l->st.resyncs++;
-		if (x.kind == FL_HID)
-			l->st.report_timeouts++;
 		okvm_ch9329_parser_reset(&l->parser);
+		if (x.kind == FL_POLL && l->state.info_unknown)
+			continue; /* expected: this chip ignores GET_INFO; it is not "gone" */
+		if (x.kind == FL_HID)
+			hid_unanswered(l);
 		if (l->state.chip_ok || x.kind == FL_CMD)
 			okvm_log(x.kind == FL_HID ? OKVM_LOG_WARN : OKVM_LOG_INFO,
 				 "%s: no reply to %s within %d ms; resynchronising", l->path,
@@ -392,6 +438,13 @@ check_timeout(struct okvm_link *l, uint64_t now)
 		fail_inflight(l, &x, -ETIMEDOUT);
 		set_chip_ok(l, false);
 	}
+}
+
+/* The chip ends a packet after 3 ms of idle line: keep that between frames on the wire. */
+static uint64_t
+idle_end_ns(const struct okvm_link *l)
+{
+	return l->last_wire_end_ns ? l->last_wire_end_ns + OKVM_LINK_FRAME_IDLE_US * 1000ull : 0;
 }
 
 static bool
@@ -417,7 +470,7 @@ window_open(struct okvm_link *l, uint64_t now)
 static int
 pump(struct okvm_link *l, uint64_t now)
 {
-	if (!l->ser || !window_open(l, now))
+	if (!l->ser || !window_open(l, now) || now < idle_end_ns(l))
 		return 0;
 	if (l->cmd.phase == CMD_QUEUED) {
 		if (l->nfl)
@@ -448,8 +501,12 @@ pump(struct okvm_link *l, uint64_t now)
 	}
 	if (!l->nfl && l->poll_ms && now >= l->next_poll_ns && !okvm_link_pending(l)) {
 		okvm_ch9329_build_simple(&f, OKVM_CH9329_CMD_GET_INFO);
-		l->next_poll_ns = now + (uint64_t)l->poll_ms * NS_PER_MS;
-		int rc = send_frame(l, &f, FL_POLL, l->ack_timeout_ms);
+		/* a chip that ignores GET_INFO: seldom and briefly, so input is not held up */
+		bool quiet = l->state.info_unknown;
+		int every = quiet && l->poll_ms < QUIET_POLL_MS ? QUIET_POLL_MS : l->poll_ms;
+		l->next_poll_ns = now + (uint64_t)every * NS_PER_MS;
+		int rc = send_frame(l, &f, FL_POLL,
+				   quiet ? QUIET_POLL_TIMEOUT_MS : l->ack_timeout_ms);
 		return rc == -ENODEV ? rc : 0;
 	}
 	return 0;
@@ -459,15 +516,23 @@ pump(struct okvm_link *l, uint64_t now)
 static uint64_t
 next_send_ns(struct okvm_link *l, uint64_t now)
 {
+	uint64_t idle = idle_end_ns(l);
+	if (l->ser && l->cmd.phase == CMD_QUEUED && !l->nfl)
+		return idle > now ? idle : UINT64_MAX; /* only the idle line holds it back */
 	if (!l->ser || l->suspended || l->cmd.phase == CMD_QUEUED)
 		return UINT64_MAX; /* a queued command goes once a reply or timeout empties the link */
 	if (l->nfl && (l->fl[0].kind != FL_HID || l->nfl >= (size_t)l->window))
 		return UINT64_MAX;
-	if (!queue_queued(&l->q))
-		return l->nfl || !l->poll_ms ? UINT64_MAX : l->next_poll_ns;
+	if (!queue_queued(&l->q)) {
+		if (l->nfl || !l->poll_ms)
+			return UINT64_MAX;
+		return l->next_poll_ns > idle ? l->next_poll_ns : idle;
+	}
 	uint64_t t = l->any_report ? l->last_report_ns + l->gap_ns : 0;
 	if (l->nfl && l->fl[l->nfl - 1].wire_end_ns > t)
 		t = l->fl[l->nfl - 1].wire_end_ns;
+	if (idle > t)
+		t = idle;
 	return t > now ? t : UINT64_MAX; /* due already: pump just sent what it could */
 }
 
@@ -600,6 +665,7 @@ okvm_link_get_info(struct okvm_link *l, struct okvm_ch9329_info *out, int timeou
 	st.version = out->version;
 	st.target_connected = out->target_connected;
 	st.leds = out->leds;
+	st.info_unknown = false;
 	link_update_state(l, &st);
 	return 0;
 }

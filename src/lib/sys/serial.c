@@ -4,7 +4,11 @@
  * Raw 8N1 without flow control at a standard speed (hardware.md 2.1), non-blocking, exclusive
  * (TIOCEXCL, so a second okvm or a stray `cat` cannot interleave bytes). Linux raises DTR and
  * RTS on open; on a Mini-KVM v1.9 DTR asserted cuts the switchable USB port's ground and RTS
- * held > 3 s factory-resets the CH9329 (hardware.md 2.11), so both are deasserted immediately.
+ * held > 3 s factory-resets the CH9329 (hardware.md 2.11), so on a CH340 port (ch341 driver,
+ * ttyUSB) both are deasserted right after TIOCEXCL, before the termios calls (USB control
+ * transfers), so the port's ground is cut as briefly as possible. A CDC-ACM port (cdc_acm,
+ * ttyACM: a KVM-Go's CH32V208) keeps its lines as Linux set them: many CDC-ACM firmwares stop
+ * sending while DTR is low (the official app clears DTR on CH9329 units only, QT PR 649).
  *
  * A pseudo-terminal has no modem lines (TIOCMBIS fails with ENOTTY). The virtual unit listens on
  * a Unix datagram socket instead (docs/contracts.md section 1): PATH.modem next to the tty, or a
@@ -37,7 +41,10 @@ struct okvm_serial {
 	char *path;
 	char *modem_path; /* datagram socket of a virtual unit, or NULL */
 	int modem_fd;     /* unbound datagram socket used to send, or -1 */
+	bool cdc_acm;     /* a CDC-ACM port: the modem lines are left alone */
 };
+
+bool serial_is_cdc_acm(const struct okvm_serial *s); /* lib/hid/link-private.h */
 
 static const struct {
 	int baud;
@@ -153,6 +160,50 @@ modem_path_default(struct okvm_serial *s)
 		s->modem_path = strdup(buf);
 }
 
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* The tty's driver from sysfs (OKVM_SYSFS_ROOT, else /sys): cdc_acm, or a ttyACM name when sysfs
+ * has no entry (the path given or where it leads, e.g. a symlink in /dev/serial/by-id). */
+static bool
+is_cdc_acm(const char *path)
+{
+	char real[4096], link[4096], drv[4096];
+	const char *root = getenv("OKVM_SYSFS_ROOT");
+	const char *given = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *name = given;
+	if (realpath(path, real))
+		name = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	int n = snprintf(link, sizeof(link), "%s/class/tty/%s/device/driver",
+			 root && *root ? root : "/sys", name);
+	ssize_t k = n > 0 && (size_t)n < sizeof(link) ? readlink(link, drv, sizeof(drv) - 1) : -1;
+	if (k > 0) {
+		drv[k] = 0;
+		const char *d = strrchr(drv, '/') ? strrchr(drv, '/') + 1 : drv;
+		return !strcmp(d, "cdc_acm");
+	}
+	return has_prefix(name, "ttyACM") || has_prefix(given, "ttyACM");
+}
+
+bool
+serial_is_cdc_acm(const struct okvm_serial *s)
+{
+	return s->cdc_acm;
+}
+
+/* Right after open: what Linux raised, lowered (CH340 ports only; see DESIGN). */
+static void
+lower_lines(struct okvm_serial *s)
+{
+	if (s->cdc_acm)
+		return;
+	okvm_serial_set_dtr(s, false);
+	okvm_serial_set_rts(s, false);
+}
+
 int
 okvm_serial_open(const char *path, int baud, struct okvm_serial **out)
 {
@@ -162,12 +213,8 @@ okvm_serial_open(const char *path, int baud, struct okvm_serial **out)
 	}
 	int fd = -1;
 	int rc = open_tty(path, &fd);
-	if (rc == 0)
-		rc = configure(fd, baud);
 	if (rc < 0) {
 		explain_open_error(path, -rc);
-		if (fd >= 0)
-			close(fd);
 		return rc;
 	}
 	struct okvm_serial *s = xcalloc(1, sizeof(*s));
@@ -175,9 +222,15 @@ okvm_serial_open(const char *path, int baud, struct okvm_serial **out)
 	s->fd = fd;
 	s->baud = baud;
 	s->modem_fd = -1;
+	s->cdc_acm = is_cdc_acm(path);
 	modem_path_default(s);
-	okvm_serial_set_dtr(s, false);
-	okvm_serial_set_rts(s, false);
+	lower_lines(s); /* before the termios calls: the switchable port's ground is cut till then */
+	rc = configure(fd, baud);
+	if (rc < 0) {
+		explain_open_error(path, -rc);
+		okvm_serial_close(s);
+		return rc;
+	}
 	*out = s;
 	return 0;
 }
@@ -320,6 +373,8 @@ okvm_serial_set_modem_socket(struct okvm_serial *s, const char *path)
 	if (!path)
 		return 0;
 	s->modem_path = xstrdup(path);
+	if (s->cdc_acm)
+		return 0; /* lines left as they are (see DESIGN) */
 	int rc = okvm_serial_set_dtr(s, false);
 	int rc2 = okvm_serial_set_rts(s, false);
 	return rc ? rc : rc2;
