@@ -9,6 +9,15 @@
  * test can script the signal, the mode and the toggle by writing the file before a command.
  * Every feature report is appended to <node>.log as "set|get XX XX ..." for byte-exact checks.
  * <node>.deny makes open() fail with EACCES (a node without the udev rule).
+ *
+ * For other programs (hidapi and the like) it answers as the hidraw driver does: the request is
+ * looked at as 32 bits (the kernel ABI's unsigned int, so an int request sign-extended to 64
+ * bits is the same ioctl), HIDIOCGRDESCSIZE/HIDIOCGRDESC give a vendor-page descriptor with one
+ * feature report of the model's id and length, HIDIOCGRAWINFO gives BUS_USB and the ID
+ * (OKVM_FAKE_HIDRAW_ID=VVVV:PPPP, default 534d:2109), HIDIOCGRAWNAME/PHYS/UNIQ(len) copy at most
+ * len bytes and return the count, and any other request is ENOTTY. The placeholder fd is an
+ * eventfd that never becomes readable (the chip sends no input reports); write() fails with
+ * EPIPE (no output report).
  * Other paths and fds go to the real libc functions.
  */
 /* Define open and open64 both: undo Meson's 64-bit redirection for this file. */
@@ -21,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -99,7 +109,7 @@ log_report(struct fake *f, const char *what, const uint8_t *buf, size_t len)
 }
 
 static int
-open_fake(const char *path)
+open_fake(const char *path, int flags)
 {
 	char deny[4096];
 	const char *name = strrchr(path, '/') + 1;
@@ -115,7 +125,7 @@ open_fake(const char *path)
 		if (!f)
 			break;
 		snprintf(f->name, sizeof(f->name), "%s", name);
-		f->fd = memfd_create("fake-hidraw", MFD_CLOEXEC);
+		f->fd = eventfd(0, EFD_CLOEXEC | ((flags & O_NONBLOCK) ? EFD_NONBLOCK : 0));
 		load(f);
 		fakes[i] = f;
 		return f->fd;
@@ -163,7 +173,7 @@ open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
 	va_end(ap);
-	return fake_dir(path) ? open_fake(path) : real_open(path, flags, mode);
+	return fake_dir(path) ? open_fake(path, flags) : real_open(path, flags, mode);
 }
 
 int
@@ -174,7 +184,7 @@ open64(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
 	va_end(ap);
-	return fake_dir(path) ? open_fake(path) : real_open64(path, flags, mode);
+	return fake_dir(path) ? open_fake(path, flags) : real_open64(path, flags, mode);
 }
 
 int
@@ -185,7 +195,7 @@ openat(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
 	va_end(ap);
-	return fake_dir(path) ? open_fake(path) : real_openat(dirfd, path, flags, mode);
+	return fake_dir(path) ? open_fake(path, flags) : real_openat(dirfd, path, flags, mode);
 }
 
 int
@@ -196,15 +206,85 @@ openat64(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
 	va_end(ap);
-	return fake_dir(path) ? open_fake(path) : real_openat64(dirfd, path, flags, mode);
+	return fake_dir(path) ? open_fake(path, flags) : real_openat64(dirfd, path, flags, mode);
+}
+
+/* A vendor-defined collection with one feature report of the chip's id and length. */
+static size_t
+descriptor(const struct fake *f, uint8_t *d)
+{
+	size_t n = 0;
+	const uint8_t head[] = { 0x06, 0x00, 0xff, /* Usage Page (Vendor 0xFF00) */
+				 0x09, 0x01,       /* Usage (1) */
+				 0xa1, 0x01 };     /* Collection (Application) */
+	memcpy(d, head, sizeof(head));
+	n = sizeof(head);
+	if (f->emu.report_id) {
+		d[n++] = 0x85; /* Report ID */
+		d[n++] = f->emu.report_id;
+	}
+	const uint8_t body[] = { 0x15, 0x00, /* Logical Minimum (0) */
+				 0x26, 0xff,
+				 0x00,                                   /* Logical Maximum (255) */
+				 0x75, 0x08,                             /* Report Size (8) */
+				 0x95, (uint8_t)(f->emu.report_len - 1), /* Report Count */
+				 0x09, 0x01,                             /* Usage (1) */
+				 0xb1, 0x02, /* Feature (Data, Var, Abs) */
+				 0xc0 };     /* End Collection */
+	memcpy(d + n, body, sizeof(body));
+	return n + sizeof(body);
 }
 
 static int
-feature(struct fake *f, unsigned long req, uint8_t *buf)
+copy_string(const char *s, void *out, size_t max)
+{
+	size_t len = strlen(s) + 1;
+	if (len > max)
+		len = max;
+	memcpy(out, s, len);
+	return (int)len;
+}
+
+static int
+feature(struct fake *f, unsigned int req, uint8_t *buf)
 {
 	size_t len = _IOC_SIZE(req);
+	unsigned vid = 0x534d, pid = 0x2109;
+	const char *id = getenv("OKVM_FAKE_HIDRAW_ID");
+	if (id)
+		sscanf(id, "%x:%x", &vid, &pid);
 	int rc;
-	if (_IOC_NR(req) == _IOC_NR(HIDIOCSFEATURE(0))) {
+	if (req == HIDIOCGRDESCSIZE) {
+		uint8_t d[64];
+		*(int *)buf = (int)descriptor(f, d);
+		return 0;
+	} else if (req == HIDIOCGRDESC) {
+		struct hidraw_report_descriptor *rd = (void *)buf;
+		uint8_t d[64];
+		size_t n = descriptor(f, d);
+		if (rd->size > HID_MAX_DESCRIPTOR_SIZE - 1) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(rd->value, d, rd->size < n ? rd->size : n);
+		return 0;
+	} else if (req == HIDIOCGRAWINFO) {
+		struct hidraw_devinfo *info = (void *)buf;
+		info->bustype = 3; /* BUS_USB */
+		info->vendor = (__s16)vid;
+		info->product = (__s16)pid;
+		return 0;
+	} else if (_IOC_DIR(req) == _IOC_READ && _IOC_NR(req) == _IOC_NR(HIDIOCGRAWNAME(0))) {
+		return copy_string(vid == 0x534d ? "MACROSILICON Openterface" : "USB Video", buf,
+				   len);
+	} else if (_IOC_DIR(req) == _IOC_READ && _IOC_NR(req) == _IOC_NR(HIDIOCGRAWPHYS(0))) {
+		return copy_string("usb-0000:00:14.0-3.1/input4", buf, len);
+	} else if (_IOC_DIR(req) == _IOC_READ && _IOC_NR(req) == _IOC_NR(HIDIOCGRAWUNIQ(0))) {
+		return copy_string("", buf, len);
+	}
+	if (_IOC_DIR(req) != (_IOC_READ | _IOC_WRITE)) {
+		rc = -ENOTTY;
+	} else if (_IOC_NR(req) == _IOC_NR(HIDIOCSFEATURE(0))) {
 		log_report(f, "set", buf, len);
 		load(f); /* another process (or the test) may have changed the state */
 		rc = ms2109_emu_feature_set(&f->emu, buf, len);
@@ -235,9 +315,25 @@ ioctl(int fd, unsigned long req, ...)
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
 	struct fake *f = find(fd);
-	if (f && _IOC_TYPE(req) == 'H')
-		return feature(f, req, arg);
+	if (f && _IOC_TYPE((unsigned int)req) == 'H')
+		return feature(f, (unsigned int)req, arg);
+	if (f) {
+		errno = ENOTTY;
+		return -1;
+	}
 	return real_ioctl(fd, req, arg);
+}
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	if (find(fd)) {
+		errno = EPIPE; /* no output report: the chip stalls the SET_REPORT */
+		return -1;
+	}
+	return ((write_fn)real("write"))(fd, buf, len);
 }
 
 int
