@@ -52,6 +52,9 @@ enum okvm_chip_kind okvm_chip_kind(const struct okvm_chip *c);
  *         per chip (the owner serialises).
  */
 int okvm_chip_read(struct okvm_chip *c, uint16_t addr, uint8_t *val);
+/** Answers taken so far that echoed the request's command and address, and that echoed
+ *  nothing (hardware.md 3.1: whether the MS2109S/MS2130S echo is not known; okvm doctor). */
+void okvm_chip_echo_counts(const struct okvm_chip *c, unsigned *echoed, unsigned *not_echoed);
 int okvm_chip_write(struct okvm_chip *c, uint16_t addr, uint8_t val);
 /** Big-endian 16-bit value as two single-byte reads, high address first (as QT does). */
 int okvm_chip_read16(struct okvm_chip *c, uint16_t addr_hi, uint16_t *val);

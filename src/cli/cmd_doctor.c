@@ -405,11 +405,24 @@ check_chip(struct report *r, struct okvm_unit *u)
 		    okvm_unit_chip_path(u), okvm_strerror(rc));
 		return;
 	}
-	cJSON *o = row(r, "video-chip", ST_OK, "video chip %s: firmware %s, %s",
-		       okvm_unit_chip_path(u), cs.firmware,
+	const char *kind = okvm_chip_kind_name(okvm_chip_kind(okvm_unit_chip(u)));
+	cJSON *o = row(r, "video-chip", ST_OK, "video chip %s: %s, firmware %s, %s",
+		       okvm_unit_chip_path(u), kind, cs.firmware,
 		       cs.signal ? "HDMI signal" : "no signal");
+	cJSON_AddStringToObject(o, "kind", kind);
 	cJSON_AddStringToObject(o, "firmware", cs.firmware);
 	cJSON_AddBoolToObject(o, "signal", cs.signal);
+	/* hardware.md 3.1: the official apps read byte 4 of any answer; whether the MS2109S and
+	 * MS2130S echo the request is what this row settles. */
+	unsigned echoed, bare;
+	okvm_chip_echo_counts(okvm_unit_chip(u), &echoed, &bare);
+	o = row(r, "register-echo", ST_OK,
+		"register answers: %u echo the request, %u echo nothing%s", echoed, bare,
+		bare ? (echoed ? " (mixed)"
+			       : " (okvm reads byte 4 of them, as the official apps do)")
+		     : "");
+	cJSON_AddNumberToObject(o, "echoed", echoed);
+	cJSON_AddNumberToObject(o, "not_echoed", bare);
 	if (cs.signal) {
 		o = row(r, "hdmi", ST_OK, "HDMI: %dx%d at %.2f Hz, pixel clock %.2f MHz", cs.width,
 			cs.height, cs.fps, cs.pixel_clock);

@@ -34,7 +34,7 @@ def doctor(*args):
 rc, rep, c = doctor("-d", "emu")
 check(rc == 0 and rep["ok"], f"-d emu: no check fails, exit 0 ({rc})")
 want = ["okvm", "udev-rule", "brltty", "modemmanager", "unit", "serial-node", "link", "get-info",
-        "get-info-rtt", "get-para-cfg", "hid-acks", "video-chip", "hdmi", "usb-switch"]
+        "get-info-rtt", "get-para-cfg", "hid-acks", "video-chip", "register-echo", "hdmi", "usb-switch"]
 check([x["id"] for x in rep["checks"]] == want, f"every check, in order: {list(c)}")
 check(all(x["status"] in ("ok", "warn", "fail", "unknown", "skip") for x in rep["checks"]),
       "each check has a known status")
@@ -61,6 +61,27 @@ lines = r.stdout.splitlines()
 check(r.returncode == 0 and len(lines) == len(want) + 1 and
       all(l.split()[1] == w for l, w in zip(lines, want)) and "No failures" in lines[-1],
       "text: one line per check and a verdict")
+
+check(c["register-echo"]["echoed"] > 0 and c["register-echo"]["not_echoed"] == 0,
+      f"the virtual MS2109 echoes every request: {c['register-echo']}")
+
+# Each variant of the virtual unit: the report says what that chip does (docs/virtual-unit.md).
+rc, rep, c = doctor("-d", "emu", "--emu-chip", "ch32v208")
+check(rc == 0 and c["link"]["baud"] == 115200 and c["get-info"]["version_byte"] == 0x82 and
+      c["get-info-rtt"]["median_ms"] < c["link"]["open_ms"] + 50,
+      f"ch32v208: 115200 baud, version 0x82: {c['link']} {c['get-info']}")
+rc, rep, c = doctor("-d", "emu", "--emu-chip", "ch32v208-quiet")
+check(rc == 0 and c["get-info"]["status"] == "warn" and not c["get-info"]["answered"] and
+      "get-info-rtt" not in c and c["hid-acks"]["acked"] == 4,
+      f"ch32v208-quiet: GET_INFO unanswered (a warning), HID reports still acknowledged: "
+      f"{c['get-info']}")
+rc, rep, c = doctor("-d", "emu", "--emu-chip", "ch9329f")
+check(rc == 0 and c["get-para-cfg"]["answered"] and c["get-info"]["answered"],
+      "ch9329f: its longer GET_PARA_CFG block is read")
+rc, rep, c = doctor("-d", "emu", "--emu-video-chip", "ms2130s-noecho")
+check(rc == 0 and c["video-chip"]["kind"] == "MS2130S" and c["register-echo"]["echoed"] == 0 and
+      c["register-echo"]["not_echoed"] > 0 and "usb-switch" not in c,
+      f"ms2130s-noecho: no answer echoes, all are read; no USB switch: {c['register-echo']}")
 
 tmp = subprocess.run(["mktemp", "-u"], capture_output=True, text=True).stdout.strip()
 rc, rep, c = doctor("--serial", tmp)

@@ -68,7 +68,8 @@ struct okvm_chip {
 	enum okvm_chip_kind kind;
 	struct okvm_chip_transport t;
 	void *ud;
-	int read_ok, write_ok; /* index of the attempt that worked last, -1 = none yet */
+	int read_ok, write_ok;       /* index of the attempt that worked last, -1 = none yet */
+	unsigned echoed, not_echoed; /* answers taken, with and without the request's echo */
 	char fw[9];
 	unsigned long fw_number;
 };
@@ -221,7 +222,18 @@ transact(struct okvm_chip *c, struct attempt a, uint8_t cmd, uint16_t addr, uint
 	 * echo still reads. */
 	if (is_command(resp[1]) && (resp[1] != cmd || resp[2] != req[2] || resp[3] != req[3]))
 		return -EPROTO;
+	if (is_command(resp[1]))
+		c->echoed++;
+	else
+		c->not_echoed++;
 	return 0;
+}
+
+void
+okvm_chip_echo_counts(const struct okvm_chip *c, unsigned *echoed, unsigned *not_echoed)
+{
+	*echoed = c->echoed;
+	*not_echoed = c->not_echoed;
 }
 
 static int
