@@ -1,5 +1,6 @@
 /* The serial port on a real pty: termios as the chip needs it, errors a user can act on, modem
  * lines through the datagram side channel (docs/contracts.md section 1), unplug as -ENODEV. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -274,6 +275,138 @@ test_modem_socket_explicit(void **state)
 	fake_chip_close(&c);
 }
 
+/*
+ * The order of events at open, as the virtual unit's modem socket sees them against the termios
+ * calls: tcsetattr is wrapped here, and notes which datagrams were already sent when it ran.
+ */
+static int order_sock = -1;
+static char order_log[256];
+
+static void
+note_dgrams(void)
+{
+	char buf[16];
+	ssize_t n;
+	while (order_sock >= 0 && (n = recv(order_sock, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		buf[n] = 0;
+		strncat(order_log, buf, sizeof(order_log) - strlen(order_log) - 2);
+		strcat(order_log, " ");
+	}
+}
+
+int
+tcsetattr(int fd, int act, const struct termios *t)
+{
+	static int (*real)(int, int, const struct termios *);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "tcsetattr");
+	note_dgrams();
+	if (order_sock >= 0)
+		strncat(order_log, "tcsetattr ", sizeof(order_log) - strlen(order_log) - 1);
+	return real(fd, act, t);
+}
+
+/* Open NAME (a symlink to the pty in a fresh directory, NAME.modem bound); the log of events. */
+static void
+open_logged(const char *name, const char *sysfs_root, char *out, size_t cap)
+{
+	reset_log();
+	struct fake_chip c;
+	assert_int_equal(fake_chip_open(&c), 0);
+	char dir[] = "/tmp/okvm-test-order-XXXXXX", link[128], sock[160];
+	assert_non_null(mkdtemp(dir));
+	snprintf(link, sizeof(link), "%s/%s", dir, name);
+	snprintf(sock, sizeof(sock), "%s.modem", link);
+	assert_int_equal(symlink(c.slave, link), 0);
+	order_sock = bind_at(sock);
+	order_log[0] = 0;
+	if (sysfs_root)
+		setenv("OKVM_SYSFS_ROOT", sysfs_root, 1);
+	struct okvm_serial *s;
+	assert_int_equal(okvm_serial_open(link, 9600, &s), 0);
+	unsetenv("OKVM_SYSFS_ROOT");
+	note_dgrams();
+	snprintf(out, cap, "%s", order_log);
+	close(order_sock);
+	order_sock = -1;
+	okvm_serial_close(s);
+	unlink(sock);
+	unlink(link);
+	rmdir(dir);
+	fake_chip_close(&c);
+}
+
+/*
+ * Belief (hardware.md 2.11, v1.9 boards): DTR asserted cuts the switchable USB-A port's ground,
+ * and Linux raises DTR on open. A CH340 port: DTR (and RTS) go down before the termios calls
+ * (USB control transfers on a real CH340), so the port is unpowered as briefly as possible.
+ */
+static void
+test_dtr_lowered_before_configure(void **state)
+{
+	(void)state;
+	char got[256];
+	open_logged("ttyUSB0", NULL, got, sizeof(got));
+	assert_string_equal(got, "DTR=0 RTS=0 tcsetattr ");
+}
+
+/*
+ * Belief (QT PR 649): many CDC-ACM firmwares stop sending while DTR is low, so a CH32V208's
+ * ttyACM keeps the lines Linux set. Told by the name, or by sysfs's driver link (cdc_acm) when
+ * the name says nothing; a ch341 driver link keeps the CH340 behaviour.
+ */
+static void
+test_cdc_acm_keeps_dtr(void **state)
+{
+	(void)state;
+	char got[256];
+	open_logged("ttyACM0", NULL, got, sizeof(got));
+	assert_string_equal(got, "tcsetattr ");
+
+	struct fake_chip c;
+	assert_int_equal(fake_chip_open(&c), 0);
+	const char *pts = strrchr(c.slave, '/') + 1; /* the name sysfs is asked about */
+	char root[] = "/tmp/okvm-test-sysfs-XXXXXX", dev[256], drv[300];
+	assert_non_null(mkdtemp(root));
+	const char *drivers[] = { "cdc_acm", "ch341" }, *want[] = { "tcsetattr ",
+								   "DTR=0 RTS=0 tcsetattr " };
+	for (int i = 0; i < 2; i++) {
+		char cmd[600];
+		snprintf(dev, sizeof(dev), "%s/class/tty/%s/device", root, pts);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/class && mkdir -p %s", root, dev);
+		assert_int_equal(system(cmd), 0);
+		snprintf(drv, sizeof(drv), "%s/driver", dev);
+		char target[64];
+		snprintf(target, sizeof(target), "../../../bus/usb/drivers/%s", drivers[i]);
+		assert_int_equal(symlink(target, drv), 0);
+		/* the same pty behind a neutral name: only sysfs can tell */
+		reset_log();
+		char dir[] = "/tmp/okvm-test-order-XXXXXX", link[128], sock[160];
+		assert_non_null(mkdtemp(dir));
+		snprintf(link, sizeof(link), "%s/kvm", dir);
+		snprintf(sock, sizeof(sock), "%s.modem", link);
+		assert_int_equal(symlink(c.slave, link), 0);
+		order_sock = bind_at(sock);
+		order_log[0] = 0;
+		setenv("OKVM_SYSFS_ROOT", root, 1);
+		struct okvm_serial *s;
+		assert_int_equal(okvm_serial_open(link, 9600, &s), 0);
+		unsetenv("OKVM_SYSFS_ROOT");
+		note_dgrams();
+		assert_string_equal(order_log, want[i]);
+		close(order_sock);
+		order_sock = -1;
+		okvm_serial_close(s);
+		unlink(sock);
+		unlink(link);
+		rmdir(dir);
+	}
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+	fake_chip_close(&c);
+}
+
 int
 main(void)
 {
@@ -286,6 +419,8 @@ main(void)
 		cmocka_unit_test(test_permission_names_group),
 		cmocka_unit_test(test_modem_socket_next_to_link),
 		cmocka_unit_test(test_modem_socket_explicit),
+		cmocka_unit_test(test_dtr_lowered_before_configure),
+		cmocka_unit_test(test_cdc_acm_keeps_dtr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
