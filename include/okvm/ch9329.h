@@ -76,7 +76,11 @@ enum okvm_mouse_button {
 	OKVM_BTN_LEFT = 0x01,
 	OKVM_BTN_RIGHT = 0x02,
 	OKVM_BTN_MIDDLE = 0x04,
+	/* added: back and forward, as PiKVM and NanoKVM-USB send them (bits 3 and 4) */
+	OKVM_BTN_BACK = 0x08,
+	OKVM_BTN_FORWARD = 0x10,
 };
+#define OKVM_BTN_MASK 0x1F /* the five buttons; bits 5..7 are never sent */
 
 /* GET_INFO LED bits, hardware.md 2.4. */
 enum okvm_led {

@@ -19,6 +19,7 @@ struct info {
 	struct okvm_ch9329_info chip;
 	struct okvm_ch9329_params params;
 	bool have_params;
+	bool unknown; /* the chip never answers GET_INFO (link state info_unknown) */
 	int baud;
 	struct okvm_unit *unit; /* the unit is known (discovery or -d emu): its video chip too */
 };
@@ -46,11 +47,17 @@ print_text(const struct info *in)
 {
 	char ver[16];
 	version_text(in->chip.version, ver, sizeof(ver));
-	printf("chip:    CH9329 %s\n", ver);
-	printf("target:  %s\n", in->chip.target_connected ? "connected" : "not connected");
-	printf("leds:    num %s, caps %s, scroll %s\n", in->chip.leds & OKVM_LED_NUM ? "on" : "off",
-	       in->chip.leds & OKVM_LED_CAPS ? "on" : "off",
-	       in->chip.leds & OKVM_LED_SCROLL ? "on" : "off");
+	if (in->unknown) {
+		printf("chip:    CH9329 (version unknown: GET_INFO is not answered)\n");
+		printf("target:  unknown\nleds:    unknown\n");
+	} else {
+		printf("chip:    CH9329 %s\n", ver);
+		printf("target:  %s\n", in->chip.target_connected ? "connected" : "not connected");
+		printf("leds:    num %s, caps %s, scroll %s\n",
+		       in->chip.leds & OKVM_LED_NUM ? "on" : "off",
+		       in->chip.leds & OKVM_LED_CAPS ? "on" : "off",
+		       in->chip.leds & OKVM_LED_SCROLL ? "on" : "off");
+	}
 	printf("baud:    %d\n", in->baud);
 	if (!in->have_params)
 		return;
@@ -77,12 +84,18 @@ print_json(const struct info *in)
 	version_text(in->chip.version, ver, sizeof(ver));
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "chip", "CH9329");
-	cJSON_AddStringToObject(o, "version", ver);
-	cJSON_AddBoolToObject(o, "target_connected", in->chip.target_connected);
-	cJSON *leds = cJSON_AddObjectToObject(o, "leds");
-	cJSON_AddBoolToObject(leds, "num", in->chip.leds & OKVM_LED_NUM);
-	cJSON_AddBoolToObject(leds, "caps", in->chip.leds & OKVM_LED_CAPS);
-	cJSON_AddBoolToObject(leds, "scroll", in->chip.leds & OKVM_LED_SCROLL);
+	if (in->unknown) { /* GET_INFO not answered: null, not "disconnected" */
+		cJSON_AddNullToObject(o, "version");
+		cJSON_AddNullToObject(o, "target_connected");
+		cJSON_AddNullToObject(o, "leds");
+	} else {
+		cJSON_AddStringToObject(o, "version", ver);
+		cJSON_AddBoolToObject(o, "target_connected", in->chip.target_connected);
+		cJSON *leds = cJSON_AddObjectToObject(o, "leds");
+		cJSON_AddBoolToObject(leds, "num", in->chip.leds & OKVM_LED_NUM);
+		cJSON_AddBoolToObject(leds, "caps", in->chip.leds & OKVM_LED_CAPS);
+		cJSON_AddBoolToObject(leds, "scroll", in->chip.leds & OKVM_LED_SCROLL);
+	}
 	cJSON_AddNumberToObject(o, "baud", in->baud);
 	if (in->have_params) {
 		cJSON_AddNumberToObject(o, "mode", in->params.mode & 0x03);
@@ -101,10 +114,13 @@ print_json(const struct info *in)
 static int
 read_link(struct okvm_link *l, struct info *in)
 {
-	int err = okvm_link_get_info(l, &in->chip, 1000);
+	struct okvm_link_state st;
+	okvm_link_get_state(l, &st);
+	/* a chip that ignores GET_INFO opened anyway (the link found it by a HID ACK) */
+	in->unknown = st.info_unknown;
+	int err = in->unknown ? 0 : okvm_link_get_info(l, &in->chip, 1000);
 	if (err == 0)
 		in->have_params = okvm_link_get_params(l, &in->params, 1000) == 0;
-	struct okvm_link_state st;
 	okvm_link_get_state(l, &st);
 	in->baud = st.baud;
 	return err;

@@ -1,5 +1,6 @@
 /*
- * DESIGN: `okvm mouse move X Y [--raw] | click [left|right|middle] | scroll N | rel DX DY`.
+ * DESIGN: `okvm mouse move X Y [--raw] | click [left|right|middle|back|forward] | scroll N |
+ * rel DX DY`.
  * Every argument is checked before the port is opened (bad input: exit 2, nothing sent).
  * move uses the absolute mouse (fractions of the screen, or chip units 0..4096 with --raw);
  * click, scroll and rel use the relative mouse with no motion, so they never move the pointer
@@ -63,12 +64,14 @@ parse_click(struct mouse_args *m, int n, char **pos)
 	const char *b = n >= 1 ? pos[0] : "left";
 	if (n > 1)
 		return cli_usage("mouse click: one button at most");
-	m->a = !strcmp(b, "left")     ? OKVM_BTN_LEFT
-	       : !strcmp(b, "right")  ? OKVM_BTN_RIGHT
-	       : !strcmp(b, "middle") ? OKVM_BTN_MIDDLE
-				      : 0;
+	m->a = !strcmp(b, "left")      ? OKVM_BTN_LEFT
+	       : !strcmp(b, "right")   ? OKVM_BTN_RIGHT
+	       : !strcmp(b, "middle")  ? OKVM_BTN_MIDDLE
+	       : !strcmp(b, "back")    ? OKVM_BTN_BACK
+	       : !strcmp(b, "forward") ? OKVM_BTN_FORWARD
+				       : 0;
 	if (!m->a)
-		return cli_usage("mouse click: '%s' is not left, right or middle", b);
+		return cli_usage("mouse click: '%s' is not left, right, middle, back or forward", b);
 	return CLI_OK;
 }
 
@@ -110,7 +113,8 @@ parse_args(struct mouse_args *m, int argc, char **argv)
 			return cli_usage("mouse rel: give DX DY, integers from -100000 to 100000");
 		return CLI_OK;
 	}
-	return cli_usage("mouse: use move X Y, click [left|right|middle], scroll N or rel DX DY");
+	return cli_usage("mouse: use move X Y, click [left|right|middle|back|forward], scroll N or "
+			 "rel DX DY");
 }
 
 static long

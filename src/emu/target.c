@@ -132,12 +132,12 @@ deliver(struct emu *e, const struct emu_slot *s)
 	} else if (okvm_ch9329_parse_abs(&f, &ma) == 0) {
 		t->x = clamp_axis(ma.x);
 		t->y = clamp_axis(ma.y);
-		t->buttons = ma.buttons & 0x07;
+		t->buttons = ma.buttons & OKVM_BTN_MASK;
 		emit_mouse(e, ma.wheel);
 	} else if (okvm_ch9329_parse_rel(&f, &ml) == 0) {
 		t->x = clamp_axis(t->x + ml.dx);
 		t->y = clamp_axis(t->y + ml.dy);
-		t->buttons = ml.buttons & 0x07;
+		t->buttons = ml.buttons & OKVM_BTN_MASK;
 		emit_mouse(e, ml.wheel);
 	} else if (okvm_ch9329_parse_media(&f, &mr) == 0) {
 		struct emu_event ev = { .type = EMU_EV_MEDIA, .media_id = mr.report_id };

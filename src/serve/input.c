@@ -209,8 +209,9 @@ send_pointer(struct input_src *in, cJSON *o, const char *ref, const struct point
 	struct serve *s = in->s;
 	uint8_t *held = in->c ? &in->c->ws.buttons : &in->buttons, old = *held;
 	int buttons = old;
-	if (!get_int(o, "buttons", 0, 7, false, &buttons)) {
-		reply_error(in, ref, "\"buttons\" must be an integer from 0 to 7");
+	/* bits 0..4: left, right, middle, back, forward (PiKVM, NanoKVM-USB) */
+	if (!get_int(o, "buttons", 0, 0x1F, false, &buttons)) {
+		reply_error(in, ref, "\"buttons\" must be an integer from 0 to 31");
 		return false;
 	}
 	*held = (uint8_t)buttons;

@@ -42,7 +42,7 @@ with Server(fps=5) as s:
         json.dumps({"type": "mouse", "x": 1.01, "y": 0.5}),
         json.dumps({"type": "mouse", "x": -0.1, "y": 0.5}),
         json.dumps({"type": "mouse", "x": 0.5}),
-        json.dumps({"type": "mouse", "x": 0.5, "y": 0.5, "buttons": 9}),
+        json.dumps({"type": "mouse", "x": 0.5, "y": 0.5, "buttons": 32}),  # bits 0..4 only
         '{"type":"mouse","x":1e999,"y":0.5}',
         json.dumps({"type": "wheel", "dy": 500}),
         json.dumps({"type": "wheel", "dy": 0.5}),

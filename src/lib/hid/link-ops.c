@@ -174,7 +174,7 @@ okvm_link_reopen(struct okvm_link *l, const char *path)
 	 * input queued for the old port is stale. */
 	queue_clear(&l->q);
 	l->nfl = 0;
-	l->any_report = false;
+	l->any_report = l->gap_started = false;
 	l->no_ack = l->hid_acked = false;
 	l->noack_run = 0;
 	l->state.info_unknown = false;

@@ -94,6 +94,7 @@ struct okvm_link {
 	size_t nfl;
 	bool any_report;
 	uint64_t last_report_ns, next_poll_ns;
+	bool gap_started;          /* a report was written: last_report_ns counts */
 	uint64_t last_wire_end_ns; /* the last byte of the newest frame written leaves the host */
 	bool no_ack;               /* the chip does not ACK HID reports: sent unpaced by ACKs */
 	bool hid_acked;            /* a HID report was acknowledged since open */

@@ -218,6 +218,12 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 		return (int)w;
 	}
 	l->last_wire_end_ns = now + wire_ns(l, n);
+	if (f->cmd >= OKVM_CH9329_CMD_SEND_KB_GENERAL && f->cmd <= OKVM_CH9329_CMD_SEND_MY_HID) {
+		/* a report, also the open's keyboard all-up probe: the next one keeps the gap, or
+		   the target's poll would miss this one */
+		l->last_report_ns = now;
+		l->gap_started = true;
+	}
 	if (kind == FL_HID && l->no_ack) {
 		/* nothing will answer: not in flight, the gaps alone pace it */
 		l->st.reports_sent++;
@@ -450,7 +456,7 @@ idle_end_ns(const struct okvm_link *l)
 static bool
 gap_ready(struct okvm_link *l, uint64_t now)
 {
-	return !l->any_report || now >= l->last_report_ns + l->gap_ns;
+	return !l->gap_started || now >= l->last_report_ns + l->gap_ns;
 }
 
 /*
@@ -528,7 +534,7 @@ next_send_ns(struct okvm_link *l, uint64_t now)
 			return UINT64_MAX;
 		return l->next_poll_ns > idle ? l->next_poll_ns : idle;
 	}
-	uint64_t t = l->any_report ? l->last_report_ns + l->gap_ns : 0;
+	uint64_t t = l->gap_started ? l->last_report_ns + l->gap_ns : 0;
 	if (l->nfl && l->fl[l->nfl - 1].wire_end_ns > t)
 		t = l->fl[l->nfl - 1].wire_end_ns;
 	if (idle > t)

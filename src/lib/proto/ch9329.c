@@ -83,7 +83,7 @@ okvm_ch9329_build_abs(struct okvm_ch9329_frame *f, const struct okvm_mouse_abs *
 	uint16_t x = clamp_abs(m->x), y = clamp_abs(m->y);
 	frame_init(f, OKVM_CH9329_CMD_SEND_MS_ABS, 7);
 	f->data[0] = 0x02; /* absolute mouse report id (hardware.md 2.6) */
-	f->data[1] = m->buttons & 0x07;
+	f->data[1] = m->buttons & OKVM_BTN_MASK;
 	f->data[2] = (uint8_t)(x & 0xff);
 	f->data[3] = (uint8_t)(x >> 8);
 	f->data[4] = (uint8_t)(y & 0xff);
@@ -96,7 +96,7 @@ okvm_ch9329_build_rel(struct okvm_ch9329_frame *f, const struct okvm_mouse_rel *
 {
 	frame_init(f, OKVM_CH9329_CMD_SEND_MS_REL, 5);
 	f->data[0] = 0x01; /* relative mouse report id (hardware.md 2.7) */
-	f->data[1] = m->buttons & 0x07;
+	f->data[1] = m->buttons & OKVM_BTN_MASK;
 	f->data[2] = (uint8_t)m->dx;
 	f->data[3] = (uint8_t)m->dy;
 	f->data[4] = (uint8_t)m->wheel;
