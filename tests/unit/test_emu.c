@@ -460,6 +460,59 @@ test_ch32v208_switch(void **state)
 	fx_free(fx);
 }
 
+/* --emu-chip variants (docs/virtual-unit.md "Beliefs and variants"): a CH9329F's 72-byte
+ * GET_PARA_CFG; ch32v208-quiet ignores GET_INFO but ACKs reports; back/forward buttons reach the
+ * target. */
+static void
+test_chip_variants(void **state)
+{
+	struct emu_config cfg;
+	emu_config_init(&cfg);
+	assert_int_equal(emu_config_chip(&cfg, "ch9329x"), -EINVAL);
+	assert_int_equal(emu_config_chip(&cfg, "ch9329f"), 0);
+	cfg.baud = 115200;
+	struct fx *fx = fx_start(&cfg);
+	SEND(fx, 0x57, 0xAB, 0x00, 0x08, 0x00, 0x0A);
+	uint8_t buf[80];
+	assert_int_equal(read_for(fx, buf, 78, 1000), 78);
+	assert_int_equal(buf[3], 0x88);
+	assert_int_equal(buf[4], 72);
+	/* absolute mouse with back + forward held */
+	SEND(fx, 0x57, 0xAB, 0x00, 0x04, 0x07, 0x02, 0x18, 0x00, 0x08, 0x00, 0x08, 0x00, 0x37);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0x84, 0x01, 0x00, 0x87);
+	wait_for(fx, "{\"type\":\"mouse\",\"x\":2048,\"y\":2048,\"buttons\":24,\"wheel\":0}");
+	fx_free(fx);
+
+	emu_config_init(&cfg);
+	assert_int_equal(emu_config_chip(&cfg, "ch32v208-quiet"), 0);
+	assert_int_equal(cfg.baud, 115200);
+	fx = fx_start(&cfg);
+	SEND(fx, 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03);
+	expect_silence(fx, 50);
+	SEND(fx, 0x57, 0xAB, 0x00, 0x02, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0x0C);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0x82, 0x01, 0x00, 0x85);
+	fx_free(fx);
+}
+
+/* --emu-strict-gap: two frames back to back are one packet: E4, nothing executed; a frame after
+ * 3 ms of idle is fine. */
+static void
+test_strict_gap_packets(void **state)
+{
+	struct emu_config cfg;
+	emu_config_init(&cfg);
+	cfg.baud = 115200;
+	cfg.strict_gap = true;
+	struct fx *fx = fx_start(&cfg);
+	SEND(fx, 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03, 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0xC1, 0x01, 0xE4, 0xA8);
+	expect_silence(fx, 30);
+	SEND(fx, 0x57, 0xAB, 0x00, 0x01, 0x00, 0x03);
+	EXPECT(fx, 0x57, 0xAB, 0x00, 0x81, 0x08, 0x38, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	       0xC4);
+	fx_free(fx);
+}
+
 static void
 test_mode_and_address_apply_after_reset(void **state)
 {
@@ -899,6 +952,8 @@ main(void)
 		cmocka_unit_test(test_broadcast_no_reply),
 		cmocka_unit_test(test_error_replies),
 		cmocka_unit_test(test_ch32v208_switch),
+		cmocka_unit_test(test_chip_variants),
+		cmocka_unit_test(test_strict_gap_packets),
 		cmocka_unit_test(test_mode_and_address_apply_after_reset),
 		cmocka_unit_test(test_wrong_baud_no_reply),
 		cmocka_unit_test(test_gap_discards_partial_frame),
