@@ -71,7 +71,8 @@ parse_click(struct mouse_args *m, int n, char **pos)
 	       : !strcmp(b, "forward") ? OKVM_BTN_FORWARD
 				       : 0;
 	if (!m->a)
-		return cli_usage("mouse click: '%s' is not left, right, middle, back or forward", b);
+		return cli_usage("mouse click: '%s' is not left, right, middle, back or forward",
+				 b);
 	return CLI_OK;
 }
 

@@ -157,7 +157,8 @@ reply_status(struct emu *e, uint8_t cmd, uint8_t status, uint64_t t)
 #define EMU_SILENT (-1) /* execute(): no reply at all */
 
 static int
-cmd_get_info(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len)
+cmd_get_info(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA],
+	     uint8_t *len)
 {
 	if (e->no_info)
 		return EMU_SILENT;
@@ -242,7 +243,8 @@ cmd_set_params(struct emu *e, const struct okvm_ch9329_frame *f)
 }
 
 static int
-cmd_get_string(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len)
+cmd_get_string(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA],
+	       uint8_t *len)
 {
 	if (f->len != 1 || f->data[0] > OKVM_CH9329_STR_SERIAL)
 		return OKVM_CH9329_ERR_PARA;
@@ -268,7 +270,8 @@ cmd_set_string(struct emu *e, const struct okvm_ch9329_frame *f)
 }
 
 static int
-cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len)
+cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA],
+	       uint8_t *len)
 {
 	static const uint8_t zero[4];
 	if (e->chip_type != EMU_CHIP_CH32V208)
@@ -289,7 +292,8 @@ cmd_usb_switch(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKV
 
 /* Runs one command. @return status; *len/out hold a data reply when status is OK and *len > 0. */
 static int
-execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA], uint8_t *len, uint64_t t)
+execute(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_CH9329_MAX_DATA],
+	uint8_t *len, uint64_t t)
 {
 	*len = 0;
 	switch (f->cmd) {

@@ -84,7 +84,7 @@ emu_new(const struct emu_config *cfg)
 	e->chip_type = cfg->chip;
 	e->version = cfg->version ? cfg->version : EMU_DEFAULT_VERSION;
 	e->params_len = cfg->params_len >= OKVM_CH9329_PARAMS_LEN ? cfg->params_len
-								 : OKVM_CH9329_PARAMS_LEN;
+								  : OKVM_CH9329_PARAMS_LEN;
 	e->no_info = cfg->no_info;
 	e->strict_gap = cfg->strict_gap;
 	e->master = e->slave_hold = e->modem = e->wake = e->events_fd = -1;

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define EMU_DEFAULT_POLL_MS 10   /* target's HID poll interval (USB full-speed HID bInterval) */
-#define EMU_DEFAULT_BAUD 9600    /* CH9329 factory baud, hardware.md 2.1 */
-#define EMU_DEFAULT_VERSION 0x38 /* GET_INFO version byte of a real CH9329, hardware.md 2.4 */
+#define EMU_DEFAULT_POLL_MS 10    /* target's HID poll interval (USB full-speed HID bInterval) */
+#define EMU_DEFAULT_BAUD 9600     /* CH9329 factory baud, hardware.md 2.1 */
+#define EMU_DEFAULT_VERSION 0x38  /* GET_INFO version byte of a real CH9329, hardware.md 2.4 */
 #define EMU_CH32V208_VERSION 0x82 /* versions 0x82..0x84 mean a CH32V208 (hardware.md 2.4) */
 #define EMU_CH9329F_PARAMS_LEN 72 /* a CH9329F's GET_PARA_CFG reply (One-KVM PR 302: 72 or 88) */
 #define EMU_STRICT_GAP_MS 3       /* --emu-strict-gap: the idle time that ends a frame */

@@ -341,7 +341,8 @@ test_long_params_reply(void **state)
 		okvm_ch9329_params_factory(&want);
 		okvm_ch9329_params_pack(&want, data);
 		struct okvm_ch9329_frame f, out;
-		okvm_ch9329_build_reply(&f, OKVM_CH9329_CMD_GET_PARA_CFG, true, data, (uint8_t)lens[k]);
+		okvm_ch9329_build_reply(&f, OKVM_CH9329_CMD_GET_PARA_CFG, true, data,
+					(uint8_t)lens[k]);
 		size_t n = okvm_ch9329_encode(&f, wire, sizeof(wire));
 		assert_int_equal(n, lens[k] + 6);
 		struct okvm_ch9329_parser p;

@@ -99,7 +99,7 @@ struct okvm_link {
 	bool no_ack;               /* the chip does not ACK HID reports: sent unpaced by ACKs */
 	bool hid_acked;            /* a HID report was acknowledged since open */
 	unsigned noack_run;        /* HID reports unanswered in a row while none was ever ACKed */
-	bool suspended;                       /* maintenance in progress: no HID, no polls */
+	bool suspended;            /* maintenance in progress: no HID, no polls */
 	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */
 	struct okvm_ch9329_parser parser;
 	struct okvm_link_stats st;

@@ -41,8 +41,8 @@
 
 #define NS_PER_MS 1000000ull
 #define LOCK_REFRESH_MS 50
-#define NOACK_AFTER 3         /* unanswered HID reports (none ever ACKed) that mean "no ACKs" */
-#define QUIET_POLL_MS 30000   /* GET_INFO never answered: ask this seldom ... */
+#define NOACK_AFTER 3             /* unanswered HID reports (none ever ACKed) that mean "no ACKs" */
+#define QUIET_POLL_MS 30000       /* GET_INFO never answered: ask this seldom ... */
 #define QUIET_POLL_TIMEOUT_MS 100 /* ... and wait this long (an exchange is 21 ms at 9600) */
 
 static uint64_t
@@ -512,7 +512,7 @@ pump(struct okvm_link *l, uint64_t now)
 		int every = quiet && l->poll_ms < QUIET_POLL_MS ? QUIET_POLL_MS : l->poll_ms;
 		l->next_poll_ns = now + (uint64_t)every * NS_PER_MS;
 		int rc = send_frame(l, &f, FL_POLL,
-				   quiet ? QUIET_POLL_TIMEOUT_MS : l->ack_timeout_ms);
+				    quiet ? QUIET_POLL_TIMEOUT_MS : l->ack_timeout_ms);
 		return rc == -ENODEV ? rc : 0;
 	}
 	return 0;

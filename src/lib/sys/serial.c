@@ -224,7 +224,8 @@ okvm_serial_open(const char *path, int baud, struct okvm_serial **out)
 	s->modem_fd = -1;
 	s->cdc_acm = is_cdc_acm(path);
 	modem_path_default(s);
-	lower_lines(s); /* before the termios calls: the switchable port's ground is cut till then */
+	/* before the termios calls: the switchable port's ground is cut till then */
+	lower_lines(s);
 	rc = configure(fd, baud);
 	if (rc < 0) {
 		explain_open_error(path, -rc);
