@@ -293,7 +293,7 @@ MSGS = [
     ("mouse with x as a string", [ws_frame(1, b'{"type":"mouse","x":"0.5","y":0.5}')],
      "error-or-close"),
     ("mouse without y", [ws_frame(1, b'{"type":"mouse","x":0.5}')], "error-or-close"),
-    ("mouse with buttons 8", [ws_frame(1, b'{"type":"mouse","x":0.5,"y":0.5,"buttons":8}')],
+    ("mouse with buttons 32", [ws_frame(1, b'{"type":"mouse","x":0.5,"y":0.5,"buttons":32}')],
      "error-or-close"),
     ("mouse with buttons 1.5", [ws_frame(1, b'{"type":"mouse","x":0.5,"y":0.5,"buttons":1.5}')],
      "error-or-close"),

@@ -41,6 +41,7 @@
 #include "okvm/discover.h"
 #include "okvm/log.h"
 #include "okvm/models.h"
+#include "lib/strnum.h"
 #include "lib/xalloc.h"
 
 struct usbdev {
@@ -407,7 +408,8 @@ static int
 port_of(const char *chain)
 {
 	const char *dot = strrchr(chain, '.');
-	return dot ? atoi(dot + 1) : 0;
+	long port;
+	return dot && str_to_long(dot + 1, 10, 1, 255, &port) ? (int)port : 0;
 }
 
 /*
