@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Typing speed through the virtual unit: okvm vs the official Qt app's paste pacing.
 
-For each baud (9600, 115200) it starts `okvm emulate` (the virtual CH9329 with its USB-poll
-model), then
-  * runs `okvm type` at --rate max and at the default rate, and
+For each baud (9600, 115200) and target poll interval (1 ms, 8 ms as xHCI rounds a 10 ms
+bInterval, 10 ms) it starts `okvm emulate` (the virtual CH9329 with its USB-poll model and its
+DATAFLIP line, hardware.md 2.11), then
+  * runs `okvm type` at --rate max and at the default rate, and --rate max on a unit without
+    the DATAFLIP line (--emu-dataflip off: v1.6 boards, KVM-Go), and
   * replays the official app's paste pacing (docs/hardware.md 2.12: a 5 ms timer that handles up
     to 10 characters; per character press, 3 ms, release-all, 3 ms, release-all; no ACK wait)
     by writing those frames to the same pty,
@@ -83,14 +85,15 @@ def wait_arrival(emu, start, want):
         time.sleep(0.02)
 
 
-def measure(baud, mode):
-    with okvmtest.Emulator("--baud", str(baud)) as emu:
+def measure(baud, mode, poll):
+    extra = ["--emu-dataflip", "off"] if mode == "noflip" else []
+    with okvmtest.Emulator("--baud", str(baud), "--emu-poll-ms", str(poll), *extra) as emu:
         if mode == "qt":
             start = qt_replay(emu.link, baud, TEXT)
             elapsed = wait_arrival(emu, start, len(TEXT))
         else:
             args = ["--baud", str(baud), "type"]
-            if mode == "max":
+            if mode in ("max", "noflip"):
                 args += ["--rate", "max"]
             args += ["-"]
             t0 = time.monotonic()
@@ -105,24 +108,26 @@ def measure(baud, mode):
     cps = len(TEXT) / elapsed
     exact = "exact" if got == TEXT else f"WRONG ({len(got)}/{len(TEXT)} chars arrived)"
     line = f"{cps:7.1f} chars/s  {elapsed:6.2f} s  dropped reports {lost:4d}  text {exact}"
-    return (cps if got == TEXT else None), line
+    return cps, got == TEXT, line
+
+
+LABELS = {"qt": "official app pacing", "default": "okvm type (default)",
+          "max": "okvm type --rate max", "noflip": "okvm max, no DATAFLIP"}
 
 
 def main():
     print(f"text: {len(TEXT)} characters; okvm {okvmtest.OKVM}")
     for baud in (9600, 115200):
-        results = {}
-        for mode in ("qt", "default", "max"):
-            cps, line = measure(baud, mode)
-            results[mode] = cps
-            label = {"qt": "official app pacing", "default": "okvm type (default)",
-                     "max": "okvm type --rate max"}[mode]
-            print(f"{baud:6d} baud  {label:24s} {line}")
-        if results.get("qt") and results.get("max"):
-            print(f"{baud:6d} baud  ratio okvm max / official app: {results['max'] / results['qt']:.2f}x")
-        elif results.get("max"):
-            print(f"{baud:6d} baud  the official app's pacing loses keystrokes here: no ratio; "
-                  f"okvm max types {results['max']:.1f} chars/s exactly")
+        for poll in (1, 8, 10):
+            results = {}
+            for mode in ("qt", "default", "max", "noflip"):
+                cps, exact, line = measure(baud, mode, poll)
+                results[mode] = (cps, exact)
+                print(f"{baud:6d} baud  poll {poll:2d} ms  {LABELS[mode]:22s} {line}")
+            (qt, qt_exact), (mx, mx_exact) = results["qt"], results["max"]
+            print(f"{baud:6d} baud  poll {poll:2d} ms  okvm max / official app: {mx / qt:.2f}x "
+                  f"(okvm {'exact' if mx_exact else 'NOT exact'}, official "
+                  f"{'exact' if qt_exact else 'loses keystrokes'})")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,14 @@ size_t okvm_link_pending(struct okvm_link *l);
  */
 /** Until nothing is queued or in flight. @return 0, -ETIMEDOUT, -ENODEV. */
 int okvm_link_flush(struct okvm_link *l, int timeout_ms);
+/**
+ * Send n keyboard reports with nothing pressed (the target sees no input) and wait until they
+ * are answered and taken, so that okvm_link_get_stats() shows the DATAFLIP line and the
+ * target's poll interval (flip_pacing, flip_absent, target_poll_ms; okvm info, okvm doctor).
+ * Dispatch thread. @return 0, -ENOTSUP (the port cannot show CTS at all: nothing is sent),
+ * -ETIMEDOUT, -ENODEV, -ENOTCONN.
+ */
+int okvm_link_probe_target(struct okvm_link *l, int n, int timeout_ms);
 int okvm_link_get_info(struct okvm_link *l, struct okvm_ch9329_info *out, int timeout_ms);
 int okvm_link_get_params(struct okvm_link *l, struct okvm_ch9329_params *out, int timeout_ms);
 /** Any command, waits for its reply (CMD|0x80 or CMD|0xC0). @return 0, -EPROTO, -ETIMEDOUT... */
@@ -154,6 +162,13 @@ struct okvm_link_stats {
 	 * 115200 probe of baud detection): what a command that sent reports should judge by */
 	uint64_t report_timeouts, report_errors;
 	uint64_t unpaced; /* reports sent without waiting for an ACK (a chip that never ACKs) */
+	/* DATAFLIP (hardware.md 2.11): CTS toggles seen after reports, and what they show */
+	uint64_t flips;        /* reports the target was seen to take */
+	uint64_t flip_misses;  /* reports sent on the gap because no toggle came in time */
+	bool flip_pacing;      /* the toggles pace the reports (else the fixed gap) */
+	bool flip_absent;      /* the port showed no toggles: the fixed gap paces */
+	double target_poll_ms; /* the target's HID poll interval as the toggles show it; 0 = not
+				  known yet (from the report -> toggle times of the last 32) */
 };
 /** Dispatch thread. */
 void okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out);

@@ -63,6 +63,17 @@ int okvm_serial_set_rts(struct okvm_serial *s, bool asserted);
  */
 int okvm_serial_set_modem_socket(struct okvm_serial *s, const char *path);
 
+/**
+ * CTS changes counted so far (the CH9329's DATAFLIP output on Mini-KVM v1.9, hardware.md
+ * 2.11): TIOCGICOUNT on a real port; on the virtual unit's pty, the "CTS=" datagrams its modem
+ * socket sends after a "WATCH" (docs/contracts.md section 1). @return 0, -ENOTSUP (no way to
+ * see the line: a pty without a modem socket), -ENODEV, -errno.
+ */
+int okvm_serial_cts_count(struct okvm_serial *s, uint64_t *count);
+/** A fd that becomes readable when CTS news arrives (the modem socket), or -1 (a real port:
+ *  the driver wakes nobody; poll okvm_serial_cts_count()). */
+int okvm_serial_cts_fd(const struct okvm_serial *s);
+
 /** Path given to okvm_serial_open. */
 const char *okvm_serial_path(const struct okvm_serial *s);
 

@@ -32,6 +32,7 @@ struct cli {
 	const char *emu_video;  /* --emu-video WxH@FPS: the virtual target's screen mode */
 	const char *emu_chip;   /* --emu-chip ch9329|ch9329f|ch32v208|ch32v208-quiet */
 	bool emu_strict_gap;    /* --emu-strict-gap: frames end by 3 ms of idle, not by LEN */
+	int emu_dataflip;       /* --emu-dataflip on|off: 1 / -1; 0 = the chip's default */
 	const char *emu_video_chip; /* --emu-video-chip ms2109|ms2109s|ms2130s[-noecho][-halves] */
 	/* Video (screenshot; later serve). */
 	const char *video;      /* --video DEV: a V4L2 node, without discovery */
@@ -112,7 +113,7 @@ struct okvm_chip;
 int cli_emu_capture(struct cli *cli, struct okvm_capture **out);
 struct vscreen;
 struct vscreen *cli_emu_screen(void); /* the virtual target's screen; NULL when none runs */
-void cli_emu_set_toggle(bool target);  /* the virtual unit's hardware USB toggle moves */
+void cli_emu_set_toggle(bool target); /* the virtual unit's hardware USB toggle moves */
 /* An okvm_chip on the virtual unit's MS2109 register model (free with okvm_chip_free). cli may
    be NULL once the unit runs. */
 int cli_emu_chip(struct cli *cli, struct okvm_chip **out);

@@ -36,6 +36,7 @@
 
 #define RTT_ROUNDS 20
 #define ACK_REPORTS 4
+#define DATAFLIP_REPORTS 16
 
 enum status { ST_OK, ST_WARN, ST_FAIL, ST_UNKNOWN, ST_SKIP };
 
@@ -303,6 +304,43 @@ check_acks(struct report *r, struct okvm_link *l)
 	cJSON_AddNumberToObject(o, "ack_ms_max", after.ack_ms_max);
 }
 
+/* DATAFLIP (hardware.md 2.11: CTS toggles on every report the target takes; wired on Mini-KVM
+ * v1.9): does it move here, and which poll interval do its toggles show? */
+static void
+check_dataflip(struct report *r, struct okvm_link *l, bool target_connected)
+{
+	if (!target_connected) {
+		row(r, "dataflip", ST_UNKNOWN,
+		    "DATAFLIP: not measured: the target is not connected (it takes no reports)");
+		return;
+	}
+	int rc = okvm_link_probe_target(l, DATAFLIP_REPORTS, 5000);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(l, &st);
+	cJSON *o;
+	if (rc == -ENOTSUP)
+		o = row(r, "dataflip", ST_UNKNOWN,
+			"DATAFLIP: this port cannot show the CTS line: okvm paces by the fixed gap");
+	else if (rc < 0)
+		o = row(r, "dataflip", ST_UNKNOWN, "DATAFLIP: not measured: %s", okvm_strerror(rc));
+	else if (st.flip_pacing)
+		o = row(r, "dataflip", ST_OK,
+			"DATAFLIP: CTS toggles on each report the target takes; it polls about "
+			"every %.0f ms; okvm paces typing by it",
+			st.target_poll_ms < 1 ? 1 : st.target_poll_ms);
+	else
+		o = row(r, "dataflip", ST_OK,
+			"DATAFLIP: CTS does not move (v1.6 board, KVM-Go, or not wired): okvm paces "
+			"by the fixed gap");
+	cJSON_AddStringToObject(o, "state",
+				st.flip_pacing   ? "toggles"
+				: st.flip_absent ? "none"
+						 : "unknown");
+	cJSON_AddNumberToObject(o, "flips", (double)st.flips);
+	if (st.flip_pacing)
+		cJSON_AddNumberToObject(o, "target_poll_ms", st.target_poll_ms);
+}
+
 static void
 version_text(uint8_t v, char *out, size_t cap)
 {
@@ -337,7 +375,7 @@ check_link(struct report *r, struct okvm_unit *u)
 	cJSON_AddBoolToObject(o, "detected", okvm_unit_baud(u) == 0);
 	cJSON_AddNumberToObject(o, "open_ms", open_ms);
 
-	struct okvm_ch9329_info info;
+	struct okvm_ch9329_info info = { 0 };
 	rc = okvm_link_get_info(l, &info, 1000);
 	if (rc == 0) {
 		char ver[16];
@@ -378,6 +416,8 @@ check_link(struct report *r, struct okvm_unit *u)
 	}
 	cJSON_AddBoolToObject(o, "answered", rc == 0);
 	check_acks(r, l);
+	/* a chip that ignores GET_INFO does not say whether the target is there: try anyway */
+	check_dataflip(r, l, st.info_unknown || info.target_connected);
 }
 
 /* ---- the video chip ---- */

@@ -154,6 +154,7 @@ cmd_emulate(struct cli *cli, int argc, char **argv)
 	if (cli->emu_chip)
 		emu_config_chip(&cfg, cli->emu_chip); /* checked when the option was parsed */
 	cfg.strict_gap = cli->emu_strict_gap;
+	cfg.dataflip = cli->emu_dataflip;
 	struct emulate_opts o = { .chip = cfg.chip };
 	int rc = parse_opts(argc, argv, &o);
 	int baud = cli->baud ? cli->baud : cfg.baud;

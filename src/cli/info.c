@@ -15,12 +15,16 @@
 #include "okvm/link.h"
 #include "okvm/unit.h"
 
+#define INFO_PROBE_REPORTS 12
+
 struct info {
 	struct okvm_ch9329_info chip;
 	struct okvm_ch9329_params params;
 	bool have_params;
 	bool unknown; /* the chip never answers GET_INFO (link state info_unknown) */
 	int baud;
+	struct okvm_link_stats probe; /* after a few empty reports: DATAFLIP, the poll interval */
+	bool probed;
 	struct okvm_unit *unit; /* the unit is known (discovery or -d emu): its video chip too */
 };
 
@@ -59,6 +63,16 @@ print_text(const struct info *in)
 		       in->chip.leds & OKVM_LED_SCROLL ? "on" : "off");
 	}
 	printf("baud:    %d\n", in->baud);
+	if (in->probed) {
+		if (in->probe.flip_pacing)
+			printf("dataflip: toggles; the target polls about every %.0f ms\n",
+			       in->probe.target_poll_ms < 1 ? 1 : in->probe.target_poll_ms);
+		else
+			printf("dataflip: %s\n",
+			       in->probe.flip_absent
+				       ? "none seen (pacing by the fixed gap)"
+				       : "unknown (no report was taken by the target)");
+	}
 	if (!in->have_params)
 		return;
 	printf("mode:    %d, %s%s\n", in->params.mode & 0x03, mode_name(in->params.mode),
@@ -97,6 +111,17 @@ print_json(const struct info *in)
 		cJSON_AddBoolToObject(leds, "scroll", in->chip.leds & OKVM_LED_SCROLL);
 	}
 	cJSON_AddNumberToObject(o, "baud", in->baud);
+	if (in->probed) {
+		cJSON *df = cJSON_AddObjectToObject(o, "dataflip");
+		cJSON_AddStringToObject(df, "state",
+					in->probe.flip_pacing   ? "toggles"
+					: in->probe.flip_absent ? "none"
+								: "unknown");
+		if (in->probe.flip_pacing)
+			cJSON_AddNumberToObject(df, "target_poll_ms", in->probe.target_poll_ms);
+		else
+			cJSON_AddNullToObject(df, "target_poll_ms");
+	}
 	if (in->have_params) {
 		cJSON_AddNumberToObject(o, "mode", in->params.mode & 0x03);
 		cJSON_AddBoolToObject(o, "mode_by_pins", in->params.mode & 0x80);
@@ -121,6 +146,13 @@ read_link(struct okvm_link *l, struct info *in)
 	int err = in->unknown ? 0 : okvm_link_get_info(l, &in->chip, 1000);
 	if (err == 0)
 		in->have_params = okvm_link_get_params(l, &in->params, 1000) == 0;
+	/* Empty keyboard reports (nothing pressed): whether DATAFLIP moves, and the target's poll
+	 * interval it shows (hardware.md 2.11). A target that is not connected takes none. */
+	if (err == 0 && (in->unknown || in->chip.target_connected) &&
+	    okvm_link_probe_target(l, INFO_PROBE_REPORTS, 2000) == 0) { /* -ENOTSUP: no CTS */
+		okvm_link_get_stats(l, &in->probe);
+		in->probed = true;
+	}
 	okvm_link_get_state(l, &st);
 	in->baud = st.baud;
 	return err;

@@ -167,6 +167,8 @@ print_help(FILE *out)
 	      "      --emu-video MODE  the virtual screen, e.g. 1920x1080@30\n"
 	      "      --emu-chip CHIP   ch9329 (default), ch9329f, ch32v208 or ch32v208-quiet\n"
 	      "      --emu-strict-gap  frames end by 3 ms of idle line, not by LEN (datasheet)\n"
+	      "      --emu-dataflip on|off  CTS toggles on each report the target takes (default:\n"
+	      "                        on for ch9329/ch9329f, off for ch32v208)\n"
 	      "      --emu-video-chip C  ms2109 (default), ms2109s or ms2130s; -noecho: answers\n"
 	      "                        without echo; -halves/-nohalves: mode halved above 189 MHz\n"
 	      "\n"
@@ -215,6 +217,7 @@ enum {
 	OPT_EMU_VIDEO,
 	OPT_EMU_CHIP,
 	OPT_EMU_STRICT_GAP,
+	OPT_EMU_DATAFLIP,
 	OPT_GAP,
 	OPT_NO_PIPELINE,
 	OPT_VIDEO,
@@ -240,6 +243,7 @@ static const struct option global_opts[] = {
 	{ "emu-video", required_argument, NULL, OPT_EMU_VIDEO },
 	{ "emu-chip", required_argument, NULL, OPT_EMU_CHIP },
 	{ "emu-strict-gap", no_argument, NULL, OPT_EMU_STRICT_GAP },
+	{ "emu-dataflip", required_argument, NULL, OPT_EMU_DATAFLIP },
 	{ "emu-video-chip", required_argument, NULL, OPT_EMU_VIDEO_CHIP },
 	{ 0 },
 };
@@ -272,6 +276,11 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 		return CLI_OK;
 	}
 	case OPT_EMU_STRICT_GAP: cli->emu_strict_gap = true; return CLI_OK;
+	case OPT_EMU_DATAFLIP:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return cli_usage("--emu-dataflip is on or off, not '%s'", arg);
+		cli->emu_dataflip = arg[1] == 'n' ? 1 : -1;
+		return CLI_OK;
 	case OPT_EMU_VIDEO_CHIP: cli->emu_video_chip = arg; return CLI_OK; /* checked by vunit.c */
 	default: return CLI_USAGE;
 	}

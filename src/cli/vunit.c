@@ -90,6 +90,7 @@ vunit_new(struct cli *cli)
 	if (cli->emu_chip)
 		emu_config_chip(&cfg, cli->emu_chip); /* checked when the option was parsed */
 	cfg.strict_gap = cli->emu_strict_gap;
+	cfg.dataflip = cli->emu_dataflip;
 	cfg.baud = cli_emu_baud(cli);
 	u->emu = emu_new(&cfg);
 	emu_add_listener(u->emu, feed_screen, vs);

@@ -3,6 +3,8 @@
 #define OKVM_EMU_INTERNAL_H
 
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +88,7 @@ struct emu {
 	uint8_t params_len; /* GET_PARA_CFG reply length */
 	bool no_info;       /* never answers GET_INFO */
 	bool strict_gap;    /* frames end by idle time, not by LEN (docs/virtual-unit.md) */
+	bool dataflip;      /* CTS toggles on every report the target takes (hardware.md 2.11) */
 	struct emu_listener_entry listeners[EMU_MAX_LISTENERS];
 	int n_listeners;
 	/* Running state. */
@@ -100,6 +103,10 @@ struct emu {
 	bool req_stop;
 	struct emu_chip chip;
 	struct emu_target target;
+	/* DATAFLIP: the CTS line and who watches it (the host side that sent "WATCH") */
+	bool cts;
+	struct sockaddr_un cts_peer;
+	socklen_t cts_peer_len; /* 0: nobody watches */
 };
 
 /* events.c */
@@ -122,6 +129,8 @@ void target_fini(struct emu *e);
 void target_submit(struct emu *e, enum emu_slot_kind k, uint8_t cmd, const uint8_t *data,
 		   uint8_t len, uint64_t t);
 uint64_t target_next_due(const struct emu *e);
+/* emu.c: the chip uploaded a report to the target: DATAFLIP toggles (when modelled). */
+void emu_dataflip(struct emu *e);
 void target_run(struct emu *e, uint64_t t);
 void target_set_plugged(struct emu *e, bool on);
 /** The chip re-enumerates (RESET): the target loses and finds the device again. */

@@ -87,6 +87,7 @@ emu_new(const struct emu_config *cfg)
 								  : OKVM_CH9329_PARAMS_LEN;
 	e->no_info = cfg->no_info;
 	e->strict_gap = cfg->strict_gap;
+	e->dataflip = cfg->dataflip ? cfg->dataflip > 0 : cfg->chip == EMU_CHIP_CH9329;
 	e->master = e->slave_hold = e->modem = e->wake = e->events_fd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	return e;
@@ -320,13 +321,48 @@ read_master(struct emu *e, uint64_t now)
 }
 
 static void
+send_cts(struct emu *e)
+{
+	if (!e->cts_peer_len)
+		return;
+	const char *msg = e->cts ? "CTS=1" : "CTS=0";
+	if (sendto(e->modem, msg, 5, MSG_DONTWAIT, (struct sockaddr *)&e->cts_peer,
+		   e->cts_peer_len) < 0 &&
+	    errno != EAGAIN)
+		e->cts_peer_len = 0; /* the watcher went away */
+}
+
+void
+emu_dataflip(struct emu *e)
+{
+	if (!e->dataflip)
+		return;
+	e->cts = !e->cts;
+	send_cts(e);
+}
+
+/* Datagrams from the host's serial layer: modem lines for the chip, or "WATCH" (send the CTS
+ * line back to this sender from now on; contracts section 1). */
+static void
 read_modem(struct emu *e, uint64_t now)
 {
 	char msg[64];
 	ssize_t n;
-	while ((n = recv(e->modem, msg, sizeof(msg) - 1, 0)) > 0) {
+	struct sockaddr_un from;
+	socklen_t flen = sizeof(from);
+	while ((n = recvfrom(e->modem, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&from, &flen)) >
+	       0) {
 		msg[n] = '\0';
-		chip_modem(e, msg, now);
+		if (!strcmp(msg, "WATCH")) {
+			if (e->dataflip && flen > sizeof(sa_family_t)) {
+				e->cts_peer = from;
+				e->cts_peer_len = flen;
+				send_cts(e); /* the line as it is now */
+			}
+		} else {
+			chip_modem(e, msg, now);
+		}
+		flen = sizeof(from);
 	}
 }
 

@@ -42,6 +42,10 @@ struct emu_config {
 	uint8_t params_len; /* GET_PARA_CFG reply length: 50 (0), a CH9329F 72 or 88 */
 	bool no_info;       /* GET_INFO is never answered (some CH32V208 firmware) */
 	bool strict_gap;    /* bytes < 3 ms after a frame's last byte belong to that frame */
+	/* DATAFLIP (hardware.md 2.11: CTS toggles on every USB packet the chip uploads; wired on
+	   Mini-KVM v1.9): 0 = the chip's default (on for ch9329/ch9329f, off for the CH32V208s,
+	   whose wiring no source shows), 1 = on, -1 = off */
+	int dataflip;
 };
 
 /**

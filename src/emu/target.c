@@ -154,6 +154,7 @@ target_run(struct emu *e, uint64_t t)
 		struct emu_slot *s = &e->target.slot[k];
 		if (s->pending && s->tick <= t) {
 			s->pending = false;
+			emu_dataflip(e); /* the chip uploads the report: its UP pin toggles */
 			deliver(e, s);
 		}
 	}

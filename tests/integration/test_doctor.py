@@ -34,7 +34,7 @@ def doctor(*args):
 rc, rep, c = doctor("-d", "emu")
 check(rc == 0 and rep["ok"], f"-d emu: no check fails, exit 0 ({rc})")
 want = ["okvm", "udev-rule", "brltty", "modemmanager", "unit", "serial-node", "link", "get-info",
-        "get-info-rtt", "get-para-cfg", "hid-acks", "video-chip", "register-echo", "hdmi", "usb-switch"]
+        "get-info-rtt", "get-para-cfg", "hid-acks", "dataflip", "video-chip", "register-echo", "hdmi", "usb-switch"]
 check([x["id"] for x in rep["checks"]] == want, f"every check, in order: {list(c)}")
 check(all(x["status"] in ("ok", "warn", "fail", "unknown", "skip") for x in rep["checks"]),
       "each check has a known status")
@@ -65,6 +65,16 @@ check(r.returncode == 0 and len(lines) == len(want) + 1 and
 check(c["register-echo"]["echoed"] > 0 and c["register-echo"]["not_echoed"] == 0,
       f"the virtual MS2109 echoes every request: {c['register-echo']}")
 
+df = c["dataflip"]
+check(df["state"] == "toggles" and 8 <= df["target_poll_ms"] <= 12.5,
+      f"DATAFLIP toggles and shows the virtual target's 10 ms poll: {df}")
+rc, rep, c = doctor("-d", "emu", "--emu-poll-ms", "1")
+check(c["dataflip"]["state"] == "toggles" and 0.5 <= c["dataflip"]["target_poll_ms"] <= 2,
+      f"a target that polls every 1 ms: {c['dataflip']}")
+rc, rep, c = doctor("-d", "emu", "--emu-dataflip", "off")
+check(rc == 0 and c["dataflip"]["state"] == "none" and "target_poll_ms" not in c["dataflip"],
+      f"no DATAFLIP line (v1.6 board): the report says so, no failure: {c['dataflip']}")
+
 # Each variant of the virtual unit: the report says what that chip does (docs/virtual-unit.md).
 rc, rep, c = doctor("-d", "emu", "--emu-chip", "ch32v208")
 check(rc == 0 and c["link"]["baud"] == 115200 and c["get-info"]["version_byte"] == 0x82 and
@@ -72,7 +82,8 @@ check(rc == 0 and c["link"]["baud"] == 115200 and c["get-info"]["version_byte"] 
       f"ch32v208: 115200 baud, version 0x82: {c['link']} {c['get-info']}")
 rc, rep, c = doctor("-d", "emu", "--emu-chip", "ch32v208-quiet")
 check(rc == 0 and c["get-info"]["status"] == "warn" and not c["get-info"]["answered"] and
-      "get-info-rtt" not in c and c["hid-acks"]["acked"] == 4,
+      "get-info-rtt" not in c and c["hid-acks"]["acked"] == 4 and
+      c["dataflip"]["state"] == "none",
       f"ch32v208-quiet: GET_INFO unanswered (a warning), HID reports still acknowledged: "
       f"{c['get-info']}")
 rc, rep, c = doctor("-d", "emu", "--emu-chip", "ch9329f")

@@ -1057,12 +1057,13 @@ test_factory_reset_rts(void **state)
 	const struct fake_step open_steps[] = {
 		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, /* the lines' state right after open */
 		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "WATCH" }, /* tell me about CTS (DATAFLIP) */
 		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 115200, NULL },
 		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
 	};
-	fake_chip_run(&fx->chip, open_steps, 4, dfd);
+	fake_chip_run(&fx->chip, open_steps, 5, dfd);
 	assert_int_equal(okvm_link_open(fx->link), 0);
-	assert_int_equal(fake_chip_join(&fx->chip), 4);
+	assert_int_equal(fake_chip_join(&fx->chip), 5);
 	const struct fake_step steps[] = {
 		{ FAKE_DGRAM, NULL, 0, 0, "RTS=1" },
 		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },

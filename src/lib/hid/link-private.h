@@ -100,6 +100,19 @@ struct okvm_link {
 	bool hid_acked;            /* a HID report was acknowledged since open */
 	unsigned noack_run;        /* HID reports unanswered in a row while none was ever ACKed */
 	bool suspended;            /* maintenance in progress: no HID, no polls */
+	/* DATAFLIP (hardware.md 2.11): the chip toggles CTS on every report the target takes.
+	   UNKNOWN until the first toggle follows a report (then ON: the next report goes as soon
+	   as the target took the previous one) or LINK_FLIP_TRIES reports pass without one (OFF:
+	   the fixed gap alone, as on v1.6 boards and the KVM-Go). */
+	enum { FLIP_UNKNOWN, FLIP_ON, FLIP_OFF } flip;
+	bool flip_capable;         /* the port can show CTS at all */
+	bool flip_wait;            /* a report is in the chip, not yet taken by the target */
+	uint64_t flips;            /* CTS changes counted on the port */
+	uint64_t flip_wire_end_ns; /* when the chip had that report whole */
+	unsigned flip_tries;       /* reports without a toggle while UNKNOWN */
+	uint64_t flip_lat_max_ns;  /* the longest report -> toggle time in this window ... */
+	unsigned flip_lat_n;       /* ... of this many samples */
+	int cts_fd;                /* readable on CTS news (virtual unit), or -1 */
 	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */
 	struct okvm_ch9329_parser parser;
 	struct okvm_link_stats st;

@@ -44,6 +44,9 @@
 #define NOACK_AFTER 3             /* unanswered HID reports (none ever ACKed) that mean "no ACKs" */
 #define QUIET_POLL_MS 30000       /* GET_INFO never answered: ask this seldom ... */
 #define QUIET_POLL_TIMEOUT_MS 100 /* ... and wait this long (an exchange is 21 ms at 9600) */
+#define LINK_FLIP_TRIES 8         /* reports without a DATAFLIP toggle that mean "none wired" */
+#define FLIP_RECHECK_NS 250000ull /* a real port wakes nobody on CTS: look this often */
+#define FLIP_WINDOW 32            /* toggle latencies per poll-interval estimate */
 
 static uint64_t
 mono_ns(void *ud)
@@ -124,7 +127,7 @@ okvm_link_new(const struct okvm_link_config *cfg)
 					  .verify_attempts = 4 };
 	l->now_fn = mono_ns;
 	okvm_ch9329_parser_init(&l->parser);
-	l->epfd = l->tfd = l->q.efd = -1;
+	l->epfd = l->tfd = l->q.efd = l->cts_fd = -1;
 	if (make_fds(l) < 0)
 		abort(); /* only EMFILE/ENOMEM: as out of memory */
 	return l;
@@ -139,6 +142,19 @@ link_attach(struct okvm_link *l, struct okvm_serial *s)
 		return -errno;
 	l->ser = s;
 	atomic_store(&l->dead, false);
+	/* DATAFLIP: can this port show CTS? Each open starts again (another port, a replug). */
+	uint64_t c;
+	l->flip_capable = okvm_serial_cts_count(s, &c) == 0;
+	l->flip = l->flip_capable ? FLIP_UNKNOWN : FLIP_OFF;
+	l->flips = l->flip_capable ? c : 0;
+	l->flip_wait = false;
+	l->flip_tries = 0;
+	l->cts_fd = l->flip_capable ? okvm_serial_cts_fd(s) : -1;
+	if (l->cts_fd >= 0) {
+		ev.data.fd = l->cts_fd;
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->cts_fd, &ev) < 0)
+			l->cts_fd = -1; /* then it is looked at on the timer, as on a real port */
+	}
 	return 0;
 }
 
@@ -148,6 +164,9 @@ link_detach(struct okvm_link *l)
 	if (!l->ser)
 		return;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, okvm_serial_fd(l->ser), NULL);
+	if (l->cts_fd >= 0)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->cts_fd, NULL);
+	l->cts_fd = -1;
 	okvm_serial_close(l->ser);
 	l->ser = NULL;
 }
@@ -223,6 +242,10 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 		   the target's poll would miss this one */
 		l->last_report_ns = now;
 		l->gap_started = true;
+		if (l->flip != FLIP_OFF) {
+			l->flip_wait = true; /* the target has it once CTS toggles */
+			l->flip_wire_end_ns = now + wire_ns(l, n);
+		}
 	}
 	if (kind == FL_HID && l->no_ack) {
 		/* nothing will answer: not in flight, the gaps alone pace it */
@@ -453,10 +476,81 @@ idle_end_ns(const struct okvm_link *l)
 	return l->last_wire_end_ns ? l->last_wire_end_ns + OKVM_LINK_FRAME_IDLE_US * 1000ull : 0;
 }
 
+/*
+ * DATAFLIP: new CTS changes mean the target took the report in the chip. Then the next one
+ * may go at once (the chip also ended that packet: no idle line to keep), and the time it took
+ * feeds the estimate of the target's poll interval. While none has been seen (UNKNOWN), a
+ * report that the gap passed without a toggle counts towards "not wired" (OFF).
+ */
+/* How long a report in the chip is waited for before the next goes anyway: the gap, counted
+ * from when the chip has the report whole (at 9600 its wire time alone is longer). */
+static uint64_t
+flip_deadline(const struct okvm_link *l)
+{
+	return l->flip_wire_end_ns + l->gap_ns;
+}
+
+static void
+update_flips(struct okvm_link *l, uint64_t now)
+{
+	uint64_t c;
+	if (l->flip == FLIP_OFF || okvm_serial_cts_count(l->ser, &c) < 0)
+		return;
+	if (c == l->flips) {
+		if (l->flip_wait && now >= flip_deadline(l)) {
+			l->flip_wait = false; /* given up on this one: the gap paces the next */
+			if (l->flip == FLIP_ON) {
+				l->st.flip_misses++;
+			} else if (++l->flip_tries >= LINK_FLIP_TRIES) {
+				l->flip = FLIP_OFF;
+				l->st.flip_absent = true;
+				okvm_log(OKVM_LOG_DEBUG,
+					 "%s: CTS never toggled after a report (no DATAFLIP line): "
+					 "pacing by the %d ms gap",
+					 l->path, (int)(l->gap_ns / NS_PER_MS));
+			}
+		}
+		return;
+	}
+	l->flips = c;
+	if (!l->flip_wait)
+		return; /* a toggle for a report already given up on */
+	l->flip_wait = false;
+	l->st.flips++;
+	l->last_wire_end_ns = 0;
+	/* The target polls on a fixed schedule, so report -> toggle is spread evenly over one
+	 * poll interval: n samples with the longest m estimate it as m * (n + 1) / n. */
+	uint64_t lat = now > l->flip_wire_end_ns ? now - l->flip_wire_end_ns : 0;
+	if (l->flip_lat_n >= FLIP_WINDOW) {
+		l->flip_lat_max_ns = 0;
+		l->flip_lat_n = 0;
+	}
+	if (lat > l->flip_lat_max_ns)
+		l->flip_lat_max_ns = lat;
+	l->flip_lat_n++;
+	if (l->flip_lat_n >= 4 || !l->st.target_poll_ms)
+		l->st.target_poll_ms = (double)l->flip_lat_max_ns * (l->flip_lat_n + 1) /
+				       l->flip_lat_n / 1e6;
+	if (l->flip == FLIP_UNKNOWN) {
+		l->flip = FLIP_ON;
+		l->st.flip_pacing = true;
+		okvm_log(OKVM_LOG_INFO,
+			 "%s: the chip's DATAFLIP line shows each report the target takes: pacing "
+			 "by it",
+			 l->path);
+	}
+}
+
 static bool
 gap_ready(struct okvm_link *l, uint64_t now)
 {
-	return !l->gap_started || now >= l->last_report_ns + l->gap_ns;
+	if (!l->gap_started)
+		return true;
+	if (l->flip == FLIP_ON && !l->flip_wait)
+		return true; /* the target took the last report: nothing to overwrite */
+	if (l->flip != FLIP_OFF && l->flip_wait)
+		return now >= flip_deadline(l); /* one report in the chip at a time, while known */
+	return now >= l->last_report_ns + l->gap_ns;
 }
 
 /*
@@ -535,6 +629,13 @@ next_send_ns(struct okvm_link *l, uint64_t now)
 		return l->next_poll_ns > idle ? l->next_poll_ns : idle;
 	}
 	uint64_t t = l->gap_started ? l->last_report_ns + l->gap_ns : 0;
+	if (l->flip == FLIP_ON && !l->flip_wait) {
+		t = 0; /* the target took the last report */
+	} else if (l->flip != FLIP_OFF && l->flip_wait) {
+		t = flip_deadline(l); /* as gap_ready() waits */
+		if (l->cts_fd < 0 && now + FLIP_RECHECK_NS < t)
+			t = now + FLIP_RECHECK_NS; /* a real port: look at CTS again soon */
+	}
 	if (l->nfl && l->fl[l->nfl - 1].wire_end_ns > t)
 		t = l->fl[l->nfl - 1].wire_end_ns;
 	if (idle > t)
@@ -579,6 +680,8 @@ okvm_link_dispatch(struct okvm_link *l)
 	uint64_t now = link_now(l);
 	if (rc == 0) {
 		check_timeout(l, now);
+		if (l->ser)
+			update_flips(l, now);
 		rc = pump(l, now);
 	}
 	if (rc == -ENODEV) {
@@ -700,6 +803,53 @@ okvm_link_flush(struct okvm_link *l, int timeout_ms)
 		if (wait_fd(l, deadline) < 0)
 			return -ETIMEDOUT;
 	}
+}
+
+/* Until the report in the chip was taken (or given up on), dispatching. */
+static int
+wait_taken(struct okvm_link *l, uint64_t deadline)
+{
+	int rc = 0;
+	while (!rc && l->flip_wait && l->flip != FLIP_OFF)
+		if ((rc = okvm_link_dispatch(l)) == 0)
+			rc = wait_fd(l, deadline);
+	return rc;
+}
+
+int
+okvm_link_probe_target(struct okvm_link *l, int n, int timeout_ms)
+{
+	if (!l->ser)
+		return -ENOTCONN;
+	if (!l->flip_capable)
+		return -ENOTSUP; /* the port cannot show CTS: nothing to learn, nothing sent */
+	bool had_report = l->any_report;
+	const struct okvm_kbd_report none = { 0 };
+	uint64_t deadline = link_now(l) + (uint64_t)timeout_ms * NS_PER_MS;
+	/* The target polls on its own schedule; reports sent right after the last was taken would
+	 * all land at the same phase of it, so each goes after a pseudo-random pause of up to
+	 * 16 ms: then report -> toggle times spread over the whole poll interval. */
+	l->flip_lat_n = 0;
+	l->flip_lat_max_ns = 0;
+	l->st.target_poll_ms = 0;
+	uint32_t seed = (uint32_t)link_now(l) | 1u;
+	int rc = 0;
+	for (int i = 0; i < n && !rc; i++) {
+		if ((rc = okvm_link_send_kbd(l, &none)) < 0)
+			break;
+		if ((rc = okvm_link_flush(l, timeout_ms)) < 0 || (rc = wait_taken(l, deadline)) < 0)
+			break;
+		seed = seed * 1664525u + 1013904223u;
+		uint64_t until = link_now(l) + (uint64_t)(seed >> 16) % 16000u * 1000u;
+		while (!rc && link_now(l) < until)
+			if ((rc = okvm_link_dispatch(l)) == 0)
+				rc = wait_fd(l, until);
+		if (rc == -ETIMEDOUT)
+			rc = 0; /* the pause ended */
+	}
+	if (!had_report)
+		l->any_report = false; /* it pressed nothing: no release-all is owed */
+	return rc;
 }
 
 void

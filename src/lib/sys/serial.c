@@ -31,6 +31,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <linux/serial.h> /* struct serial_icounter_struct (TIOCGICOUNT) */
+
 #include "okvm/log.h"
 #include "okvm/serial.h"
 #include "lib/xalloc.h"
@@ -40,8 +42,11 @@ struct okvm_serial {
 	int baud;
 	char *path;
 	char *modem_path; /* datagram socket of a virtual unit, or NULL */
-	int modem_fd;     /* unbound datagram socket used to send, or -1 */
+	int modem_fd;     /* autobound datagram socket (sends lines, hears CTS), or -1 */
 	bool cdc_acm;     /* a CDC-ACM port: the modem lines are left alone */
+	/* CTS over the modem socket (the virtual unit's DATAFLIP): asked for once with "WATCH" */
+	bool cts_watch, cts_known, cts_level;
+	uint64_t cts_count;
 };
 
 bool serial_is_cdc_acm(const struct okvm_serial *s); /* lib/hid/link-private.h */
@@ -318,29 +323,93 @@ okvm_serial_read(struct okvm_serial *s, uint8_t *p, size_t n)
 	}
 }
 
+/* The socket to the virtual unit, bound to an abstract name of its own (autobind) so that the
+ * unit can answer: it sends the CTS line back ("CTS=1", "CTS=0") once asked with "WATCH". */
 static int
-modem_send(struct okvm_serial *s, const char *line, bool asserted)
+modem_socket(struct okvm_serial *s)
+{
+	if (s->modem_fd >= 0)
+		return 0;
+	s->modem_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->modem_fd < 0)
+		return -errno;
+	struct sockaddr_un me = { .sun_family = AF_UNIX };
+	if (bind(s->modem_fd, (struct sockaddr *)&me, sizeof(sa_family_t)) < 0) {
+		int e = errno;
+		close(s->modem_fd);
+		s->modem_fd = -1;
+		return -e;
+	}
+	return 0;
+}
+
+static int
+modem_send_text(struct okvm_serial *s, const char *msg)
 {
 	if (!s->modem_path)
 		return -ENOTTY;
-	if (s->modem_fd < 0) {
-		s->modem_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (s->modem_fd < 0)
-			return -errno;
-	}
+	int rc = modem_socket(s);
+	if (rc < 0)
+		return rc;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(s->modem_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, s->modem_path, strlen(s->modem_path) + 1);
-	char msg[8];
-	int n = snprintf(msg, sizeof(msg), "%s=%d", line, asserted ? 1 : 0);
-	if (sendto(s->modem_fd, msg, (size_t)n, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (sendto(s->modem_fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
 		okvm_log(OKVM_LOG_WARN, "%s: modem socket %s: %s", s->path, s->modem_path,
 			 strerror(e));
 		return -e;
 	}
 	return 0;
+}
+
+static int
+modem_send(struct okvm_serial *s, const char *line, bool asserted)
+{
+	char msg[8];
+	snprintf(msg, sizeof(msg), "%s=%d", line, asserted ? 1 : 0);
+	return modem_send_text(s, msg);
+}
+
+int
+okvm_serial_cts_count(struct okvm_serial *s, uint64_t *count)
+{
+	struct serial_icounter_struct ic;
+	if (ioctl(s->fd, TIOCGICOUNT, &ic) == 0) {
+		*count = (uint32_t)ic.cts; /* the driver counts every change of the line */
+		return 0;
+	}
+	if (errno != ENOTTY && errno != EINVAL)
+		return is_unplug(errno) ? -ENODEV : -errno;
+	if (!s->modem_path)
+		return -ENOTSUP;
+	if (!s->cts_watch) {
+		int rc = modem_send_text(s, "WATCH");
+		if (rc < 0)
+			return rc;
+		s->cts_watch = true;
+	}
+	char msg[16];
+	ssize_t n;
+	while ((n = recv(s->modem_fd, msg, sizeof(msg) - 1, 0)) > 0) {
+		msg[n] = 0;
+		if (strcmp(msg, "CTS=0") && strcmp(msg, "CTS=1"))
+			continue;
+		bool level = msg[4] == '1';
+		if (s->cts_known && level != s->cts_level)
+			s->cts_count++;
+		s->cts_known = true; /* the first answer to WATCH is the line as it is */
+		s->cts_level = level;
+	}
+	*count = s->cts_count;
+	return 0;
+}
+
+int
+okvm_serial_cts_fd(const struct okvm_serial *s)
+{
+	return s->cts_watch ? s->modem_fd : -1;
 }
 
 static int
