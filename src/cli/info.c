@@ -15,7 +15,7 @@
 #include "okvm/link.h"
 #include "okvm/unit.h"
 
-#define INFO_PROBE_REPORTS 12
+#define INFO_PROBE_REPORTS 16
 
 struct info {
 	struct okvm_ch9329_info chip;
