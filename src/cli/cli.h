@@ -95,7 +95,9 @@ struct okvm_unit_info;
 int cli_unit_discovered(struct cli *cli, struct okvm_unit **out, struct okvm_unit_info *shown);
 
 /* Commands (one file each in src/cli/). */
-int cmd_info(struct cli *cli, int argc, char **argv);          /* chip, target, LEDs, baud */
+int cmd_info(struct cli *cli, int argc, char **argv); /* chip, target, LEDs, baud */
+/* A GET_INFO version byte for people: 0x30..0x39 "V1.0".."V1.9", else "0x82" (info.c). */
+void cli_ch9329_version_text(uint8_t v, char *out, size_t cap);
 int cmd_doctor(struct cli *cli, int argc, char **argv);        /* cmd_doctor.c: for owners */
 int cmd_mouse(struct cli *cli, int argc, char **argv);         /* move/click/scroll/rel */
 int cmd_reset(struct cli *cli, int argc, char **argv);         /* CH9329 RESET */

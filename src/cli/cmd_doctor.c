@@ -342,15 +342,6 @@ check_dataflip(struct report *r, struct okvm_link *l, bool target_connected)
 }
 
 static void
-version_text(uint8_t v, char *out, size_t cap)
-{
-	if (v >= 0x30 && v <= 0x39)
-		snprintf(out, cap, "V1.%d", v - 0x30);
-	else
-		snprintf(out, cap, "0x%02X", v);
-}
-
-static void
 check_link(struct report *r, struct okvm_unit *u)
 {
 	uint64_t t0 = okvm_now_us();
@@ -379,7 +370,7 @@ check_link(struct report *r, struct okvm_unit *u)
 	rc = okvm_link_get_info(l, &info, 1000);
 	if (rc == 0) {
 		char ver[16];
-		version_text(info.version, ver, sizeof(ver));
+		cli_ch9329_version_text(info.version, ver, sizeof(ver));
 		o = row(r, "get-info", ST_OK, "GET_INFO: version %s, target %s, LEDs%s%s%s%s", ver,
 			info.target_connected ? "connected" : "not connected",
 			info.leds & OKVM_LED_NUM ? " num" : "",

@@ -37,8 +37,8 @@ mode_name(uint8_t mode)
 	return names[mode & 0x03];
 }
 
-static void
-version_text(uint8_t v, char *out, size_t cap)
+void
+cli_ch9329_version_text(uint8_t v, char *out, size_t cap)
 {
 	if (v >= 0x30 && v <= 0x39)
 		snprintf(out, cap, "V1.%d", v - 0x30);
@@ -50,7 +50,7 @@ static void
 print_text(const struct info *in)
 {
 	char ver[16];
-	version_text(in->chip.version, ver, sizeof(ver));
+	cli_ch9329_version_text(in->chip.version, ver, sizeof(ver));
 	if (in->unknown) {
 		printf("chip:    CH9329 (version unknown: GET_INFO is not answered)\n");
 		printf("target:  unknown\nleds:    unknown\n");
@@ -95,7 +95,7 @@ static void
 print_json(const struct info *in)
 {
 	char ver[16], usb[16];
-	version_text(in->chip.version, ver, sizeof(ver));
+	cli_ch9329_version_text(in->chip.version, ver, sizeof(ver));
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "chip", "CH9329");
 	if (in->unknown) { /* GET_INFO not answered: null, not "disconnected" */
