@@ -482,12 +482,14 @@ idle_end_ns(const struct okvm_link *l)
  * feeds the estimate of the target's poll interval. While none has been seen (UNKNOWN), a
  * report that the gap passed without a toggle counts towards "not wired" (OFF).
  */
-/* How long a report in the chip is waited for before the next goes anyway: the gap, counted
- * from when the chip has the report whole (at 9600 its wire time alone is longer). */
+/* How long a report in the chip is waited for before the next goes anyway: the gap plus the
+ * packet's idle end, counted from when the chip has the report whole (at 9600 its wire time
+ * alone is longer than the gap; a chip that cuts packets by 3 ms of idle uploads that much
+ * later). */
 static uint64_t
 flip_deadline(const struct okvm_link *l)
 {
-	return l->flip_wire_end_ns + l->gap_ns;
+	return l->flip_wire_end_ns + l->gap_ns + OKVM_LINK_FRAME_IDLE_US * 1000ull;
 }
 
 static void
@@ -517,7 +519,8 @@ update_flips(struct okvm_link *l, uint64_t now)
 		return; /* a toggle for a report already given up on */
 	l->flip_wait = false;
 	l->st.flips++;
-	l->last_wire_end_ns = 0;
+	/* The idle line stays owed until the ACK: a toggle that came late for a report given up on
+	 * would be taken for this one's, and the chip may still be reading this packet. */
 	/* The target polls on a fixed schedule, so report -> toggle is spread evenly over one
 	 * poll interval: n samples with the longest m estimate it as m * (n + 1) / n. */
 	uint64_t lat = now > l->flip_wire_end_ns ? now - l->flip_wire_end_ns : 0;
