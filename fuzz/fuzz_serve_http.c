@@ -55,7 +55,7 @@ static int b_buttons(void *ud, uint8_t b) { input_calls++; return 0; }
 static int b_wheel(void *ud, int dy, int dx) { input_calls++; return 0; }
 static int b_rel(void *ud, int dx, int dy, uint8_t b) { input_calls++; return 0; }
 static int b_release(void *ud) { input_calls++; return 0; }
-static int b_switch(void *ud, enum serve_usb to) { input_calls++; return 0; }
+static int b_switch(void *ud, enum okvm_usb_dir to) { input_calls++; return 0; }
 static struct okvm_frame *b_newest(void *ud) { return NULL; }
 static void b_unref(void *ud, struct okvm_frame *f) { }
 static void b_want(void *ud, bool want) { }

@@ -17,7 +17,7 @@ static int b_buttons(void *ud, uint8_t b) { return 0; }
 static int b_wheel(void *ud, int dy, int dx) { return 0; }
 static int b_rel(void *ud, int dx, int dy, uint8_t b) { return 0; }
 static int b_release(void *ud) { return 0; }
-static int b_switch(void *ud, enum serve_usb to) { return 0; }
+static int b_switch(void *ud, enum okvm_usb_dir to) { return 0; }
 static void b_state(void *ud, struct serve_state *out) { memset(out, 0, sizeof(*out)); }
 static void b_unref(void *ud, struct okvm_frame *f) { }
 /* clang-format on */

@@ -64,8 +64,10 @@ struct ub {
 	struct okvm_link_state st;
 	struct okvm_link_stats stats;
 	bool gone; /* the port vanished */
-	enum serve_usb usb;
-	enum serve_usb usb_request; /* for the hid thread; UNKNOWN = none */
+	bool usb_known;
+	enum okvm_usb_dir usb;
+	bool usb_requested; /* for the hid thread: switch to usb_request */
+	enum okvm_usb_dir usb_request;
 	void (*on_state)(void *);
 	void (*on_frame)(void *);
 	void *nud;
@@ -142,20 +144,19 @@ usb_switch_of(struct ub *u, struct okvm_usb_switch *sw)
 }
 
 static void
-do_usb_switch(struct ub *u, enum serve_usb to)
+do_usb_switch(struct ub *u, enum okvm_usb_dir to)
 {
 	struct okvm_usb_switch sw;
 	usb_switch_of(u, &sw);
 	enum okvm_usb_dir now = OKVM_USB_TO_HOST;
-	int rc = okvm_usb_switch_set(&sw,
-				     to == SERVE_USB_HOST ? OKVM_USB_TO_HOST : OKVM_USB_TO_TARGET);
+	int rc = okvm_usb_switch_set(&sw, to);
 	if (rc == 0)
 		rc = okvm_usb_switch_get(&sw, &now);
 	pthread_mutex_lock(&u->lock);
 	if (rc < 0)
 		okvm_log(OKVM_LOG_WARN, "serve: USB switch: %s", okvm_strerror(rc));
 	else
-		u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+		u->usb = now, u->usb_known = true;
 	notify_locked(u);
 	pthread_mutex_unlock(&u->lock);
 }
@@ -193,7 +194,8 @@ follow_toggle(struct ub *u)
 	if (okvm_usb_switch_get(&sw, &now) < 0)
 		now = (enum okvm_usb_dir)u->follow_last;
 	pthread_mutex_lock(&u->lock);
-	u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+	u->usb = now;
+	u->usb_known = true;
 	notify_locked(u);
 	pthread_mutex_unlock(&u->lock);
 }
@@ -251,12 +253,13 @@ hid_thread(void *ud)
 			v = 0;
 		pthread_mutex_lock(&u->lock);
 		bool stop = u->stop;
-		enum serve_usb req = u->usb_request;
-		u->usb_request = SERVE_USB_UNKNOWN;
+		bool switch_req = u->usb_requested;
+		enum okvm_usb_dir req = u->usb_request;
+		u->usb_requested = false;
 		pthread_mutex_unlock(&u->lock);
 		if (stop)
 			break;
-		if (req != SERVE_USB_UNKNOWN)
+		if (switch_req)
 			do_usb_switch(u, req);
 		if (u->follow && mono_ms() >= u->follow_next_ms)
 			follow_toggle(u);
@@ -541,13 +544,14 @@ ub_release_all(void *ud)
 }
 
 static int
-ub_usb_switch(void *ud, enum serve_usb to)
+ub_usb_switch(void *ud, enum okvm_usb_dir to)
 {
 	struct ub *u = ud;
 	if (!u->link)
 		return -OKVM_E_VIDEO_ONLY;
 	pthread_mutex_lock(&u->lock);
 	u->usb_request = to;
+	u->usb_requested = true;
 	pthread_mutex_unlock(&u->lock);
 	wake(u);
 	return 0;
@@ -576,6 +580,7 @@ ub_get_state(void *ud, struct serve_state *out)
 	out->target_connected = u->st.target_connected && !u->gone;
 	out->leds = u->st.leds;
 	out->usb = u->usb;
+	out->usb_known = u->usb_known;
 	out->hid_reports = u->stats.reports_sent;
 	out->hid_errors = u->stats.timeouts + u->stats.chip_errors;
 	out->ack_ms_last = u->stats.ack_ms_last;
@@ -717,14 +722,13 @@ serve_backend_unit_new(const struct serve_unit_config *cfg, struct serve_backend
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&u->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	u->usb = SERVE_USB_UNKNOWN;
 	u->chip = cfg->chip;
 	if (u->chip) { /* a register read: where the port is routed now (no thread runs yet) */
 		struct okvm_usb_switch sw;
 		usb_switch_of(u, &sw);
 		enum okvm_usb_dir now;
 		if (okvm_usb_switch_get(&sw, &now) == 0)
-			u->usb = now == OKVM_USB_TO_HOST ? SERVE_USB_HOST : SERVE_USB_TARGET;
+			u->usb = now, u->usb_known = true;
 		/* Follow the toggle from where it is now (no switch at start). */
 		enum okvm_usb_dir toggle;
 		u->follow_last = -1;

@@ -17,29 +17,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serve/frame.h"
+#include "okvm/ch9329.h"
+#include "okvm/video.h"
 
 struct okvm_link;
 struct okvm_capture;
-
-/* LED bits of the CH9329 GET_INFO LED byte (docs/hardware.md 2.4). */
-#define SERVE_LED_NUM 0x01
-#define SERVE_LED_CAPS 0x02
-#define SERVE_LED_SCROLL 0x04
-
-enum serve_usb { SERVE_USB_UNKNOWN, SERVE_USB_HOST, SERVE_USB_TARGET };
 
 /* What the unit looks like now (GET /api/state, WebSocket state events, /metrics). */
 struct serve_state {
 	char unit[64];         /* a name for people: "test", "emu", "Mini-KVM 3-1" */
 	bool has_input;        /* false: a video-only unit (input calls fail) */
 	bool target_connected; /* the target's USB host sees the HID chip */
-	uint8_t leds;          /* SERVE_LED_* */
+	uint8_t leds;          /* enum okvm_led bits (the CH9329's GET_INFO byte) */
 	bool has_video;        /* false: no capture at all */
 	bool signal;           /* HDMI signal present */
 	int width, height;     /* of the newest frame; 0 if none */
 	double fps;            /* captured frames per second (last second) */
-	enum serve_usb usb;    /* the switchable USB port */
+	bool usb_known;        /* where the switchable USB port is routed is known ... */
+	enum okvm_usb_dir usb; /* ... OKVM_USB_TO_HOST or OKVM_USB_TO_TARGET */
 	/* counters for /metrics */
 	uint64_t frames_captured;
 	uint64_t hid_reports; /* HID reports sent to the chip */
@@ -73,8 +68,8 @@ struct serve_backend_ops {
 		    serve_type_progress_fn fn, void *fn_ud);
 	/* Every key, media key and button up; typing stops. */
 	int (*release_all)(void *ud);
-	/* The switchable USB port: to = SERVE_USB_HOST or SERVE_USB_TARGET. -EOPNOTSUPP if none. */
-	int (*usb_switch)(void *ud, enum serve_usb to);
+	/* The switchable USB port: to = OKVM_USB_TO_HOST or OKVM_USB_TO_TARGET. -EOPNOTSUPP if none. */
+	int (*usb_switch)(void *ud, enum okvm_usb_dir to);
 	void (*get_state)(void *ud, struct serve_state *out);
 	/* The newest frame as a new reference (NULL: none yet). Give it back with frame_unref. */
 	struct okvm_frame *(*newest_frame)(void *ud);

@@ -379,12 +379,8 @@ do_switch(struct conn *c)
 {
 	char buf[32];
 	const char *to = urlarg(c, "to=", buf, sizeof(buf));
-	enum serve_usb dir = SERVE_USB_UNKNOWN;
-	if (to && !strcmp(to, "host"))
-		dir = SERVE_USB_HOST;
-	else if (to && !strcmp(to, "target"))
-		dir = SERVE_USB_TARGET;
-	if (dir == SERVE_USB_UNKNOWN)
+	enum okvm_usb_dir dir;
+	if (serve_usb_parse(to, &dir) < 0)
 		return http_reply_error(c, 400, "switch: ?to=host or ?to=target");
 	int rc = c->s->be.ops->usb_switch(c->s->be.ud, dir);
 	if (!rc)

@@ -319,17 +319,26 @@ msg_ping(struct input_src *in, cJSON *o)
 	free(txt);
 }
 
+int
+serve_usb_parse(const char *to, enum okvm_usb_dir *out)
+{
+	if (to && !strcmp(to, "host"))
+		*out = OKVM_USB_TO_HOST;
+	else if (to && !strcmp(to, "target"))
+		*out = OKVM_USB_TO_TARGET;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static void
 msg_switch(struct input_src *in, cJSON *o)
 {
 	struct serve *s = in->s;
 	struct conn *c = in->c;
 	const char *to = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "to"));
-	enum serve_usb dir = !to                     ? SERVE_USB_UNKNOWN
-			     : !strcmp(to, "host")   ? SERVE_USB_HOST
-			     : !strcmp(to, "target") ? SERVE_USB_TARGET
-						     : SERVE_USB_UNKNOWN;
-	if (dir == SERVE_USB_UNKNOWN)
+	enum okvm_usb_dir dir;
+	if (serve_usb_parse(to, &dir) < 0)
 		return reply_error(in, "switch", "switch needs \"to\": \"host\" or \"target\"");
 	int rc = s->be.ops->usb_switch(s->be.ud, dir);
 	if (rc)

@@ -236,6 +236,8 @@ struct input_src {
 };
 /* Validate and apply one message object. Returns 0, -EPERM (the role may not), -EINVAL. */
 int input_apply(struct input_src *in, cJSON *o);
+/* "host" / "target" (REST ?to=, WebSocket "to") as the port's direction; -EINVAL otherwise. */
+int serve_usb_parse(const char *to, enum okvm_usb_dir *out);
 /* Input merging across WebSocket clients. */
 int input_key(struct serve *s, struct conn *c, const char *code, bool down);
 int input_release_client(struct serve *s, struct conn *c);

@@ -48,9 +48,9 @@ ws_queue_text(struct conn *c, const char *text)
 }
 
 static const char *
-usb_name(enum serve_usb u)
+usb_name(const struct serve_state *st)
 {
-	return u == SERVE_USB_HOST ? "host" : u == SERVE_USB_TARGET ? "target" : "unknown";
+	return !st->usb_known ? "unknown" : st->usb == OKVM_USB_TO_HOST ? "host" : "target";
 }
 
 char *
@@ -65,16 +65,16 @@ ws_state_json(struct serve *s, struct conn *you)
 	cJSON *t = cJSON_AddObjectToObject(o, "target");
 	cJSON_AddBoolToObject(t, "connected", st.target_connected);
 	cJSON *l = cJSON_AddObjectToObject(o, "leds");
-	cJSON_AddBoolToObject(l, "num", st.leds & SERVE_LED_NUM);
-	cJSON_AddBoolToObject(l, "caps", st.leds & SERVE_LED_CAPS);
-	cJSON_AddBoolToObject(l, "scroll", st.leds & SERVE_LED_SCROLL);
+	cJSON_AddBoolToObject(l, "num", st.leds & OKVM_LED_NUM);
+	cJSON_AddBoolToObject(l, "caps", st.leds & OKVM_LED_CAPS);
+	cJSON_AddBoolToObject(l, "scroll", st.leds & OKVM_LED_SCROLL);
 	cJSON *v = cJSON_AddObjectToObject(o, "video");
 	cJSON_AddBoolToObject(v, "available", st.has_video);
 	cJSON_AddBoolToObject(v, "signal", st.signal);
 	cJSON_AddNumberToObject(v, "width", st.width);
 	cJSON_AddNumberToObject(v, "height", st.height);
 	cJSON_AddNumberToObject(v, "fps", round(st.fps * 10) / 10);
-	cJSON_AddStringToObject(o, "usb", usb_name(st.usb));
+	cJSON_AddStringToObject(o, "usb", usb_name(&st));
 	cJSON *ty = cJSON_AddObjectToObject(o, "typing");
 	cJSON_AddBoolToObject(ty, "active", s->typing_active);
 	cJSON_AddNumberToObject(ty, "done", (double)s->typing_done);

@@ -280,13 +280,13 @@ rec_release_all(void *ud)
 }
 
 static int
-rec_usb_switch(void *ud, enum serve_usb to)
+rec_usb_switch(void *ud, enum okvm_usb_dir to)
 {
 	struct rec *r = ud;
 	int rc = r->inner.ops->usb_switch(r->inner.ud, to);
 	if (!rc) {
 		cJSON *o = op("switch");
-		cJSON_AddStringToObject(o, "to", to == SERVE_USB_HOST ? "host" : "target");
+		cJSON_AddStringToObject(o, "to", to == OKVM_USB_TO_HOST ? "host" : "target");
 		log_obj(r, o);
 	}
 	return rc;

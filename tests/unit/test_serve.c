@@ -48,7 +48,7 @@ static int f_buttons(void *ud, uint8_t b) { rec("buttons %u", b); return 0; }
 static int f_wheel(void *ud, int dy, int dx) { rec("wheel %d %d", dy, dx); return 0; }
 static int f_rel(void *ud, int dx, int dy, uint8_t b) { rec("rel %d %d %u", dx, dy, b); return 0; }
 static int f_release(void *ud) { rec("release_all"); return 0; }
-static int f_switch(void *ud, enum serve_usb to) { rec("switch %d", to); return 0; }
+static int f_switch(void *ud, enum okvm_usb_dir to) { rec("switch %d", to); return 0; }
 static void f_state(void *ud, struct serve_state *out) { memset(out, 0, sizeof(*out)); }
 static void f_unref(void *ud, struct okvm_frame *f) { }
 static void f_destroy(void *ud) { }
@@ -216,7 +216,7 @@ test_good_messages(void **state)
 	assert_string_equal(calls[0], "wheel -3 0");
 	assert_string_equal(calls[1], "rel 500 -2 2");
 	assert_string_equal(calls[2], "combo ctrl+alt+delete");
-	assert_string_equal(calls[3], "switch 1");
+	assert_string_equal(calls[3], "switch 0"); /* OKVM_USB_TO_HOST */
 	assert_string_equal(calls[4], "type hi de 25");
 	assert_string_equal(calls[5], "type x us 0"); /* the server's default layout */
 	msg(fx, &fx->a, "{\"type\":\"ping\",\"t\":42}");
