@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/hid/hid_xkb.h"
+#include "lib/kbd/hid_xkb.h"
 #include "okvm/keymap.h"
 #include "lib/xalloc.h"
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/hid/hid_xkb.h"
+#include "lib/kbd/hid_xkb.h"
 #include "okvm/keymap.h"
 #include "okvm/log.h"
 
