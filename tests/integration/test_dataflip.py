@@ -51,8 +51,8 @@ for poll in (1, 10):
         ev = emu.events_list()
         keys = [e for e in ev if e["type"] in ("key", "text", "dropped")]
         shown = int(line[0].split("every ")[1].split()[0]) if line and "every" in line[0] else -1
-        # an estimate from 16 report -> toggle times: within 20 % (+ 1 ms of rounding)
-        check(r.returncode == 0 and "toggles" in line[0] and abs(shown - poll) <= 0.2 * poll + 1,
+        # an estimate from 16 report -> toggle times on a machine that may be loaded: roughly
+        check(r.returncode == 0 and "toggles" in line[0] and abs(shown - poll) <= 0.3 * poll + 1.5,
               f"okvm info at a {poll} ms poll: {line}")
         check(not keys, f"okvm info's probe presses nothing on the target: {keys}")
         print(f"ok: okvm info shows DATAFLIP and a {poll} ms poll, pressing nothing")

@@ -66,10 +66,11 @@ check(c["register-echo"]["echoed"] > 0 and c["register-echo"]["not_echoed"] == 0
       f"the virtual MS2109 echoes every request: {c['register-echo']}")
 
 df = c["dataflip"]
-check(df["state"] == "toggles" and 8 <= df["target_poll_ms"] <= 12.5,
+# an estimate from 16 report -> toggle times, on a machine that may be loaded: roughly
+check(df["state"] == "toggles" and 7 <= df["target_poll_ms"] <= 13.5,
       f"DATAFLIP toggles and shows the virtual target's 10 ms poll: {df}")
 rc, rep, c = doctor("-d", "emu", "--emu-poll-ms", "1")
-check(c["dataflip"]["state"] == "toggles" and 0.5 <= c["dataflip"]["target_poll_ms"] <= 2,
+check(c["dataflip"]["state"] == "toggles" and 0.5 <= c["dataflip"]["target_poll_ms"] <= 3,
       f"a target that polls every 1 ms: {c['dataflip']}")
 rc, rep, c = doctor("-d", "emu", "--emu-dataflip", "off")
 check(rc == 0 and c["dataflip"]["state"] == "none" and "target_poll_ms" not in c["dataflip"],

@@ -111,6 +111,7 @@ struct okvm_link {
 	uint64_t flip_wire_end_ns; /* when the chip had that report whole */
 	unsigned flip_tries;       /* reports without a toggle while UNKNOWN */
 	uint64_t flip_lat_max_ns;  /* the longest report -> toggle time in this window ... */
+	uint64_t flip_lat_2nd_ns;  /* ... the second longest ... */
 	unsigned flip_lat_n;       /* ... of this many samples */
 	int cts_fd;                /* readable on CTS news (virtual unit), or -1 */
 	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */

@@ -522,18 +522,24 @@ update_flips(struct okvm_link *l, uint64_t now)
 	/* The idle line stays owed until the ACK: a toggle that came late for a report given up on
 	 * would be taken for this one's, and the chip may still be reading this packet. */
 	/* The target polls on a fixed schedule, so report -> toggle is spread evenly over one
-	 * poll interval: n samples with the longest m estimate it as m * (n + 1) / n. */
+	 * poll interval. Of n samples the second longest, m2, estimates it as m2 * (n + 1) / (n - 1):
+	 * one sample stretched by a late wake-up of this thread (a loaded machine) does not count. */
 	uint64_t lat = now > l->flip_wire_end_ns ? now - l->flip_wire_end_ns : 0;
 	if (l->flip_lat_n >= FLIP_WINDOW) {
-		l->flip_lat_max_ns = 0;
+		l->flip_lat_max_ns = l->flip_lat_2nd_ns = 0;
 		l->flip_lat_n = 0;
 	}
-	if (lat > l->flip_lat_max_ns)
+	if (lat > l->flip_lat_max_ns) {
+		l->flip_lat_2nd_ns = l->flip_lat_max_ns;
 		l->flip_lat_max_ns = lat;
-	l->flip_lat_n++;
-	if (l->flip_lat_n >= 4 || !l->st.target_poll_ms)
-		l->st.target_poll_ms = (double)l->flip_lat_max_ns * (l->flip_lat_n + 1) /
-				       l->flip_lat_n / 1e6;
+	} else if (lat > l->flip_lat_2nd_ns) {
+		l->flip_lat_2nd_ns = lat;
+	}
+	unsigned n = ++l->flip_lat_n;
+	if (n >= 4)
+		l->st.target_poll_ms = (double)l->flip_lat_2nd_ns * (n + 1) / (n - 1) / 1e6;
+	else if (!l->st.target_poll_ms)
+		l->st.target_poll_ms = (double)l->flip_lat_max_ns * (n + 1) / n / 1e6;
 	if (l->flip == FLIP_UNKNOWN) {
 		l->flip = FLIP_ON;
 		l->st.flip_pacing = true;
@@ -831,9 +837,9 @@ okvm_link_probe_target(struct okvm_link *l, int n, int timeout_ms)
 	uint64_t deadline = link_now(l) + (uint64_t)timeout_ms * NS_PER_MS;
 	/* The target polls on its own schedule; reports sent right after the last was taken would
 	 * all land at the same phase of it, so each goes after a pseudo-random pause of up to
-	 * 16 ms: then report -> toggle times spread over the whole poll interval. */
+	 * 20 ms: then report -> toggle times spread over the whole poll interval. */
 	l->flip_lat_n = 0;
-	l->flip_lat_max_ns = 0;
+	l->flip_lat_max_ns = l->flip_lat_2nd_ns = 0;
 	l->st.target_poll_ms = 0;
 	uint32_t seed = (uint32_t)link_now(l) | 1u;
 	int rc = 0;
@@ -843,7 +849,7 @@ okvm_link_probe_target(struct okvm_link *l, int n, int timeout_ms)
 		if ((rc = okvm_link_flush(l, timeout_ms)) < 0 || (rc = wait_taken(l, deadline)) < 0)
 			break;
 		seed = seed * 1664525u + 1013904223u;
-		uint64_t until = link_now(l) + (uint64_t)(seed >> 16) % 16000u * 1000u;
+		uint64_t until = link_now(l) + (uint64_t)(seed >> 16) % 20000u * 1000u;
 		while (!rc && link_now(l) < until)
 			if ((rc = okvm_link_dispatch(l)) == 0)
 				rc = wait_fd(l, until);
