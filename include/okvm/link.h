@@ -49,6 +49,8 @@ struct okvm_link_config {
 	const char *modem_socket; /* docs/contracts.md section 1; NULL = PATH.modem if it exists */
 	bool no_gap;              /* added: report_gap_ms 0 really means 0 (benchmarks) */
 	bool no_pipeline; /* added: one HID report in flight instead of two (docs/link.md) */
+	bool lines_only;  /* added: open the port for its modem lines only (the DTR pulse): no
+			     probe, no baud detection, and nothing is ever sent to the chip */
 };
 
 struct okvm_link_state {

@@ -61,6 +61,13 @@ int okvm_unit_new(const struct okvm_unit_spec *spec, struct okvm_unit **out);
 int okvm_unit_connect(struct okvm_unit *u);
 
 /**
+ * Open the link for the serial port's modem lines only (okvm_link_dtr_pulse: the switchable
+ * port's power on a Mini-KVM v1.9): nothing is sent to the chip, so it need not answer.
+ * @return as okvm_unit_connect().
+ */
+int okvm_unit_connect_lines(struct okvm_unit *u);
+
+/**
  * okvm_unit_new() + okvm_unit_connect(); on failure nothing is left (*out untouched).
  * @return 0, or either one's error.
  */

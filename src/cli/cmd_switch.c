@@ -39,9 +39,11 @@ wait_ms(int ms)
 /* The unit's own link (okvm_unit_connect), opened on first use: a Mini-KVM's `switch status`
  * and `--no-pulse` read and write the MS2109 only and leave the serial port alone. */
 static int
-unit_link(struct switch_unit *su, struct okvm_link **out)
+unit_link(struct switch_unit *su, bool lines_only, struct okvm_link **out)
 {
-	int rc = okvm_unit_link(su->unit) ? 0 : okvm_unit_connect(su->unit);
+	int rc = okvm_unit_link(su->unit) ? 0
+		 : lines_only             ? okvm_unit_connect_lines(su->unit)
+					  : okvm_unit_connect(su->unit);
 	if (rc == -ENODEV && !okvm_unit_serial_path(su->unit)[0])
 		okvm_log(OKVM_LOG_ERROR,
 			 "unit %s has no serial port: is the ch341 driver loaded, "
@@ -55,7 +57,8 @@ static int
 dtr_pulse(void *ud, int ms)
 {
 	struct okvm_link *l;
-	int rc = unit_link(ud, &l);
+	/* The pulse is the CH340's DTR line alone: the CH9329 need not answer (hardware.md 2.11). */
+	int rc = unit_link(ud, true, &l);
 	return rc < 0 ? rc : okvm_link_dtr_pulse(l, ms);
 }
 
@@ -73,7 +76,7 @@ static int
 serial_switch(void *ud, bool query, enum okvm_usb_dir dir, enum okvm_usb_dir *now)
 {
 	struct okvm_link *l;
-	int rc = unit_link(ud, &l);
+	int rc = unit_link(ud, false, &l);
 	return rc < 0 ? rc : okvm_link_usb_switch(l, query ? OKVM_USB_QUERY : dir, now);
 }
 

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <cmocka.h>
 #include <ftw.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "emu/sysfs-writer.h"
@@ -296,6 +298,46 @@ test_open_parts(void **state)
 	fake_chip_close(&chip);
 }
 
+/* The DTR pulse of `okvm switch` on a Mini-KVM: the lines only, so a CH9329 that does not
+ * answer (at an unknown baud, unpowered) cannot stop it, and nothing reaches the chip. */
+static void
+test_connect_lines_only(void **state)
+{
+	(void)state;
+	okvm_log_set_handler(quiet_log, NULL);
+	struct fake_chip chip;
+	assert_int_equal(fake_chip_open(&chip), 0);
+	char sock[108];
+	snprintf(sock, sizeof(sock), "/tmp/okvm-test-unit-modem-%d", getpid());
+	unlink(sock);
+	int dfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	assert_int_equal(bind(dfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct okvm_unit_spec spec = {
+		.device = "emu",
+		.sysfs_root = "/nonexistent/okvm-sysfs",
+		.parts = { .tty = chip.slave, .modem_socket = sock, .baud = 9600 }
+	};
+	struct okvm_unit *u;
+	assert_int_equal(okvm_unit_new(&spec, &u), 0);
+	const struct fake_step steps[] = {
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" }, /* the lines right after open */
+		{ FAKE_DGRAM, NULL, 0, 0, "RTS=0" },
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=1" }, /* the pulse */
+		{ FAKE_DGRAM, NULL, 0, 0, "DTR=0" },
+	};
+	fake_chip_run(&chip, steps, 4, dfd);
+	assert_int_equal(okvm_unit_connect_lines(u), 0); /* nobody answers: still open */
+	assert_int_equal(okvm_link_dtr_pulse(okvm_unit_link(u), 20), 0);
+	assert_int_equal(fake_chip_join(&chip), 4);
+	okvm_unit_free(u);
+	assert_false(fake_chip_has_input(&chip, 50)); /* not one byte for the chip */
+	close(dfd);
+	unlink(sock);
+	fake_chip_close(&chip);
+}
+
 static void
 test_open_serial(void **state)
 {
@@ -431,6 +473,7 @@ main(void)
 		cmocka_unit_test(test_no_serial_node),
 		cmocka_unit_test(test_locate_after_replug),
 		cmocka_unit_test(test_open_parts),
+		cmocka_unit_test(test_connect_lines_only),
 		cmocka_unit_test(test_open_serial),
 		cmocka_unit_test(test_path_finds_its_unit),
 		cmocka_unit_test(test_chip_and_capture_of_a_bare_tty),

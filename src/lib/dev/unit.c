@@ -147,14 +147,15 @@ okvm_unit_new(const struct okvm_unit_spec *spec, struct okvm_unit **out)
 	return 0;
 }
 
-int
-okvm_unit_connect(struct okvm_unit *u)
+static int
+connect(struct okvm_unit *u, bool lines_only)
 {
 	if (u->link)
 		return -EALREADY;
 	if (!u->path[0])
 		return -ENODEV;
 	struct okvm_link_config cfg = u->cfg;
+	cfg.lines_only = lines_only;
 	cfg.path = u->path;
 	cfg.modem_socket = u->modem_socket[0] ? u->modem_socket : NULL;
 	struct okvm_link *l = okvm_link_new(&cfg);
@@ -165,6 +166,18 @@ okvm_unit_connect(struct okvm_unit *u)
 	}
 	u->link = l;
 	return 0;
+}
+
+int
+okvm_unit_connect(struct okvm_unit *u)
+{
+	return connect(u, false);
+}
+
+int
+okvm_unit_connect_lines(struct okvm_unit *u)
+{
+	return connect(u, true);
 }
 
 int

@@ -133,6 +133,10 @@ okvm_link_open(struct okvm_link *l)
 		okvm_serial_close(s);
 		return rc;
 	}
+	if (l->lines_only) {
+		l->suspended = true; /* no report, no poll: only the lines (okvm_link_dtr_pulse) */
+		return 0;
+	}
 	l->suspended = true;
 	rc = detect(l);
 	l->suspended = false;

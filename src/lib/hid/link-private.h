@@ -75,7 +75,8 @@ struct okvm_link {
 	/* configuration */
 	char *path, *modem_socket;
 	int cfg_baud, ack_timeout_ms, poll_ms;
-	int window; /* HID frames in flight at most: LINK_WINDOW, or 1 with no_pipeline */
+	int window;      /* HID frames in flight at most: LINK_WINDOW, or 1 with no_pipeline */
+	bool lines_only; /* the modem lines only: nothing is sent to the chip */
 	uint64_t gap_ns;
 	struct link_timing timing;
 	link_clock_fn now_fn;

@@ -122,6 +122,7 @@ okvm_link_new(const struct okvm_link_config *cfg)
 						    : OKVM_LINK_DEFAULT_ACK_TIMEOUT_MS;
 	l->poll_ms = cfg->info_poll_ms > 0 ? cfg->info_poll_ms : 0;
 	l->window = cfg->no_pipeline ? 1 : LINK_WINDOW;
+	l->lines_only = cfg->lines_only;
 	l->timing = (struct link_timing){ .rts_hold_ms = 4000,
 					  .rts_settle_ms = 500,
 					  .verify_attempts = 4 };
@@ -144,7 +145,7 @@ link_attach(struct okvm_link *l, struct okvm_serial *s)
 	atomic_store(&l->dead, false);
 	/* DATAFLIP: can this port show CTS? Each open starts again (another port, a replug). */
 	uint64_t c;
-	l->flip_capable = okvm_serial_cts_count(s, &c) == 0;
+	l->flip_capable = !l->lines_only && okvm_serial_cts_count(s, &c) == 0;
 	l->flip = l->flip_capable ? FLIP_UNKNOWN : FLIP_OFF;
 	l->flips = l->flip_capable ? c : 0;
 	l->flip_wait = false;
