@@ -108,6 +108,7 @@ struct okvm_link {
 	enum { FLIP_UNKNOWN, FLIP_ON, FLIP_OFF } flip;
 	bool flip_capable;         /* the port can show CTS at all */
 	bool flip_wait;            /* a report is in the chip, not yet taken by the target */
+	bool flip_suspect;         /* one was given up on: the next toggle may be its, late */
 	uint64_t flips;            /* CTS changes counted on the port */
 	uint64_t flip_wire_end_ns; /* when the chip had that report whole */
 	unsigned flip_tries;       /* reports without a toggle while UNKNOWN */

@@ -148,7 +148,7 @@ link_attach(struct okvm_link *l, struct okvm_serial *s)
 	l->flip_capable = !l->lines_only && okvm_serial_cts_count(s, &c) == 0;
 	l->flip = l->flip_capable ? FLIP_UNKNOWN : FLIP_OFF;
 	l->flips = l->flip_capable ? c : 0;
-	l->flip_wait = false;
+	l->flip_wait = l->flip_suspect = false;
 	l->flip_tries = 0;
 	l->cts_fd = l->flip_capable ? okvm_serial_cts_fd(s) : -1;
 	if (l->cts_fd >= 0) {
@@ -502,6 +502,7 @@ update_flips(struct okvm_link *l, uint64_t now)
 	if (c == l->flips) {
 		if (l->flip_wait && now >= flip_deadline(l)) {
 			l->flip_wait = false; /* given up on this one: the gap paces the next */
+			l->flip_suspect = true;
 			if (l->flip == FLIP_ON) {
 				l->st.flip_misses++;
 			} else if (++l->flip_tries >= LINK_FLIP_TRIES) {
@@ -520,8 +521,13 @@ update_flips(struct okvm_link *l, uint64_t now)
 		return; /* a toggle for a report already given up on */
 	l->flip_wait = false;
 	l->st.flips++;
-	/* The idle line stays owed until the ACK: a toggle that came late for a report given up on
-	 * would be taken for this one's, and the chip may still be reading this packet. */
+	/* The target has it, so the chip ended that packet: no idle line is owed before the next
+	 * frame. Unless a report was given up on since: this toggle may be that one's, late, while
+	 * the chip still reads this packet; then the idle line stays until the ACK. */
+	if (l->flip_suspect)
+		l->flip_suspect = false;
+	else
+		l->last_wire_end_ns = 0;
 	/* The target polls on a fixed schedule, so report -> toggle is spread evenly over one
 	 * poll interval. Of n samples the second longest, m2, estimates it as m2 * (n + 1) / (n - 1):
 	 * one sample stretched by a late wake-up of this thread (a loaded machine) does not count. */
