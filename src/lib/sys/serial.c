@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -150,6 +151,12 @@ open_tty(const char *path, int *out)
 		int e = errno;
 		close(fd);
 		return -e;
+	}
+	/* TIOCEXCL does not keep root out (CAP_SYS_ADMIN passes it): an advisory lock keeps a
+	 * second okvm (say `okvm key` beside `okvm serve`, both as root) from interleaving frames. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		close(fd);
+		return -EBUSY;
 	}
 	*out = fd;
 	return 0;
