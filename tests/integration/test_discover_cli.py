@@ -12,29 +12,11 @@ import time
 
 OKVM = os.environ["OKVM"]
 SRC = os.environ["OKVM_SRC"]
-BUILD = os.environ["OKVM_BUILD"]
-FIX = os.path.join(SRC, "tests/fixtures/sysfs")
-FAKE = os.path.join(BUILD, "tests/fakes/libpreload-hidraw.so")
 failures = []
 
-
-def preload():
-    """The fake, after the ASan runtime when the binary is sanitized (STYLE: preload facts)."""
-    libs = [FAKE]
-    out = subprocess.run(["ldd", OKVM], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        if "libasan" in line and "=>" in line:
-            libs.insert(0, line.split("=>")[1].split()[0])
-    return ":".join(libs)
-
-
-def env_for(fixture, hid):
-    e = dict(os.environ)
-    e["OKVM_SYSFS_ROOT"] = os.path.join(FIX, fixture)
-    e["OKVM_FAKE_HIDRAW_DIR"] = hid
-    e["LD_PRELOAD"] = preload()
-    e["ASAN_OPTIONS"] = "detect_leaks=1"
-    return e
+# The sysfs tree, the hidraw fake and how okvm runs against them are the unit tests' too.
+sys.path.insert(0, os.path.dirname(__file__))
+from unit_ns import BUILD, FAKE, FIX, env_for, preload  # noqa: E402,F401
 
 
 def run(fixture, hid, *args):
