@@ -164,7 +164,7 @@ function releaseAll() {
 
 screenEl.addEventListener("keydown", (e) => {
   if (!canInput()) return;              // not captured: the browser's own shortcuts work
-  if (e.target === $("osk-input") && e.key !== "Backspace" && e.key !== "Enter") return;
+  if (e.target === $("osk-input")) return;   // its own handlers send what it types, once
   if (!e.code) return;
   e.preventDefault();
   if (pressed.has(e.code)) return;      // autorepeat: the target repeats by itself

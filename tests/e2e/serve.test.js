@@ -230,6 +230,26 @@ async function main() {
     assert.ok(await page.isVisible("#btn-osk"), "the on-screen keyboard button is there");
   }, { context: { viewport: { width: 412, height: 800 }, hasTouch: true, isMobile: true } });
 
+  // A round trip over the page's own WebSocket: anything it sent before has been handled.
+  const roundTrip = (page) => page.evaluate(() => new Promise((r) => {
+    ws.addEventListener("message", function f(ev) {
+      if (JSON.parse(ev.data).type === "pong") { ws.removeEventListener("message", f); r(); }
+    });
+    send({ type: "ping", t: 1 });
+  }));
+  const phone = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true };
+
+  await test("phone: Enter and Backspace of the on-screen keyboard are sent once", async (page, server) => {
+    await openUi(page, server);
+    await page.tap("#btn-osk");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "osk-input");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Backspace");
+    await roundTrip(page);
+    const keys = server.calls("key").map((c) => `${c.code}${c.down ? "+" : "-"}`);
+    assert.deepEqual(keys, ["Enter+", "Enter-", "Backspace+", "Backspace-"]);
+  }, { context: phone });
+
   await test("a second browser shows as another viewer", async (page, server) => {
     await openUi(page, server);
     assert.equal(await page.textContent("#users"), "only you");
