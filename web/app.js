@@ -72,20 +72,26 @@ function connect() {
     wsOpen = true;
     retryMs = 500;
     startVideo();
+    setTimeout(pumpOsk, 0);
     render();
   };
   ws.onmessage = (ev) => {
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
-    if (m.type === "state") { state = m; render(); }
-    else if (m.type === "error") {
-      toast("okvm: " + m.error);
-      if (m.ref === "type") $("paste-status").textContent = m.error;
+    if (m.type === "state") {
+      state = m;
+      if (typeBusy && (typeAcked || typeBusy === "wait") && !m.typing.active) typeDone();
+      render();
+    } else if (m.type === "error" && m.ref === "type") typeRefused(m.error);
+    else if (m.type === "error") toast("okvm: " + m.error);
+    else if (m.type === "ok" && m.ref === "type") {
+      typeAcked = true;
+      if (typeBusy === "dialog") $("paste-status").textContent = "typing…";
     }
-    else if (m.type === "ok" && m.ref === "type") $("paste-status").textContent = "typing…";
   };
   ws.onclose = (ev) => {
     wsOpen = false;
+    typeBusy = null;
     if (leaving) return;
     render();
     if (ev.code === 1006 && document.cookie === "" && state && state.auth) {
@@ -330,19 +336,65 @@ $("btn-logout").addEventListener("click", async () => {
   location.href = "/login";
 });
 
+// ---- pastes: one at a time, as the server refuses a second one while one runs ----
+let typeBusy = null;    // the paste this page waits for: "osk", "dialog", or "wait" (someone else's)
+let typeAcked = false;  // its {"type":"ok"} came: the next state without typing.active ends it
+let oskQueue = [], oskSent = "";  // on-screen keyboard text and keys waiting; the text of its paste
+
+function sendType(from, msg) {
+  typeBusy = from;
+  typeAcked = false;
+  send(msg);
+}
+
+function typeDone() {
+  typeBusy = null;
+  pumpOsk();
+}
+
+function typeRefused(error) {
+  const from = typeBusy;
+  typeBusy = null;
+  if (from === "osk" && state && state.typing.active) {
+    // Another browser's paste runs: keep the characters, send them when it has ended.
+    oskQueue.unshift(oskSent);
+    typeBusy = "wait";
+    setTimeout(() => { if (typeBusy === "wait") typeDone(); }, 1000);
+    return;
+  }
+  toast("okvm: " + error);
+  if (from === "dialog") $("paste-status").textContent = error;
+  pumpOsk();
+}
+
+// Characters typed while a paste runs go together as the next one; Enter and Backspace (key
+// codes in the queue) wait for the characters before them.
+function pumpOsk() {
+  if (!wsOpen || !canInput()) return;
+  while (typeof oskQueue[0] === "object" && typeBusy !== "osk") {
+    const { code } = oskQueue.shift();
+    send({ type: "key", code, down: true });
+    send({ type: "key", code, down: false });
+  }
+  if (typeBusy || !oskQueue.length) return;
+  let n = 0;
+  while (typeof oskQueue[n] === "string") n++;
+  oskSent = oskQueue.splice(0, n).join("");
+  sendType("osk", { type: "type", text: oskSent });
+}
+
 // ---- on-screen keyboard (phones): a hidden input that brings the system keyboard up ----
 const osk = $("osk-input");
 $("btn-osk").addEventListener("click", () => { osk.value = ""; osk.focus(); });
 osk.addEventListener("input", (e) => {
-  if (e.data) send({ type: "type", text: e.data });
+  if (e.data && canInput()) { oskQueue.push(e.data); pumpOsk(); }
   osk.value = "";
 });
 osk.addEventListener("keydown", (e) => {
   const code = e.key === "Backspace" ? "Backspace" : e.key === "Enter" ? "Enter" : null;
   if (!code) return;
   e.preventDefault();
-  send({ type: "key", code, down: true });
-  send({ type: "key", code, down: false });
+  if (canInput()) { oskQueue.push({ code }); pumpOsk(); }
 });
 
 // ---- paste dialog ----
@@ -358,7 +410,7 @@ $("paste-go").addEventListener("click", (e) => {
   if (!text) return;
   $("paste-progress").value = 0;
   $("paste-status").textContent = "sending…";
-  send({ type: "type", text, layout: $("paste-layout").value, cps: +$("paste-cps").value || 0 });
+  sendType("dialog", { type: "type", text, layout: $("paste-layout").value, cps: +$("paste-cps").value || 0 });
 });
 $("paste-cancel").addEventListener("click", () => { $("paste").close(); screenEl.focus(); });
 

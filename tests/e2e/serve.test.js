@@ -250,6 +250,25 @@ async function main() {
     assert.deepEqual(keys, ["Enter+", "Enter-", "Backspace+", "Backspace-"]);
   }, { context: phone });
 
+  await test("phone: fast typing on the on-screen keyboard arrives whole", async (page, server) => {
+    await openUi(page, server);
+    await page.tap("#btn-osk");
+    await page.keyboard.type("phone typing");
+    const typed = () => server.calls("typed").map((c) => c.text).join("");
+    await waitFor("all typed", () => typed() === "phone typing", 8000).catch((e) => {
+      throw new Error(e.message + ": " + JSON.stringify(typed()));
+    });
+    // After the queue ran dry the next characters go too, and Enter keeps its place among them.
+    await page.keyboard.type(" ab");
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("cd");
+    await waitFor("more typed", () => typed() === "phone typing abcd", 8000);
+    const seq = server.calls().filter((c) => c.op === "typed" || c.op === "key")
+      .map((c) => c.op === "typed" ? c.text : `${c.code}${c.down ? "+" : "-"}`);
+    assert.deepEqual(seq.slice(-6), ["a", "b", "Enter+", "Enter-", "c", "d"]);
+    assert.equal(await page.isHidden("#toast"), true, "no error shown");
+  }, { context: phone });
+
   await test("a second browser shows as another viewer", async (page, server) => {
     await openUi(page, server);
     assert.equal(await page.textContent("#users"), "only you");
