@@ -289,6 +289,18 @@ $("btn-mouse").addEventListener("click", () => {
 });
 
 // ---- toolbar ----
+// Its buttons never keep the keyboard: a click leaves the focus on (or gives it back to) the
+// screen, so the next keys reach the target and Space or Enter do not press the button again.
+// The buttons that open a text field of their own keep it.
+const KEEPS_FOCUS = ["btn-paste", "btn-osk", "btn-logout"];
+$("bar").addEventListener("mousedown", (e) => {
+  const b = e.target.closest("button, .button");
+  if (b && !KEEPS_FOCUS.includes(b.id)) e.preventDefault();
+});
+$("bar").addEventListener("click", (e) => {
+  const b = e.target.closest("button, .button");
+  if (b && !KEEPS_FOCUS.includes(b.id)) screenEl.focus();
+});
 for (const b of document.querySelectorAll(".led"))
   b.addEventListener("click", () => {
     send({ type: "key", code: b.dataset.key, down: true });

@@ -328,6 +328,28 @@ async function main() {
     await waitFor("usb host", async () => (await page.textContent("#btn-usb")) === "USB: host");
   });
 
+  await test("after a toolbar click the keys go to the screen, Space presses no button", async (page, server) => {
+    await openUi(page, server);
+    const usb0 = await page.textContent("#btn-usb");
+    await page.click("#btn-usb");
+    await waitFor("usb switched", async () => (await page.textContent("#btn-usb")) !== usb0);
+    const usb1 = await page.textContent("#btn-usb");
+    await page.keyboard.press("Space");
+    await page.keyboard.press("Space");
+    await page.click("#led-caps");
+    await page.keyboard.press("Enter");
+    await page.click("#btn-mouse");
+    await page.keyboard.press("Space");
+    await roundTrip(page);
+    assert.equal(await page.evaluate(() => document.activeElement.id), "screen");
+    assert.equal(server.calls("switch").length, 1, "the USB port flipped once");
+    assert.equal(await page.textContent("#btn-usb"), usb1);
+    assert.match(await page.textContent("#btn-mouse"), /relative/);
+    const keys = server.calls("key").map((c) => `${c.code}${c.down ? "+" : "-"}`);
+    assert.deepEqual(keys, ["Space+", "Space-", "Space+", "Space-", "CapsLock+", "CapsLock-",
+      "Enter+", "Enter-", "Space+", "Space-"]);
+  });
+
   await test("leaving the page releases held keys", async (page, server) => {
     await openUi(page, server);
     await page.click("#screen", { position: { x: 5, y: 5 } });
