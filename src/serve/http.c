@@ -195,16 +195,9 @@ reply_ok(struct conn *c, unsigned status, cJSON *extra)
 static int
 reply_backend_error(struct conn *c, int rc, const char *what)
 {
-	char msg[160];
-	unsigned status = 400;
-	if (rc == -EOPNOTSUPP || rc == -OKVM_E_VIDEO_ONLY)
-		status = 501;
-	else if (rc == -EBUSY)
-		status = 409;
-	else if (rc == -ENODEV || rc == -EIO)
-		status = 503;
-	snprintf(msg, sizeof(msg), "%s: %s", what, okvm_strerror(rc));
-	return http_reply_error(c, status, msg);
+	char msg[200];
+	serve_error_text(msg, sizeof(msg), what, rc);
+	return http_reply_error(c, serve_error_status(rc), msg);
 }
 
 static const char *
@@ -343,11 +336,17 @@ do_type(struct conn *c)
 	char lbuf[96], rbuf[32];
 	const char *layout = urlarg(c, "layout=", lbuf, sizeof(lbuf));
 	const char *rate = urlarg(c, "cps=", rbuf, sizeof(rbuf));
-	double cps = rate ? strtod(rate, NULL) : 0;
+	char *end = NULL;
+	double cps = rate ? strtod(rate, &end) : 0;
 	if (!c->http.body_len)
 		return http_reply_error(c, 400, "type: the body is the text to type");
-	if (!isfinite(cps) || cps < 0 || cps > 10000)
-		return http_reply_error(c, 400, "type: cps must be 0..10000");
+	if (rate && (!*rate || *end || !isfinite(cps) || cps < 0 || cps > 10000))
+		return http_reply_error(c, 400,
+					"type: ?cps= must be a number from 0 to 10000 (characters "
+					"per second; 0: the server's rate)");
+	char why[256];
+	if (input_check_type(c->s, c->http.body, c->http.body_len, layout, why, sizeof(why)))
+		return http_reply_error(c, 400, why);
 	int rc = input_type(c->s, c->http.body, c->http.body_len, layout, cps);
 	if (rc)
 		return reply_backend_error(c, rc, "type");
@@ -368,9 +367,10 @@ do_key(struct conn *c)
 	for (char *p = buf; *p; p++)
 		if (*p == ' ')
 			*p = '+';
+	char why[256];
+	if (input_check_combo(combo, why, sizeof(why)))
+		return http_reply_error(c, 400, why);
 	int rc = c->s->be.ops->combo(c->s->be.ud, combo);
-	if (rc == -ENOENT)
-		return http_reply_error(c, 400, "key: unknown key name in the combo");
 	return rc ? reply_backend_error(c, rc, "key") : reply_ok(c, 200, NULL);
 }
 
@@ -417,7 +417,11 @@ do_mouse(struct conn *c)
 	int rc = input_apply(&in, o);
 	cJSON_Delete(o);
 	if (rc)
-		return http_reply_error(c, rc == -EPERM ? 403 : 400, in.err);
+		return http_reply_error(c,
+					rc == -EPERM ? 403
+					: in.rc      ? serve_error_status(in.rc)
+						     : 400,
+					in.err);
 	return reply_ok(c, 200, NULL);
 }
 

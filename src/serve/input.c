@@ -23,7 +23,9 @@
 #include <strings.h>
 
 #include "okvm/error.h"
+#include "okvm/keymap.h"
 #include "okvm/log.h"
+#include "okvm/text.h"
 #include "serve/config-file.h"
 #include "serve/internal.h"
 
@@ -53,6 +55,103 @@ reply_error(struct input_src *in, const char *ref, const char *fmt, ...)
 	ws_queue_text(in->c, txt);
 	free(txt);
 	in->s->ws_errors++;
+}
+
+void
+serve_error_text(char *buf, size_t n, const char *what, int rc)
+{
+	const char *m;
+	switch (rc) {
+	case -EBUSY: m = "a paste is running; wait or POST /api/release"; break;
+	case -OKVM_E_VIDEO_ONLY:
+		m = "this unit has video only (no keyboard and mouse link); check its serial port "
+		    "with `okvm doctor`";
+		break;
+	case -EOPNOTSUPP:
+		m = !strcmp(what, "wheel") ? "the unit has no horizontal wheel; send \"dy\""
+					   : "the unit cannot do that";
+		break;
+	case -ENODEV:
+		m = "the unit is unplugged; plug it back in (okvm serve picks it up again)";
+		break;
+	case -EIO:
+	case -ETIMEDOUT:
+	case -EPROTO: m = "the unit does not answer; check its USB cable, then retry"; break;
+	case -ENOSPC: m = "too many keys held at once; let some go"; break;
+	case -OKVM_E_UNMAPPABLE: m = "a character the target layout cannot type"; break;
+	default: snprintf(buf, n, "%s failed: %s", what, okvm_strerror(rc)); return;
+	}
+	snprintf(buf, n, "%s: %s", what, m);
+}
+
+unsigned
+serve_error_status(int rc)
+{
+	switch (rc) {
+	case -EBUSY: return 409;
+	case -EOPNOTSUPP:
+	case -OKVM_E_VIDEO_ONLY: return 501;
+	case -ENODEV:
+	case -EIO:
+	case -ETIMEDOUT:
+	case -EPROTO: return 503;
+	default: return 400;
+	}
+}
+
+/* An error from the backend (rc) for what: kept in in->rc, said as serve_error_text says it. */
+static void
+reply_backend(struct input_src *in, const char *ref, const char *what, int rc)
+{
+	char msg[200];
+	serve_error_text(msg, sizeof(msg), what, rc);
+	if (!in->err[0])
+		in->rc = rc;
+	reply_error(in, ref, "%s", msg);
+}
+
+int
+input_check_type(struct serve *s, const char *text, size_t len, const char *layout, char *err,
+		 size_t n)
+{
+	if (!layout || !*layout)
+		layout = s->cfg.layout;
+	if (!layout || !*layout)
+		layout = "us";
+	if (!s->km || strcmp(okvm_keymap_layout(s->km), layout)) {
+		struct okvm_keymap *km = okvm_keymap_new(layout);
+		if (!km) {
+			snprintf(err, n,
+				 "type: no keyboard layout '%.40s' (see GET /api/layouts or okvm "
+				 "layouts)",
+				 layout);
+			return -EINVAL;
+		}
+		okvm_keymap_free(s->km);
+		s->km = km;
+	}
+	struct okvm_text_opts o = { .caps = OKVM_CAPS_COMPENSATE };
+	struct okvm_text_plan plan;
+	struct okvm_text_error e = { 0 };
+	int rc = okvm_text_plan(s->km, text, len, &o, &plan, &e);
+	if (rc) {
+		snprintf(err, n, "type: %s", e.message[0] ? e.message : okvm_strerror(rc));
+		return -EINVAL;
+	}
+	okvm_text_plan_free(&plan);
+	return 0;
+}
+
+int
+input_check_combo(const char *combo, char *err, size_t n)
+{
+	struct okvm_combo c;
+	char why[160] = "";
+	int rc = okvm_combo_parse(combo, NULL, &c, why, sizeof(why));
+	if (rc)
+		snprintf(err, n, "combo: %s",
+			 why[0] ? why : "not a combo; write e.g. ctrl+alt+delete");
+	return rc;
 }
 
 static void
@@ -182,7 +281,9 @@ msg_key(struct input_src *in, cJSON *o)
 	if (!code || !cJSON_IsBool(down))
 		return reply_error(in, "key", "key needs \"code\" (string) and \"down\" (boolean)");
 	if (!valid_code(code))
-		return reply_error(in, "key", "unknown key code");
+		return reply_error(in, "key",
+				   "key: '%.40s' is not a key code (KeyboardEvent.code, e.g. KeyA)",
+				   code);
 	if (!c) /* held keys belong to a client, so they can be let go when it leaves */
 		return reply_error(in, "key",
 				   "key messages need a WebSocket; POST /api/key?combo=");
@@ -190,7 +291,7 @@ msg_key(struct input_src *in, cJSON *o)
 	if (rc == -ENOENT)
 		return reply_error(in, "key", "unknown key code '%s'", code);
 	if (rc)
-		return reply_error(in, "key", "key %s: %s", code, okvm_strerror(rc));
+		return reply_backend(in, "key", "key", rc);
 }
 
 /* One pointer report: absolute at x, y (fractions of the screen) or relative by dx, dy. */
@@ -220,7 +321,7 @@ send_pointer(struct input_src *in, cJSON *o, const char *ref, const struct point
 			: s->be.ops->rel(s->be.ud, r->dx, r->dy, all);
 	if (rc) {
 		*held = old;
-		reply_error(in, ref, "%s: %s", ref, okvm_strerror(rc));
+		reply_backend(in, ref, ref, rc);
 		return false;
 	}
 	return true;
@@ -248,7 +349,7 @@ msg_wheel(struct input_src *in, cJSON *o)
 				   "wheel \"dy\"/\"dx\" must be integers from -127 to 127");
 	int rc = s->be.ops->wheel(s->be.ud, dy, dx);
 	if (rc)
-		return reply_error(in, "wheel", "wheel: %s", okvm_strerror(rc));
+		return reply_backend(in, "wheel", "wheel", rc);
 }
 
 static void
@@ -275,9 +376,13 @@ msg_type(struct input_src *in, cJSON *o)
 		return reply_error(in, "type", "\"layout\" must be a string");
 	if (!get_number(o, "cps", 0, 10000, false, &cps))
 		return reply_error(in, "type", "\"cps\" must be a number from 0 to 10000");
+	char why[256];
+	if (input_check_type(s, text, strlen(text), lay ? lay->valuestring : NULL, why,
+			     sizeof(why)))
+		return reply_error(in, "type", "%s", why);
 	int rc = input_type(s, text, strlen(text), lay ? lay->valuestring : NULL, cps);
 	if (rc)
-		return reply_error(in, "type", "type: %s", okvm_strerror(rc));
+		return reply_backend(in, "type", "type", rc);
 	if (c)
 		audit(c, "paste bytes=%zu", strlen(text));
 	reply_ok(in, "type");
@@ -298,7 +403,7 @@ msg_release_all(struct input_src *in, cJSON *o)
 	}
 	int rc = s->be.ops->release_all(s->be.ud);
 	if (rc)
-		return reply_error(in, "release_all", "release_all: %s", okvm_strerror(rc));
+		return reply_backend(in, "release_all", "release_all", rc);
 	s->typing_active = false;
 	ws_broadcast_state(s);
 }
@@ -342,7 +447,7 @@ msg_switch(struct input_src *in, cJSON *o)
 		return reply_error(in, "switch", "switch needs \"to\": \"host\" or \"target\"");
 	int rc = s->be.ops->usb_switch(s->be.ud, dir);
 	if (rc)
-		return reply_error(in, "switch", "switch: %s", okvm_strerror(rc));
+		return reply_backend(in, "switch", "switch", rc);
 	if (c)
 		audit(c, "switch to=%s", to);
 	ws_broadcast_state(s);
@@ -355,11 +460,12 @@ msg_combo(struct input_src *in, cJSON *o)
 	const char *combo = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "combo"));
 	if (!combo || !*combo || strlen(combo) > 128)
 		return reply_error(in, "combo", "combo needs \"combo\", e.g. \"ctrl+alt+delete\"");
+	char why[256];
+	if (input_check_combo(combo, why, sizeof(why)))
+		return reply_error(in, "combo", "%s", why);
 	int rc = s->be.ops->combo(s->be.ud, combo);
-	if (rc == -ENOENT)
-		return reply_error(in, "combo", "unknown key in combo '%s'", combo);
 	if (rc)
-		return reply_error(in, "combo", "combo: %s", okvm_strerror(rc));
+		return reply_backend(in, "combo", "combo", rc);
 }
 
 static const struct {

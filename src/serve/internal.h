@@ -30,6 +30,7 @@ struct ws_msg {
 };
 
 struct login_job;
+struct okvm_keymap;
 
 /* The last SERVE_LAT_RING latency samples, for the quantiles of /metrics. */
 struct lat_ring {
@@ -179,6 +180,7 @@ struct serve {
 	pthread_t auth_thread;
 	bool auth_running, auth_stop;
 	struct login_job *auth_todo, *auth_done;
+	struct okvm_keymap *km; /* the last layout a paste was checked against (input.c) */
 };
 
 uint64_t serve_now_us(void);  /* CLOCK_MONOTONIC */
@@ -233,7 +235,18 @@ struct input_src {
 	enum serve_role role;
 	uint8_t buttons; /* a REST request's own buttons */
 	char err[256];   /* the first error, "" if none */
+	int rc;          /* the backend's error behind err (0: the message itself was bad) */
 };
+/* One line for a user about the backend error rc of what ("type", "wheel"...): what went wrong
+ * and what to do, never a bare errno text. */
+void serve_error_text(char *buf, size_t n, const char *what, int rc);
+unsigned serve_error_status(int rc); /* its HTTP status: 409 busy, 501, 503 unit gone, 400 */
+/* Check a paste before anything is sent: layout (NULL/"": the server's) exists, text can be
+ * typed on it. 0, or -EINVAL with one line for the user in err. */
+int input_check_type(struct serve *s, const char *text, size_t len, const char *layout, char *err,
+		     size_t n);
+/* Check a combo's key names: 0, or -ENOENT/-EINVAL with a line naming the bad part in err. */
+int input_check_combo(const char *combo, char *err, size_t n);
 /* Validate and apply one message object. Returns 0, -EPERM (the role may not), -EINVAL. */
 int input_apply(struct input_src *in, cJSON *o);
 /* "host" / "target" (REST ?to=, WebSocket "to") as the port's direction; -EINVAL otherwise. */

@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "okvm/keymap.h"
 #include "okvm/log.h"
 #include "serve/internal.h"
 #include "lib/xalloc.h"
@@ -387,6 +388,48 @@ probe_bind(const char *addr, int port)
 	return rc;
 }
 
+/*
+ * lws takes an interface name or a numeric address as its iface and, given a host name such as
+ * "localhost", listens on nothing (it waits for an interface of that name). So a name is
+ * resolved here, once: its first IPv4 address, else its first IPv6 one.
+ */
+static int
+resolve_host(char *addr, size_t n)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	if (!*addr || inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1)
+		return 0;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *pick = NULL;
+	if (getaddrinfo(addr, NULL, &hints, &res)) {
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: cannot resolve '%s' of --listen: give an address of this host "
+			 "(127.0.0.1:PORT, [::1]:PORT, 0.0.0.0:PORT)",
+			 addr);
+		return -EADDRNOTAVAIL;
+	}
+	for (struct addrinfo *r = res; r && !pick; r = r->ai_next)
+		if (r->ai_family == AF_INET)
+			pick = r;
+	for (struct addrinfo *r = res; r && !pick; r = r->ai_next)
+		if (r->ai_family == AF_INET6)
+			pick = r;
+	char num[INET6_ADDRSTRLEN] = "";
+	if (pick && pick->ai_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)pick->ai_addr)->sin_addr, num,
+			  sizeof(num));
+	else if (pick)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr, num,
+			  sizeof(num));
+	freeaddrinfo(res);
+	if (!num[0] || strlen(num) >= n) {
+		okvm_log(OKVM_LOG_ERROR, "serve: '%s' of --listen has no IP address", addr);
+		return -EADDRNOTAVAIL;
+	}
+	okvm_log(OKVM_LOG_INFO, "serve: %s is %s", addr, num);
+	snprintf(addr, n, "%s", num);
+	return 0;
+}
+
 /* tls.c */
 int serve_tls_self_signed(struct serve *s, char **cert, char **key);
 int serve_tls_check_pair(const char *cert, const char *key);
@@ -450,6 +493,8 @@ serve_start(struct serve *s)
 		return -EACCES;
 	}
 	int rc = 0;
+	if (!unix_sock && (rc = resolve_host(addr, sizeof(addr))))
+		return rc;
 	if (unix_sock) {
 		struct stat st;
 		/* A socket left by an earlier run is taken over; anything else at the path is not. */
@@ -499,6 +544,16 @@ serve_start(struct serve *s)
 	}
 	if (!s->ctx)
 		return -EADDRINUSE; /* or an address not of this host: lws does not say which */
+	/* lws may come up listening on nothing (an iface it waits for): if the port can still be
+	 * bound, nobody listens on it, and "serving on" would be a lie. */
+	if (!unix_sock &&
+	    !probe_bind(strcmp(addr, "0.0.0.0") && strcmp(addr, "::") ? addr : "", port)) {
+		okvm_log(OKVM_LOG_ERROR, "serve: libwebsockets is not listening on %s",
+			 s->cfg.listen);
+		lws_context_destroy(s->ctx);
+		s->ctx = NULL;
+		return -EADDRNOTAVAIL;
+	}
 	if (unix_sock && chmod(addr, 0660)) /* the proxy's group may connect, nobody else */
 		okvm_log(OKVM_LOG_WARN, "serve: chmod %s: %s", addr, strerror(errno));
 	if (s->be.ops->set_notify)
@@ -532,6 +587,7 @@ serve_free(struct serve *s)
 		lws_context_destroy(s->ctx);
 	}
 	auth_free(s);
+	okvm_keymap_free(s->km);
 	if (s->be.ops && s->be.ops->release_all)
 		s->be.ops->release_all(s->be.ud);
 	if (s->be.ops && s->be.ops->destroy)

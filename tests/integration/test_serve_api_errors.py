@@ -1,0 +1,95 @@
+"""okvm serve's answers a person can act on (issue 13): --listen with a host name really listens;
+REST errors in one format, naming what was wrong and what to do, never a bare errno text;
+/api/type validates before it says busy; the WebSocket says the same."""
+import json
+import socket
+import sys
+import time
+
+from serve_util import Server, WebSocket, check, free_port
+
+JSON = {"Content-Type": "application/json"}
+
+
+def no_errno_text(msg):
+    return not any(t in msg for t in ("Invalid argument", "Device or resource busy",
+                                      "Operation not supported"))
+
+
+def listen_by_name():
+    port = free_port()
+    with Server(listen=f"localhost:{port}") as s:
+        k = socket.create_connection(("localhost", port), timeout=5)
+        k.sendall(f"GET /api/state HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = k.recv(4096)
+            if not d:
+                break
+            data += d
+        k.close()
+        check(data.startswith(b"HTTP/1.1 200"),
+              f"--listen localhost:{port}: it says serving on and answers there")
+
+
+def rest_errors():
+    with Server() as s:
+        for body in ['{"type":"nosuch"}', '{"type":"mouse","x":2,"y":0}', '[1]',
+                     '{"type":"wheel","dx":3}', '{"type":"rel","dx":1}']:
+            st, o = s.json("POST", "/api/mouse", body.encode(), JSON)
+            check(st >= 400 and o.get("ok") is False and "type" not in o and
+                  no_errno_text(o["error"]),
+                  f"/api/mouse {body}: {st} in the REST format: {o['error']!r}")
+        st, o = s.json("POST", "/api/mouse", b'{"type":"wheel","dx":3}', JSON)
+        check(st == 501 and "horizontal wheel" in o["error"],
+              f"a horizontal wheel says the unit has none (501): {o['error']!r}")
+        st, o = s.json("POST", "/api/type?layout=xx", b"abc")
+        check(st == 400 and o["error"] ==
+              "type: no keyboard layout 'xx' (see GET /api/layouts or okvm layouts)",
+              f"an unknown layout is named, with where to look: {o['error']!r}")
+        for cps in ("abc", "-5", "1e9", ""):
+            st, o = s.json("POST", f"/api/type?cps={cps}", b"abc")
+            check(st == 400 and "cps" in o["error"], f"cps={cps!r} is a 400: {o['error']!r}")
+        st, o = s.json("POST", "/api/type?layout=us", "a\u00fcb".encode())
+        check(st == 400 and "U+00FC" in o["error"] and no_errno_text(o["error"]),
+              f"untypeable text names the character: {o['error']!r}")
+        st, o = s.json("POST", "/api/type?cps=5", b"a" * 40)
+        check(st == 202, "a slow paste starts")
+        st, o = s.json("POST", "/api/type", b"more")
+        check(st == 409 and o["error"] == "type: a paste is running; wait or POST /api/release",
+              f"a second paste: 409 with what to do: {o['error']!r}")
+        st, o = s.json("POST", "/api/type?layout=xx", b"abc")
+        check(st == 400, "a bad layout during a paste is still a 400 (checked before busy)")
+        st, o = s.json("POST", "/api/type?cps=abc", b"abc")
+        check(st == 400, "a bad cps during a paste is still a 400")
+        st, o = s.json("POST", "/api/key?combo=ctrl%2Bnosuchkey")
+        check(st == 400 and "nosuchkey" in o["error"], f"a bad key is named: {o['error']!r}")
+        s.json("POST", "/api/release")
+
+        ws = WebSocket(s.port)
+        ws.send({"type": "type", "text": "x", "layout": "xx"})
+        m = ws.recv_until(lambda m: m["type"] == "error")
+        check("no keyboard layout 'xx'" in m["error"], f"WebSocket, unknown layout: {m['error']!r}")
+        ws.send({"type": "combo", "combo": "alt+bogus"})
+        m = ws.recv_until(lambda m: m["type"] == "error")
+        check("bogus" in m["error"], f"WebSocket, a bad key name is named: {m['error']!r}")
+        ws.send({"type": "wheel", "dx": 2})
+        m = ws.recv_until(lambda m: m["type"] == "error")
+        check(no_errno_text(m["error"]), f"WebSocket, wheel: no errno text: {m['error']!r}")
+        ws.send({"type": "type", "text": "b" * 30, "cps": 5})
+        ws.sync()
+        ws.send({"type": "type", "text": "c"})
+        m = ws.recv_until(lambda m: m["type"] == "error")
+        check("a paste is running" in m["error"], f"WebSocket, busy: {m['error']!r}")
+        ws.send({"type": "release_all"})
+        ws.sync()
+        ws.close()
+
+
+def main():
+    listen_by_name()
+    rest_errors()
+
+
+if __name__ == "__main__":
+    main()
