@@ -86,7 +86,7 @@ function connect() {
     else if (m.type === "error") toast("okvm: " + m.error);
     else if (m.type === "ok" && m.ref === "type") {
       typeAcked = true;
-      if (typeBusy === "dialog") $("paste-status").textContent = "typing…";
+      if (typeBusy === "dialog") { clearTimeout(pasteTimer); $("paste-status").textContent = "typing…"; }
     }
   };
   ws.onclose = (ev) => {
@@ -149,7 +149,9 @@ function render() {
   const bmsg = wsOpen && state.input && !t ? "Target not connected: keyboard and mouse go nowhere" : "";
   banner.textContent = bmsg;
   banner.hidden = !bmsg;
+  // The dialog shows the progress of its own paste only, not another browser's.
   const ty = state.typing;
+  if (!pasteOwn || (typeBusy === "dialog" && !typeAcked)) return;
   if (ty.total) {
     $("paste-progress").max = ty.total;
     $("paste-progress").value = ty.done;
@@ -351,12 +353,21 @@ $("btn-logout").addEventListener("click", async () => {
 // ---- pastes: one at a time, as the server refuses a second one while one runs ----
 let typeBusy = null;    // the paste this page waits for: "osk", "dialog", or "wait" (someone else's)
 let typeAcked = false;  // its {"type":"ok"} came: the next state without typing.active ends it
+let pasteOwn = false;   // the paste dialog's paste: render shows its progress
+let pasteTimer = null;  // no answer to the dialog's paste
 let oskQueue = [], oskSent = "";  // on-screen keyboard text and keys waiting; the text of its paste
 
 function sendType(from, msg) {
   typeBusy = from;
   typeAcked = false;
   send(msg);
+  if (from !== "dialog") return;
+  clearTimeout(pasteTimer);
+  pasteTimer = setTimeout(() => {
+    if (typeBusy !== "dialog" || typeAcked) return;
+    typeBusy = null;
+    $("paste-status").textContent = "no answer from okvm: try again";
+  }, 5000);
 }
 
 function typeDone() {
@@ -375,7 +386,11 @@ function typeRefused(error) {
     return;
   }
   toast("okvm: " + error);
-  if (from === "dialog") $("paste-status").textContent = error;
+  if (from === "dialog") {
+    clearTimeout(pasteTimer);
+    pasteOwn = false;
+    $("paste-status").textContent = error;
+  }
   pumpOsk();
 }
 
@@ -413,6 +428,12 @@ osk.addEventListener("keydown", (e) => {
 $("btn-paste").addEventListener("click", () => {
   if (!canInput()) return;
   releaseAll();
+  if (!typeBusy) {
+    // Whatever the dialog showed last (or another browser's paste) is not news.
+    pasteOwn = false;
+    $("paste-progress").value = 0;
+    $("paste-status").textContent = "";
+  }
   $("paste").showModal();
   $("paste-text").focus();
 });
@@ -420,6 +441,15 @@ $("paste-go").addEventListener("click", (e) => {
   e.preventDefault();
   const text = $("paste-text").value;
   if (!text) return;
+  if (typeBusy || (state && state.typing.active)) {
+    $("paste-status").textContent = "a paste is running";
+    return;
+  }
+  if (!wsOpen) {
+    $("paste-status").textContent = "not connected to okvm: wait for it to reconnect";
+    return;
+  }
+  pasteOwn = true;
   $("paste-progress").value = 0;
   $("paste-status").textContent = "sending…";
   sendType("dialog", { type: "type", text, layout: $("paste-layout").value, cps: +$("paste-cps").value || 0 });

@@ -306,6 +306,36 @@ async function main() {
     assert.equal(t.cps, 400);
   });
 
+  await test("the paste dialog shows the server's refusals", async (page, server) => {
+    // Another browser's finished paste is not this dialog's progress.
+    const other = await browser.newContext();
+    const page2 = await other.newPage();
+    await openUi(page2, server);
+    await page2.evaluate(() => send({ type: "type", text: "xyz" }));
+    await waitFor("other's paste", () => server.calls("typed").length === 3);
+    await openUi(page, server);
+    await page.click("#btn-paste");
+    assert.equal(await page.textContent("#paste-status"), "", "no stale progress");
+    assert.equal(await page.evaluate(() => $("paste-progress").value), 0);
+    // A character the layout lacks: the server's reason, not "sending..." for ever.
+    await page.fill("#paste-text", "grüße");
+    await page.selectOption("#paste-layout", "us");
+    await page.click("#paste-go");
+    await waitFor("the reason", async () => /ü/.test(await page.textContent("#paste-status")), 5000)
+      .catch(async (e) => { throw new Error(e.message + ": " + await page.textContent("#paste-status")); });
+    // A second paste while one runs.
+    await page.fill("#paste-text", "a slow paste of some length");
+    await page.fill("#paste-cps", "20");
+    await page.click("#paste-go");
+    await waitFor("typing", async () => /^typing/.test(await page.textContent("#paste-status")));
+    await page.click("#paste-go");
+    assert.equal(await page.textContent("#paste-status"), "a paste is running");
+    await page2.evaluate(() => send({ type: "release_all" }));
+    await waitFor("stopped", async () => /^stopped/.test(await page.textContent("#paste-status")));
+    assert.equal(server.calls("type").length, 2, "the second paste was not sent");
+    await other.close();
+  });
+
   await test("caps lock toggles and its indicator follows", async (page, server) => {
     await openUi(page, server);
     assert.equal(await page.getAttribute("#led-caps", "class"), "led");
