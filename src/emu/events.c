@@ -3,8 +3,11 @@
  * web server) and, with --emu-events FILE, as one JSON object per line (ARCHITECTURE 4.2, keys in
  * that order, cJSON's compact printing). Each line goes out in a single write() on an O_APPEND
  * fd, so a test tailing the file never sees half a line and nothing sits in a stdio buffer.
+ * The first failed write (a closed pipe: `--emu-events /dev/stdout | head`, a full disk) is
+ * reported once and ends the file: the fd is closed and no further line is attempted.
  * Runs on the emu thread only.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,8 +84,13 @@ write_line(struct emu *e, const struct emu_event *ev)
 	char *line = xmalloc(n + 2);
 	memcpy(line, s, n);
 	line[n] = '\n';
-	if (write(e->events_fd, line, n + 1) != (ssize_t)(n + 1))
-		okvm_log(OKVM_LOG_WARN, "emu: could not write to %s", e->events_path);
+	ssize_t w = write(e->events_fd, line, n + 1);
+	if (w != (ssize_t)(n + 1)) {
+		okvm_log(OKVM_LOG_WARN, "emu: could not write to %s (%s); no more events go there",
+			 e->events_path, w < 0 ? strerror(errno) : "short write");
+		close(e->events_fd);
+		e->events_fd = -1;
+	}
 	free(line);
 	cJSON_free(s);
 }
