@@ -1,7 +1,9 @@
 /*
  * DESIGN: `okvm layouts [--json] [FILTER]`: the target keyboard layouts okvm can type on, from
  * the xkb-data catalogue (okvm_layouts_list). FILTER keeps entries whose name or description
- * contains it (case-insensitive). Prints "name  description" lines, or a JSON array of
+ * contains it (case-insensitive), best first: the name itself (`okvm layouts de`: de), then the
+ * names that start with it (de:nodeadkeys), then the rest in catalogue order (ch:de, "German"
+ * in a description). Prints "name  description" lines, or a JSON array of
  * {"name","layout","variant","description"}. Touches no device.
  */
 #include <cjson/cJSON.h>
@@ -9,34 +11,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
 #include "lib/xalloc.h"
 
-static bool
-matches(const struct okvm_layout_info *l, const char *filter)
+enum { RANK_EXACT, RANK_PREFIX, RANK_OTHER, RANK_NONE, RANKS = RANK_NONE };
+
+/* How well l matches filter: RANK_NONE when it does not (no filter matches all equally). */
+static int
+rank(const struct okvm_layout_info *l, const char *filter)
 {
-	return !filter || strcasestr(l->name, filter) || strcasestr(l->description, filter);
+	if (!filter)
+		return RANK_OTHER;
+	if (!strcasecmp(l->name, filter))
+		return RANK_EXACT;
+	if (!strncasecmp(l->name, filter, strlen(filter)))
+		return RANK_PREFIX;
+	if (strcasestr(l->name, filter) || strcasestr(l->description, filter))
+		return RANK_OTHER;
+	return RANK_NONE;
 }
 
 static int
 print_json(const struct okvm_layout_info *l, int n, const char *filter)
 {
 	cJSON *arr = cJSON_CreateArray();
-	for (int i = 0; i < n; i++) {
-		if (!matches(&l[i], filter))
-			continue;
-		char layout[OKVM_LAYOUT_NAME_MAX], variant[OKVM_LAYOUT_NAME_MAX];
-		if (okvm_layout_split(l[i].name, layout, variant))
-			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", l[i].name);
-		cJSON_AddStringToObject(o, "layout", layout);
-		cJSON_AddStringToObject(o, "variant", variant);
-		cJSON_AddStringToObject(o, "description", l[i].description);
-		cJSON_AddItemToArray(arr, o);
+	for (int r = 0; r < RANKS; r++) {
+		for (int i = 0; i < n; i++) {
+			if (rank(&l[i], filter) != r)
+				continue;
+			char layout[OKVM_LAYOUT_NAME_MAX], variant[OKVM_LAYOUT_NAME_MAX];
+			if (okvm_layout_split(l[i].name, layout, variant))
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "name", l[i].name);
+			cJSON_AddStringToObject(o, "layout", layout);
+			cJSON_AddStringToObject(o, "variant", variant);
+			cJSON_AddStringToObject(o, "description", l[i].description);
+			cJSON_AddItemToArray(arr, o);
+		}
 	}
 	char *s = cJSON_PrintUnformatted(arr);
 	cJSON_Delete(arr);
@@ -119,9 +135,10 @@ cmd_layouts(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		rc = print_json(l, n, filter);
 	} else {
-		for (int i = 0; i < n; i++)
-			if (matches(&l[i], filter))
-				printf("%-28s %s\n", l[i].name, l[i].description);
+		for (int r = 0; r < RANKS; r++)
+			for (int i = 0; i < n; i++)
+				if (rank(&l[i], filter) == r)
+					printf("%-28s %s\n", l[i].name, l[i].description);
 	}
 	free(l);
 	return rc;
