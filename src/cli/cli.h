@@ -147,6 +147,7 @@ void cli_close_capture(struct cli *cli,
 
 int cmd_serve(struct cli *cli, int argc, char **argv); /* web KVM server (cmd_serve.c) */
 void cmd_serve_help(FILE *out);                        /* okvm serve --help */
+void cmd_type_help(FILE *out);                         /* okvm type --help */
 /* Tests only (tests/recorder/): wraps the unit's backend before the server starts; NULL in the
  * product. */
 struct serve_backend;

@@ -164,6 +164,28 @@ parse_caps(const char *s, enum okvm_caps_mode *mode)
 	return CLI_OK;
 }
 
+void
+cmd_type_help(FILE *out)
+{
+	fputs("usage: okvm type [--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] [--dry-run] "
+	      "TEXT|-\n"
+	      "  type text on the target, in its keyboard layout (--layout XKB, default us);\n"
+	      "  - reads standard input. The whole text is planned before anything is sent.\n"
+	      "\n"
+	      "Options:\n"
+	      "      --rate CPS|max     characters per second (1-10000); default max: as fast as\n"
+	      "                         the report pacing allows\n"
+	      "      --caps-lock MODE   when the target's Caps Lock is on: compensate (default: type\n"
+	      "                         the text as given), ignore (send the keys as if it were off)\n"
+	      "                         or refuse (send nothing, exit 1)\n"
+	      "      --skip-unmappable  type the rest when some characters are not on the layout\n"
+	      "      --dry-run          plan only: print the characters and reports, send nothing\n"
+	      "\n"
+	      "Exit status: 0 typed, 1 runtime failure, 2 bad usage or text the layout cannot type\n"
+	      "(nothing sent).\n",
+	      out);
+}
+
 struct type_args {
 	double rate;
 	struct okvm_text_opts opts;
@@ -203,7 +225,7 @@ type_parse(int argc, char **argv, struct type_args *a)
 	}
 	if (argc - optind != 1)
 		return cli_usage("usage: okvm type [--rate CPS|max] [--caps-lock MODE] "
-				 "[--skip-unmappable] TEXT|-");
+				 "[--skip-unmappable] [--dry-run] TEXT|-");
 	const char *arg = argv[optind];
 	if (!strcmp(arg, "-")) {
 		int err = read_all(stdin, &a->text, &a->len);
@@ -219,8 +241,28 @@ type_parse(int argc, char **argv, struct type_args *a)
 	return CLI_OK;
 }
 
+/* Text the layout cannot type is bad input, like an unknown layout: nothing is sent and the exit
+ * status is CLI_USAGE. One line names the first such character, its position (in characters from
+ * 0) and the way out. */
 static int
-plan_or_report(const struct okvm_keymap *km, const struct type_args *a, struct okvm_text_plan *plan)
+report_unmappable(const struct type_args *a, const struct okvm_text_error *err, const char *layout)
+{
+	char shown[16] = "";
+	uint32_t cp;
+	int n = okvm_utf8_next(a->text + err->byte_offset, a->len - err->byte_offset, &cp);
+	if (n > 0 && err->cp >= 0x20 && err->cp != 0x7F)
+		snprintf(shown, sizeof(shown), " '%.*s'", n, a->text + err->byte_offset);
+	char more[64] = "";
+	if (err->unmappable > 1)
+		snprintf(more, sizeof(more), "; %zu characters in all", err->unmappable);
+	return cli_usage("type: U+%04X%s at %zu is not on layout '%s'%s (use --skip-unmappable, or "
+			 "--layout)",
+			 (unsigned)err->cp, shown, err->char_index, layout, more);
+}
+
+static int
+plan_or_report(const struct okvm_keymap *km, const struct type_args *a, const char *layout,
+	       struct okvm_text_plan *plan)
 {
 	struct okvm_text_error err = { 0 };
 	int rc = okvm_text_plan(km, a->text, a->len, &a->opts, plan, &err);
@@ -229,9 +271,11 @@ plan_or_report(const struct okvm_keymap *km, const struct type_args *a, struct o
 	if (rc == -EPERM)
 		return cli_fail("Caps Lock is on on the target and --caps-lock refuse was given; "
 				"nothing sent");
-	return cli_fail("%s; nothing sent%s", err.message,
-			rc == -OKVM_E_UNMAPPABLE ? " (use --skip-unmappable to type the rest)"
-						 : "");
+	if (rc == -OKVM_E_UNMAPPABLE)
+		return report_unmappable(a, &err, layout);
+	if (rc == -EILSEQ)
+		return cli_usage("type: %s; nothing sent", err.message);
+	return cli_fail("type: %s; nothing sent", err.message);
 }
 
 int
@@ -248,7 +292,8 @@ cmd_type(struct cli *cli, int argc, char **argv)
 				 cli_layout(cli));
 	}
 	struct okvm_text_plan plan = { 0 };
-	rc = plan_or_report(km, &a, &plan); /* before opening anything: validate the whole text */
+	rc = plan_or_report(km, &a, cli_layout(cli),
+			    &plan); /* before opening anything: validate the whole text */
 	if (rc || a.dry_run || plan.chars == 0) {
 		if (!rc && a.dry_run)
 			printf("%zu characters, %zu reports\n", plan.chars, plan.n);
@@ -263,7 +308,7 @@ cmd_type(struct cli *cli, int argc, char **argv)
 	    (info.leds & OKVM_LED_CAPS)) {
 		a.opts.leds = info.leds;
 		okvm_text_plan_free(&plan);
-		rc = plan_or_report(km, &a, &plan);
+		rc = plan_or_report(km, &a, cli_layout(cli), &plan);
 	}
 	if (!rc)
 		rc = cli_send_reports(link, plan.reports, plan.char_index, plan.n, a.rate);

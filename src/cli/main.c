@@ -23,7 +23,8 @@ static int cmd_version(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "[COMMAND]", "show this help" },
 	{ "version", cmd_version, "", "print the version" },
-	{ "type", cmd_type, "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] TEXT|-",
+	{ "type", cmd_type,
+	  "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] [--dry-run] TEXT|-",
 	  "type text on the target (any --layout)" },
 	{ "key", cmd_key, "COMBO...", "press key combos: ctrl+alt+delete, enter, volume-up" },
 	{ "script", cmd_script, "FILE|-",
@@ -61,6 +62,7 @@ static const struct {
 	void (*print)(FILE *out);
 } long_help[] = {
 	{ "serve", cmd_serve_help },
+	{ "type", cmd_type_help },
 };
 
 volatile int cli_stop_signal;
@@ -173,16 +175,38 @@ print_help(FILE *out)
 	      "      --emu-video-chip C  ms2109 (default), ms2109s or ms2130s; -noecho: answers\n"
 	      "                        without echo; -halves/-nohalves: mode halved above 189 MHz\n"
 	      "\n"
-	      "Exit status: 0 success, 1 runtime failure, 2 bad usage.\n",
+	      "Exit status: 0 success, 1 runtime failure, 2 bad usage: nothing was sent (an unknown\n"
+	      "option, layout, key name or unit spec, or text the layout cannot type).\n"
+	      "`okvm help COMMAND` or `okvm COMMAND --help`: a command's own options.\n",
 	      out);
+}
+
+/* A command's own help: its long help when it has one, else its usage line and summary. */
+static void
+print_command_help(const struct cli_command *c, FILE *out)
+{
+	for (size_t k = 0; k < sizeof(long_help) / sizeof(long_help[0]); k++) {
+		if (!strcmp(long_help[k].name, c->name)) {
+			long_help[k].print(out);
+			return;
+		}
+	}
+	fprintf(out, "usage: okvm %s %s\n  %s\n", c->name, c->args, c->summary);
 }
 
 static int
 cmd_help(struct cli *cli, int argc, char **argv)
 {
 	(void)cli;
-	(void)argc;
-	(void)argv;
+	if (argc > 2)
+		return cli_usage("usage: okvm help [COMMAND]");
+	if (argc == 2) {
+		const struct cli_command *c = cli_find_command(argv[1]);
+		if (!c)
+			return cli_usage("help: unknown command '%s'; see `okvm --help`", argv[1]);
+		print_command_help(c, stdout);
+		return CLI_OK;
+	}
 	print_help(stdout);
 	return CLI_OK;
 }
@@ -205,6 +229,37 @@ parse_int(const char *opt, const char *s, int lo, int hi, int *out)
 		return cli_usage("%s: '%s' is not a number from %d to %d", opt, s, lo, hi);
 	*out = (int)v;
 	return CLI_OK;
+}
+
+/* digits, then '\0' or the next character; NULL when s does not start with a digit */
+static const char *
+skip_digits(const char *s)
+{
+	if (*s < '0' || *s > '9')
+		return NULL;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return s;
+}
+
+/* What -d can name: emu, frames:..., a number or a port chain (3-1, 1-2.4) from `okvm list`, or
+ * a path (anything with a '/'). Anything else is a typo, told as such rather than as "no unit". */
+static bool
+device_spec_ok(const char *s)
+{
+	if (!strcmp(s, "emu") || !strncmp(s, "frames:", 7) || strchr(s, '/'))
+		return true;
+	const char *p = skip_digits(s);
+	if (!p)
+		return false;
+	if (!*p)
+		return true; /* a number */
+	if (*p != '-' || !(p = skip_digits(p + 1)))
+		return false;
+	while (*p == '.')
+		if (!(p = skip_digits(p + 1)))
+			return false;
+	return !*p;
 }
 
 enum {
@@ -253,7 +308,13 @@ static int
 apply_global(struct cli *cli, int c, const char *arg, bool *help)
 {
 	switch (c) {
-	case 'd': cli->device = arg; return CLI_OK;
+	case 'd':
+		if (!device_spec_ok(arg))
+			return cli_usage("-d %s: not a unit spec (emu, a number or port chain from "
+					 "okvm list, a tty path, frames:PATH)",
+					 arg);
+		cli->device = arg;
+		return CLI_OK;
 	case OPT_SERIAL: cli->serial = arg; return CLI_OK;
 	case OPT_BAUD: return parse_int("--baud", arg, 1200, 115200, &cli->baud);
 	case OPT_LAYOUT: cli->layout = arg; return CLI_OK;
@@ -395,14 +456,7 @@ main(int argc, char **argv)
 		if (strcmp(commands[i].name, name))
 			continue;
 		if (help && commands[i].fn != cmd_help) {
-			for (size_t k = 0; k < sizeof(long_help) / sizeof(long_help[0]); k++) {
-				if (!strcmp(long_help[k].name, name)) {
-					long_help[k].print(stdout);
-					return CLI_OK;
-				}
-			}
-			printf("usage: okvm %s %s\n  %s\n", commands[i].name, commands[i].args,
-			       commands[i].summary);
+			print_command_help(&commands[i], stdout);
 			return CLI_OK;
 		}
 		/* The command sees argv[0] = its name, then its arguments. */

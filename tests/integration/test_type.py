@@ -91,7 +91,7 @@ def test_caps_lock():
 def test_unmappable_sends_nothing():
     with Emulator("--baud", "115200") as emu:
         r = type_into(emu, "price: 12€ or 10£")
-        check(r.returncode == 1, f"exit {r.returncode}")
+        check(r.returncode == 2, f"exit {r.returncode}")
         msg = r.stderr.decode()
         check("U+20AC" in msg and "at 9" in msg and "'us'" in msg, f"message: {msg}")
         ev = emu.events_list()
