@@ -309,15 +309,42 @@ for (const b of document.querySelectorAll(".led"))
     send({ type: "key", code: b.dataset.key, down: false });
   });
 
-const fkeys = $("fkeys");
-for (let i = 1; i <= 12; i++) {
+function keyButton(list, combo, text, title) {
   const b = document.createElement("button");
-  b.dataset.combo = "ctrl+alt+f" + i;
-  b.textContent = "C+A+F" + i;
-  b.title = "Ctrl+Alt+F" + i;
-  fkeys.appendChild(b);
+  b.dataset.combo = combo;
+  b.textContent = text;
+  if (title) b.title = title;
+  list.appendChild(b);
 }
+for (const [combo, text] of [["esc", "Esc"], ["up", "↑"], ["tab", "Tab"], ["left", "←"], ["down", "↓"],
+  ["right", "→"]])
+  keyButton($("navkeys"), combo, text, combo === "esc" || combo === "tab" ? "" : "arrow " + combo);
+for (let i = 1; i <= 12; i++) keyButton($("plainfkeys"), "f" + i, "F" + i);
+for (let i = 1; i <= 12; i++) keyButton($("fkeys"), "ctrl+alt+f" + i, "C+A+F" + i, "Ctrl+Alt+F" + i);
 $("btn-keys").addEventListener("click", () => { $("keys-menu").hidden = !$("keys-menu").hidden; });
+// The menu closes on Esc and on a click outside it; neither reaches the target.
+let swallowUp = false;
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || $("keys-menu").hidden) return;
+  e.preventDefault();
+  e.stopPropagation();
+  $("keys-menu").hidden = true;
+  screenEl.focus();
+}, true);
+window.addEventListener("pointerdown", (e) => {
+  if ($("keys-menu").hidden || e.target.closest(".menu")) return;
+  $("keys-menu").hidden = true;
+  if (!screenEl.contains(e.target)) return;
+  e.preventDefault();
+  e.stopPropagation();
+  swallowUp = true;
+  screenEl.focus();
+}, true);
+window.addEventListener("pointerup", (e) => {
+  if (!swallowUp) return;
+  swallowUp = false;
+  e.stopPropagation();
+}, true);
 $("keys-menu").addEventListener("click", (e) => {
   const b = e.target.closest("button");
   if (!b) return;

@@ -380,6 +380,27 @@ async function main() {
       "Enter+", "Enter-", "Space+", "Space-"]);
   });
 
+  await test("the keys menu closes on Esc and an outside click, which is not sent", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#btn-keys");
+    await page.keyboard.press("Escape");
+    assert.equal(await page.isHidden("#keys-menu"), true, "Esc closes it");
+    await page.click("#btn-keys");
+    const [x, y] = await framePoint(page, 0.1, 0.9);   // left of the menu, which is on the right
+    await page.mouse.click(x, y);
+    assert.equal(await page.isHidden("#keys-menu"), true, "an outside click closes it");
+    await roundTrip(page);
+    assert.deepEqual(server.calls("key"), [], "the Esc did not reach the target");
+    assert.deepEqual(server.calls("mouse").filter((c) => c.buttons), [], "nor did the click");
+    await page.click("#btn-keys");
+    for (const c of ["f1", "f12", "esc", "tab", "up", "down", "left", "right"]) {
+      assert.equal(await page.isVisible(`[data-combo='${c}']`), true, c + " is in the menu");
+    }
+    await page.click("[data-combo='f5']");
+    await waitFor("F5", () => server.calls("combo").length === 1);
+    assert.equal(server.calls("combo")[0].combo, "f5");
+  });
+
   await test("leaving the page releases held keys", async (page, server) => {
     await openUi(page, server);
     await page.click("#screen", { position: { x: 5, y: 5 } });
