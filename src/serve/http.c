@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "okvm/error.h"
+#include "okvm/keymap.h"
 #include "okvm/log.h"
 #include "serve/config-file.h"
 #include "serve/internal.h"
@@ -32,6 +33,7 @@ enum route {
 	R_STREAM,
 	R_SNAPSHOT,
 	R_STATE,
+	R_LAYOUTS,
 	R_METRICS,
 	R_LOGIN,
 	R_LOGOUT,
@@ -56,6 +58,7 @@ static const struct route_def routes[] = {
 	{ "/stream", R_STREAM, false, SERVE_ROLE_VIEWER },
 	{ "/snapshot", R_SNAPSHOT, false, SERVE_ROLE_VIEWER },
 	{ "/api/state", R_STATE, false, SERVE_ROLE_VIEWER },
+	{ "/api/layouts", R_LAYOUTS, false, SERVE_ROLE_VIEWER },
 	{ "/metrics", R_METRICS, false, SERVE_ROLE_ADMIN },
 	{ "/api/login", R_LOGIN, true, SERVE_ROLE_NONE },
 	{ "/api/logout", R_LOGOUT, true, SERVE_ROLE_NONE },
@@ -224,6 +227,32 @@ do_state(struct conn *c)
 	int rc = http_reply_json(c, 200, json);
 	free(json);
 	return rc;
+}
+
+/* GET /api/layouts: xkb-data's layouts and variants, as `okvm layouts --json` lists them. */
+static int
+do_layouts(struct conn *c)
+{
+	struct okvm_layout_info *l;
+	int n = okvm_layouts_list(&l);
+	if (n < 0)
+		return http_reply_error(c, 503,
+					"layouts: cannot read the XKB layout list (is xkb-data "
+					"installed?)");
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; i < n; i++) {
+		char layout[OKVM_LAYOUT_NAME_MAX], variant[OKVM_LAYOUT_NAME_MAX];
+		if (okvm_layout_split(l[i].name, layout, variant))
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", l[i].name);
+		cJSON_AddStringToObject(o, "layout", layout);
+		cJSON_AddStringToObject(o, "variant", variant);
+		cJSON_AddStringToObject(o, "description", l[i].description);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(l);
+	return reply_object(c, 200, arr);
 }
 
 static int
@@ -434,6 +463,7 @@ dispatch(struct conn *c)
 	case R_INDEX: return do_asset(c, "/index.html");
 	case R_LOGIN_PAGE: return do_asset(c, "/login.html");
 	case R_STATE: return do_state(c);
+	case R_LAYOUTS: return do_layouts(c);
 	case R_METRICS: return do_metrics(c);
 	case R_LOGIN: return do_login(c);
 	case R_LOGOUT: return do_logout(c);

@@ -89,6 +89,25 @@ def rest_errors():
 def main():
     listen_by_name()
     rest_errors()
+    layouts_and_default()
+
+
+def layouts_and_default():
+    import subprocess
+    from serve_util import OKVM
+    want = json.loads(subprocess.run([OKVM, "layouts", "--json"], capture_output=True,
+                                     check=True).stdout)
+    with Server("--layout", "de") as s:
+        st, got = s.json("GET", "/api/layouts")
+        check(st == 200 and got == want and len(got) > 50,
+              f"GET /api/layouts lists what okvm layouts --json does ({len(got or [])} entries)")
+        check(any(e["name"] == "de:nodeadkeys" for e in got), "variants are listed (de:nodeadkeys)")
+        st, o = s.json("GET", "/api/state")
+        check(o.get("layout") == "de", f"GET /api/state names the server's paste layout: {o.get('layout')!r}")
+        ws = WebSocket(s.port)
+        m = ws.recv_until(lambda m: m["type"] == "state")
+        check(m.get("layout") == "de", "so does the WebSocket state event")
+        ws.close()
 
 
 if __name__ == "__main__":
