@@ -99,7 +99,7 @@ function connect() {
       fetch("/api/state").then((r) => { if (r.status === 401) location.href = "/login"; });
     }
     setTimeout(connect, retryMs);
-    retryMs = Math.min(retryMs * 2, 8000);
+    retryMs = Math.min(retryMs * 2, 2000);
   };
 }
 
@@ -112,24 +112,33 @@ video.addEventListener("error", () => setTimeout(startVideo, 1000));
 // ---- status rendering ----
 function setPill(el, text, cls) {
   el.textContent = text;
-  el.className = "pill " + (cls || "");
+  el.className = cls ? "pill " + cls : "pill";
 }
 
 function render() {
   setPill($("conn"), wsOpen ? "connected" : "reconnecting…", wsOpen ? "ok" : "bad");
   if (!state) return;
   const t = state.target.connected;
-  setPill($("target"), state.input ? (t ? "target connected" : "target not connected") : "video only",
-    t ? "ok" : "bad");
   const v = state.video;
-  setPill($("video-info"), v.signal ? `${v.width}×${v.height} ${v.fps} fps` : "no signal", v.signal ? "" : "bad");
+  if (wsOpen) {
+    setPill($("target"), state.input ? (t ? "target connected" : "target not connected") : "video only",
+      t ? "ok" : "bad");
+    // The rate is the server's (the capture's, over a second), not measured here.
+    setPill($("video-info"), v.signal ? `${v.width}×${v.height} ${v.fps} fps` : "no signal",
+      v.signal ? "" : "bad");
+  } else {
+    // What the server said last may no longer be true: unknown until it speaks again.
+    setPill($("target"), "target ?");
+    setPill($("video-info"), "video ?");
+  }
   for (const [id, on] of [["led-num", state.leds.num], ["led-caps", state.leds.caps], ["led-scroll", state.leds.scroll]])
     $(id).classList.toggle("on", on);
   // Others on the same KVM: their keys and clicks merge with yours, so say so.
   const cl = state.clients || { list: [] };
   const others = cl.list.filter((c) => c.id !== cl.you);
-  setPill($("users"), others.length ? `+${others.length} other${others.length > 1 ? "s" : ""}` : "only you",
-    others.length ? "warn" : "");
+  if (!wsOpen) setPill($("users"), "users ?");
+  else setPill($("users"), others.length ? `+${others.length} other${others.length > 1 ? "s" : ""}`
+    : "only you", others.length ? "warn" : "");
   $("users").title = others.length
     ? "Also connected (their input is merged with yours): " + others.map((c) => c.addr).join(", ")
     : "No other browser is connected";

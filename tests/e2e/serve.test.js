@@ -432,6 +432,19 @@ async function main() {
     await waitFor("reconnected", async () => (await page.textContent("#conn")) === "connected");
   });
 
+  await test("while disconnected the status pills are unknown, and retries come every 2 s at most", async (page, server) => {
+    await openUi(page, server);
+    assert.equal(await page.getAttribute("#target", "class"), "pill ok");
+    await server.stop();
+    await waitFor("disconnected", async () => (await page.textContent("#conn")) !== "connected", 5000);
+    for (const [id, text] of [["#target", "target ?"], ["#video-info", "video ?"], ["#users", "users ?"]]) {
+      assert.equal(await page.textContent(id), text);
+      assert.equal(await page.getAttribute(id, "class"), "pill", id + " is grey");
+    }
+    await new Promise((r) => setTimeout(r, 4500));   // 0.5 + 1 + 2 s of retries, and more
+    assert.ok(await page.evaluate(() => retryMs) <= 2000, "the back-off stops at 2 s");
+  });
+
   // The virtual unit end to end: its --emu-events file is the oracle.
   const evfile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-emu-")), "events.jsonl");
   const emuEvents = () => fs.existsSync(evfile)
