@@ -80,6 +80,7 @@ function connect() {
     try { m = JSON.parse(ev.data); } catch { return; }
     if (m.type === "state") {
       state = m;
+      serverLayout();
       if (typeBusy && (typeAcked || typeBusy === "wait") && !m.typing.active) typeDone();
       render();
     } else if (m.type === "error" && m.ref === "type") typeRefused(m.error);
@@ -491,6 +492,29 @@ $("paste-go").addEventListener("click", (e) => {
   sendType("dialog", { type: "type", text, layout: $("paste-layout").value, cps: +$("paste-cps").value || 0 });
 });
 $("paste-cancel").addEventListener("click", () => { $("paste").close(); screenEl.focus(); });
+
+// ---- paste layouts: the server's list (GET /api/layouts) and its --layout first chosen ----
+let layoutChosen = false;
+function serverLayout() {
+  if (layoutChosen || !state || !state.layout) return;
+  const sel = $("paste-layout");
+  if (![...sel.options].some((o) => o.value === state.layout)) sel.add(new Option(state.layout, state.layout), 0);
+  sel.value = state.layout;
+  layoutChosen = true;
+}
+async function loadLayouts() {
+  try {
+    const r = await fetch("/api/layouts");
+    const list = r.ok ? await r.json() : null;
+    if (!Array.isArray(list) || !list.length) return;   // an older server: the fixed list stays
+    const sel = $("paste-layout"), cur = sel.value;
+    sel.replaceChildren(...list.map((l) =>
+      new Option(l.description ? `${l.name} (${l.description})` : l.name, l.name)));
+    if ([...sel.options].some((o) => o.value === cur)) sel.value = cur;
+    else { layoutChosen = false; serverLayout(); }
+  } catch { /* the fixed list stays */ }
+}
+loadLayouts();
 
 // Keep the WebSocket alive through proxies that drop idle connections.
 setInterval(() => send({ type: "ping", t: Date.now() }), 20000);

@@ -306,6 +306,18 @@ async function main() {
     assert.equal(t.cps, 400);
   });
 
+  await test("the paste layout is the server's --layout, from its list", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#btn-paste");
+    await waitFor("de chosen", async () => (await page.inputValue("#paste-layout")) === "de");
+    const n = await page.evaluate(() => $("paste-layout").options.length);
+    assert.ok(n > 50, `the server's layouts are offered (${n})`);
+    await page.fill("#paste-text", "äö");
+    await page.click("#paste-go");
+    await waitFor("typed", () => server.calls("typed").length === 2);
+    assert.equal(server.calls("type")[0].layout, "de");
+  }, { extra: ["--layout", "de"] });
+
   await test("the paste dialog shows the server's refusals", async (page, server) => {
     // Another browser's finished paste is not this dialog's progress.
     const other = await browser.newContext();
