@@ -29,6 +29,7 @@ enum route {
 	R_NONE,
 	R_INDEX,
 	R_LOGIN_PAGE,
+	R_FAVICON,
 	R_ASSET,
 	R_STREAM,
 	R_SNAPSHOT,
@@ -55,6 +56,7 @@ struct route_def {
 static const struct route_def routes[] = {
 	{ "/", R_INDEX, false, SERVE_ROLE_VIEWER },
 	{ "/login", R_LOGIN_PAGE, false, SERVE_ROLE_NONE },
+	{ "/favicon.ico", R_FAVICON, false, SERVE_ROLE_NONE },
 	{ "/stream", R_STREAM, false, SERVE_ROLE_VIEWER },
 	{ "/snapshot", R_SNAPSHOT, false, SERVE_ROLE_VIEWER },
 	{ "/api/state", R_STATE, false, SERVE_ROLE_VIEWER },
@@ -76,6 +78,7 @@ status_text(unsigned status)
 	switch (status) {
 	case 200: return "OK";
 	case 202: return "Accepted";
+	case 204: return "No Content";
 	case 302: return "Found";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
@@ -149,7 +152,9 @@ int
 http_reply(struct conn *c, unsigned status, const char *ctype, const char *body, size_t len,
 	   const char *extra_headers)
 {
-	http_set_headers(c, status, ctype, (long long)len, extra_headers);
+	http_set_headers(c, status, ctype, status == 204 ? -1 : (long long)len, extra_headers);
+	if (c->http.is_head || status == 204)
+		len = 0; /* the headers say what a GET would get */
 	free(c->http.body_mem);
 	c->http.body_mem = xmalloc(len + 1);
 	memcpy(c->http.body_mem, body, len);
@@ -218,6 +223,16 @@ do_asset(struct conn *c, const char *path)
 	if (!a)
 		return http_reply_error(c, 404, "not found");
 	return http_reply(c, 200, a->type, (const char *)a->data, a->size, NULL);
+}
+
+/* Browsers ask for it on every page: the page's own icon if web/ has one, else "none" (204)
+ * rather than a 404 in every console. */
+static int
+do_favicon(struct conn *c)
+{
+	if (web_asset_find("/favicon.ico"))
+		return do_asset(c, "/favicon.ico");
+	return http_reply(c, 204, "image/x-icon", "", 0, NULL);
 }
 
 static int
@@ -462,6 +477,7 @@ dispatch(struct conn *c)
 	switch (c->http.route) {
 	case R_INDEX: return do_asset(c, "/index.html");
 	case R_LOGIN_PAGE: return do_asset(c, "/login.html");
+	case R_FAVICON: return do_favicon(c);
 	case R_STATE: return do_state(c);
 	case R_LAYOUTS: return do_layouts(c);
 	case R_METRICS: return do_metrics(c);
@@ -544,6 +560,7 @@ http_on_request(struct conn *c, const char *uri)
 	if (lws_get_network_wsi(c->wsi) != c->wsi)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
 	c->http.is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
+	c->http.is_head = !c->http.is_post && method_is(c->wsi, WSI_TOKEN_HEAD_URI);
 	char cl[32] = "";
 	lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	bool need = auth_required(s);
@@ -570,7 +587,7 @@ http_on_request(struct conn *c, const char *uri)
 	int rc = check_framing(c, cl);
 	if (rc || c->http.resp)
 		return rc;
-	if (!c->http.is_post && !method_is(c->wsi, WSI_TOKEN_GET_URI))
+	if (!c->http.is_post && !c->http.is_head && !method_is(c->wsi, WSI_TOKEN_GET_URI))
 		return http_reply_error(c, 405, "method not allowed");
 	const struct route_def *r = find_route(c, uri);
 	if (!r) {
@@ -595,6 +612,8 @@ http_on_request(struct conn *c, const char *uri)
 	}
 	if (c->http.is_post && !auth_origin_ok(c->wsi))
 		return http_reply_error(c, 403, "cross-origin request refused");
+	if (c->http.is_head && (r->route == R_STREAM || r->route == R_SNAPSHOT || r->route == R_WS))
+		return http_reply_error(c, 405, "use GET");
 	if (r->route == R_STREAM || r->route == R_SNAPSHOT) {
 		guard_received(s, c->wsi);
 		return stream_begin(c, r->route == R_SNAPSHOT);

@@ -42,6 +42,7 @@ struct lat_ring {
 struct conn_http {
 	int route;
 	bool is_post;
+	bool is_head;    /* HEAD: a GET's answer without its body */
 	bool dispatched; /* this request was handled: lws may report its end again */
 	char *body;
 	size_t body_len, body_expect;

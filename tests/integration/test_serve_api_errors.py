@@ -90,6 +90,7 @@ def main():
     listen_by_name()
     rest_errors()
     layouts_and_default()
+    favicon_and_head()
 
 
 def layouts_and_default():
@@ -108,6 +109,33 @@ def layouts_and_default():
         m = ws.recv_until(lambda m: m["type"] == "state")
         check(m.get("layout") == "de", "so does the WebSocket state event")
         ws.close()
+
+
+def favicon_and_head():
+    from serve_util import raw_connect, request_bytes
+    with Server() as s:
+        st, h, body = s.http("GET", "/favicon.ico")
+        check(st in (200, 204) and (st == 204 or h["content-type"].startswith("image/")),
+              f"/favicon.ico answers ({st}), no 404")
+        st, h, body = s.http("GET", "/")
+        k = raw_connect(s.port)
+        k.sendall(request_bytes("HEAD", "/", s.port))
+        data = b""
+        while True:
+            d = k.recv(65536)
+            if not d:
+                break
+            data += d
+        k.close()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        hh = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+        check(lines[0].startswith("HTTP/1.1 200") and hh.get("content-type") == h["content-type"]
+              and hh.get("content-length") == str(len(body)),
+              f"HEAD / answers as GET does: {lines[0]!r}, the same type and length")
+        check(rest == b"", f"HEAD /: no body follows the headers ({len(rest)} bytes)")
+        st, h, body = s.http("HEAD", "/api/state")
+        check(st == 200 and not body, "HEAD /api/state: 200, no body")
 
 
 if __name__ == "__main__":
