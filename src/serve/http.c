@@ -236,12 +236,68 @@ do_favicon(struct conn *c)
 }
 
 static int
-do_state(struct conn *c)
+reply_state(struct conn *c)
 {
 	char *json = ws_state_json(c->s, c);
 	int rc = http_reply_json(c, 200, json);
 	free(json);
 	return rc;
+}
+
+#define STATE_FRESH_US 2000000 /* a frame this recent: the video state is known */
+#define STATE_WAIT_US 1500000  /* longer without a frame: no signal (capture says so after 1 s) */
+
+static void
+state_unwait(struct conn *c)
+{
+	if (!c->http.state_wait)
+		return;
+	c->http.state_wait = false;
+	serve_list_del(&c->s->state_waiters, c);
+	c->s->nstate_waiters--;
+	lws_set_timer_usecs(c->wsi, -1);
+	serve_update_want(c->s);
+}
+
+/*
+ * The video's signal and size are the capture's, which runs only while somebody watches. With
+ * nobody watching and no recent frame, capture starts and the answer waits for a frame (or
+ * STATE_WAIT_US), so a script sees what the unit sees without opening /stream.
+ */
+static int
+do_state(struct conn *c)
+{
+	struct serve *s = c->s;
+	struct serve_state st = { 0 };
+	s->be.ops->get_state(s->be.ud, &st);
+	uint64_t last = atomic_load(&s->frame_ready_us);
+	if (!st.has_video || s->wanting || (last && serve_now_us() - last < STATE_FRESH_US))
+		return reply_state(c);
+	c->http.state_wait = true;
+	serve_list_add(&s->state_waiters, c);
+	s->nstate_waiters++;
+	serve_update_want(s);
+	lws_set_timer_usecs(c->wsi, STATE_WAIT_US);
+	return 0;
+}
+
+void
+http_state_frame(struct serve *s)
+{
+	while (s->state_waiters) {
+		struct conn *c = s->state_waiters;
+		state_unwait(c);
+		reply_state(c);
+	}
+}
+
+int
+http_state_timer(struct conn *c)
+{
+	if (!c->http.state_wait)
+		return 0;
+	state_unwait(c);
+	return reply_state(c);
 }
 
 /* GET /api/layouts: xkb-data's layouts and variants, as `okvm layouts --json` lists them. */
@@ -694,5 +750,6 @@ http_on_writeable(struct conn *c)
 void
 http_on_closed(struct conn *c)
 {
+	state_unwait(c);
 	reset_response(c);
 }

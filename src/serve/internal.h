@@ -44,6 +44,7 @@ struct conn_http {
 	bool is_post;
 	bool is_head;    /* HEAD: a GET's answer without its body */
 	bool dispatched; /* this request was handled: lws may report its end again */
+	bool state_wait; /* GET /api/state waiting for a fresh look at the video (s->state_waiters) */
 	char *body;
 	size_t body_len, body_expect;
 	/* response: headers, then a body from body_mem (owned) or body_frame (a reference) */
@@ -134,7 +135,8 @@ struct serve {
 	uint32_t next_id;
 	struct conn *streams; /* MJPEG clients */
 	struct conn *sockets; /* WebSocket clients */
-	unsigned nstreams, nsockets;
+	struct conn *state_waiters; /* GET /api/state, capturing a frame first (http.c) */
+	unsigned nstreams, nsockets, nstate_waiters;
 	/* cross-thread: the backend's threads push, the service thread pops */
 	pthread_mutex_t evq_lock;
 	struct serve_event evq[SERVE_EVQ];
@@ -198,6 +200,8 @@ int http_on_body(struct conn *c, const void *in, size_t len);
 int http_on_body_done(struct conn *c);
 int http_on_writeable(struct conn *c);
 void http_on_closed(struct conn *c);
+void http_state_frame(struct serve *s); /* a frame came: answer the waiting GET /api/state */
+int http_state_timer(struct conn *c);    /* none came in time: answer with what is known */
 /* Answer with a complete response; body copied. Schedules the write. */
 int http_reply(struct conn *c, unsigned status, const char *ctype, const char *body, size_t len,
 	       const char *extra_headers);

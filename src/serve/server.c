@@ -71,7 +71,7 @@ serve_list_del(struct conn **head, struct conn *c)
 void
 serve_update_want(struct serve *s)
 {
-	bool want = s->nstreams > 0 || s->nsockets > 0;
+	bool want = s->nstreams > 0 || s->nsockets > 0 || s->nstate_waiters > 0;
 	if (want != s->wanting && s->be.ops->want_frames)
 		s->be.ops->want_frames(s->be.ud, want);
 	s->wanting = want;
@@ -166,6 +166,7 @@ drain_events(struct serve *s)
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
 		stream_on_frame(s);
+		http_state_frame(s);
 		check_video_state(s);
 	}
 	struct serve_event evs[SERVE_EVQ];
@@ -231,7 +232,10 @@ on_http(struct lws *wsi, enum lws_callback_reasons reason, struct conn *c, struc
 		if (c->kind == CONN_STREAM || c->kind == CONN_HTTP)
 			c->kind = CONN_NONE;
 		return 0;
-	case LWS_CALLBACK_TIMER: return stream_timer(c);
+	case LWS_CALLBACK_TIMER:
+		if (c->kind == CONN_HTTP)
+			return http_state_timer(c);
+		return stream_timer(c);
 	default: return lws_callback_http_dummy(wsi, reason, c, in, len);
 	}
 }

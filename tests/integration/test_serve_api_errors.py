@@ -91,6 +91,7 @@ def main():
     rest_errors()
     layouts_and_default()
     favicon_and_head()
+    state_without_viewer()
 
 
 def layouts_and_default():
@@ -136,6 +137,21 @@ def favicon_and_head():
         check(rest == b"", f"HEAD /: no body follows the headers ({len(rest)} bytes)")
         st, h, body = s.http("HEAD", "/api/state")
         check(st == 200 and not body, "HEAD /api/state: 200, no body")
+
+
+def state_without_viewer():
+    with Server() as s:
+        t = time.monotonic()
+        st, o = s.json("GET", "/api/state")
+        took = time.monotonic() - t
+        v = o["video"]
+        check(st == 200 and v["signal"] is True and v["width"] > 0 and v["height"] > 0,
+              f"GET /api/state right after start, nobody watching: signal and size "
+              f"({v['signal']}, {v['width']}x{v['height']}, {took * 1000:.0f} ms)")
+        check(o["clients"]["streams"] == 0 and o["clients"]["sockets"] == 0,
+              "without opening /stream or a WebSocket")
+        st, o = s.json("GET", "/api/state")
+        check(o["video"]["signal"] is True, "a second look says the same")
 
 
 if __name__ == "__main__":
