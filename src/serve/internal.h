@@ -133,8 +133,8 @@ struct serve {
 	struct lws_context *ctx;
 	bool tls;
 	uint32_t next_id;
-	struct conn *streams; /* MJPEG clients */
-	struct conn *sockets; /* WebSocket clients */
+	struct conn *streams;       /* MJPEG clients */
+	struct conn *sockets;       /* WebSocket clients */
 	struct conn *state_waiters; /* GET /api/state, capturing a frame first (http.c) */
 	unsigned nstreams, nsockets, nstate_waiters;
 	/* cross-thread: the backend's threads push, the service thread pops */
@@ -201,7 +201,7 @@ int http_on_body_done(struct conn *c);
 int http_on_writeable(struct conn *c);
 void http_on_closed(struct conn *c);
 void http_state_frame(struct serve *s); /* a frame came: answer the waiting GET /api/state */
-int http_state_timer(struct conn *c);    /* none came in time: answer with what is known */
+int http_state_timer(struct conn *c);   /* none came in time: answer with what is known */
 /* Answer with a complete response; body copied. Schedules the write. */
 int http_reply(struct conn *c, unsigned status, const char *ctype, const char *body, size_t len,
 	       const char *extra_headers);
