@@ -268,6 +268,30 @@ files_folder_in_order(void **state)
 	testdir_free(dir);
 }
 
+/* The fps figure is right within half a second of the first frames, and again after a pause
+ * (nobody wanted frames): it never spreads a handful of frames over the pause (0.1-3 fps). */
+static void
+fps_right_away_and_after_a_pause(void **state)
+{
+	(void)state;
+	char *dir = testdir_new();
+	testpic_write(dir, "pic", 160, 120, 4);
+	struct okvm_capture *c = okvm_capture_new_files(dir, 50);
+	okvm_capture_start(c);
+	struct okvm_capture_status st;
+	for (int round = 0; round < 2; round++) {
+		okvm_capture_want(c, true);
+		usleep(600000);
+		okvm_capture_get_status(c, &st);
+		print_message("round %d: %.1f fps\n", round, st.fps);
+		assert_true(st.fps > 25 && st.fps < 80); /* 50, with a loaded machine's slack */
+		okvm_capture_want(c, false);
+		usleep(2500000);
+	}
+	okvm_capture_free(c);
+	testdir_free(dir);
+}
+
 static void
 files_mjpeg_stream(void **state)
 {
@@ -331,6 +355,7 @@ main(void)
 		cmocka_unit_test(repeat_shares_bytes),
 		cmocka_unit_test(files_folder_in_order),
 		cmocka_unit_test(files_mjpeg_stream),
+		cmocka_unit_test(fps_right_away_and_after_a_pause),
 		cmocka_unit_test(files_missing_is_no_device),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

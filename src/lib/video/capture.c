@@ -33,6 +33,9 @@
 
 enum ph_kind { PH_NONE, PH_NO_SIGNAL, PH_NO_DEVICE };
 
+#define FPS_PAUSE_US 2000000u /* frames this far apart start a new fps window */
+#define FPS_FIRST_US 250000u  /* a partial window gives a figure after this long */
+
 struct okvm_capture {
 	const struct okvm_capture_ops *ops;
 	void *ud;
@@ -219,14 +222,22 @@ count_real(struct okvm_capture *c, const struct okvm_frame *f)
 	c->st.frames++;
 	c->st.width = f->width;
 	c->st.height = f->height;
+	/* Frames again after a pause (nobody wanted them, or no signal): a new window, or the
+	 * first figure would spread a handful of frames over the whole pause (0.1-3 fps). */
+	if (c->last_real_us && f->ts_us - c->last_real_us > FPS_PAUSE_US)
+		c->fps_t0 = c->fps_n = 0;
 	c->last_real_us = f->ts_us;
 	c->fps_n++;
 	if (!c->fps_t0)
 		c->fps_t0 = f->ts_us;
-	if (f->ts_us - c->fps_t0 >= 1000000u) {
-		c->st.fps = (double)c->fps_n * 1e6 / (double)(f->ts_us - c->fps_t0);
+	uint64_t span = f->ts_us - c->fps_t0;
+	if (span >= 1000000u) {
+		c->st.fps = (double)c->fps_n * 1e6 / (double)span;
 		c->fps_t0 = f->ts_us;
 		c->fps_n = 0;
+	} else if (span >= FPS_FIRST_US && c->fps_n >= 3) {
+		/* the first second of a window: the intervals seen so far */
+		c->st.fps = (double)(c->fps_n - 1) * 1e6 / (double)span;
 	}
 }
 
