@@ -3,7 +3,11 @@
 // No framework and no build step: this file is embedded into the okvm binary as it is.
 
 const $ = (id) => document.getElementById(id);
-const screenEl = $("screen"), video = $("video"), overlay = $("overlay"), banner = $("banner");
+const screenEl = $("screen"), overlay = $("overlay"), banner = $("banner");
+// The video's statistics (read by the tests and bench/web_latency.js) and the canvas path's state.
+const vstat = { mode: "img", painted: 0, dropped: 0, ts: null, arrived: 0, drawn: 0 };
+let vGen = 0, vAbort = null, vPending = null, vDecoding = false, vCtx = null, vW = 0, vH = 0;
+const video = videoElement();   // #video: the canvas the stream is drawn on, or the <img> fallback
 let ws = null, wsOpen = false, retryMs = 500, state = null;
 let relMode = false, leaving = false;  // leaving: logging out, the WebSocket may go
 const pressed = new Set();            // KeyboardEvent.code values this page holds down
@@ -105,10 +109,140 @@ function connect() {
 }
 
 // ---- video ----
-function startVideo() {
-  video.src = "/stream?t=" + Date.now();
+// An <img> showing /stream paints a part only once the next one starts (Chromium), a frame late.
+// So the page reads the stream itself with fetch(), cuts the parts by their Content-Length and
+// draws each JPEG on a <canvas> as soon as it is decoded; the newest frame wins if decoding lags.
+// The canvas takes the <img>'s place and id, and answers naturalWidth/naturalHeight as it does,
+// so the geometry (object-fit: contain, the letterbox-aware mouse mapping) stays the same.
+// Without fetch streaming (or with ?video=img) the <img> stays.
+
+function videoElement() {
+  const img = $("video");
+  const can = typeof ReadableStream === "function" && typeof createImageBitmap === "function"
+    && typeof Response === "function" && "body" in Response.prototype
+    && !/(^|[?&])video=img(&|$)/.test(location.search.slice(1));
+  if (!can) return img;
+  const c = document.createElement("canvas");
+  c.id = "video";
+  c.width = c.height = 0;
+  c.setAttribute("role", "img");
+  c.setAttribute("aria-label", img.alt);
+  Object.defineProperty(c, "naturalWidth", { get: () => vW });
+  Object.defineProperty(c, "naturalHeight", { get: () => vH });
+  img.replaceWith(c);
+  vstat.mode = "canvas";
+  return c;
 }
-video.addEventListener("error", () => setTimeout(startVideo, 1000));
+
+function startVideo() {
+  if (vstat.mode === "img") { video.src = "/stream?t=" + Date.now(); return; }
+  if (vAbort) vAbort.abort();
+  vAbort = new AbortController();
+  const gen = ++vGen;
+  readStream(gen, vAbort.signal).catch((e) => {
+    if (gen !== vGen) return;               // replaced by a newer stream
+    if (e && e.fallback) {
+      // Not a stream this page can cut (a proxy's doing?): the page reloads into the <img> path.
+      console.warn("okvm: video falls back to <img>: " + e.message);
+      location.replace(location.pathname + "?video=img" + location.hash);
+      return;
+    }
+    setTimeout(() => { if (gen === vGen) startVideo(); }, 1000);
+  });
+}
+if (vstat.mode === "img") video.addEventListener("error", () => setTimeout(startVideo, 1000));
+
+function findHeadEnd(b) {
+  for (let i = 0; i + 3 < b.length; i++)
+    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
+  return -1;
+}
+
+async function readStream(gen, signal) {
+  const r = await fetch("/stream?t=" + Date.now(), { signal, cache: "no-store" });
+  if (!r.ok) throw new Error("HTTP " + r.status);
+  const m = /^multipart\/x-mixed-replace\s*;.*boundary="?([^";]+)"?/i.exec(r.headers.get("content-type") || "");
+  if (!m || !r.body) throw Object.assign(new Error("not a multipart stream"), { fallback: true });
+  const boundary = "--" + m[1];
+  const reader = r.body.getReader();
+  const latin1 = new TextDecoder("latin1");
+  let head = new Uint8Array(0), body = null, off = 0, ts = null, t0 = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("stream ended");
+    if (gen !== vGen) { reader.cancel(); return; }
+    let c = value;
+    while (c.length) {
+      if (body) {
+        const n = Math.min(body.length - off, c.length);
+        body.set(c.subarray(0, n), off);
+        off += n;
+        c = c.subarray(n);
+        if (off === body.length) { videoFrame(gen, body, ts, t0); body = null; }
+        continue;
+      }
+      if (!head.length) t0 = performance.now();
+      const h = new Uint8Array(head.length + c.length);
+      h.set(head);
+      h.set(c, head.length);
+      const e = findHeadEnd(h);
+      if (e < 0) {
+        if (h.length > 16384) throw Object.assign(new Error("part headers too long"), { fallback: true });
+        head = h;
+        break;
+      }
+      // The part's headers: the boundary line (after the previous JPEG's CRLF), then fields.
+      const lines = latin1.decode(h.subarray(0, e)).split("\r\n").filter((l) => l);
+      if (lines[0] !== boundary) throw Object.assign(new Error("no boundary"), { fallback: true });
+      let len = -1;
+      ts = null;
+      for (const l of lines.slice(1)) {
+        const [k, v] = [l.slice(0, l.indexOf(":")).trim().toLowerCase(), l.slice(l.indexOf(":") + 1).trim()];
+        if (k === "content-length" && /^\d+$/.test(v)) len = +v;
+        else if (k === "x-timestamp") ts = v;
+      }
+      if (len < 0) throw Object.assign(new Error("a part without Content-Length"), { fallback: true });
+      body = new Uint8Array(len);
+      off = 0;
+      head = new Uint8Array(0);
+      c = h.subarray(e + 4);
+      if (!len) body = null;
+    }
+  }
+}
+
+// A complete JPEG: decoded at once unless one is being decoded, then it waits, replacing (and
+// dropping) any older one waiting.
+function videoFrame(gen, bytes, ts, t0) {
+  vstat.arrived++;
+  if (vPending) vstat.dropped++;
+  vPending = { gen, blob: new Blob([bytes], { type: "image/jpeg" }), ts, t0, t1: performance.now() };
+  if (!vDecoding) decodeNext();
+}
+
+function decodeNext() {
+  const f = vPending;
+  vPending = null;
+  if (!f) return;
+  vDecoding = true;
+  createImageBitmap(f.blob).then((bm) => {
+    if (f.gen !== vGen) { bm.close(); return; }
+    if (bm.width !== video.width || bm.height !== video.height || !vCtx) {
+      video.width = bm.width;
+      video.height = bm.height;
+      vCtx = video.getContext("2d", { alpha: false });
+    }
+    vCtx.drawImage(bm, 0, 0);
+    vW = bm.width;
+    vH = bm.height;
+    bm.close();
+    vstat.painted++;
+    vstat.ts = f.ts;
+    vstat.drawn = performance.now();
+    if (vstat.onframe) vstat.onframe(f.ts, f.t0, f.t1, vstat.drawn);
+  }, () => { vstat.dropped++; })      // a JPEG the browser cannot decode: the next one may
+    .finally(() => { vDecoding = false; decodeNext(); });
+}
 
 // ---- status rendering ----
 function setPill(el, text, cls) {

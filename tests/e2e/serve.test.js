@@ -189,6 +189,45 @@ async function main() {
     assert.equal(await page.isHidden("#overlay"), true);
   });
 
+  await test("frames are drawn on the canvas as they arrive; ?video=img keeps the <img>", async (page, server) => {
+    await openUi(page, server);
+    assert.equal(await page.evaluate(() => document.getElementById("video").tagName), "CANVAS");
+    // The page's own counter advances at the stream's rate (15 fps): about 8 frames in 0.6 s.
+    const p0 = await page.evaluate(() => vstat.painted);
+    await new Promise((r) => setTimeout(r, 600));
+    const p1 = await page.evaluate(() => vstat.painted);
+    assert.ok(p1 - p0 >= 5, `painted ${p1 - p0} frames in 0.6 s`);
+    // What the canvas shows is one of the fixture frames, pixel for pixel (same decoder).
+    const fixtures = fs.readdirSync(FRAMES).sort().map((f) => fs.readFileSync(path.join(FRAMES, f)).toString("base64"));
+    const shown = () => page.evaluate(async (jpegs) => {
+      const v = document.getElementById("video");
+      const grid = (g) => { const a = []; for (let i = 1; i < 10; i++) for (let j = 1; j < 10; j++)
+        a.push(...g.getImageData(Math.floor(i * v.width / 10), Math.floor(j * v.height / 10), 1, 1).data.slice(0, 3)); return a; };
+      const now = grid(v.getContext("2d"));
+      const ts = vstat.ts;
+      const diffs = [];
+      for (const b64 of jpegs) {
+        const bm = await createImageBitmap(new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))]));
+        const c = document.createElement("canvas");
+        c.width = bm.width; c.height = bm.height;
+        const g = c.getContext("2d");
+        g.drawImage(bm, 0, 0);
+        diffs.push(Math.max(...grid(g).map((x, i) => Math.abs(x - now[i]))));
+      }
+      return { ts, best: diffs.indexOf(Math.min(...diffs)), diff: Math.min(...diffs), w: v.width, h: v.height };
+    }, fixtures);
+    const a = await shown();
+    assert.deepEqual([a.w, a.h], [640, 360]);
+    assert.ok(a.diff <= 2, `the canvas shows fixture ${a.best} (largest difference ${a.diff})`);
+    await waitFor("the next frame", async () => (await page.evaluate(() => vstat.ts)) !== a.ts);
+    const b = await shown();
+    assert.ok(b.diff <= 2 && b.best !== a.best, JSON.stringify([a, b]));
+    // The fallback: an <img> showing /stream, with the same geometry.
+    await page.goto(server.url + "/?video=img");
+    await waitFor("img video", () => page.evaluate(() => document.getElementById("video").naturalWidth === 640));
+    assert.equal(await page.evaluate(() => document.getElementById("video").tagName), "IMG");
+  });
+
   await test("typing into the page reaches the backend", async (page, server) => {
     await openUi(page, server);
     await page.click("#screen", { position: { x: 5, y: 5 } });
