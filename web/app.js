@@ -1,5 +1,6 @@
 "use strict";
-// okvm web UI: MJPEG video in an <img>, input over the WebSocket /api/ws (docs/api.md).
+// okvm web UI: MJPEG video drawn on a <canvas> (an <img> as the fallback), input over the WebSocket
+// /api/ws (docs/api.md).
 // No framework and no build step: this file is embedded into the okvm binary as it is.
 
 const $ = (id) => document.getElementById(id);
