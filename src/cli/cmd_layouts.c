@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "cli/cli.h"
+#include "lib/kbd/layout-json.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
 #include "lib/xalloc.h"
@@ -43,15 +44,9 @@ print_json(const struct okvm_layout_info *l, int n, const char *filter)
 		for (int i = 0; i < n; i++) {
 			if (rank(&l[i], filter) != r)
 				continue;
-			char layout[OKVM_LAYOUT_NAME_MAX], variant[OKVM_LAYOUT_NAME_MAX];
-			if (okvm_layout_split(l[i].name, layout, variant))
-				continue;
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "name", l[i].name);
-			cJSON_AddStringToObject(o, "layout", layout);
-			cJSON_AddStringToObject(o, "variant", variant);
-			cJSON_AddStringToObject(o, "description", l[i].description);
-			cJSON_AddItemToArray(arr, o);
+			cJSON *o = layout_json(&l[i]);
+			if (o)
+				cJSON_AddItemToArray(arr, o);
 		}
 	}
 	char *s = cJSON_PrintUnformatted(arr);

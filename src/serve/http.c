@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "lib/kbd/layout-json.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
 #include "okvm/log.h"
@@ -312,15 +313,9 @@ do_layouts(struct conn *c)
 					"installed?)");
 	cJSON *arr = cJSON_CreateArray();
 	for (int i = 0; i < n; i++) {
-		char layout[OKVM_LAYOUT_NAME_MAX], variant[OKVM_LAYOUT_NAME_MAX];
-		if (okvm_layout_split(l[i].name, layout, variant))
-			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", l[i].name);
-		cJSON_AddStringToObject(o, "layout", layout);
-		cJSON_AddStringToObject(o, "variant", variant);
-		cJSON_AddStringToObject(o, "description", l[i].description);
-		cJSON_AddItemToArray(arr, o);
+		cJSON *o = layout_json(&l[i]);
+		if (o)
+			cJSON_AddItemToArray(arr, o);
 	}
 	free(l);
 	return reply_object(c, 200, arr);

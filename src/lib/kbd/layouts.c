@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "okvm/keymap.h"
+#include "lib/kbd/layout-json.h"
 #include "lib/xalloc.h"
 
 #define EVDEV_LST "/usr/share/X11/xkb/rules/evdev.lst"
@@ -88,6 +89,20 @@ read_lst(FILE *f, struct lst *l)
 			add_line(l, section, name, rest);
 	}
 	return ferror(f) ? -EIO : 0;
+}
+
+cJSON *
+layout_json(const struct okvm_layout_info *l)
+{
+	char layout[OKVM_LAYOUT_NAME_MAX], variant[OKVM_LAYOUT_NAME_MAX];
+	if (okvm_layout_split(l->name, layout, variant))
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", l->name);
+	cJSON_AddStringToObject(o, "layout", layout);
+	cJSON_AddStringToObject(o, "variant", variant);
+	cJSON_AddStringToObject(o, "description", l->description);
+	return o;
 }
 
 int
