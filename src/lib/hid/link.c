@@ -243,7 +243,9 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 		   the target's poll would miss this one */
 		l->last_report_ns = now;
 		l->gap_started = true;
-		if (l->flip != FLIP_OFF) {
+		uint64_t c;
+		if (l->flip != FLIP_OFF && okvm_serial_cts_count(l->ser, &c) == 0) {
+			l->flips = c;        /* toggles before this write are not its */
 			l->flip_wait = true; /* the target has it once CTS toggles */
 			l->flip_wire_end_ns = now + wire_ns(l, n);
 		}
@@ -497,7 +499,10 @@ static void
 update_flips(struct okvm_link *l, uint64_t now)
 {
 	uint64_t c;
-	if (l->flip == FLIP_OFF || okvm_serial_cts_count(l->ser, &c) < 0)
+	/* A real port is only asked while a report waits (send_frame() takes the count then); the
+	 * virtual unit's datagrams are read whenever they come, or its fd stays readable. */
+	if (l->flip == FLIP_OFF || (!l->flip_wait && l->cts_fd < 0) ||
+	    okvm_serial_cts_count(l->ser, &c) < 0)
 		return;
 	if (c == l->flips) {
 		if (l->flip_wait && now >= flip_deadline(l)) {
