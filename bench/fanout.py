@@ -75,6 +75,40 @@ def fanout(frames, n):
     return r
 
 
+def syscalls(frames, n, secs=5):
+    """System calls of the server per client-frame with n readers (strace -c over secs s):
+    (poll, sendmsg, all) per frame delivered. None when strace cannot attach."""
+    import shutil
+    if not shutil.which("strace"):
+        return None
+    p, port = start(frames)
+    cl = subprocess.Popen([os.path.join(BUILD, "bench", "fanout_client"), str(port), str(n),
+                           str(secs + 3), "0"], stdout=subprocess.DEVNULL)
+    time.sleep(1.5)
+    out = tempfile.mktemp(prefix="okvm-strace-")
+    f0 = metric(port, "okvm_serve_frames_total")
+    r = subprocess.run(["timeout", "-s", "INT", str(secs), "strace", "-c", "-f", "-q", "-o", out,
+                        "-p", str(p.pid)], capture_output=True)
+    f1 = metric(port, "okvm_serve_frames_total")
+    cl.wait()
+    p.terminate()
+    p.wait()
+    counts = {}
+    try:
+        for line in open(out):
+            w = line.split()
+            if len(w) >= 5 and w[3].isdigit():
+                counts[w[-1]] = int(w[3])
+        os.unlink(out)
+    except OSError:
+        return None
+    sent = max(f1 - f0, 1)
+    if r.returncode not in (0, 124) or not counts:
+        return None
+    return (counts.get("poll", 0) / sent, counts.get("sendmsg", 0) / sent,
+            counts.get("total", sum(counts.values())) / sent)
+
+
 def ws_latency(frames, n_streams=20, n=500):
     p, port = start(frames)
     bg = subprocess.Popen([os.path.join(BUILD, "bench", "fanout_client"), str(port),
@@ -110,13 +144,21 @@ def main():
     print(f"{'clients':>7} {'min fps':>8} {'mean fps':>8} {'cpu %':>6} {'rss MB':>7} {'peak MB':>7}"
           f" {'one p50':>8} {'one p99':>8} {'all p50':>8} {'all p99':>8} {'cli all':>8}"
           f" {'late':>5} {'stalled':>7}")
+    rss1 = None
     for n in (1, 10, 50, 100):
         r = fanout(tmp, n)
+        rss1 = r["rss_mb"] if rss1 is None else rss1
+        per = f"  ({(r['rss_mb'] - rss1) * 1024 / (n - 1):.0f} KiB per reader)" if n > 1 else ""
         print(f"{n:>7} {r['min_fps']:>8.1f} {r['mean_fps']:>8.1f} {r['cpu_pct']:>6.1f}"
               f" {r['rss_mb']:>7.1f} {r['rss_peak_mb']:>7.1f} {r['srv_p50_ms']:>6.2f}ms"
               f" {r['srv_p99_ms']:>6.2f}ms {r['all_srv_p50_ms']:>6.2f}ms"
               f" {r['all_srv_p99_ms']:>6.2f}ms {r['all_p99_ms']:>6.2f}ms"
-              f" {int(r['incomplete']):>5} {int(r['stalls']):>7}")
+              f" {int(r['incomplete']):>5} {int(r['stalls']):>7}{per}")
+    for n in (10, 100):
+        sc = syscalls(tmp, n)
+        if sc:
+            print(f"system calls per client-frame at {n} readers: poll {sc[0]:.2f},"
+                  f" sendmsg {sc[1]:.2f}, all {sc[2]:.2f} (strace -c, which slows the server)")
     p50, p99, mx = ws_latency(tmp)
     print(f"WebSocket key+ping -> pong with 20 stream clients: p50 {p50:.2f} ms, p99 {p99:.2f} ms,"
           f" max {mx:.2f} ms (n=500)")

@@ -68,6 +68,7 @@ struct conn_stream {
 	bool waiting;      /* idle, had every frame: the next one is measured */
 	bool draining;     /* a finished part still sits in lws's buffer */
 	bool in_fan;       /* idle when the newest frame arrived: counted in fan_* */
+	bool failed;       /* a send from stream_on_frame failed: close at the next callback */
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
 	uint64_t part_start_us;

@@ -3,10 +3,12 @@
  * callback (ARCHITECTURE 3).
  *
  * A stream client is given the newest frame only once everything it was sent before has
- * drained: LWS_CALLBACK_HTTP_WRITEABLE fires, the client takes a reference to the newest frame,
- * and the JPEG is written straight from the shared buffer for as long as the socket takes it. A
- * slow client therefore skips frames and costs the others nothing. On a plain socket the part
- * goes out with sendmsg and nothing is copied in user space (send_direct); under TLS it goes
+ * drained: the client takes a reference to the newest frame, and the JPEG is written straight
+ * from the shared buffer for as long as the socket takes it. A slow client therefore skips
+ * frames and costs the others nothing. On a plain socket the part goes out with sendmsg and
+ * nothing is copied in user space (send_direct), and a client that is idle when the frame
+ * arrives is written to at once (push_direct); only one whose socket is full waits for
+ * LWS_CALLBACK_HTTP_WRITEABLE, so lws polls no fd per client per frame. Under TLS it goes
  * through lws_write in SERVE_CHUNK pieces and lws buffers at most the unsent tail of one. A part
  * that does not finish within stall_timeout_s gets the client dropped (lws_set_timeout).
  *
@@ -157,6 +159,26 @@ fan_done(struct conn *c, uint64_t now)
 		metrics_add(&s->lat_fanout, now - s->fan_ready_us);
 }
 
+static bool start_part(struct conn *c);
+static int send_direct(struct conn *c);
+
+/*
+ * Plain sockets: an idle client gets the new frame right here, one sendmsg, instead of a
+ * writeable callback: lws would otherwise poll every stream fd once per client per frame (the
+ * poll work grows as N squared). Only a client whose socket is full waits for a callback.
+ */
+static void
+push_direct(struct conn *c)
+{
+	if (!start_part(c))
+		return;
+	int r = send_direct(c);
+	if (r < 0)
+		c->stream.failed = true;
+	if (r <= 0)
+		lws_callback_on_writable(c->wsi);
+}
+
 void
 stream_on_frame(struct serve *s)
 {
@@ -181,7 +203,11 @@ stream_on_frame(struct serve *s)
 			c->stream.in_fan = true;
 			s->fan_pending++;
 		}
-		lws_callback_on_writable(c->wsi);
+		if (!s->tls && !c->stream.draining && !c->http.resp &&
+		    !lws_partial_buffered(c->wsi))
+			push_direct(c);
+		else
+			lws_callback_on_writable(c->wsi);
 	}
 }
 
@@ -248,9 +274,10 @@ finish_part(struct conn *c)
 	if (c->stream.last_seq == s->fan_seq)
 		fan_done(c, now);
 	count_fps(s, c, now);
-	/* If lws holds an unsent tail, the part is not out yet: the timeout stays armed until the
-	 * next writeable callback says the socket drained. Direct sends leave no tail. */
-	if (!s->tls && lws_send_pipe_choked(c->wsi))
+	/* Under TLS lws may hold an unsent tail: the part is not out yet, and the timeout stays
+	 * armed until the next writeable callback says the socket drained. A direct send that
+	 * finished left nothing behind (and asking would cost a poll() per part). */
+	if (s->tls && lws_send_pipe_choked(c->wsi))
 		c->stream.draining = true;
 	else
 		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
@@ -322,6 +349,8 @@ stream_writeable(struct conn *c)
 {
 	if (c->stream.snapshot)
 		return 0;
+	if (c->stream.failed)
+		return -1;
 	struct lws *wsi = c->wsi;
 	if (c->stream.draining) {
 		c->stream.draining = false;
