@@ -84,11 +84,19 @@ baud_list(char *out, size_t size)
 static void
 print_ready(struct cli *cli, struct emu *e, int baud)
 {
-	if (cli->json)
+	const char *pins = emu_pins_tty(e);
+	if (cli->json && pins)
+		printf("{\"tty\":\"%s\",\"pty\":\"%s\",\"modem\":\"%s\",\"baud\":%d,"
+		       "\"pins_tty\":\"%s\",\"pins_modem\":\"%s\"}\n",
+		       emu_tty_path(e), emu_pty_name(e), emu_modem_socket(e), baud, pins,
+		       emu_pins_modem_socket(e));
+	else if (cli->json)
 		printf("{\"tty\":\"%s\",\"pty\":\"%s\",\"modem\":\"%s\",\"baud\":%d}\n",
 		       emu_tty_path(e), emu_pty_name(e), emu_modem_socket(e), baud);
 	else
 		printf("%s\n", emu_tty_path(e));
+	if (!cli->json && pins)
+		printf("pins: %s\n", pins); /* the USB-serial adapter on the extension pins */
 	fflush(stdout);
 }
 
@@ -178,6 +186,8 @@ cmd_emulate(struct cli *cli, int argc, char **argv)
 	cfg.events_path = cli->emu_events;
 	cfg.target_connected = !o.disconnected;
 	cfg.chip = o.chip;
+	cfg.pins_adapter = cli->emu_pins;
+	cfg.target_off = cli->emu_power_off;
 	rc = run(cli, &cfg, &old);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -27,6 +27,7 @@ struct vunit {
 	struct vscreen *screen;
 	struct ms2109_emu regs;
 	pthread_mutex_t regs_lock;
+	int w, h, fps; /* the screen's mode, for the HDMI signal the chip reports */
 };
 
 static struct vunit *the_unit;
@@ -57,6 +58,19 @@ feed_screen(const struct emu_event *ev, void *ud)
 	}
 }
 
+/* The target's power (the extension pins): off means no HDMI signal. */
+static void
+feed_power(const struct emu_event *ev, void *ud)
+{
+	struct vunit *u = ud;
+	if (ev->type != EMU_EV_POWER)
+		return;
+	vscreen_set_signal(u->screen, ev->on);
+	pthread_mutex_lock(&u->regs_lock);
+	ms2109_emu_set_signal(&u->regs, ev->on, u->w, u->h, u->fps * 100, 0);
+	pthread_mutex_unlock(&u->regs_lock);
+}
+
 static struct vunit *
 vunit_new(struct cli *cli)
 {
@@ -80,6 +94,9 @@ vunit_new(struct cli *cli)
 	int w = 1920, h = 1080, fps = 30;
 	okvm_video_parse_mode(mode, &w, &h, &fps);
 	ms2109_emu_set_signal(&u->regs, true, w, h, fps * 100, 0);
+	u->w = w;
+	u->h = h;
+	u->fps = fps;
 	pthread_mutex_init(&u->regs_lock, NULL);
 
 	struct emu_config cfg;
@@ -92,8 +109,11 @@ vunit_new(struct cli *cli)
 	cfg.strict_gap = cli->emu_strict_gap;
 	cfg.dataflip = cli->emu_dataflip;
 	cfg.baud = cli_emu_baud(cli);
+	cfg.pins_adapter = cli->emu_pins;
+	cfg.target_off = cli->emu_power_off;
 	u->emu = emu_new(&cfg);
 	emu_add_listener(u->emu, feed_screen, vs);
+	emu_add_listener(u->emu, feed_power, u);
 	return u;
 }
 
@@ -190,6 +210,18 @@ const char *
 cli_emu_modem_socket(void)
 {
 	return the_unit ? emu_modem_socket(the_unit->emu) : NULL;
+}
+
+const char *
+cli_emu_pins_tty(void)
+{
+	return the_unit ? emu_pins_tty(the_unit->emu) : NULL;
+}
+
+const char *
+cli_emu_pins_modem_socket(void)
+{
+	return the_unit ? emu_pins_modem_socket(the_unit->emu) : NULL;
 }
 
 int

@@ -71,6 +71,7 @@ struct emu_target {
 	uint16_t x, y;
 	uint8_t buttons;
 	uint8_t leds;
+	bool off; /* the target PC is powered off (pins.c): no USB, reports dropped */
 };
 
 struct emu_listener_entry {
@@ -107,6 +108,9 @@ struct emu {
 	bool cts;
 	struct sockaddr_un cts_peer;
 	socklen_t cts_peer_len; /* 0: nobody watches */
+	/* The extension pins (pins.c): a USB-serial adapter wired to the ATX header and console */
+	bool cfg_pins, cfg_power_on;
+	struct emu_pins *pins; /* NULL: nothing on the pins */
 };
 
 /* events.c */
@@ -135,5 +139,17 @@ void target_run(struct emu *e, uint64_t t);
 void target_set_plugged(struct emu *e, bool on);
 /** The chip re-enumerates (RESET): the target loses and finds the device again. */
 void target_reenumerate(struct emu *e);
+
+void target_set_powered(struct emu *e, bool on);
+
+/* pins.c: the extension pins' USB-serial adapter, ATX header and the target's power */
+struct pollfd;
+int pins_open(struct emu *e);
+void pins_close(struct emu *e);
+void pins_start(struct emu *e);
+int pins_pollfds(struct emu *e, struct pollfd *pfd); /* fills 0 or 2 entries */
+void pins_ready(struct emu *e, const struct pollfd *pfd, uint64_t now);
+uint64_t pins_next_due(const struct emu *e);
+void pins_run(struct emu *e, uint64_t now);
 
 #endif

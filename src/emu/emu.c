@@ -88,6 +88,8 @@ emu_new(const struct emu_config *cfg)
 	e->no_info = cfg->no_info;
 	e->strict_gap = cfg->strict_gap;
 	e->dataflip = cfg->dataflip ? cfg->dataflip > 0 : cfg->chip == EMU_CHIP_CH9329;
+	e->cfg_pins = cfg->pins_adapter;
+	e->cfg_power_on = !cfg->target_off;
 	e->master = e->slave_hold = e->modem = e->wake = e->events_fd = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	return e;
@@ -275,6 +277,7 @@ release_resources(struct emu *e)
 	close_fd(&e->modem);
 	close_fd(&e->wake);
 	close_fd(&e->events_fd);
+	pins_close(e);
 	if (e->link_path && e->pty_name[0]) {
 		struct stat st;
 		if (lstat(e->link_path, &st) == 0 && S_ISLNK(st.st_mode))
@@ -382,6 +385,7 @@ run_due(struct emu *e, uint64_t now)
 		else
 			chip_run(e, tc);
 	}
+	pins_run(e, now);
 	if (chip_next_tx(e) <= now)
 		chip_flush_tx(e, host_baud(e), now);
 }
@@ -390,8 +394,11 @@ static uint64_t
 next_wakeup(const struct emu *e)
 {
 	uint64_t t = chip_next_due(e), u = target_next_due(e), v = chip_next_tx(e);
+	uint64_t w = pins_next_due(e);
 	if (u < t)
 		t = u;
+	if (w < t)
+		t = w;
 	return v < t ? v : t;
 }
 
@@ -399,7 +406,7 @@ next_wakeup(const struct emu *e)
 static bool
 wait_events(struct emu *e, uint64_t now)
 {
-	struct pollfd p[3] = {
+	struct pollfd p[5] = {
 		{ .fd = e->wake, .events = POLLIN },
 		{ .fd = e->modem, .events = POLLIN },
 		/* A full receive FIFO leaves bytes in the pty, like a host tx queue draining. */
@@ -413,7 +420,8 @@ wait_events(struct emu *e, uint64_t now)
 					.tv_nsec = (long)(d % 1000000000ull) };
 		tp = &ts;
 	}
-	if (ppoll(p, 3, tp, NULL) <= 0)
+	int np = 3 + pins_pollfds(e, p + 3);
+	if (ppoll(p, (nfds_t)np, tp, NULL) <= 0)
 		return true;
 	now = now_ns();
 	/* Requests first: one posted before a modem datagram was sent (the switch event before
@@ -425,6 +433,8 @@ wait_events(struct emu *e, uint64_t now)
 		read_master(e, now);
 	if (p[1].revents & POLLIN)
 		read_modem(e, now);
+	if (np > 3)
+		pins_ready(e, p + 3, now);
 	return run;
 }
 
@@ -439,6 +449,7 @@ emu_thread(void *arg)
 	 * poll() between events, so it costs nothing. Without the privilege nothing changes. */
 	struct sched_param sp = { .sched_priority = 1 };
 	pthread_setschedparam(pthread_self(), SCHED_RR, &sp);
+	pins_start(e);
 	if (e->cfg_connected)
 		target_set_plugged(e, true);
 	bool run = take_requests(e);
@@ -470,6 +481,8 @@ emu_start(struct emu *e)
 		rc = make_link(e);
 	if (!rc)
 		rc = open_modem(e);
+	if (!rc)
+		rc = pins_open(e);
 	if (!rc)
 		rc = open_events(e);
 	if (!rc) {

@@ -46,6 +46,10 @@ struct emu_config {
 	   Mini-KVM v1.9): 0 = the chip's default (on for ch9329/ch9329f, off for the CH32V208s,
 	   whose wiring no source shows), 1 = on, -1 = off */
 	int dataflip;
+	/* The extension pins (docs/virtual-unit.md "The extension pins"): a USB-serial adapter
+	   wired to the target's ATX header and serial console (--emu-pins usb-serial) */
+	bool pins_adapter;
+	bool target_off; /* with pins_adapter: the target starts powered off (--emu-power off) */
 };
 
 /**
@@ -68,6 +72,10 @@ enum emu_event_type {
 	/* Additions to ARCHITECTURE 4.2 (docs/virtual-unit.md): */
 	EMU_EV_USB_POWER, /* {"type":"usb_power","on":false}: DTR powers the switchable USB-A port */
 	EMU_EV_MEDIA,     /* {"type":"media","id":2,"bits":[4,0,0]}: consumer/ACPI report */
+	/* The extension pins (pins.c): */
+	EMU_EV_POWER,   /* {"type":"power","state":"on","cause":"button"}: on = on, text = cause */
+	EMU_EV_ATX,     /* {"type":"atx","switch":"power","closed":true}: report, down */
+	EMU_EV_CONSOLE, /* {"type":"console","dir":"out","text":"login: "}: report = dir, text */
 };
 
 /** One thing the target experienced. Pointers are valid only during the listener call. */
@@ -110,6 +118,10 @@ const char *emu_pty_name(struct emu *e);
 const char *emu_modem_socket(struct emu *e);
 /** Before emu_start. Up to 8 listeners. */
 void emu_add_listener(struct emu *e, emu_listener fn, void *ud);
+/** The extension pins' USB-serial adapter: its tty (link_path + ".pins", else the pty slave)
+ *  and its modem socket. NULL when not started or without --emu-pins. */
+const char *emu_pins_tty(struct emu *e);
+const char *emu_pins_modem_socket(struct emu *e);
 /** Plug or unplug the target PC (the CH9329's USB side). Any thread. */
 void emu_set_target_connected(struct emu *e, bool on);
 /** The USB switch moved (e.g. the video chip's GPIO): emits a switch event. Any thread. */

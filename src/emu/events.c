@@ -23,7 +23,8 @@ static const char *const type_names[] = {
 	[EMU_EV_MOUSE] = "mouse",     [EMU_EV_USB] = "usb",
 	[EMU_EV_LEDS] = "leds",       [EMU_EV_SWITCH] = "switch",
 	[EMU_EV_DROPPED] = "dropped", [EMU_EV_USB_POWER] = "usb_power",
-	[EMU_EV_MEDIA] = "media",
+	[EMU_EV_MEDIA] = "media",     [EMU_EV_POWER] = "power",
+	[EMU_EV_ATX] = "atx",         [EMU_EV_CONSOLE] = "console",
 };
 
 static void
@@ -52,6 +53,18 @@ add_fields(cJSON *o, const struct emu_event *ev)
 		break;
 	case EMU_EV_DROPPED: cJSON_AddStringToObject(o, "report", ev->report); break;
 	case EMU_EV_USB_POWER: cJSON_AddBoolToObject(o, "on", ev->on); break;
+	case EMU_EV_POWER:
+		cJSON_AddStringToObject(o, "state", ev->on ? "on" : "off");
+		cJSON_AddStringToObject(o, "cause", ev->text);
+		break;
+	case EMU_EV_ATX:
+		cJSON_AddStringToObject(o, "switch", ev->report);
+		cJSON_AddBoolToObject(o, "closed", ev->down);
+		break;
+	case EMU_EV_CONSOLE:
+		cJSON_AddStringToObject(o, "dir", ev->report);
+		cJSON_AddStringToObject(o, "text", ev->text);
+		break;
 	case EMU_EV_MEDIA: {
 		cJSON_AddNumberToObject(o, "id", ev->media_id);
 		int bits[3] = { ev->media_bits[0], ev->media_bits[1], ev->media_bits[2] };

@@ -183,6 +183,8 @@ lose_device(struct emu *e)
 static void
 find_device(struct emu *e)
 {
+	if (e->target.off)
+		return; /* a PC that is off does not enumerate anything */
 	e->target.enumerated = true;
 	emu_emit(e, &(struct emu_event){ .type = EMU_EV_USB, .on = true });
 }
@@ -207,4 +209,17 @@ target_reenumerate(struct emu *e)
 		return;
 	lose_device(e);
 	find_device(e);
+}
+
+void
+target_set_powered(struct emu *e, bool on)
+{
+	struct emu_target *t = &e->target;
+	t->off = !on;
+	if (!t->plugged)
+		return;
+	if (!on && t->enumerated)
+		lose_device(e);
+	else if (on && !t->enumerated)
+		find_device(e);
 }
