@@ -34,6 +34,8 @@ struct cli {
 	bool emu_strict_gap;    /* --emu-strict-gap: frames end by 3 ms of idle, not by LEN */
 	int emu_dataflip;       /* --emu-dataflip on|off: 1 / -1; 0 = the chip's default */
 	const char *emu_video_chip; /* --emu-video-chip ms2109|ms2109s|ms2130s[-noecho][-halves] */
+	bool emu_pins;      /* --emu-pins usb-serial: an adapter on the pins (ATX + console) */
+	bool emu_power_off; /* --emu-power off: the virtual target starts powered off */
 	/* Video (screenshot; later serve). */
 	const char *video;      /* --video DEV: a V4L2 node, without discovery */
 	const char *video_mode; /* --video-mode WxH[@FPS]: capture mode (default: largest @30) */
@@ -120,6 +122,10 @@ void cli_emu_set_toggle(bool target); /* the virtual unit's hardware USB toggle 
    be NULL once the unit runs. */
 int cli_emu_chip(struct cli *cli, struct okvm_chip **out);
 const char *cli_emu_modem_socket(void); /* NULL when no virtual unit runs */
+/* The virtual unit's adapter on the extension pins (--emu-pins): tty and modem socket; NULL
+   when none runs. */
+const char *cli_emu_pins_tty(void);
+const char *cli_emu_pins_modem_socket(void);
 
 /* Send keyboard reports in order through the link, at most rate characters per second (0: as
    fast as the link allows; char_index may be NULL), then wait for the ACKs. Releases all and

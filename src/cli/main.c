@@ -174,6 +174,9 @@ print_help(FILE *out)
 	      "                        on for ch9329/ch9329f, off for ch32v208)\n"
 	      "      --emu-video-chip C  ms2109 (default), ms2109s or ms2130s; -noecho: answers\n"
 	      "                        without echo; -halves/-nohalves: mode halved above 189 MHz\n"
+	      "      --emu-pins usb-serial  a USB-serial adapter on the extension pins, wired to\n"
+	      "                        the target's power/reset header and serial console\n"
+	      "      --emu-power on|off  the target's power at start (with --emu-pins; default on)\n"
 	      "\n"
 	      "Exit status: 0 success, 1 runtime failure, 2 bad usage: nothing was sent (an unknown\n"
 	      "option, layout, key name or unit spec, or text the layout cannot type).\n"
@@ -278,7 +281,9 @@ enum {
 	OPT_NO_PIPELINE,
 	OPT_VIDEO,
 	OPT_VIDEO_MODE,
-	OPT_EMU_VIDEO_CHIP
+	OPT_EMU_VIDEO_CHIP,
+	OPT_EMU_PINS,
+	OPT_EMU_POWER,
 };
 
 static const struct option global_opts[] = {
@@ -301,6 +306,8 @@ static const struct option global_opts[] = {
 	{ "emu-strict-gap", no_argument, NULL, OPT_EMU_STRICT_GAP },
 	{ "emu-dataflip", required_argument, NULL, OPT_EMU_DATAFLIP },
 	{ "emu-video-chip", required_argument, NULL, OPT_EMU_VIDEO_CHIP },
+	{ "emu-pins", required_argument, NULL, OPT_EMU_PINS },
+	{ "emu-power", required_argument, NULL, OPT_EMU_POWER },
 	{ 0 },
 };
 
@@ -344,6 +351,16 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 		cli->emu_dataflip = arg[1] == 'n' ? 1 : -1;
 		return CLI_OK;
 	case OPT_EMU_VIDEO_CHIP: cli->emu_video_chip = arg; return CLI_OK; /* checked by vunit.c */
+	case OPT_EMU_PINS:
+		if (strcmp(arg, "usb-serial") && strcmp(arg, "none"))
+			return cli_usage("--emu-pins is usb-serial or none, not '%s'", arg);
+		cli->emu_pins = !strcmp(arg, "usb-serial");
+		return CLI_OK;
+	case OPT_EMU_POWER:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return cli_usage("--emu-power is on or off, not '%s'", arg);
+		cli->emu_power_off = !strcmp(arg, "off");
+		return CLI_OK;
 	default: return CLI_USAGE;
 	}
 }
