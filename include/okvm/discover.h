@@ -69,6 +69,14 @@ void okvm_discover_free_units(struct okvm_unit_info *units);
  */
 int okvm_discover_match(const struct okvm_unit_info *units, size_t n, const char *spec);
 
+/**
+ * What okvm can use a device on the extension pins for (docs/extension-pins.md):
+ * "USB-serial adapter: console + power lines" for a tty of a USB-serial chip (ftdi_sio, cp210x,
+ * ch341, pl2303, cdc_acm), "HID relay, N channels" for a 16c0:05df board whose product string is
+ * USBRelayN; NULL for anything else. A static string.
+ */
+const char *okvm_ext_role(const struct okvm_ext_device *x);
+
 /** "Mini-KVM", "KVM-Go", "KVM-VGA". */
 const char *okvm_variant_name(enum okvm_variant v);
 

@@ -143,6 +143,14 @@ int cmd_list(struct cli *cli, int argc, char **argv);       /* cmd_list.c: units
 int cmd_switch(struct cli *cli, int argc, char **argv);     /* cmd_switch.c: the USB switch */
 int cmd_chip(struct cli *cli, int argc, char **argv);       /* cmd_chip.c: video-chip registers */
 int cmd_screenshot(struct cli *cli, int argc, char **argv); /* video.c: save the newest frame */
+int cmd_power(struct cli *cli, int argc, char **argv); /* cmd_power.c: power and reset buttons */
+void cmd_power_help(FILE *out);                        /* okvm power --help */
+/* [power] of the config file (or config), and the adapter it names, else -d emu's virtual one,
+   else the one on the unit's extension pins: pc->device set, or an exit code (said). */
+struct power_config;
+int cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc);
+int cmd_console(struct cli *cli, int argc, char **argv); /* cmd_console.c: serial console */
+void cmd_console_help(FILE *out);
 
 struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet

@@ -51,10 +51,13 @@ or_none(const char *s)
 static void
 print_ext(const char *title, const struct okvm_ext_device *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		printf("   %-11s %s  %04x:%04x %s  driver %s  %s\n", i ? "" : title,
+	for (size_t i = 0; i < n; i++) {
+		const char *role = okvm_ext_role(&x[i]);
+		printf("   %-11s %s  %04x:%04x %s  driver %s  %s%s%s%s\n", i ? "" : title,
 		       x[i].port_chain, x[i].vid, x[i].pid, or_none(x[i].product),
-		       or_none(x[i].driver), or_none(x[i].node));
+		       or_none(x[i].driver), or_none(x[i].node), role ? "  (" : "",
+		       role ? role : "", role ? ")" : "");
+	}
 }
 
 static void
@@ -93,6 +96,8 @@ ext_json(const struct okvm_ext_device *x, size_t n)
 		cJSON_AddStringToObject(o, "product", x[i].product);
 		cJSON_AddStringToObject(o, "driver", x[i].driver);
 		cJSON_AddStringToObject(o, "node", x[i].node);
+		if (okvm_ext_role(&x[i]))
+			cJSON_AddStringToObject(o, "role", okvm_ext_role(&x[i]));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;

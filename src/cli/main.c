@@ -48,6 +48,10 @@ static const struct cli_command commands[] = {
 	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
 	  "save the newest video frame (JPEG as sent, or PNG)" },
+	{ "power", cmd_power, "status|on|off|force-off|reset|cycle [--adapter TTY]",
+	  "the target's power and reset buttons (adapter on the extension pins)" },
+	{ "console", cmd_console, "[TTY] [--baud N] [--log FILE]",
+	  "the target's serial console (adapter on the extension pins; Ctrl-] q leaves)" },
 	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]",
 	  "serve the web KVM (see serve --help)" },
 	{ "passwd", cmd_passwd, "[--config FILE] [--user NAME --role ROLE | --user NAME --delete]",
@@ -63,6 +67,8 @@ static const struct {
 } long_help[] = {
 	{ "serve", cmd_serve_help },
 	{ "type", cmd_type_help },
+	{ "power", cmd_power_help },
+	{ "console", cmd_console_help },
 };
 
 volatile int cli_stop_signal;

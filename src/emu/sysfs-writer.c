@@ -181,6 +181,24 @@ write_ch340(struct writer *w, const char *hub, const struct okvm_model *m,
 	class_node(w, ifc, sub, "tty", u->tty);
 }
 
+/* A USB-serial adapter on the extension pins (hub port 4, docs/extension-pins.md): an FT232R,
+ * the chip of most 3.3 V adapters, with the IDs and driver Linux shows for it. */
+static void
+write_pins(struct writer *w, const char *hub, const struct okvm_model *m,
+	   const struct emu_sysfs_unit *u)
+{
+	static const struct okvm_usb_part ft232r = { .vid = 0x0403,
+						     .pid = 0x6001,
+						     .product = "FT232R USB UART",
+						     .manufacturer = "FTDI" };
+	char chain[40], dev[PATH_MAX], ifc[PATH_MAX + 64], sub[128];
+	snprintf(chain, sizeof(chain), "%s.%d", hub, m->ports.ext);
+	usb_device(w, chain, &ft232r, dev, sizeof(dev));
+	interface(w, dev, chain, 0, "ftdi_sio", ifc, sizeof(ifc));
+	snprintf(sub, sizeof(sub), "%s/tty/%s", u->pins_tty, u->pins_tty);
+	class_node(w, ifc, sub, "tty", u->pins_tty);
+}
+
 int
 emu_sysfs_write(const char *root, const struct emu_sysfs_unit *u)
 {
@@ -192,6 +210,8 @@ emu_sysfs_write(const char *root, const struct emu_sysfs_unit *u)
 	interface(&w, dev, hub, 0, "hub", ifc, sizeof(ifc));
 	write_ms2109(&w, hub, m, u);
 	write_ch340(&w, hub, m, u);
+	if (u->pins_tty)
+		write_pins(&w, hub, m, u);
 	return w.err;
 }
 

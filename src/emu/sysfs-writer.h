@@ -8,6 +8,8 @@ struct emu_sysfs_unit {
 	const char *hidraw;    /* "hidraw0"; NULL = the unit has no hidraw node */
 	int video;             /* videoN of the capture node (N+1 is the metadata node) */
 	int card;              /* ALSA card number */
+	const char
+		*pins_tty; /* "ttyUSB1": an FT232R adapter on the extension pins (.4); NULL none */
 };
 
 /**

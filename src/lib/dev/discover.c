@@ -359,6 +359,31 @@ describe_ext(struct scan *s, const struct usbdev *d, struct okvm_ext_device *x)
 	}
 }
 
+const char *
+okvm_ext_role(const struct okvm_ext_device *x)
+{
+	static const char *const serial_drivers[] = { "ftdi_sio", "cp210x", "ch341", "pl2303",
+						      "cdc_acm" };
+	static const char *const relays[] = { "HID relay, 1 channel", "HID relay, 2 channels",
+					      "HID relay, 4 channels", "HID relay, 8 channels" };
+	if (x->vid == 0x16c0 && x->pid == 0x05df && !strncmp(x->product, "USBRelay", 8)) {
+		/* the boards' product string names the channels (PiKVM's hidrelay driver) */
+		switch (x->product[8]) {
+		case '1': return relays[0];
+		case '2': return relays[1];
+		case '4': return relays[2];
+		case '8': return relays[3];
+		default: return "HID relay";
+		}
+	}
+	if (strncmp(x->node, "/dev/tty", 8))
+		return NULL;
+	for (size_t i = 0; i < sizeof(serial_drivers) / sizeof(serial_drivers[0]); i++)
+		if (!strcmp(x->driver, serial_drivers[i]))
+			return "USB-serial adapter: console + power lines";
+	return NULL;
+}
+
 /* Devices on hub port `port` of the unit's hub and below it. */
 static size_t
 collect_port(struct scan *s, const char *hub, int port, struct okvm_ext_device *out)

@@ -1,0 +1,162 @@
+/*
+ * DESIGN: the [power] section of okvm.conf (docs/power.md), read with inih like [serve]
+ * (src/serve/config.c): every key is checked, an unknown key or a bad value is an error naming
+ * the line, other sections are skipped. Also the defaults (the wiring docs/extension-pins.md
+ * draws: DTR = power, RTS = reset, DSR = power LED, all active high).
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/strnum.h"
+#include "lib/xalloc.h"
+#include "okvm/serial.h"
+#include "power/power.h"
+
+void
+power_config_init(struct power_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->backend = POWER_BACKEND_SERIAL;
+	c->power.line = POWER_LINE_DTR;
+	c->reset.line = POWER_LINE_RTS;
+	c->led.line = POWER_LINE_DSR;
+	c->press_ms = POWER_DEFAULT_PRESS_MS;
+	c->force_ms = POWER_DEFAULT_FORCE_MS;
+	c->reset_ms = POWER_DEFAULT_RESET_MS;
+	c->cycle_off_ms = POWER_DEFAULT_CYCLE_OFF_MS;
+	c->baud = POWER_DEFAULT_BAUD;
+}
+
+void
+power_config_clear(struct power_config *c)
+{
+	free(c->device);
+	free(c->modem_socket);
+	c->device = c->modem_socket = NULL;
+}
+
+/* "dtr", "!rts", "none"; outputs or inputs. */
+static int
+parse_wire(const char *v, bool output, struct power_wire *w)
+{
+	static const char *const outs[] = { "dtr", "rts" }, *const ins[] = { "dsr", "cts", "dcd" };
+	bool low = v[0] == '!';
+	const char *name = low ? v + 1 : v;
+	if (!strcmp(v, "none")) {
+		*w = (struct power_wire){ POWER_LINE_NONE, false };
+		return 0;
+	}
+	for (int i = 0; i < (output ? 2 : 3); i++) {
+		if (!strcmp(name, output ? outs[i] : ins[i])) {
+			w->line = output ? (enum power_line)(POWER_LINE_DTR + i)
+					 : (enum power_line)(POWER_LINE_DSR + i);
+			w->active_low = low;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int
+parse_ms(const char *v, int max, int *out)
+{
+	long n;
+	if (!str_to_long(v, 10, 0, max, &n))
+		return -EINVAL;
+	*out = (int)n;
+	return 0;
+}
+
+int
+power_config_set(struct power_config *c, const char *key, const char *v, char *err, size_t errsz)
+{
+	int rc = 0;
+	const char *takes = "";
+	if (!strcmp(key, "backend")) {
+		takes = "serial or vbus";
+		if (!strcmp(v, "serial"))
+			c->backend = POWER_BACKEND_SERIAL;
+		else if (!strcmp(v, "vbus"))
+			c->backend = POWER_BACKEND_VBUS;
+		else
+			rc = -EINVAL;
+	} else if (!strcmp(key, "device")) {
+		free(c->device);
+		c->device = !strcmp(v, "auto") ? NULL : xstrdup(v);
+	} else if (!strcmp(key, "power") || !strcmp(key, "reset")) {
+		takes = "dtr, rts, !dtr, !rts (active low) or none";
+		rc = parse_wire(v, true, !strcmp(key, "power") ? &c->power : &c->reset);
+	} else if (!strcmp(key, "led")) {
+		takes = "dsr, cts, dcd (! for active low) or none";
+		rc = parse_wire(v, false, &c->led);
+	} else if (!strcmp(key, "power_ms") || !strcmp(key, "reset_ms")) {
+		takes = "milliseconds, 10 to 10000";
+		rc = parse_ms(v, 10000, !strcmp(key, "power_ms") ? &c->press_ms : &c->reset_ms);
+		rc = rc                                                            ? rc
+		     : (!strcmp(key, "power_ms") ? c->press_ms : c->reset_ms) < 10 ? -EINVAL
+										   : 0;
+	} else if (!strcmp(key, "force_off_ms")) {
+		takes = "milliseconds, 4000 to 20000 (ATX boards force off after 4 s)";
+		rc = parse_ms(v, 20000, &c->force_ms);
+		rc = rc ? rc : c->force_ms < 4000 ? -EINVAL : 0;
+	} else if (!strcmp(key, "cycle_off_ms")) {
+		takes = "milliseconds, 0 to 60000";
+		rc = parse_ms(v, 60000, &c->cycle_off_ms);
+	} else if (!strcmp(key, "baud")) {
+		takes = "a standard speed, 1200 to 115200";
+		rc = parse_ms(v, 115200, &c->baud);
+		rc = rc ? rc : okvm_serial_baud_valid(c->baud) ? 0 : -EINVAL;
+	} else {
+		snprintf(err, errsz,
+			 "unknown key '%s' (backend, device, power, reset, led, power_ms, "
+			 "force_off_ms, reset_ms, cycle_off_ms, baud)",
+			 key);
+		return -EINVAL;
+	}
+	if (rc)
+		snprintf(err, errsz, "%s takes %s, not '%s'", key, takes, v);
+	return rc;
+}
+
+struct parse {
+	struct power_config *c;
+	char *err;
+	size_t errsz;
+	int rc;
+};
+
+static int
+on_ini(void *ud, const char *section, const char *key, const char *value)
+{
+	struct parse *p = ud;
+	if (strcmp(section, "power"))
+		return 1;
+	if (power_config_set(p->c, key, value, p->err, p->errsz) < 0) {
+		p->rc = -EINVAL;
+		return 0;
+	}
+	return 1;
+}
+
+int
+power_config_load(struct power_config *c, const char *path, char *err, size_t errsz)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	char why[160] = "";
+	struct parse p = { c, why, sizeof(why), 0 };
+	int line = ini_parse_file(f, on_ini, &p);
+	fclose(f);
+	if (line) {
+		snprintf(err, errsz, "%s line %d: %s", path, line,
+			 why[0] ? why : "not key = value");
+		return -EINVAL;
+	}
+	return 0;
+}
