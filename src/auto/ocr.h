@@ -8,6 +8,7 @@
 #ifndef OKVM_AUTO_OCR_H
 #define OKVM_AUTO_OCR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* A rectangle in pixels of the captured frame. */
@@ -43,6 +44,14 @@ int auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct
 		  struct auto_ocr_result *out);
 
 void auto_ocr_result_free(struct auto_ocr_result *r);
+
+/* Whether lang names installed tesseract data: 0; -EINVAL (not a list such as "deu+eng") or
+ * -ENOENT (a language's data is missing), with one line for the user in why. Any thread. */
+int auto_ocr_lang_check(const char *lang, char *why, size_t n);
+
+/* in (NULL: the whole frame) clipped to a width x height frame into out; false if nothing is
+ * left (or in->w or in->h <= 0). */
+bool auto_rect_clip(const struct auto_rect *in, int width, int height, struct auto_rect *out);
 void auto_ocr_free(struct auto_ocr *o);
 
 #endif

@@ -151,6 +151,8 @@ struct power_config;
 int cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc);
 int cmd_console(struct cli *cli, int argc, char **argv); /* cmd_console.c: serial console */
 void cmd_console_help(FILE *out);
+int cmd_ocr(struct cli *cli, int argc, char **argv); /* cmd_ocr.c: text on the screen */
+void cmd_ocr_help(FILE *out);                        /* okvm ocr --help */
 
 struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet

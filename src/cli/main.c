@@ -48,6 +48,8 @@ static const struct cli_command commands[] = {
 	{ "chip", cmd_chip, "", "video-chip registers: firmware, HDMI signal, mode, toggle" },
 	{ "screenshot", cmd_screenshot, "[-o FILE|-] [--video DEV] [--allow-no-signal]",
 	  "save the newest video frame (JPEG as sent, or PNG)" },
+	{ "ocr", cmd_ocr, "[--region X,Y,W,H] [--lang LANG] [--json]",
+	  "read the text on the target's screen (OCR)" },
 	{ "power", cmd_power, "status|on|off|force-off|reset|cycle [--adapter TTY]",
 	  "the target's power and reset buttons (adapter on the extension pins)" },
 	{ "console", cmd_console, "[TTY] [--baud N] [--log FILE]",
@@ -69,6 +71,7 @@ static const struct {
 	{ "type", cmd_type_help },
 	{ "power", cmd_power_help },
 	{ "console", cmd_console_help },
+	{ "ocr", cmd_ocr_help },
 };
 
 volatile int cli_stop_signal;

@@ -1,0 +1,388 @@
+/*
+ * DESIGN: OCR of a captured frame with libtesseract's C API (docs/automation.md, "OCR and waiting
+ * on the screen"). Only the region asked for is decoded: a lossless crop of the JPEG on MCU
+ * boundaries (tjTransform), then a grayscale decode and a cut to the exact pixels. Screens show
+ * light text on dark (terminals, consoles, installers) as often as dark on light, and tesseract
+ * reads dark on light best, so a region that is mostly dark is inverted. Text of a KVM's picture
+ * is small (a 1080p console's letters are 10 x 20 pixels), so the region is scaled up by
+ * SCALE before tesseract sees it; boxes are scaled back to frame pixels. One instance holds one
+ * TessBaseAPI and its buffers; one thread at a time.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <tesseract/capi.h>
+#include <turbojpeg.h>
+
+#include "auto/ocr.h"
+#include "okvm/log.h"
+#include "okvm/video.h"
+#include "lib/xalloc.h"
+
+#define SCALE 2               /* region pixels -> tesseract pixels, each way */
+#define PPI 140               /* what tesseract is told: 1080p console text at SCALE 2 */
+#define MAX_LANG 63           /* bytes of a language list */
+#define MAX_PIXELS (1u << 26) /* decoded frame pixels refused above (8K is 33 M) */
+
+struct auto_ocr {
+	TessBaseAPI *api;
+	tjhandle tj;
+	char lang[MAX_LANG + 1];
+	uint8_t *gray, *big; /* decoded region, scaled region */
+	size_t gray_cap, big_cap;
+};
+
+/* ---- languages ---- */
+
+/* Where tesseract's *.traineddata live: $TESSDATA_PREFIX (as tesseract reads it), then Debian's. */
+static const char *
+tessdata_dir(char *buf, size_t n)
+{
+	static const char *const debian[] = {
+		"/usr/share/tesseract-ocr/5/tessdata",
+		"/usr/share/tesseract-ocr/4.00/tessdata",
+		"/usr/share/tessdata",
+	};
+	struct stat st;
+	const char *env = getenv("TESSDATA_PREFIX");
+	if (env && *env) {
+		snprintf(buf, n, "%s/tessdata", env);
+		if (!stat(buf, &st) && S_ISDIR(st.st_mode))
+			return buf;
+		snprintf(buf, n, "%s", env);
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof(debian) / sizeof(debian[0]); i++) {
+		if (!stat(debian[i], &st) && S_ISDIR(st.st_mode)) {
+			snprintf(buf, n, "%s", debian[i]);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+static bool
+lang_char_ok(char ch)
+{
+	return islower((unsigned char)ch) || isdigit((unsigned char)ch) || ch == '_';
+}
+
+int
+auto_ocr_lang_check(const char *lang, char *why, size_t n)
+{
+	if (!lang)
+		lang = "eng";
+	size_t len = strlen(lang);
+	bool ok = len > 0 && len <= MAX_LANG && lang[0] != '+' && lang[len - 1] != '+' &&
+		  !strstr(lang, "++");
+	for (const char *p = lang; ok && *p; p++)
+		ok = lang_char_ok(*p) || *p == '+';
+	if (!ok) {
+		snprintf(why, n,
+			 "OCR language '%.*s' is not a tesseract language list such as eng or "
+			 "deu+eng",
+			 MAX_LANG, lang);
+		return -EINVAL;
+	}
+	char dir[4096];
+	if (!tessdata_dir(dir, sizeof(dir))) {
+		snprintf(why, n,
+			 "no tesseract language data found: install the Debian package "
+			 "tesseract-ocr-eng (or set TESSDATA_PREFIX)");
+		return -ENOENT;
+	}
+	for (const char *p = lang; *p;) {
+		size_t k = strcspn(p, "+");
+		char path[4200];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%.*s.traineddata", dir, (int)k, p);
+		if (stat(path, &st)) {
+			char deb[40];
+			snprintf(deb, sizeof(deb), "%.*s", (int)k, p);
+			for (char *q = deb; *q; q++)
+				if (*q == '_')
+					*q = '-';
+			snprintf(why, n,
+				 "OCR language '%.*s' is not installed (no %s): install the Debian "
+				 "package tesseract-ocr-%s",
+				 (int)k, p, path, deb);
+			return -ENOENT;
+		}
+		p += k;
+		if (*p == '+')
+			p++;
+	}
+	return 0;
+}
+
+int
+auto_ocr_new(const char *lang, struct auto_ocr **out)
+{
+	*out = NULL;
+	if (!lang)
+		lang = "eng";
+	char why[512], dir[4096];
+	int rc = auto_ocr_lang_check(lang, why, sizeof(why));
+	if (rc) {
+		okvm_log(OKVM_LOG_ERROR, "ocr: %s", why);
+		return rc;
+	}
+	struct auto_ocr *o = xcalloc(1, sizeof(*o));
+	snprintf(o->lang, sizeof(o->lang), "%s", lang);
+	o->api = TessBaseAPICreate();
+	o->tj = tjInitTransform();
+	if (!o->api || !o->tj) {
+		auto_ocr_free(o);
+		return -ENOMEM;
+	}
+	/* The LSTM engine only (what Debian's tessdata_fast-like models hold). */
+	if (TessBaseAPIInit2(o->api, tessdata_dir(dir, sizeof(dir)), lang, OEM_LSTM_ONLY)) {
+		okvm_log(OKVM_LOG_ERROR, "ocr: tesseract cannot load the language data for '%s'",
+			 lang);
+		auto_ocr_free(o);
+		return -ENOENT;
+	}
+	TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
+	/* inverted here already (see prepare) */
+	TessBaseAPISetVariable(o->api, "tessedit_do_invert", "0");
+	TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
+	*out = o;
+	return 0;
+}
+
+void
+auto_ocr_free(struct auto_ocr *o)
+{
+	if (!o)
+		return;
+	if (o->api) {
+		TessBaseAPIEnd(o->api);
+		TessBaseAPIDelete(o->api);
+	}
+	if (o->tj)
+		tjDestroy(o->tj);
+	free(o->gray);
+	free(o->big);
+	free(o);
+}
+
+void
+auto_ocr_result_free(struct auto_ocr_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_words; i++)
+		free(r->words[i].text);
+	free(r->words);
+	free(r->text);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- the picture ---- */
+
+bool
+auto_rect_clip(const struct auto_rect *in, int width, int height, struct auto_rect *out)
+{
+	struct auto_rect r = in ? *in : (struct auto_rect){ 0, 0, width, height };
+	/* in 64 bits: x + w of a caller's rectangle may overflow an int */
+	long long x0 = r.x, y0 = r.y, x1 = (long long)r.x + r.w, y1 = (long long)r.y + r.h;
+	if (x0 < 0)
+		x0 = 0;
+	if (y0 < 0)
+		y0 = 0;
+	if (x1 > width)
+		x1 = width;
+	if (y1 > height)
+		y1 = height;
+	if (r.w <= 0 || r.h <= 0 || x1 <= x0 || y1 <= y0) {
+		*out = (struct auto_rect){ 0, 0, 0, 0 };
+		return false;
+	}
+	*out = (struct auto_rect){ (int)x0, (int)y0, (int)(x1 - x0), (int)(y1 - y0) };
+	return true;
+}
+
+static uint8_t *
+grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need > *cap) {
+		free(*buf);
+		*buf = xmalloc(need);
+		*cap = need;
+	}
+	return *buf;
+}
+
+/* The region r of the JPEG as 8-bit gray in o->gray (r.w x r.h, packed). */
+static int
+decode_region(struct auto_ocr *o, const uint8_t *jpeg, size_t len, int sub,
+	      const struct auto_rect *r, int width, int height)
+{
+	const uint8_t *src = jpeg;
+	size_t src_len = len;
+	unsigned char *cropped = NULL;
+	unsigned long cropped_len = 0;
+	int ox = 0, oy = 0, cw = width, ch = height;
+	if (r->w < width || r->h < height) {
+		/* lossless crop: the left and top edges on MCU boundaries */
+		int mw = tjMCUWidth[sub], mh = tjMCUHeight[sub];
+		tjtransform t = { 0 };
+		t.r.x = r->x / mw * mw;
+		t.r.y = r->y / mh * mh;
+		t.r.w = r->x + r->w - t.r.x;
+		t.r.h = r->y + r->h - t.r.y;
+		t.op = TJXOP_NONE;
+		t.options = TJXOPT_CROP | TJXOPT_GRAY | TJXOPT_COPYNONE;
+		if (tjTransform(o->tj, jpeg, len, 1, &cropped, &cropped_len, &t, 0) == 0) {
+			src = cropped;
+			src_len = cropped_len;
+			ox = r->x - t.r.x;
+			oy = r->y - t.r.y;
+			cw = t.r.w;
+			ch = t.r.h;
+		}
+	}
+	int rc = 0;
+	size_t full = (size_t)cw * (size_t)ch;
+	uint8_t *g = grow(&o->gray, &o->gray_cap, full);
+	if (tjDecompress2(o->tj, src, src_len, g, cw, 0, ch, TJPF_GRAY, 0) < 0 &&
+	    tjGetErrorCode(o->tj) == TJERR_FATAL) {
+		rc = -EINVAL;
+	} else if (ox || oy || cw != r->w || ch != r->h) {
+		for (int y = 0; y < r->h; y++) /* in place: each row moves left and up */
+			memmove(g + (size_t)y * (size_t)r->w,
+				g + (size_t)(y + oy) * (size_t)cw + (size_t)ox, (size_t)r->w);
+	}
+	if (cropped)
+		tjFree(cropped);
+	return rc;
+}
+
+/*
+ * o->gray (w x h) -> o->big (w * SCALE x h * SCALE), dark on light: bilinear, which keeps the
+ * strokes of small glyphs smooth where nearest-neighbour would make them stairs.
+ */
+static const uint8_t *
+prepare(struct auto_ocr *o, int w, int h)
+{
+	const uint8_t *g = o->gray;
+	size_t n = (size_t)w * (size_t)h;
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += g[i];
+	bool invert = sum < (uint64_t)n * 128;
+	int bw = w * SCALE, bh = h * SCALE;
+	uint8_t *b = grow(&o->big, &o->big_cap, (size_t)bw * (size_t)bh);
+	for (int y = 0; y < bh; y++) {
+		/* the centre of this pixel in source coordinates, in 1/256 */
+		int sy = ((2 * y + 1) * 128) / SCALE - 128;
+		if (sy < 0)
+			sy = 0;
+		int y0 = sy >> 8, fy = sy & 255, y1 = y0 + 1 < h ? y0 + 1 : y0;
+		const uint8_t *r0 = g + (size_t)y0 * (size_t)w, *r1 = g + (size_t)y1 * (size_t)w;
+		uint8_t *out = b + (size_t)y * (size_t)bw;
+		for (int x = 0; x < bw; x++) {
+			int sx = ((2 * x + 1) * 128) / SCALE - 128;
+			if (sx < 0)
+				sx = 0;
+			int x0 = sx >> 8, fx = sx & 255, x1 = x0 + 1 < w ? x0 + 1 : x0;
+			int top = r0[x0] * (256 - fx) + r0[x1] * fx;
+			int bot = r1[x0] * (256 - fx) + r1[x1] * fx;
+			int v = (top * (256 - fy) + bot * fy + (1 << 15)) >> 16;
+			out[x] = (uint8_t)(invert ? 255 - v : v);
+		}
+	}
+	return b;
+}
+
+/* ---- recognition ---- */
+
+static void
+append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = 0;
+}
+
+/* Words, their boxes in frame pixels, and the text: words of a line joined by a space, lines by
+ * '\n' (tesseract's own text adds blank lines between blocks). */
+static void
+collect(struct auto_ocr *o, const struct auto_rect *r, struct auto_ocr_result *out)
+{
+	size_t cap = 0, tlen = 0, tcap = 0;
+	out->text = xstrdup("");
+	TessResultIterator *ri = TessBaseAPIGetIterator(o->api);
+	if (!ri)
+		return;
+	TessPageIterator *pi = TessResultIteratorGetPageIterator(ri);
+	do {
+		char *word = TessResultIteratorGetUTF8Text(ri, RIL_WORD);
+		int l, t, rr, bb;
+		if (!word || !*word ||
+		    !TessPageIteratorBoundingBox(pi, RIL_WORD, &l, &t, &rr, &bb)) {
+			TessDeleteText(word);
+			continue;
+		}
+		if (tlen)
+			append(&out->text, &tlen, &tcap,
+			       TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE) ? "\n" : " ", 1);
+		append(&out->text, &tlen, &tcap, word, strlen(word));
+		if (out->n_words == cap) {
+			cap = cap ? cap * 2 : 64;
+			out->words = xrealloc(out->words, cap * sizeof(*out->words));
+		}
+		struct auto_ocr_word *w = &out->words[out->n_words++];
+		w->text = xstrdup(word);
+		w->box.x = r->x + l / SCALE;
+		w->box.y = r->y + t / SCALE;
+		w->box.w = (rr + SCALE - 1) / SCALE - l / SCALE;
+		w->box.h = (bb + SCALE - 1) / SCALE - t / SCALE;
+		w->conf = TessResultIteratorConfidence(ri, RIL_WORD);
+		if (w->conf < 0)
+			w->conf = 0;
+		TessDeleteText(word);
+	} while (TessResultIteratorNext(ri, RIL_WORD));
+	TessResultIteratorDelete(ri);
+}
+
+int
+auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct auto_rect *region,
+	      struct auto_ocr_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	uint64_t t0 = okvm_now_us();
+	int w, h, sub, cs;
+	if (!jpeg || !len || tjDecompressHeader3(o->tj, jpeg, len, &w, &h, &sub, &cs) < 0 ||
+	    w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > MAX_PIXELS || sub < 0 ||
+	    sub >= TJ_NUMSAMP)
+		return -EINVAL;
+	struct auto_rect r;
+	if (!auto_rect_clip(region, w, h, &r))
+		return -EINVAL;
+	int rc = decode_region(o, jpeg, len, sub, &r, w, h);
+	if (rc)
+		return rc;
+	const uint8_t *img = prepare(o, r.w, r.h);
+	TessBaseAPISetImage(o->api, img, r.w * SCALE, r.h * SCALE, 1, r.w * SCALE);
+	TessBaseAPISetSourceResolution(o->api, PPI);
+	if (TessBaseAPIRecognize(o->api, NULL)) {
+		TessBaseAPIClear(o->api);
+		return -EIO;
+	}
+	out->width = w;
+	out->height = h;
+	collect(o, &r, out);
+	TessBaseAPIClear(o->api);
+	out->ms = (double)(okvm_now_us() - t0) / 1000.0;
+	return 0;
+}
