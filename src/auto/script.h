@@ -47,8 +47,10 @@ struct auto_script_env {
 	bool dry_run;                  /* print the plan (to log, else stdout), send nothing */
 	/* okvm additions (zero = default) */
 	const char *timeout_shot; /* a Wait* timeout saves the frame here (JPEG); NULL: none */
-	int screen_w, screen_h;   /* the target screen in pixels for Qt coordinates when no frame
-				     is known yet; 0: from the newest frame, else 1920x1080 */
+	/* Power on|off|force-off|reset|cycle (src/power): NULL = no power backend, and a script
+	   with Power is refused before anything runs. Blocks for the press; 0 or -errno. */
+	int (*power)(void *ud, const char *action);
+	void *power_ud;
 };
 
 /* Run a parsed script. Returns 0; -ETIMEDOUT (a Wait* timed out: CLI exit 3); -ECANCELED (*cancel
@@ -62,5 +64,15 @@ void auto_script_free(struct auto_script *s);
 
 /* How many statements the script has (tests, dry-run summaries). */
 size_t auto_script_count(const struct auto_script *s);
+
+/* Check what depends on the unit, before it is opened: every character of Send and Type is
+ * typeable on layout (NULL = "us"); has_power: a power backend exists (else Power is refused).
+ * auto_script_run() does the same first. Returns 0, -EINVAL (err filled: untypeable character),
+ * -EOPNOTSUPP (err filled: Power without a backend). */
+int auto_script_check(const struct auto_script *s, const char *layout, bool has_power,
+		      struct auto_script_error *err);
+
+/* Whether the script captures or waits on the screen (the unit needs video). */
+bool auto_script_needs_video(const struct auto_script *s);
 
 #endif
