@@ -69,6 +69,7 @@ struct conn_stream {
 	bool draining;     /* a finished part still sits in lws's buffer */
 	bool in_fan;       /* idle when the newest frame arrived: counted in fan_* */
 	bool failed;       /* a send from stream_on_frame failed: close at the next callback */
+	struct stream_variant *variant; /* ?fps=&q=&width= (variant.c); NULL: the device's frames */
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
 	uint64_t part_start_us;
@@ -146,6 +147,11 @@ struct serve {
 	atomic_uint_fast64_t frame_notifies; /* bumped per new frame */
 	atomic_uint_fast64_t frame_ready_us; /* when the newest frame's notify came */
 	uint64_t frames_seen;                /* frame_notifies value handled */
+	/* reduced streams, one per distinct setting (variant.c) */
+	struct stream_variant *variants;
+	unsigned nvariants;
+	atomic_uint_fast64_t variant_notifies; /* bumped per frame a variant made */
+	uint64_t variants_seen;                /* variant_notifies value handled */
 	bool wanting;
 	uint64_t video_check_us;         /* last look at the video state */
 	int video_fps, video_w, video_h; /* as last broadcast */
@@ -220,7 +226,24 @@ int stream_begin(struct conn *c, bool snapshot);
 int stream_writeable(struct conn *c);
 int stream_timer(struct conn *c);
 void stream_on_frame(struct serve *s);
+/* The variant v has a new frame: hand it to its idle clients. */
+void stream_on_variant(struct serve *s, struct stream_variant *v);
 void stream_closed(struct conn *c);
+
+/* variant.c: reduced MJPEG streams (`/stream?fps=N&q=Q&width=W`), one per distinct setting. */
+#define SERVE_VARIANT_DEFAULT_Q 80 /* quality when only width is given */
+#define SERVE_VARIANT_MAX_FPS 60
+#define SERVE_VARIANT_MIN_WIDTH 64
+struct stream_variant;
+/* The request's fps=, q=, width= (0 where absent). -EINVAL with a message for a bad value. */
+int variant_parse(struct lws *wsi, int *fps, int *quality, int *width, char *err, size_t n);
+/* Join (or start) the variant of this setting; NULL if its thread could not start. */
+struct stream_variant *variant_get(struct serve *s, int fps, int quality, int width);
+void variant_put(struct serve *s, struct stream_variant *v);  /* the last user stops it */
+void variant_feed_all(struct serve *s, struct okvm_frame *f); /* a new device frame */
+struct okvm_frame *variant_newest(struct stream_variant *v);  /* a new reference, or NULL */
+void variant_drain(struct serve *s); /* service thread: new variant frames to their clients */
+void variant_stats(struct serve *s, uint64_t *encoded, uint64_t *dropped, double *encode_ms_max);
 
 /* ws.c */
 int ws_filter(struct conn *c); /* before the upgrade: path, Origin, session */

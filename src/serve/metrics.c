@@ -141,6 +141,18 @@ metrics_text(struct serve *s)
 	metric(&b, "okvm_serve_frame_fanout_incomplete_total", "counter",
 	       "Frames a newer frame overtook before every waiting client had it.",
 	       (double)s->fan_incomplete);
+	uint64_t v_enc, v_drop;
+	double v_ms;
+	variant_stats(s, &v_enc, &v_drop, &v_ms);
+	metric(&b, "okvm_serve_stream_variants", "gauge",
+	       "Reduced streams running (one per distinct ?fps=&q=&width= setting).", s->nvariants);
+	metric(&b, "okvm_serve_variant_frames_total", "counter",
+	       "Frames re-encoded for the running reduced streams.", (double)v_enc);
+	metric(&b, "okvm_serve_variant_dropped_total", "counter",
+	       "Device frames a reduced stream's encoder skipped because it was still busy.",
+	       (double)v_drop);
+	metric(&b, "okvm_serve_variant_encode_seconds_max", "gauge",
+	       "Longest last re-encode among the running reduced streams.", v_ms / 1000);
 	per_client(&b, s);
 	metric(&b, "okvm_serve_http_requests_total", "counter", "HTTP requests.",
 	       (double)s->http_requests);

@@ -169,6 +169,7 @@ drain_events(struct serve *s)
 		http_state_frame(s);
 		check_video_state(s);
 	}
+	variant_drain(s);
 	struct serve_event evs[SERVE_EVQ];
 	unsigned k = 0;
 	pthread_mutex_lock(&s->evq_lock);

@@ -46,6 +46,22 @@ unref(struct serve *s, struct okvm_frame *f)
 		s->be.ops->frame_unref(s->be.ud, f);
 }
 
+/* A stream client's frames: its variant's, or the device's. */
+static struct okvm_frame *
+conn_newest(struct conn *c)
+{
+	return c->stream.variant ? variant_newest(c->stream.variant) : newest(c->s);
+}
+
+static void
+conn_unref(struct conn *c, struct okvm_frame *f)
+{
+	if (c->stream.variant)
+		okvm_frame_unref(f);
+	else
+		unref(c->s, f);
+}
+
 static int
 snapshot_reply(struct conn *c, struct okvm_frame *f)
 {
@@ -108,6 +124,12 @@ stream_begin(struct conn *c, bool snapshot)
 	struct serve *s = c->s;
 	if (snapshot)
 		return snapshot_begin(c);
+	int fps, q, width;
+	char err[160];
+	if (variant_parse(c->wsi, &fps, &q, &width, err, sizeof(err)))
+		return http_reply_error(c, 400, err);
+	if ((fps || q || width) && !(c->stream.variant = variant_get(s, fps, q, width)))
+		return http_reply_error(c, 503, "could not start a reduced stream");
 	/* Open-ended: no Content-Length; the body starts with the first boundary. */
 	const char *txt = "HTTP/1.1 200 OK\r\n"
 			  "Content-Type: multipart/x-mixed-replace;boundary=" SERVE_BOUNDARY "\r\n"
@@ -184,9 +206,16 @@ stream_on_frame(struct serve *s)
 {
 	struct conn *next;
 	fan_begin(s);
+	if (s->variants) {
+		struct okvm_frame *f = newest(s);
+		variant_feed_all(s, f);
+		unref(s, f);
+	}
 	for (struct conn *c = s->streams; c; c = next) {
 		next = c->next;
 		c->stream.in_fan = false;
+		if (c->stream.variant)
+			continue; /* stream_on_variant */
 		if (c->stream.snapshot) {
 			struct okvm_frame *f = newest(s);
 			if (f && f->seq > c->stream.snap_after_seq) {
@@ -203,6 +232,22 @@ stream_on_frame(struct serve *s)
 			c->stream.in_fan = true;
 			s->fan_pending++;
 		}
+		if (!s->tls && !c->stream.draining && !c->http.resp &&
+		    !lws_partial_buffered(c->wsi))
+			push_direct(c);
+		else
+			lws_callback_on_writable(c->wsi);
+	}
+}
+
+void
+stream_on_variant(struct serve *s, struct stream_variant *v)
+{
+	struct conn *next;
+	for (struct conn *c = s->streams; c; c = next) {
+		next = c->next;
+		if (c->stream.variant != v || c->stream.phase != PART_IDLE)
+			continue;
 		if (!s->tls && !c->stream.draining && !c->http.resp &&
 		    !lws_partial_buffered(c->wsi))
 			push_direct(c);
@@ -235,13 +280,13 @@ static bool
 start_part(struct conn *c)
 {
 	struct serve *s = c->s;
-	struct okvm_frame *f = newest(s);
+	struct okvm_frame *f = conn_newest(c);
 	if (!f || f->seq == c->stream.last_seq) {
-		unref(s, f);
+		conn_unref(c, f);
 		c->stream.waiting = true;
 		return false;
 	}
-	if (c->stream.last_seq && f->seq > c->stream.last_seq + 1)
+	if (!c->stream.variant && c->stream.last_seq && f->seq > c->stream.last_seq + 1)
 		c->stream.frames_skipped += f->seq - c->stream.last_seq - 1;
 	c->stream.cur = f;
 	/* Latency counts only from a notify this client was waiting for (not a backlog). */
@@ -265,13 +310,13 @@ finish_part(struct conn *c)
 	struct serve *s = c->s;
 	uint64_t now = serve_now_us();
 	c->stream.last_seq = c->stream.cur->seq;
-	unref(s, c->stream.cur);
+	conn_unref(c, c->stream.cur);
 	c->stream.cur = NULL;
 	c->stream.phase = PART_IDLE;
 	s->frames_served++;
 	if (c->stream.ready_us && now >= c->stream.ready_us)
 		metrics_add(&s->lat_write, now - c->stream.ready_us);
-	if (c->stream.last_seq == s->fan_seq)
+	if (!c->stream.variant && c->stream.last_seq == s->fan_seq)
 		fan_done(c, now);
 	count_fps(s, c, now);
 	/* Under TLS lws may hold an unsent tail: the part is not out yet, and the timeout stays
@@ -396,8 +441,10 @@ stream_closed(struct conn *c)
 			 c->id, c->peer, stalled ? "stalled: dropped" : "went away mid-frame");
 	}
 	fan_done(c, serve_now_us());
-	unref(s, c->stream.cur);
+	conn_unref(c, c->stream.cur);
 	c->stream.cur = NULL;
+	variant_put(s, c->stream.variant);
+	c->stream.variant = NULL;
 	free(c->http.resp);
 	c->http.resp = NULL;
 	http_on_closed(c);

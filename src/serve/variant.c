@@ -1,0 +1,342 @@
+/*
+ * DESIGN: reduced MJPEG streams, shared per setting (`/stream?fps=N&q=Q&width=W`, docs/api.md).
+ *
+ * A variant is one distinct (fps, q, width). Every stream client that asks for the same setting
+ * shares it, so the device's frame is re-encoded once per setting, never per client; clients
+ * without parameters keep the device's own frames, untouched. The service thread feeds each
+ * variant the newest device frame (variant_feed, from stream_on_frame): the frame-rate limit is
+ * applied there on capture timestamps, and a variant with only `fps` passes the device's JPEG
+ * through (no decode). Otherwise the variant's thread decodes the JPEG straight to YUV planes at
+ * a scale the decoder does itself (turbojpeg's n/8 factors: no separate resize, no colour
+ * conversion), encodes that at quality q, and publishes the result as a refcounted frame;
+ * lws_cancel_service() wakes the service thread, which hands it to the variant's clients
+ * (variant_drain -> stream_on_variant). Newest wins: a device frame that arrives while the thread
+ * is busy replaces the one waiting, so a slow encode drops frames instead of queueing them.
+ * The last client leaving stops and joins the thread and frees everything.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+#include "okvm/log.h"
+#include "lib/video/frame.h"
+#include "lib/xalloc.h"
+#include "serve/internal.h"
+
+struct stream_variant {
+	struct serve *s;
+	int fps, quality, width; /* 0: as the device (no limit, no re-encoding, its width) */
+	unsigned users;
+	struct stream_variant *next;
+	/* service thread only */
+	uint64_t next_due_us; /* the frame-rate limit: next capture time taken */
+	uint64_t seen_seq;    /* out_seq already handed to the clients */
+	bool has_thread;
+	pthread_t thread;
+	/* lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct okvm_frame *in;  /* newest device frame not yet encoded */
+	struct okvm_frame *out; /* newest result */
+	uint64_t out_seq;
+	bool stop;
+	uint64_t encoded, dropped, errors;
+	double encode_ms;
+	/* the variant's thread only */
+	struct okvm_frame_pool *pool;
+	tjhandle dec, enc;
+	uint8_t *yuv;
+	size_t yuv_cap;
+};
+
+/* The largest scale turbojpeg decodes to whose width is at most want (1/1 if want is 0 or at
+ * least w). */
+static tjscalingfactor
+pick_scale(int w, int want)
+{
+	tjscalingfactor best = { 1, 1 };
+	if (want <= 0 || want >= w)
+		return best;
+	int n = 0;
+	tjscalingfactor *f = tjGetScalingFactors(&n);
+	int best_w = 0;
+	for (int i = 0; f && i < n; i++) {
+		int sw = TJSCALED(w, f[i]);
+		if (sw <= want && sw > best_w) {
+			best_w = sw;
+			best = f[i];
+		}
+	}
+	if (!best_w) /* smaller than the smallest scale: take the smallest */
+		for (int i = 0; f && i < n; i++)
+			if (TJSCALED(w, f[i]) < TJSCALED(w, best))
+				best = f[i];
+	return best;
+}
+
+/* Re-encode one device frame. Returns the new frame or NULL (the JPEG did not decode). */
+static struct okvm_frame *
+encode(struct stream_variant *v, const struct okvm_frame *src)
+{
+	int w, h, sub, cs;
+	if (tjDecompressHeader3(v->dec, src->data, (unsigned long)src->size, &w, &h, &sub, &cs))
+		return NULL;
+	tjscalingfactor sf = pick_scale(w, v->width);
+	int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
+	unsigned long ysz = tjBufSizeYUV2(sw, 1, sh, sub);
+	if (ysz == (unsigned long)-1)
+		return NULL;
+	if (ysz > v->yuv_cap) {
+		free(v->yuv);
+		v->yuv = xmalloc(ysz);
+		v->yuv_cap = ysz;
+	}
+	if (tjDecompressToYUV2(v->dec, src->data, (unsigned long)src->size, v->yuv, sw, 1, sh,
+			       TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) &&
+	    tjGetErrorCode(v->dec) == TJERR_FATAL)
+		return NULL;
+	unsigned long cap = tjBufSize(sw, sh, sub);
+	struct okvm_frame *f = frame_pool_alloc(v->pool, cap);
+	size_t room;
+	unsigned char *buf = okvm_frame_buffer(f, &room);
+	unsigned long len = room;
+	int q = v->quality ? v->quality : SERVE_VARIANT_DEFAULT_Q;
+	if (tjCompressFromYUV(v->enc, v->yuv, sw, 1, sh, sub, &buf, &len, q,
+			      TJFLAG_NOREALLOC | TJFLAG_FASTDCT)) {
+		okvm_frame_unref(f);
+		return NULL;
+	}
+	f->size = len;
+	f->width = sw;
+	f->height = sh;
+	f->ts_us = src->ts_us;
+	f->placeholder = src->placeholder;
+	return f;
+}
+
+static void *
+variant_thread(void *arg)
+{
+	struct stream_variant *v = arg;
+	pthread_setname_np(pthread_self(), "okvm-variant");
+	pthread_mutex_lock(&v->lock);
+	for (;;) {
+		while (!v->in && !v->stop)
+			pthread_cond_wait(&v->cond, &v->lock);
+		if (v->stop)
+			break;
+		struct okvm_frame *src = v->in;
+		v->in = NULL;
+		pthread_mutex_unlock(&v->lock);
+		uint64_t t0 = serve_now_us();
+		struct okvm_frame *f = encode(v, src);
+		double ms = (double)(serve_now_us() - t0) / 1000.0;
+		okvm_frame_unref(src);
+		pthread_mutex_lock(&v->lock);
+		if (!f) {
+			v->errors++;
+			continue;
+		}
+		f->seq = ++v->out_seq;
+		okvm_frame_unref(v->out);
+		v->out = f;
+		v->encoded++;
+		v->encode_ms = ms;
+		pthread_mutex_unlock(&v->lock);
+		atomic_fetch_add(&v->s->variant_notifies, 1);
+		lws_cancel_service(v->s->ctx);
+		pthread_mutex_lock(&v->lock);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return NULL;
+}
+
+int
+variant_parse(struct lws *wsi, int *fps, int *quality, int *width, char *err, size_t n)
+{
+	static const struct {
+		const char *name;
+		int lo, hi;
+		const char *what;
+	} args[] = {
+		{ "fps=", 1, SERVE_VARIANT_MAX_FPS, "frames per second" },
+		{ "q=", 1, 100, "JPEG quality" },
+		{ "width=", SERVE_VARIANT_MIN_WIDTH, 16384, "width in pixels" },
+	};
+	int *out[] = { fps, quality, width };
+	for (size_t i = 0; i < 3; i++) {
+		char buf[48];
+		*out[i] = 0;
+		/* lws returns the value, after the name, inside buf */
+		const char *val = lws_get_urlarg_by_name(wsi, args[i].name, buf, sizeof(buf));
+		if (!val)
+			continue;
+		char *end;
+		errno = 0;
+		long x = strtol(val, &end, 10);
+		if (errno || end == val || *end || x < args[i].lo || x > args[i].hi) {
+			snprintf(err, n, "%s%s: the %s must be a whole number from %d to %d",
+				 args[i].name, val, args[i].what, args[i].lo, args[i].hi);
+			return -EINVAL;
+		}
+		*out[i] = (int)x;
+	}
+	return 0;
+}
+
+struct stream_variant *
+variant_get(struct serve *s, int fps, int quality, int width)
+{
+	for (struct stream_variant *v = s->variants; v; v = v->next)
+		if (v->fps == fps && v->quality == quality && v->width == width) {
+			v->users++;
+			return v;
+		}
+	struct stream_variant *v = xcalloc(1, sizeof(*v));
+	v->s = s;
+	v->fps = fps;
+	v->quality = quality;
+	v->width = width;
+	v->users = 1;
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
+	if (quality || width) {
+		v->pool = frame_pool_new();
+		v->dec = tjInitDecompress();
+		v->enc = tjInitCompress();
+		if (!v->dec || !v->enc ||
+		    pthread_create(&v->thread, NULL, variant_thread, v) != 0) {
+			okvm_log(OKVM_LOG_ERROR, "serve: could not start a stream variant");
+			if (v->dec)
+				tjDestroy(v->dec);
+			if (v->enc)
+				tjDestroy(v->enc);
+			frame_pool_unref(v->pool);
+			pthread_mutex_destroy(&v->lock);
+			pthread_cond_destroy(&v->cond);
+			free(v);
+			return NULL;
+		}
+		v->has_thread = true;
+	}
+	v->next = s->variants;
+	s->variants = v;
+	s->nvariants++;
+	okvm_log(OKVM_LOG_INFO, "serve: stream variant fps=%d q=%d width=%d started", fps, quality,
+		 width);
+	return v;
+}
+
+void
+variant_put(struct serve *s, struct stream_variant *v)
+{
+	if (!v || --v->users)
+		return;
+	for (struct stream_variant **pp = &s->variants; *pp; pp = &(*pp)->next)
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+	s->nvariants--;
+	if (v->has_thread) {
+		pthread_mutex_lock(&v->lock);
+		v->stop = true;
+		pthread_cond_signal(&v->cond);
+		pthread_mutex_unlock(&v->lock);
+		pthread_join(v->thread, NULL);
+		tjDestroy(v->dec);
+		tjDestroy(v->enc);
+		free(v->yuv);
+	}
+	okvm_frame_unref(v->in);
+	okvm_frame_unref(v->out);
+	frame_pool_unref(v->pool);
+	pthread_mutex_destroy(&v->lock);
+	pthread_cond_destroy(&v->cond);
+	okvm_log(OKVM_LOG_INFO, "serve: stream variant fps=%d q=%d width=%d stopped (%llu encoded)",
+		 v->fps, v->quality, v->width, (unsigned long long)v->encoded);
+	free(v);
+}
+
+/* Service thread: a new device frame, taken if the frame-rate limit lets it through. A
+ * pass-through variant (fps only) publishes it as it is; variant_drain hands it on. */
+static void
+feed(struct stream_variant *v, struct okvm_frame *f)
+{
+	if (v->fps) {
+		uint64_t interval = 1000000u / (unsigned)v->fps;
+		/* 5 ms of slack: capture timestamps jitter around the source's own interval. */
+		if (v->next_due_us && f->ts_us + 5000 < v->next_due_us)
+			return;
+		bool on_time = v->next_due_us && f->ts_us < v->next_due_us + interval;
+		v->next_due_us = (on_time ? v->next_due_us : f->ts_us) + interval;
+	}
+	pthread_mutex_lock(&v->lock);
+	if (v->has_thread) {
+		if (v->in)
+			v->dropped++;
+		okvm_frame_unref(v->in);
+		v->in = okvm_frame_ref(f);
+		pthread_cond_signal(&v->cond);
+	} else {
+		okvm_frame_unref(v->out);
+		v->out = okvm_frame_ref(f);
+		v->out_seq = f->seq;
+		atomic_fetch_add(&v->s->variant_notifies, 1);
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+void
+variant_feed_all(struct serve *s, struct okvm_frame *f)
+{
+	if (!f)
+		return;
+	for (struct stream_variant *v = s->variants; v; v = v->next)
+		feed(v, f);
+}
+
+struct okvm_frame *
+variant_newest(struct stream_variant *v)
+{
+	pthread_mutex_lock(&v->lock);
+	struct okvm_frame *f = v->out ? okvm_frame_ref(v->out) : NULL;
+	pthread_mutex_unlock(&v->lock);
+	return f;
+}
+
+void
+variant_drain(struct serve *s)
+{
+	uint64_t n = atomic_load(&s->variant_notifies);
+	if (n == s->variants_seen)
+		return;
+	s->variants_seen = n;
+	for (struct stream_variant *v = s->variants; v; v = v->next) {
+		pthread_mutex_lock(&v->lock);
+		uint64_t seq = v->out_seq;
+		pthread_mutex_unlock(&v->lock);
+		if (seq != v->seen_seq) {
+			v->seen_seq = seq;
+			stream_on_variant(s, v);
+		}
+	}
+}
+
+void
+variant_stats(struct serve *s, uint64_t *encoded, uint64_t *dropped, double *encode_ms_max)
+{
+	*encoded = *dropped = 0;
+	*encode_ms_max = 0;
+	for (struct stream_variant *v = s->variants; v; v = v->next) {
+		pthread_mutex_lock(&v->lock);
+		*encoded += v->encoded;
+		*dropped += v->dropped;
+		if (v->encode_ms > *encode_ms_max)
+			*encode_ms_max = v->encode_ms;
+		pthread_mutex_unlock(&v->lock);
+	}
+}
