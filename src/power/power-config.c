@@ -60,11 +60,12 @@ parse_wire(const char *v, bool output, struct power_wire *w)
 	return -EINVAL;
 }
 
+/* Milliseconds (or a baud) from lo to hi; *out is left alone when v is not one. */
 static int
-parse_ms(const char *v, int max, int *out)
+parse_ms(const char *v, long lo, long hi, int *out)
 {
 	long n;
-	if (!str_to_long(v, 10, 0, max, &n))
+	if (!str_to_long(v, 10, lo, hi, &n))
 		return -EINVAL;
 	*out = (int)n;
 	return 0;
@@ -94,21 +95,21 @@ power_config_set(struct power_config *c, const char *key, const char *v, char *e
 		rc = parse_wire(v, false, &c->led);
 	} else if (!strcmp(key, "power_ms") || !strcmp(key, "reset_ms")) {
 		takes = "milliseconds, 10 to 10000";
-		rc = parse_ms(v, 10000, !strcmp(key, "power_ms") ? &c->press_ms : &c->reset_ms);
-		rc = rc                                                            ? rc
-		     : (!strcmp(key, "power_ms") ? c->press_ms : c->reset_ms) < 10 ? -EINVAL
-										   : 0;
+		rc = parse_ms(v, 10, 10000, !strcmp(key, "power_ms") ? &c->press_ms : &c->reset_ms);
 	} else if (!strcmp(key, "force_off_ms")) {
 		takes = "milliseconds, 4000 to 20000 (ATX boards force off after 4 s)";
-		rc = parse_ms(v, 20000, &c->force_ms);
-		rc = rc ? rc : c->force_ms < 4000 ? -EINVAL : 0;
+		rc = parse_ms(v, 4000, 20000, &c->force_ms);
 	} else if (!strcmp(key, "cycle_off_ms")) {
 		takes = "milliseconds, 0 to 60000";
-		rc = parse_ms(v, 60000, &c->cycle_off_ms);
+		rc = parse_ms(v, 0, 60000, &c->cycle_off_ms);
 	} else if (!strcmp(key, "baud")) {
 		takes = "a standard speed, 1200 to 115200";
-		rc = parse_ms(v, 115200, &c->baud);
-		rc = rc ? rc : okvm_serial_baud_valid(c->baud) ? 0 : -EINVAL;
+		int baud = 0;
+		rc = parse_ms(v, 1200, 115200, &baud);
+		if (!rc && okvm_serial_baud_valid(baud))
+			c->baud = baud;
+		else
+			rc = -EINVAL;
 	} else {
 		snprintf(err, errsz,
 			 "unknown key '%s' (backend, device, power, reset, led, power_ms, "

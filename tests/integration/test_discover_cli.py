@@ -65,11 +65,14 @@ def test_list(hid):
     check("list firmware over hidraw", u["firmware"] == "24081309", u)
     check("list extension device", u["extension"] == [{
         "port_chain": "7-1.4", "id": "0403:6001", "product": "FT232R USB UART",
-        "driver": "ftdi_sio", "node": "/dev/ttyUSB1"}], u["extension"])
+        "driver": "ftdi_sio", "node": "/dev/ttyUSB1",
+        "role": "USB-serial adapter: console + power lines"}], u["extension"])
     check("list switchable device", u["switchable"][0]["node"] == "/dev/sda", u["switchable"])
     rc, out, err = run("mini-kvm-extension", hid, "list")
     check("list text names the extension device",
           rc == 0 and "extension   7-1.4  0403:6001 FT232R USB UART" in out, out)
+    check("list text says what the adapter on the pins is for",
+          "/dev/ttyUSB1  (USB-serial adapter: console + power lines)\n" in out, out)
 
     rc, out, err = run("mini-kvm-foreign-ch340", hid, "list", "--json")
     units = json.loads(out)
