@@ -148,7 +148,7 @@ void cmd_power_help(FILE *out);                        /* okvm power --help */
 /* [power] of the config file (or config), and the adapter it names, else -d emu's virtual one,
    else the one on the unit's extension pins: pc->device set, or an exit code (said). */
 struct power_config;
-int cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc);
+int cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc, bool quiet);
 int cmd_console(struct cli *cli, int argc, char **argv); /* cmd_console.c: serial console */
 void cmd_console_help(FILE *out);
 int cmd_ocr(struct cli *cli, int argc, char **argv); /* cmd_ocr.c: text on the screen */

@@ -180,7 +180,7 @@ find_tty(struct cli *cli, const struct console_opts *o, char **path, int *baud)
 {
 	struct power_config pc;
 	power_config_init(&pc);
-	int rc = cli_power_adapter(cli, o->config, &pc);
+	int rc = cli_power_adapter(cli, o->config, &pc, false);
 	if (!rc) {
 		*path = strdup(pc.device);
 		*baud = pc.baud;

@@ -85,6 +85,10 @@ load_config(const char *config, struct power_config *pc)
 	return CLI_OK;
 }
 
+/* Found nothing: said, unless the caller only looks (okvm serve). */
+static bool quiet;
+#define NOT_FOUND(...) (quiet ? CLI_FAIL : cli_fail(__VA_ARGS__))
+
 /* The adapter on the unit's extension pins: the first tty at the unit's chain + ".4". */
 static int
 find_adapter(struct cli *cli, struct power_config *pc)
@@ -95,8 +99,8 @@ find_adapter(struct cli *cli, struct power_config *pc)
 		if (rc)
 			return rc;
 		if (!cli_emu_pins_tty())
-			return cli_fail("the virtual unit has nothing on its extension pins "
-					"(add --emu-pins usb-serial)");
+			return NOT_FOUND("the virtual unit has nothing on its extension pins "
+					 "(add --emu-pins usb-serial)");
 		pc->device = strdup(cli_emu_pins_tty());
 		pc->modem_socket = strdup(cli_emu_pins_modem_socket());
 		return CLI_OK;
@@ -107,13 +111,13 @@ find_adapter(struct cli *cli, struct power_config *pc)
 	if (rc < 0 || !n) {
 		if (!rc)
 			okvm_discover_free_units(units);
-		return cli_fail("no unit found, so no adapter on its pins (give --adapter "
-				"TTY, or -d emu --emu-pins usb-serial)");
+		return NOT_FOUND("no unit found, so no adapter on its pins (give --adapter "
+				 "TTY, or -d emu --emu-pins usb-serial)");
 	}
 	int i = cli->device ? okvm_discover_match(units, n, cli->device) : 0;
 	if (i < 0) {
 		okvm_discover_free_units(units);
-		return cli_fail("no unit '%s' (okvm list)", cli->device);
+		return NOT_FOUND("no unit '%s' (okvm list)", cli->device);
 	}
 	for (size_t k = 0; k < units[i].n_ext && !pc->device; k++)
 		if (!strncmp(units[i].ext[k].node, "/dev/tty", 8))
@@ -122,9 +126,9 @@ find_adapter(struct cli *cli, struct power_config *pc)
 	snprintf(chain, sizeof(chain), "%s", units[i].port_chain);
 	okvm_discover_free_units(units);
 	if (!pc->device)
-		return cli_fail("no USB-serial adapter on the extension pins of unit %s "
-				"(okvm list shows what is there; --adapter TTY for another one)",
-				chain);
+		return NOT_FOUND("no USB-serial adapter on the extension pins of unit %s "
+				 "(okvm list shows what is there; --adapter TTY for another one)",
+				 chain);
 	return CLI_OK;
 }
 
@@ -184,11 +188,13 @@ run_vbus(struct cli *cli, bool status, enum power_action act, const struct power
 }
 
 int
-cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc)
+cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc, bool look)
 {
 	int rc = load_config(config, pc);
-	if (!rc && !pc->device)
+	quiet = look;
+	if (!rc && !pc->device && pc->backend == POWER_BACKEND_SERIAL)
 		rc = find_adapter(cli, pc);
+	quiet = false;
 	return rc;
 }
 

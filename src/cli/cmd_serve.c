@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "power/power.h"
 #include "okvm/discover.h"
 #include "okvm/chip.h"
 #include "cli/discover-cli.h"
@@ -327,6 +328,20 @@ make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backe
 	return 0;
 }
 
+/* /api/power when there is something to press with: [power] device, the virtual unit's pins,
+ * or an adapter on the unit's extension pins (docs/power.md). A bad [power] is an error. */
+static int
+serve_power(struct cli *cli, const char *config, struct serve *s)
+{
+	struct power_config pc;
+	power_config_init(&pc);
+	int rc = cli_power_adapter(cli, config, &pc, true);
+	if (rc == CLI_OK)
+		serve_set_power(s, &pc);
+	power_config_clear(&pc);
+	return rc == CLI_USAGE ? rc : CLI_OK;
+}
+
 int
 cmd_serve(struct cli *cli, int argc, char **argv)
 {
@@ -368,6 +383,12 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	if (okvm_log_get_level() > OKVM_LOG_NOTICE)
 		okvm_log_set_level(OKVM_LOG_NOTICE);
 	struct serve *s = serve_new(&cfg, &be);
+	if ((rc = serve_power(cli, a.config, s))) {
+		serve_free(s);
+		okvm_unit_free(unit);
+		serve_config_clear(&cfg);
+		return rc;
+	}
 	bool tls = cfg.tls_cert || cfg.tls_self_signed;
 	unsigned logged = cli_errors_logged;
 	rc = serve_start(s);

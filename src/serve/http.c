@@ -45,6 +45,7 @@ enum route {
 	R_SWITCH,
 	R_RELEASE,
 	R_WS,
+	R_POWER,
 };
 
 struct route_def {
@@ -71,6 +72,8 @@ static const struct route_def routes[] = {
 	{ "/api/switch", R_SWITCH, true, SERVE_ROLE_OPERATOR },
 	{ "/api/release", R_RELEASE, true, SERVE_ROLE_OPERATOR },
 	{ "/api/ws", R_WS, false, SERVE_ROLE_VIEWER },
+	{ "/api/power", R_POWER, false,
+	  SERVE_ROLE_VIEWER }, /* GET; POST: operator (power-route.c) */
 };
 
 static const char *
@@ -540,6 +543,7 @@ dispatch(struct conn *c)
 	case R_SWITCH: return do_switch(c);
 	case R_RELEASE: return do_release(c);
 	case R_WS: return http_reply_error(c, 400, "/api/ws is a WebSocket endpoint");
+	case R_POWER: return serve_power_route(c);
 	default: return http_reply_error(c, 404, "not found");
 	}
 }
@@ -647,7 +651,7 @@ http_on_request(struct conn *c, const char *uri)
 				       : do_asset(c, uri);
 	}
 	c->http.route = (int)r->route;
-	if (r->post != c->http.is_post)
+	if (r->post != c->http.is_post && r->route != R_POWER)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
 	if (r->route == R_METRICS && !c->authed && auth_check_metrics_token(s, c->wsi)) {
 		c->authed = true; /* for this request only: the token opens nothing else */

@@ -190,7 +190,8 @@ struct serve {
 	pthread_t auth_thread;
 	bool auth_running, auth_stop;
 	struct login_job *auth_todo, *auth_done;
-	struct okvm_keymap *km; /* the last layout a paste was checked against (input.c) */
+	struct okvm_keymap *km;    /* the last layout a paste was checked against (input.c) */
+	struct serve_power *power; /* /api/power (power-route.c); NULL: no power control */
 };
 
 uint64_t serve_now_us(void);  /* CLOCK_MONOTONIC */
@@ -255,6 +256,12 @@ void ws_broadcast_state(struct serve *s);
 /* Handle one message as text; replies queued on c (which may be NULL for tests). */
 void ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len);
 char *ws_state_json(struct serve *s, struct conn *you);
+/* power-route.c: GET/POST /api/power, "power" in the state; serve_power_free joins a press */
+int serve_power_route(struct conn *c);
+void serve_power_state_json(struct serve *s, cJSON *o);
+void serve_power_free(struct serve *s);
+/* server.c: the state changed (any thread): every WebSocket client gets a state event */
+void serve_notify_state(struct serve *s);
 void ws_queue_text(struct conn *c, const char *text);
 /* input.c: one input message, from the WebSocket (c: the client; replies are queued to it) or
  * from REST (c == NULL; the first error is kept in err). */

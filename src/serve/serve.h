@@ -90,6 +90,10 @@ bool serve_listen_is_loopback(const char *listen);
 struct serve;
 /* Takes ownership of the backend (destroyed by serve_free). cfg is copied. */
 struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be);
+/* Power and reset through /api/power (src/power/power.h): takes over pc's strings (pc is
+ * cleared). Before serve_start. */
+struct power_config;
+void serve_set_power(struct serve *s, struct power_config *pc);
 /* Create the context and listen. Returns 0, -EADDRINUSE, -EACCES (a password is required on a
  * non-loopback address, or a TLS file is unreadable), -ENOENT (no such TLS file), -EINVAL (a
  * TLS file is not PEM, or the key does not match the certificate), -EKEYREJECTED (OpenSSL's

@@ -110,6 +110,12 @@ on_state(void *ud)
 	push_event(ud, &(struct serve_event){ .type = EV_STATE });
 }
 
+void
+serve_notify_state(struct serve *s)
+{
+	push_event(s, &(struct serve_event){ .type = EV_STATE });
+}
+
 static void
 on_typing(size_t done, size_t total, int err, void *ud)
 {
@@ -583,6 +589,7 @@ serve_free(struct serve *s)
 {
 	if (!s)
 		return;
+	serve_power_free(s); /* a press under way ends, its line released */
 	if (s->ctx) {
 		if (s->be.ops->set_notify)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);

@@ -1,0 +1,226 @@
+/*
+ * DESIGN: GET /api/power and POST /api/power?action=on|off|force-off|reset|cycle (docs/api.md),
+ * and "power" in /api/state, on top of src/power/power.c. The server gets the [power] config
+ * (with its adapter found) from `okvm serve` through serve_set_power(); without it both routes
+ * say there is no power control.
+ *
+ * A press lasts up to 5 s and more (cycle), so it runs on a thread of its own ("okvm-power"),
+ * one at a time: a POST while one runs gets 409. GET reads the power LED on the service thread
+ * (a TIOCMGET, or one datagram to the virtual adapter: well under a millisecond) unless a press
+ * holds the adapter, when it answers the last state known. A press that ends pushes a state
+ * event, so WebSocket clients see the new "power" at once.
+ * Threads: the service thread, and the press thread under the lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "lib/thread.h"
+#include "lib/xalloc.h"
+#include "okvm/log.h"
+#include "power/power.h"
+#include "serve/internal.h"
+
+struct serve_power {
+	struct serve *s;
+	struct power_config cfg;
+	pthread_mutex_t lock;
+	bool busy;     /* a press runs */
+	bool joinable; /* worker has been started and not yet joined */
+	pthread_t worker;
+	enum power_action act;
+	enum power_state state; /* the last state read */
+	char last[200];         /* what the last press did */
+	volatile int cancel;
+};
+
+void
+serve_set_power(struct serve *s, struct power_config *pc)
+{
+	struct serve_power *p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->cfg = *pc; /* takes over its strings */
+	memset(pc, 0, sizeof(*pc));
+	pthread_mutex_init(&p->lock, NULL);
+	s->power = p;
+}
+
+void
+serve_power_free(struct serve *s)
+{
+	struct serve_power *p = s->power;
+	if (!p)
+		return;
+	p->cancel = 1; /* a press under way ends now, its line released */
+	if (p->joinable)
+		pthread_join(p->worker, NULL);
+	power_config_clear(&p->cfg);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	s->power = NULL;
+}
+
+/* The LED now, unless a press holds the adapter (then the last known). */
+static enum power_state
+current(struct serve_power *p, char *msg, size_t n)
+{
+	pthread_mutex_lock(&p->lock);
+	bool busy = p->busy;
+	enum power_state st = p->state;
+	pthread_mutex_unlock(&p->lock);
+	if (busy)
+		return st;
+	msg[0] = 0;
+	if (power_status(&p->cfg, &st, msg, n) < 0)
+		st = POWER_UNKNOWN;
+	pthread_mutex_lock(&p->lock);
+	if (!p->busy)
+		p->state = st;
+	pthread_mutex_unlock(&p->lock);
+	return st;
+}
+
+void
+serve_power_state_json(struct serve *s, cJSON *o)
+{
+	struct serve_power *p = s->power;
+	cJSON *j = cJSON_AddObjectToObject(o, "power");
+	cJSON_AddBoolToObject(j, "available", p != NULL);
+	if (!p) {
+		cJSON_AddStringToObject(j, "state", "unknown");
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	cJSON_AddStringToObject(j, "state", power_state_name(p->state));
+	cJSON_AddBoolToObject(j, "busy", p->busy);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *
+press_thread(void *arg)
+{
+	struct serve_power *p = arg;
+	struct power_result r;
+	power_run(&p->cfg, p->act, &p->cancel, &r);
+	okvm_log(OKVM_LOG_NOTICE, "audit: power %s: %s", power_action_name(p->act), r.msg);
+	pthread_mutex_lock(&p->lock);
+	p->busy = false;
+	p->state = r.after;
+	snprintf(p->last, sizeof(p->last), "%s", r.msg);
+	pthread_mutex_unlock(&p->lock);
+	serve_notify_state(p->s);
+	return NULL;
+}
+
+static cJSON *
+power_object(struct serve_power *p, enum power_state st, const char *err)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "state", power_state_name(st));
+	pthread_mutex_lock(&p->lock);
+	cJSON_AddBoolToObject(o, "busy", p->busy);
+	if (p->busy)
+		cJSON_AddStringToObject(o, "pressing", power_action_name(p->act));
+	if (p->last[0])
+		cJSON_AddStringToObject(o, "last", p->last);
+	pthread_mutex_unlock(&p->lock);
+	cJSON_AddStringToObject(o, "backend",
+				p->cfg.backend == POWER_BACKEND_VBUS ? "vbus" : "serial");
+	if (p->cfg.device)
+		cJSON_AddStringToObject(o, "device", p->cfg.device);
+	cJSON_AddBoolToObject(o, "led", p->cfg.led.line != POWER_LINE_NONE);
+	if (err && err[0])
+		cJSON_AddStringToObject(o, "error", err);
+	return o;
+}
+
+static int
+reply(struct conn *c, unsigned status, cJSON *o)
+{
+	char *txt = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	int rc = http_reply_json(c, status, txt);
+	free(txt);
+	return rc;
+}
+
+/* Nothing to press: `on` on a running target, `off` on a stopped one (docs/power.md). */
+static const char *
+needless(enum power_action a, enum power_state st)
+{
+	if (a == POWER_ACT_ON && st == POWER_ON)
+		return "the target is already on (power LED lit): nothing pressed";
+	if ((a == POWER_ACT_OFF || a == POWER_ACT_FORCE_OFF) && st == POWER_OFF)
+		return "the target is already off (power LED dark): nothing pressed";
+	if (a == POWER_ACT_RESET && st == POWER_OFF)
+		return "the target is off (power LED dark): reset does nothing; nothing pressed";
+	return NULL;
+}
+
+static int
+do_post(struct conn *c, struct serve_power *p)
+{
+	char buf[32];
+	const char *arg = lws_get_urlarg_by_name(c->wsi, "action=", buf, sizeof(buf));
+	enum power_action a;
+	if (!arg || power_action_parse(arg, &a) < 0)
+		return http_reply_error(c, 400,
+					"power: action is on, off, force-off, reset or cycle");
+	char msg[200];
+	enum power_state st = current(p, msg, sizeof(msg));
+	pthread_mutex_lock(&p->lock);
+	if (p->busy) {
+		pthread_mutex_unlock(&p->lock);
+		return http_reply_error(c, 409, "power: another press is running; wait for it");
+	}
+	const char *skip = needless(a, st);
+	if (skip) {
+		pthread_mutex_unlock(&p->lock);
+		cJSON *o = power_object(p, st, NULL);
+		cJSON_AddBoolToObject(o, "ok", true);
+		cJSON_AddBoolToObject(o, "done", false);
+		cJSON_AddStringToObject(o, "message", skip);
+		return reply(c, 200, o);
+	}
+	if (p->joinable)
+		pthread_join(p->worker, NULL); /* the last press has ended: busy is false */
+	p->joinable = false;
+	p->busy = true;
+	p->act = a;
+	p->cancel = 0;
+	int rc = thread_start(&p->worker, "okvm-power", press_thread, p);
+	p->joinable = rc == 0;
+	p->busy = rc == 0;
+	pthread_mutex_unlock(&p->lock);
+	if (rc)
+		return http_reply_error(c, 503, "power: cannot start the press");
+	okvm_log(OKVM_LOG_NOTICE, "audit: %s asked for power %s", c->peer, power_action_name(a));
+	serve_notify_state(c->s);
+	cJSON *o = power_object(p, st, NULL);
+	cJSON_AddBoolToObject(o, "ok", true);
+	cJSON_AddBoolToObject(o, "started", true);
+	cJSON_AddStringToObject(o, "action", power_action_name(a));
+	return reply(c, 202, o);
+}
+
+int
+serve_power_route(struct conn *c)
+{
+	struct serve_power *p = c->s->power;
+	if (!p)
+		return http_reply_error(
+			c, c->http.is_post ? 503 : 404,
+			"power: no power control (wire a USB-serial adapter to the "
+			"extension pins, or set [power] in okvm.conf; docs/power.md)");
+	if (c->http.is_post) {
+		if (c->role < SERVE_ROLE_OPERATOR)
+			return http_reply_error(c, 403, "/api/power needs the role operator");
+		return do_post(c, p);
+	}
+	char msg[200];
+	enum power_state st = current(p, msg, sizeof(msg));
+	return reply(c, 200, power_object(p, st, msg));
+}
