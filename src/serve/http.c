@@ -33,6 +33,7 @@ enum route {
 	R_FAVICON,
 	R_ASSET,
 	R_STREAM,
+	R_STREAM_H264,
 	R_SNAPSHOT,
 	R_STATE,
 	R_LAYOUTS,
@@ -60,6 +61,7 @@ static const struct route_def routes[] = {
 	{ "/login", R_LOGIN_PAGE, false, SERVE_ROLE_NONE },
 	{ "/favicon.ico", R_FAVICON, false, SERVE_ROLE_NONE },
 	{ "/stream", R_STREAM, false, SERVE_ROLE_VIEWER },
+	{ "/stream.h264", R_STREAM_H264, false, SERVE_ROLE_VIEWER },
 	{ "/snapshot", R_SNAPSHOT, false, SERVE_ROLE_VIEWER },
 	{ "/api/state", R_STATE, false, SERVE_ROLE_VIEWER },
 	{ "/api/layouts", R_LAYOUTS, false, SERVE_ROLE_VIEWER },
@@ -667,8 +669,13 @@ http_on_request(struct conn *c, const char *uri)
 	}
 	if (c->http.is_post && !auth_origin_ok(c->wsi))
 		return http_reply_error(c, 403, "cross-origin request refused");
-	if (c->http.is_head && (r->route == R_STREAM || r->route == R_SNAPSHOT || r->route == R_WS))
+	if (c->http.is_head && (r->route == R_STREAM || r->route == R_STREAM_H264 ||
+				r->route == R_SNAPSHOT || r->route == R_WS))
 		return http_reply_error(c, 405, "use GET");
+	if (r->route == R_STREAM_H264) {
+		guard_received(s, c->wsi);
+		return stream_begin_h264(c);
+	}
 	if (r->route == R_STREAM || r->route == R_SNAPSHOT) {
 		guard_received(s, c->wsi);
 		return stream_begin(c, r->route == R_SNAPSHOT);

@@ -70,6 +70,8 @@ struct conn_stream {
 	bool in_fan;       /* idle when the newest frame arrived: counted in fan_* */
 	bool failed;       /* a send from stream_on_frame failed: close at the next callback */
 	struct stream_variant *variant; /* ?fps=&q=&width= (variant.c); NULL: the device's frames */
+	bool h264;     /* GET /stream.h264: access units back to back, no multipart */
+	bool need_idr; /* H.264: nothing until the next IDR (new, or fell behind) */
 	char part_hdr[LWS_PRE + 192];
 	size_t part_hdr_len, part_off;
 	uint64_t part_start_us;
@@ -224,6 +226,7 @@ int http_login_reply(struct conn *c, int rc, const char *cookie);
 
 /* stream.c */
 int stream_begin(struct conn *c, bool snapshot);
+int stream_begin_h264(struct conn *c); /* GET /stream.h264 */
 int stream_writeable(struct conn *c);
 int stream_timer(struct conn *c);
 void stream_on_frame(struct serve *s);
@@ -236,15 +239,35 @@ void stream_closed(struct conn *c);
 #define SERVE_VARIANT_MAX_FPS 60
 #define SERVE_VARIANT_MIN_WIDTH 64
 struct stream_variant;
-/* The request's fps=, q=, width= (0 where absent). -EINVAL with a message for a bad value. */
-int variant_parse(struct lws *wsi, int *fps, int *quality, int *width, char *err, size_t n);
+struct variant_key {
+	bool h264;                     /* H.264 access units (h264.c) instead of JPEGs */
+	int fps, quality, width, kbps; /* 0: as the device / the default */
+};
+/* The request's fps=, q=, width= (and kbps= for H.264; 0 where absent) into k (k->h264 set by
+ * the caller). -EINVAL with a message for a bad value. */
+int variant_parse(struct lws *wsi, struct variant_key *k, char *err, size_t n);
 /* Join (or start) the variant of this setting; NULL if its thread could not start. */
-struct stream_variant *variant_get(struct serve *s, int fps, int quality, int width);
+struct stream_variant *variant_get(struct serve *s, const struct variant_key *k);
+/* H.264: make the next picture an IDR (re-encoding the last frame if none comes). */
+void variant_want_idr(struct stream_variant *v);
 void variant_put(struct serve *s, struct stream_variant *v);  /* the last user stops it */
 void variant_feed_all(struct serve *s, struct okvm_frame *f); /* a new device frame */
 struct okvm_frame *variant_newest(struct stream_variant *v);  /* a new reference, or NULL */
 void variant_drain(struct serve *s); /* service thread: new variant frames to their clients */
 void variant_stats(struct serve *s, uint64_t *encoded, uint64_t *dropped, double *encode_ms_max);
+
+/* h264.c: openh264 with low-delay settings; one per H.264 variant, used by its thread only. */
+struct h264_enc;
+struct h264_enc *h264_enc_new(void);
+void h264_enc_free(struct h264_enc *e);
+/* Encode planes from tjDecompressToYUV2 (pad 1, subsampling sub) as one Annex-B access unit
+ * (*out valid until the next call; *len 0 if the encoder skipped the picture). The encoder is
+ * (re)opened when size, rate or bitrate change. */
+int h264_enc_frame(struct h264_enc *e, const uint8_t *yuv, int w, int h, int sub, float fps,
+		   int bitrate_kbps, bool force_idr, uint64_t ts_us, const uint8_t **out,
+		   size_t *len, bool *idr);
+bool h264_au_is_idr(const uint8_t *p, size_t n); /* has an SPS or IDR slice */
+int h264_codec_string(const uint8_t *p, size_t n, char *buf, size_t size); /* "avc1.42C028" */
 
 /* ws.c */
 int ws_filter(struct conn *c); /* before the upgrade: path, Origin, session */
