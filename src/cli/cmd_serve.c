@@ -328,6 +328,15 @@ make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backe
 	return 0;
 }
 
+/* The same backend for other commands that drive a unit as the server does (okvm mcp). */
+int
+cli_serve_backend(struct cli *cli, bool follow_toggle, struct serve_backend *be,
+		  struct okvm_unit **unit)
+{
+	struct serve_config cfg = { .follow_toggle = follow_toggle };
+	return make_backend(cli, &cfg, be, unit);
+}
+
 /* /api/power when there is something to press with: [power] device, the virtual unit's pins,
  * or an adapter on the unit's extension pins (docs/power.md). A bad [power] is an error. */
 static int

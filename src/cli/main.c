@@ -56,6 +56,8 @@ static const struct cli_command commands[] = {
 	  "the target's serial console (adapter on the extension pins; Ctrl-] q leaves)" },
 	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]",
 	  "serve the web KVM (see serve --help)" },
+	{ "mcp", cmd_mcp, "[--ocr-lang LANG] [--type-cps N]",
+	  "MCP server on stdio for AI agents (see mcp --help)" },
 	{ "passwd", cmd_passwd, "[--config FILE] [--user NAME --role ROLE | --user NAME --delete]",
 	  "set a web login password (ROLE: viewer, operator, admin)" },
 	{ "totp", cmd_totp, "[--config FILE] [--user NAME] [--show | --remove]",
@@ -68,6 +70,7 @@ static const struct {
 	void (*print)(FILE *out);
 } long_help[] = {
 	{ "serve", cmd_serve_help },
+	{ "mcp", cmd_mcp_help },
 	{ "type", cmd_type_help },
 	{ "power", cmd_power_help },
 	{ "console", cmd_console_help },
