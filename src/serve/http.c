@@ -46,6 +46,7 @@ enum route {
 	R_SWITCH,
 	R_RELEASE,
 	R_WS,
+	R_MCP,
 	R_POWER,
 };
 
@@ -74,6 +75,7 @@ static const struct route_def routes[] = {
 	{ "/api/switch", R_SWITCH, true, SERVE_ROLE_OPERATOR },
 	{ "/api/release", R_RELEASE, true, SERVE_ROLE_OPERATOR },
 	{ "/api/ws", R_WS, false, SERVE_ROLE_VIEWER },
+	{ "/mcp", R_MCP, true, SERVE_ROLE_OPERATOR }, /* POST; GET and DELETE too (mcp-http.c) */
 	{ "/api/power", R_POWER, false,
 	  SERVE_ROLE_VIEWER }, /* GET; POST: operator (power-route.c) */
 };
@@ -545,6 +547,7 @@ dispatch(struct conn *c)
 	case R_SWITCH: return do_switch(c);
 	case R_RELEASE: return do_release(c);
 	case R_WS: return http_reply_error(c, 400, "/api/ws is a WebSocket endpoint");
+	case R_MCP: return mcp_http_request(c);
 	case R_POWER: return serve_power_route(c);
 	default: return http_reply_error(c, 404, "not found");
 	}
@@ -618,6 +621,7 @@ http_on_request(struct conn *c, const char *uri)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
 	c->http.is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
 	c->http.is_head = !c->http.is_post && method_is(c->wsi, WSI_TOKEN_HEAD_URI);
+	c->http.is_delete = !strcmp(uri, "/mcp") && method_is(c->wsi, WSI_TOKEN_DELETE_URI);
 	char cl[32] = "";
 	lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	bool need = auth_required(s);
@@ -644,7 +648,8 @@ http_on_request(struct conn *c, const char *uri)
 	int rc = check_framing(c, cl);
 	if (rc || c->http.resp)
 		return rc;
-	if (!c->http.is_post && !c->http.is_head && !method_is(c->wsi, WSI_TOKEN_GET_URI))
+	if (!c->http.is_post && !c->http.is_head && !c->http.is_delete &&
+	    !method_is(c->wsi, WSI_TOKEN_GET_URI))
 		return http_reply_error(c, 405, "method not allowed");
 	const struct route_def *r = find_route(c, uri);
 	if (!r) {
@@ -653,8 +658,12 @@ http_on_request(struct conn *c, const char *uri)
 				       : do_asset(c, uri);
 	}
 	c->http.route = (int)r->route;
-	if (r->post != c->http.is_post && r->route != R_POWER)
+	if (r->post != c->http.is_post && r->route != R_MCP && r->route != R_POWER)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
+	if (r->route == R_MCP && !c->authed && mcp_http_token_ok(s, c->wsi)) {
+		c->authed = true; /* an agent's token: /mcp only */
+		c->role = SERVE_ROLE_OPERATOR;
+	}
 	if (r->route == R_METRICS && !c->authed && auth_check_metrics_token(s, c->wsi)) {
 		c->authed = true; /* for this request only: the token opens nothing else */
 		c->role = SERVE_ROLE_ADMIN;
@@ -756,6 +765,7 @@ http_on_writeable(struct conn *c)
 void
 http_on_closed(struct conn *c)
 {
+	mcp_http_closed(c);
 	state_unwait(c);
 	reset_response(c);
 }

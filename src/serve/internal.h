@@ -31,6 +31,8 @@ struct ws_msg {
 
 struct login_job;
 struct okvm_keymap;
+struct mcp_job;
+struct mcp_http;
 
 /* The last SERVE_LAT_RING latency samples, for the quantiles of /metrics. */
 struct lat_ring {
@@ -53,6 +55,8 @@ struct conn_http {
 	char *body_mem;
 	struct okvm_frame *body_frame;
 	struct login_job *login_job; /* POST /api/login whose password is being checked */
+	bool is_delete;              /* DELETE (/mcp only) */
+	struct mcp_job *mcp_job;     /* POST /mcp being worked on (mcp-http.c) */
 	const uint8_t *body_ptr;
 	size_t body_size, body_off;
 };
@@ -193,7 +197,9 @@ struct serve {
 	bool auth_running, auth_stop;
 	struct login_job *auth_todo, *auth_done;
 	struct okvm_keymap *km;    /* the last layout a paste was checked against (input.c) */
+	struct mcp_http *mcp;      /* MCP over HTTP (mcp-http.c); NULL until the first /mcp */
 	struct serve_power *power; /* /api/power (power-route.c); NULL: no power control */
+	unsigned mcp_want;         /* MCP tool calls that want frames now */
 };
 
 uint64_t serve_now_us(void);  /* CLOCK_MONOTONIC */
@@ -351,6 +357,13 @@ void auth_free(struct serve *s);  /* after it */
 void auth_logout(struct serve *s, struct lws *wsi);
 bool auth_origin_ok(struct lws *wsi);
 int auth_login_retry_after(struct serve *s, const char *peer); /* seconds, 0 = allowed */
+
+/* mcp-http.c: MCP at /mcp (streamable HTTP). */
+int mcp_http_request(struct conn *c); /* POST (body in), GET, DELETE */
+void mcp_http_closed(struct conn *c); /* the client left: cancel its job */
+void mcp_http_drain(struct serve *s); /* calls and finished jobs (service thread) */
+void mcp_http_stop(struct serve *s);  /* before the lws context goes */
+bool mcp_http_token_ok(struct serve *s, struct lws *wsi); /* Authorization: Bearer [mcp] token */
 
 /* metrics.c */
 char *metrics_text(struct serve *s);

@@ -124,11 +124,11 @@ stream_begin(struct conn *c, bool snapshot)
 	struct serve *s = c->s;
 	if (snapshot)
 		return snapshot_begin(c);
-	int fps, q, width;
+	struct variant_key k = { 0 };
 	char err[160];
-	if (variant_parse(c->wsi, &fps, &q, &width, err, sizeof(err)))
+	if (variant_parse(c->wsi, &k, err, sizeof(err)))
 		return http_reply_error(c, 400, err);
-	if ((fps || q || width) && !(c->stream.variant = variant_get(s, fps, q, width)))
+	if ((k.fps || k.quality || k.width) && !(c->stream.variant = variant_get(s, &k)))
 		return http_reply_error(c, 503, "could not start a reduced stream");
 	/* Open-ended: no Content-Length; the body starts with the first boundary. */
 	const char *txt = "HTTP/1.1 200 OK\r\n"
@@ -150,6 +150,39 @@ stream_begin(struct conn *c, bool snapshot)
 	s->nstreams++;
 	serve_update_want(s);
 	okvm_log(OKVM_LOG_INFO, "serve: stream client %u from %s", c->id, c->peer);
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int
+stream_begin_h264(struct conn *c)
+{
+	struct serve *s = c->s;
+	struct variant_key k = { .h264 = true };
+	char err[160];
+	if (variant_parse(c->wsi, &k, err, sizeof(err)))
+		return http_reply_error(c, 400, err);
+	if (!(c->stream.variant = variant_get(s, &k)))
+		return http_reply_error(c, 503, "could not start the H.264 encoder");
+	const char *txt = "HTTP/1.1 200 OK\r\n"
+			  "Content-Type: video/h264\r\n"
+			  "Cache-Control: no-store, no-cache, must-revalidate, max-age=0\r\n"
+			  "X-Content-Type-Options: nosniff\r\n"
+			  "Connection: close\r\n\r\n";
+	size_t n = strlen(txt);
+	c->http.resp = xmalloc(LWS_PRE + n);
+	memcpy(c->http.resp + LWS_PRE, txt, n);
+	c->http.resp_len = n;
+	c->http.resp_off = 0;
+	c->kind = CONN_STREAM;
+	c->stream.h264 = true;
+	c->stream.need_idr = true;
+	c->stream.phase = PART_IDLE;
+	c->stream.fps_window_start_us = serve_now_us();
+	serve_list_add(&s->streams, c);
+	s->nstreams++;
+	serve_update_want(s);
+	okvm_log(OKVM_LOG_INFO, "serve: H.264 stream client %u from %s", c->id, c->peer);
 	lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -286,16 +319,34 @@ start_part(struct conn *c)
 		c->stream.waiting = true;
 		return false;
 	}
+	if (c->stream.h264) {
+		/* A viewer decodes from an IDR on, and cannot skip a picture: after a gap it waits
+		 * for the next IDR (and asks for one). */
+		if (!c->stream.need_idr && c->stream.last_seq && f->seq != c->stream.last_seq + 1) {
+			c->stream.need_idr = true;
+			c->stream.frames_skipped += f->seq - c->stream.last_seq - 1;
+		}
+		if (c->stream.need_idr && !h264_au_is_idr(f->data, f->size)) {
+			variant_want_idr(c->stream.variant);
+			c->stream.last_seq = f->seq; /* wait for a newer one */
+			conn_unref(c, f);
+			c->stream.waiting = true;
+			return false;
+		}
+		c->stream.need_idr = false;
+	}
 	if (!c->stream.variant && c->stream.last_seq && f->seq > c->stream.last_seq + 1)
 		c->stream.frames_skipped += f->seq - c->stream.last_seq - 1;
 	c->stream.cur = f;
 	/* Latency counts only from a notify this client was waiting for (not a backlog). */
 	c->stream.ready_us = c->stream.waiting ? atomic_load(&s->frame_ready_us) : 0;
 	c->stream.waiting = false;
-	int n = snprintf(c->stream.part_hdr + LWS_PRE, sizeof(c->stream.part_hdr) - LWS_PRE,
-			 "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
-			 "X-Timestamp: %" PRIu64 ".%06" PRIu64 "\r\n\r\n",
-			 f->size, f->ts_us / 1000000u, f->ts_us % 1000000u);
+	int n = c->stream.h264 ? 0 /* raw Annex-B: access units back to back */
+			       : snprintf(c->stream.part_hdr + LWS_PRE,
+					  sizeof(c->stream.part_hdr) - LWS_PRE,
+					  "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+					  "X-Timestamp: %" PRIu64 ".%06" PRIu64 "\r\n\r\n",
+					  f->size, f->ts_us / 1000000u, f->ts_us % 1000000u);
 	c->stream.part_hdr_len = (size_t)n;
 	c->stream.part_off = 0;
 	c->stream.part_start_us = serve_now_us();
@@ -337,7 +388,8 @@ finish_part(struct conn *c)
 static int
 send_direct(struct conn *c)
 {
-	size_t hl = c->stream.part_hdr_len, bl = c->stream.cur->size, tl = sizeof(part_trailer) - 1;
+	size_t hl = c->stream.part_hdr_len, bl = c->stream.cur->size;
+	size_t tl = c->stream.h264 ? 0 : sizeof(part_trailer) - 1;
 	size_t off = c->stream.part_off;
 	struct iovec iov[3];
 	int k = 0;
@@ -367,7 +419,8 @@ write_step(struct conn *c)
 {
 	struct lws *wsi = c->wsi;
 	if (c->stream.phase == PART_HEADER) {
-		if (lws_write(wsi, (unsigned char *)c->stream.part_hdr + LWS_PRE,
+		if (c->stream.part_hdr_len &&
+		    lws_write(wsi, (unsigned char *)c->stream.part_hdr + LWS_PRE,
 			      c->stream.part_hdr_len, LWS_WRITE_HTTP) < 0)
 			return -1;
 		c->stream.phase = PART_BODY;
@@ -380,7 +433,8 @@ write_step(struct conn *c)
 			return -1;
 		c->stream.part_off += n;
 		if (c->stream.part_off == c->stream.cur->size) {
-			if (lws_write(wsi, (unsigned char *)part_trailer, sizeof(part_trailer) - 1,
+			if (!c->stream.h264 &&
+			    lws_write(wsi, (unsigned char *)part_trailer, sizeof(part_trailer) - 1,
 				      LWS_WRITE_HTTP) < 0)
 				return -1;
 			finish_part(c);

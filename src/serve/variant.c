@@ -28,7 +28,8 @@
 
 struct stream_variant {
 	struct serve *s;
-	int fps, quality, width; /* 0: as the device (no limit, no re-encoding, its width) */
+	struct variant_key key; /* fps, quality, width 0: as the device (no limit, no
+				   re-encoding, its width); h264: H.264 at key.kbps (0: by size) */
 	unsigned users;
 	struct stream_variant *next;
 	/* service thread only */
@@ -39,10 +40,12 @@ struct stream_variant {
 	/* lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct okvm_frame *in;  /* newest device frame not yet encoded */
-	struct okvm_frame *out; /* newest result */
+	struct okvm_frame *in;   /* newest device frame not yet encoded */
+	struct okvm_frame *last; /* the last device frame fed (H.264: re-encoded for an IDR) */
+	struct okvm_frame *out;  /* newest result */
 	uint64_t out_seq;
 	bool stop;
+	bool want_idr; /* H.264: the next picture is an IDR (a viewer joined or fell behind) */
 	uint64_t encoded, dropped, errors;
 	double encode_ms;
 	/* the variant's thread only */
@@ -50,6 +53,7 @@ struct stream_variant {
 	tjhandle dec, enc;
 	uint8_t *yuv;
 	size_t yuv_cap;
+	struct h264_enc *h264;
 };
 
 /* The largest scale turbojpeg decodes to whose width is at most want (1/1 if want is 0 or at
@@ -77,6 +81,44 @@ pick_scale(int w, int want)
 	return best;
 }
 
+/* The picture in v->yuv as one H.264 access unit; NULL if the encoder skipped it or failed. */
+static struct okvm_frame *
+encode_h264(struct stream_variant *v, const struct okvm_frame *src, int w, int h, int sub)
+{
+	pthread_mutex_lock(&v->lock);
+	bool idr = v->want_idr;
+	v->want_idr = false;
+	pthread_mutex_unlock(&v->lock);
+	float fps = v->key.fps ? (float)v->key.fps : 30.0f;
+	int kbps = v->key.kbps;
+	if (!kbps) { /* about 0.04 bit per pixel and frame: 2.5 Mbit/s at 1080p30 */
+		kbps = (int)((double)w * h * fps * 0.04 / 1000);
+		kbps = kbps < 200 ? 200 : kbps;
+	}
+	const uint8_t *au;
+	size_t len;
+	bool is_idr;
+	int rc = h264_enc_frame(v->h264, v->yuv, w, h, sub, fps, kbps, idr, src->ts_us, &au, &len,
+				&is_idr);
+	if (rc || !len) {
+		if (rc && idr) { /* try again with the next frame */
+			pthread_mutex_lock(&v->lock);
+			v->want_idr = true;
+			pthread_mutex_unlock(&v->lock);
+		}
+		return NULL;
+	}
+	struct okvm_frame *f = frame_pool_alloc(v->pool, len);
+	size_t room;
+	memcpy(okvm_frame_buffer(f, &room), au, len);
+	f->size = len;
+	f->width = w & ~1;
+	f->height = h & ~1;
+	f->ts_us = src->ts_us;
+	f->placeholder = src->placeholder;
+	return f;
+}
+
 /* Re-encode one device frame. Returns the new frame or NULL (the JPEG did not decode). */
 static struct okvm_frame *
 encode(struct stream_variant *v, const struct okvm_frame *src)
@@ -84,7 +126,7 @@ encode(struct stream_variant *v, const struct okvm_frame *src)
 	int w, h, sub, cs;
 	if (tjDecompressHeader3(v->dec, src->data, (unsigned long)src->size, &w, &h, &sub, &cs))
 		return NULL;
-	tjscalingfactor sf = pick_scale(w, v->width);
+	tjscalingfactor sf = pick_scale(w, v->key.width);
 	int sw = TJSCALED(w, sf), sh = TJSCALED(h, sf);
 	unsigned long ysz = tjBufSizeYUV2(sw, 1, sh, sub);
 	if (ysz == (unsigned long)-1)
@@ -98,12 +140,14 @@ encode(struct stream_variant *v, const struct okvm_frame *src)
 			       TJFLAG_FASTDCT | TJFLAG_FASTUPSAMPLE) &&
 	    tjGetErrorCode(v->dec) == TJERR_FATAL)
 		return NULL;
+	if (v->key.h264)
+		return encode_h264(v, src, sw, sh, sub);
 	unsigned long cap = tjBufSize(sw, sh, sub);
 	struct okvm_frame *f = frame_pool_alloc(v->pool, cap);
 	size_t room;
 	unsigned char *buf = okvm_frame_buffer(f, &room);
 	unsigned long len = room;
-	int q = v->quality ? v->quality : SERVE_VARIANT_DEFAULT_Q;
+	int q = v->key.quality ? v->key.quality : SERVE_VARIANT_DEFAULT_Q;
 	if (tjCompressFromYUV(v->enc, v->yuv, sw, 1, sh, sub, &buf, &len, q,
 			      TJFLAG_NOREALLOC | TJFLAG_FASTDCT)) {
 		okvm_frame_unref(f);
@@ -137,7 +181,7 @@ variant_thread(void *arg)
 		okvm_frame_unref(src);
 		pthread_mutex_lock(&v->lock);
 		if (!f) {
-			v->errors++;
+			v->errors += !v->key.h264;
 			continue;
 		}
 		f->seq = ++v->out_seq;
@@ -155,7 +199,7 @@ variant_thread(void *arg)
 }
 
 int
-variant_parse(struct lws *wsi, int *fps, int *quality, int *width, char *err, size_t n)
+variant_parse(struct lws *wsi, struct variant_key *k, char *err, size_t n)
 {
 	static const struct {
 		const char *name;
@@ -165,9 +209,11 @@ variant_parse(struct lws *wsi, int *fps, int *quality, int *width, char *err, si
 		{ "fps=", 1, SERVE_VARIANT_MAX_FPS, "frames per second" },
 		{ "q=", 1, 100, "JPEG quality" },
 		{ "width=", SERVE_VARIANT_MIN_WIDTH, 16384, "width in pixels" },
+		{ "kbps=", 100, 100000, "H.264 bitrate in kbit/s" },
 	};
-	int *out[] = { fps, quality, width };
-	for (size_t i = 0; i < 3; i++) {
+	int *out[] = { &k->fps, &k->quality, &k->width, &k->kbps };
+	size_t nargs = k->h264 ? 4 : 3;
+	for (size_t i = 0; i < nargs; i++) {
 		char buf[48];
 		*out[i] = 0;
 		/* lws returns the value, after the name, inside buf */
@@ -184,29 +230,36 @@ variant_parse(struct lws *wsi, int *fps, int *quality, int *width, char *err, si
 		}
 		*out[i] = (int)x;
 	}
+	if (k->h264 && k->quality) {
+		snprintf(err, n, "q= is for MJPEG; an H.264 stream takes kbps= (100-100000)");
+		return -EINVAL;
+	}
 	return 0;
 }
 
 struct stream_variant *
-variant_get(struct serve *s, int fps, int quality, int width)
+variant_get(struct serve *s, const struct variant_key *k)
 {
 	for (struct stream_variant *v = s->variants; v; v = v->next)
-		if (v->fps == fps && v->quality == quality && v->width == width) {
+		if (v->key.h264 == k->h264 && v->key.fps == k->fps &&
+		    v->key.quality == k->quality && v->key.width == k->width &&
+		    v->key.kbps == k->kbps) {
 			v->users++;
 			return v;
 		}
 	struct stream_variant *v = xcalloc(1, sizeof(*v));
 	v->s = s;
-	v->fps = fps;
-	v->quality = quality;
-	v->width = width;
+	v->key = *k;
 	v->users = 1;
+	v->want_idr = true;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
-	if (quality || width) {
+	if (k->quality || k->width || k->h264) {
 		v->pool = frame_pool_new();
 		v->dec = tjInitDecompress();
 		v->enc = tjInitCompress();
+		if (k->h264)
+			v->h264 = h264_enc_new();
 		if (!v->dec || !v->enc ||
 		    pthread_create(&v->thread, NULL, variant_thread, v) != 0) {
 			okvm_log(OKVM_LOG_ERROR, "serve: could not start a stream variant");
@@ -214,6 +267,7 @@ variant_get(struct serve *s, int fps, int quality, int width)
 				tjDestroy(v->dec);
 			if (v->enc)
 				tjDestroy(v->enc);
+			h264_enc_free(v->h264);
 			frame_pool_unref(v->pool);
 			pthread_mutex_destroy(&v->lock);
 			pthread_cond_destroy(&v->cond);
@@ -225,8 +279,8 @@ variant_get(struct serve *s, int fps, int quality, int width)
 	v->next = s->variants;
 	s->variants = v;
 	s->nvariants++;
-	okvm_log(OKVM_LOG_INFO, "serve: stream variant fps=%d q=%d width=%d started", fps, quality,
-		 width);
+	okvm_log(OKVM_LOG_INFO, "serve: stream variant %s fps=%d q=%d width=%d kbps=%d started",
+		 k->h264 ? "h264" : "mjpeg", k->fps, k->quality, k->width, k->kbps);
 	return v;
 }
 
@@ -249,15 +303,19 @@ variant_put(struct serve *s, struct stream_variant *v)
 		pthread_join(v->thread, NULL);
 		tjDestroy(v->dec);
 		tjDestroy(v->enc);
+		h264_enc_free(v->h264);
 		free(v->yuv);
 	}
 	okvm_frame_unref(v->in);
+	okvm_frame_unref(v->last);
 	okvm_frame_unref(v->out);
 	frame_pool_unref(v->pool);
 	pthread_mutex_destroy(&v->lock);
 	pthread_cond_destroy(&v->cond);
-	okvm_log(OKVM_LOG_INFO, "serve: stream variant fps=%d q=%d width=%d stopped (%llu encoded)",
-		 v->fps, v->quality, v->width, (unsigned long long)v->encoded);
+	okvm_log(OKVM_LOG_INFO,
+		 "serve: stream variant %s fps=%d q=%d width=%d stopped (%llu encoded)",
+		 v->key.h264 ? "h264" : "mjpeg", v->key.fps, v->key.quality, v->key.width,
+		 (unsigned long long)v->encoded);
 	free(v);
 }
 
@@ -266,8 +324,8 @@ variant_put(struct serve *s, struct stream_variant *v)
 static void
 feed(struct stream_variant *v, struct okvm_frame *f)
 {
-	if (v->fps) {
-		uint64_t interval = 1000000u / (unsigned)v->fps;
+	if (v->key.fps) {
+		uint64_t interval = 1000000u / (unsigned)v->key.fps;
 		/* 5 ms of slack: capture timestamps jitter around the source's own interval. */
 		if (v->next_due_us && f->ts_us + 5000 < v->next_due_us)
 			return;
@@ -280,6 +338,8 @@ feed(struct stream_variant *v, struct okvm_frame *f)
 			v->dropped++;
 		okvm_frame_unref(v->in);
 		v->in = okvm_frame_ref(f);
+		okvm_frame_unref(v->last);
+		v->last = okvm_frame_ref(f);
 		pthread_cond_signal(&v->cond);
 	} else {
 		okvm_frame_unref(v->out);
@@ -297,6 +357,21 @@ variant_feed_all(struct serve *s, struct okvm_frame *f)
 		return;
 	for (struct stream_variant *v = s->variants; v; v = v->next)
 		feed(v, f);
+}
+
+void
+variant_want_idr(struct stream_variant *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (!v->want_idr) {
+		v->want_idr = true;
+		/* A still screen sends no new frame: encode the last one again. */
+		if (!v->in && v->last) {
+			v->in = okvm_frame_ref(v->last);
+			pthread_cond_signal(&v->cond);
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
 }
 
 struct okvm_frame *
