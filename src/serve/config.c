@@ -88,6 +88,7 @@ serve_config_clear(struct serve_config *cfg)
 	free(cfg->layout);
 	free(cfg->config_path);
 	free_secret(cfg->metrics_token);
+	free_secret(cfg->mcp_token);
 	free_secret(cfg->totp_secret);
 	for (unsigned i = 0; i < cfg->nserver_names; i++)
 		free(cfg->server_names[i]);
@@ -108,6 +109,7 @@ serve_config_copy(struct serve_config *dst, const struct serve_config *src)
 	dst->layout = xstrdup_or_null(src->layout);
 	dst->config_path = xstrdup_or_null(src->config_path);
 	dst->metrics_token = xstrdup_or_null(src->metrics_token);
+	dst->mcp_token = xstrdup_or_null(src->mcp_token);
 	dst->totp_secret = xstrdup_or_null(src->totp_secret);
 	for (unsigned i = 0; i < src->nserver_names; i++)
 		dst->server_names[i] = xstrdup_or_null(src->server_names[i]);
@@ -385,6 +387,13 @@ on_ini(void *ud, const char *section, const char *name, const char *value)
 		return set_key(ps, name, value);
 	if (!strncmp(section, "user.", 5))
 		return set_user_key(ps, section + 5, name, value);
+	if (!strcmp(section, "mcp")) { /* MCP over HTTP (docs/automation.md, "MCP") */
+		if (strcmp(name, "token"))
+			return bad(ps, "unknown key '%.60s' in [mcp] (token)", name);
+		return (strlen(value) >= 16 && strlen(value) <= 256 && !strpbrk(value, " \t") &&
+			set_str(&ps->cfg->mcp_token, value)) ||
+		       bad(ps, "[mcp] token: 16 to 256 characters, no spaces");
+	}
 	return 1; /* other sections belong to other commands */
 }
 
@@ -515,7 +524,8 @@ check_users(struct serve_config *cfg, const char *path, const char *text)
 static bool
 holds_secrets(const struct serve_config *cfg)
 {
-	return cfg->password_hash || cfg->totp_secret || cfg->metrics_token || cfg->nusers;
+	return cfg->password_hash || cfg->totp_secret || cfg->metrics_token || cfg->mcp_token ||
+	       cfg->nusers;
 }
 
 /* Other users may neither read a file with secrets nor write any config (they could set the

@@ -51,6 +51,7 @@ struct serve_config {
 	int login_lockout_s;    /* first lockout; doubles each time */
 	char *config_path;      /* the file it came from, or NULL */
 	char *metrics_token; /* opens GET /metrics as "Authorization: Bearer ..." (>= 16 chars) */
+	char *mcp_token;     /* [mcp] token: opens /mcp as "Authorization: Bearer ..." */
 	char *totp_secret;   /* [serve] totp: the second factor of the "admin" user above */
 	enum serve_auth_mode auth_mode;
 	/* Host names (besides loopback names and IP literals) that requests may carry in Host:

@@ -71,7 +71,7 @@ serve_list_del(struct conn **head, struct conn *c)
 void
 serve_update_want(struct serve *s)
 {
-	bool want = s->nstreams > 0 || s->nsockets > 0 || s->nstate_waiters > 0;
+	bool want = s->nstreams > 0 || s->nsockets > 0 || s->nstate_waiters > 0 || s->mcp_want > 0;
 	if (want != s->wanting && s->be.ops->want_frames)
 		s->be.ops->want_frames(s->be.ud, want);
 	s->wanting = want;
@@ -168,6 +168,7 @@ static void
 drain_events(struct serve *s)
 {
 	auth_drain(s);
+	mcp_http_drain(s);
 	uint64_t n = atomic_load(&s->frame_notifies);
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
@@ -595,7 +596,8 @@ serve_free(struct serve *s)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);
 		for (struct conn *c = s->sockets; c; c = c->next)
 			input_release_client(s, c);
-		auth_stop(s); /* it wakes the context: stop it first */
+		mcp_http_stop(s); /* its jobs use the backend: before it goes */
+		auth_stop(s);     /* it wakes the context: stop it first */
 		lws_context_destroy(s->ctx);
 	}
 	auth_free(s);
