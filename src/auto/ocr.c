@@ -314,45 +314,267 @@ append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 	(*buf)[*len] = 0;
 }
 
+/*
+ * Tesseract's words are rebuilt from its symbols, because its spaces go wrong in the way of
+ * screens: in monospaced text it drops the space around one-character words ("0 1 2" becomes
+ * "012"), splits a word at an underscore ("x86 _64") and drops most underscores between words
+ * ("PREEMPT DYNAMIC"). So within a line, an ink gap between two symbols wider than SPLIT_GAP
+ * character cells (the median advance in the picture) is a space, one narrower than JOIN_GAP is
+ * none, and between those tesseract decides; a gap of at least 0.8 cells crossed by a dark
+ * horizontal stroke below the baseline is underscores, one per cell it spans. In monospaced text
+ * the ink gap of a space is over 1.1 cells and that of no space under 0.9; proportional text
+ * keeps tesseract's spaces, its word gaps lying between the two limits.
+ */
+#define SPLIT_GAP 1.0
+#define JOIN_GAP 0.25
+
+struct sym {
+	char text[16];
+	int l, t, r, b;           /* tesseract pixels */
+	bool word, line;          /* tesseract starts a word, a line here */
+	float conf;               /* of tesseract's word */
+	int line_t, line_b, base; /* its line's box top and bottom, baseline at the symbol */
+};
+
+/* Otsu's threshold of the prepared picture: below it is ink. */
+static int
+ink_level(const uint8_t *px, size_t n)
+{
+	size_t hist[256] = { 0 };
+	for (size_t i = 0; i < n; i++)
+		hist[px[i]]++;
+	double sum = 0, sb = 0, wb = 0, best = -1;
+	for (int i = 0; i < 256; i++)
+		sum += (double)i * (double)hist[i];
+	int level = 128;
+	for (int i = 0; i < 256; i++) {
+		wb += (double)hist[i];
+		if (wb == 0)
+			continue;
+		double wf = (double)n - wb;
+		if (wf == 0)
+			break;
+		sb += (double)i * (double)hist[i];
+		double mb = sb / wb, mf = (sum - sb) / wf;
+		double between = wb * wf * (mb - mf) * (mb - mf);
+		if (between > best) {
+			best = between;
+			level = i;
+		}
+	}
+	return level;
+}
+
+/*
+ * The ink gap between symbols a and b of a line: the widest run of columns between their
+ * centres with no ink from the line's top down to the baseline (so an underscore does not close
+ * it); its first column in *x0. Symbols' own boxes are rough (tesseract estimates them from its
+ * network's steps), their centres are good.
+ */
+static int
+ink_gap(const struct auto_ocr *o, int bw, int bh, int level, const struct sym *a,
+	const struct sym *b, int *x0)
+{
+	int ca = (a->l + a->r) / 2, cb = (b->l + b->r) / 2;
+	/* an underscore's ink is all below the baseline: next to one, count it */
+	bool under = !strcmp(a->text, "_") || !strcmp(b->text, "_");
+	int low = under ? a->line_b : a->base;
+	int top = a->line_t < 0 ? 0 : a->line_t, bot = low < bh ? low : bh - 1;
+	int best = 0, run = 0;
+	*x0 = ca;
+	for (int x = ca + 1; x < cb && x < bw; x++) {
+		bool ink = false;
+		for (int y = top; y < bot && !ink; y++)
+			ink = o->big[(size_t)y * (size_t)bw + (size_t)x] < level;
+		run = ink ? 0 : run + 1;
+		if (run > best) {
+			best = run;
+			*x0 = x - run + 1;
+		}
+	}
+	return best;
+}
+
+/* How many underscores the gap [x0, x0 + w) below the baseline holds: 0 unless one row there
+ * is ink over nearly all of it. cell: the width of one character, tesseract pixels. */
+static int
+underscores(const struct auto_ocr *o, int bw, int bh, int level, const struct sym *a, int x0, int w,
+	    double cell)
+{
+	int h = a->line_b - a->line_t;
+	if (w < 0.8 * cell || h <= 0)
+		return 0; /* narrower than the space between two letters */
+	int y0 = a->base, y1 = a->base + (int)(0.45 * h);
+	if (y0 < 0)
+		y0 = 0;
+	if (y1 >= bh)
+		y1 = bh - 1;
+	for (int y = y0; y <= y1; y++) {
+		const uint8_t *row = o->big + (size_t)y * (size_t)bw;
+		int dark = 0;
+		for (int x = x0; x < x0 + w && x < bw; x++)
+			dark += row[x] < level;
+		if (dark * 4 >= w * 3) {
+			int n = (int)((double)w / cell + 0.5);
+			return n < 1 ? 1 : n > 64 ? 64 : n;
+		}
+	}
+	return 0;
+}
+
+static void
+add_word(struct auto_ocr_result *out, size_t *cap, const struct auto_rect *r, const char *text,
+	 int l, int t, int rr, int bb, float conf)
+{
+	if (out->n_words == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		out->words = xrealloc(out->words, *cap * sizeof(*out->words));
+	}
+	struct auto_ocr_word *w = &out->words[out->n_words++];
+	w->text = xstrdup(text);
+	w->box.x = r->x + l / SCALE;
+	w->box.y = r->y + t / SCALE;
+	w->box.w = (rr + SCALE - 1) / SCALE - l / SCALE;
+	w->box.h = (bb + SCALE - 1) / SCALE - t / SCALE;
+	w->conf = conf < 0 ? 0 : conf;
+}
+
+/* The symbols of the last recognition, in reading order; *n of them. */
+static struct sym *
+symbols(struct auto_ocr *o, size_t *n)
+{
+	size_t cap = 0;
+	struct sym *s = NULL;
+	*n = 0;
+	TessResultIterator *ri = TessBaseAPIGetIterator(o->api);
+	if (!ri)
+		return NULL;
+	TessPageIterator *pi = TessResultIteratorGetPageIterator(ri);
+	int lt = 0, lb = 0, bx1 = 0, by1 = 0, bx2 = 1, by2 = 0;
+	float conf = 0;
+	bool line = true;
+	do {
+		if (TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE)) {
+			int l, r;
+			line = true;
+			if (!TessPageIteratorBoundingBox(pi, RIL_TEXTLINE, &l, &lt, &r, &lb) ||
+			    !TessPageIteratorBaseline(pi, RIL_TEXTLINE, &bx1, &by1, &bx2, &by2))
+				bx2 = bx1 + 1, by1 = by2 = lb;
+			if (bx2 == bx1)
+				bx2 = bx1 + 1;
+		}
+		bool word = TessPageIteratorIsAtBeginningOf(pi, RIL_WORD);
+		if (word)
+			conf = TessResultIteratorConfidence(ri, RIL_WORD);
+		char *t = TessResultIteratorGetUTF8Text(ri, RIL_SYMBOL);
+		int l, tp, r, b;
+		if (t && *t && strlen(t) < sizeof(s->text) &&
+		    TessPageIteratorBoundingBox(pi, RIL_SYMBOL, &l, &tp, &r, &b)) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 256;
+				s = xrealloc(s, cap * sizeof(*s));
+			}
+			struct sym *y = &s[(*n)++];
+			snprintf(y->text, sizeof(y->text), "%s", t);
+			y->l = l, y->t = tp, y->r = r, y->b = b;
+			y->word = word || line;
+			y->line = line;
+			y->conf = conf;
+			y->line_t = lt;
+			y->line_b = lb;
+			y->base = by1 + (by2 - by1) * (l - bx1) / (bx2 - bx1);
+			line = false;
+		}
+		TessDeleteText(t);
+	} while (TessResultIteratorNext(ri, RIL_SYMBOL));
+	TessResultIteratorDelete(ri);
+	return s;
+}
+
+/* The width of a character cell: the median advance of neighbours in tesseract's words. */
+static double
+cell_width(const struct sym *s, size_t n)
+{
+	size_t m = 0, cap = n ? n : 1;
+	int *adv = xmalloc(cap * sizeof(*adv));
+	for (size_t i = 1; i < n; i++)
+		if (!s[i].word && s[i].l > s[i - 1].l)
+			adv[m++] = s[i].l - s[i - 1].l;
+	double cell = 0;
+	if (m) {
+		for (size_t i = 1; i < m; i++) /* insertion sort: m is a screenful at most */
+			for (size_t j = i; j > 0 && adv[j - 1] > adv[j]; j--) {
+				int t = adv[j];
+				adv[j] = adv[j - 1];
+				adv[j - 1] = t;
+			}
+		cell = adv[m / 2];
+	}
+	free(adv);
+	return cell > 0 ? cell : 10.0 * SCALE;
+}
+
 /* Words, their boxes in frame pixels, and the text: words of a line joined by a space, lines by
  * '\n' (tesseract's own text adds blank lines between blocks). */
 static void
-collect(struct auto_ocr *o, const struct auto_rect *r, struct auto_ocr_result *out)
+collect(struct auto_ocr *o, const struct auto_rect *r, int bw, int bh, struct auto_ocr_result *out)
 {
-	size_t cap = 0, tlen = 0, tcap = 0;
+	size_t n, cap = 0, tlen = 0, tcap = 0;
 	out->text = xstrdup("");
-	TessResultIterator *ri = TessBaseAPIGetIterator(o->api);
-	if (!ri)
+	struct sym *s = symbols(o, &n);
+	if (!n) {
+		free(s);
 		return;
-	TessPageIterator *pi = TessResultIteratorGetPageIterator(ri);
-	do {
-		char *word = TessResultIteratorGetUTF8Text(ri, RIL_WORD);
-		int l, t, rr, bb;
-		if (!word || !*word ||
-		    !TessPageIteratorBoundingBox(pi, RIL_WORD, &l, &t, &rr, &bb)) {
-			TessDeleteText(word);
-			continue;
+	}
+	double cell = cell_width(s, n);
+	int level = ink_level(o->big, (size_t)bw * (size_t)bh);
+	char word[1024];
+	size_t wl = 0;
+	int wl_l = 0, wl_t = 0, wl_r = 0, wl_b = 0;
+	float wconf = 100;
+	for (size_t i = 0; i <= n; i++) {
+		bool start = i == n || s[i].line;
+		int under = 0;
+		if (!start) {
+			int x0, gap = ink_gap(o, bw, bh, level, &s[i - 1], &s[i], &x0);
+			start = s[i].word;
+			if (gap > SPLIT_GAP * cell)
+				start = true;
+			else if (gap < JOIN_GAP * cell)
+				start = false;
+			if (strcmp(s[i - 1].text, "_") && strcmp(s[i].text, "_"))
+				under = underscores(o, bw, bh, level, &s[i - 1], x0, gap, cell);
+			if (under)
+				start = false;
 		}
-		if (tlen)
-			append(&out->text, &tlen, &tcap,
-			       TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE) ? "\n" : " ", 1);
-		append(&out->text, &tlen, &tcap, word, strlen(word));
-		if (out->n_words == cap) {
-			cap = cap ? cap * 2 : 64;
-			out->words = xrealloc(out->words, cap * sizeof(*out->words));
+		if ((start || wl + 16 + (size_t)under >= sizeof(word)) && wl) {
+			add_word(out, &cap, r, word, wl_l, wl_t, wl_r, wl_b, wconf);
+			wl = 0;
 		}
-		struct auto_ocr_word *w = &out->words[out->n_words++];
-		w->text = xstrdup(word);
-		w->box.x = r->x + l / SCALE;
-		w->box.y = r->y + t / SCALE;
-		w->box.w = (rr + SCALE - 1) / SCALE - l / SCALE;
-		w->box.h = (bb + SCALE - 1) / SCALE - t / SCALE;
-		w->conf = TessResultIteratorConfidence(ri, RIL_WORD);
-		if (w->conf < 0)
-			w->conf = 0;
-		TessDeleteText(word);
-	} while (TessResultIteratorNext(ri, RIL_WORD));
-	TessResultIteratorDelete(ri);
+		if (i == n)
+			break;
+		if (!wl) {
+			if (tlen)
+				append(&out->text, &tlen, &tcap, s[i].line ? "\n" : " ", 1);
+			wl_l = s[i].l, wl_t = s[i].t, wl_r = s[i].r, wl_b = s[i].b;
+			wconf = s[i].conf;
+		}
+		for (int k = 0; k < under; k++) {
+			word[wl++] = '_';
+			append(&out->text, &tlen, &tcap, "_", 1);
+		}
+		size_t tl = strlen(s[i].text);
+		memcpy(word + wl, s[i].text, tl);
+		wl += tl;
+		word[wl] = 0;
+		append(&out->text, &tlen, &tcap, s[i].text, tl);
+		wl_l = s[i].l < wl_l ? s[i].l : wl_l;
+		wl_t = s[i].t < wl_t ? s[i].t : wl_t;
+		wl_r = s[i].r > wl_r ? s[i].r : wl_r;
+		wl_b = s[i].b > wl_b ? s[i].b : wl_b;
+		wconf = s[i].conf < wconf ? s[i].conf : wconf;
+	}
+	free(s);
 }
 
 int
@@ -381,7 +603,7 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 	}
 	out->width = w;
 	out->height = h;
-	collect(o, &r, out);
+	collect(o, &r, r.w * SCALE, r.h * SCALE, out);
 	TessBaseAPIClear(o->api);
 	out->ms = (double)(okvm_now_us() - t0) / 1000.0;
 	return 0;
