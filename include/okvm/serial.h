@@ -74,6 +74,17 @@ int okvm_serial_cts_count(struct okvm_serial *s, uint64_t *count);
  *  the driver wakes nobody; poll okvm_serial_cts_count()). */
 int okvm_serial_cts_fd(const struct okvm_serial *s);
 
+/**
+ * The modem lines as TIOCMGET shows them (TIOCM_DSR, TIOCM_CTS, TIOCM_CAR... bits) on a real
+ * port. @return 0, -ENOTTY (a pseudo-terminal: no lines; the virtual unit's adapter answers on
+ * its modem socket instead, docs/contracts.md section 1), -ENODEV (unplugged) or -errno.
+ */
+int okvm_serial_get_lines(struct okvm_serial *s, int *bits);
+
+/** Send a break (tcsendbreak: 0.25-0.5 s of zeros). A pty takes it and carries none.
+ *  @return 0, -ENODEV or -errno. */
+int okvm_serial_send_break(struct okvm_serial *s);
+
 /** Path given to okvm_serial_open. */
 const char *okvm_serial_path(const struct okvm_serial *s);
 

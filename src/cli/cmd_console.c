@@ -110,7 +110,7 @@ keys(struct session *s, const uint8_t *p, size_t n)
 				break;
 			}
 			if (p[i] == 'b') {
-				tcsendbreak(okvm_serial_fd(s->port), 0);
+				okvm_serial_send_break(s->port);
 				continue;
 			}
 			if (p[i] != ESCAPE_KEY)

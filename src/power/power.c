@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/ioctl.h> /* the TIOCM_* bits */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -195,14 +195,14 @@ read_led(const struct power_config *c, struct adapter *a, enum power_state *out)
 		return 0;
 	int bits = 0;
 	bool level;
-	if (ioctl(okvm_serial_fd(a->port), TIOCMGET, &bits) == 0) {
+	int rc = okvm_serial_get_lines(a->port, &bits);
+	if (rc == 0) {
 		level = bits & line_bit(c->led.line);
-	} else if (errno == ENOTTY || errno == EINVAL) {
-		int rc = watch_line(a, c->led.line, &level);
-		if (rc < 0)
+	} else if (rc == -ENOTTY) {
+		if (watch_line(a, c->led.line, &level) < 0)
 			return 0; /* a pty without the virtual adapter: no LED to read */
 	} else {
-		return errno == EIO || errno == ENODEV ? -ENODEV : -errno;
+		return rc;
 	}
 	*out = level != c->led.active_low ? POWER_ON : POWER_OFF;
 	return 0;
@@ -240,8 +240,7 @@ press(struct adapter *a, const struct power_wire *w, int ms, const volatile int 
 		poll(NULL, 0, left < SLICE_MS ? (int)left : SLICE_MS);
 		/* a USB adapter that is unplugged shows up at the next line access */
 		int bits;
-		if (ioctl(okvm_serial_fd(a->port), TIOCMGET, &bits) < 0 &&
-		    (errno == EIO || errno == ENODEV))
+		if (okvm_serial_get_lines(a->port, &bits) == -ENODEV)
 			rc = -ENODEV;
 	}
 	int rel = set_wire(a, w, false);

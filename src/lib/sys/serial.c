@@ -443,6 +443,24 @@ okvm_serial_set_rts(struct okvm_serial *s, bool asserted)
 }
 
 int
+okvm_serial_get_lines(struct okvm_serial *s, int *bits)
+{
+	if (ioctl(s->fd, TIOCMGET, bits) == 0)
+		return 0;
+	if (errno == ENOTTY || errno == EINVAL)
+		return -ENOTTY;
+	return is_unplug(errno) ? -ENODEV : -errno;
+}
+
+int
+okvm_serial_send_break(struct okvm_serial *s)
+{
+	if (tcsendbreak(s->fd, 0) == 0)
+		return 0;
+	return is_unplug(errno) ? -ENODEV : -errno;
+}
+
+int
 okvm_serial_set_modem_socket(struct okvm_serial *s, const char *path)
 {
 	free(s->modem_path);
