@@ -5,6 +5,19 @@
 
 const $ = (id) => document.getElementById(id);
 const screenEl = $("screen"), overlay = $("overlay"), banner = $("banner");
+
+// ---- options of this browser (the Options dialog), kept in localStorage ----
+const OPT_DEFAULTS = { scale: "fit", hideCursor: false, scrollSpeed: 1, scrollReverse: false,
+  jiggle: false, jiggleS: 60 };
+function loadOptions() {
+  let o = {};
+  try { o = JSON.parse(localStorage.getItem("okvm.options") || "{}") || {}; } catch { /* defaults */ }
+  const r = { ...OPT_DEFAULTS };
+  for (const k of Object.keys(r)) if (typeof o[k] === typeof r[k]) r[k] = o[k];
+  if (!["fit", "1:1", "stretch"].includes(r.scale)) r.scale = "fit";
+  return r;
+}
+const opts = loadOptions();
 // The video's statistics (read by the tests and bench/web_latency.js) and the canvas path's state.
 const vstat = { mode: "img", painted: 0, dropped: 0, ts: null, arrived: 0, drawn: 0 };
 let vGen = 0, vAbort = null, vPending = null, vDecoding = false, vCtx = null, vW = 0, vH = 0;
@@ -55,19 +68,39 @@ function applyViewOnly(on) {
 
 // ---- messages for the person, not the console ----
 let toastTimer = null;
-function toast(text) {
+function toast(text, kind) {
   const t = $("toast");
   t.textContent = text;
+  t.className = kind || "";
   t.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { t.hidden = true; }, 6000);
 }
 
+// A mistake of the page itself is shown too, not only in the console.
+window.addEventListener("error", (e) => toast("okvm page error: " + e.message + " (reload the page)"));
+window.addEventListener("unhandledrejection", (e) =>
+  toast("okvm page error: " + ((e.reason && e.reason.message) || e.reason) + " (reload the page)"));
+
 // ---- WebSocket with automatic reconnect ----
+let lastInput = performance.now();   // when this page last sent input (the jiggler waits for idle)
 function send(msg) {
-  if (!wsOpen) return;
-  if (msg.type !== "ping" && !canInput()) return;   // a viewer's page sends no input at all
+  if (!wsOpen) return false;
+  if (msg.type !== "ping" && !canInput()) return false;   // a viewer's page sends no input at all
+  if (msg.type !== "ping") lastInput = performance.now();
   ws.send(JSON.stringify(msg));
+  return true;
+}
+
+// A round trip: resolves once the server has handled everything sent before (answers come in order).
+const pings = new Map();
+let pingSeq = 0;
+function roundTrip() {
+  return new Promise((resolve, reject) => {
+    const t = -++pingSeq;   // negative: apart from the keep-alive's Date.now()
+    if (!send({ type: "ping", t })) { reject(new Error("not connected to okvm")); return; }
+    pings.set(t, { resolve, reject });
+  });
 }
 
 function connect() {
@@ -88,8 +121,14 @@ function connect() {
       serverLayout();
       if (typeBusy && (typeAcked || typeBusy === "wait") && !m.typing.active) typeDone();
       render();
+    } else if (m.type === "pong" && pings.has(m.t)) {
+      pings.get(m.t).resolve();
+      pings.delete(m.t);
     } else if (m.type === "error" && m.ref === "type") typeRefused(m.error);
-    else if (m.type === "error") toast("okvm: " + m.error);
+    else if (m.type === "error") {
+      if (macroRun && !macroRun.error) macroRun.error = m.error;
+      toast("okvm: " + m.error);
+    }
     else if (m.type === "ok" && m.ref === "type") {
       typeAcked = true;
       if (typeBusy === "dialog") { clearTimeout(pasteTimer); $("paste-status").textContent = "typing…"; }
@@ -97,7 +136,10 @@ function connect() {
   };
   ws.onclose = (ev) => {
     wsOpen = false;
+    if (typeBusy === "macro" && macroType) macroType.reject(new Error("the connection to okvm was lost"));
     typeBusy = null;
+    for (const p of pings.values()) p.reject(new Error("the connection to okvm was lost"));
+    pings.clear();
     if (leaving) return;
     render();
     if (ev.code === 1006 && document.cookie === "" && state && state.auth) {
@@ -144,12 +186,18 @@ function startVideo() {
     if (gen !== vGen) return;               // replaced by a newer stream
     if (e && e.fallback) {
       // Not a stream this page can cut (a proxy's doing?): the page reloads into the <img> path.
-      console.warn("okvm: video falls back to <img>: " + e.message);
+      sessionStorage.setItem("okvm.videoNote", "The video stream could not be cut into frames ("
+        + e.message + "): it is shown as an <img> now, a frame later. Reload without ?video=img to retry.");
       location.replace(location.pathname + "?video=img" + location.hash);
       return;
     }
+    if (e && e.status && wsOpen) toast("video: " + e.message + "; retrying every second");
     setTimeout(() => { if (gen === vGen) startVideo(); }, 1000);
   });
+}
+if (sessionStorage.getItem("okvm.videoNote")) {
+  toast(sessionStorage.getItem("okvm.videoNote"), "info");
+  sessionStorage.removeItem("okvm.videoNote");
 }
 if (vstat.mode === "img") video.addEventListener("error", () => setTimeout(startVideo, 1000));
 
@@ -161,7 +209,10 @@ function findHeadEnd(b) {
 
 async function readStream(gen, signal) {
   const r = await fetch("/stream?t=" + Date.now(), { signal, cache: "no-store" });
-  if (!r.ok) throw new Error("HTTP " + r.status);
+  if (!r.ok) {
+    const j = await r.json().catch(() => ({}));
+    throw Object.assign(new Error(j.error || "HTTP " + r.status), { status: r.status });
+  }
   const m = /^multipart\/x-mixed-replace\s*;.*boundary="?([^";]+)"?/i.exec(r.headers.get("content-type") || "");
   if (!m || !r.body) throw Object.assign(new Error("not a multipart stream"), { fallback: true });
   const boundary = "--" + m[1];
@@ -234,8 +285,7 @@ function decodeNext() {
       vCtx = video.getContext("2d", { alpha: false });
     }
     vCtx.drawImage(bm, 0, 0);
-    vW = bm.width;
-    vH = bm.height;
+    if (vW !== bm.width || vH !== bm.height) { vW = bm.width; vH = bm.height; layoutVideo(); }
     bm.close();
     vstat.painted++;
     vstat.ts = f.ts;
@@ -291,6 +341,7 @@ function render() {
   else if (!v.signal) msg = "No signal";
   overlay.textContent = msg;
   overlay.hidden = !msg;
+  if (opts.scale === "1:1" && video.style.width !== v.width / devicePixelRatio + "px") layoutVideo();
   const bmsg = wsOpen && state.input && !t ? "Target not connected: keyboard and mouse go nowhere" : "";
   banner.textContent = bmsg;
   banner.hidden = !bmsg;
@@ -336,13 +387,18 @@ window.addEventListener("blur", releaseAll);
 // ---- mouse ----
 let lastX = 0.5, lastY = 0.5;
 
-// The part of the element the picture covers (object-fit: contain): letterboxing is excluded.
+// The part of the element the picture covers: with "fit" (object-fit: contain) the letterbox is
+// excluded; "stretch" and "1:1" fill the element. A pinch zoom's transform is part of the rectangle.
 function toFrame(clientX, clientY) {
   const r = video.getBoundingClientRect();
   const nw = video.naturalWidth || (state && state.video.width) || 16;
   const nh = video.naturalHeight || (state && state.video.height) || 9;
-  const scale = Math.min(r.width / nw, r.height / nh);
-  const w = nw * scale, h = nh * scale;
+  let w = r.width, h = r.height;
+  if (opts.scale === "fit") {
+    const scale = Math.min(r.width / nw, r.height / nh);
+    w = nw * scale;
+    h = nh * scale;
+  }
   const x = (clientX - r.left - (r.width - w) / 2) / w;
   const y = (clientY - r.top - (r.height - h) / 2) / h;
   if (x < 0 || x > 1 || y < 0 || y > 1) return null;
@@ -374,7 +430,7 @@ function absEvent(e, now) {
 }
 
 video.addEventListener("pointermove", (e) => {
-  if (!canInput()) return;
+  if (!canInput() || e.pointerType === "touch") return;   // touch: the gestures below
   if (relMode) {
     if (document.pointerLockElement !== screenEl) return;
     relAcc = relAcc || { dx: 0, dy: 0 };
@@ -382,51 +438,151 @@ video.addEventListener("pointermove", (e) => {
     relAcc.dy += e.movementY;
     return;
   }
-  if (e.pointerType === "touch") return;
   absEvent(e, false);
 });
 video.addEventListener("pointerdown", (e) => {
   screenEl.focus();
-  if (!canInput()) return;
+  if (!canInput() || e.pointerType === "touch") return;
   if (relMode) {
     if (document.pointerLockElement !== screenEl) { screenEl.requestPointerLock(); return; }
     buttons = e.buttons & 7;
     send({ type: "rel", dx: 0, dy: 0, buttons });
     return;
   }
-  if (e.pointerType === "touch") { touchStart = [e.clientX, e.clientY]; return; }
   absEvent(e, true);
 });
-let touchStart = null;
 video.addEventListener("pointerup", (e) => {
-  if (!canInput()) return;
+  if (!canInput() || e.pointerType === "touch") return;
   if (relMode) {
     buttons = e.buttons & 7;
     if (document.pointerLockElement === screenEl) send({ type: "rel", dx: 0, dy: 0, buttons });
     return;
   }
-  if (e.pointerType === "touch") {
-    // Tap to click: move there, press, release.
-    if (touchStart && Math.hypot(e.clientX - touchStart[0], e.clientY - touchStart[1]) < 12) {
-      const p = toFrame(e.clientX, e.clientY);
-      if (p) {
-        send({ type: "mouse", x: p[0], y: p[1], buttons: 1 });
-        send({ type: "mouse", x: p[0], y: p[1], buttons: 0 });
-      }
-    }
-    touchStart = null;
-    return;
-  }
   absEvent(e, true);
 });
+
+// ---- touch: tap = click, long press = right click, drag = drag with the button held,
+// two fingers: spread or pinch = zoom the picture here (and pan it), move together = wheel ----
+const LONG_PRESS_MS = 500, SLOP_PX = 10, SCROLL_PX = 40;
+const fingers = new Map();   // pointerId -> [clientX, clientY]
+let gesture = null;          // {kind: "pending" | "drag" | "long" | "two" | "pinch" | "scroll" | "done", ...}
+
+function touchMouse(x, y, b) {
+  const p = toFrame(x, y);
+  if (!p) return false;
+  [lastX, lastY] = p;
+  pendingMove = null;
+  buttons = b;
+  send({ type: "mouse", x: +p[0].toFixed(5), y: +p[1].toFixed(5), buttons: b });
+  return true;
+}
+function twoFingers() {
+  const [a, b] = [...fingers.values()];
+  return { d: Math.hypot(a[0] - b[0], a[1] - b[1]), m: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2] };
+}
+screenEl.addEventListener("pointerdown", (e) => {
+  if (e.pointerType !== "touch" || !canInput()) return;
+  e.preventDefault();
+  fingers.set(e.pointerId, [e.clientX, e.clientY]);
+  if (fingers.size === 1) {
+    const g = { kind: "pending", x0: e.clientX, y0: e.clientY };
+    g.timer = setTimeout(() => {
+      if (gesture !== g || g.kind !== "pending") return;
+      g.kind = "long";   // right click where the finger rests
+      if (touchMouse(g.x0, g.y0, 2)) touchMouse(g.x0, g.y0, 0);
+    }, LONG_PRESS_MS);
+    gesture = g;
+  } else if (fingers.size === 2 && gesture && (gesture.kind === "pending" || gesture.kind === "drag")) {
+    clearTimeout(gesture.timer);
+    if (gesture.kind === "drag") touchMouse(gesture.x, gesture.y, 0);
+    const t = twoFingers();
+    gesture = { kind: "two", d0: t.d, m0: t.m, last: t.m, z0: zoom.z, anchor: zoomAnchor(t.m) };
+  }
+});
+screenEl.addEventListener("pointermove", (e) => {
+  if (e.pointerType !== "touch" || !fingers.has(e.pointerId)) return;
+  fingers.set(e.pointerId, [e.clientX, e.clientY]);
+  const g = gesture;
+  if (!g) return;
+  if (fingers.size === 1 && (g.kind === "pending" || g.kind === "drag")) {
+    if (g.kind === "pending") {
+      if (Math.hypot(e.clientX - g.x0, e.clientY - g.y0) < SLOP_PX) return;
+      clearTimeout(g.timer);
+      if (!touchMouse(g.x0, g.y0, 1)) { g.kind = "done"; return; }   // started in the letterbox
+      g.kind = "drag";
+    }
+    g.x = e.clientX;
+    g.y = e.clientY;
+    const p = toFrame(e.clientX, e.clientY);
+    if (p) {
+      [lastX, lastY] = p;
+      pendingMove = { type: "mouse", x: +p[0].toFixed(5), y: +p[1].toFixed(5), buttons: 1 };
+    }
+  } else if (fingers.size === 2 && (g.kind === "two" || g.kind === "pinch" || g.kind === "scroll")) {
+    const t = twoFingers();
+    if (g.kind === "two") {
+      if (Math.abs(t.d - g.d0) > 24) g.kind = "pinch";
+      else if (Math.hypot(t.m[0] - g.m0[0], t.m[1] - g.m0[1]) > 16) g.kind = "scroll";
+    }
+    if (g.kind === "pinch") zoomTo(g.z0 * t.d / g.d0, t.m, g.anchor);
+    else if (g.kind === "scroll") {
+      // The content follows the fingers: moving them up scrolls down, as on a phone.
+      wheelAcc += -(t.m[1] - g.last[1]) / SCROLL_PX * wheelFactor();
+      g.last = t.m;
+    }
+  }
+});
+function touchEnd(e) {
+  if (e.pointerType !== "touch" || !fingers.has(e.pointerId)) return;
+  fingers.delete(e.pointerId);
+  const g = gesture;
+  if (g && g.kind === "pending" && !fingers.size) {
+    clearTimeout(g.timer);
+    if (e.type === "pointerup" && touchMouse(g.x0, g.y0, 1)) touchMouse(g.x0, g.y0, 0);   // a tap: click
+  } else if (g && g.kind === "drag") {
+    if (pendingMove) { send(pendingMove); pendingMove = null; }
+    touchMouse(g.x, g.y, 0);
+  }
+  if (!fingers.size) gesture = null;
+  else if (g) { clearTimeout(g.timer); g.kind = "done"; }   // the other finger ends nothing more
+}
+screenEl.addEventListener("pointerup", touchEnd);
+screenEl.addEventListener("pointercancel", touchEnd);
+
+// ---- pinch zoom: a transform of the picture (scale about its top left corner, then a shift) ----
+const zoom = { z: 1, tx: 0, ty: 0 };
+function applyZoom() {
+  video.style.transform = zoom.z === 1 ? "" : `translate(${zoom.tx}px, ${zoom.ty}px) scale(${zoom.z})`;
+  $("zoom-pill").hidden = zoom.z === 1;
+  $("zoom-pill").textContent = zoom.z.toFixed(1) + "× ✕";
+}
+// The point of the unzoomed picture under a client point.
+function zoomAnchor(m) {
+  const r = screenEl.getBoundingClientRect();
+  return [(m[0] - r.left - zoom.tx) / zoom.z, (m[1] - r.top - zoom.ty) / zoom.z];
+}
+// Zoom to z with the anchor under the client point m, the picture still covering the screen.
+function zoomTo(z, m, anchor) {
+  if (opts.scale === "1:1") return;
+  const r = screenEl.getBoundingClientRect();
+  zoom.z = Math.max(1, Math.min(8, z));
+  if (zoom.z < 1.02) zoom.z = 1;
+  zoom.tx = Math.min(0, Math.max(r.width - r.width * zoom.z, m[0] - r.left - anchor[0] * zoom.z));
+  zoom.ty = Math.min(0, Math.max(r.height - r.height * zoom.z, m[1] - r.top - anchor[1] * zoom.z));
+  if (zoom.z === 1) zoom.tx = zoom.ty = 0;
+  applyZoom();
+}
+$("zoom-pill").addEventListener("click", () => { zoom.z = 1; zoom.tx = zoom.ty = 0; applyZoom(); });
+
 video.addEventListener("contextmenu", (e) => e.preventDefault());
 screenEl.addEventListener("wheel", (e) => {
   if (!canInput()) return;
   e.preventDefault();
-  // One notch per 100 px or 3 lines, as most desktops scroll.
+  // One notch per 100 px or 3 lines, as most desktops scroll, times the speed of the options.
   const unit = e.deltaMode === 1 ? 1 / 3 : e.deltaMode === 2 ? 1 : 1 / 100;
-  wheelAcc += e.deltaY * unit;
-  if (Math.abs(wheelAcc) < 1 && e.deltaY) wheelAcc = Math.sign(e.deltaY);
+  const f = wheelFactor();
+  wheelAcc += e.deltaY * unit * f;
+  if (Math.abs(wheelAcc) < 1 && e.deltaY) wheelAcc = Math.sign(e.deltaY * f);
 }, { passive: false });
 
 $("btn-mouse").addEventListener("click", () => {
@@ -439,7 +595,7 @@ $("btn-mouse").addEventListener("click", () => {
 // Its buttons never keep the keyboard: a click leaves the focus on (or gives it back to) the
 // screen, so the next keys reach the target and Space or Enter do not press the button again.
 // The buttons that open a text field of their own keep it.
-const KEEPS_FOCUS = ["btn-paste", "btn-osk", "btn-logout"];
+const KEEPS_FOCUS = ["btn-paste", "btn-osk", "btn-logout", "btn-macro-edit", "btn-options"];
 $("bar").addEventListener("mousedown", (e) => {
   const b = e.target.closest("button, .button");
   if (b && !KEEPS_FOCUS.includes(b.id)) e.preventDefault();
@@ -447,6 +603,8 @@ $("bar").addEventListener("mousedown", (e) => {
 $("bar").addEventListener("click", (e) => {
   const b = e.target.closest("button, .button");
   if (b && !KEEPS_FOCUS.includes(b.id)) screenEl.focus();
+  // On a phone the controls behind ☰ close once one was used (not the menus they open).
+  if (b && $("tools").contains(b) && b.id !== "btn-keys" && b.id !== "btn-macros") setTools(false);
 });
 for (const b of document.querySelectorAll(".led"))
   b.addEventListener("click", () => {
@@ -466,19 +624,49 @@ for (const [combo, text] of [["esc", "Esc"], ["up", "↑"], ["tab", "Tab"], ["le
   keyButton($("navkeys"), combo, text, combo === "esc" || combo === "tab" ? "" : "arrow " + combo);
 for (let i = 1; i <= 12; i++) keyButton($("plainfkeys"), "f" + i, "F" + i);
 for (let i = 1; i <= 12; i++) keyButton($("fkeys"), "ctrl+alt+f" + i, "C+A+F" + i, "Ctrl+Alt+F" + i);
-$("btn-keys").addEventListener("click", () => { $("keys-menu").hidden = !$("keys-menu").hidden; });
-// The menu closes on Esc and on a click outside it; neither reaches the target.
+
+// The menus (Keys, Macros, and on a phone the ☰ panel) close on Esc and on a click outside them;
+// neither reaches the target.
+const MENUS = ["keys-menu", "macros-menu"];
+function setTools(open) {
+  $("tools").classList.toggle("open", open);
+  $("btn-more").setAttribute("aria-expanded", String(open));
+}
+function menusOpen() {
+  return MENUS.some((id) => !$(id).hidden) || $("tools").classList.contains("open");
+}
+function closeMenus() {
+  for (const id of MENUS) $(id).hidden = true;
+  setTools(false);
+}
+function toggleMenu(id) {
+  const open = $(id).hidden;
+  for (const m of MENUS) $(m).hidden = true;
+  $(id).hidden = !open;
+}
+$("btn-keys").addEventListener("click", () => toggleMenu("keys-menu"));
+$("btn-macros").addEventListener("click", () => { renderMacros(); toggleMenu("macros-menu"); });
+$("btn-more").addEventListener("click", () => {
+  const open = !$("tools").classList.contains("open");
+  closeMenus();
+  setTools(open);
+});
 let swallowUp = false;
 document.addEventListener("keydown", (e) => {
-  if (e.key !== "Escape" || $("keys-menu").hidden) return;
+  if (e.key !== "Escape" || !menusOpen()) return;
   e.preventDefault();
   e.stopPropagation();
-  $("keys-menu").hidden = true;
+  closeMenus();
   screenEl.focus();
 }, true);
 window.addEventListener("pointerdown", (e) => {
-  if ($("keys-menu").hidden || e.target.closest(".menu")) return;
-  $("keys-menu").hidden = true;
+  if (!menusOpen()) return;
+  if (e.target.closest("#bar")) {
+    // In the toolbar: the menus the click is not in close; the buttons do the rest.
+    for (const id of MENUS) if (!$(id).parentNode.contains(e.target)) $(id).hidden = true;
+    return;
+  }
+  closeMenus();
   if (!screenEl.contains(e.target)) return;
   e.preventDefault();
   e.stopPropagation();
@@ -495,7 +683,7 @@ $("keys-menu").addEventListener("click", (e) => {
   if (!b) return;
   if (b.dataset.combo) send({ type: "combo", combo: b.dataset.combo });
   if (b.id === "btn-release") { pressed.clear(); send({ type: "release_all" }); }
-  $("keys-menu").hidden = true;
+  closeMenus();
   screenEl.focus();
 });
 $("btn-usb").addEventListener("click", () => {
@@ -503,7 +691,27 @@ $("btn-usb").addEventListener("click", () => {
 });
 $("btn-full").addEventListener("click", () => {
   if (document.fullscreenElement) document.exitFullscreen();
-  else document.documentElement.requestFullscreen().catch(() => {});
+  else document.documentElement.requestFullscreen()
+    .catch((e) => toast("fullscreen: the browser refused (" + e.message + ")"));
+});
+// In fullscreen the keys a browser keeps for itself (Esc, Ctrl+W, Alt+Tab, Win) go to the target
+// too, by the Keyboard Lock API; holding Esc leaves fullscreen.
+const LOCK_KEYS_TIP = "Esc, Ctrl+W, Alt+Tab and Win";
+document.addEventListener("fullscreenchange", () => {
+  const kb = navigator.keyboard;
+  if (!document.fullscreenElement) {
+    if (kb && kb.unlock) kb.unlock();
+    return;
+  }
+  screenEl.focus();
+  if (!kb || typeof kb.lock !== "function") {
+    toast(`This browser cannot capture ${LOCK_KEYS_TIP} (no Keyboard Lock API): it keeps them; `
+      + "send them from the Keys menu. Esc leaves fullscreen.", "info");
+    return;
+  }
+  kb.lock().then(() => toast(`Fullscreen: ${LOCK_KEYS_TIP} go to the target; hold Esc to leave.`, "info"),
+    (e) => toast(`fullscreen: the browser would not capture ${LOCK_KEYS_TIP} (${e.message}); `
+      + "send them from the Keys menu"));
 });
 $("btn-logout").addEventListener("click", async () => {
   leaving = true;   // the server ends this page's WebSocket: no reconnect, no second redirect
@@ -543,7 +751,9 @@ function sendType(from, msg) {
 }
 
 function typeDone() {
+  const from = typeBusy;
   typeBusy = null;
+  if (from === "macro" && macroType) macroType.resolve();
   pumpOsk();
 }
 
@@ -557,6 +767,7 @@ function typeRefused(error) {
     setTimeout(() => { if (typeBusy === "wait") typeDone(); }, 1000);
     return;
   }
+  if (from === "macro" && macroType) { macroType.reject(new Error(error)); pumpOsk(); return; }
   toast("okvm: " + error);
   if (from === "dialog") {
     clearTimeout(pasteTimer);
@@ -617,39 +828,456 @@ $("paste-go").addEventListener("click", (e) => {
     $("paste-status").textContent = "a paste is running";
     return;
   }
-  if (!wsOpen) {
-    $("paste-status").textContent = "not connected to okvm: wait for it to reconnect";
+  if (!$("paste-layout").value) {
+    $("paste-status").textContent = "no layout matches the search: change it and choose one";
     return;
   }
+  if (!wsOpen) { pasteHttp(text); return; }
   pasteOwn = true;
   $("paste-progress").value = 0;
   $("paste-status").textContent = "sending…";
   sendType("dialog", { type: "type", text, layout: $("paste-layout").value, cps: +$("paste-cps").value || 0 });
 });
+// Without the WebSocket the paste goes by POST /api/type; its progress shows once the page reconnects.
+async function pasteHttp(text) {
+  const st = $("paste-status");
+  st.textContent = "sending over HTTP (the WebSocket is down)…";
+  const q = new URLSearchParams({ layout: $("paste-layout").value, cps: String(+$("paste-cps").value || 0) });
+  try {
+    const r = await fetch("/api/type?" + q, { method: "POST", body: text,
+      headers: { "Content-Type": "text/plain; charset=utf-8" } });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(j.error || "HTTP " + r.status);
+    st.textContent = "sent over HTTP: the target is typing it (progress shows once the page reconnects)";
+  } catch (e) {
+    st.textContent = e.message === "Failed to fetch" ? "cannot reach okvm: try again when it is back" : e.message;
+  }
+}
 $("paste-cancel").addEventListener("click", () => { $("paste").close(); screenEl.focus(); });
 
-// ---- paste layouts: the server's list (GET /api/layouts) and its --layout first chosen ----
+// ---- paste layouts: the server's list (GET /api/layouts) and its --layout first chosen; the
+// search box above the list keeps the layouts whose name or description has every word typed ----
 let layoutChosen = false;
+let allLayouts = null;   // [[name, text]] from the server, null: the fixed list of the page
 function serverLayout() {
   if (layoutChosen || !state || !state.layout) return;
   const sel = $("paste-layout");
   if (![...sel.options].some((o) => o.value === state.layout)) sel.add(new Option(state.layout, state.layout), 0);
   sel.value = state.layout;
+  layoutPick = state.layout;
   layoutChosen = true;
 }
+// The layout chosen last (in the list, or the server's): it comes back when a search lets it.
+let layoutPick = null;
+$("paste-layout").addEventListener("change", () => { layoutPick = $("paste-layout").value; });
+function filterLayouts() {
+  if (!allLayouts) allLayouts = [...$("paste-layout").options].map((o) => [o.value, o.textContent]);
+  const words = $("layout-search").value.toLowerCase().split(/\s+/).filter(Boolean);
+  const sel = $("paste-layout");
+  if (layoutPick === null) layoutPick = sel.value;
+  const list = allLayouts.filter(([, text]) => words.every((w) => text.toLowerCase().includes(w)));
+  sel.replaceChildren(...list.map(([name, text]) => new Option(text, name)));
+  if (list.some(([name]) => name === layoutPick)) sel.value = layoutPick;
+  $("layout-search").setCustomValidity(list.length ? "" : "no layout matches");
+  $("layout-search").title = list.length ? `${list.length} layouts` : "no layout matches: fewer words?";
+}
+$("layout-search").addEventListener("input", filterLayouts);
+$("layout-search").addEventListener("keydown", (e) => {
+  if (e.key === "Enter") { e.preventDefault(); $("paste-layout").focus(); }
+});
 async function loadLayouts() {
   try {
     const r = await fetch("/api/layouts");
     const list = r.ok ? await r.json() : null;
     if (!Array.isArray(list) || !list.length) return;   // an older server: the fixed list stays
     const sel = $("paste-layout"), cur = sel.value;
-    sel.replaceChildren(...list.map((l) =>
-      new Option(l.description ? `${l.name} (${l.description})` : l.name, l.name)));
+    allLayouts = list.map((l) => [l.name, l.description ? `${l.name} (${l.description})` : l.name]);
+    sel.replaceChildren(...allLayouts.map(([name, text]) => new Option(text, name)));
     if ([...sel.options].some((o) => o.value === cur)) sel.value = cur;
     else { layoutChosen = false; serverLayout(); }
+    if ($("layout-search").value) filterLayouts();
   } catch { /* the fixed list stays */ }
 }
 loadLayouts();
+
+// ---- options: scaling, the local cursor, scroll speed and direction, the jiggler ----
+function saveOptions() {
+  try { localStorage.setItem("okvm.options", JSON.stringify(opts)); }
+  catch (e) { toast("options: this browser would not store them (" + e.message + "); they last until a reload"); }
+}
+// Notches per wheel step (or per two-finger step), signed by the direction option.
+function wheelFactor() {
+  return opts.scrollSpeed * (opts.scrollReverse ? -1 : 1);
+}
+// 1:1 gives the element the frame's size in device pixels; fit and stretch fill the screen.
+function layoutVideo() {
+  screenEl.classList.toggle("scale-stretch", opts.scale === "stretch");
+  screenEl.classList.toggle("scale-1", opts.scale === "1:1");
+  screenEl.classList.toggle("no-cursor", opts.hideCursor);
+  const nw = video.naturalWidth || (state && state.video.width) || 0;
+  const nh = video.naturalHeight || (state && state.video.height) || 0;
+  const one = opts.scale === "1:1" && nw && nh;
+  video.style.width = one ? nw / devicePixelRatio + "px" : "";
+  video.style.height = one ? nh / devicePixelRatio + "px" : "";
+}
+function applyOptions() {
+  if (opts.scale === "1:1" && zoom.z !== 1) { zoom.z = 1; zoom.tx = zoom.ty = 0; applyZoom(); }
+  layoutVideo();
+  $("jiggle-pill").hidden = !opts.jiggle;
+  $("jiggle-pill").textContent = `jiggler ${opts.jiggleS} s`;
+}
+const OPT_FIELDS = [["opt-scale", "scale", "value"], ["opt-cursor", "hideCursor", "checked"],
+  ["opt-scroll-speed", "scrollSpeed", "valueAsNumber"], ["opt-scroll-reverse", "scrollReverse", "checked"],
+  ["opt-jiggle", "jiggle", "checked"], ["opt-jiggle-s", "jiggleS", "valueAsNumber"]];
+for (const [id, key, prop] of OPT_FIELDS)
+  $(id).addEventListener("change", () => {
+    const el = $(id);
+    let v = el[prop];
+    if (prop === "valueAsNumber") {
+      if (!Number.isFinite(v) || v < +el.min || v > +el.max) {
+        toast(`${el.labels[0].textContent.trim().split(/\s+/)[0]}: a number from ${el.min} to ${el.max}`);
+        el.value = opts[key];
+        return;
+      }
+    }
+    opts[key] = v;
+    saveOptions();
+    applyOptions();
+  });
+$("btn-options").addEventListener("click", () => {
+  for (const [id, key, prop] of OPT_FIELDS) {
+    if (prop === "valueAsNumber") $(id).value = opts[key];
+    else $(id)[prop] = opts[key];
+  }
+  $("options").showModal();
+});
+$("options").addEventListener("close", () => screenEl.focus());
+window.addEventListener("resize", layoutVideo);
+applyOptions();
+
+// The jiggler: when this page sent no input for jiggleS seconds, one pixel right and back, so the
+// target does not lock its screen or go to sleep. Off by default.
+setInterval(() => {
+  if (!opts.jiggle || !wsOpen || !canInput() || macroRun) return;
+  if (performance.now() - lastInput < opts.jiggleS * 1000) return;
+  send({ type: "rel", dx: 1, dy: 0, buttons });
+  send({ type: "rel", dx: -1, dy: 0, buttons });
+}, 250);
+
+// ---- on-screen keys (phones and tablets): every key a person may miss on a touch keyboard ----
+// Each key is sent as a physical key would be, by its KeyboardEvent.code: down when touched, up
+// when let go. The labels are the US positions; the target's layout decides the character.
+// Modifiers are sticky: one tap holds them for the next key, a second tap locks them, a third
+// lets them go.
+const VKBD_ROWS = [
+  [["Escape", "Esc"], ...[...Array(12)].map((_, i) => ["F" + (i + 1), "F" + (i + 1)])],
+  [["Backquote", "`"], ..."1234567890".split("").map((d) => ["Digit" + d, d]), ["Minus", "-"], ["Equal", "="],
+    ["Backspace", "⌫", "wide"]],
+  [["Tab", "Tab", "wide"], ..."qwertyuiop".split("").map((c) => ["Key" + c.toUpperCase(), c]),
+    ["BracketLeft", "["], ["BracketRight", "]"], ["Backslash", "\\"]],
+  [["CapsLock", "Caps", "wide"], ..."asdfghjkl".split("").map((c) => ["Key" + c.toUpperCase(), c]),
+    ["Semicolon", ";"], ["Quote", "'"], ["Enter", "Enter", "wide"]],
+  [["ShiftLeft", "Shift", "wide mod"], ..."zxcvbnm".split("").map((c) => ["Key" + c.toUpperCase(), c]),
+    ["Comma", ","], ["Period", "."], ["Slash", "/"], ["ArrowUp", "↑"], ["ShiftRight", "Shift", "mod"]],
+  [["ControlLeft", "Ctrl", "wide mod"], ["MetaLeft", "Win", "mod"], ["AltLeft", "Alt", "mod"],
+    ["Space", "Space", "space"], ["AltRight", "AltGr", "mod"], ["ArrowLeft", "←"], ["ArrowDown", "↓"],
+    ["ArrowRight", "→"]],
+  [["Insert", "Ins"], ["Delete", "Del"], ["Home", "Home"], ["End", "End"], ["PageUp", "PgUp"],
+    ["PageDown", "PgDn"], ["PrintScreen", "PrtSc"], ["ContextMenu", "Menu"]],
+];
+const vkMods = new Map();   // code -> "armed" | "locked" (both held down on the target)
+const vkHeld = new Map();   // pointerId -> the code of the key that finger holds
+for (const row of VKBD_ROWS) {
+  const div = document.createElement("div");
+  div.className = "row";
+  for (const [code, label, cls] of row) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.tabIndex = -1;
+    b.dataset.code = code;
+    b.textContent = label;
+    if (cls) b.className = cls;
+    div.appendChild(b);
+  }
+  $("vkbd").appendChild(div);
+}
+function vkPaint() {
+  for (const b of $("vkbd").querySelectorAll("button.mod")) {
+    const st = vkMods.get(b.dataset.code);
+    b.classList.toggle("armed", st === "armed");
+    b.classList.toggle("locked", st === "locked");
+    b.setAttribute("aria-pressed", String(!!st));
+  }
+}
+function vkKey(code, down) {
+  send({ type: "key", code, down });
+}
+// Every modifier of the on-screen keys up (locked ones too).
+function vkReleaseAll() {
+  for (const [pid, code] of vkHeld) { vkKey(code, false); vkHeld.delete(pid); }
+  for (const code of vkMods.keys()) vkKey(code, false);
+  vkMods.clear();
+  for (const b of $("vkbd").querySelectorAll("button.down")) b.classList.remove("down");
+  vkPaint();
+}
+$("vkbd").addEventListener("pointerdown", (e) => {
+  e.preventDefault();   // the screen keeps the keyboard focus
+  const b = e.target.closest("button");
+  if (!b || !canInput()) return;
+  const code = b.dataset.code;
+  if (b.classList.contains("mod")) {
+    const st = vkMods.get(code);
+    if (!st) { vkMods.set(code, "armed"); vkKey(code, true); }
+    else if (st === "armed") vkMods.set(code, "locked");
+    else { vkMods.delete(code); vkKey(code, false); }
+    vkPaint();
+    return;
+  }
+  if ([...vkHeld.values()].includes(code)) return;
+  vkHeld.set(e.pointerId, code);
+  b.classList.add("down");
+  vkKey(code, true);
+});
+$("vkbd").addEventListener("mousedown", (e) => e.preventDefault());
+function vkUp(e) {
+  const code = vkHeld.get(e.pointerId);
+  if (code === undefined) return;
+  vkHeld.delete(e.pointerId);
+  const b = $("vkbd").querySelector(`button[data-code="${code}"]`);
+  if (b) b.classList.remove("down");
+  vkKey(code, false);
+  if (vkHeld.size) return;
+  // The key the armed modifiers waited for is done: they go up, the locked ones stay.
+  for (const [m, st] of [...vkMods]) if (st === "armed") { vkMods.delete(m); vkKey(m, false); }
+  vkPaint();
+}
+window.addEventListener("pointerup", vkUp);
+window.addEventListener("pointercancel", vkUp);
+window.addEventListener("blur", vkReleaseAll);
+$("btn-vkbd").addEventListener("click", () => {
+  const open = $("vkbd").hidden;
+  if (!open) vkReleaseAll();
+  $("vkbd").hidden = !open;
+  $("btn-vkbd").setAttribute("aria-pressed", String(open));
+  layoutVideo();
+});
+
+// ---- macros: named sequences of combos, text and waits, kept in this browser (localStorage) ----
+// A step is {"combo":"ctrl+alt+delete"}, {"text":"..."} (typed on the paste layout) or {"wait":ms}.
+// The file of Export and Import is {"okvm_macros":1,"macros":[{"name":...,"steps":[...]}]}.
+let macros = [];
+let macroRun = null;    // {name, cancelled, error, wake}: the macro running
+let macroType = null;   // {resolve, reject}: the paste of its text step
+try { macros = checkMacros(JSON.parse(localStorage.getItem("okvm.macros") || "[]")); }
+catch (e) { setTimeout(() => toast("macros: the stored ones are unreadable (" + e.message + "); none loaded"), 0); }
+
+function checkStep(st, where) {
+  if (!st || typeof st !== "object") throw new Error(where + ": not a step");
+  const keys = Object.keys(st);
+  if (keys.length !== 1) throw new Error(where + ": a step is one of combo, text or wait");
+  const [k] = keys, v = st[k];
+  if (k === "combo" && typeof v === "string" && /^\S+$/.test(v)) return { combo: v };
+  if (k === "text" && typeof v === "string" && v) return { text: v };
+  if (k === "wait" && Number.isInteger(v) && v >= 0 && v <= 600000) return { wait: v };
+  if (k === "wait") throw new Error(where + ": wait takes milliseconds, 0 to 600000");
+  if (k === "combo" || k === "text") throw new Error(where + `: ${k} needs a ${k === "combo" ? "key name" : "text"}`);
+  throw new Error(where + `: unknown step '${k}' (use combo, text or wait)`);
+}
+function checkMacros(list) {
+  if (!Array.isArray(list)) throw new Error("not a list of macros");
+  return list.map((m, i) => {
+    if (!m || typeof m.name !== "string" || !m.name.trim()) throw new Error(`macro ${i + 1}: no name`);
+    if (!Array.isArray(m.steps) || !m.steps.length) throw new Error(`macro '${m.name}': no steps`);
+    return { name: m.name.trim(), steps: m.steps.map((st, j) => checkStep(st, `macro '${m.name}' step ${j + 1}`)) };
+  });
+}
+// The editor's text: one step a line, "combo KEYS", "text TEXT" (\n for Enter, \\ for \), "wait MS".
+function parseSteps(src) {
+  const steps = [];
+  src.split("\n").forEach((line, i) => {
+    const l = line.replace(/\s+$/, "");
+    if (!l.trim()) return;
+    const m = /^\s*(\S+)(?: (.*))?$/.exec(l);
+    const [kind, arg = ""] = [m[1].toLowerCase(), m[2]];
+    const where = "line " + (i + 1);
+    if (kind === "combo") {
+      if (!/^\S+$/.test(arg.trim())) throw new Error(where + ": combo needs key names joined by + (ctrl+alt+f2)");
+      steps.push({ combo: arg.trim() });
+    } else if (kind === "text") {
+      if (!arg) throw new Error(where + ": text needs the text to type");
+      steps.push({ text: arg.replace(/\\(n|\\)/g, (_, c) => (c === "n" ? "\n" : "\\")) });
+    } else if (kind === "wait") {
+      const ms = Number(arg.trim());
+      if (!/^\d+$/.test(arg.trim()) || ms > 600000) throw new Error(where + ": wait takes milliseconds, 0 to 600000");
+      steps.push({ wait: ms });
+    } else throw new Error(where + `: unknown step '${m[1]}' (use combo, text or wait)`);
+  });
+  if (!steps.length) throw new Error("no steps: one a line, combo, text or wait");
+  return steps;
+}
+function stepsText(steps) {
+  return steps.map((st) => "combo" in st ? "combo " + st.combo
+    : "wait" in st ? "wait " + st.wait : "text " + st.text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")).join("\n");
+}
+function storeMacros() {
+  try { localStorage.setItem("okvm.macros", JSON.stringify(macros)); return true; }
+  catch (e) { $("macro-status").textContent = "not stored: " + e.message; return false; }
+}
+function renderMacros() {
+  const list = $("macro-list");
+  list.replaceChildren(...macros.map((m, i) => {
+    const b = document.createElement("button");
+    b.dataset.macro = String(i);
+    b.textContent = "▶ " + m.name;
+    b.title = stepsText(m.steps).split("\n").join(" · ");
+    return b;
+  }));
+  if (!macros.length) {
+    const p = document.createElement("span");
+    p.className = "hint";
+    p.textContent = "no macros yet";
+    list.appendChild(p);
+  }
+}
+$("macro-list").addEventListener("click", (e) => {
+  const b = e.target.closest("button[data-macro]");
+  if (!b) return;
+  closeMenus();
+  screenEl.focus();
+  runMacro(macros[+b.dataset.macro]);
+});
+
+function macroSleep(ms) {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    macroRun.wake = () => { clearTimeout(t); resolve(); };
+  });
+}
+function macroText(text) {
+  return new Promise((resolve, reject) => {
+    if (typeBusy || (state && state.typing.active)) { reject(new Error("a paste is running; wait for it")); return; }
+    macroType = { resolve, reject };
+    sendType("macro", { type: "type", text, layout: $("paste-layout").value });
+  }).finally(() => { macroType = null; });
+}
+async function runMacro(m) {
+  if (!m) return;
+  if (macroRun) { toast(`macro '${macroRun.name}' is running: stop it first`); return; }
+  if (!wsOpen) { toast(`macro '${m.name}': not connected to okvm; wait for it to reconnect`); return; }
+  if (!canInput()) return;
+  const run = macroRun = { name: m.name, cancelled: false, error: null, wake: null };
+  $("btn-macro-stop").hidden = false;
+  $("btn-macro-stop").textContent = `■ Stop '${m.name}'`;
+  let i = 0;
+  try {
+    for (; i < m.steps.length && !run.cancelled; i++) {
+      const st = m.steps[i];
+      if ("combo" in st) {
+        send({ type: "combo", combo: st.combo });
+        await roundTrip();
+      } else if ("text" in st) await macroText(st.text);
+      else await macroSleep(st.wait);
+      if (run.error) throw new Error(run.error);
+    }
+  } catch (e) {
+    if (!run.cancelled) toast(`macro '${m.name}' stopped at step ${i + 1}: ${e.message}`);
+  } finally {
+    macroRun = null;
+    $("btn-macro-stop").hidden = true;
+  }
+}
+// Stop: no further step, the running paste ends, every key and button on the target goes up.
+function stopMacro() {
+  if (!macroRun) return;
+  macroRun.cancelled = true;
+  if (macroRun.wake) macroRun.wake();
+  if (macroType) macroType.reject(new Error("stopped"));
+  typeBusy = null;
+  vkReleaseAll();
+  pressed.clear();
+  send({ type: "release_all" });
+  toast(`macro '${macroRun.name}' stopped; every key released`, "info");
+}
+$("btn-macro-stop").addEventListener("click", stopMacro);
+
+// The editor.
+let macroEditing = -1;   // the index shown, -1: a new one
+function editMacro(i) {
+  macroEditing = i;
+  const sel = $("macro-pick");
+  sel.replaceChildren(...macros.map((m, j) => new Option(m.name, String(j))), new Option("(new macro)", "-1"));
+  sel.value = String(i);
+  const m = macros[i];
+  $("macro-name").value = m ? m.name : "";
+  $("macro-steps").value = m ? stepsText(m.steps) : "";
+  $("macro-del").disabled = !m;
+}
+$("btn-macro-edit").addEventListener("click", () => {
+  closeMenus();
+  $("macro-status").textContent = "";
+  editMacro(macros.length ? 0 : -1);
+  $("macros").showModal();
+  $("macro-name").focus();
+});
+$("macro-pick").addEventListener("change", () => { $("macro-status").textContent = ""; editMacro(+$("macro-pick").value); });
+$("macro-new").addEventListener("click", () => { $("macro-status").textContent = ""; editMacro(-1); $("macro-name").focus(); });
+$("macro-save").addEventListener("click", () => {
+  const name = $("macro-name").value.trim();
+  const st = $("macro-status");
+  if (!name) { st.textContent = "give the macro a name"; return; }
+  let steps;
+  try { steps = parseSteps($("macro-steps").value); } catch (e) { st.textContent = e.message; return; }
+  const other = macros.findIndex((m, j) => m.name === name && j !== macroEditing);
+  if (other >= 0) { st.textContent = `a macro named '${name}' exists: choose another name`; return; }
+  if (macroEditing >= 0) macros[macroEditing] = { name, steps };
+  else { macros.push({ name, steps }); macroEditing = macros.length - 1; }
+  if (storeMacros()) st.textContent = `saved '${name}' (${steps.length} step${steps.length > 1 ? "s" : ""})`;
+  editMacro(macroEditing);
+  renderMacros();
+});
+$("macro-del").addEventListener("click", () => {
+  if (macroEditing < 0) return;
+  const [m] = macros.splice(macroEditing, 1);
+  storeMacros();
+  $("macro-status").textContent = `deleted '${m.name}'`;
+  editMacro(macros.length ? 0 : -1);
+  renderMacros();
+});
+$("macro-export").addEventListener("click", () => {
+  const blob = new Blob([JSON.stringify({ okvm_macros: 1, macros }, null, 2) + "\n"], { type: "application/json" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "okvm-macros.json";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  $("macro-status").textContent = `exported ${macros.length} macro${macros.length === 1 ? "" : "s"}`;
+});
+$("macro-import").addEventListener("click", () => $("macro-file").click());
+$("macro-file").addEventListener("change", async () => {
+  const f = $("macro-file").files[0];
+  $("macro-file").value = "";
+  if (!f) return;
+  const st = $("macro-status");
+  try {
+    let j;
+    try { j = JSON.parse(await f.text()); } catch (e) { throw new Error("not JSON (" + e.message + ")"); }
+    const list = checkMacros(Array.isArray(j) ? j : j && j.macros);
+    for (const m of list) {
+      const k = macros.findIndex((o) => o.name === m.name);
+      if (k >= 0) macros[k] = m; else macros.push(m);
+    }
+    if (!storeMacros()) return;
+    st.textContent = `imported ${list.length} macro${list.length === 1 ? "" : "s"} from ${f.name}`;
+    editMacro(macros.length ? 0 : -1);
+    renderMacros();
+  } catch (e) {
+    st.textContent = `${f.name}: ${e.message}; nothing imported`;
+  }
+});
+$("macros").addEventListener("close", () => screenEl.focus());
+renderMacros();
 
 // Keep the WebSocket alive through proxies that drop idle connections.
 setInterval(() => send({ type: "ping", t: Date.now() }), 20000);

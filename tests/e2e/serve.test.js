@@ -519,6 +519,439 @@ async function main() {
     assert.ok(Math.abs(click.x - 3072) <= 8 && Math.abs(click.y - 2048) <= 8, JSON.stringify(click));
   }, { backend: ["-d", "emu", "--emu-events", evfile] });
 
+  // ---- issue 13: phones, on-screen keys, fullscreen, layouts, macros, options, fallbacks ----
+  // Touch by the DevTools protocol: several fingers at once, each [x, y] (playwright has tap only).
+  const cdps = new WeakMap();
+  async function touch(page, type, points) {
+    if (!cdps.has(page)) cdps.set(page, await page.context().newCDPSession(page));
+    await cdps.get(page).send("Input.dispatchTouchEvent", {
+      type, touchPoints: points.map(([x, y], i) => ({ x, y, id: i, radiusX: 1, radiusY: 1, force: 1 })) });
+  }
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const near = (a, b, eps) => Math.abs(a - b) <= eps;
+  // Console errors and warnings, and uncaught page errors: a person never sees those.
+  function consoleProblems(page) {
+    const out = [];
+    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") out.push(m.type() + ": " + m.text()); });
+    page.on("pageerror", (e) => out.push("pageerror: " + e.message));
+    return out;
+  }
+  const mouseSeq = (server) => server.calls("mouse").map((c) => c.buttons);
+
+  await test("phone: a toolbar of two rows at most, the picture as wide as the screen, the rest behind ☰", async (page, server) => {
+    const problems = consoleProblems(page);
+    await openUi(page, server);
+    const bar = await page.locator("#bar").boundingBox();
+    assert.ok(bar.height <= 2 * 38 + 12, `the toolbar is ${bar.height} px tall`);
+    const scr = await page.locator("#screen").boundingBox();
+    assert.ok(near(scr.height, 844 - bar.height, 1), `the screen takes the rest: ${scr.height} px`);
+    const [x0, y0] = await framePoint(page, 0, 0);
+    const [x1, y1] = await framePoint(page, 1, 1);
+    assert.ok(near(x0, 0, 0.5) && near(x1 - x0, 390, 0.5), `the picture is ${x1 - x0} px wide`);
+    assert.ok(near(y1 - y0, 390 * 9 / 16, 0.5));
+    for (const id of ["#btn-osk", "#btn-vkbd", "#btn-more", "#conn", "#target", "#led-caps"])
+      assert.equal(await page.isVisible(id), true, id + " is in the bar");
+    for (const id of ["#btn-paste", "#btn-keys", "#btn-usb", "#btn-options"])
+      assert.equal(await page.isVisible(id), false, id + " is behind ☰");
+    await page.screenshot({ path: path.join(ART, "phone-390x844.png") });
+    await page.tap("#btn-more");
+    for (const id of ["#btn-paste", "#btn-keys", "#btn-macros", "#btn-mouse", "#btn-usb", "#btn-shot", "#btn-full", "#btn-options"])
+      assert.equal(await page.isVisible(id), true, id + " is in the ☰ panel");
+    await page.tap("#btn-keys");
+    assert.equal(await page.isVisible("[data-combo='ctrl+alt+delete']"), true);
+    await page.screenshot({ path: path.join(ART, "phone-menu-390x844.png") });
+    await page.tap("[data-combo='ctrl+alt+delete']");
+    await waitFor("combo", () => server.calls("combo").length === 1);
+    assert.equal(await page.isVisible("#btn-paste"), false, "the panel closed after use");
+    await page.tap("#btn-more");
+    await page.tap("#btn-paste");
+    assert.equal(await page.evaluate(() => $("paste").open), true, "Paste opens from the panel");
+    await page.tap("#paste-cancel");
+    await page.tap("#btn-vkbd");
+    await waitFor("keys shown", () => page.isVisible("#vkbd"));
+    const kb = await page.locator("#vkbd").boundingBox();
+    const bar2 = await page.locator("#bar").boundingBox();
+    const scr2 = await page.locator("#screen").boundingBox();
+    assert.ok(near(bar2.height + scr2.height + kb.height, 844, 1), "the keys sit below the picture");
+    const [, yk] = await framePoint(page, 1, 1);
+    assert.ok(yk <= kb.y + 0.5, "the keys cover none of the picture");
+    await page.screenshot({ path: path.join(ART, "phone-keys-390x844.png") });
+    assert.deepEqual(problems, []);
+  }, { context: phone });
+
+  await test("phone: long press right-clicks, a drag holds the button, two fingers scroll", async (page, server) => {
+    await openUi(page, server);
+    const [x, y] = await framePoint(page, 0.3, 0.4);
+    await touch(page, "touchStart", [[x, y]]);
+    await sleep(750);
+    await touch(page, "touchEnd", []);
+    await waitFor("right click", () => server.calls("mouse").length >= 2);
+    let m = server.calls("mouse");
+    assert.deepEqual(m.map((c) => c.buttons), [2, 0], "a right click, no left one");
+    assert.ok(near(m[0].x, 0.3, 0.003) && near(m[0].y, 0.4, 0.003), JSON.stringify(m[0]));
+    // A drag from (0.2, 0.5) to (0.6, 0.7): pressed at the start, held, let go at the end.
+    const [ax, ay] = await framePoint(page, 0.2, 0.5);
+    const [bx, by] = await framePoint(page, 0.6, 0.7);
+    await touch(page, "touchStart", [[ax, ay]]);
+    for (let i = 1; i <= 10; i++) {
+      await touch(page, "touchMove", [[ax + (bx - ax) * i / 10, ay + (by - ay) * i / 10]]);
+      await sleep(20);
+    }
+    await touch(page, "touchEnd", []);
+    await waitFor("drag released", () => server.calls("mouse").slice(-1)[0].buttons === 0 && server.calls("mouse").length > 4);
+    m = server.calls("mouse").slice(2);
+    assert.equal(m[0].buttons, 1);
+    assert.ok(near(m[0].x, 0.2, 0.003) && near(m[0].y, 0.5, 0.003), "pressed where the finger went down " + JSON.stringify(m[0]));
+    assert.ok(m.slice(0, -1).every((c) => c.buttons === 1), "held all the way: " + JSON.stringify(m));
+    const end = m[m.length - 1];
+    assert.ok(near(end.x, 0.6, 0.003) && near(end.y, 0.7, 0.003), "let go at the end " + JSON.stringify(end));
+    assert.ok(m.length >= 4, "moves in between");
+    // Two fingers moving up 160 px together: the content follows them, 4 notches down.
+    const [cx, cy] = await framePoint(page, 0.5, 0.8);
+    await touch(page, "touchStart", [[cx - 40, cy], [cx + 40, cy]]);
+    for (let i = 1; i <= 8; i++) {
+      await touch(page, "touchMove", [[cx - 40, cy - 20 * i], [cx + 40, cy - 20 * i]]);
+      await sleep(20);
+    }
+    await touch(page, "touchEnd", []);
+    await waitFor("wheel", () => server.calls("wheel").reduce((a, c) => a + c.dy, 0) === 4, 3000).catch((e) => {
+      throw new Error(e.message + ": " + JSON.stringify(server.calls("wheel")));
+    });
+    assert.equal(server.calls("mouse").length, m.length + 2, "the fingers clicked nothing");
+    assert.equal(await page.isHidden("#zoom-pill"), true, "nor zoomed");
+  }, { context: phone });
+
+  await test("phone: pinch zooms the picture where the fingers are, taps still land exactly", async (page, server) => {
+    await openUi(page, server);
+    const [cx, cy] = await framePoint(page, 0.6, 0.5);
+    // Fingers 40 px apart spread to 120 px about the same middle: 3x, the point under it stays.
+    await touch(page, "touchStart", [[cx - 20, cy], [cx + 20, cy]]);
+    for (let i = 1; i <= 10; i++) {
+      await touch(page, "touchMove", [[cx - 20 - 4 * i, cy], [cx + 20 + 4 * i, cy]]);
+      await sleep(20);
+    }
+    await touch(page, "touchEnd", []);
+    await waitFor("zoomed", () => page.isVisible("#zoom-pill"));
+    assert.equal(await page.textContent("#zoom-pill"), "3.0× ✕");
+    await roundTrip(page);
+    assert.deepEqual(server.calls(), [], "pinching sends nothing");
+    const w = 390 * 3;   // the picture's width now, in CSS px
+    await page.touchscreen.tap(cx, cy);
+    await page.touchscreen.tap(cx + 39, cy - 26);
+    await waitFor("taps", () => server.calls("mouse").length === 4);
+    const m = server.calls("mouse");
+    assert.ok(near(m[0].x, 0.6, 0.002) && near(m[0].y, 0.5, 0.002), "the pinch's middle stayed put " + JSON.stringify(m[0]));
+    assert.ok(near(m[2].x, 0.6 + 39 / w, 0.002) && near(m[2].y, 0.5 - 26 / (w * 9 / 16), 0.002),
+      "3x finer than before " + JSON.stringify(m[2]));
+    await page.tap("#zoom-pill");
+    assert.equal(await page.isHidden("#zoom-pill"), true);
+    await page.touchscreen.tap(cx, cy);
+    await waitFor("tap", () => server.calls("mouse").length === 6);
+    assert.ok(near(server.calls("mouse")[4].x, 0.6, 0.003), "back to the whole picture");
+  }, { context: phone });
+
+  await test("on-screen keys: sticky modifiers and every special key reach the virtual target as physical keys", async (page, server) => {
+    await openUi(page, server, 1920);
+    assert.equal(await page.isHidden("#vkbd"), true, "hidden until asked for");
+    await page.tap("#btn-vkbd");
+    const k = (code) => page.tap(`#vkbd [data-code='${code}']`);
+    await k("ControlLeft"); await k("KeyC");                     // once: for the next key
+    await k("ShiftLeft"); await k("ShiftLeft");                   // twice: locked
+    await k("KeyA"); await k("KeyB"); await k("ShiftLeft");       // a third time: let go
+    await k("AltRight"); await k("KeyQ");
+    await k("KeyX");                                              // no modifier left
+    await k("AltLeft"); await k("MetaLeft"); await k("Tab");      // two armed at once
+    assert.equal(await page.getAttribute("#vkbd [data-code='ControlLeft']", "class"), "wide mod");
+    for (const c of ["Escape", "Tab", ...[...Array(12)].map((_, i) => "F" + (i + 1)), "Home", "End", "PageUp",
+      "PageDown", "Delete", "Insert", "Enter", "Backspace", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"]) await k(c);
+    const E0 = 0xE0, E1 = 0xE1, E2 = 0xE2, E3 = 0xE3, E6 = 0xE6;
+    const tapK = (u) => [[u, true], [u, false]];
+    const want = [[E0, true], ...tapK(0x06), [E0, false],
+      [E1, true], ...tapK(0x04), ...tapK(0x05), [E1, false],
+      [E6, true], ...tapK(0x14), [E6, false], ...tapK(0x1B),
+      [E2, true], [E3, true], ...tapK(0x2B), [E2, false], [E3, false],
+      ...[0x29, 0x2B, ...[...Array(12)].map((_, i) => 0x3A + i), 0x4A, 0x4D, 0x4B, 0x4E, 0x4C, 0x49, 0x28, 0x2A,
+        0x52, 0x51, 0x50, 0x4F].flatMap(tapK)];
+    const got = () => emuEvents().filter((e) => e.type === "key").map((e) => [e.usage, e.down]);
+    await waitFor("all keys on the target", () => got().length >= want.length, 15000).catch((e) => {
+      throw new Error(e.message + ": " + JSON.stringify(got()));
+    });
+    assert.deepEqual(got(), want);
+    assert.equal(emuEvents().filter((e) => e.type === "text").map((e) => e.text).join("").slice(0, 3), "ABx",
+      "Shift gave capitals, x none");
+    // A locked modifier shows as such and goes up when the keys are hidden.
+    await k("ControlLeft"); await k("ControlLeft");
+    assert.match(await page.getAttribute("#vkbd [data-code='ControlLeft']", "class"), /locked/);
+    await page.tap("#btn-vkbd");
+    await waitFor("ctrl up", () => got().length === want.length + 2);
+    assert.deepEqual(got().slice(-2), [[E0, true], [E0, false]]);
+  }, { backend: ["-d", "emu", "--emu-events", evfile], context: phone });
+
+  await test("fullscreen locks the keyboard, Esc and Ctrl+W reach the target; without the API the page says so", async (page, server) => {
+    await page.addInitScript(() => {
+      window.lockCalls = [];
+      if (!navigator.keyboard) return;
+      const lock = navigator.keyboard.lock.bind(navigator.keyboard), unlock = navigator.keyboard.unlock.bind(navigator.keyboard);
+      navigator.keyboard.lock = (k) => { window.lockCalls.push(["lock", k === undefined ? null : k]); return lock(k); };
+      navigator.keyboard.unlock = () => { window.lockCalls.push(["unlock"]); return unlock(); };
+    });
+    await openUi(page, server);
+    assert.equal(await page.evaluate(() => typeof navigator.keyboard.lock), "function", "Chromium has the API");
+    await page.click("#btn-full");
+    await waitFor("fullscreen", () => page.evaluate(() => !!document.fullscreenElement));
+    await waitFor("lock", () => page.evaluate(() => window.lockCalls.length === 1));
+    // lock() without a list: every key, the ones the browser keeps for itself among them.
+    assert.deepEqual(await page.evaluate(() => window.lockCalls), [["lock", null]]);
+    assert.equal(await page.evaluate(() => document.activeElement.id), "screen", "the screen has the keys");
+    await waitFor("info", async () => /Esc, Ctrl\+W, Alt\+Tab and Win go to the target/.test(await page.textContent("#toast")));
+    await page.keyboard.press("Control+KeyW");
+    await page.keyboard.press("Escape");
+    await roundTrip(page);
+    assert.deepEqual(server.calls("key").map((c) => `${c.code}${c.down ? "+" : "-"}`),
+      ["ControlLeft+", "KeyW+", "KeyW-", "ControlLeft-", "Escape+", "Escape-"]);
+    await page.evaluate(() => document.exitFullscreen());
+    await waitFor("unlock", () => page.evaluate(() => window.lockCalls.some((c) => c[0] === "unlock")));
+    // A browser without navigator.keyboard: the person is told which keys stay the browser's.
+    const ctx = await browser.newContext();
+    const p2 = await ctx.newPage();
+    await p2.addInitScript(() => { Object.defineProperty(Navigator.prototype, "keyboard", { get: () => undefined }); });
+    await openUi(p2, server);
+    await p2.click("#btn-full");
+    await waitFor("fallback message", async () => /cannot capture Esc, Ctrl\+W, Alt\+Tab and Win/.test(await p2.textContent("#toast")));
+    assert.equal(await p2.isVisible("#toast"), true);
+    await ctx.close();
+  });
+
+  await test("layout picker: the server's layout first, a search narrows the list", async (page, server) => {
+    await openUi(page, server);
+    await page.click("#btn-paste");
+    await waitFor("fr chosen", async () => (await page.inputValue("#paste-layout")) === "fr");
+    const all = await page.evaluate(() => $("paste-layout").options.length);
+    await page.fill("#layout-search", "german");
+    const opts = await page.evaluate(() => [...$("paste-layout").options].map((o) => [o.value, o.textContent]));
+    assert.ok(opts.length >= 3 && opts.length < all / 4, `${opts.length} of ${all}`);
+    assert.ok(opts.every(([, t]) => /german/i.test(t)), JSON.stringify(opts));
+    assert.ok(opts.some(([v]) => v === "de"));
+    await page.fill("#layout-search", "german no dead");
+    const two = await page.evaluate(() => [...$("paste-layout").options].map((o) => o.value));
+    assert.ok(two.includes("de:nodeadkeys"), JSON.stringify(two));
+    await page.selectOption("#paste-layout", "de:nodeadkeys");
+    await page.fill("#layout-search", "");
+    assert.equal(await page.evaluate(() => $("paste-layout").options.length), all, "the whole list again");
+    assert.equal(await page.inputValue("#paste-layout"), "de:nodeadkeys", "the choice stays");
+    await page.fill("#layout-search", "no such language");
+    assert.equal(await page.evaluate(() => $("paste-layout").options.length), 0);
+    assert.match(await page.getAttribute("#layout-search", "title"), /no layout matches/);
+    await page.fill("#layout-search", "");
+    await page.fill("#paste-text", "ä");
+    await page.click("#paste-go");
+    await waitFor("typed", () => server.calls("typed").length === 1);
+    assert.equal(server.calls("type")[0].layout, "de:nodeadkeys");
+  }, { extra: ["--layout", "fr"] });
+
+  const macroSteps = "combo ctrl+alt+delete\nwait 200\ntext ab\\n\ncombo f5";
+  await test("macros: written in the editor, run over the WebSocket, kept, exported and imported", async (page, server) => {
+    const problems = consoleProblems(page);
+    await openUi(page, server);
+    await page.click("#btn-macros");
+    assert.match(await page.textContent("#macro-list"), /no macros yet/);
+    await page.click("#btn-macro-edit");
+    await page.fill("#macro-name", "unlock");
+    await page.fill("#macro-steps", "combo ctrl+alt+delete\nsleep 5");
+    await page.click("#macro-save");
+    assert.equal(await page.textContent("#macro-status"), "line 2: unknown step 'sleep' (use combo, text or wait)");
+    await page.fill("#macro-steps", macroSteps);
+    await page.click("#macro-save");
+    assert.equal(await page.textContent("#macro-status"), "saved 'unlock' (4 steps)");
+    await page.click("#macro-close");
+    await page.click("#btn-macros");
+    await page.click("text=▶ unlock");
+    await waitFor("the macro ran", () => server.calls("combo").length === 2, 8000);
+    const seq = server.calls().filter((c) => c.op === "combo" || c.op === "typed")
+      .map((c) => c.op === "combo" ? c.combo : c.text);
+    assert.deepEqual(seq, ["ctrl+alt+delete", "a", "b", "\n", "f5"]);
+    assert.equal(server.calls("type")[0].text, "ab\n");
+    await waitFor("stop hidden", () => page.isHidden("#btn-macro-stop"));
+    // Kept in the browser: there after a reload.
+    await page.reload();
+    await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+    await page.click("#btn-macros");
+    assert.match(await page.textContent("#macro-list"), /▶ unlock/);
+    await page.click("#btn-macro-edit");
+    assert.equal(await page.inputValue("#macro-steps"), macroSteps);
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#macro-export")]);
+    assert.equal(dl.suggestedFilename(), "okvm-macros.json");
+    const file = path.join(server.tmp, "macros.json");
+    await dl.saveAs(file);
+    const j = JSON.parse(fs.readFileSync(file, "utf8"));
+    assert.deepEqual(j, { okvm_macros: 1, macros: [{ name: "unlock", steps: [{ combo: "ctrl+alt+delete" },
+      { wait: 200 }, { text: "ab\n" }, { combo: "f5" }] }] });
+    // Another browser imports it; a broken file is refused with its reason.
+    const ctx = await browser.newContext();
+    const p2 = await ctx.newPage();
+    await openUi(p2, server);
+    await p2.click("#btn-macros");
+    await p2.click("#btn-macro-edit");
+    const bad = path.join(server.tmp, "bad.json");
+    fs.writeFileSync(bad, JSON.stringify({ macros: [{ name: "x", steps: [{ wait: -1 }] }] }));
+    await p2.setInputFiles("#macro-file", bad);
+    await waitFor("refused", async () => /bad\.json: macro 'x' step 1: wait takes milliseconds/.test(await p2.textContent("#macro-status")));
+    await p2.setInputFiles("#macro-file", file);
+    await waitFor("imported", async () => (await p2.textContent("#macro-status")) === "imported 1 macro from macros.json");
+    assert.equal(await p2.inputValue("#macro-name"), "unlock");
+    assert.equal(await p2.evaluate(() => localStorage.getItem("okvm.macros")), JSON.stringify(j.macros));
+    await ctx.close();
+    assert.deepEqual(problems, []);
+  });
+
+  await test("a running macro can be stopped: no further step, everything released", async (page, server) => {
+    await page.addInitScript(() => localStorage.setItem("okvm.macros", JSON.stringify([
+      { name: "slow", steps: [{ text: "hi" }, { wait: 30000 }, { combo: "f1" }] },
+      { name: "typo", steps: [{ combo: "ctrl+nosuch" }, { combo: "f2" }] }])));
+    await openUi(page, server);
+    await page.click("#btn-macros");
+    await page.click("text=▶ slow");
+    await waitFor("typed", () => server.calls("typed").length === 2);
+    assert.equal(await page.isVisible("#btn-macro-stop"), true);
+    assert.equal(await page.textContent("#btn-macro-stop"), "■ Stop 'slow'");
+    await page.click("#btn-macro-stop");
+    await waitFor("released", () => server.calls("release_all").length === 1);
+    await waitFor("stop hidden", () => page.isHidden("#btn-macro-stop"));
+    await sleep(300);
+    await roundTrip(page);
+    assert.deepEqual(server.calls("combo"), [], "the step after the wait never ran");
+    // A step the server refuses stops the macro with its reason, in the page.
+    await page.click("#btn-macros");
+    await page.click("text=▶ typo");
+    await waitFor("reason", async () => /macro 'typo' stopped at step 1: combo: unknown key 'nosuch'/.test(await page.textContent("#toast")));
+    await roundTrip(page);
+    assert.deepEqual(server.calls("combo"), [], "f2 was not sent");
+  });
+
+  await test("options: stretch and 1:1 map clicks exactly, the cursor hides, scroll speed and direction, the jiggler", async (page, server) => {
+    const problems = consoleProblems(page);
+    await openUi(page, server);
+    assert.equal(await page.isHidden("#jiggle-pill"), true, "the jiggler is off by default");
+    await page.click("#btn-options");
+    await page.selectOption("#opt-scale", "stretch");
+    await page.check("#opt-cursor");
+    await page.fill("#opt-scroll-speed", "2");
+    await page.dispatchEvent("#opt-scroll-speed", "change");
+    await page.check("#opt-scroll-reverse");
+    await page.click("#opt-close");
+    const sb = await page.locator("#screen").boundingBox();
+    await page.mouse.click(sb.x + sb.width * 0.25, sb.y + sb.height * 0.1);
+    await waitFor("click", () => server.calls("mouse").some((c) => c.buttons === 1));
+    let c = server.calls("mouse").find((m) => m.buttons === 1);
+    assert.ok(near(c.x, 0.25, 0.003) && near(c.y, 0.1, 0.003), "stretch: the whole box is the screen " + JSON.stringify(c));
+    assert.equal(await page.evaluate(() => getComputedStyle($("video")).cursor), "none");
+    await page.mouse.wheel(0, 300);
+    await waitFor("wheel", () => server.calls("wheel").reduce((a, w) => a + w.dy, 0) === -6);
+    // 1:1: the frame's 640x360 pixels, centred (device pixel ratio 1 here).
+    await page.click("#btn-options");
+    await page.selectOption("#opt-scale", "1:1");
+    await page.click("#opt-close");
+    const vb = await page.locator("#video").boundingBox();
+    assert.deepEqual([vb.width, vb.height], [640, 360]);
+    assert.ok(near(vb.x - sb.x, (sb.width - 640) / 2, 1) && near(vb.y - sb.y, (sb.height - 360) / 2, 1), JSON.stringify([vb, sb]));
+    const n = server.calls("mouse").length;
+    await page.mouse.click(vb.x + 160, vb.y + 90);
+    await waitFor("click", () => server.calls("mouse").slice(n).some((m) => m.buttons === 1));
+    c = server.calls("mouse").slice(n).find((m) => m.buttons === 1);
+    assert.ok(near(c.x, 0.25, 0.002) && near(c.y, 0.25, 0.002), "1:1 " + JSON.stringify(c));
+    // Kept for the next visit.
+    await page.reload();
+    await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+    assert.equal(await page.evaluate(() => opts.scale), "1:1");
+    // The jiggler: one pixel right and back when the page was idle for N s, and shown.
+    await page.click("#btn-options");
+    await page.fill("#opt-jiggle-s", "1");
+    await page.dispatchEvent("#opt-jiggle-s", "change");
+    await page.check("#opt-jiggle");
+    await page.click("#opt-close");
+    assert.equal(await page.textContent("#jiggle-pill"), "jiggler 1 s");
+    await waitFor("nudges", () => server.calls("rel").length >= 4, 5000);
+    const r = server.calls("rel").slice(0, 4).map((m) => [m.dx, m.dy]);
+    assert.deepEqual(r, [[1, 0], [-1, 0], [1, 0], [-1, 0]]);
+    await page.click("#btn-options");
+    await page.fill("#opt-jiggle-s", "0");
+    await page.dispatchEvent("#opt-jiggle-s", "change");
+    await waitFor("refused", async () => /a number from 1 to 3600/.test(await page.textContent("#toast")));
+    await page.uncheck("#opt-jiggle");
+    await page.click("#opt-close");
+    assert.equal(await page.isHidden("#jiggle-pill"), true);
+    const k = server.calls("rel").length;
+    await sleep(1500);
+    assert.equal(server.calls("rel").length, k, "off: no more nudges");
+    assert.deepEqual(problems, []);
+  });
+
+  await test("the paste dialog types over HTTP while the WebSocket is down", async (page, server) => {
+    await openUi(page, server);
+    // The WebSocket goes and cannot come back (the page's constructor now opens nothing).
+    await page.evaluate(() => {
+      window.WebSocket = function () { return { send() {}, close() {} }; };
+      ws.close();
+    });
+    await waitFor("down", async () => (await page.textContent("#conn")) !== "connected");
+    await page.click("#btn-paste");
+    await page.fill("#paste-text", "über");
+    await page.selectOption("#paste-layout", "de");
+    await page.click("#paste-go");
+    await waitFor("sent", async () => /^sent over HTTP/.test(await page.textContent("#paste-status")));
+    await waitFor("typed", () => server.calls("typed").length === 4);
+    assert.equal(server.calls("typed").map((c) => c.text).join(""), "über");
+    assert.equal(server.calls("type")[0].layout, "de");
+    // The server's refusal is shown as it is.
+    await page.selectOption("#paste-layout", "us");
+    await page.click("#paste-go");
+    await waitFor("refused", async () => /U\+00FC 'ü' at 0: not on layout 'us'/.test(await page.textContent("#paste-status")));
+  });
+
+  await test("a stream the page cannot cut reloads into ?video=img and says so; clicks still land", async (page, server) => {
+    let first = true;
+    await page.route(/\/stream/, (route) => {
+      if (!first) return route.continue();
+      first = false;
+      return route.fulfill({ status: 200, contentType: "image/jpeg", body: "not a multipart stream" });
+    });
+    const problems = consoleProblems(page);
+    await page.goto(server.url + "/");
+    await page.waitForURL(/\?video=img$/);
+    await waitFor("img video", () => page.evaluate(() => document.getElementById("video").naturalWidth === 640));
+    assert.equal(await page.evaluate(() => document.getElementById("video").tagName), "IMG");
+    assert.match(await page.textContent("#toast"), /could not be cut into frames \(not a multipart stream\)/);
+    await waitFor("connected", async () => (await page.textContent("#conn")) === "connected");
+    const [x, y] = await framePoint(page, 0.75, 0.2);
+    await page.mouse.click(x, y);
+    await waitFor("click", () => server.calls("mouse").some((c) => c.buttons === 1));
+    const c = server.calls("mouse").find((m) => m.buttons === 1);
+    assert.ok(near(c.x, 0.75, 0.003) && near(c.y, 0.2, 0.003), JSON.stringify(c));
+    // A reload stays in the <img> path.
+    await page.reload();
+    await waitFor("img video", () => page.evaluate(() => document.getElementById("video").naturalWidth === 640));
+    assert.equal(await page.evaluate(() => document.getElementById("video").tagName), "IMG");
+    assert.deepEqual(problems, []);
+  });
+
+  await test("screenshots of the desktop and the phone", async (page, server) => {
+    await page.addInitScript(() => {
+      localStorage.setItem("okvm.macros", JSON.stringify([{ name: "log in", steps: [{ combo: "ctrl+alt+delete" }] }]));
+      localStorage.setItem("okvm.options", JSON.stringify({ jiggle: true, jiggleS: 60 }));
+    });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await openUi(page, server);
+    await page.screenshot({ path: path.join(ART, "desktop-1440x900.png") });
+    await page.click("#btn-keys");
+    await page.screenshot({ path: path.join(ART, "desktop-keys-1440x900.png") });
+    await page.click("#btn-macros");
+    await page.screenshot({ path: path.join(ART, "desktop-macros-1440x900.png") });
+    const bar = await page.locator("#bar").boundingBox();
+    assert.ok(bar.height < 50, "one row on a desktop");
+    for (const f of ["desktop-1440x900.png", "desktop-keys-1440x900.png"])
+      assert.ok(fs.statSync(path.join(ART, f)).size > 10000, f);
+  });
+
   const conf = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-conf-")), "okvm.conf");
   const pw = "e2e password 1";
   await new Promise((resolve, reject) => {
