@@ -468,6 +468,18 @@ msg_combo(struct input_src *in, cJSON *o)
 		return reply_backend(in, "combo", "combo", rc);
 }
 
+static void
+msg_video(struct input_src *in, cJSON *o)
+{
+	char why[160];
+	if (!in->c)
+		return reply_error(in, "video",
+				   "video is a WebSocket message (GET /stream.h264 "
+				   "for HTTP)");
+	if (ws_video_request(in->c, o, why, sizeof(why)))
+		return reply_error(in, "video", "%s", why);
+}
+
 static const struct {
 	const char *type;
 	void (*fn)(struct input_src *in, cJSON *o);
@@ -482,6 +494,7 @@ static const struct {
 	{ "ping", msg_ping, SERVE_ROLE_VIEWER },
 	{ "switch", msg_switch, SERVE_ROLE_OPERATOR },
 	{ "combo", msg_combo, SERVE_ROLE_OPERATOR },
+	{ "video", msg_video, SERVE_ROLE_VIEWER },
 };
 
 /* Two members whose names differ at most in case ({"Type":..,"type":..}): one reader of the

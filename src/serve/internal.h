@@ -96,6 +96,11 @@ struct conn_ws {
 	char pressed[SERVE_MAX_PRESSED][32];
 	unsigned npressed;
 	uint8_t buttons;
+	/* H.264 over the WebSocket (ws-video.c) */
+	struct stream_variant *video; /* its variant; NULL: no video asked for */
+	bool video_pending, video_need_idr;
+	uint64_t video_last_seq;
+	int video_w, video_h; /* of the last codec message sent */
 };
 
 /*
@@ -158,6 +163,7 @@ struct serve {
 	unsigned nvariants;
 	atomic_uint_fast64_t variant_notifies; /* bumped per frame a variant made */
 	uint64_t variants_seen;                /* variant_notifies value handled */
+	uint64_t video_units_sent;     /* H.264 access units sent over WebSockets (ws-video.c) */
 	bool wanting;
 	uint64_t video_check_us;         /* last look at the video state */
 	int video_fps, video_w, video_h; /* as last broadcast */
@@ -285,6 +291,11 @@ void ws_broadcast_state(struct serve *s);
 /* Handle one message as text; replies queued on c (which may be NULL for tests). */
 void ws_handle_message(struct serve *s, struct conn *c, const char *msg, size_t len);
 char *ws_state_json(struct serve *s, struct conn *you);
+/* ws-video.c: H.264 over the WebSocket ({"type":"video"}) */
+int ws_video_request(struct conn *c, const cJSON *o, char *why, size_t n);
+void ws_video_on_variant(struct serve *s, struct stream_variant *v); /* a new picture */
+int ws_video_writeable(struct conn *c); /* 1: a picture sent, 0: none, -1: error */
+void ws_video_stop(struct conn *c);
 /* power-route.c: GET/POST /api/power, "power" in the state; serve_power_free joins a press */
 int serve_power_route(struct conn *c);
 void serve_power_state_json(struct serve *s, cJSON *o);

@@ -151,6 +151,8 @@ metrics_text(struct serve *s)
 	metric(&b, "okvm_serve_variant_dropped_total", "counter",
 	       "Device frames a reduced stream's encoder skipped because it was still busy.",
 	       (double)v_drop);
+	metric(&b, "okvm_serve_video_units_total", "counter",
+	       "H.264 access units sent to WebSocket clients.", (double)s->video_units_sent);
 	metric(&b, "okvm_serve_variant_encode_seconds_max", "gauge",
 	       "Longest last re-encode among the running reduced streams.", v_ms / 1000);
 	per_client(&b, s);

@@ -276,6 +276,7 @@ stream_on_frame(struct serve *s)
 void
 stream_on_variant(struct serve *s, struct stream_variant *v)
 {
+	ws_video_on_variant(s, v);
 	struct conn *next;
 	for (struct conn *c = s->streams; c; c = next) {
 		next = c->next;

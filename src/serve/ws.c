@@ -141,6 +141,12 @@ ws_writeable(struct conn *c)
 		p = m->buf + LWS_PRE;
 		n = m->len;
 	} else {
+		/* text first; then the newest H.264 picture, if this client asked for video */
+		int r = ws_video_writeable(c);
+		if (r < 0)
+			return -1;
+		if (c->ws.qlen || c->ws.state_dirty || c->ws.video_pending)
+			lws_callback_on_writable(c->wsi);
 		return 0;
 	}
 	int rc = lws_write(c->wsi, p, n, LWS_WRITE_TEXT);
@@ -148,7 +154,7 @@ ws_writeable(struct conn *c)
 	free(m);
 	if (rc < 0)
 		return -1;
-	if (c->ws.qlen || c->ws.state_dirty)
+	if (c->ws.qlen || c->ws.state_dirty || c->ws.video_pending)
 		lws_callback_on_writable(c->wsi);
 	else
 		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
@@ -231,6 +237,7 @@ ws_closed(struct conn *c)
 {
 	struct serve *s = c->s;
 	input_release_client(s, c);
+	ws_video_stop(c);
 	serve_list_del(&s->sockets, c);
 	s->nsockets--;
 	serve_update_want(s);

@@ -11,7 +11,9 @@ import tempfile
 import threading
 import time
 
-from serve_util import Server, check, fail, metrics
+import struct
+
+from serve_util import Server, WebSocket, check, fail, metrics
 
 FPS = 25
 if not shutil.which("ffprobe") or not shutil.which("ffmpeg"):
@@ -141,6 +143,40 @@ with Server(fps=FPS) as s:
     for q, word in (("?q=50", b"kbps="), ("?kbps=5", b"kbps=5"), ("?fps=0", b"fps=0")):
         code, h, body = s.http("GET", "/stream.h264" + q)
         check(code == 400 and word in body, f"/stream.h264{q} is refused naming the parameter")
+
+    # The browser's way: {"type":"video","codec":"h264"} over the WebSocket, then one binary
+    # message per access unit behind a 16-byte header, after a text message with the codec
+    # string for WebCodecs' VideoDecoder.configure().
+    ws = WebSocket(s.port)
+    ws.recv_until(lambda m: m["type"] == "state")
+    ws.send({"type": "video", "codec": "h264", "width": 5})
+    m = ws.recv_until(lambda m: m["type"] == "error")
+    check("width" in m["error"] and "64" in m["error"], "a bad video setting is refused naming it")
+    ws.send({"type": "video", "codec": "h264"})
+    texts, units, t0 = [], [], time.monotonic()
+    while time.monotonic() - t0 < 2.5:
+        op, data = ws.recv_frame()
+        if op == 0x1:
+            texts.append(json.loads(data))
+        elif op == 0x2:
+            units.append(data)
+    vid = [t for t in texts if t["type"] == "video"]
+    check(vid and vid[0]["codec"].startswith("avc1.42") and (vid[0]["width"], vid[0]["height"])
+          == (640, 360), f"the codec message comes first: {vid[:1]}")
+    hdr = [struct.unpack(">ccHHQH", u[:16]) for u in units]
+    check(all(h[0] == b"H" for h in hdr), "every binary message has the 'H' header")
+    check(hdr[0][1] == b"\x01" and nal_types(units[0][16:])[:3] == [7, 8, 5],
+          "the first one is an IDR (flag 1; SPS, PPS, IDR slice)")
+    check(all((h[2], h[3]) == (640, 360) for h in hdr), "and carries the picture size")
+    stamps = [h[4] for h in hdr]
+    check(all(b > a for a, b in zip(stamps, stamps[1:])), "capture times rise")
+    st_w, err_w = probe(b"".join(u[16:] for u in units) + b"\x00\x00\x00\x01\x09")
+    check(err_w == "" and int(st_w["nb_read_frames"]) >= FPS * 2.5 * 0.7,
+          f"the units decode in ffmpeg, every source frame ({st_w['nb_read_frames']} in 2.5 s)")
+    ws.send({"type": "video", "codec": "none"})
+    ws.sync()
+    check(metrics(s)["okvm_serve_stream_variants"] == 0, "codec none stops it (no encoder left)")
+    ws.close()
 
     deadline = time.monotonic() + 5
     while metrics(s)["okvm_serve_stream_variants"] and time.monotonic() < deadline:
