@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
 #include <tesseract/capi.h>
 #include <turbojpeg.h>
 
@@ -607,4 +608,29 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 	TessBaseAPIClear(o->api);
 	out->ms = (double)(okvm_now_us() - t0) / 1000.0;
 	return 0;
+}
+
+char *
+auto_ocr_result_json(const struct auto_ocr_result *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "text", r->text ? r->text : "");
+	cJSON *arr = cJSON_AddArrayToObject(o, "words");
+	for (size_t i = 0; i < r->n_words; i++) {
+		const struct auto_ocr_word *w = &r->words[i];
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "text", w->text);
+		cJSON_AddNumberToObject(e, "x", w->box.x);
+		cJSON_AddNumberToObject(e, "y", w->box.y);
+		cJSON_AddNumberToObject(e, "w", w->box.w);
+		cJSON_AddNumberToObject(e, "h", w->box.h);
+		cJSON_AddNumberToObject(e, "conf", (int)(w->conf + 0.5f));
+		cJSON_AddItemToArray(arr, e);
+	}
+	cJSON_AddNumberToObject(o, "width", r->width);
+	cJSON_AddNumberToObject(o, "height", r->height);
+	cJSON_AddNumberToObject(o, "ms", (int)(r->ms + 0.5));
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
 }

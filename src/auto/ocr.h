@@ -45,6 +45,11 @@ int auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct
 
 void auto_ocr_result_free(struct auto_ocr_result *r);
 
+/* r as JSON: {"text", "words": [{"text", "x", "y", "w", "h", "conf"}], "width", "height",
+ * "ms"} (conf and ms rounded to integers), as okvm ocr --json and GET /api/ocr answer. Free
+ * with free(). */
+char *auto_ocr_result_json(const struct auto_ocr_result *r);
+
 /* Whether lang names installed tesseract data: 0; -EINVAL (not a list such as "deu+eng") or
  * -ENOENT (a language's data is missing), with one line for the user in why. Any thread. */
 int auto_ocr_lang_check(const char *lang, char *why, size_t n);

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "auto/ocr.h"
 #include "cli/cli.h"
 #include "okvm/error.h"
@@ -79,27 +77,9 @@ fresh_frame(struct okvm_capture *c, int timeout_ms)
 static void
 print_json(const struct auto_ocr_result *r)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "text", r->text);
-	cJSON *arr = cJSON_AddArrayToObject(o, "words");
-	for (size_t i = 0; i < r->n_words; i++) {
-		const struct auto_ocr_word *w = &r->words[i];
-		cJSON *e = cJSON_CreateObject();
-		cJSON_AddStringToObject(e, "text", w->text);
-		cJSON_AddNumberToObject(e, "x", w->box.x);
-		cJSON_AddNumberToObject(e, "y", w->box.y);
-		cJSON_AddNumberToObject(e, "w", w->box.w);
-		cJSON_AddNumberToObject(e, "h", w->box.h);
-		cJSON_AddNumberToObject(e, "conf", (int)(w->conf + 0.5f));
-		cJSON_AddItemToArray(arr, e);
-	}
-	cJSON_AddNumberToObject(o, "width", r->width);
-	cJSON_AddNumberToObject(o, "height", r->height);
-	cJSON_AddNumberToObject(o, "ms", (int)(r->ms + 0.5));
-	char *s = cJSON_PrintUnformatted(o);
+	char *s = auto_ocr_result_json(r);
 	puts(s);
-	cJSON_free(s);
-	cJSON_Delete(o);
+	free(s);
 }
 
 enum { OPT_REGION = 300, OPT_LANG, OPT_TIMEOUT, OPT_VIDEO };

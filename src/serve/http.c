@@ -46,6 +46,7 @@ enum route {
 	R_SWITCH,
 	R_RELEASE,
 	R_WS,
+	R_OCR,
 	R_MCP,
 	R_POWER,
 };
@@ -66,6 +67,7 @@ static const struct route_def routes[] = {
 	{ "/snapshot", R_SNAPSHOT, false, SERVE_ROLE_VIEWER },
 	{ "/api/state", R_STATE, false, SERVE_ROLE_VIEWER },
 	{ "/api/layouts", R_LAYOUTS, false, SERVE_ROLE_VIEWER },
+	{ "/api/ocr", R_OCR, false, SERVE_ROLE_VIEWER },
 	{ "/metrics", R_METRICS, false, SERVE_ROLE_ADMIN },
 	{ "/api/login", R_LOGIN, true, SERVE_ROLE_NONE },
 	{ "/api/logout", R_LOGOUT, true, SERVE_ROLE_NONE },
@@ -109,6 +111,7 @@ static void
 reset_response(struct conn *c)
 {
 	auth_detach(c);
+	ocr_route_detach(c);
 	free(c->http.resp);
 	free(c->http.body_mem);
 	free(c->http.body);
@@ -538,6 +541,7 @@ dispatch(struct conn *c)
 	case R_FAVICON: return do_favicon(c);
 	case R_STATE: return do_state(c);
 	case R_LAYOUTS: return do_layouts(c);
+	case R_OCR: return ocr_route_begin(c);
 	case R_METRICS: return do_metrics(c);
 	case R_LOGIN: return do_login(c);
 	case R_LOGOUT: return do_logout(c);

@@ -30,6 +30,8 @@ struct ws_msg {
 };
 
 struct login_job;
+struct ocr_job;
+struct ocr_route;
 struct okvm_keymap;
 struct mcp_job;
 struct mcp_http;
@@ -55,6 +57,7 @@ struct conn_http {
 	char *body_mem;
 	struct okvm_frame *body_frame;
 	struct login_job *login_job; /* POST /api/login whose password is being checked */
+	struct ocr_job *ocr_job;     /* GET /api/ocr being read (ocr-route.c) */
 	bool is_delete;              /* DELETE (/mcp only) */
 	struct mcp_job *mcp_job;     /* POST /mcp being worked on (mcp-http.c) */
 	const uint8_t *body_ptr;
@@ -203,6 +206,8 @@ struct serve {
 	bool auth_running, auth_stop;
 	struct login_job *auth_todo, *auth_done;
 	struct okvm_keymap *km;    /* the last layout a paste was checked against (input.c) */
+	struct ocr_route *ocr; /* GET /api/ocr: its jobs and the okvm-ocr thread (ocr-route.c) */
+	unsigned ocr_want;     /* GET /api/ocr requests waiting for a frame */
 	struct mcp_http *mcp;      /* MCP over HTTP (mcp-http.c); NULL until the first /mcp */
 	struct serve_power *power; /* /api/power (power-route.c); NULL: no power control */
 	unsigned mcp_want;         /* MCP tool calls that want frames now */
@@ -388,5 +393,14 @@ struct web_asset {
 	size_t size;
 };
 const struct web_asset *web_asset_find(const char *path);
+
+/* ocr-route.c: GET /api/ocr, read on the okvm-ocr thread. */
+int ocr_route_begin(struct conn *c);  /* checks, then waits for a frame; 0 or an answer */
+void ocr_route_frame(struct serve *s); /* a frame came: hand it to the waiting requests */
+void ocr_route_drain(struct serve *s); /* finished reads: their answers */
+int ocr_route_timer(struct conn *c);   /* no frame in time: 503 */
+void ocr_route_detach(struct conn *c); /* the connection closed or moved on */
+void ocr_route_stop(struct serve *s);  /* before the lws context goes */
+void ocr_route_free(struct serve *s);  /* after it, before the backend goes */
 
 #endif

@@ -72,6 +72,7 @@ void
 serve_update_want(struct serve *s)
 {
 	bool want = s->nstreams > 0 || s->nsockets > 0 || s->nstate_waiters > 0 || s->mcp_want > 0;
+	want = want || s->ocr_want > 0;
 	if (want != s->wanting && s->be.ops->want_frames)
 		s->be.ops->want_frames(s->be.ud, want);
 	s->wanting = want;
@@ -168,12 +169,14 @@ static void
 drain_events(struct serve *s)
 {
 	auth_drain(s);
+	ocr_route_drain(s);
 	mcp_http_drain(s);
 	uint64_t n = atomic_load(&s->frame_notifies);
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
 		stream_on_frame(s);
 		http_state_frame(s);
+		ocr_route_frame(s);
 		check_video_state(s);
 	}
 	variant_drain(s);
@@ -241,6 +244,8 @@ on_http(struct lws *wsi, enum lws_callback_reasons reason, struct conn *c, struc
 			c->kind = CONN_NONE;
 		return 0;
 	case LWS_CALLBACK_TIMER:
+		if (c->kind == CONN_HTTP && c->http.ocr_job)
+			return ocr_route_timer(c);
 		if (c->kind == CONN_HTTP)
 			return http_state_timer(c);
 		return stream_timer(c);
@@ -598,9 +603,11 @@ serve_free(struct serve *s)
 			input_release_client(s, c);
 		mcp_http_stop(s); /* its jobs use the backend: before it goes */
 		auth_stop(s);     /* it wakes the context: stop it first */
+		ocr_route_stop(s); /* the same */
 		lws_context_destroy(s->ctx);
 	}
 	auth_free(s);
+	ocr_route_free(s);
 	okvm_keymap_free(s->km);
 	if (s->be.ops && s->be.ops->release_all)
 		s->be.ops->release_all(s->be.ud);
