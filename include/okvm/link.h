@@ -171,6 +171,8 @@ struct okvm_link_stats {
 	bool flip_absent;      /* the port showed no toggles: the fixed gap paces */
 	double target_poll_ms; /* the target's HID poll interval as the toggles show it; 0 = not
 				  known yet (from the report -> toggle times of the last 32) */
+	uint64_t direct;       /* reports the enqueuing thread wrote itself (the link was idle) */
+	uint64_t flip_ahead;   /* reports sent before the one ahead of them was seen taken */
 };
 /** Dispatch thread. */
 void okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out);

@@ -248,7 +248,7 @@ auto_main(void *arg)
 {
 	struct fake_auto *a = arg;
 	uint8_t head[5], rest[70], out[20];
-	while (!a->stop) {
+	while (!atomic_load(&a->stop)) {
 		struct pollfd pfd = { .fd = a->chip->master, .events = POLLIN };
 		if (poll(&pfd, 1, 50) <= 0)
 			continue;
@@ -299,7 +299,7 @@ fake_auto_count(struct fake_auto *a)
 void
 fake_auto_stop(struct fake_auto *a)
 {
-	a->stop = true;
+	atomic_store(&a->stop, true);
 	pthread_join(a->thread, NULL);
 	pthread_mutex_destroy(&a->mu);
 	free(a->frames);

@@ -7,6 +7,7 @@
 #define OKVM_FAKE_CHIP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,7 +67,7 @@ size_t fake_ack(uint8_t *out, uint8_t cmd);
 struct fake_auto {
 	struct fake_chip *chip;
 	pthread_t thread;
-	volatile bool stop;
+	atomic_bool stop; /* set by fake_auto_stop, read by its thread */
 	pthread_mutex_t mu;
 	uint8_t (*frames)[16]; /* first 16 bytes of each frame */
 	uint64_t *first_byte_ns;

@@ -86,6 +86,7 @@ quiet_log(enum okvm_log_level level, const char *fmt, va_list ap, void *ud)
 }
 
 static int setup_poll_ms; /* info_poll_ms of the next setup_link (0: no polling) */
+static int setup_baud;    /* baud of the next setup_link (0: 9600) */
 
 /* Open a link at 9600 against the fake chip (GET_INFO answered by a script thread). */
 static struct fixture *
@@ -94,8 +95,9 @@ setup_link_ex(int gap_ms, int ack_ms, bool no_pipeline)
 	okvm_log_set_handler(quiet_log, NULL);
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	assert_int_equal(fake_chip_open(&fx->chip), 0);
+	int baud = setup_baud ? setup_baud : 9600;
 	struct okvm_link_config cfg = { .path = fx->chip.slave,
-					.baud = 9600,
+					.baud = baud,
 					.report_gap_ms = gap_ms,
 					.ack_timeout_ms = ack_ms,
 					.info_poll_ms = setup_poll_ms,
@@ -105,7 +107,7 @@ setup_link_ex(int gap_ms, int ack_ms, bool no_pipeline)
 	link_set_clock(fx->link, clock_read, &fx->clock);
 	okvm_link_set_listener(fx->link, on_state, fx);
 	const struct fake_step steps[] = {
-		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), baud, NULL },
 		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
 	};
 	fake_chip_run(&fx->chip, steps, 2, -1);
@@ -205,6 +207,7 @@ abs_frame(uint8_t *out, uint16_t x, uint16_t y, uint8_t buttons, int8_t wheel)
 }
 
 /* The next report waits for the gap (12 ms send to send) even when A is already ACKed. */
+/* belief: ACKs sent; 10 ms poll (the 12 ms gap exceeds it) */
 static void
 test_ack_pacing_and_gap(void **state)
 {
@@ -241,6 +244,7 @@ test_ack_pacing_and_gap(void **state)
 }
 
 /* Release-all goes before queued presses and drops them. */
+/* belief: ACKs sent */
 static void
 test_release_all_jumps_queue(void **state)
 {
@@ -277,6 +281,7 @@ test_release_all_jumps_queue(void **state)
 }
 
 /* Positions are coalesced: only the newest unsent one goes out. */
+/* belief: ACKs sent */
 static void
 test_mouse_coalescing(void **state)
 {
@@ -304,6 +309,7 @@ test_mouse_coalescing(void **state)
 }
 
 /* A click and the wheel carry the pointer's position; a drag keeps its path's last point. */
+/* belief: ACKs sent */
 static void
 test_abs_click_keeps_position(void **state)
 {
@@ -338,6 +344,7 @@ test_abs_click_keeps_position(void **state)
 }
 
 /* Relative motion is summed and split into int8 steps. */
+/* belief: ACKs sent */
 static void
 test_rel_summed_and_split(void **state)
 {
@@ -364,6 +371,7 @@ test_rel_summed_and_split(void **state)
 }
 
 /* An error reply is counted and the link goes on. */
+/* belief: ACKs sent (an error reply answers too) */
 static void
 test_error_reply(void **state)
 {
@@ -392,6 +400,7 @@ test_error_reply(void **state)
  * A chip that never answers, strict (no_pipeline): one frame in flight, timeout at 500 ms,
  * resync, the next report goes out only then.
  */
+/* belief: ACKs sent, the other way for one chip that was ACKing (timeouts, not unpaced) */
 static void
 test_chip_never_answers_strict(void **state)
 {
@@ -424,6 +433,7 @@ test_chip_never_answers_strict(void **state)
  * in flight); A times out at 500 ms (resync, counted), which lets C out; B keeps its own
  * deadline, 15 ms later.
  */
+/* belief: ACKs sent, the other way for one chip that was ACKing (timeouts, not unpaced) */
 static void
 test_chip_never_answers(void **state)
 {
@@ -474,6 +484,7 @@ test_chip_never_answers(void **state)
  * Two reports in flight before the first ACK, never three; the second not before the first's
  * wire time (14.6 ms at 9600) even with no gap, and not before the gap when that is longer.
  */
+/* belief: frames cut by LEN or by 3 ms idle gap: the 4 ms idle line holds either way; ACKs sent */
 static void
 test_pipeline_window(void **state)
 {
@@ -537,6 +548,7 @@ test_pipeline_window(void **state)
 }
 
 /* no_pipeline: the strict rule, the next report only after the ACK. */
+/* belief: ACKs sent */
 static void
 test_no_pipeline(void **state)
 {
@@ -559,6 +571,7 @@ test_no_pipeline(void **state)
  * Replies match the in-flight FIFO: an error reply goes to the oldest frame of its command; a
  * reply to the second frame while the first waits means the first's reply was lost.
  */
+/* belief: ACKs sent */
 static void
 test_pipeline_reply_matching(void **state)
 {
@@ -614,6 +627,7 @@ test_pipeline_reply_matching(void **state)
  * A command (GET_INFO) waits until the window is empty, and nothing follows it until its
  * reply; queued reports go after it. Real time, the chip on a script thread.
  */
+/* belief: GET_INFO answered; ACKs sent */
 static void
 test_command_waits_for_window(void **state)
 {
@@ -655,6 +669,7 @@ test_command_waits_for_window(void **state)
 }
 
 /* Garbage, a bad sum and an unsolicited 0x87 before the real ACK. */
+/* belief: ACKs sent */
 static void
 test_garbage_and_bad_sum(void **state)
 {
@@ -700,6 +715,7 @@ test_port_vanishes(void **state)
 
 /* Hot-plug: after -ENODEV, okvm_link_reopen opens the re-plugged chip (at a new path, as a
  * CH340 that came back as another ttyUSB), drops stale input, and the link works again. */
+/* belief: GET_INFO answered (the reopen's probe) */
 static void
 test_reopen_after_unplug(void **state)
 {
@@ -739,15 +755,18 @@ test_queue_bounded(void **state)
 {
 	(void)state;
 	struct fixture *fx = setup_link(12, 500);
-	for (int i = 0; i < OKVM_LINK_KBD_QUEUE; i++)
+	/* the first goes to the idle link at once (the direct write); then the queue fills */
+	for (int i = 0; i < OKVM_LINK_KBD_QUEUE + 1; i++)
 		assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
 	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), -EAGAIN);
 	okvm_link_release_all(fx->link);
-	assert_int_equal(okvm_link_pending(fx->link), 3);
+	assert_int_equal(okvm_link_pending(fx->link), 3 + 1); /* + the one in flight */
 	teardown_link(fx);
 }
 
 /* GET_INFO polling when idle; the listener hears the LED change. */
+/* belief: GET_INFO answered (the idle poll) */
 static void
 test_info_poll(void **state)
 {
@@ -785,6 +804,7 @@ test_info_poll(void **state)
 
 /* Right after open, with nothing sent: the link's fd wakes the caller's poll loop when the
  * first GET_INFO is due (okvm serve's page showed no LED or target state until someone typed). */
+/* belief: GET_INFO answered (the idle poll) */
 static void
 test_info_poll_due_after_open(void **state)
 {
@@ -812,6 +832,7 @@ setup_raw(void)
 }
 
 /* Detection: 115200 first, then 9600 (hardware.md 2.10), GET_INFO as the probe. */
+/* belief: factory 9600 (found at 9600 after the 115200 probe) */
 static void
 test_baud_detection(void **state)
 {
@@ -840,6 +861,7 @@ test_baud_detection(void **state)
 }
 
 /* Nobody answers: two cycles through both bauds, then -ETIMEDOUT. */
+/* belief: GET_INFO answered, the other way at both bauds (nothing ACKs either: -ETIMEDOUT) */
 static void
 test_baud_detection_gives_up(void **state)
 {
@@ -880,6 +902,7 @@ fid_capture(enum okvm_log_level level, const char *fmt, va_list ap, void *ud)
  * official app only warns). A chip that ignores GET_INFO but ACKs a keyboard all-up report
  * opens, with the state "unknown" (not "disconnected") and a warning.
  */
+/* belief: GET_INFO answered, the other way */
 static void
 test_silent_get_info_opens(void **state)
 {
@@ -923,6 +946,7 @@ test_silent_get_info_opens(void **state)
  * unanswered reports the link says so once and paces by the gap alone; those reports do not
  * count as failures (report_timeouts 0).
  */
+/* belief: ACKs sent, the other way */
 static void
 test_no_ack_goes_unpaced(void **state)
 {
@@ -971,6 +995,7 @@ params_block(uint8_t out[50], uint32_t baud)
 }
 
 /* set_baud: read params, write them back with only the baud changed, RESET, switch, verify. */
+/* belief: GET_PARA_CFG 50 bytes (its block is read, then written back) */
 static void
 test_set_baud_sequence(void **state)
 {
@@ -1039,6 +1064,7 @@ bind_dgram(char *path, size_t cap)
 }
 
 /* Factory reset, RTS method: RTS=1 held, RTS=0, then the chip answers at 9600. */
+/* belief: factory 9600 (the chip answers at 9600 after the reset) */
 static void
 test_factory_reset_rts(void **state)
 {
@@ -1084,6 +1110,7 @@ test_factory_reset_rts(void **state)
 }
 
 /* No modem lines (a pty without socket): SET_DEFAULT_CFG at 9600, then 115200, + RESET. */
+/* belief: factory 9600 (the chip answers at 9600 after the reset) */
 static void
 test_factory_reset_command(void **state)
 {
@@ -1116,6 +1143,7 @@ test_factory_reset_command(void **state)
 }
 
 /* free() leaves nothing pressed: keyboard, media, buttons up (abs at the last position). */
+/* belief: ACKs sent */
 static void
 test_release_all_on_free(void **state)
 {
@@ -1156,6 +1184,7 @@ test_free_after_query_sends_nothing(void **state)
 	(void)state;
 	struct fixture *fx = setup_link(12, 300);
 	fx->clock.real = true;
+	link_hold(fx->link);                  /* as in a blocking helper: no direct write */
 	okvm_link_send_kbd(fx->link, &key_a); /* queued, never sent */
 	okvm_link_free(fx->link);
 	uint8_t buf[80];
@@ -1165,6 +1194,7 @@ test_free_after_query_sends_nothing(void **state)
 }
 
 /* RESET, then GET_INFO until the chip answers again. */
+/* belief: GET_INFO answered (verify after RESET) */
 static void
 test_reset_sequence(void **state)
 {
@@ -1186,6 +1216,7 @@ test_reset_sequence(void **state)
 }
 
 /* CH32V208 USB switch (cmd 0x17, hardware.md 2.3 exact frames) and the DTR pulse. */
+/* belief: DTR low (the pulse raises it, then lowers it again) */
 static void
 test_usb_switch_and_dtr_pulse(void **state)
 {
@@ -1229,6 +1260,7 @@ test_usb_switch_and_dtr_pulse(void **state)
 }
 
 /* Media reports in order; release-all lifts ACPI keys too once they were used. */
+/* belief: ACKs sent */
 static void
 test_media_and_acpi_release(void **state)
 {
@@ -1281,6 +1313,7 @@ produce(void *arg)
 }
 
 /* Three threads enqueue while this one dispatches: nothing lost, each thread's order kept. */
+/* belief: ACKs sent */
 static void
 test_threads_enqueue(void **state)
 {
@@ -1310,6 +1343,343 @@ test_threads_enqueue(void **state)
 	assert_int_equal(st.acks, 450);
 	assert_int_equal(st.timeouts, 0);
 	fake_auto_stop(&a);
+	teardown_link(fx);
+}
+
+/* ---- DATAFLIP going ahead (a virtual CTS line over the modem socket, the test's clock) ---- */
+
+struct flip_fx {
+	struct fixture *fx;
+	int dfd;
+	char sock[108];
+	struct sockaddr_un link_addr; /* where the link's WATCH came from: CTS news go there */
+	socklen_t link_len;
+	int level;
+};
+
+static void
+flip_cts(struct flip_fx *f)
+{
+	char msg[8];
+	snprintf(msg, sizeof(msg), "CTS=%d", f->level);
+	assert_true(sendto(f->dfd, msg, strlen(msg), 0, (struct sockaddr *)&f->link_addr,
+			   f->link_len) > 0);
+	f->level ^= 1;
+}
+
+/* Open at 9600 with a modem socket; answer WATCH with the line's level (not a toggle). */
+static void
+flip_open(struct flip_fx *f)
+{
+	f->fx = setup_raw();
+	f->dfd = bind_dgram(f->sock, sizeof(f->sock));
+	struct okvm_link_config cfg = { .path = f->fx->chip.slave,
+					.baud = 9600,
+					.report_gap_ms = 12,
+					.ack_timeout_ms = 500,
+					.modem_socket = f->sock };
+	f->fx->link = okvm_link_new(&cfg);
+	f->fx->clock.real = true;
+	link_set_clock(f->fx->link, clock_read, &f->fx->clock);
+	const struct fake_step steps[] = {
+		{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 9600, NULL },
+		{ FAKE_REPLY, INFO_REPLY, sizeof(INFO_REPLY), 0, NULL },
+	};
+	fake_chip_run(&f->fx->chip, steps, 2, -1);
+	assert_int_equal(okvm_link_open(f->fx->link), 0);
+	assert_int_equal(fake_chip_join(&f->fx->chip), 2);
+	char msg[16];
+	for (;;) { /* DTR=0, RTS=0, then WATCH */
+		f->link_len = sizeof(f->link_addr);
+		ssize_t n = recvfrom(f->dfd, msg, sizeof(msg) - 1, 0,
+				     (struct sockaddr *)&f->link_addr, &f->link_len);
+		assert_true(n > 0);
+		msg[n] = 0;
+		if (!strcmp(msg, "WATCH"))
+			break;
+	}
+	f->level = 0;
+	flip_cts(f); /* CTS=0: the line as it is */
+	f->fx->clock.real = false;
+}
+
+/* A report that the target takes lat_ms after the chip had it whole (the toggle), then its ACK. */
+static void
+flip_report(struct flip_fx *f, const struct okvm_kbd_report *r, uint64_t lat_ms)
+{
+	struct fixture *fx = f->fx;
+	assert_int_equal(okvm_link_send_kbd(fx->link, r), 0);
+	pump(fx);
+	uint8_t want[20];
+	expect_frame(fx, want, kbd_frame(want, r));
+	fx->clock.t += 14583333ull + lat_ms * MS; /* 14 bytes at 9600, then the poll */
+	uint64_t before = fx->link->st.flips;
+	flip_cts(f);
+	for (int i = 0; i < 50 && fx->link->st.flips == before; i++)
+		pump(fx);
+	assert_int_equal(fx->link->st.flips, before + 1);
+	ack(fx, 0x02);
+}
+
+/*
+ * At 9600 the wire time (14.6 ms) is longer than a 10 ms poll. Waiting for each toggle made
+ * DATAFLIP slower than the fixed gap, which sends the next frame 4 ms (the idle line) after the
+ * last one's bytes. Now a report that is not seen taken by then is gone ahead of: the next goes
+ * at the idle line's end, as the gap would send it. The older report's toggle is taken as its
+ * own, not the newer one's: it lifts neither the wait nor the idle line after the newer frame.
+ */
+/* belief: DATAFLIP wired; 10 ms poll; frames cut by LEN or by 3 ms idle gap (the idle line holds) */
+static void
+test_dataflip_goes_ahead(void **state)
+{
+	(void)state;
+	struct flip_fx f;
+	flip_open(&f);
+	struct fixture *fx = f.fx;
+	/* a window of 32 toggles at 9 ms: the target polls about every 9.6 ms */
+	for (int i = 0; i < 33; i++)
+		flip_report(&f, i % 2 ? &key_a : &key_b, 9);
+	assert_true(fx->link->st.flip_pacing);
+	fx->clock.t += 50 * MS;
+	uint8_t want[20];
+	/* A: its bytes are in the chip at e; no toggle comes yet */
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	uint64_t e = fx->clock.t + 14583333ull;
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_b), 0);
+	fx->clock.t = e + 3 * MS;
+	pump(fx);
+	expect_silence(fx); /* the idle line after A */
+	fx->clock.t = e + 4 * MS + 1000;
+	pump(fx);
+	expect_frame(fx, want, kbd_frame(want, &key_b)); /* ahead of A, as the gap would send it */
+	assert_int_equal(fx->link->st.flip_ahead, 1);
+	ack(fx, 0x02);
+	/* A's toggle: A is taken, B still waits; C may not follow B's bytes at once */
+	uint64_t eb = e + 4 * MS + 1000 + 14583333ull;
+	fx->clock.t = e + 9 * MS;
+	uint64_t flips = fx->link->st.flips;
+	flip_cts(&f);
+	for (int i = 0; i < 50 && fx->link->st.flips == flips; i++)
+		pump(fx);
+	assert_int_equal(fx->link->st.flips, flips + 1);
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	fx->clock.t = eb + 2 * MS;
+	pump(fx);
+	expect_silence(fx); /* A's toggle lifted neither B's wait nor the idle line after B */
+	/* B's toggle: B is taken, its packet ended, C goes at once */
+	flip_cts(&f);
+	pump(fx);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.flip_misses, 0);
+	assert_int_equal(st.flip_ahead, 1);
+	close(f.dfd);
+	unlink(f.sock);
+	teardown_link(fx);
+}
+
+/* A target that polls slower than the gap (20 ms): a report may not go ahead before the last one
+ * can have been taken, though the gap passed; waiting for the toggle keeps every report. */
+/* belief: 10 ms poll, the other way (20 ms); DATAFLIP wired */
+static void
+test_dataflip_slow_target_no_ahead(void **state)
+{
+	(void)state;
+	struct flip_fx f;
+	flip_open(&f);
+	struct fixture *fx = f.fx;
+	for (int i = 0; i < 33; i++)
+		flip_report(&f, i % 2 ? &key_a : &key_b, 19);
+	fx->clock.t += 50 * MS;
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	uint64_t e = fx->clock.t + 14583333ull;
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_b), 0);
+	ack(fx, 0x02);            /* the idle line is no reason to wait any more */
+	fx->clock.t = e + 9 * MS; /* the gap and the idle line passed; A may still be in the chip */
+	pump(fx);
+	expect_silence(fx);
+	/* the poll bound: 19 ms x 33/31 x 17/16 + 1 ms = 22.5 ms after e, less B's 10.4 ms */
+	fx->clock.t = e + 13 * MS;
+	pump(fx);
+	uint8_t want[20];
+	expect_frame(fx, want, kbd_frame(want, &key_b));
+	assert_int_equal(fx->link->st.flip_ahead, 1);
+	close(f.dfd);
+	unlink(f.sock);
+	teardown_link(fx);
+}
+
+/* GET_INFO's version byte in the three layouts the macOS app reads (SerialResponseHandler):
+ * DATA[0]; DATA[7] when DATA[0] is 0x00; DATA[3] when DATA[0] is 0x01 or 0x02. Connected and
+ * LEDs stay in DATA[1] and DATA[2]. */
+/* belief: version in DATA[0], both ways */
+static void
+test_info_version_layouts(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_link(12, 500);
+	fx->clock.real = true;
+	static const uint8_t data[][8] = {
+		{ 0x38, 0x01, 0x02, 0, 0, 0, 0, 0 },    /* CH9329: V1.8 in DATA[0] */
+		{ 0x00, 0x01, 0x02, 0, 0, 0, 0, 0x82 }, /* version in DATA[7] */
+		{ 0x01, 0x01, 0x02, 0x83, 0, 0, 0, 0 }, /* version in DATA[3] */
+		{ 0x02, 0x00, 0x00, 0x84, 0, 0, 0, 0 }, /* the same, marker 0x02 */
+		{ 0x82, 0x01, 0x00, 0, 0, 0, 0, 0 },    /* a CH32V208 in DATA[0] */
+	};
+	static const uint8_t want[] = { 0x38, 0x82, 0x83, 0x84, 0x82 };
+	for (size_t i = 0; i < sizeof(want); i++) {
+		uint8_t rep[20];
+		size_t n = fake_frame(rep, 0x81, data[i], 8);
+		const struct fake_step steps[] = {
+			{ FAKE_EXPECT, GET_INFO, sizeof(GET_INFO), 0, NULL },
+			{ FAKE_REPLY, rep, n, 0, NULL },
+		};
+		fake_chip_run(&fx->chip, steps, 2, -1);
+		struct okvm_ch9329_info info;
+		assert_int_equal(okvm_link_get_info(fx->link, &info, 500), 0);
+		assert_int_equal(fake_chip_join(&fx->chip), 2);
+		assert_int_equal(info.version, want[i]);
+		assert_int_equal(info.target_connected, data[i][1] == 1);
+		assert_int_equal(info.leds, data[i][2]);
+		struct okvm_link_state st;
+		okvm_link_get_state(fx->link, &st);
+		assert_int_equal(st.version, want[i]);
+	}
+	teardown_link(fx);
+}
+
+/* The direct write: a thread enqueues while this one dispatches (ACKs, the rest of the queue).
+ * Each round waits until the link is idle, queues 20 presses (the first is written by the
+ * producer itself, the rest by either thread), calls release-all and queues 5 more presses.
+ * The chip must see byte-exact frames, each press once and in order, each release-all as its
+ * three frames together, no press queued after a release-all before its frames, no press queued
+ * before it after them, and every press queued after one. */
+#define DIRECT_ROUNDS 30
+struct direct_producer {
+	struct okvm_link *link;
+	unsigned first_after[DIRECT_ROUNDS]; /* the counter of the first press after release r */
+	bool done;
+	pthread_mutex_t mu;
+};
+
+/* A press with a 16-bit counter in keys[1..2], so that every report is a distinct frame. */
+static struct okvm_kbd_report
+direct_report(unsigned c)
+{
+	return (struct okvm_kbd_report){ .keys = { 0x04, (uint8_t)(c & 0xFF), (uint8_t)(c >> 8) } };
+}
+
+static void
+direct_press(struct direct_producer *p, unsigned *c)
+{
+	struct okvm_kbd_report r = direct_report((*c)++);
+	while (okvm_link_send_kbd(p->link, &r) == -EAGAIN)
+		usleep(100);
+}
+
+static void *
+direct_produce(void *ud)
+{
+	struct direct_producer *p = ud;
+	unsigned c = 1, seed = 12345;
+	for (int r = 0; r < DIRECT_ROUNDS; r++) {
+		while (okvm_link_pending(p->link))
+			usleep(200);
+		seed = seed * 1103515245u + 12345u;
+		usleep(seed >> 16 & 0x3FF); /* so the link is sometimes idle, sometimes not */
+		for (int i = 0; i < 20; i++) {
+			direct_press(p, &c);
+			if (i % 4 == 3)
+				usleep(300);
+		}
+		okvm_link_release_all(p->link);
+		p->first_after[r] = c;
+		for (int i = 0; i < 5; i++)
+			direct_press(p, &c);
+	}
+	pthread_mutex_lock(&p->mu);
+	p->done = true;
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* belief: ACKs sent */
+static void
+test_direct_write_threads(void **state)
+{
+	(void)state;
+	setup_baud = 115200;
+	struct fixture *fx = setup_link(12, 500);
+	setup_baud = 0;
+	link_set_clock(fx->link, NULL, NULL); /* the real clock, read on both threads */
+	fx->link->gap_ns = 0;
+	struct fake_auto a;
+	fake_auto_start(&a, &fx->chip, 2000);
+	struct direct_producer p = { .link = fx->link };
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_t t;
+	pthread_create(&t, NULL, direct_produce, &p);
+	for (;;) {
+		pthread_mutex_lock(&p.mu);
+		bool done = p.done;
+		pthread_mutex_unlock(&p.mu);
+		if (done && !okvm_link_pending(fx->link))
+			break;
+		struct pollfd pfd = { .fd = okvm_link_fd(fx->link), .events = POLLIN };
+		poll(&pfd, 1, 5);
+		assert_int_equal(okvm_link_dispatch(fx->link), 0);
+	}
+	pthread_join(t, NULL);
+	static const uint8_t media_up[] = { 0x57, 0xAB, 0x00, 0x03, 0x04, 0x02, 0, 0, 0, 0x0B };
+	static const uint8_t rel_up[] = { 0x57, 0xAB, 0x00, 0x05, 0x05, 0x01, 0, 0, 0, 0, 0x0D };
+	size_t n = fake_auto_count(&a); /* each recorded before its ACK went out: all are in */
+	int round = 0;                  /* release-alls seen */
+	unsigned last = 0;              /* the newest press counter seen */
+	unsigned seen_after = 0;        /* presses seen since the last release-all */
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *f = a.frames[i];
+		if (!memcmp(f, KBD_UP, sizeof(KBD_UP))) {
+			/* the three frames together, in order */
+			assert_true(i + 2 < n);
+			assert_memory_equal(a.frames[i + 1], media_up, sizeof(media_up));
+			assert_memory_equal(a.frames[i + 2], rel_up, sizeof(rel_up));
+			i += 2;
+			assert_true(round < DIRECT_ROUNDS);
+			if (round)
+				assert_true(seen_after >= 5); /* the previous one's 5 came first */
+			/* no press queued after this release-all went before it */
+			assert_true(last < p.first_after[round]);
+			round++;
+			seen_after = 0;
+			continue;
+		}
+		uint8_t want[20];
+		struct okvm_kbd_report r = direct_report(f[8] | (unsigned)f[9] << 8);
+		assert_memory_equal(f, want, kbd_frame(want, &r)); /* byte-exact, sum included */
+		unsigned c = f[8] | (unsigned)f[9] << 8;
+		assert_true(c > last);       /* each press once, in order */
+		if (round && seen_after < 5) /* none queued before the release-all after it, */
+			assert_int_equal(c, p.first_after[round - 1] + seen_after); /* none lost */
+		seen_after++;
+		last = c;
+	}
+	assert_int_equal(round, DIRECT_ROUNDS);
+	assert_true(seen_after >= 5);
+	struct okvm_link_stats st;
+	okvm_link_get_stats(fx->link, &st);
+	assert_int_equal(st.reports_sent, n);
+	assert_int_equal(st.acks, n);
+	assert_int_equal(st.timeouts, 0);
+	assert_true(st.direct > 0);               /* the producer wrote some itself ... */
+	assert_true(st.direct < st.reports_sent); /* ... and the dispatch thread the rest */
+	fake_auto_stop(&a);
+	pthread_mutex_destroy(&p.mu);
 	teardown_link(fx);
 }
 
@@ -1382,6 +1752,10 @@ main(void)
 		cmocka_unit_test(test_release_all_on_free),
 		cmocka_unit_test(test_free_after_query_sends_nothing),
 		cmocka_unit_test(test_threads_enqueue),
+		cmocka_unit_test(test_direct_write_threads),
+		cmocka_unit_test(test_info_version_layouts),
+		cmocka_unit_test(test_dataflip_goes_ahead),
+		cmocka_unit_test(test_dataflip_slow_target_no_ahead),
 		cmocka_unit_test(test_reset_sequence),
 		cmocka_unit_test(test_usb_switch_and_dtr_pulse),
 		cmocka_unit_test(test_media_and_acpi_release),

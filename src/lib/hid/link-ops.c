@@ -117,8 +117,8 @@ detect(struct okvm_link *l)
 	return 0;
 }
 
-int
-okvm_link_open(struct okvm_link *l)
+static int
+open_held(struct okvm_link *l)
 {
 	if (l->ser)
 		return -EALREADY;
@@ -162,14 +162,23 @@ okvm_link_open(struct okvm_link *l)
 	return 0;
 }
 
+int
+okvm_link_open(struct okvm_link *l)
+{
+	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
+	int rc = open_held(l);
+	link_unhold(l);
+	return rc;
+}
+
 const char *
 okvm_link_path(const struct okvm_link *l)
 {
 	return l->path;
 }
 
-int
-okvm_link_reopen(struct okvm_link *l, const char *path)
+static int
+reopen_held(struct okvm_link *l, const char *path)
 {
 	if (l->ser && !atomic_load(&l->dead))
 		return -EALREADY;
@@ -177,7 +186,12 @@ okvm_link_reopen(struct okvm_link *l, const char *path)
 	/* A replugged unit is a new USB device on the target too: nothing is pressed there, and
 	 * input queued for the old port is stale. */
 	queue_clear(&l->q);
+	for (size_t i = 0; i < l->nfl; i++)
+		if (l->fl[i].kind == FL_HID)
+			queue_hid_done(&l->q); /* lost with the port: not pending any more */
 	l->nfl = 0;
+	if (l->cmd.phase == CMD_SENT)
+		l->cmd.phase = CMD_IDLE;
 	l->any_report = l->gap_started = false;
 	l->no_ack = l->hid_acked = false;
 	l->noack_run = 0;
@@ -189,6 +203,15 @@ okvm_link_reopen(struct okvm_link *l, const char *path)
 		l->path = p;
 	}
 	return okvm_link_open(l);
+}
+
+int
+okvm_link_reopen(struct okvm_link *l, const char *path)
+{
+	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
+	int rc = reopen_held(l, path);
+	link_unhold(l);
+	return rc;
 }
 
 static int
@@ -226,8 +249,8 @@ write_baud(struct okvm_link *l, int baud)
 	return simple(l, OKVM_CH9329_CMD_RESET, l->ack_timeout_ms);
 }
 
-int
-okvm_link_set_baud(struct okvm_link *l, int baud)
+static int
+set_baud_held(struct okvm_link *l, int baud)
 {
 	if (!okvm_serial_baud_valid(baud))
 		return -EINVAL;
@@ -252,7 +275,16 @@ okvm_link_set_baud(struct okvm_link *l, int baud)
 }
 
 int
-okvm_link_reset(struct okvm_link *l)
+okvm_link_set_baud(struct okvm_link *l, int baud)
+{
+	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
+	int rc = set_baud_held(l, baud);
+	link_unhold(l);
+	return rc;
+}
+
+static int
+reset_held(struct okvm_link *l)
 {
 	if (!l->ser)
 		return -ENOTCONN;
@@ -262,6 +294,15 @@ okvm_link_reset(struct okvm_link *l)
 	if (rc == 0)
 		rc = verify(l);
 	l->suspended = false;
+	return rc;
+}
+
+int
+okvm_link_reset(struct okvm_link *l)
+{
+	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
+	int rc = reset_held(l);
+	link_unhold(l);
 	return rc;
 }
 
@@ -319,8 +360,8 @@ command_method(struct okvm_link *l)
 	return -ETIMEDOUT;
 }
 
-int
-okvm_link_factory_reset(struct okvm_link *l)
+static int
+factory_reset_held(struct okvm_link *l)
 {
 	if (!l->ser)
 		return -ENOTCONN;
@@ -344,6 +385,15 @@ okvm_link_factory_reset(struct okvm_link *l)
 }
 
 int
+okvm_link_factory_reset(struct okvm_link *l)
+{
+	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
+	int rc = factory_reset_held(l);
+	link_unhold(l);
+	return rc;
+}
+
+int
 okvm_link_usb_switch(struct okvm_link *l, enum okvm_usb_dir dir, enum okvm_usb_dir *now)
 {
 	if (dir != OKVM_USB_TO_HOST && dir != OKVM_USB_TO_TARGET && dir != OKVM_USB_QUERY)
@@ -360,8 +410,8 @@ okvm_link_usb_switch(struct okvm_link *l, enum okvm_usb_dir dir, enum okvm_usb_d
 	return 0;
 }
 
-int
-okvm_link_dtr_pulse(struct okvm_link *l, int ms)
+static int
+dtr_pulse_held(struct okvm_link *l, int ms)
 {
 	if (!l->ser)
 		return -ENOTCONN;
@@ -372,4 +422,13 @@ okvm_link_dtr_pulse(struct okvm_link *l, int ms)
 		return rc;
 	link_sleep_ms(ms);
 	return okvm_serial_set_dtr(l->ser, false);
+}
+
+int
+okvm_link_dtr_pulse(struct okvm_link *l, int ms)
+{
+	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
+	int rc = dtr_pulse_held(l, ms);
+	link_unhold(l);
+	return rc;
 }

@@ -69,9 +69,16 @@ struct link_queue {
 /*
  * The in-flight side (link.c, link-ops.c): everything but q and dead is the dispatch thread's
  * (the thread calling okvm_link_dispatch and the blocking commands); configuration is set
- * before it starts.
+ * before it starts. One exception, the direct write (link_try_direct): an enqueuing thread that
+ * finds the link idle writes the frame itself, holding mu, and leaves the in-flight state it made
+ * to the dispatch thread. So okvm_link_dispatch and okvm_link_get_stats hold mu too, and every
+ * blocking helper runs under link_hold() (hold > 0: no direct write), so what it touches
+ * outside mu is its own.
  */
 struct okvm_link {
+	pthread_mutex_t mu; /* the link's lock: dispatch, and a direct write from another thread */
+	unsigned hold;      /* blocking helpers running (dispatch thread; under mu) */
+
 	/* configuration */
 	char *path, *modem_socket;
 	int cfg_baud, ack_timeout_ms, poll_ms;
@@ -116,6 +123,10 @@ struct okvm_link {
 	uint64_t flip_lat_2nd_ns;  /* ... the second longest ... */
 	unsigned flip_lat_n;       /* ... of this many samples */
 	int cts_fd;                /* readable on CTS news (virtual unit), or -1 */
+	/* a report went before the one ahead of it was seen taken, and when the chip had that one */
+	bool flip_ahead;
+	uint64_t flip_prev_wire_end_ns;
+	uint64_t flip_poll_ns; /* the poll interval by the last whole window of toggles, or 0 */
 	uint8_t last_status, last_status_cmd; /* to log chip errors once per change */
 	struct okvm_ch9329_parser parser;
 	struct okvm_link_stats st;
@@ -154,6 +165,16 @@ size_t queue_queued(struct link_queue *q);
 void queue_clear(struct link_queue *q);
 /** Absolute positions replaced before they were sent. */
 uint64_t queue_coalesced(struct link_queue *q);
+
+/**
+ * Any thread, after an enqueue: if the link is idle (nothing in flight, no command, the gap or
+ * the DATAFLIP line allows a report now) and nobody holds mu, write the next HID frame from
+ * this thread and arm the link's timer for its ACK. @return true if it did (no kick needed).
+ */
+bool link_try_direct(struct okvm_link *l);
+/** Dispatch thread: a blocking helper starts / ends (no direct write in between). Nests. */
+void link_hold(struct okvm_link *l);
+void link_unhold(struct okvm_link *l);
 
 void link_set_clock(struct okvm_link *l, link_clock_fn fn, void *ud);
 void link_set_timing(struct okvm_link *l, const struct link_timing *t);

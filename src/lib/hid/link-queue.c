@@ -4,8 +4,9 @@
  * Threads: any. Every field of struct link_queue is under its mutex q->mu, and nothing here
  * touches the in-flight side (struct okvm_link outside q, link.c); the only field of the link
  * read here is the atomic dead flag. The enqueue functions (okvm_link_send_*,
- * okvm_link_mouse_*, okvm_link_release_all) take mu, push, drop it and kick the queue's
- * eventfd so the dispatch thread wakes. The dispatch thread takes frames out with
+ * okvm_link_mouse_*, okvm_link_release_all) take mu, push, drop it, and then either write the
+ * frame themselves when the link is idle (link_try_direct(), link.c: it takes the link's lock,
+ * then mu, never the other way) or kick the queue's eventfd so the dispatch thread wakes. The dispatch thread takes frames out with
  * queue_pop_next() and hands each HID frame back with queue_hid_done() once it is answered or
  * lost; the queue counts those in between so that okvm_link_pending() sees them.
  *
@@ -118,6 +119,15 @@ queue_drain_kicks(struct link_queue *q)
 
 /* ---- enqueue (any thread) ---- */
 
+/* Something was queued: write it from this thread if the link is idle (link.c's direct write),
+ * else wake the dispatch thread. */
+static void
+queued(struct okvm_link *l)
+{
+	if (!link_try_direct(l))
+		kick(&l->q);
+}
+
 static int
 push_locked(struct okvm_link *l, struct ring *r, const void *item)
 {
@@ -128,7 +138,7 @@ push_locked(struct okvm_link *l, struct ring *r, const void *item)
 	pthread_mutex_unlock(&l->q.mu);
 	if (!ok)
 		return -EAGAIN;
-	kick(&l->q);
+	queued(l);
 	return 0;
 }
 
@@ -213,7 +223,7 @@ mouse_push(struct okvm_link *l, const struct mouse_ev *ev)
 	pthread_mutex_unlock(&q->mu);
 	if (!ok)
 		return -EAGAIN;
-	kick(q);
+	queued(l);
 	return 0;
 }
 
@@ -294,7 +304,7 @@ okvm_link_release_all(struct okvm_link *l)
 	clear_locked(q);
 	queue_release_locked(q);
 	pthread_mutex_unlock(&q->mu);
-	kick(q);
+	queued(l);
 	return 0;
 }
 

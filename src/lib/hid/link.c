@@ -47,6 +47,7 @@
 #define LINK_FLIP_TRIES 8         /* reports without a DATAFLIP toggle that mean "none wired" */
 #define FLIP_RECHECK_NS 250000ull /* a real port wakes nobody on CTS: look this often */
 #define FLIP_WINDOW 32            /* toggle latencies per poll-interval estimate */
+#define HID_MIN_FRAME 10          /* bytes of the shortest HID report frame (media) */
 
 static uint64_t
 mono_ns(void *ud)
@@ -127,6 +128,7 @@ okvm_link_new(const struct okvm_link_config *cfg)
 					  .rts_settle_ms = 500,
 					  .verify_attempts = 4 };
 	l->now_fn = mono_ns;
+	pthread_mutex_init(&l->mu, NULL);
 	okvm_ch9329_parser_init(&l->parser);
 	l->epfd = l->tfd = l->q.efd = l->cts_fd = -1;
 	if (make_fds(l) < 0)
@@ -148,8 +150,9 @@ link_attach(struct okvm_link *l, struct okvm_serial *s)
 	l->flip_capable = !l->lines_only && okvm_serial_cts_count(s, &c) == 0;
 	l->flip = l->flip_capable ? FLIP_UNKNOWN : FLIP_OFF;
 	l->flips = l->flip_capable ? c : 0;
-	l->flip_wait = l->flip_suspect = false;
+	l->flip_wait = l->flip_suspect = l->flip_ahead = false;
 	l->flip_tries = 0;
+	l->flip_poll_ns = 0;
 	l->cts_fd = l->flip_capable ? okvm_serial_cts_fd(s) : -1;
 	if (l->cts_fd >= 0) {
 		ev.data.fd = l->cts_fd;
@@ -204,9 +207,27 @@ okvm_link_get_state(struct okvm_link *l, struct okvm_link_state *out)
 void
 okvm_link_get_stats(struct okvm_link *l, struct okvm_link_stats *out)
 {
+	pthread_mutex_lock(&l->mu); /* a direct write counts reports_sent */
 	*out = l->st;
 	out->garbage_bytes = l->parser.garbage_bytes;
+	pthread_mutex_unlock(&l->mu);
 	out->coalesced = queue_coalesced(&l->q);
+}
+
+void
+link_hold(struct okvm_link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->hold++;
+	pthread_mutex_unlock(&l->mu);
+}
+
+void
+link_unhold(struct okvm_link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->hold--;
+	pthread_mutex_unlock(&l->mu);
 }
 
 /* ---- sending and receiving (dispatch thread) ---- */
@@ -245,7 +266,16 @@ send_frame(struct okvm_link *l, const struct okvm_ch9329_frame *f, enum fl_kind 
 		l->gap_started = true;
 		uint64_t c;
 		if (l->flip != FLIP_OFF && okvm_serial_cts_count(l->ser, &c) == 0) {
-			l->flips = c;        /* toggles before this write are not its */
+			if (l->flip == FLIP_ON && l->flip_wait) {
+				/* gone ahead (flip_early_ns): the one before is still in the chip
+				   and its toggle comes first; the count keeps waiting for it */
+				l->flip_ahead = true;
+				l->flip_prev_wire_end_ns = l->flip_wire_end_ns;
+				l->st.flip_ahead++;
+			} else {
+				l->flips = c; /* toggles before this write are not its */
+				l->flip_ahead = false;
+			}
 			l->flip_wait = true; /* the target has it once CTS toggles */
 			l->flip_wire_end_ns = now + wire_ns(l, n);
 		}
@@ -495,6 +525,8 @@ flip_deadline(const struct okvm_link *l)
 	return l->flip_wire_end_ns + l->gap_ns + OKVM_LINK_FRAME_IDLE_US * 1000ull;
 }
 
+static void flip_sample(struct okvm_link *l, uint64_t lat);
+
 static void
 update_flips(struct okvm_link *l, uint64_t now)
 {
@@ -507,6 +539,7 @@ update_flips(struct okvm_link *l, uint64_t now)
 	if (c == l->flips) {
 		if (l->flip_wait && now >= flip_deadline(l)) {
 			l->flip_wait = false; /* given up on this one: the gap paces the next */
+			l->flip_ahead = false;
 			l->flip_suspect = true;
 			if (l->flip == FLIP_ON) {
 				l->st.flip_misses++;
@@ -521,6 +554,16 @@ update_flips(struct okvm_link *l, uint64_t now)
 		}
 		return;
 	}
+	if (l->flip_wait && l->flip_ahead) {
+		/* the first toggle is the older report's; the newer one waits on, and the idle line
+		 * after it stays owed (it may still be on the wire) */
+		l->flip_ahead = false;
+		l->flips++;
+		l->st.flips++;
+		flip_sample(l, now > l->flip_prev_wire_end_ns ? now - l->flip_prev_wire_end_ns : 0);
+		if (c == l->flips)
+			return;
+	}
 	l->flips = c;
 	if (!l->flip_wait)
 		return; /* a toggle for a report already given up on */
@@ -533,11 +576,26 @@ update_flips(struct okvm_link *l, uint64_t now)
 		l->flip_suspect = false;
 	else
 		l->last_wire_end_ns = 0;
-	/* The target polls on a fixed schedule, so report -> toggle is spread evenly over one
-	 * poll interval. Of n samples the second longest, m2, estimates it as m2 * (n + 1) / (n - 1):
-	 * one sample stretched by a late wake-up of this thread (a loaded machine) does not count. */
-	uint64_t lat = now > l->flip_wire_end_ns ? now - l->flip_wire_end_ns : 0;
+	flip_sample(l, now > l->flip_wire_end_ns ? now - l->flip_wire_end_ns : 0);
+	if (l->flip == FLIP_UNKNOWN) {
+		l->flip = FLIP_ON;
+		l->st.flip_pacing = true;
+		okvm_log(OKVM_LOG_INFO,
+			 "%s: the chip's DATAFLIP line shows each report the target takes: pacing "
+			 "by it",
+			 l->path);
+	}
+}
+
+/* One report -> toggle time. The target polls on a fixed schedule, so these spread evenly over
+ * one poll interval. Of n samples the second longest, m2, estimates it as m2 * (n + 1) / (n - 1):
+ * one sample stretched by a late wake-up of this thread (a loaded machine) does not count. */
+static void
+flip_sample(struct okvm_link *l, uint64_t lat)
+{
 	if (l->flip_lat_n >= FLIP_WINDOW) {
+		/* a whole window: its estimate bounds the going ahead (flip_early_ns) */
+		l->flip_poll_ns = l->flip_lat_2nd_ns * (FLIP_WINDOW + 1) / (FLIP_WINDOW - 1);
 		l->flip_lat_max_ns = l->flip_lat_2nd_ns = 0;
 		l->flip_lat_n = 0;
 	}
@@ -552,14 +610,33 @@ update_flips(struct okvm_link *l, uint64_t now)
 		l->st.target_poll_ms = (double)l->flip_lat_2nd_ns * (n + 1) / (n - 1) / 1e6;
 	else if (!l->st.target_poll_ms)
 		l->st.target_poll_ms = (double)l->flip_lat_max_ns * (n + 1) / n / 1e6;
-	if (l->flip == FLIP_UNKNOWN) {
-		l->flip = FLIP_ON;
-		l->st.flip_pacing = true;
-		okvm_log(OKVM_LOG_INFO,
-			 "%s: the chip's DATAFLIP line shows each report the target takes: pacing "
-			 "by it",
-			 l->path);
-	}
+}
+
+/*
+ * DATAFLIP on and the last report not yet taken: when the next may go anyway. Waiting for each
+ * toggle costs the wire time plus up to one poll per report; where the wire time is long (9600
+ * baud) that is slower than the fixed gap, which sends the next frame while the last one waits
+ * for the poll. So the next one may go ahead once (a) the gap passed, as the fixed gap would send
+ * it (what the gap alone makes safe, this makes safe), and (b) its bytes cannot be whole in the
+ * chip before the target's poll took the last one: wire end of the last + the poll interval x
+ * 17/16 + 1 ms, minus the shortest frame's wire time (a target that polls slower than the gap
+ * keeps its reports; at a 10 ms poll that is 11.6 ms, within the gap, so this goes no later than
+ * the gap would). The poll interval is the estimate of the last whole window of FLIP_WINDOW
+ * toggles (second longest x 33/31: under 0.9 polls 3 % of the time, and one late wake-up of this
+ * thread does not count); before the first window, the gap.
+ * The idle line after the last frame (pump) and the window still hold; one report at most goes
+ * ahead of one that was not seen taken (flip_ahead).
+ */
+static uint64_t
+flip_early_ns(struct okvm_link *l)
+{
+	uint64_t poll = l->flip_poll_ns ? l->flip_poll_ns + l->flip_poll_ns / 16 + NS_PER_MS
+					: l->gap_ns;
+	uint64_t w = wire_ns(l, HID_MIN_FRAME);
+	uint64_t safe = l->flip_wire_end_ns + poll;
+	safe = safe > w ? safe - w : 0;
+	uint64_t gap = l->last_report_ns + l->gap_ns;
+	return safe > gap ? safe : gap;
 }
 
 static bool
@@ -569,6 +646,8 @@ gap_ready(struct okvm_link *l, uint64_t now)
 		return true;
 	if (l->flip == FLIP_ON && !l->flip_wait)
 		return true; /* the target took the last report: nothing to overwrite */
+	if (l->flip == FLIP_ON && l->flip_wait && !l->flip_ahead && now >= flip_early_ns(l))
+		return true; /* it cannot overwrite the last one (flip_early_ns) */
 	if (l->flip != FLIP_OFF && l->flip_wait)
 		return now >= flip_deadline(l); /* one report in the chip at a time, while known */
 	return now >= l->last_report_ns + l->gap_ns;
@@ -585,6 +664,27 @@ window_open(struct okvm_link *l, uint64_t now)
 		return true;
 	return l->fl[0].kind == FL_HID && l->nfl < (size_t)l->window &&
 	       now >= l->fl[l->nfl - 1].wire_end_ns;
+}
+
+/* Write the next queued HID frame (the caller checked the window, idle line and gap).
+ * @return 0 sent, 1 nothing queued, or the write's -errno (the frame is dropped). */
+static int
+send_next_hid(struct okvm_link *l, uint64_t now)
+{
+	struct okvm_ch9329_frame f;
+	bool lock_key = false;
+	if (!queue_pop_next(&l->q, &f, &lock_key))
+		return 1;
+	int rc = send_frame(l, &f, FL_HID, l->ack_timeout_ms);
+	if (lock_key && l->poll_ms) {
+		/* the LEDs change: ask soon, as the official app does (hardware.md 2.10) */
+		uint64_t soon = now + LOCK_REFRESH_MS * NS_PER_MS;
+		if (soon < l->next_poll_ns)
+			l->next_poll_ns = soon;
+	}
+	if (rc < 0)
+		queue_hid_done(&l->q);
+	return rc;
 }
 
 /* Send the next frame if the link has room for it. */
@@ -606,28 +706,17 @@ pump(struct okvm_link *l, uint64_t now)
 	}
 	if (l->suspended)
 		return 0;
-	struct okvm_ch9329_frame f;
-	bool lock_key = false;
-	if (gap_ready(l, now) && queue_pop_next(&l->q, &f, &lock_key)) {
-		int rc = send_frame(l, &f, FL_HID, l->ack_timeout_ms);
-		if (lock_key && l->poll_ms) {
-			/* the LEDs change: ask soon, as the official app does (hardware.md 2.10) */
-			uint64_t soon = now + LOCK_REFRESH_MS * NS_PER_MS;
-			if (soon < l->next_poll_ns)
-				l->next_poll_ns = soon;
-		}
-		if (rc < 0)
-			queue_hid_done(&l->q);
+	int rc = gap_ready(l, now) ? send_next_hid(l, now) : 1;
+	if (rc <= 0)
 		return rc == -ENODEV ? rc : 0;
-	}
+	struct okvm_ch9329_frame f;
 	if (!l->nfl && l->poll_ms && now >= l->next_poll_ns && !okvm_link_pending(l)) {
 		okvm_ch9329_build_simple(&f, OKVM_CH9329_CMD_GET_INFO);
 		/* a chip that ignores GET_INFO: seldom and briefly, so input is not held up */
 		bool quiet = l->state.info_unknown;
 		int every = quiet && l->poll_ms < QUIET_POLL_MS ? QUIET_POLL_MS : l->poll_ms;
 		l->next_poll_ns = now + (uint64_t)every * NS_PER_MS;
-		int rc = send_frame(l, &f, FL_POLL,
-				    quiet ? QUIET_POLL_TIMEOUT_MS : l->ack_timeout_ms);
+		rc = send_frame(l, &f, FL_POLL, quiet ? QUIET_POLL_TIMEOUT_MS : l->ack_timeout_ms);
 		return rc == -ENODEV ? rc : 0;
 	}
 	return 0;
@@ -654,6 +743,8 @@ next_send_ns(struct okvm_link *l, uint64_t now)
 		t = 0; /* the target took the last report */
 	} else if (l->flip != FLIP_OFF && l->flip_wait) {
 		t = flip_deadline(l); /* as gap_ready() waits */
+		if (l->flip == FLIP_ON && !l->flip_ahead && flip_early_ns(l) < t)
+			t = flip_early_ns(l);
 		if (l->cts_fd < 0 && now + FLIP_RECHECK_NS < t)
 			t = now + FLIP_RECHECK_NS; /* a real port: look at CTS again soon */
 	}
@@ -688,8 +779,53 @@ drain_fd(int fd)
 		;
 }
 
+/*
+ * The direct write (any thread, after an enqueue). Waking the dispatch thread costs a scheduler
+ * wake-up, which on a loaded machine is most of the key -> serial byte time; so when the link is
+ * idle the enqueuing thread writes the report itself. Only an idle link qualifies: nothing in
+ * flight (no ACK to read first, no window to judge), no command queued or blocking helper
+ * running (hold), not suspended, the idle line and the gap (or DATAFLIP) passed. The frame comes
+ * off the queue by the same priorities as pump's, under mu, so frames leave in the queue's
+ * order whoever writes them. What it leaves (the in-flight frame, its deadline, the gap) is the
+ * dispatch thread's from here: the timerfd is armed for it and the ACK wakes it. Nothing here
+ * calls the listener. trylock: a running dispatch will take the frame itself (the caller kicks),
+ * and a listener that enqueues from inside dispatch cannot deadlock.
+ */
+bool
+link_try_direct(struct okvm_link *l)
+{
+	if (pthread_mutex_trylock(&l->mu) != 0)
+		return false;
+	bool sent = false;
+	if (!l->hold && l->ser && !atomic_load(&l->dead) && !l->suspended &&
+	    l->cmd.phase == CMD_IDLE && !l->nfl) {
+		uint64_t now = link_now(l);
+		update_flips(l, now); /* a toggle not yet dispatched lifts the wait as in pump */
+		if (now >= idle_end_ns(l) && gap_ready(l, now)) {
+			sent = send_next_hid(l, now) == 0;
+			if (sent) {
+				l->st.direct++;
+				link_arm_timer(l, now);
+			}
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	return sent;
+}
+
+static int dispatch_locked(struct okvm_link *l);
+
 int
 okvm_link_dispatch(struct okvm_link *l)
+{
+	pthread_mutex_lock(&l->mu);
+	int rc = dispatch_locked(l);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+static int
+dispatch_locked(struct okvm_link *l)
 {
 	if (atomic_load(&l->dead))
 		return -ENODEV;
@@ -754,6 +890,9 @@ link_wait_cmd(struct okvm_link *l, int timeout_ms)
 	return rc;
 }
 
+static int command_held(struct okvm_link *l, const struct okvm_ch9329_frame *req,
+			struct okvm_ch9329_frame *reply, int timeout_ms);
+
 int
 okvm_link_command(struct okvm_link *l, const struct okvm_ch9329_frame *req,
 		  struct okvm_ch9329_frame *reply, int timeout_ms)
@@ -764,6 +903,16 @@ okvm_link_command(struct okvm_link *l, const struct okvm_ch9329_frame *req,
 		return -ENODEV;
 	if (timeout_ms <= 0)
 		timeout_ms = l->ack_timeout_ms;
+	link_hold(l);
+	int rc = command_held(l, req, reply, timeout_ms);
+	link_unhold(l);
+	return rc;
+}
+
+static int
+command_held(struct okvm_link *l, const struct okvm_ch9329_frame *req,
+	     struct okvm_ch9329_frame *reply, int timeout_ms)
+{
 	/* a command still in flight from an earlier call: let it finish first */
 	if (l->cmd.phase == CMD_SENT) {
 		int rc = link_wait_cmd(l, timeout_ms);
@@ -837,6 +986,8 @@ wait_taken(struct okvm_link *l, uint64_t deadline)
 	return rc;
 }
 
+static int probe_target_held(struct okvm_link *l, int n, int timeout_ms);
+
 int
 okvm_link_probe_target(struct okvm_link *l, int n, int timeout_ms)
 {
@@ -844,6 +995,15 @@ okvm_link_probe_target(struct okvm_link *l, int n, int timeout_ms)
 		return -ENOTCONN;
 	if (!l->flip_capable)
 		return -ENOTSUP; /* the port cannot show CTS: nothing to learn, nothing sent */
+	link_hold(l);
+	int rc = probe_target_held(l, n, timeout_ms);
+	link_unhold(l);
+	return rc;
+}
+
+static int
+probe_target_held(struct okvm_link *l, int n, int timeout_ms)
+{
 	bool had_report = l->any_report;
 	const struct okvm_kbd_report none = { 0 };
 	uint64_t deadline = link_now(l) + (uint64_t)timeout_ms * NS_PER_MS;
@@ -878,6 +1038,7 @@ okvm_link_free(struct okvm_link *l)
 {
 	if (!l)
 		return;
+	link_hold(l); /* for good: no direct write any more */
 	/* Leave nothing pressed. A link that never sent a HID report pressed nothing, and a query
 	 * (okvm info) should not cost three reports' wire time. */
 	if (l->ser && !atomic_load(&l->dead) && l->any_report) {
@@ -889,10 +1050,19 @@ okvm_link_free(struct okvm_link *l)
 		if (okvm_link_flush(l, 1000) < 0)
 			okvm_log(OKVM_LOG_WARN, "%s: release-all was not acknowledged", l->path);
 	}
+	if (l->st.reports_sent)
+		okvm_log(OKVM_LOG_DEBUG,
+			 "%s: %llu reports (%llu written by the enqueuing thread), %llu DATAFLIP "
+			 "toggles, %llu sent ahead of one, %llu given up on",
+			 l->path, (unsigned long long)l->st.reports_sent,
+			 (unsigned long long)l->st.direct, (unsigned long long)l->st.flips,
+			 (unsigned long long)l->st.flip_ahead,
+			 (unsigned long long)l->st.flip_misses);
 	link_detach(l);
 	close(l->epfd);
 	close(l->tfd);
 	queue_fini(&l->q);
+	pthread_mutex_destroy(&l->mu);
 	free(l->path);
 	free(l->modem_socket);
 	free(l);

@@ -169,7 +169,14 @@ okvm_ch9329_parse_info(const struct okvm_ch9329_frame *f, struct okvm_ch9329_inf
 {
 	if (expect(f, OKVM_CH9329_CMD_GET_INFO | OKVM_CH9329_REPLY_OK, 3) < 0)
 		return -EBADMSG;
+	/* The version byte: DATA[0] (CH9329-P), but the macOS app's SerialResponseHandler also
+	 * reads it from DATA[7] when DATA[0] is 0x00 and from DATA[3] when DATA[0] is 0x01 or 0x02
+	 * (other firmware; a CH9329's DATA[0] is 0x30 and up, so the layouts never collide). */
 	out->version = f->data[0];
+	if (f->data[0] == 0x00 && f->len >= 8)
+		out->version = f->data[7];
+	else if ((f->data[0] == 0x01 || f->data[0] == 0x02) && f->len >= 4)
+		out->version = f->data[3];
 	out->target_connected = f->data[1] == 0x01;
 	out->leds = f->data[2] & 0x07;
 	return 0;
