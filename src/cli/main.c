@@ -181,6 +181,7 @@ print_help(FILE *out)
 	      "      --emu-poll-ms N   the virtual target's USB HID poll interval\n"
 	      "      --emu-video MODE  the virtual screen, e.g. 1920x1080@30\n"
 	      "      --emu-chip CHIP   ch9329 (default), ch9329f, ch32v208 or ch32v208-quiet\n"
+	      "                        (ch32v208-d7, -d3: GET_INFO's version in DATA[7], DATA[3])\n"
 	      "      --emu-strict-gap  frames end by 3 ms of idle line, not by LEN (datasheet)\n"
 	      "      --emu-dataflip on|off  CTS toggles on each report the target takes (default:\n"
 	      "                        on for ch9329/ch9329f, off for ch32v208)\n"
