@@ -166,6 +166,11 @@ cmd_get_info(struct emu *e, const struct okvm_ch9329_frame *f, uint8_t out[OKVM_
 		return OKVM_CH9329_ERR_PARA;
 	memset(out, 0, 8);
 	out[0] = e->version;
+	if (e->info_version_at == 7 || e->info_version_at == 3) {
+		/* the other layouts (--emu-chip ch32v208-d7 / -d3): a marker in DATA[0] */
+		out[0] = e->info_version_at == 7 ? 0x00 : 0x01;
+		out[e->info_version_at] = e->version;
+	}
 	out[1] = e->target.enumerated ? 0x01 : 0x00;
 	out[2] = e->target.enumerated ? e->target.leds : 0x00;
 	*len = 8;

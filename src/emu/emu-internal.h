@@ -90,6 +90,8 @@ struct emu {
 	bool no_info;       /* never answers GET_INFO */
 	bool strict_gap;    /* frames end by idle time, not by LEN (docs/virtual-unit.md) */
 	bool dataflip;      /* CTS toggles on every report the target takes (hardware.md 2.11) */
+	/* GET_INFO: the version in DATA[0] (0), or DATA[7] / DATA[3] (7, 3) */
+	uint8_t info_version_at;
 	struct emu_listener_entry listeners[EMU_MAX_LISTENERS];
 	int n_listeners;
 	/* Running state. */

@@ -53,12 +53,14 @@ emu_config_init(struct emu_config *cfg)
 	cfg->version = EMU_DEFAULT_VERSION;
 }
 
-const char emu_chip_names[] = "ch9329, ch9329f, ch32v208 or ch32v208-quiet";
+const char emu_chip_names[] =
+	"ch9329, ch9329f, ch32v208, ch32v208-quiet, ch32v208-d7 or ch32v208-d3";
 
 int
 emu_config_chip(struct emu_config *cfg, const char *name)
 {
-	bool v208 = !strcmp(name, "ch32v208") || !strcmp(name, "ch32v208-quiet");
+	uint8_t at = !strcmp(name, "ch32v208-d7") ? 7 : !strcmp(name, "ch32v208-d3") ? 3 : 0;
+	bool v208 = !strcmp(name, "ch32v208") || !strcmp(name, "ch32v208-quiet") || at;
 	if (!v208 && strcmp(name, "ch9329") && strcmp(name, "ch9329f"))
 		return -EINVAL;
 	cfg->chip = v208 ? EMU_CHIP_CH32V208 : EMU_CHIP_CH9329;
@@ -68,6 +70,7 @@ emu_config_chip(struct emu_config *cfg, const char *name)
 		cfg->baud = 115200;
 	cfg->params_len = !strcmp(name, "ch9329f") ? EMU_CH9329F_PARAMS_LEN : 0;
 	cfg->no_info = !strcmp(name, "ch32v208-quiet");
+	cfg->info_version_at = at;
 	return 0;
 }
 
@@ -86,6 +89,7 @@ emu_new(const struct emu_config *cfg)
 	e->params_len = cfg->params_len >= OKVM_CH9329_PARAMS_LEN ? cfg->params_len
 								  : OKVM_CH9329_PARAMS_LEN;
 	e->no_info = cfg->no_info;
+	e->info_version_at = cfg->info_version_at;
 	e->strict_gap = cfg->strict_gap;
 	e->dataflip = cfg->dataflip ? cfg->dataflip > 0 : cfg->chip == EMU_CHIP_CH9329;
 	e->cfg_pins = cfg->pins_adapter;

@@ -46,6 +46,10 @@ struct emu_config {
 	   Mini-KVM v1.9): 0 = the chip's default (on for ch9329/ch9329f, off for the CH32V208s,
 	   whose wiring no source shows), 1 = on, -1 = off */
 	int dataflip;
+	/* where GET_INFO carries the version: 0 = DATA[0] (CH9329-P); 7 = DATA[0] 0x00 and the
+	   version in DATA[7]; 3 = DATA[0] 0x01 and the version in DATA[3] (the layouts the macOS
+	   app's SerialResponseHandler reads besides the first; --emu-chip ch32v208-d7, -d3) */
+	uint8_t info_version_at;
 	/* The extension pins (docs/virtual-unit.md "The extension pins"): a USB-serial adapter
 	   wired to the target's ATX header and serial console (--emu-pins usb-serial) */
 	bool pins_adapter;

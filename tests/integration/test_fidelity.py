@@ -131,6 +131,22 @@ def test_variant_ch32v208():
         print("ok: ch32v208: found at 115200; type/key/mouse exact")
 
 
+def test_variant_ch32v208_info_layouts():
+    """Belief: GET_INFO carries the version in DATA[0] (CH9329-P). The macOS app also reads it
+    from DATA[7] when DATA[0] is 0x00 and from DATA[3] when DATA[0] is 0x01 or 0x02: the virtual
+    unit plays each (--emu-chip ch32v208-d7, -d3); okvm reads 0x82 from all three, so it knows a
+    CH32V208 and refuses the factory reset it does not have."""
+    for chip in ("ch32v208", "ch32v208-d7", "ch32v208-d3"):
+        with Emulator("--emu-chip", chip) as emu:
+            info, _ = info_json(emu)
+            check(info["version"] == "0x82" and info["target_connected"] is True,
+                  f"{chip}: info reads version 0x82: {info}")
+            r = emu.okvm("factory-reset")
+            check(r.returncode == 1 and b"CH32V208" in r.stderr,
+                  f"{chip}: factory-reset refused for a CH32V208: {r.returncode} {r.stderr}")
+    print("ok: ch32v208, -d7, -d3: GET_INFO's version read from DATA[0], [7] or [3]")
+
+
 def test_variant_ch32v208_quiet():
     """Belief: GET_INFO is always answered. Some CH32V208 firmware ignores it (openterface-rs);
     the chip still ACKs HID reports. okvm opens anyway, says so, and input is exact."""
