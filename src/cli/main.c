@@ -69,12 +69,8 @@ static const struct {
 	const char *name;
 	void (*print)(FILE *out);
 } long_help[] = {
-	{ "serve", cmd_serve_help },
-	{ "mcp", cmd_mcp_help },
-	{ "type", cmd_type_help },
-	{ "power", cmd_power_help },
-	{ "console", cmd_console_help },
-	{ "ocr", cmd_ocr_help },
+	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
+	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "ocr", cmd_ocr_help },
 };
 
 volatile int cli_stop_signal;

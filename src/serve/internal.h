@@ -166,7 +166,7 @@ struct serve {
 	unsigned nvariants;
 	atomic_uint_fast64_t variant_notifies; /* bumped per frame a variant made */
 	uint64_t variants_seen;                /* variant_notifies value handled */
-	uint64_t video_units_sent;     /* H.264 access units sent over WebSockets (ws-video.c) */
+	uint64_t video_units_sent; /* H.264 access units sent over WebSockets (ws-video.c) */
 	bool wanting;
 	uint64_t video_check_us;         /* last look at the video state */
 	int video_fps, video_w, video_h; /* as last broadcast */
@@ -205,10 +205,10 @@ struct serve {
 	pthread_t auth_thread;
 	bool auth_running, auth_stop;
 	struct login_job *auth_todo, *auth_done;
-	struct okvm_keymap *km;    /* the last layout a paste was checked against (input.c) */
-	struct ocr_route *ocr; /* GET /api/ocr: its jobs and the okvm-ocr thread (ocr-route.c) */
-	unsigned ocr_want;     /* GET /api/ocr requests waiting for a frame */
-	struct mcp_http *mcp;      /* MCP over HTTP (mcp-http.c); NULL until the first /mcp */
+	struct okvm_keymap *km; /* the last layout a paste was checked against (input.c) */
+	struct ocr_route *ocr;  /* GET /api/ocr: its jobs and the okvm-ocr thread (ocr-route.c) */
+	unsigned ocr_want;      /* GET /api/ocr requests waiting for a frame */
+	struct mcp_http *mcp;   /* MCP over HTTP (mcp-http.c); NULL until the first /mcp */
 	struct serve_power *power; /* /api/power (power-route.c); NULL: no power control */
 	unsigned mcp_want;         /* MCP tool calls that want frames now */
 };
@@ -395,7 +395,7 @@ struct web_asset {
 const struct web_asset *web_asset_find(const char *path);
 
 /* ocr-route.c: GET /api/ocr, read on the okvm-ocr thread. */
-int ocr_route_begin(struct conn *c);  /* checks, then waits for a frame; 0 or an answer */
+int ocr_route_begin(struct conn *c);   /* checks, then waits for a frame; 0 or an answer */
 void ocr_route_frame(struct serve *s); /* a frame came: hand it to the waiting requests */
 void ocr_route_drain(struct serve *s); /* finished reads: their answers */
 int ocr_route_timer(struct conn *c);   /* no frame in time: 503 */

@@ -601,8 +601,8 @@ serve_free(struct serve *s)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);
 		for (struct conn *c = s->sockets; c; c = c->next)
 			input_release_client(s, c);
-		mcp_http_stop(s); /* its jobs use the backend: before it goes */
-		auth_stop(s);     /* it wakes the context: stop it first */
+		mcp_http_stop(s);  /* its jobs use the backend: before it goes */
+		auth_stop(s);      /* it wakes the context: stop it first */
 		ocr_route_stop(s); /* the same */
 		lws_context_destroy(s->ctx);
 	}
