@@ -3,7 +3,8 @@
  *  1. file source: capture-to-consumer latency (publish -> a waiting consumer holds the frame)
  *     and frames per second, for a folder of 1080p JPEGs at a requested rate;
  *  2. the virtual screen: render + encode cost per changed 1080p picture and its JPEG size,
- *     for an idle desktop and a full terminal.
+ *     for an idle desktop, a full terminal, and that terminal under every input trace (clicks,
+ *     wheel, combo, media OSD, USB note); draw and encode are the capture thread's CPU time.
  * usage: bench-video [FPS] [SECONDS] [--save-busy FILE.png]
  */
 #include <pthread.h>
@@ -115,7 +116,7 @@ fill_terminal(struct vscreen *vs)
 
 /* Change something every frame and measure how long each picture takes to appear. */
 static void
-bench_vscreen(const char *label, bool busy, int frames, const char *save)
+bench_vscreen(const char *label, bool busy, bool traces, int frames, const char *save)
 {
 	struct vscreen *vs = vscreen_new(1920, 1080, 120);
 	struct okvm_capture *c = vscreen_capture(vs);
@@ -123,10 +124,23 @@ bench_vscreen(const char *label, bool busy, int frames, const char *save)
 		fill_terminal(vs);
 	okvm_capture_want(c, true);
 	okvm_capture_wait(c, 0, 2000);
-	uint64_t r0 = vscreen_rendered(vs), t0 = okvm_now_us(), seq = 0;
+	uint64_t r0 = vscreen_rendered(vs), t0 = okvm_now_us(), seq = 0, d0, e0, d1, e1;
+	vscreen_get_timing(vs, &d0, &e0);
 	size_t bytes = 0, n = 0;
 	for (int i = 0; i < frames; i++) {
 		vscreen_set_pointer(vs, (i * 37) % 4096, (i * 91) % 4096);
+		if (traces && i % 10 == 0) { /* every trace the screen draws stays visible */
+			static const uint8_t vol[3] = { 1, 0, 0 }, none[3] = { 0 };
+			vscreen_mouse(vs, 1000, 1000, 1, 0);
+			vscreen_mouse(vs, 1000, 1000, 0, 2);
+			vscreen_key(vs, 0xE0, true);
+			vscreen_key(vs, 0x4C, true);
+			vscreen_key(vs, 0x4C, false);
+			vscreen_key(vs, 0xE0, false);
+			vscreen_media(vs, 2, vol);
+			vscreen_media(vs, 2, none);
+			vscreen_usb_switch(vs, i % 20 == 0);
+		}
 		uint64_t want = vscreen_rendered(vs) + 1;
 		while (vscreen_rendered(vs) < want)
 			okvm_capture_wait(c, seq, 1000), seq++;
@@ -142,9 +156,11 @@ bench_vscreen(const char *label, bool busy, int frames, const char *save)
 		okvm_frame_unref(f);
 	}
 	uint64_t renders = vscreen_rendered(vs) - r0, us = okvm_now_us() - t0;
-	printf("virtual screen 1920x1080, %s: %llu pictures, %.2f ms per render+encode, "
-	       "mean JPEG %zu KB (quality 80)\n",
+	vscreen_get_timing(vs, &d1, &e1);
+	printf("virtual screen 1920x1080, %s: %llu pictures, %.2f ms per render+encode "
+	       "(draw %.2f ms, encode %.2f ms), mean JPEG %zu KB (quality 80)\n",
 	       label, (unsigned long long)renders, (double)us / 1000.0 / (double)renders,
+	       (double)(d1 - d0) / 1e6 / (double)renders, (double)(e1 - e0) / 1e6 / (double)renders,
 	       bytes / n / 1024);
 	vscreen_free(vs);
 }
@@ -157,7 +173,10 @@ main(int argc, char **argv)
 	const char *save = argc > 4 && !strcmp(argv[3], "--save-busy") ? argv[4] : NULL;
 	bench_files(fps, secs);
 	bench_files(fps * 4, secs);
-	bench_vscreen("idle desktop, pointer moving", false, 60, NULL);
-	bench_vscreen("terminal half full of 80-column text, pointer moving", true, 60, save);
+	bench_vscreen("idle desktop, pointer moving", false, false, 60, NULL);
+	bench_vscreen("terminal half full of 80-column text, pointer moving", true, false, 60,
+		      save);
+	bench_vscreen("the same with a click, wheel, combo, media OSD and USB note showing", true,
+		      true, 60, NULL);
 	return 0;
 }

@@ -52,8 +52,11 @@ feed_screen(const struct emu_event *ev, void *ud)
 	struct vscreen *vs = ud;
 	switch (ev->type) {
 	case EMU_EV_TEXT: vscreen_feed_text(vs, ev->text); break;
-	case EMU_EV_MOUSE: vscreen_set_pointer(vs, ev->x, ev->y); break;
+	case EMU_EV_MOUSE: vscreen_mouse(vs, ev->x, ev->y, ev->buttons, ev->wheel); break;
 	case EMU_EV_LEDS: vscreen_set_leds(vs, ev->leds); break;
+	case EMU_EV_KEY: vscreen_key(vs, ev->usage, ev->down); break;
+	case EMU_EV_MEDIA: vscreen_media(vs, ev->media_id, ev->media_bits); break;
+	case EMU_EV_SWITCH: vscreen_usb_switch(vs, ev->to_target); break;
 	default: break;
 	}
 }

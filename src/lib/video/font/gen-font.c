@@ -1,9 +1,13 @@
 /*
- * DESIGN: build-time tool. Rasterises a monospace TrueType font (DejaVu Sans Mono from Debian's
- * fonts-dejavu-core) with FreeType into fixed cells of 8-bit coverage and writes them as a C
- * table, so that libokvm draws legible text (placeholders, the virtual screen) without FreeType or
- * a font file at run time. Glyphs: ASCII 32-126, Latin-1 160-255 and a box for anything else.
- * usage: gen-font FONT.ttf OUTPUT.c
+ * DESIGN: build-time tool. Rasterises monospace TrueType fonts (DejaVu Sans Mono, then DejaVu
+ * Sans for what Mono lacks, from Debian's fonts-dejavu-core) with FreeType into fixed cells of
+ * 4-bit coverage and writes them as a C table, so that libokvm draws legible text (placeholders,
+ * the virtual screen) without FreeType or a font file at run time. Glyphs: every code point of
+ * the Basic Multilingual Plane that one of the fonts has (no controls, surrogates or private use),
+ * sorted by code point so that ASCII 32-126 are entries 0-94 and the rest is found by binary
+ * search, then one hollow box drawn for anything else. A glyph from a fallback font that is
+ * wider than a cell is rendered smaller until it fits and is centred.
+ * usage: gen-font OUTPUT.c FONT.ttf [FALLBACK.ttf...]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,79 +19,136 @@
 #define CELL_H 20
 #define PIXELS 16 /* em size: DejaVu Sans Mono advances 0.6 em, so ~10 px per cell */
 #define BASELINE 15
+#define MAX_FACES 4
+#define NCP 0x10000
 
 static unsigned char cell[CELL_H][CELL_W];
+static signed char owner[NCP]; /* which face draws a code point; -1 none */
+
+static int
+wanted(unsigned long cp)
+{
+	if (cp < 32 || (cp >= 0x7F && cp < 0xA0) || cp >= NCP)
+		return 0;
+	if ((cp >= 0xD800 && cp < 0xF900) || (cp >= 0xFFF0 && cp != 0xFFFD))
+		return 0; /* surrogates, private use, specials */
+	return 1;
+}
 
 static void
-render(FT_Face face, unsigned cp)
+box(void)
+{
+	for (int y = 4; y < BASELINE; y++)
+		for (int x = 1; x < CELL_W - 1; x++)
+			if (y == 4 || y == BASELINE - 1 || x == 1 || x == CELL_W - 2)
+				cell[y][x] = 255;
+}
+
+static void
+render(FT_Face face, unsigned cp, int fallback)
 {
 	for (int y = 0; y < CELL_H; y++)
 		for (int x = 0; x < CELL_W; x++)
 			cell[y][x] = 0;
-	if (cp == 0) { /* replacement: a hollow box */
-		for (int y = 4; y < BASELINE; y++)
-			for (int x = 1; x < CELL_W - 1; x++)
-				if (y == 4 || y == BASELINE - 1 || x == 1 || x == CELL_W - 2)
-					cell[y][x] = 255;
-		return;
+	int dx = 0;
+	if (fallback) {
+		FT_Set_Pixel_Sizes(face, 0, PIXELS);
+		if (FT_Load_Char(face, cp, FT_LOAD_DEFAULT))
+			return;
+		long adv = face->glyph->advance.x >> 6;
+		if (adv > CELL_W)
+			FT_Set_Pixel_Sizes(face, 0, (FT_UInt)(PIXELS * CELL_W / adv));
 	}
 	if (FT_Load_Char(face, cp, FT_LOAD_RENDER | FT_LOAD_TARGET_NORMAL))
 		return;
 	FT_GlyphSlot g = face->glyph;
+	if (fallback)
+		dx = (CELL_W - (int)(g->advance.x >> 6)) / 2;
 	for (unsigned r = 0; r < g->bitmap.rows; r++) {
 		int y = BASELINE - g->bitmap_top + (int)r;
 		for (unsigned c = 0; c < g->bitmap.width; c++) {
-			int x = g->bitmap_left + (int)c;
+			int x = dx + g->bitmap_left + (int)c;
 			if (y >= 0 && y < CELL_H && x >= 0 && x < CELL_W)
 				cell[y][x] = g->bitmap.buffer[r * (unsigned)g->bitmap.pitch + c];
 		}
 	}
 }
 
+/* One cell as 4-bit coverage, two pixels a byte (the left one in the high nibble). */
 static void
-emit(FILE *out, FT_Face face, unsigned cp)
+emit(FILE *out, unsigned cp)
 {
-	render(face, cp);
-	fprintf(out, "\t{ /* U+%04X */\n", cp);
-	for (int y = 0; y < CELL_H; y++) {
-		fputs("\t\t", out);
-		for (int x = 0; x < CELL_W; x++)
-			fprintf(out, "%u,", cell[y][x]);
-		fputc('\n', out);
+	fprintf(out, "\t{ /* U+%04X */\n\t\t", cp);
+	for (int i = 0; i < CELL_H * CELL_W; i += 2) {
+		unsigned a = cell[i / CELL_W][i % CELL_W], b = cell[i / CELL_W][i % CELL_W + 1];
+		fprintf(out, "%u,", ((a * 15 + 127) / 255) << 4 | (b * 15 + 127) / 255);
+		if (i % 40 == 38 && i + 2 < CELL_H * CELL_W)
+			fputs("\n\t\t", out);
 	}
-	fputs("\t},\n", out);
+	fputs("\n\t},\n", out);
 }
 
 int
 main(int argc, char **argv)
 {
 	FT_Library lib;
-	FT_Face face;
-	if (argc != 3) {
-		fprintf(stderr, "usage: gen-font FONT.ttf OUTPUT.c\n");
+	FT_Face faces[MAX_FACES];
+	int nfaces = argc - 2;
+	if (argc < 3 || nfaces > MAX_FACES) {
+		fprintf(stderr, "usage: gen-font OUTPUT.c FONT.ttf [FALLBACK.ttf...]\n");
 		return 2;
 	}
-	if (FT_Init_FreeType(&lib) || FT_New_Face(lib, argv[1], 0, &face) ||
-	    FT_Set_Pixel_Sizes(face, 0, PIXELS)) {
-		fprintf(stderr, "gen-font: cannot load %s\n", argv[1]);
+	if (FT_Init_FreeType(&lib))
 		return 1;
+	for (int i = 0; i < NCP; i++)
+		owner[i] = -1;
+	for (int f = 0; f < nfaces; f++) {
+		if (FT_New_Face(lib, argv[2 + f], 0, &faces[f]) ||
+		    FT_Set_Pixel_Sizes(faces[f], 0, PIXELS)) {
+			fprintf(stderr, "gen-font: cannot load %s\n", argv[2 + f]);
+			return 1;
+		}
+		FT_UInt gi;
+		for (FT_ULong cp = FT_Get_First_Char(faces[f], &gi); gi;
+		     cp = FT_Get_Next_Char(faces[f], cp, &gi))
+			if (wanted(cp) && owner[cp] < 0)
+				owner[cp] = (signed char)f;
 	}
-	FILE *out = fopen(argv[2], "w");
+	for (unsigned cp = 32; cp <= 126; cp++)
+		if (owner[cp] != 0) {
+			fprintf(stderr, "gen-font: %s lacks ASCII U+%04X\n", argv[2], cp);
+			return 1;
+		}
+	FILE *out = fopen(argv[1], "w");
 	if (!out)
 		return 1;
-	fprintf(out,
-		"/* Generated by gen-font from %s; do not edit. */\n"
-		"#include \"lib/video/draw.h\"\n\n"
-		"const unsigned char okvm_font_cells[OKVM_FONT_GLYPHS]"
-		"[OKVM_FONT_H * OKVM_FONT_W] = {\n",
-		argv[1]);
-	for (unsigned cp = 32; cp <= 126; cp++)
-		emit(out, face, cp);
-	for (unsigned cp = 160; cp <= 255; cp++)
-		emit(out, face, cp);
-	emit(out, face, 0);
+	unsigned n = 0;
+	fputs("/* Generated by gen-font; do not edit. */\n"
+	      "#include \"lib/video/draw.h\"\n\n"
+	      "const uint16_t okvm_font_cps[] = {\n",
+	      out);
+	for (unsigned cp = 0; cp < NCP; cp++)
+		if (owner[cp] >= 0) {
+			fprintf(out, "%s0x%04X,", n % 10 ? " " : "\t", cp);
+			if (++n % 10 == 0)
+				fputc('\n', out);
+		}
+	fprintf(out, "\n};\nconst unsigned okvm_font_glyphs = %u;\n\n", n);
+	fputs("const unsigned char okvm_font_cells[][OKVM_FONT_CELL_BYTES] = {\n", out);
+	for (unsigned cp = 0; cp < NCP; cp++)
+		if (owner[cp] >= 0) {
+			render(faces[(int)owner[cp]], cp, owner[cp] > 0);
+			emit(out, cp);
+		}
+	for (int y = 0; y < CELL_H; y++)
+		for (int x = 0; x < CELL_W; x++)
+			cell[y][x] = 0;
+	box();
+	fputs("\t/* the replacement box */\n", out);
+	emit(out, 0);
 	fputs("};\n", out);
-	FT_Done_Face(face);
+	for (int f = 0; f < nfaces; f++)
+		FT_Done_Face(faces[f]);
 	FT_Done_FreeType(lib);
 	return fclose(out) ? 1 : 0;
 }
