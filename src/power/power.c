@@ -77,14 +77,16 @@ now_ms(void)
 /* The adapter with its lines. */
 struct adapter {
 	struct okvm_serial *port;
-	char *modem; /* the virtual adapter's modem socket, or NULL */
-	int watch;   /* our socket to it, or -1 */
+	bool borrowed; /* the caller's open port (okvm serve's console): not closed here */
+	char *modem;   /* the virtual adapter's modem socket, or NULL */
+	int watch;     /* our socket to it, or -1 */
 };
 
 static void
 adapter_close(struct adapter *a)
 {
-	okvm_serial_close(a->port); /* lines left deasserted */
+	if (!a->borrowed)
+		okvm_serial_close(a->port); /* lines left deasserted */
 	if (a->watch >= 0)
 		close(a->watch);
 	free(a->modem);
@@ -92,11 +94,35 @@ adapter_close(struct adapter *a)
 	a->watch = -1;
 }
 
+static void
+adapter_modem(const struct power_config *c, struct adapter *a)
+{
+	if (c->modem_socket) {
+		a->modem = xstrdup(c->modem_socket);
+		if (!a->borrowed)
+			okvm_serial_set_modem_socket(a->port, c->modem_socket);
+		return;
+	}
+	char *p = xasprintf("%s.modem", c->device);
+	struct stat st;
+	if (stat(p, &st) == 0 && S_ISSOCK(st.st_mode))
+		a->modem = p;
+	else
+		free(p);
+}
+
 static int
-adapter_open(const struct power_config *c, struct adapter *a, char *msg, size_t msgsz)
+adapter_open(const struct power_config *c, struct okvm_serial *port, struct adapter *a, char *msg,
+	     size_t msgsz)
 {
 	memset(a, 0, sizeof(*a));
 	a->watch = -1;
+	if (port) {
+		a->port = port;
+		a->borrowed = true;
+		adapter_modem(c, a);
+		return 0;
+	}
 	if (!c->device) {
 		snprintf(msg, msgsz,
 			 "no adapter for the power lines: set device in [power], "
@@ -114,17 +140,7 @@ adapter_open(const struct power_config *c, struct adapter *a, char *msg, size_t 
 			 okvm_strerror(rc));
 		return rc;
 	}
-	if (c->modem_socket) {
-		a->modem = xstrdup(c->modem_socket);
-		okvm_serial_set_modem_socket(a->port, c->modem_socket);
-	} else {
-		char *p = xasprintf("%s.modem", c->device);
-		struct stat st;
-		if (stat(p, &st) == 0 && S_ISSOCK(st.st_mode))
-			a->modem = p;
-		else
-			free(p);
-	}
+	adapter_modem(c, a);
 	return 0;
 }
 
@@ -386,11 +402,18 @@ run_vbus(const struct power_config *c, enum power_action act, const volatile int
 int
 power_status(const struct power_config *c, enum power_state *out, char *msg, size_t msgsz)
 {
+	return power_status_port(c, NULL, out, msg, msgsz);
+}
+
+int
+power_status_port(const struct power_config *c, struct okvm_serial *port, enum power_state *out,
+		  char *msg, size_t msgsz)
+{
 	*out = POWER_UNKNOWN;
 	if (c->backend == POWER_BACKEND_VBUS)
 		return 0;
 	struct adapter a;
-	int rc = adapter_open(c, &a, msg, msgsz);
+	int rc = adapter_open(c, port, &a, msg, msgsz);
 	if (rc < 0)
 		return rc;
 	rc = read_led(c, &a, out);
@@ -404,6 +427,13 @@ int
 power_run(const struct power_config *c, enum power_action act, const volatile int *cancel,
 	  struct power_result *r)
 {
+	return power_run_port(c, NULL, act, cancel, r);
+}
+
+int
+power_run_port(const struct power_config *c, struct okvm_serial *port, enum power_action act,
+	       const volatile int *cancel, struct power_result *r)
+{
 	memset(r, 0, sizeof(*r));
 	if (pthread_mutex_trylock(&press_lock)) {
 		say(r, "another press is running: wait for it to end");
@@ -414,7 +444,7 @@ power_run(const struct power_config *c, enum power_action act, const volatile in
 		rc = run_vbus(c, act, cancel, r);
 	} else {
 		struct adapter a;
-		rc = adapter_open(c, &a, r->msg, sizeof(r->msg));
+		rc = adapter_open(c, port, &a, r->msg, sizeof(r->msg));
 		if (!rc)
 			rc = read_led(c, &a, &r->before);
 		if (!rc) {

@@ -103,4 +103,15 @@ int power_status(const struct power_config *c, enum power_state *out, char *msg,
 int power_run(const struct power_config *c, enum power_action a, const volatile int *cancel,
 	      struct power_result *res);
 
+/**
+ * The same on a port the caller holds open (okvm serve's console owns the adapter): it is not
+ * opened or closed here, and the caller keeps it alive and open for the call. port NULL: as
+ * above.
+ */
+struct okvm_serial;
+int power_status_port(const struct power_config *c, struct okvm_serial *port, enum power_state *out,
+		      char *msg, size_t msgsz);
+int power_run_port(const struct power_config *c, struct okvm_serial *port, enum power_action a,
+		   const volatile int *cancel, struct power_result *res);
+
 #endif

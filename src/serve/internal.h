@@ -21,7 +21,7 @@
 #define SERVE_LAT_RING 1024           /* frame-ready -> written samples kept for /metrics */
 #define SERVE_BOUNDARY "boundarydonotcross"
 
-enum conn_kind { CONN_NONE, CONN_HTTP, CONN_STREAM, CONN_WS };
+enum conn_kind { CONN_NONE, CONN_HTTP, CONN_STREAM, CONN_WS, CONN_CONSOLE };
 enum part_phase { PART_IDLE, PART_HEADER, PART_BODY };
 
 struct ws_msg {
@@ -106,6 +106,17 @@ struct conn_ws {
 	int video_w, video_h; /* of the last codec message sent */
 };
 
+/* A viewer of the serial console at /api/console (console.c). */
+struct conn_console {
+	uint64_t sent; /* bytes of the console's stream sent so far */
+	uint64_t lost; /* bytes it missed by not reading while the ring moved on */
+	char ctl[512]; /* the next text message (state or error) */
+	bool ctl_dirty;
+	bool was_connected;
+	char *rx;
+	size_t rx_len;
+};
+
 /*
  * One connection; lws allocates it zeroed as the per-session data. A common part, then one part
  * per role: every connection starts as HTTP; a stream (or snapshot) also uses its HTTP part for
@@ -124,6 +135,7 @@ struct conn {
 	struct conn_http http;
 	struct conn_stream stream;
 	struct conn_ws ws;
+	struct conn_console con;
 };
 
 struct serve_event {
@@ -209,8 +221,10 @@ struct serve {
 	struct ocr_route *ocr;  /* GET /api/ocr: its jobs and the okvm-ocr thread (ocr-route.c) */
 	unsigned ocr_want;      /* GET /api/ocr requests waiting for a frame */
 	struct mcp_http *mcp;   /* MCP over HTTP (mcp-http.c); NULL until the first /mcp */
-	struct serve_power *power; /* /api/power (power-route.c); NULL: no power control */
-	unsigned mcp_want;         /* MCP tool calls that want frames now */
+	struct serve_power *power;     /* /api/power (power-route.c); NULL: no power control */
+	struct serve_console *console; /* /api/console (console.c); NULL: no console */
+	struct conn *consoles;         /* its viewers */
+	unsigned mcp_want;             /* MCP tool calls that want frames now */
 };
 
 uint64_t serve_now_us(void);  /* CLOCK_MONOTONIC */
@@ -305,6 +319,20 @@ void ws_video_stop(struct conn *c);
 int serve_power_route(struct conn *c);
 void serve_power_state_json(struct serve *s, cJSON *o);
 void serve_power_free(struct serve *s);
+/* console.c: the serial console's thread and its WebSocket viewers */
+void serve_set_console(struct serve *s, const char *tty, const char *modem, int baud);
+void serve_console_start(struct serve *s); /* once the lws context exists */
+void serve_console_free(struct serve *s);
+struct okvm_serial;
+/* The open adapter, locked against reopening (NULL, unlocked: not open); give it back. */
+struct okvm_serial *serve_console_borrow(struct serve *s);
+void serve_console_return(struct serve *s);
+bool console_uri(struct lws *wsi);
+int console_established(struct conn *c);
+int console_receive(struct conn *c, const void *in, size_t len);
+int console_writeable(struct conn *c);
+void console_closed(struct conn *c);
+void console_drain(struct serve *s);
 /* server.c: the state changed (any thread): every WebSocket client gets a state event */
 void serve_notify_state(struct serve *s);
 void ws_queue_text(struct conn *c, const char *text);

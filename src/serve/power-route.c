@@ -46,6 +46,19 @@ serve_set_power(struct serve *s, struct power_config *pc)
 	memset(pc, 0, sizeof(*pc));
 	pthread_mutex_init(&p->lock, NULL);
 	s->power = p;
+	/* the adapter's other half: the target's serial console, which then owns the port */
+	if (p->cfg.backend == POWER_BACKEND_SERIAL && p->cfg.device)
+		serve_set_console(s, p->cfg.device, p->cfg.modem_socket, p->cfg.baud);
+}
+
+/* The console's open port when there is a console (NULL: none, or not open; *held says
+ * whether to give it back). */
+static struct okvm_serial *
+borrow(struct serve_power *p, bool *held)
+{
+	struct okvm_serial *port = serve_console_borrow(p->s);
+	*held = port != NULL;
+	return port;
 }
 
 void
@@ -74,7 +87,14 @@ current(struct serve_power *p, char *msg, size_t n)
 	if (busy)
 		return st;
 	msg[0] = 0;
-	if (power_status(&p->cfg, &st, msg, n) < 0)
+	bool held;
+	struct okvm_serial *port = borrow(p, &held);
+	int rc = p->s->console && !port ? -ENODEV : power_status_port(&p->cfg, port, &st, msg, n);
+	if (held)
+		serve_console_return(p->s);
+	if (rc == -ENODEV && !msg[0])
+		snprintf(msg, n, "the adapter %s is not connected", p->cfg.device);
+	if (rc < 0)
 		st = POWER_UNKNOWN;
 	pthread_mutex_lock(&p->lock);
 	if (!p->busy)
@@ -103,8 +123,15 @@ static void *
 press_thread(void *arg)
 {
 	struct serve_power *p = arg;
-	struct power_result r;
-	power_run(&p->cfg, p->act, &p->cancel, &r);
+	struct power_result r = { 0 };
+	bool held;
+	struct okvm_serial *port = borrow(p, &held);
+	if (p->s->console && !port)
+		snprintf(r.msg, sizeof(r.msg), "the adapter %s is not connected", p->cfg.device);
+	else
+		power_run_port(&p->cfg, port, p->act, &p->cancel, &r);
+	if (held)
+		serve_console_return(p->s);
 	okvm_log(OKVM_LOG_NOTICE, "audit: power %s: %s", power_action_name(p->act), r.msg);
 	pthread_mutex_lock(&p->lock);
 	p->busy = false;

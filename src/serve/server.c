@@ -169,6 +169,7 @@ static void
 drain_events(struct serve *s)
 {
 	auth_drain(s);
+	console_drain(s);
 	ocr_route_drain(s);
 	mcp_http_drain(s);
 	uint64_t n = atomic_load(&s->frame_notifies);
@@ -273,11 +274,23 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		if (!c)
 			return -1;
 		memset(c, 0, sizeof(*c));
+		if (console_uri(wsi)) {
+			conn_init(c, wsi, s, CONN_CONSOLE);
+			return console_established(c);
+		}
 		conn_init(c, wsi, s, CONN_WS);
 		return ws_established(c);
-	case LWS_CALLBACK_RECEIVE: return c && c->kind == CONN_WS ? ws_receive(c, in, len) : -1;
-	case LWS_CALLBACK_SERVER_WRITEABLE: return c && c->kind == CONN_WS ? ws_writeable(c) : 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (c && c->kind == CONN_CONSOLE)
+			return console_receive(c, in, len);
+		return c && c->kind == CONN_WS ? ws_receive(c, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (c && c->kind == CONN_CONSOLE)
+			return console_writeable(c);
+		return c && c->kind == CONN_WS ? ws_writeable(c) : 0;
 	case LWS_CALLBACK_CLOSED:
+		if (c && c->kind == CONN_CONSOLE)
+			console_closed(c);
 		if (c && c->kind == CONN_WS)
 			ws_closed(c);
 		if (c)
@@ -575,6 +588,7 @@ serve_start(struct serve *s)
 		okvm_log(OKVM_LOG_WARN, "serve: chmod %s: %s", addr, strerror(errno));
 	if (s->be.ops->set_notify)
 		s->be.ops->set_notify(s->be.ud, on_frame, on_state, s);
+	serve_console_start(s);
 	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",
 		 s->cfg.listen);
 	return 0;
@@ -595,7 +609,8 @@ serve_free(struct serve *s)
 {
 	if (!s)
 		return;
-	serve_power_free(s); /* a press under way ends, its line released */
+	serve_power_free(s);   /* a press under way ends, its line released */
+	serve_console_free(s); /* its thread wakes the context: before it goes */
 	if (s->ctx) {
 		if (s->be.ops->set_notify)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);

@@ -168,7 +168,7 @@ ws_filter(struct conn *c)
 {
 	char uri[64];
 	if (lws_hdr_copy(c->wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
-	    strcmp(uri, "/api/ws"))
+	    (strcmp(uri, "/api/ws") && (strcmp(uri, "/api/console") || !c->s->console)))
 		return 1;
 	if (!auth_host_ok(c->s, c->wsi)) {
 		okvm_log(OKVM_LOG_WARN, "serve: WebSocket for a Host not served here refused");

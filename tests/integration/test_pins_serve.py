@@ -4,10 +4,11 @@
 it is powered on through the API. The --emu-events file is the oracle for the presses."""
 import json
 import os
+import socket
 import tempfile
 import time
 
-from serve_util import Mjpeg, Server, check, fail, passed
+from serve_util import Mjpeg, Server, WebSocket, check, fail, passed
 
 tmp = tempfile.mkdtemp(prefix="okvm-pins-serve-")
 events = os.path.join(tmp, "ev.jsonl")
@@ -79,6 +80,61 @@ with Server(backend=backend) as srv:
     st, j = srv.json("POST", "/api/power")
     check(st == 400, f"no action: {st} {j}")
     passed("a bad action is 400")
+
+
+def console_until(ws, want, timeout=10):
+    """Bytes (binary frames) until want appears; the text messages seen on the way."""
+    out, ctl = b"", []
+    ws.sock.settimeout(timeout)
+    while want not in out:
+        op, data = ws.recv_frame()
+        if op == 2:
+            out += data
+        elif op == 1:
+            ctl.append(json.loads(data))
+    return out, ctl
+
+
+def console_msg(ws, pred, timeout=10):
+    ws.sock.settimeout(timeout)
+    while True:
+        op, data = ws.recv_frame()
+        if op == 1 and pred(json.loads(data)):
+            return json.loads(data)
+
+
+with Server(backend=["-d", "emu", "--emu-pins", "usb-serial", "--emu-power", "on",
+                     "--emu-events", events]) as srv:
+    a = WebSocket(srv.port, path="/api/console")
+    hello = console_msg(a, lambda m: m["type"] == "console")
+    check(hello["connected"] and hello["writer"] and hello["baud"] == 115200, f"hello {hello}")
+    a.send({"type": "in", "data": "root\r"})
+    out, _ = console_until(a, b"root\r\nPassword: ")
+    b = WebSocket(srv.port, path="/api/console")  # a late viewer gets the scrollback
+    out, ctl = console_until(b, b"root\r\nPassword: ")
+    check(any(m.get("writer") is False and m.get("viewers") == 2 for m in ctl), f"b: {ctl}")
+    passed("a late viewer gets the scrollback and is a viewer")
+    b.send({"type": "in", "data": "x"})
+    err = console_msg(b, lambda m: m["type"] == "error")
+    check("you are a viewer" in err["error"], f"viewer typed: {err}")
+    typed = "".join(e["text"] for e in evs() if e["type"] == "console" and e["dir"] == "in")
+    check(typed == "root\r", f"the target got {typed!r}")
+    passed("one writer: a viewer's keys are refused and never reach the target")
+    stalled = WebSocket(srv.port, path="/api/console")  # never reads from here on
+    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    b.send({"type": "take"})
+    console_msg(b, lambda m: m["type"] == "console" and m["writer"])
+    # 20 logins of 40 characters each: about 2 kB of echo and prompts, for both viewers
+    b.send({"type": "in", "data": ("y" * 40 + "\rpw\r") * 20})
+    for ws in (b, a):
+        out = b""
+        while out.count(b"Login incorrect") < 20:
+            more, _ = console_until(ws, b"login: ")
+            out += more
+    passed("a viewer that stops reading holds nobody back; take moves the writer")
+    stalled.sock.close()
+    a.sock.close()
+    b.sock.close()
 
 with Server(backend=["-d", "emu"]) as srv:
     st, j = srv.json("GET", "/api/power")

@@ -1,0 +1,174 @@
+"use strict";
+// Browser tests of the serial console page and the power buttons (docs/power.md): okvm serve on
+// the virtual unit with a USB-serial adapter on its extension pins (-d emu --emu-pins
+// usb-serial), Debian's chromium driven by playwright-core. The oracle is the unit's
+// --emu-events file (power, atx and console events).
+// Usage: node console.test.js BUILD_DIR   (scripts/run-e2e does this)
+const { chromium } = require("playwright-core");
+const { spawn } = require("child_process");
+const assert = require("assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const net = require("net");
+
+const BUILD = path.resolve(process.argv[2] || "build");
+const OKVM = path.join(BUILD, "okvm");
+const ART = path.join(BUILD, "e2e-artifacts");
+fs.mkdirSync(ART, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function waitFor(what, fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startServer(power) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-console-"));
+  const events = path.join(tmp, "ev.jsonl");
+  const port = await freePort();
+  const proc = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${port}`, "-d", "emu", "--emu-pins",
+    "usb-serial", "--emu-power", power, "--emu-events", events, "--emu-video", "640x360@10"], {
+    env: { ...process.env, HOME: tmp, XDG_CONFIG_HOME: path.join(tmp, "xdg") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; });
+  await new Promise((resolve, reject) => {
+    let out = "";
+    proc.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
+    proc.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + stderr)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    events() {
+      if (!fs.existsSync(events)) return [];
+      return fs.readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    },
+    stderr: () => stderr,
+    stop() {
+      if (proc.exitCode !== null) return Promise.resolve(proc.exitCode);
+      const done = new Promise((r) => proc.on("exit", (c) => r(c)));
+      proc.kill("SIGTERM");
+      return done;
+    },
+  };
+}
+
+// The text xterm.js shows, line by line (its buffer, not pixels).
+function screenText(page) {
+  return page.evaluate(() => {
+    const b = window.okvmConsole.term.buffer.active;
+    const lines = [];
+    for (let i = 0; i < b.length; i++) lines.push(b.getLine(i).translateToString(true));
+    return lines.join("\n");
+  });
+}
+
+let browser;
+const results = [];
+
+async function test(name, fn, power = "off") {
+  if (process.env.OKVM_E2E_ONLY && !name.includes(process.env.OKVM_E2E_ONLY)) return;
+  const server = await startServer(power);
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const t0 = Date.now();
+  try {
+    await fn(context, server);
+    results.push([name, true]);
+    console.log(`ok: ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL: ${name}: ${e.stack || e}`);
+    console.log(server.stderr().slice(-2000));
+  } finally {
+    for (const p of context.pages())
+      await p.screenshot({ path: path.join(ART, "console-" + name.replace(/\W+/g, "-") + ".png") }).catch(() => {});
+    await context.close();
+    const rc = await server.stop();
+    if (rc !== 0) {
+      results.push([name + " (clean exit)", false]);
+      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr().slice(-2000)}`);
+    }
+  }
+}
+
+async function main() {
+  browser = await chromium.launch({
+    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+
+  await test("power on from the console page: boot log, login prompt, typing echoes", async (context, server) => {
+    const page = await context.newPage();
+    page.on("dialog", (d) => d.accept());
+    await page.goto(server.url + "/console.html");
+    assert.equal(await page.evaluate(() => typeof window.Terminal), "function", "xterm.js is served");
+    await waitFor("connected", async () => /115200/.test(await page.textContent("#con-link")));
+    assert.equal(await page.textContent("#con-role"), "you type");
+    await waitFor("power pill", async () => (await page.textContent("#btn-power").catch(() => "")) === "Power: off");
+    await page.click("#btn-power");
+    await page.click('[data-power="on"]');
+    await waitFor("login prompt", async () => (await screenText(page)).includes("okvm-target login: "));
+    assert.match(await screenText(page), /Linux version 6\.1\.0-okvm/);
+    await waitFor("power pill on", async () => (await page.textContent("#btn-power")) === "Power: on");
+    await page.locator("#con-term").click();
+    await page.keyboard.type("root");
+    await page.keyboard.press("Enter");
+    await waitFor("password prompt", async () => (await screenText(page)).includes("okvm-target login: root\nPassword:"));
+    const typed = server.events().filter((e) => e.type === "console" && e.dir === "in").map((e) => e.text).join("");
+    assert.equal(typed, "root\r");
+    const atx = server.events().filter((e) => e.type === "atx").map((e) => [e.switch, e.closed]);
+    assert.deepEqual(atx, [["power", true], ["power", false]], "one press, released");
+
+    // a second viewer gets the scrollback, watches, and may take over
+    const page2 = await context.newPage();
+    await page2.goto(server.url + "/console.html");
+    await waitFor("scrollback", async () => (await screenText(page2)).includes("okvm-target login: root"));
+    assert.equal(await page2.textContent("#con-role"), "watching");
+    assert.match(await page2.textContent("#con-viewers"), /^2 viewers$/);
+    await page2.click("#con-take");
+    await waitFor("writer moved", async () => (await page2.textContent("#con-role")) === "you type");
+    await waitFor("first is a viewer", async () => (await page.textContent("#con-role")) === "watching");
+    await page2.locator("#con-term").click();
+    await page2.keyboard.press("Enter");
+    await waitFor("login incorrect on both", async () =>
+      (await screenText(page)).includes("Login incorrect") && (await screenText(page2)).includes("Login incorrect"));
+  });
+
+  await test("the screen page's power menu asks first and shows the state", async (context, server) => {
+    const page = await context.newPage();
+    let asked = 0;
+    page.on("dialog", (d) => { asked++; if (asked === 1) d.dismiss(); else d.accept(); });
+    await page.goto(server.url + "/");
+    await waitFor("power pill", async () => (await page.textContent("#btn-power").catch(() => "")) === "Power: on");
+    await page.click("#btn-power");
+    assert.equal(await page.isVisible("#btn-console"), true, "the menu links the console");
+    await page.click('[data-power="reset"]');   // dismissed: nothing pressed
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(server.events().filter((e) => e.type === "atx").length, 0, "a dismissed press pressed");
+    await page.click("#btn-power");
+    await page.click('[data-power="reset"]');   // accepted
+    await waitFor("reset", () => server.events().some((e) => e.type === "power" && e.cause === "reset"));
+    assert.equal(asked, 2);
+  }, "on");
+
+  await browser.close();
+  const failed = results.filter((r) => !r[1]).length;
+  console.log(`e2e console: ${results.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => { console.log("FAIL: " + (e.stack || e)); process.exit(1); });
