@@ -741,7 +741,9 @@ t_keyboard_send_keys(struct call *c)
 	/* Send "keys", with the language's backtick escape for a quote. */
 	size_t n = strlen(keys);
 	char *s = xmalloc(2 * n + 16);
-	char *p = s + sprintf(s, "Send \"");
+	char *p = s;
+	memcpy(p, "Send \"", 6);
+	p += 6;
 	for (size_t i = 0; i < n; i++) {
 		if (keys[i] == '\n' || keys[i] == '\r')
 			return free(s), fail("keyboard_send_keys: use {Enter}, not a line break");
@@ -749,7 +751,7 @@ t_keyboard_send_keys(struct call *c)
 			*p++ = '`';
 		*p++ = keys[i];
 	}
-	strcpy(p, "\"\n");
+	memcpy(p, "\"\n", 3);
 	cJSON *r = run_script(c, "keyboard_send_keys", s);
 	free(s);
 	return r;
