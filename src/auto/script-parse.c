@@ -16,6 +16,7 @@
  *
  * The result is a flat list of actions (script-internal.h); pure computation, any thread.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include "auto/script-internal.h"
 #include "lib/xalloc.h"
 #include "okvm/ch9329.h"
+#include "okvm/keymap.h"
 
 struct parser {
 	const char *ls, *le; /* the current line, without its end */
@@ -281,6 +283,13 @@ send_brace(struct parser *ps, const char *p, const char *close, uint8_t mods)
 		for (long i = 0; i < count; i++)
 			emit(ps, AHK_WHEEL, p)->n = k.wheel;
 		return 0;
+	}
+	if (!k.code && how && ulen == 1 && isalnum((unsigned char)*name)) {
+		/* {a down}: the key of that letter or digit at its US position */
+		char one[2] = { *name, 0 };
+		struct okvm_key ok;
+		if (!okvm_key_lookup(one, &ok) && ok.kind == OKVM_KEY_KBD)
+			k.code = ahk_usage_code(ok.usage);
 	}
 	if (!k.code) {
 		if (how)

@@ -34,6 +34,7 @@
 #define DRAIN_TIMEOUT_MS 30000
 #define FRAME_WAIT_MS 5000
 #define LED_WAIT_MS 1500
+#define SWITCH_WAIT_MS 5000
 
 struct runner {
 	const struct auto_script_env *env;
@@ -566,10 +567,26 @@ run_action(struct runner *r, const struct ahk_action *a)
 		return wait_result(r, rc, what);
 	}
 	case AHK_SWITCH: {
-		int rc = b->ops->usb_switch(b->ud, a->a ? OKVM_USB_TO_TARGET : OKVM_USB_TO_HOST);
+		enum okvm_usb_dir to = a->a ? OKVM_USB_TO_TARGET : OKVM_USB_TO_HOST;
+		int rc = b->ops->usb_switch(b->ud, to);
 		if (rc == -EOPNOTSUPP)
 			return rfail(r, rc, "Switch: this unit has no switchable USB port");
-		return rc ? rfail(r, rc, "Switch: %s", okvm_strerror(rc)) : 0;
+		if (rc)
+			return rfail(r, rc, "Switch: %s", okvm_strerror(rc));
+		/* The backend switches on its own thread: until the state says so. */
+		double until = mono_ms() + SWITCH_WAIT_MS;
+		for (;;) {
+			struct serve_state st;
+			memset(&st, 0, sizeof(st));
+			b->ops->get_state(b->ud, &st);
+			if (st.usb_known && st.usb == to)
+				return 0;
+			if (mono_ms() > until)
+				return rfail(r, -ETIME, "Switch: the port did not move in %d s",
+					     SWITCH_WAIT_MS / 1000);
+			if ((rc = pause_ms(r, 10)))
+				return rc;
+		}
 	}
 	case AHK_POWER: {
 		int rc = r->env->power(r->env->power_ud, a->s);
@@ -668,8 +685,8 @@ auto_script_check(const struct auto_script *s, const char *layout, bool has_powe
 			err->line = a->line;
 			err->col = a->col;
 			snprintf(err->msg, sizeof(err->msg),
-				 "Power needs a power-control backend, which okvm's script engine "
-				 "does not have for this unit; use `okvm power %s`",
+				 "Power %s needs a power backend (see okvm power), and this unit "
+				 "has none",
 				 a->s);
 			rc = -EOPNOTSUPP;
 			break;
@@ -733,7 +750,7 @@ auto_script_run(const struct auto_script *s, const struct auto_script_env *env,
 	if (!err)
 		err = &scratch;
 	memset(err, 0, sizeof(*err));
-	int rc = auto_script_check(s, env->layout, env->power != NULL, err);
+	int rc = auto_script_check(s, env->layout, env->power || env->dry_run, err);
 	if (rc)
 		return rc;
 	struct runner r = { .env = env, .b = env->b, .err = err, .log = env->log, .ocr = env->ocr };

@@ -55,6 +55,7 @@ struct cli_command {
 const struct cli_command *cli_find_command(const char *name);
 int cli_extract_globals(struct cli *cli, int *argc, char **argv, bool *help);
 int cmd_script(struct cli *cli, int argc, char **argv);
+void cmd_script_help(FILE *out); /* okvm script --help */
 /* Keep the in-process virtual unit alive across commands (okvm script). */
 void cli_emu_hold(bool hold);
 

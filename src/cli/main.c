@@ -27,8 +27,8 @@ static const struct cli_command commands[] = {
 	  "[--rate CPS|max] [--caps-lock MODE] [--skip-unmappable] [--dry-run] TEXT|-",
 	  "type text on the target (any --layout)" },
 	{ "key", cmd_key, "COMBO...", "press key combos: ctrl+alt+delete, enter, volume-up" },
-	{ "script", cmd_script, "FILE|-",
-	  "run okvm commands from a file, one per line (+ sleep MS)" },
+	{ "script", cmd_script, "[--format ahk|okvm] [--dry-run] FILE|-",
+	  "run a script: the Qt app's Script Tool (.ahk) or okvm commands" },
 	{ "info", cmd_info, "", "show the chip, target connection, LEDs, baud and USB ids" },
 	{ "doctor", cmd_doctor, "[--json]",
 	  "check this machine and the unit; a report for bug reports" },
@@ -71,6 +71,7 @@ static const struct {
 } long_help[] = {
 	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
 	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "ocr", cmd_ocr_help },
+	{ "script", cmd_script_help },
 };
 
 volatile int cli_stop_signal;
