@@ -1,7 +1,8 @@
 "use strict";
 // Frame captured -> painted in Chromium, for the page's two video paths side by side: the <img>
-// showing /stream (the fallback, forced with /?video=img) and the canvas the page draws each
-// JPEG on as it arrives (fetch() stream, createImageBitmap). Prints figures, asserts nothing.
+// showing /stream (the fallback, forced with /?video=img), the canvas the page draws each JPEG on
+// as it arrives (fetch() stream, createImageBitmap; /?video=mjpeg), and the same canvas fed by
+// H.264 over the WebSocket and WebCodecs (/?video=h264). Prints figures, asserts nothing.
 // Usage: node bench/web_latency.js [BUILD_DIR] [SECONDS_PER_RUN]
 // Needs tests/e2e/node_modules (scripts/run-e2e installs it) and Chromium (/usr/bin/chromium, or
 // OKVM_CHROMIUM).
@@ -112,10 +113,12 @@ async function metric(url, name) {
 
 async function runMode(browser, url, mode, captures) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  await page.goto(url + (mode === "img" ? "/?video=img" : "/"));
+  await page.goto(url + (mode === "img" ? "/?video=img" : mode === "h264" ? "/?video=h264" : "/?video=mjpeg"));
   await page.waitForFunction(() => document.getElementById("video").naturalWidth > 0, null, { timeout: 15000 });
-  const got = await page.evaluate(() => document.getElementById("video").tagName.toLowerCase());
-  if (got !== mode) throw new Error(`asked for the ${mode} path, the page shows ${got}`);
+  const got = await page.evaluate(() => document.getElementById("video").tagName.toLowerCase()
+    + (typeof vstat !== "undefined" && vstat.codec === "h264" ? "/h264" : ""));
+  const want = { img: "img", canvas: "canvas", h264: "canvas/h264" }[mode];
+  if (got !== want) throw new Error(`asked for the ${mode} path, the page shows ${got}`);
   // The page's performance.now() on CLOCK_MONOTONIC: the tightest of 40 round trips.
   let best = { rtt: Infinity, off: 0 };
   for (let i = 0; i < 40; i++) {
@@ -179,14 +182,14 @@ async function main() {
     const captures = [], received = [];
     const req = watchStream(url, byHash, captures, received);
     const res = {};
-    for (const mode of ["img", "canvas"]) res[mode] = await runMode(browser, url, mode, captures);
+    for (const mode of ["img", "canvas", "h264"]) res[mode] = await runMode(browser, url, mode, captures);
     const w50 = await metric(url, 'okvm_serve_frame_write_seconds{quantile="0.5"}');
     const w99 = await metric(url, 'okvm_serve_frame_write_seconds{quantile="0.99"}');
     req.destroy();
     srv.kill("SIGTERM");
     await new Promise((r) => srv.on("exit", r));
     console.log(`\n${fps} fps: captured -> painted (first animation frame showing it)`);
-    for (const mode of ["img", "canvas"])
+    for (const mode of ["img", "canvas", "h264"])
       console.log(`  ${mode.padEnd(6)} ${fmt(res[mode].lat)}  clock map +-${(res[mode].rtt / 2).toFixed(2)} ms`);
     console.log(`  canvas last byte -> drawn      ${fmt(res.canvas.draw)}`);
     console.log(`  captured -> received (script)  ${fmt(received.slice(fps))}`);

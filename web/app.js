@@ -86,8 +86,9 @@ window.addEventListener("unhandledrejection", (e) =>
 let lastInput = performance.now();   // when this page last sent input (the jiggler waits for idle)
 function send(msg) {
   if (!wsOpen) return false;
-  if (msg.type !== "ping" && !canInput()) return false;   // a viewer's page sends no input at all
-  if (msg.type !== "ping") lastInput = performance.now();
+  const input = msg.type !== "ping" && msg.type !== "video";  // video: asking for H.264
+  if (input && !canInput()) return false;   // a viewer's page sends no input at all
+  if (input) lastInput = performance.now();
   ws.send(JSON.stringify(msg));
   return true;
 }
@@ -106,6 +107,7 @@ function roundTrip() {
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   ws = new WebSocket(proto + "//" + location.host + "/api/ws");
+  ws.binaryType = "arraybuffer";   // H.264 access units (h264.js)
   ws.onopen = () => {
     wsOpen = true;
     retryMs = 500;
@@ -114,8 +116,10 @@ function connect() {
     render();
   };
   ws.onmessage = (ev) => {
+    if (typeof ev.data !== "string") { okvmH264.binary(ev.data); return; }
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
+    if (m.type === "video") { okvmH264.text(m); return; }
     if (m.type === "state") {
       state = m;
       serverLayout();
@@ -177,8 +181,31 @@ function videoElement() {
   return c;
 }
 
+// H.264 over the WebSocket instead of the MJPEG stream (h264.js says when).
+let h264Off = false;   // it failed once: MJPEG until a reload
+function h264Painted(w, h, tsUs) {
+  if (vW !== w || vH !== h) { vW = w; vH = h; layoutVideo(); }
+  vstat.painted++;
+  vstat.ts = (tsUs / 1e6).toFixed(6);
+  vstat.drawn = performance.now();
+  if (vstat.onframe) vstat.onframe(vstat.ts, vstat.drawn, vstat.drawn, vstat.drawn);
+}
+
 function startVideo() {
   if (vstat.mode === "img") { video.src = "/stream?t=" + Date.now(); return; }
+  if (!h264Off && wsOpen && okvmH264.wanted()) {
+    if (vAbort) { vAbort.abort(); vAbort = null; }
+    vGen++;
+    vstat.codec = "h264";
+    okvmH264.start(send, video, h264Painted, (msg) => {
+      toast(msg);
+      h264Off = true;
+      startVideo();
+    });
+    return;
+  }
+  if (okvmH264.active) okvmH264.stop();
+  vstat.codec = "mjpeg";
   if (vAbort) vAbort.abort();
   vAbort = new AbortController();
   const gen = ++vGen;

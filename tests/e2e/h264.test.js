@@ -1,0 +1,141 @@
+"use strict";
+// H.264 in the browser: Debian's chromium decodes the access units okvm serve sends over the
+// WebSocket with WebCodecs (web/h264.js) and draws them on the page's canvas. Text typed on the
+// virtual target must appear on that canvas as it appears on the virtual screen (GET /snapshot,
+// the device's own JPEG), and the options' Video select must switch to MJPEG and back.
+// Usage: node h264.test.js BUILD_DIR   (scripts/run-e2e does this)
+const { chromium } = require("playwright-core");
+const { spawn } = require("child_process");
+const assert = require("assert/strict");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const net = require("net");
+
+const BUILD = path.resolve(process.argv[2] || "build");
+const OKVM = path.join(BUILD, "okvm");
+const ART = path.join(BUILD, "e2e-artifacts");
+fs.mkdirSync(ART, { recursive: true });
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function metric(url, name) {
+  const t = await (await fetch(url + "/metrics")).text();
+  const l = t.split("\n").find((x) => x.startsWith(name + " "));
+  return l ? Number(l.split(" ").pop()) : NaN;
+}
+
+// Mean absolute difference (0-255) of the canvas and the newest /snapshot, over the whole frame
+// and over the pixels that changed since `before` (a copy of an earlier canvas), in the page.
+async function compare(page, keepAs) {
+  return page.evaluate(async (keep) => {
+    const v = document.getElementById("video");
+    const w = v.width, h = v.height;
+    const c = new OffscreenCanvas(w, h).getContext("2d", { willReadFrequently: true });
+    c.drawImage(v, 0, 0);
+    const now = c.getImageData(0, 0, w, h).data;
+    const snap = await createImageBitmap(await (await fetch("/snapshot")).blob());
+    const s = new OffscreenCanvas(w, h).getContext("2d", { willReadFrequently: true });
+    s.drawImage(snap, 0, 0, w, h);
+    const ref = s.getImageData(0, 0, w, h).data;
+    const before = window.h264Before;
+    let all = 0, changed = 0, nChanged = 0;
+    for (let i = 0; i < now.length; i += 4) {
+      const d = Math.abs(now[i] - ref[i]) + Math.abs(now[i + 1] - ref[i + 1]) + Math.abs(now[i + 2] - ref[i + 2]);
+      all += d / 3;
+      if (before && Math.abs(now[i] - before[i]) + Math.abs(now[i + 1] - before[i + 1]) > 96) {
+        changed += d / 3;
+        nChanged++;
+      }
+    }
+    if (keep) window.h264Before = now;
+    return { w, h, all: all / (w * h), changed: nChanged ? changed / nChanged : 0, nChanged };
+  }, keepAs);
+}
+
+async function main() {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-h264-"));
+  const srv = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${port}`, "-d", "emu"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: tmp, XDG_CONFIG_HOME: tmp } });
+  let stderr = "";
+  srv.stderr.on("data", (d) => { stderr += d; });
+  await new Promise((resolve, reject) => {
+    let out = "";
+    srv.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
+    srv.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + stderr)));
+  });
+  const browser = await chromium.launch({
+    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu"],
+  });
+  let failed = 0;
+  const step = async (name, fn) => {
+    try { await fn(); console.log("ok: " + name); } catch (e) { failed++; console.log("FAIL: " + name + ": " + (e.stack || e)); }
+  };
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await step("?video=h264 decodes H.264 from the WebSocket onto the canvas", async () => {
+    await page.goto(url + "/?video=h264");
+    await page.waitForFunction(() => typeof vstat !== "undefined" && vstat.codec === "h264"
+      && vstat.painted > 5, null, { timeout: 20000 });
+    assert.equal(await metric(url, "okvm_serve_stream_variants"), 1, "one H.264 encoder runs");
+    assert.ok(await metric(url, "okvm_serve_video_units_total") > 5, "units went out over the WebSocket");
+    const r = await compare(page, true);
+    assert.deepEqual([r.w, r.h], [1920, 1080], "the canvas has the virtual screen's size");
+    assert.ok(r.all < 6, `the canvas matches the virtual screen (mean difference ${r.all.toFixed(2)})`);
+  });
+  await step("text typed on the target appears on the H.264 canvas as on the screen", async () => {
+    const res = await fetch(url + "/api/type", { method: "POST", body: "WebCodecs draws this: H.264 0123456789\n" });
+    assert.equal(res.status, 202, "the paste was accepted");
+    for (let i = 0; i < 200 && (await metric(url, "okvm_typing_queue")) > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await compare(page, false);
+    await page.screenshot({ path: path.join(ART, "h264-typed.png") });
+    assert.ok(r.nChanged > 500, `the typed text changed the canvas (${r.nChanged} pixels)`);
+    assert.ok(r.changed < 40, `and where it changed, the canvas agrees with the screen (mean ${r.changed.toFixed(1)})`);
+    assert.ok(r.all < 6, `the whole canvas still matches (mean ${r.all.toFixed(2)})`);
+  });
+  await step("the options' Video select switches to MJPEG and back", async () => {
+    await page.evaluate(() => {
+      const s = document.getElementById("opt-codec");
+      s.value = "mjpeg";
+      s.dispatchEvent(new Event("change"));
+    });
+    await page.waitForFunction(() => vstat.codec === "mjpeg", null, { timeout: 10000 });
+    const p0 = await page.evaluate(() => vstat.painted);
+    await page.evaluate(() => fetch("/api/type", { method: "POST", body: "mjpeg again\n" }));
+    await page.waitForFunction((p) => vstat.painted > p + 2, p0, { timeout: 10000 });
+    for (let i = 0; i < 50 && (await metric(url, "okvm_serve_stream_variants")) > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await metric(url, "okvm_serve_stream_variants"), 0, "the encoder stopped with MJPEG");
+    await page.evaluate(() => {
+      const s = document.getElementById("opt-codec");
+      s.value = "h264";
+      s.dispatchEvent(new Event("change"));
+    });
+    await page.waitForFunction(() => vstat.codec === "h264", null, { timeout: 10000 });
+    const p1 = await page.evaluate(() => vstat.painted);
+    await page.evaluate(() => fetch("/api/type", { method: "POST", body: "h264 again\n" }));
+    await page.waitForFunction((p) => vstat.painted > p + 2, p1, { timeout: 10000 });
+    assert.equal(await page.evaluate(() => localStorage.getItem("okvm.codec")), "h264", "the choice is kept");
+  });
+  await step("no page errors", async () => assert.deepEqual(errors, []));
+  await browser.close();
+  srv.kill("SIGTERM");
+  const code = await new Promise((r) => srv.on("exit", r));
+  if (code !== 0) { failed++; console.log("FAIL: okvm serve exited " + code + ": " + stderr.slice(-2000)); }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  console.log(failed ? `h264: ${failed} failed` : "h264: all passed");
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => { console.error(e.stack || e); process.exit(1); });
