@@ -5,7 +5,8 @@
  * (application/json; no tool streams, so no SSE), or 202 when it held only notifications or
  * responses. An initialize without an Mcp-Session-Id header makes a session (its id in the
  * answer's Mcp-Session-Id header); every later request names it, an unknown one gets 404 (the
- * client initializes again). DELETE /mcp ends a session; GET /mcp is 405: this server offers no
+ * client initializes again); an MCP-Protocol-Version header this server does not speak gets
+ * 400. DELETE /mcp ends a session; GET /mcp is 405: this server offers no
  * stream of its own. Access: the web login (a session cookie of an operator or admin) or
  * "Authorization: Bearer" with [mcp] token of okvm.conf.
  *
@@ -466,6 +467,18 @@ do_post(struct conn *c, struct mcp_http *h)
 	size_t len = c->http.body ? c->http.body_len : 0;
 	struct mcp_sess *se = NULL;
 	bool fresh = false;
+	char ver[32];
+	static const char vname[] = "mcp-protocol-version:";
+	if (lws_hdr_custom_copy(c->wsi, ver, sizeof(ver), vname, (int)strlen(vname)) > 0) {
+		bool known = false;
+		for (int i = 0; mcp_protocol_versions[i]; i++)
+			known |= !strcmp(ver, mcp_protocol_versions[i]);
+		if (!known)
+			return http_reply_error(
+				c, 400,
+				"unsupported MCP-Protocol-Version: this server speaks "
+				"2025-06-18, 2025-03-26 and 2024-11-05");
+	}
 	if (has_sid) {
 		se = sess_find(h, sid);
 		if (!se)

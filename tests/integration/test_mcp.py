@@ -256,6 +256,24 @@ def main():
     rc, _ = m.close()
     check(rc == 0 and time.time() - t0 < 10, "gone client: exit 0 at once")
 
+    # [mcp] token in okvm.conf: a bad one stops okvm serve with a line naming it.
+    conf = os.path.join(d, "bad.conf")
+    with open(conf, "w") as f:
+        f.write("[mcp]\ntoken = short\n")
+    os.chmod(conf, 0o600)
+    p = subprocess.run([OKVM, "serve", "-d", "emu", "--config", conf, "--listen",
+                        "127.0.0.1:1"], capture_output=True, timeout=30)
+    err = p.stderr.decode(errors="replace")
+    check(p.returncode != 0 and "[mcp] token: 16 to 256 characters" in err,
+          "a short [mcp] token: okvm serve refuses it, naming it (%d: %s)" % (p.returncode,
+                                                                         err.strip()))
+    with open(conf, "w") as f:
+        f.write("[mcp]\ntokn = 0123456789abcdef0123\n")
+    p = subprocess.run([OKVM, "serve", "-d", "emu", "--config", conf, "--listen",
+                        "127.0.0.1:1"], capture_output=True, timeout=30)
+    check(p.returncode != 0 and "unknown key 'tokn' in [mcp]" in p.stderr.decode(),
+          "an unknown [mcp] key is refused")
+
     if FAILS:
         print("%d failed" % len(FAILS))
         sys.exit(1)

@@ -175,6 +175,13 @@ async function http() {
 		r = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
 		check(r.status === 405, `http: GET /mcp: 405, no server stream (got ${r.status})`);
 
+		r = await fetch(url, { method: "POST", headers: { Authorization: `Bearer ${token}`, "MCP-Protocol-Version": "1999-01-01", "Content-Type": "application/json" },
+			body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }) });
+		check(r.status === 400, `http: an MCP-Protocol-Version it does not speak: 400 (got ${r.status})`);
+		r = await fetch(url, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+			body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }) });
+		check(r.status === 400, `http: no session id and no initialize: 400 (got ${r.status})`);
+
 		const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
 		const client = new Client({ name: "okvm-test", version: "1.0.0" });
 		await client.connect(transport);
