@@ -8,6 +8,7 @@
 - "a CH32V208 is recognised by its GET_INFO version 0x82..0x84" (MAC; QT decides by the serial
   part's USB ID 1A86:FE0C): refused by the model table for a discovered KVM-Go or its tty, and by
   GET_INFO for a bare tty the table cannot place; nothing is configured."""
+# belief: mode bytes persist, both ways; factory 9600; GET_PARA_CFG 50 bytes
 import os
 import select
 import subprocess

@@ -114,6 +114,7 @@ def sent(chip):
     return [f for f, _ in chip.frames]
 
 
+# belief: GET_INFO answered; factory 9600 (the chip at 9600); GET_PARA_CFG 50 bytes
 def test_info_json():
     chip = Chip(9600)
     r = okvm(chip, "info", "--json")
@@ -130,6 +131,7 @@ def test_info_json():
     chip.close()
 
 
+# belief: ACKs sent
 def test_mouse():
     chip = Chip(115200)
     r = okvm(chip, "--baud", "115200", "mouse", "move", "0.5", "0.25")
@@ -163,6 +165,7 @@ def test_mouse():
     chip.close()
 
 
+# belief: factory 9600; GET_PARA_CFG 50 bytes; GET_INFO answered (verify)
 def test_baud_and_resets():
     chip = Chip(9600)
     r = okvm(chip, "--baud", "9600", "baud", "115200")
@@ -182,6 +185,7 @@ def test_baud_and_resets():
     chip.close()
 
 
+# belief: ACKs sent
 def test_sigint_releases():
     import signal
     import time
@@ -226,6 +230,7 @@ class SlowChip(Chip):
         threading.Timer(self.delay, late).start()
 
 
+# belief: ACKs sent (one 60 ms late); frames cut by LEN or idle: at most one unanswered
 def test_pipeline():
     r = subprocess.run([OKVM, "--help"], capture_output=True, text=True, timeout=10)
     check("help lists --no-pipeline", "--no-pipeline" in r.stdout, r.stdout)

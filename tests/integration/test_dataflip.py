@@ -7,6 +7,7 @@ target takes; wired to the CH340's CTS on Mini-KVM v1.9). Beliefs covered, each 
   * okvm info and okvm doctor show the line and the poll interval, and their probe presses
     nothing on the target.
 Timing is measured in bench/typing.py, never asserted here."""
+# belief: DATAFLIP wired, both ways; 10 ms poll (also 1 and 8); frames cut by LEN, both ways
 import os
 import sys
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """okvm list / chip / switch against recorded sysfs trees (OKVM_SYSFS_ROOT) and the hidraw fake
 (tests/fakes/preload-hidraw.c, answering with the MS2109 register model)."""
+# belief: register echo (the hidraw fake's MS2109 echoes command and address)
 import json
 import os
 import select

@@ -1,6 +1,7 @@
 """okvm doctor against the virtual unit: every check the report names, with the values the
 virtual unit is known to have (version, ACKs, GET_PARA_CFG, registers), --json and text alike,
 and exit 1 with the failing check named when the unit cannot be reached."""
+# belief: each, both ways (docs/link.md "Which test covers each belief")
 import json
 import re
 import os

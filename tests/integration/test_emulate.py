@@ -2,6 +2,7 @@
 """okvm emulate as a separate process: the link appears, the chip answers on it byte for byte,
 the events file records what the target saw, SIGUSR1 unplugs/replugs the target, SIGTERM
 removes the link and the modem socket and exits 0. Waits use select() with timeouts."""
+# belief: GET_INFO answered; ACKs sent; version in DATA[0] (the virtual chip's defaults)
 import json
 import os
 import select

@@ -5,6 +5,7 @@ driver to a client that calls it as hidapi does (tests/fakes/fake-probe.c, which
 requests as a sign-extended int). Each client that is not installed is skipped with a message
 (scripts/install-deps --test installs them); the test exits 77 when any was skipped and nothing
 failed. Exit 0 = pass, 1 = fail."""
+# belief: register echo (the hidraw fake answers as an MS2109 that echoes)
 import os
 import shutil
 import subprocess

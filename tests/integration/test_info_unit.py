@@ -2,6 +2,7 @@
 """`okvm info` resolves its unit once: one sysfs scan, one "N units found" line, and the CH9329
 link and the video chip it reports belong to that one unit (discovery, -d emu). With a
 namespace (root), the discovered unit's tty is a running `okvm emulate`, so info succeeds."""
+# belief: GET_INFO answered; register echo
 import json
 import os
 import subprocess

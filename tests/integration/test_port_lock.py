@@ -1,6 +1,7 @@
 """One program drives a unit at a time: a second okvm on the port `okvm serve` holds (as root
 too, which TIOCEXCL does not stop) fails with one line naming the port and sends nothing; once
 the server is gone the port works again."""
+# belief: GET_INFO answered (the server's open)
 import os
 import subprocess
 import sys

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """okvm script: lines run in order against one unit; bad scripts run nothing; a failing line
 stops the script and names its line."""
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 import os
 import sys
 import tempfile

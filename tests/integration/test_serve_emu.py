@@ -1,5 +1,6 @@
 """okvm serve -d emu: the WebSocket and REST input reach the virtual target through the real
 CH9329 link and keymap; --emu-events (a FIFO here, read with select) is the oracle."""
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 import json
 import os
 import select

@@ -2,6 +2,7 @@
 """okvm serve survives the unit going away and coming back: the keyboard/mouse link is re-opened
 without a restart. The unit is `okvm emulate` on a tty link: stopping it is an unplug (the pty
 closes), starting a new one at the same path a re-plug."""
+# belief: GET_INFO answered (the re-open's probe); ACKs sent
 import os
 import sys
 import tempfile

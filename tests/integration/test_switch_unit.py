@@ -2,6 +2,7 @@
 """`okvm switch` does its serial-port work, the DTR pulse after an MS2109 register write and the
 CH32V208's command 0x17, on the unit's own link: -d emu, a recorded tree whose tty is missing,
 and (in a mount namespace, root) recorded trees whose tty is a running `okvm emulate`."""
+# belief: DTR low (the pulse); the CH32V208 answers 0x17
 import json
 import os
 import sys

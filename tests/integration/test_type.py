@@ -40,6 +40,7 @@ def assert_exact(emu, text, what):
     check(not keys_left_down(ev), f"{what}: keys left down {keys_left_down(ev)}")
 
 
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 def test_round_trip_layouts():
     rnd = random.Random(20261124)
     for layout in LAYOUTS:
@@ -57,6 +58,7 @@ def test_round_trip_layouts():
         print(f"ok: {layout}: {len(text)} characters from a set of {len(chars)}")
 
 
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 def test_layout_mismatch_shows_on_target():
     # Typed for a US target, decoded by a German one: y and z swap, as on real hardware.
     with Emulator("--baud", "115200", layout="de") as emu:
@@ -66,6 +68,7 @@ def test_layout_mismatch_shows_on_target():
         check(typed_text(emu.events_list()) == "zy", "mismatch not visible")
 
 
+# belief: the defaults (GET_INFO answered, ACKs sent, LEN, DATAFLIP, 10 ms poll); LEDs in GET_INFO
 def test_caps_lock():
     text = "Hello World, MiXeD case 123!"
     with Emulator("--baud", "115200") as emu:
@@ -116,6 +119,7 @@ def test_empty_and_usage_errors():
         check(not [e for e in ev if e["type"] in ("key", "text")], "usage error sent keys")
 
 
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 def test_key_combos():
     with Emulator("--baud", "115200") as emu:
         r = emu.okvm("--baud", "115200", "key", "ctrl+alt+delete", "enter", "volume-up")
@@ -132,6 +136,7 @@ def test_key_combos():
         check(not keys_left_down(ev), "keys left down")
 
 
+# belief: ACKs sent
 def test_sigterm_releases_all():
     text = "The quick brown fox jumps over the lazy dog. " * 20
     with Emulator("--baud", "115200") as emu:
@@ -156,6 +161,7 @@ def test_sigterm_releases_all():
         check(not keys_left_down(ev), f"keys left down after SIGTERM: {keys_left_down(ev)}")
 
 
+# belief: ACKs sent
 def test_port_vanishes_mid_typing():
     text = "abcdefghij" * 40
     emu = Emulator("--baud", "115200")
@@ -186,6 +192,7 @@ def test_port_vanishes_mid_typing():
         check(typed_text(emu2.events_list()) == "ok", "after re-plug")
 
 
+# belief: GET_INFO answered (only at the chip's own baud)
 def test_wrong_baud_fails_cleanly():
     with Emulator("--baud", "9600") as emu:
         r = emu.okvm("--baud", "115200", "type", "x", timeout=60)
@@ -196,6 +203,7 @@ def test_wrong_baud_fails_cleanly():
         check(r.returncode == 0, r.stderr.decode())
 
 
+# belief: the defaults (GET_INFO answered, ACKs sent, LEN, DATAFLIP, 10 ms poll); factory 9600
 def test_default_poll_no_loss_9600():
     text = "Typing at the default rate, 9600 baud, 10 ms target poll: nothing is lost."
     with Emulator() as emu:
@@ -205,6 +213,7 @@ def test_default_poll_no_loss_9600():
         assert_exact(emu, text, "9600 default")
 
 
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 def test_in_process_unit():
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"okvm-it-{os.getpid()}.jsonl")
     try:
@@ -218,6 +227,7 @@ def test_in_process_unit():
             os.unlink(path)
 
 
+# belief: the defaults: GET_INFO answered, ACKs sent, frames cut by LEN, DATAFLIP wired, 10 ms poll
 def test_100k_from_stdin():
     rnd = random.Random(7)
     words = ["alpha", "beta", "gamma", "delta", "okvm", "KVM", "Mini", "1234", "x=y;", "(a)"]

@@ -6,6 +6,7 @@
   behind a discovered hidraw node (the hidraw fake's state file);
 - "an MS2109S reports half the mode above 189 MHz, as the MS2109 does" (QT corrects the MS2109
   only): a 4K input reads 3840x2160 whether the chip halves or not."""
+# belief: register echo, both ways; halved above 189 MHz, both ways
 import json
 import os
 import subprocess

@@ -174,6 +174,7 @@ test_strings_and_custom(void **state)
 	assert_int_equal(okvm_ch9329_parse_string(&f, &type, s), -EBADMSG);
 }
 
+/* belief: GET_PARA_CFG 50 bytes; factory 9600 (a real chip's reply) */
 static void
 test_params_roundtrip_real_reply(void **state)
 {
@@ -330,6 +331,7 @@ test_decoder_bounded(void **state)
 /* A CH9329F answers GET_PARA_CFG with 72 or 88 bytes (One-KVM PR 302); a CH9329 with 50. The
  * parser takes replies up to LEN 255 and the config reader the first 50 bytes. Belief covered:
  * "GET_PARA_CFG is 50 bytes" (hardware.md 2.8) is not assumed. */
+/* belief: GET_PARA_CFG 50 bytes, both ways */
 static void
 test_long_params_reply(void **state)
 {

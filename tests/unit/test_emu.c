@@ -256,6 +256,7 @@ set_baud_params(struct fx *fx, uint32_t baud)
 
 /* ---- hardware.md 2.15, row by row ---- */
 
+/* belief: GET_INFO answered; version in DATA[0] (the default the virtual chip plays) */
 static void
 test_get_info(void **state)
 {
@@ -266,6 +267,7 @@ test_get_info(void **state)
 	fx_free(fx);
 }
 
+/* belief: ACKs sent (the default the virtual chip plays) */
 static void
 test_hid_acks(void **state)
 {
@@ -292,6 +294,7 @@ test_hid_acks(void **state)
 	fx_free(fx);
 }
 
+/* belief: GET_PARA_CFG 50 bytes; factory 9600 */
 static void
 test_get_params_factory(void **state)
 {
@@ -374,6 +377,7 @@ test_usb_strings(void **state)
 	fx_free(fx);
 }
 
+/* belief: factory 9600 */
 static void
 test_set_default_cfg(void **state)
 {
@@ -415,6 +419,7 @@ test_broadcast_no_reply(void **state)
 	fx_free(fx);
 }
 
+/* belief: ACKs sent (error replies for bad reports) */
 static void
 test_error_replies(void **state)
 {
@@ -463,6 +468,7 @@ test_ch32v208_switch(void **state)
 /* --emu-chip variants (docs/virtual-unit.md "Beliefs and variants"): a CH9329F's 72-byte
  * GET_PARA_CFG; ch32v208-quiet ignores GET_INFO but ACKs reports; back/forward buttons reach the
  * target. */
+/* belief: GET_PARA_CFG 50 bytes, GET_INFO answered, 3 mouse buttons: the other ways */
 static void
 test_chip_variants(void **state)
 {
@@ -496,6 +502,7 @@ test_chip_variants(void **state)
 
 /* --emu-strict-gap: two frames back to back are one packet: E4, nothing executed; a frame after
  * 3 ms of idle is fine. */
+/* belief: frames cut by LEN, the other way (3 ms idle gap) */
 static void
 test_strict_gap_packets(void **state)
 {
@@ -562,6 +569,7 @@ test_wrong_baud_no_reply(void **state)
 	fx_free(fx);
 }
 
+/* belief: 3 ms idle gap ends a partial frame under either cut (LEN or idle) */
 static void
 test_gap_discards_partial_frame(void **state)
 {
@@ -674,6 +682,7 @@ test_noise_only_clean_replies(void **state)
 
 /* ---- the target ---- */
 
+/* belief: 10 ms poll (a report replaced before the poll is lost) */
 static void
 test_poll_overwrite_drops(void **state)
 {
@@ -694,6 +703,7 @@ test_poll_overwrite_drops(void **state)
 	fx_free(fx);
 }
 
+/* belief: 10 ms poll */
 static void
 test_poll_spaced_reports_all_seen(void **state)
 {
@@ -737,6 +747,7 @@ test_target_disconnected(void **state)
 	fx_free(fx);
 }
 
+/* belief: GET_INFO answered (LEDs in DATA[2]) */
 static void
 test_caps_lock_leds(void **state)
 {
@@ -776,6 +787,7 @@ modem_send(struct fx *fx, const char *msg)
 	close(s);
 }
 
+/* belief: DTR low (DTR high cuts the switchable port) */
 static void
 test_dtr_powers_port(void **state)
 {
@@ -787,6 +799,7 @@ test_dtr_powers_port(void **state)
 	fx_free(fx);
 }
 
+/* belief: factory 9600 */
 static void
 test_rts_factory_reset(void **state)
 {
