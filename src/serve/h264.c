@@ -8,7 +8,8 @@
  * (no B-frames, CAVLC: every browser's and ffmpeg's decoder), one slice, one reference frame,
  * constant SPS/PPS ids, an IDR only every H264_IDR_PERIOD_S seconds or when a new viewer asks for
  * one. Each encoded picture is one access unit in Annex-B form (start codes, SPS + PPS before
- * every IDR), so a viewer can start at any IDR.
+ * every IDR), so a viewer can start at any IDR. The SPS says full range, BT.601 matrix, as the
+ * JPEGs are.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -97,6 +98,15 @@ open_encoder(struct h264_enc *e, int w, int h, float fps, int kbps)
 	l->iMaxSpatialBitrate = p.iMaxBitrate;
 	l->uiProfileIdc = PRO_BASELINE;
 	l->sSliceArgument.uiSliceMode = SM_SINGLE_SLICE;
+	/* The device's JPEGs are JFIF: full-range YCbCr with BT.601 coefficients, sRGB. Say so in
+	 * the SPS, or decoders take it as limited range (16-235) and show it washed out. */
+	l->bVideoSignalTypePresent = true;
+	l->uiVideoFormat = VF_UNDEF;
+	l->bFullRange = true;
+	l->bColorDescriptionPresent = true;
+	l->uiColorPrimaries = CP_BT709;
+	l->uiTransferCharacteristics = TRC_IEC61966_2_1;
+	l->uiColorMatrix = CM_SMPTE170M;
 	int quiet = WELS_LOG_QUIET;
 	(*e->enc)->SetOption(e->enc, ENCODER_OPTION_TRACE_LEVEL, &quiet);
 	if ((*e->enc)->InitializeExt(e->enc, &p) != 0) {
