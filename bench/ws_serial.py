@@ -14,7 +14,10 @@ but one core stays busy, which also keeps the server's CPU awake). Both are prin
 can record the server (root, or perf_event_paranoid allowing it), the exact figure is printed
 too: the send to the entry of the server's write() of the 14-byte report on the tty, both on
 CLOCK_MONOTONIC (perf record -k mono), which is what "first byte on the serial fd" means.
-Prints figures; asserts nothing. Env: OKVM (binary), OKVM_BUILD (build dir), SAMPLES (500)."""
+Prints figures; asserts nothing. Env: OKVM (binary), OKVM_BUILD (build dir), SAMPLES (500),
+SERVER_PREFIX (words put before the server's command line, e.g. "chrt -r 1" or "nice -n -10":
+the scheduling the server gets decides the tail on a loaded machine), SPIN (0: the select() run
+only)."""
 import bisect
 import os
 import select
@@ -92,7 +95,8 @@ def run(tmp, spin):
     os.close(w)
     os.close(master)
     port = free_port()
-    srv = subprocess.Popen([OKVM, "serve", "--listen", f"127.0.0.1:{port}", "--serial",
+    prefix = os.environ.get("SERVER_PREFIX", "").split()
+    srv = subprocess.Popen(prefix + [OKVM, "serve", "--listen", f"127.0.0.1:{port}", "--serial",
                             os.ttyname(slave), "--video", f"frames:{tmp}@30"],
                            stdout=subprocess.PIPE)
     srv.stdout.readline()
@@ -159,7 +163,8 @@ def main():
     subprocess.run([os.path.join(BUILD, "bench", "make_frames"), tmp, "1920", "1080", "8", "80"],
                    check=True)
     run(tmp, spin=False)
-    run(tmp, spin=True)
+    if os.environ.get("SPIN", "1") != "0":
+        run(tmp, spin=True)
 
 
 main()
