@@ -2,7 +2,8 @@
 """The virtual unit's screen through the real binary: type hello, take a screenshot, the image is
 1920x1080 and differs from the one before; move the mouse, the picture changes again. Then, on a
 German target: type a euro sign, and its cell shows the glyph, not the replacement box; click,
-and a marker appears around the pointer and is gone a second later.
+and a marker appears around the pointer and is gone a second later; Ctrl+Alt+Delete, Volume up
+and the USB switch each leave their overlay.
 
 `okvm script` runs the lines against one in-process virtual unit, so its screen lives from the
 first screenshot to the last. Pictures are decoded by ffmpeg (a decoder okvm did not write)."""
@@ -101,11 +102,39 @@ def test_euro_and_click(tmp):
     check("a second and a half later the ring is gone", lum < 60, lum)
 
 
+def test_overlays(tmp):
+    shots = [os.path.join(tmp, n) for n in ("none.jpg", "combo.jpg", "volume.jpg", "usb.jpg")]
+    p = script(tmp, ["screenshot -o %s" % shots[0], "key ctrl+alt+delete", "sleep 100",
+                     "screenshot -o %s" % shots[1], "sleep 1500", "key volume-up", "sleep 100",
+                     "screenshot -o %s" % shots[2], "sleep 1500", "switch target --no-pulse",
+                     "sleep 100", "screenshot -o %s" % shots[3]])
+    check("okvm -d emu script: key, switch", p.returncode == 0, (p.returncode, p.stderr))
+    if p.returncode:
+        return
+    none, combo, vol, usb = (rgb(s) for s in shots)
+    # "last combo": 15 characters at twice the font's size, centred, at the bottom
+    box = (W - (15 * 20 + 48)) // 2, 1080 - 40 - 40 - 76
+    lum = [max_luma(pic, box[0] + 20, box[1] + 26, 15 * 20, 44) for pic in (none, combo, vol)]
+    check("Ctrl+Alt+Delete shows a last-combo box, gone by the next picture",
+          lum[0] < 60 and lum[1] > 200 and lum[2] < 60, lum)
+    # the media OSD: 360 x 100 in the middle at two thirds of the height; the level bar in it
+    ox, oy = (W - 360) // 2, H * 2 // 3 - 50
+    lum = [max_luma(pic, ox + 34, oy + 76, 20, 2) for pic in (none, vol, usb)]
+    check("Volume up shows the OSD with its level bar", lum[0] < 60 and lum[1] > 200
+          and lum[2] < 60, lum)
+    # the USB note: top right, with a blue stripe
+    r, g, b = pixel(usb, W - 12 - 380 + 3, 32 + 10 + 28)
+    check("the USB switch shows a notification", b > 200 and b - r > 100, (r, g, b))
+    lum = max_luma(usb, W - 12 - 380 + 20, 32 + 10 + 8, 200, 18)
+    check("the notification has text", lum > 200, lum)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="okvm-vscreen-")
     try:
         test_changes(tmp)
         test_euro_and_click(tmp)
+        test_overlays(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("FAIL: %s" % ", ".join(failures) if failures else "ok")
