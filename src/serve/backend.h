@@ -6,7 +6,8 @@
  * them; the tests wrap it in a recorder (tests/recorder/okvm-rec.c) that logs every call.
  *
  * Threads: every operation except the notify callbacks is called on the server's service thread
- * only. Input operations must not block (they enqueue). The backend calls the functions given to
+ * only (or, outside okvm serve, on one thread: `okvm mcp` calls them on its main thread; the
+ * MCP workers of okvm serve hand theirs to the service thread, src/serve/mcp-http.c). Input operations must not block (they enqueue). The backend calls the functions given to
  * set_notify() from any of its threads; those only push onto the server's locked queue and wake
  * the service loop with lws_cancel_service().
  */

@@ -14,7 +14,9 @@
  * a tool may take minutes (wait_for_text, execute_script) and OCR takes a good part of a second:
  * the service thread never waits. The finished job is handed back through a locked list and
  * lws_cancel_service(); the service thread writes the answer. A client that disconnects first
- * sets its job's cancel flag (waits return at their next look) and the answer is dropped.
+ * sets its job's cancel flag (waits return at their next look) and the answer is dropped;
+ * notifications/cancelled naming a running request of the session sets it too (answered 202 at
+ * once, the request answers with its tool's "cancelled").
  * The backend's operations belong to the service thread (backend.h), so the jobs get a backend
  * of their own whose operations queue each call, wake the service thread and wait for it to
  * run the call on the real backend (mcp_http_drain). Their want_frames counts MCP's watchers in
@@ -87,6 +89,7 @@ struct mcp_job {
 	struct mcp_sess *se;
 	char *body, *out;
 	size_t len;
+	char *rpc_id; /* its request's id as JSON text (NULL: none, or a batch) */
 	bool new_session;
 	atomic_bool cancel;
 	pthread_t th;
@@ -369,6 +372,7 @@ job_free(struct mcp_job *j)
 	if (j->c)
 		j->c->http.mcp_job = NULL;
 	sess_unref(j->se);
+	free(j->rpc_id);
 	free(j->body);
 	free(j->out);
 	free(j);
@@ -490,8 +494,28 @@ do_post(struct conn *c, struct mcp_http *h)
 		return http_reply_error(
 			c, 400, "send the Mcp-Session-Id header of your initialize's answer");
 	}
-	if (h->nrunning >= MCP_MAX_JOBS)
+	cJSON *msg = cJSON_ParseWithLength(body, len);
+	const cJSON *method = cJSON_GetObjectItemCaseSensitive(msg, "method");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	char *rpc_id = cJSON_IsObject(msg) && id ? cJSON_PrintUnformatted(id) : NULL;
+	if (se && !id && cJSON_IsString(method) &&
+	    !strcmp(method->valuestring, "notifications/cancelled")) {
+		/* A request of this session that is still running stops (its answer goes out). */
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(msg, "params");
+		char *want = cJSON_PrintUnformatted(
+			cJSON_GetObjectItemCaseSensitive(p, "requestId"));
+		for (struct mcp_job *j = h->running; j && want; j = j->next)
+			if (j->se == se && j->rpc_id && !strcmp(j->rpc_id, want))
+				atomic_store(&j->cancel, true);
+		free(want);
+		cJSON_Delete(msg);
+		return http_reply(c, 202, "application/json", "", 0, NULL);
+	}
+	cJSON_Delete(msg);
+	if (h->nrunning >= MCP_MAX_JOBS) {
+		free(rpc_id);
 		return http_reply_error(c, 503, "too many MCP requests at once: try again");
+	}
 	if (fresh)
 		se = sess_new(h);
 	se->last_us = serve_now_us();
@@ -505,6 +529,7 @@ do_post(struct conn *c, struct mcp_http *h)
 	memcpy(j->body, body, len);
 	j->body[len] = 0;
 	j->new_session = fresh;
+	j->rpc_id = rpc_id;
 	atomic_init(&j->cancel, false);
 	if (thread_start(&j->th, "okvm-mcp", job_thread, j)) {
 		j->c = NULL;

@@ -199,6 +199,17 @@ async function http() {
 		await client.ping();
 		const rr = await client.callTool({ name: "system_status", arguments: {} });
 		check(!rr.isError && Date.now() - t0 < 5000, "http: the server answers at once after the abandoned wait");
+		// notifications/cancelled for a running request of the session stops it.
+		const sid0 = transport.sessionId;
+		const hdrs = { Authorization: `Bearer ${token}`, "Mcp-Session-Id": sid0, "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
+		const long = fetch(url, { method: "POST", headers: hdrs, body: JSON.stringify({ jsonrpc: "2.0", id: "long-1", method: "tools/call",
+			params: { name: "wait_for_screen_change", arguments: { timeout_s: 600, still_ms: 600000 } } }) });
+		await sleep(300);
+		r = await fetch(url, { method: "POST", headers: hdrs, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "long-1" } }) });
+		check(r.status === 202, `http: notifications/cancelled: 202 (got ${r.status})`);
+		const lr = await Promise.race([long.then((x) => x.json()), sleep(10000).then(() => null)]);
+		check(lr?.id === "long-1" && lr.result?.isError && /cancelled/.test(lr.result.content[0].text),
+			`http: the cancelled request answers at once with a tool error (${JSON.stringify(lr)})`);
 		const sid = transport.sessionId;
 		await transport.terminateSession();
 		r = await fetch(url, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Mcp-Session-Id": sid, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
