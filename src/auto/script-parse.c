@@ -186,7 +186,7 @@ parse_int(const char *p, const char *end, long max, long *out)
 static int
 send_click(struct parser *ps, const char *at, const char *p, const char *end)
 {
-	long xy[2];
+	long xy[2] = { 0, 0 };
 	int n = 0;
 	while (p < end && n < 2) {
 		while (p < end && (is_blank(*p) || *p == ','))
@@ -534,7 +534,7 @@ want_count(struct parser *ps, const char *name_at, int nt, int lo, int hi, const
 static int
 want_rect(struct parser *ps, const struct tok *t, struct ahk_action *a)
 {
-	long v[4];
+	long v[4] = { 0 };
 	static const char *const what[4] = { "x in pixels", "y in pixels", "width in pixels",
 					     "height in pixels" };
 	for (int i = 0; i < 4; i++)
@@ -559,7 +559,7 @@ want_str(struct parser *ps, const struct tok *t, bool word_ok, const char *what)
 static int
 st_sleep(struct parser *ps, const char *name_at, struct tok *t, int nt)
 {
-	long ms;
+	long ms = 0;
 	if (want_count(ps, name_at, nt, 1, 1, "Sleep MILLISECONDS", t) ||
 	    want_int(ps, &t[0], 0, AHK_MAX_SLEEP_MS, "milliseconds", &ms))
 		return -EINVAL;
@@ -590,7 +590,7 @@ button_of(const struct tok *t, uint8_t *b)
 static int
 st_click(struct parser *ps, const char *name_at, struct tok *t, int nt)
 {
-	long num[3];
+	long num[3] = { 0 };
 	const struct tok *num_tok[3];
 	int nn = 0, how = 0, wheel = 0;
 	bool rel = false;
@@ -689,7 +689,7 @@ st_mousemove(struct parser *ps, const char *name_at, struct tok *t, int nt)
 {
 	if (nt < 2)
 		return fail(ps, name_at, "expected MouseMove x, y [, speed] [, R]");
-	long xy[2];
+	long xy[2] = { 0, 0 };
 	bool rel = nt == 4 ? word_is(&t[3], "R") : nt == 3 && word_is(&t[2], "R");
 	for (int i = 0; i < 2; i++) {
 		if (want_int(ps, &t[i], rel ? -AHK_MAX_PIXELS : 0,
@@ -830,7 +830,7 @@ st_wait_screen(struct parser *ps, const char *name_at, struct tok *t, int nt)
 		       t) ||
 	    want_str(ps, &t[0], true, "the needle image (a PNG file)"))
 		return -EINVAL;
-	double timeout, thr = 0.95;
+	double timeout = 0, thr = 0.95;
 	if (want_num(ps, &t[1], 0, AHK_MAX_TIMEOUT_S, "a timeout in seconds", &timeout) ||
 	    (nt == 3 && want_num(ps, &t[2], 0, 1, "a similarity threshold", &thr)))
 		return -EINVAL;
@@ -845,7 +845,7 @@ st_wait_screen(struct parser *ps, const char *name_at, struct tok *t, int nt)
 static int
 st_wait_still(struct parser *ps, const char *name_at, struct tok *t, int nt)
 {
-	long ms;
+	long ms = 0;
 	double timeout = 60;
 	if (want_count(ps, name_at, nt, 1, 2, "WaitStill ms [, timeout_s]", t) ||
 	    want_int(ps, &t[0], 1, AHK_MAX_SLEEP_MS, "milliseconds of stillness", &ms) ||
@@ -915,12 +915,12 @@ st_power(struct parser *ps, const char *name_at, struct tok *t, int nt)
 static int
 st_key_delay(struct parser *ps, const char *name_at, struct tok *t, int nt)
 {
-	long ms;
+	long ms = 0;
 	if (want_count(ps, name_at, nt, 1, 2, "SetKeyDelay ms [, press_ms]", t) ||
 	    want_int(ps, &t[0], -1, 10000, "milliseconds", &ms))
 		return -EINVAL;
 	if (nt == 2) {
-		long press;
+		long press = 0;
 		if (want_int(ps, &t[1], -1, 10000, "milliseconds", &press))
 			return -EINVAL;
 	}
