@@ -450,7 +450,9 @@ vscreen_get_layout(struct vscreen *vs, struct vscreen_layout *out)
 	out->osd_w = OSD_W;
 	out->osd_h = OSD_H;
 	out->osd_x = (vs->w - OSD_W) / 2;
-	out->osd_y = vs->h * 2 / 3 - OSD_H / 2;
+	out->osd_y = vs->h * 2 / 3 - OSD_H / 2; /* above the combo box on small screens */
+	if (out->osd_y > out->combo_y - OSD_H - 10)
+		out->osd_y = out->combo_y - OSD_H - 10;
 	out->note_w = NOTE_W;
 	out->note_h = NOTE_H;
 	out->note_x = vs->w - 12 - NOTE_W;
