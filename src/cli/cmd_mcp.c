@@ -135,7 +135,8 @@ watch_stdout(struct input *in)
 		if (done)
 			return;
 		struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
-		if (cli_stop_signal || (poll(&p, 1, 100) > 0 && p.revents)) {
+		if (cli_stop_signal ||
+		    (poll(&p, 1, 100) > 0 && (p.revents & (POLLERR | POLLHUP)))) {
 			atomic_store(&in->cancel, true);
 			pthread_mutex_lock(&in->lock);
 			in->gone = true;
