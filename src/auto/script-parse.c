@@ -987,8 +987,10 @@ statement(struct parser *ps, const char *p, const char *end)
 	struct tok t[MAX_TOKS];
 	int nt;
 	int rc = tokenize(ps, p, end, t, &nt);
-	if (rc)
+	if (rc) {
+		toks_free(t, nt);
 		return rc;
+	}
 	static const struct {
 		const char *name;
 		int kind;
