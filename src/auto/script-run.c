@@ -31,7 +31,7 @@
 #include "okvm/video.h"
 #include "serve/backend.h"
 
-#define DRAIN_TIMEOUT_MS 30000
+#define STALL_TIMEOUT_MS 10000
 #define FRAME_WAIT_MS 5000
 #define LED_WAIT_MS 1500
 #define SWITCH_WAIT_MS 5000
@@ -97,19 +97,25 @@ pause_ms(struct runner *r, int ms)
 	}
 }
 
-/* Until the link has sent everything queued. */
+/* Until the link has sent everything queued; fails only when it stops making progress. */
 static int
 drain(struct runner *r)
 {
 	if (!r->b->link)
 		return 0;
-	double until = mono_ms() + DRAIN_TIMEOUT_MS;
-	while (okvm_link_pending(r->b->link)) {
+	size_t last = okvm_link_pending(r->b->link), now;
+	double since = mono_ms();
+	while ((now = okvm_link_pending(r->b->link))) {
 		if (cancelled(r))
 			return -ECANCELED;
-		if (mono_ms() > until)
-			return rfail(r, -EIO, "the unit did not take the input in %d s",
-				     DRAIN_TIMEOUT_MS / 1000);
+		if (now < last) {
+			last = now;
+			since = mono_ms();
+		} else if (mono_ms() - since > STALL_TIMEOUT_MS) {
+			return rfail(r, -EIO,
+				     "the unit took no input for %d s (%zu reports waiting)",
+				     STALL_TIMEOUT_MS / 1000, now);
+		}
 		nap_ms(2);
 	}
 	return 0;
