@@ -267,7 +267,12 @@ def test_timeouts():
 
 
 def test_killed_mid_run():
-    """SIGINT while keys and a button are held: every one of them is released, exit 1."""
+    """SIGINT or SIGTERM while keys and a button are held: every one of them is released."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        killed(sig)
+
+
+def killed(sig):
     path = write("kill.ahk", "Send {Shift down}{a down}\nClick 500, 600 Down\nSleep 60000\n")
     ev = os.path.join(TMP, "kill.jsonl")
     if os.path.exists(ev):
@@ -282,11 +287,11 @@ def test_killed_mid_run():
     else:
         p.kill()
         check(False, "the script never pressed the button")
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=30)
     events = read_events(ev)
     check(p.returncode == 1, f"exit {p.returncode}: {err.decode()}")
-    check("interrupted by signal 2" in err.decode(), err.decode())
+    check(f"interrupted by signal {int(sig)}" in err.decode(), err.decode())
     check(keys(events)[:2] == [(SHIFT, True), (4, True)], f"keys {keys(events)}")
     check(not keys_left_down(events), f"keys left down: {keys_left_down(events)}")
     m = mouse(events)
