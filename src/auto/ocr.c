@@ -321,8 +321,8 @@ append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
  * "012"), splits a word at an underscore ("x86 _64") and drops most underscores between words
  * ("PREEMPT DYNAMIC"). So within a line, an ink gap between two symbols wider than SPLIT_GAP
  * character cells (the median advance in the picture) is a space, one narrower than JOIN_GAP is
- * none, and between those tesseract decides; a gap of at least 0.8 cells crossed by a dark
- * horizontal stroke below the baseline is underscores, one per cell it spans. In monospaced text
+ * none, and between those tesseract decides; where tesseract put a space, a gap of at least 0.8
+ * cells crossed by a dark horizontal stroke below the baseline is underscores, one per cell. In monospaced text
  * the ink gap of a space is over 1.1 cells and that of no space under 0.9; proportional text
  * keeps tesseract's spaces, its word gaps lying between the two limits.
  */
@@ -370,13 +370,16 @@ ink_level(const uint8_t *px, size_t n)
  * The ink gap between symbols a and b of a line: the widest run of columns between their
  * centres with no ink from the line's top down to the baseline (so an underscore does not close
  * it); its first column in *x0. Symbols' own boxes are rough (tesseract estimates them from its
- * network's steps), their centres are good.
+ * network's steps): their centres are good, except that now and then a box spans several
+ * characters; of one wider than 1.5 cells, the half cell next to the gap is taken.
  */
 static int
 ink_gap(const struct auto_ocr *o, int bw, int bh, int level, const struct sym *a,
-	const struct sym *b, int *x0)
+	const struct sym *b, double cell, int *x0)
 {
-	int ca = (a->l + a->r) / 2, cb = (b->l + b->r) / 2;
+	int half = (int)(cell / 2);
+	int ca = a->r - a->l > 1.5 * cell ? a->r - half : (a->l + a->r) / 2;
+	int cb = b->r - b->l > 1.5 * cell ? b->l + half : (b->l + b->r) / 2;
 	/* an underscore's ink is all below the baseline: next to one, count it */
 	bool under = !strcmp(a->text, "_") || !strcmp(b->text, "_");
 	int low = under ? a->line_b : a->base;
@@ -537,13 +540,15 @@ collect(struct auto_ocr *o, const struct auto_rect *r, int bw, int bh, struct au
 		bool start = i == n || s[i].line;
 		int under = 0;
 		if (!start) {
-			int x0, gap = ink_gap(o, bw, bh, level, &s[i - 1], &s[i], &x0);
+			int x0, gap = ink_gap(o, bw, bh, level, &s[i - 1], &s[i], cell, &x0);
 			start = s[i].word;
 			if (gap > SPLIT_GAP * cell)
 				start = true;
 			else if (gap < JOIN_GAP * cell)
 				start = false;
-			if (strcmp(s[i - 1].text, "_") && strcmp(s[i].text, "_"))
+			/* only where tesseract saw a space: inside its words the symbols' places
+			 * are too rough to tell a gap from a neighbour's */
+			if (s[i].word && strcmp(s[i - 1].text, "_") && strcmp(s[i].text, "_"))
 				under = underscores(o, bw, bh, level, &s[i - 1], x0, gap, cell);
 			if (under)
 				start = false;

@@ -86,6 +86,7 @@ struct poll {
 	const atomic_bool *cancel;
 	uint64_t start_us, deadline_us; /* 0: none */
 	uint64_t seq;
+	bool looked; /* the next look waits POLL_MS first */
 };
 
 static uint64_t
@@ -102,6 +103,7 @@ poll_init(struct poll *p, const struct serve_backend *b, int timeout_ms, const a
 	p->start_us = now_us();
 	p->deadline_us = timeout_ms < 0 ? 0 : p->start_us + (uint64_t)timeout_ms * 1000;
 	p->seq = 0;
+	p->looked = false;
 }
 
 static void
@@ -112,8 +114,8 @@ sleep_ms(int ms)
 }
 
 /*
- * The next real frame not seen yet (a new reference in *out), or -ETIMEDOUT / -ECANCELED.
- * Sleeps POLL_MS between looks.
+ * The next real frame not seen yet (a new reference in *out), or -ETIMEDOUT / -ECANCELED. Looks
+ * every POLL_MS (the first time at once), so a wait costs a decode per POLL_MS at most.
  */
 static int
 poll_next(struct poll *p, struct okvm_frame **out)
@@ -121,6 +123,17 @@ poll_next(struct poll *p, struct okvm_frame **out)
 	for (;;) {
 		if (p->cancel && atomic_load(p->cancel))
 			return -ECANCELED;
+		if (p->looked) {
+			uint64_t t = now_us();
+			if (p->deadline_us && t >= p->deadline_us)
+				return -ETIMEDOUT;
+			int left = p->deadline_us ? (int)((p->deadline_us - t + 999) / 1000)
+						  : POLL_MS;
+			sleep_ms(left < POLL_MS ? left : POLL_MS);
+			if (p->cancel && atomic_load(p->cancel))
+				return -ECANCELED;
+		}
+		p->looked = true;
 		struct okvm_frame *f = p->b->ops->newest_frame(p->b->ud);
 		if (f && !f->placeholder && f->seq != p->seq) {
 			p->seq = f->seq;
@@ -129,11 +142,6 @@ poll_next(struct poll *p, struct okvm_frame **out)
 		}
 		if (f)
 			p->b->ops->frame_unref(p->b->ud, f);
-		uint64_t t = now_us();
-		if (p->deadline_us && t >= p->deadline_us)
-			return -ETIMEDOUT;
-		int left = p->deadline_us ? (int)((p->deadline_us - t + 999) / 1000) : POLL_MS;
-		sleep_ms(left < POLL_MS ? left : POLL_MS);
 	}
 }
 
