@@ -107,9 +107,9 @@ def test_send_guide():
 
     r, ev, _ = ahk('Send "hello"\nSend "test123"\nSend "Hello"\nSend "+h+e+l+l+o"\n'
                    'Send "email"\nSend "`!"           ; ! by its escape\nSend "example.com"\n'
-                   "Send a``b`#`^`+`n\nSend ^a^b\n")
+                   "Send a``b`#`^`+`n\nSend Hello{Enter}\nSend ^a^b\n")
     ok(r)
-    check(typed_text(ev) == "hellotest123HelloHELLOemail!example.coma`b#^+\n",
+    check(typed_text(ev) == "hellotest123HelloHELLOemail!example.coma`b#^+\nHello\n",
           f"text {typed_text(ev)!r}")
     check(keys(ev)[-8:] == tap(4, CTRL) + tap(5, CTRL), f"^a^b: {keys(ev)[-8:]}")
     check(not keys_left_down(ev), "keys left down")
