@@ -9,6 +9,7 @@
  * TessBaseAPI and its buffers; one thread at a time.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -302,6 +303,23 @@ prepare(struct auto_ocr *o, int w, int h)
 }
 
 /* ---- recognition ---- */
+
+/*
+ * Debian's tesseract runs parts of its network on OpenMP threads (4 at a time), which spin
+ * while they wait: on a machine whose cores are busy (a Raspberry Pi serving video, a CI
+ * runner) that makes a read 2-3 times slower than one thread. With OpenMP's dynamic
+ * adjustment on, libgomp gives a parallel region only as many threads as the load average
+ * leaves cores free. It is a setting of the calling thread, so it is made before each read;
+ * libgomp is found at run time (libtesseract brought it), and nothing is done without it.
+ * OMP_THREAD_LIMIT=1 in the environment still caps it at one.
+ */
+static void
+openmp_dynamic(void)
+{
+	void (*set_dynamic)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_dynamic");
+	if (set_dynamic)
+		set_dynamic(1);
+}
 
 static void
 append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
@@ -603,6 +621,7 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 	const uint8_t *img = prepare(o, r.w, r.h);
 	TessBaseAPISetImage(o->api, img, r.w * SCALE, r.h * SCALE, 1, r.w * SCALE);
 	TessBaseAPISetSourceResolution(o->api, PPI);
+	openmp_dynamic();
 	if (TessBaseAPIRecognize(o->api, NULL)) {
 		TessBaseAPIClear(o->api);
 		return -EIO;
