@@ -213,6 +213,20 @@ def target(m, events):
     r = m.tool(312, "capture_last_image", {})
     raw2 = base64.b64decode([c for c in r["result"]["content"] if c["type"] == "image"][0]["data"])
     check(raw2 == raw, "capture_last_image: the same bytes again")
+    # A text that never shows: the wait ends with a tool error naming its timeout (and the
+    # frames keep coming meanwhile: the virtual screen's clock ticks).
+    m.send_raw(json.dumps({"jsonrpc": "2.0", "id": 314, "method": "tools/call", "params": {
+        "name": "wait_for_text", "arguments": {"text": "no such words anywhere",
+                                               "timeout_s": 1}}}) + "\n")
+    try:
+        r = m.read(timeout=30)
+        check(r["result"]["isError"] and "did not appear within 1 s" in texts(r),
+              "wait_for_text that never matches: a tool error naming the 1 s timeout")
+    except TimeoutError:
+        check(False, "wait_for_text with timeout_s 1 answers within 30 s")
+        m.send_raw(json.dumps({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                               "params": {"requestId": 314}}) + "\n")
+        m.read(timeout=30)
     r = m.tool(313, "system_status", {})
     st = json.loads(texts(r))
     check(st["serial"]["connected"] and st["camera"]["frame_width"] == 1920,
