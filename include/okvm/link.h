@@ -5,7 +5,9 @@
  * No threads inside: poll okvm_link_fd() and call okvm_link_dispatch() (libinput style).
  * The enqueue functions (okvm_link_send_*, okvm_link_mouse_*, okvm_link_release_all,
  * okvm_link_pending) may be called from any thread; everything else belongs to the thread that
- * dispatches. See docs/link.md for the pacing model and where its numbers come from.
+ * dispatches. An enqueue that finds the link idle writes the report from the calling thread (no
+ * wake-up of the dispatching one; docs/link.md "The direct write"). See docs/link.md for the
+ * pacing model and where its numbers come from.
  */
 #ifndef OKVM_LINK_H
 #define OKVM_LINK_H
@@ -100,7 +102,8 @@ int okvm_link_fd(struct okvm_link *l);
  */
 int okvm_link_dispatch(struct okvm_link *l);
 
-/** One listener (NULL clears). Dispatch thread. */
+/** One listener (NULL clears). Dispatch thread. It is called with the link's lock held: it may
+ * enqueue, but not call okvm_link_get_stats. */
 void okvm_link_set_listener(struct okvm_link *l, okvm_link_listener fn, void *ud);
 
 /**
