@@ -601,6 +601,18 @@ collect(struct auto_ocr *o, const struct auto_rect *r, int bw, int bh, struct au
 	free(s);
 }
 
+/* A handle that failed on a bad JPEG may fail on the next good one (libjpeg-turbo 2.1 leaves
+ * its state behind): a fresh one. */
+static int
+tj_reset(struct auto_ocr *o)
+{
+	tjDestroy(o->tj);
+	o->tj = tjInitTransform();
+	if (!o->tj)
+		abort(); /* out of memory, as xmalloc */
+	return -EINVAL;
+}
+
 int
 auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct auto_rect *region,
 	      struct auto_ocr_result *out)
@@ -611,13 +623,13 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 	if (!jpeg || !len || tjDecompressHeader3(o->tj, jpeg, len, &w, &h, &sub, &cs) < 0 ||
 	    w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > MAX_PIXELS || sub < 0 ||
 	    sub >= TJ_NUMSAMP)
-		return -EINVAL;
+		return jpeg && len ? tj_reset(o) : -EINVAL;
 	struct auto_rect r;
 	if (!auto_rect_clip(region, w, h, &r))
 		return -EINVAL;
 	int rc = decode_region(o, jpeg, len, sub, &r, w, h);
 	if (rc)
-		return rc;
+		return tj_reset(o);
 	const uint8_t *img = prepare(o, r.w, r.h);
 	TessBaseAPISetImage(o->api, img, r.w * SCALE, r.h * SCALE, 1, r.w * SCALE);
 	TessBaseAPISetSourceResolution(o->api, PPI);

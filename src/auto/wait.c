@@ -45,23 +45,39 @@ gray_free(struct gray *g)
 	g->w = g->h = 0;
 }
 
-/* Decode jpeg to gray at 1/denom scale (1, 2, 4 or 8). */
 static int
-gray_decode(tjhandle tj, const struct okvm_frame *f, int denom, struct gray *out)
+gray_decode1(tjhandle tj, const struct okvm_frame *f, int denom, struct gray *out)
 {
 	int w, h, sub, cs;
-	if (tjDecompressHeader3(tj, f->data, f->size, &w, &h, &sub, &cs) < 0)
+	if (tjDecompressHeader3(tj, f->data, f->size, &w, &h, &sub, &cs) < 0 || w <= 0 || h <= 0 ||
+	    w > 16384 || h > 16384)
 		return -EINVAL;
 	int sw = (w + denom - 1) / denom, sh = (h + denom - 1) / denom;
 	uint8_t *px = xmalloc((size_t)sw * (size_t)sh);
-	if (tjDecompress2(tj, f->data, f->size, px, sw, 0, sh, TJPF_GRAY, TJFLAG_FASTDCT) < 0 &&
-	    tjGetErrorCode(tj) == TJERR_FATAL) {
+	/* a warning (a truncated or corrupt frame) fails too: half a picture is not a change */
+	if (tjDecompress2(tj, f->data, f->size, px, sw, 0, sh, TJPF_GRAY,
+			  TJFLAG_FASTDCT | TJFLAG_STOPONWARNING) < 0) {
 		free(px);
 		return -EINVAL;
 	}
 	gray_free(out);
 	*out = (struct gray){ px, sw, sh };
 	return 0;
+}
+
+/* Decode jpeg to gray at 1/denom scale (1, 2, 4 or 8). A frame that does not decode (a real
+ * capture sends a broken one now and then) is -EINVAL, and the waits skip it; the handle is
+ * renewed then, as libjpeg-turbo 2.1 may fail the next good frame on the old one. */
+static int
+gray_decode(tjhandle *tjp, const struct okvm_frame *f, int denom, struct gray *out)
+{
+	int rc = gray_decode1(*tjp, f, denom, out);
+	if (rc) {
+		tjDestroy(*tjp);
+		if (!(*tjp = tjInitDecompress()))
+			abort(); /* out of memory, as xmalloc */
+	}
+	return rc;
 }
 
 /* Pixels that differ by more than DIFF_LEVEL; size changes count as every pixel. */
@@ -169,7 +185,7 @@ auto_wait_change(const struct serve_backend *b, int timeout_ms, const atomic_boo
 		rc = poll_next(&p, &f);
 		if (rc)
 			break;
-		rc = gray_decode(tj, f, 4, first.px ? &cur : &first);
+		rc = gray_decode(&tj, f, 4, first.px ? &cur : &first);
 		poll_unref(&p, f);
 		if (rc == 0 && cur.px && gray_diff(&first, &cur) > 0)
 			break;
@@ -201,10 +217,10 @@ auto_wait_still(const struct serve_backend *b, int still_ms, int timeout_ms,
 			rc = 0; /* the last look was long enough ago */
 		if (rc)
 			break;
-		rc = gray_decode(tj, f, 4, &cur);
+		rc = gray_decode(&tj, f, 4, &cur);
 		poll_unref(&p, f);
 		if (rc)
-			break;
+			continue;
 		size_t limit = (size_t)((double)cur.w * cur.h * STILL_FRACTION);
 		if (!ref.px || gray_diff(&ref, &cur) > limit) {
 			struct gray t = ref;
@@ -307,8 +323,12 @@ auto_wait_text(const struct serve_backend *b, struct auto_ocr *o, const char *te
 			return rc;
 		last = now_us();
 		struct auto_ocr_result r;
-		rc = auto_ocr_jpeg(o, f->data, f->size, region, &r);
+		struct auto_rect clipped;
+		bool fits = auto_rect_clip(region, f->width, f->height, &clipped);
+		rc = fits ? auto_ocr_jpeg(o, f->data, f->size, region, &r) : -EINVAL;
 		poll_unref(&p, f);
+		if (rc == -EINVAL && fits)
+			continue; /* a frame that does not decode */
 		if (rc)
 			return rc;
 		size_t at, len;
@@ -467,10 +487,10 @@ auto_wait_screen(const struct serve_backend *b, const char *needle_png, double t
 		rc = poll_next(&p, &f);
 		if (rc)
 			break;
-		rc = gray_decode(tj, f, 1, &hay);
+		rc = gray_decode(&tj, f, 1, &hay);
 		poll_unref(&p, f);
 		if (rc)
-			break;
+			continue;
 		struct auto_rect r;
 		if (!auto_rect_clip(region, hay.w, hay.h, &r) || r.w < needle.w || r.h < needle.h) {
 			rc = -EINVAL; /* the needle cannot fit: no frame will do */

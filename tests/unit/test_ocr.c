@@ -261,6 +261,15 @@ pick_alternate(struct fake *f)
 	return f->looks % 2;
 }
 
+/* 0, a frame that does not decode (a capture sends one now and then), then 1 */
+static int
+pick_0_broken_1(struct fake *f)
+{
+	return f->looks < 3 ? 0 : f->looks < 6 ? 2 : 1;
+}
+
+static const uint8_t broken[] = { 0xff, 0xd8, 0xff, 0xdb, 0x00, 0x43, 0x00, 1, 2, 3, 0xff, 0xd9 };
+
 /* 0 for 5 looks, then 1 */
 static int
 pick_late_1(struct fake *f)
@@ -286,7 +295,19 @@ test_wait_change_still(void **state)
 	assert_int_equal(auto_wait_change(&be, 5000, NULL), 0);
 	assert_int_equal(f.looks, 4); /* the first look that saw b */
 	assert_int_equal(f.refs, 0);
-	f = (struct fake){ .pick = pick_0, .frames = { f.frames[0], f.frames[1] } };
+	/* a broken frame in between is skipped, not an error, and not a change */
+	f.frames[2] = (struct okvm_frame){ .data = broken,
+					   .size = sizeof(broken),
+					   .width = 320,
+					   .height = 240 };
+	f.looks = 0;
+	f.pick = pick_0_broken_1;
+	assert_int_equal(auto_wait_change(&be, 5000, NULL), 0);
+	assert_int_equal(f.looks, 6);
+	f.looks = 0;
+	assert_int_equal(auto_wait_still(&be, 100, 5000, NULL), 0);
+	assert_true(f.looks > 6); /* still only once b had been there 100 ms */
+	f = (struct fake){ .pick = pick_0, .frames = { f.frames[0], f.frames[1], f.frames[2] } };
 	assert_int_equal(auto_wait_change(&be, 300, NULL), -ETIMEDOUT);
 	assert_int_equal(f.refs, 0);
 	/* still: a screen that does not change is still after still_ms */
@@ -388,9 +409,13 @@ test_wait_text(void **state)
 	pic_text(&pb, 400, 200, 20, 20, b);
 	pic_encode(&pa);
 	pic_encode(&pb);
-	struct fake f = { .pick = pick_0_then_1 };
+	struct fake f = { .pick = pick_0_broken_1 };
 	fake_set(&f, 0, &pa);
 	fake_set(&f, 1, &pb);
+	f.frames[2] = (struct okvm_frame){ .data = broken,
+					   .size = sizeof(broken),
+					   .width = 400,
+					   .height = 200 };
 	struct serve_backend be = { .ops = &fake_ops, .ud = &f };
 	struct auto_rect where = { 0 };
 	assert_int_equal(auto_wait_text(&be, ocr, "debian  login:", NULL, 10000, NULL, &where), 0);
