@@ -65,7 +65,8 @@ cmd_serve_help(FILE *out)
 	      "                        (demos, tests: -d emu --video frames:DIR)\n"
 	      "\n"
 	      "  Prints \"okvm: serving on URL\" on stdout once it listens. See docs/serve.md and\n"
-	      "  docs/api.md.\n",
+	      "  docs/api.md. AI agents: MCP at /mcp (the login, or [mcp] token in the config as\n"
+	      "  a bearer token; docs/automation.md).\n",
 	      out);
 }
 
