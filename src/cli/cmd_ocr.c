@@ -106,7 +106,13 @@ read_frame(struct cli *cli, struct auto_ocr *ocr, const struct auto_rect *region
 		rc = cli_stop_signal ? CLI_FAIL
 				     : cli_fail("ocr: no frame within %d ms", timeout_ms);
 	} else if (f->placeholder) {
-		rc = cli_fail("ocr: no video signal from the target (HDMI cable? target asleep?)");
+		struct okvm_capture_status st;
+		okvm_capture_get_status(cap, &st);
+		rc = st.device
+			     ? cli_fail("ocr: no video signal from the target (HDMI cable? target "
+					"asleep?)")
+			     : cli_fail("ocr: no video device (is the unit plugged in? see `okvm "
+					"list`)");
 	} else {
 		struct auto_ocr_result res;
 		int err = auto_ocr_jpeg(ocr, f->data, f->size, region, &res);
