@@ -511,6 +511,17 @@ do_post(struct conn *c, struct mcp_http *h)
 		cJSON_Delete(msg);
 		return http_reply(c, 202, "application/json", "", 0, NULL);
 	}
+	const cJSON *tool = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(msg, "params"), "name");
+	if (cJSON_IsString(method) && !strcmp(method->valuestring, "tools/call") &&
+	    cJSON_IsString(tool)) {
+		char name[48];
+		snprintf(name, sizeof(name), "%s", tool->valuestring);
+		for (char *q = name; *q; q++) /* it goes into the log: a tool name's characters */
+			if (!((*q >= 'a' && *q <= 'z') || *q == '_' || (*q >= '0' && *q <= '9')))
+				*q = '?';
+		audit(c, "mcp tool=%s via=%s", name, c->session_id ? "login" : "token");
+	}
 	cJSON_Delete(msg);
 	if (h->nrunning >= MCP_MAX_JOBS) {
 		free(rpc_id);

@@ -220,6 +220,8 @@ async function http() {
 		srv.kill("SIGTERM");
 		await new Promise((res) => srv.on("exit", res));
 	}
+	check(/audit: mcp tool=keyboard_type_text via=token user=\S+ from=127\.0\.0\.1/.test(errText),
+		"http: each tools/call is in the audit log, with how the agent got in");
 	check(srv.exitCode === 0, `http: okvm serve exits 0 (got ${srv.exitCode} ${srv.signalCode}; ${errText.trim().slice(-300)})`);
 }
 
