@@ -150,8 +150,9 @@ auto_ocr_new(const char *lang, struct auto_ocr **out)
 		return -ENOENT;
 	}
 	TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
-	/* inverted here already (see prepare) */
-	TessBaseAPISetVariable(o->api, "tessedit_do_invert", "0");
+	/* tessedit_do_invert stays on: prepare() inverts a mostly dark region as a whole, and
+	 * tesseract tries a line of low confidence inverted too, which reads a dark window on a
+	 * light desktop (or the reverse) for about 10% more time */
 	TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
 	*out = o;
 	return 0;

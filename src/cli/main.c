@@ -16,6 +16,7 @@
 #include "emu/emu.h"
 #include "okvm/log.h"
 #include "lib/strnum.h"
+#include "view/view.h"
 
 static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
@@ -58,6 +59,8 @@ static const struct cli_command commands[] = {
 	  "serve the web KVM (see serve --help)" },
 	{ "mcp", cmd_mcp, "[--ocr-lang LANG] [--type-cps N]",
 	  "MCP server on stdio for AI agents (see mcp --help)" },
+	{ "view", cmd_view, "[--scale fit|1:1] [--fullscreen] [OPTIONS]",
+	  "a window on the target: screen, keyboard, mouse, paste (see view --help)" },
 	{ "passwd", cmd_passwd, "[--config FILE] [--user NAME --role ROLE | --user NAME --delete]",
 	  "set a web login password (ROLE: viewer, operator, admin)" },
 	{ "totp", cmd_totp, "[--config FILE] [--user NAME] [--show | --remove]",
@@ -70,8 +73,8 @@ static const struct {
 	void (*print)(FILE *out);
 } long_help[] = {
 	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
-	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "ocr", cmd_ocr_help },
-	{ "script", cmd_script_help },
+	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "view", cmd_view_help },
+	{ "ocr", cmd_ocr_help },     { "script", cmd_script_help },
 };
 
 volatile int cli_stop_signal;

@@ -1,0 +1,272 @@
+/*
+ * DESIGN: `okvm view`, the native window (src/view/). Reads okvm.conf's [view] section, lets the
+ * command line override it, opens the unit the way `okvm serve` does (its link with GET_INFO
+ * polling for the LEDs, its capture, its video chip for the USB switch) and wraps it in the
+ * serve backend (src/serve/backend-unit.c), whose okvm-hid thread runs the link; then runs the
+ * window on the main thread. The backend's end releases everything on the target.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/discover-cli.h"
+#include "okvm/chip.h"
+#include "okvm/discover.h"
+#include "okvm/error.h"
+#include "okvm/link.h"
+#include "okvm/log.h"
+#include "okvm/unit.h"
+#include "okvm/video.h"
+#include "serve/backend.h"
+#include "serve/serve.h"
+#include "view/view.h"
+
+void
+cmd_view_help(FILE *out)
+{
+	fputs("usage: okvm view [OPTIONS]\n"
+	      "  A window on the target: its screen, and your keyboard and mouse on it.\n"
+	      "\n"
+	      "  --scale fit|1:1       fit the window, aspect kept (default), or one pixel per pixel\n"
+	      "  --fullscreen          start fullscreen\n"
+	      "  --host-key NAME       the host key (default rctrl: Right Ctrl; ralt, rgui, f12,\n"
+	      "                        ScrollLock... any `okvm key` name)\n"
+	      "  --no-grab             do not take the keyboard (Alt+Tab, Super stay the host's)\n"
+	      "  --relative            start with the relative mouse (for targets without absolute\n"
+	      "                        pointer support); the host key leaves it\n"
+	      "  --screenshot-dir DIR  where screenshots go (default: the current folder)\n"
+	      "  --config FILE         config file with a [view] section (default\n"
+	      "                        ~/.config/okvm/okvm.conf, else /etc/okvm/okvm.conf)\n"
+	      "  --list-keys           print the SDL scancode -> HID usage table and exit\n"
+	      "  --layout XKB          (global) the target's layout, for paste\n"
+	      "  -d SPEC               (global) the unit: emu, N, a port chain, a serial path,\n"
+	      "                        frames:PATH[@FPS] (video only)\n"
+	      "\n"
+	      "Keys (HOST = the host key, Right Ctrl unless --host-key):\n"
+	      "  HOST alone            grab the keyboard / release it (and leave relative mouse)\n"
+	      "  HOST+V                paste the clipboard as typing in --layout (progress in the\n"
+	      "                        title); HOST+V again or Esc cancels\n"
+	      "  HOST+O                the overlay: signal, resolution, fps, LEDs, USB port; while\n"
+	      "                        it shows, S, U, D, V and F act without HOST; Esc closes it\n"
+	      "  HOST+F                fullscreen on/off\n"
+	      "  HOST+Z                scale: fit / 1:1\n"
+	      "  HOST+M                mouse: absolute / relative\n"
+	      "  HOST+S                screenshot (the frame as the device sent it, JPEG)\n"
+	      "  HOST+U                USB switch: the port to the host / to the target\n"
+	      "  HOST+D, HOST+Delete   Ctrl+Alt+Del on the target\n"
+	      "  HOST+Q                quit\n"
+	      "  Every other key goes to the target; a click grabs the keyboard. Focus loss and\n"
+	      "  closing release every key and button.\n"
+	      "\n"
+	      "Mouse: absolute (the picture, letterbox excluded), five buttons, the wheel.\n"
+	      "See docs/viewer.md.\n",
+	      out);
+}
+
+enum { O_SCALE = 1, O_FULL, O_HOST, O_NOGRAB, O_REL, O_SHOTS, O_CONFIG, O_LIST };
+
+static const struct option opts[] = {
+	{ "scale", required_argument, NULL, O_SCALE },
+	{ "fullscreen", no_argument, NULL, O_FULL },
+	{ "host-key", required_argument, NULL, O_HOST },
+	{ "no-grab", no_argument, NULL, O_NOGRAB },
+	{ "relative", no_argument, NULL, O_REL },
+	{ "screenshot-dir", required_argument, NULL, O_SHOTS },
+	{ "config", required_argument, NULL, O_CONFIG },
+	{ "list-keys", no_argument, NULL, O_LIST },
+	{ 0 },
+};
+
+struct view_args {
+	const char *scale, *host, *shots, *config;
+	bool full, nograb, rel, list;
+};
+
+static int
+parse(int argc, char **argv, struct view_args *a)
+{
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SCALE: a->scale = optarg; break;
+		case O_FULL: a->full = true; break;
+		case O_HOST: a->host = optarg; break;
+		case O_NOGRAB: a->nograb = true; break;
+		case O_REL: a->rel = true; break;
+		case O_SHOTS: a->shots = optarg; break;
+		case O_CONFIG: a->config = optarg; break;
+		case O_LIST: a->list = true; break;
+		case ':': return cli_usage("view: %s needs a value", argv[optind - 1]);
+		default: return cli_usage("view: unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return cli_usage("view: unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* okvm.conf's [view], then the command line over it. */
+static int
+build_opts(struct cli *cli, const struct view_args *a, struct view_opts *o,
+	   struct view_config_strings *owned)
+{
+	view_opts_init(o);
+	char *path = a->config ? strdup(a->config) : serve_config_default_path(false);
+	if (path) {
+		char err[200] = "";
+		int rc = view_config_load(path, o, owned, err, sizeof(err));
+		if (rc) {
+			int r = rc == -EINVAL ? cli_usage("view: %s: %s", path, err)
+					      : cli_fail("view: cannot read config %s: %s", path,
+							 okvm_strerror(rc));
+			free(path);
+			return r;
+		}
+		free(path);
+	}
+	if (a->scale && view_scale_parse(a->scale, &o->scale))
+		return cli_usage("view: --scale fit or --scale 1:1, not '%s'", a->scale);
+	if (a->host && (o->host_key = view_host_key_parse(a->host)) < 0)
+		return cli_usage("view: --host-key: no key named '%s' (rctrl, ralt, rgui, f12...)",
+				 a->host);
+	o->fullscreen |= a->full;
+	if (a->nograb)
+		o->grab = false;
+	o->relative |= a->rel;
+	if (a->shots)
+		o->shot_dir = a->shots;
+	if (cli->layout)
+		o->layout = cli->layout;
+	return 0;
+}
+
+static bool
+is_frames(const char *s)
+{
+	return s && !strncmp(s, "frames:", 7);
+}
+
+static int
+locate_by_chain(void *ud, char *path, size_t size)
+{
+	return okvm_unit_locate_serial(ud, path, size);
+}
+
+static int
+open_link(struct okvm_unit *unit, struct okvm_link **out)
+{
+	unsigned logged = cli_errors_logged;
+	int rc = okvm_unit_connect(unit);
+	if (rc < 0) {
+		if (cli_errors_logged != logged)
+			return CLI_FAIL;
+		return cli_fail("view: %s: %s", okvm_unit_serial_path(unit), okvm_strerror(rc));
+	}
+	*out = okvm_unit_take_link(unit);
+	return 0;
+}
+
+static int
+open_video(struct cli *cli, struct okvm_unit *unit, struct serve_unit_config *u)
+{
+	const struct okvm_unit_info *ui = unit ? okvm_unit_info(unit) : NULL;
+	if (!is_frames(cli->video) && (ui || (unit && cli_is_emu(cli)))) {
+		int rc = okvm_unit_open_capture(unit, cli->video, cli->video_mode);
+		if (rc == -EINVAL)
+			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS",
+					 cli->video_mode);
+		if (rc < 0)
+			return cli_fail("view: video: %s", okvm_strerror(rc));
+		u->capture = okvm_unit_capture(unit);
+		u->capture_owned = false;
+		return 0;
+	}
+	int rc = cli_open_capture(cli, &u->capture);
+	u->capture_owned = !rc;
+	return rc;
+}
+
+/* The unit and its backend, as `okvm serve` builds them (src/cli/cmd_serve.c). */
+static int
+make_backend(struct cli *cli, struct serve_backend *be, struct okvm_unit **unit)
+{
+	struct okvm_unit_spec spec = { .link = { .info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS } };
+	bool input = !is_frames(cli->device);
+	struct serve_unit_config u = { .follow_toggle = true };
+	char name[128];
+	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
+	int rc = input ? cli_unit_new(cli, &spec, unit) : 0;
+	if (!rc && input && !(rc = open_link(*unit, &u.link)))
+		snprintf(name, sizeof(name), "%s", okvm_unit_name(*unit));
+	if (!rc && (rc = open_video(cli, *unit, &u)) && u.link)
+		okvm_link_free(u.link);
+	if (rc) {
+		okvm_unit_free(*unit);
+		*unit = NULL;
+		return rc;
+	}
+	const struct okvm_unit_info *ui = *unit ? okvm_unit_info(*unit) : NULL;
+	u.unit = name;
+	if (ui) {
+		u.locate = locate_by_chain;
+		u.locate_ud = *unit;
+	}
+	struct okvm_chip *chip;
+	if (*unit &&
+	    (ui ? ui->variant == OKVM_VARIANT_MINI_KVM && ui->hidraw_node[0] : cli_is_emu(cli)) &&
+	    cli_open_chip(*unit, &chip) == CLI_OK)
+		u.chip = okvm_unit_take_chip(*unit);
+	rc = serve_backend_unit_new(&u, be);
+	if (rc) {
+		okvm_chip_free(u.chip);
+		okvm_link_free(u.link);
+		if (u.capture && u.capture_owned)
+			okvm_capture_free(u.capture);
+		okvm_unit_free(*unit);
+		*unit = NULL;
+		return cli_fail("view: %s", okvm_strerror(rc));
+	}
+	return 0;
+}
+
+int
+cmd_view(struct cli *cli, int argc, char **argv)
+{
+	struct view_args a = { 0 };
+	int rc = parse(argc, argv, &a);
+	if (rc)
+		return rc;
+	if (a.list) {
+		view_keys_print(stdout);
+		return CLI_OK;
+	}
+	struct view_opts o;
+	struct view_config_strings owned = { 0 };
+	if ((rc = build_opts(cli, &a, &o, &owned))) {
+		view_config_free(&owned);
+		return rc;
+	}
+	struct serve_backend be;
+	struct okvm_unit *unit = NULL;
+	if ((rc = make_backend(cli, &be, &unit))) {
+		view_config_free(&owned);
+		return rc;
+	}
+	unsigned logged = cli_errors_logged;
+	rc = view_run(&o, &be, &cli_stop_signal);
+	be.ops->destroy(be.ud); /* releases everything on the target */
+	okvm_unit_free(unit);
+	view_config_free(&owned);
+	if (rc == -ENXIO)
+		return cli_errors_logged != logged
+			       ? CLI_FAIL
+			       : cli_fail("view: no display (is DISPLAY or WAYLAND_DISPLAY set?)");
+	if (rc)
+		return cli_fail("view: %s", okvm_strerror(rc));
+	return CLI_OK;
+}
