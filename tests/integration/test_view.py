@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""okvm view under Xvfb, end to end (issue 15 item 1).
+
+An Xvfb of our own (-fbdir: its screen is an XWD file we read back, no screenshot tool needed),
+okvm view in it, xdotool (XTEST) as the user. The oracles: the virtual target's --emu-events
+(usages byte-exact, chip coordinates), the X screen's pixels against `okvm screenshot` of the
+same frame decoded by ffmpeg (a decoder okvm did not write), an X keyboard grab tried from a
+second client (libX11 through ctypes), and the window title.
+Exit 0 = pass, 1 = fail, 77 = skipped (no Xvfb / xdotool)."""
+import ctypes
+import ctypes.util
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+OKVM = os.environ.get("OKVM", "build/okvm")
+BUILD = os.environ.get("OKVM_BUILD", "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from okvmtest import read_events, typed_text, keys_left_down  # noqa: E402
+
+FAILS = []
+LOCKS = {0x39, 0x53, 0x47}  # Caps, Num, Scroll Lock: the viewer may tap them to sync LEDs
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+def wait_for(fn, timeout=10.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+class Xvfb:
+    def __init__(self, tmp, w=1280, h=800):
+        self.fbdir = os.path.join(tmp, "fb")
+        os.mkdir(self.fbdir)
+        r, wfd = os.pipe()
+        self.proc = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(wfd), "-screen", "0", "%dx%dx24" % (w, h), "-fbdir",
+             self.fbdir, "-nolisten", "tcp", "-noreset"], pass_fds=(wfd,),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(wfd)
+        num = b""
+        while not num.endswith(b"\n"):
+            c = os.read(r, 1)
+            if not c:
+                raise RuntimeError("Xvfb did not start")
+            num += c
+        os.close(r)
+        self.display = ":" + num.decode().strip()
+
+    def screen(self):
+        """(width, height, bytes BGRX rows) of the screen, from Xvfb's XWD framebuffer."""
+        d = open(os.path.join(self.fbdir, "Xvfb_screen0"), "rb").read()
+        h = struct.unpack(">25I", d[:100])
+        hsize, w, hh, bpl, ncolors = h[0], h[4], h[5], h[12], h[19]
+        assert h[11] == 32 and h[7] == 0, "want 32 bpp LSBFirst"
+        off = hsize + 12 * ncolors
+        return w, hh, bpl, d[off:off + bpl * hh]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+# Under ASan: SDL_Init opens a D-Bus connection and SDL 2.26's SDL_Quit never calls
+# dbus_shutdown, so libdbus's own allocations outlive the process (not okvm's to free: the
+# suppression below). And the software renderer's window surface would go through Mesa's
+# libGL, which SDL unloads at exit with its allocations unreachable and their stacks unknown;
+# SDL_FRAMEBUFFER_ACCELERATION=0 keeps Mesa out (the pixels are the same: software either way).
+LSAN_SUPP = os.path.join(tempfile.mkdtemp(prefix="okvm-view-lsan-"), "lsan.supp")
+with open(LSAN_SUPP, "w") as f:
+    f.write("leak:libdbus-1.so\n")
+
+
+def env_for(x, okvm=False):
+    e = dict(os.environ)
+    if okvm:
+        e["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % LSAN_SUPP
+        e["SDL_FRAMEBUFFER_ACCELERATION"] = "0"
+    e["DISPLAY"] = x.display
+    e["SDL_VIDEODRIVER"] = "x11"
+    e["SDL_RENDER_DRIVER"] = "software"  # the same pixels on every machine
+    e.pop("WAYLAND_DISPLAY", None)
+    return e
+
+
+def xdo(x, *args, check_rc=True):
+    p = subprocess.run(["xdotool"] + list(args), env=env_for(x), capture_output=True,
+                       text=True, timeout=20)
+    if check_rc and p.returncode:
+        raise RuntimeError("xdotool %s: %s" % (args, p.stderr))
+    return p.stdout.strip()
+
+
+class View:
+    def __init__(self, x, args):
+        self.x = x
+        self.proc = subprocess.Popen([OKVM] + args, env=env_for(x, okvm=True),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.wid = wait_for(lambda: xdo(x, "search", "--name", "^okvm view", check_rc=False)
+                            .split("\n")[0], timeout=20)
+        if not self.wid:
+            self.proc.kill()
+            raise RuntimeError("no window: " + self.proc.communicate()[1].decode())
+
+    def title(self):
+        return xdo(self.x, "getwindowname", self.wid)
+
+    def geometry(self):
+        g = dict(kv.split("=") for kv in xdo(self.x, "getwindowgeometry", "--shell",
+                                             self.wid).split())
+        return int(g["X"]), int(g["Y"]), int(g["WIDTH"]), int(g["HEIGHT"])
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        return self.proc.returncode, err.decode(errors="replace")
+
+
+def jpeg_rgb(path, w, h):
+    """The JPEG as RGB24 bytes, decoded by ffmpeg."""
+    p = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt",
+                        "rgb24", "-"], capture_output=True, check=True)
+    assert len(p.stdout) == w * h * 3, "ffmpeg gave %d bytes" % len(p.stdout)
+    return p.stdout
+
+
+def region_rgb(x, gx, gy, w, h):
+    sw, sh, bpl, px = x.screen()
+    out = bytearray(w * h * 3)
+    for row in range(h):
+        src = px[(gy + row) * bpl + gx * 4:(gy + row) * bpl + (gx + w) * 4]
+        o = row * w * 3
+        out[o:o + w * 3:3] = src[2::4]
+        out[o + 1:o + w * 3:3] = src[1::4]
+        out[o + 2:o + w * 3:3] = src[0::4]
+    return bytes(out)
+
+
+def diff_stats(a, b):
+    d = sorted(abs(p - q) for p, q in zip(a, b))
+    return sum(d) / len(d), d[int(len(d) * 0.99)]
+
+
+def test_picture(x, tmp):
+    """The window shows the frame okvm screenshot saves, within JPEG tolerance."""
+    pics = os.path.join(tmp, "pics")
+    os.mkdir(pics)
+    subprocess.run([os.path.join(BUILD, "tests", "fakes", "make-testpics"), pics, "p", "640",
+                    "360", "2"], check=True)
+    one = os.path.join(tmp, "one")
+    os.mkdir(one)
+    shutil.copy(os.path.join(pics, "p00.jpg"), one)
+    shot = os.path.join(tmp, "shot.jpg")
+    subprocess.run([OKVM, "-d", "frames:" + one, "screenshot", "-o", shot], check=True,
+                   capture_output=True)
+    v = View(x, ["-d", "frames:" + one + "@10", "view", "--scale", "1:1"])
+    try:
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        time.sleep(0.5)
+        gx, gy, w, h = v.geometry()
+        check((w, h) == (640, 360), "picture: the window opens at the frame's size (%dx%d)"
+              % (w, h))
+        got = region_rgb(x, gx, gy, 640, 360)
+        want = jpeg_rgb(shot, 640, 360)
+        mean, p99 = diff_stats(got, want)
+        check(mean < 4 and p99 < 40, "picture: window == okvm screenshot within JPEG "
+              "tolerance (mean |diff| %.2f, p99 %d)" % (mean, p99))
+        other = jpeg_rgb(os.path.join(pics, "p01.jpg"), 640, 360)
+        omean, _ = diff_stats(got, other)
+        check(omean > 3 * max(mean, 1), "picture: and clearly not another frame (mean %.2f)"
+              % omean)
+        # the overlay (host key + O) draws over the top left of the picture
+        xdo(x, "windowfocus", "--sync", v.wid)
+        xdo(x, "key", "Control_R+o")
+        time.sleep(0.5)
+        over = region_rgb(x, gx + 16, gy + 16, 200, 40)
+        under = b"".join(want[((16 + r) * 640 + 16) * 3:((16 + r) * 640 + 216) * 3]
+                         for r in range(40))
+        check(diff_stats(over, under)[0] > 20, "overlay: host+O shows it over the picture")
+    finally:
+        rc, err = v.stop()
+        check(rc == 0, "picture: SIGTERM ends okvm view with 0 (%d %s)" % (rc, err.strip()))
+
+
+def x11_keyboard_grabbable(x):
+    """Can a second X client grab the keyboard? (False while okvm view holds the grab.)"""
+    lib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    lib.XOpenDisplay.restype = ctypes.c_void_p
+    lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    lib.XDefaultRootWindow.restype = ctypes.c_ulong
+    lib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    lib.XGrabKeyboard.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int,
+                                  ctypes.c_int, ctypes.c_ulong]
+    lib.XUngrabKeyboard.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    lib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    dpy = lib.XOpenDisplay(x.display.encode())
+    assert dpy, "XOpenDisplay"
+    root = lib.XDefaultRootWindow(dpy)
+    rc = lib.XGrabKeyboard(dpy, root, 0, 1, 1, 0)  # GrabModeAsync, CurrentTime
+    if rc == 0:
+        lib.XUngrabKeyboard(dpy, 0)
+    lib.XCloseDisplay(dpy)
+    return rc == 0
+
+
+def key_events(path):
+    return [(e["usage"], e["down"]) for e in read_events(path)
+            if e["type"] == "key" and e["usage"] not in LOCKS]
+
+
+def mouse_events(path):
+    return [e for e in read_events(path) if e["type"] == "mouse"]
+
+
+def test_input(x, tmp):
+    ev = os.path.join(tmp, "ev.jsonl")
+    v = View(x, ["-d", "emu", "--emu-events", ev, "--emu-video", "640x360@30", "view"])
+    try:
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        wait_for(lambda: "grabbed" in v.title(), timeout=5)
+        check("grabbed" in v.title(), "grab: focused, the keyboard is grabbed (%r)" % v.title())
+        check(not x11_keyboard_grabbable(x), "grab: another X client cannot grab the keyboard")
+
+        xdo(x, "type", "--delay", "30", "hello")
+        wait_for(lambda: typed_text(read_events(ev)) == "hello" and len(key_events(ev)) >= 10)
+        check(typed_text(read_events(ev)) == "hello", "keys: xdotool 'hello' types hello")
+        check(key_events(ev) == [(0x0B, True), (0x0B, False), (0x08, True), (0x08, False),
+                                 (0x0F, True), (0x0F, False), (0x0F, True), (0x0F, False),
+                                 (0x12, True), (0x12, False)],
+              "keys: usages byte-exact: 0B 08 0F 0F 12, each down then up")
+        n0 = len(key_events(ev))
+        # each press and release on its own, so the order is ours, not xdotool's
+        xdo(x, "keydown", "Alt_L", "key", "Tab", "keyup", "Alt_L",
+            "keydown", "Super_L", "key", "e", "keyup", "Super_L", "key", "F5", "key", "KP_Enter",
+            "keydown", "Control_L", "keydown", "Shift_L", "key", "Escape", "keyup", "Shift_L",
+            "keyup", "Control_L")
+        want = [(0xE2, True), (0x2B, True), (0x2B, False), (0xE2, False),
+                (0xE3, True), (0x08, True), (0x08, False), (0xE3, False),
+                (0x3E, True), (0x3E, False), (0x58, True), (0x58, False),
+                (0xE0, True), (0xE1, True), (0x29, True), (0x29, False), (0xE1, False),
+                (0xE0, False)]
+        wait_for(lambda: len(key_events(ev)) >= n0 + len(want))
+        check(key_events(ev)[n0:] == want, "keys: Alt+Tab, Super+E, F5, KP Enter, Ctrl+Shift+"
+              "Esc reach the target as E2+2B, E3+08, 3E, 58, E0+E1+29 (%s)"
+              % key_events(ev)[n0:])
+        check(0xE4 not in [u for u, _ in key_events(ev)], "host key: Right Ctrl never sent")
+
+        # the mouse: absolute, the picture fills the 640x360 window
+        xdo(x, "mousemove", "--window", v.wid, "160", "90")
+        xdo(x, "click", "1")
+        m = wait_for(lambda: [e for e in mouse_events(ev) if e["buttons"] == 1])
+        check(m and (m[0]["x"], m[0]["y"]) == (1024, 1024),
+              "mouse: a click at (160,90) of 640x360 is chip (1024,1024), left (%s)"
+              % (m[:1],))
+        for button, bit in ((3, 2), (2, 4), (8, 8), (9, 16)):
+            xdo(x, "click", str(button))
+            m = wait_for(lambda: [e for e in mouse_events(ev) if e["buttons"] == bit])
+            check(bool(m), "mouse: X button %d is CH9329 button bit 0x%02x" % (button, bit))
+        for button, wheel in ((4, 1), (5, -1)):
+            xdo(x, "click", str(button))
+            m = wait_for(lambda: [e for e in mouse_events(ev) if e["wheel"] == wheel])
+            check(bool(m), "mouse: X button %d is wheel %+d" % (button, wheel))
+        # letterbox: a wider window puts 80-pixel bars left and right of the 640x360 picture
+        xdo(x, "windowsize", "--sync", v.wid, "800", "360")
+        time.sleep(0.3)
+        nm = len(mouse_events(ev))
+        xdo(x, "mousemove", "--window", v.wid, "400", "180")
+        wait_for(lambda: len(mouse_events(ev)) > nm)
+        last = mouse_events(ev)[-1]
+        check((last["x"], last["y"]) == (2048, 2048),
+              "letterbox: the window's centre is the picture's centre (%s)" % last)
+        xdo(x, "mousemove", "--window", v.wid, "20", "180")
+        wait_for(lambda: mouse_events(ev)[-1]["x"] == 0)
+        check(mouse_events(ev)[-1]["x"] == 0, "letterbox: a point in the bar is the edge, 0")
+        xdo(x, "mousemove", "--window", v.wid, "200", "180")
+        wait_for(lambda: mouse_events(ev)[-1]["x"] == 768)
+        check(mouse_events(ev)[-1]["x"] == 768,
+              "letterbox: x=200 is (200-80)/640 of the picture, chip 768 (%s)"
+              % mouse_events(ev)[-1])
+
+        # the host key alone releases the grab; again takes it
+        xdo(x, "key", "Control_R")
+        wait_for(lambda: "grabbed" not in v.title())
+        check("grabbed" not in v.title(), "host key: Right Ctrl alone releases the grab (%r)"
+              % v.title())
+        check(x11_keyboard_grabbable(x), "host key: another X client can grab the keyboard now")
+        xdo(x, "key", "Control_R")
+        wait_for(lambda: "grabbed" in v.title())
+        check(not x11_keyboard_grabbable(x), "host key: pressed again, the grab is back")
+
+        # paste: host key + V types the clipboard in the target layout
+        text = "Paste me: 42!"
+        clip = subprocess.Popen(["xclip", "-selection", "clipboard", "-i", "-quiet"],
+                                stdin=subprocess.PIPE, env=env_for(x),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        clip.stdin.write(text.encode())
+        clip.stdin.close()
+        time.sleep(0.3)
+        before = typed_text(read_events(ev))
+        xdo(x, "key", "Control_R+v")
+        wait_for(lambda: typed_text(read_events(ev)) == before + text, timeout=20)
+        check(typed_text(read_events(ev)) == before + text,
+              "paste: host+V types the clipboard (%r)" % typed_text(read_events(ev))[-20:])
+        wait_for(lambda: "pasted" in v.title())
+        check("pasted %d characters" % len(text) in v.title(), "paste: the title says so (%r)"
+              % v.title())
+        clip.terminate()
+        # a key held when the window closes is released
+        xdo(x, "keydown", "a")
+        wait_for(lambda: (0x04, True) in key_events(ev)[-2:])
+    finally:
+        rc, err = v.stop()
+        xdo(x, "keyup", "a", check_rc=False)
+    check(rc == 0, "close: exits 0 (%d %s)" % (rc, err.strip()[-200:]))
+    check(not keys_left_down(read_events(ev)), "close: no key left down on the target")
+    check(mouse_events(ev)[-1]["buttons"] == 0, "close: no button left down")
+
+
+def test_cli(x):
+    p = subprocess.run([OKVM, "view", "--help"], capture_output=True, text=True)
+    for k in ("HOST+V", "HOST+O", "HOST+F", "HOST+Z", "HOST+M", "HOST+S", "HOST+U", "HOST+D",
+              "HOST+Q", "HOST alone"):
+        check(k in p.stdout, "help: view --help lists %s" % k)
+    p = subprocess.run([OKVM, "view", "--list-keys"], capture_output=True, text=True)
+    rows = [[c.strip() for c in r.split("\t")] for r in p.stdout.splitlines()
+            if not r.startswith("#")]
+    kbd = [(int(r[0]), int(r[3].split()[1], 16)) for r in rows if r[3].startswith("usage")]
+    check(len(kbd) > 100 and all(sc == u for sc, u in kbd),
+          "keys: every keyboard-page SDL scancode is its HID usage (%d keys)" % len(kbd))
+    check(any(r[2] == "AudioVolumeUp" and r[3].startswith("media") for r in rows),
+          "keys: VolumeUp goes as the media report")
+    for args, what in ((["--scale", "2x"], "--scale"), (["--host-key", "nokey"], "--host-key"),
+                       (["--bogus"], "unknown option")):
+        p = subprocess.run([OKVM, "-d", "emu", "view"] + args, capture_output=True, text=True)
+        check(p.returncode == 2 and what in p.stderr and len(p.stderr.splitlines()) == 1,
+              "usage: view %s exits 2 with one line (%r)" % (" ".join(args), p.stderr))
+    e = dict(os.environ)
+    e.pop("DISPLAY", None)
+    e.pop("WAYLAND_DISPLAY", None)
+    e["SDL_VIDEODRIVER"] = "x11"
+    p = subprocess.run([OKVM, "-d", "emu", "view"], capture_output=True, text=True, env=e,
+                       timeout=30)
+    check(p.returncode == 1 and "display" in p.stderr,
+          "no display: exits 1 and says so (%r)" % p.stderr.strip())
+    cfg = os.path.join(tempfile.mkdtemp(prefix="okvm-view-cfg-"), "okvm.conf")
+    with open(cfg, "w") as f:
+        f.write("[serve]\nlisten = 127.0.0.1:8080\n[view]\nscale = sideways\n")
+    p = subprocess.run([OKVM, "-d", "emu", "view", "--config", cfg], capture_output=True,
+                       text=True)
+    check(p.returncode == 2 and "scale" in p.stderr and "line 4" in p.stderr,
+          "config: a bad [view] value exits 2 naming key and line (%r)" % p.stderr.strip())
+
+
+def main():
+    for tool in ("Xvfb", "xdotool", "xclip", "ffmpeg"):
+        if not shutil.which(tool):
+            print("skip: no %s (scripts/install-deps --test)" % tool)
+            return 77
+    tmp = tempfile.mkdtemp(prefix="okvm-view-")
+    x = Xvfb(tmp)
+    try:
+        test_cli(x)
+        test_picture(x, tmp)
+        test_input(x, tmp)
+    finally:
+        x.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if FAILS:
+        print("%d failed" % len(FAILS))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
