@@ -11,7 +11,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from okvmtest import check, run  # noqa: E402
+from okvmtest import check, read_events, run, typed_text  # noqa: E402
 
 # What the virtual screen (src/emu/screen.c) draws at 1920x1080: the terminal's text starts at
 # (44, 82), one character cell is 10 x 20 pixels.
@@ -56,14 +56,16 @@ Installation complete. Remove the installation media, then press ENTER.
 """
 
 
-def ocr_script(page, extra):
-    """A script typing page, then running `ocr extra...`; returns (rc, stdout, stderr)."""
+def ocr_script(page, extra, events=None):
+    """A script typing page, then running `ocr extra...`; returns (rc, stdout, stderr). events:
+    a file for what the virtual target received."""
     fd, path = tempfile.mkstemp(suffix=".okvm")
     esc = page.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     with os.fdopen(fd, "w") as f:
         f.write(f'type --rate max "{esc}"\nsleep 300\nocr {" ".join(extra)}\n')
     try:
-        r = run(["-d", "emu"] + FAST + ["script", path], timeout=300)
+        ev = ["--emu-events", events] if events else []
+        r = run(["-d", "emu"] + FAST + ev + ["script", path], timeout=300)
         return r.returncode, r.stdout.decode(), r.stderr.decode()
     finally:
         os.unlink(path)
@@ -93,8 +95,13 @@ def accuracy(want, got):
 
 def test_accuracy():
     region = ",".join(str(v) for v in TERM)
-    rc, out, err = ocr_script(PAGE, ["--region", region])
+    events = tempfile.mktemp(suffix=".jsonl")
+    rc, out, err = ocr_script(PAGE, ["--region", region], events)
     check(rc == 0, f"ocr failed ({rc}): {err}")
+    typed = typed_text(read_events(events))
+    os.unlink(events)
+    # the oracle is what the target received (the typing path has its own tests)
+    check(typed == PAGE, f"the target received {len(typed)} of {len(PAGE)} characters")
     acc, d = accuracy(PAGE, out)
     print(f"accuracy {acc * 100:.2f}% ({d} edits in {len(PAGE.strip())} characters)")
     if acc < 0.99:
