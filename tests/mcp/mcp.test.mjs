@@ -188,6 +188,35 @@ async function http() {
 		check(client.getServerVersion()?.name === "okvm" && !!transport.sessionId, "http: connected with a session id");
 		await session(client, ev, "http");
 
+		// A browser's login opens /mcp too; MCP's frames do not stop a watching stream's.
+		r = await fetch(new URL("/api/login", url), { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+			body: "password=a-password-for-the-test" });
+		const cookie = (r.headers.get("set-cookie") || "").split(";")[0];
+		check(r.status === 200 && cookie.startsWith("okvm_session="), "http: a login for the stream");
+		r = await fetch(url, { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+			body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }) });
+		check(r.status === 200 && !!r.headers.get("mcp-session-id"), `http: the login cookie opens /mcp (got ${r.status})`);
+		const ac2 = new AbortController();
+		const stream = await fetch(new URL("/stream", url), { headers: { Cookie: cookie }, signal: ac2.signal });
+		const reader = stream.body.getReader();
+		let streamed = 0;
+		const pump = (async () => {
+			try {
+				for (;;) {
+					const { done, value } = await reader.read();
+					if (done) break;
+					streamed += value.length;
+				}
+			} catch {}
+		})();
+		await sleep(500);
+		await client.callTool({ name: "capture_screen", arguments: { max_width: 320 } });
+		const before = streamed;
+		await sleep(1500);
+		check(streamed > before + 10000, `http: the stream goes on after an MCP screenshot (${streamed - before} bytes in 1.5 s)`);
+		ac2.abort();
+		await pump;
+
 		// A client that leaves mid-wait costs nothing: the server answers others at once.
 		const ac = new AbortController();
 		const waiting = client.callTool({ name: "wait_for_screen_change", arguments: { timeout_s: 600, still_ms: 600000 } },
