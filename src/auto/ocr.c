@@ -35,7 +35,9 @@ struct auto_ocr {
 	TessBaseAPI *api;
 	tjhandle tj;
 	char lang[MAX_LANG + 1];
-	uint8_t *gray, *big; /* decoded region, scaled region */
+	ETEXT_DESC *monitor;       /* asks cancel_cb between words */
+	const atomic_bool *cancel; /* auto_ocr_set_cancel */
+	uint8_t *gray, *big;       /* decoded region, scaled region */
 	size_t gray_cap, big_cap;
 };
 
@@ -122,6 +124,20 @@ auto_ocr_lang_check(const char *lang, char *why, size_t n)
 	return 0;
 }
 
+static bool
+cancel_cb(void *ud, int words)
+{
+	const struct auto_ocr *o = ud;
+	(void)words;
+	return o->cancel && atomic_load(o->cancel);
+}
+
+void
+auto_ocr_set_cancel(struct auto_ocr *o, const atomic_bool *cancel)
+{
+	o->cancel = cancel;
+}
+
 int
 auto_ocr_new(const char *lang, struct auto_ocr **out)
 {
@@ -138,7 +154,8 @@ auto_ocr_new(const char *lang, struct auto_ocr **out)
 	snprintf(o->lang, sizeof(o->lang), "%s", lang);
 	o->api = TessBaseAPICreate();
 	o->tj = tjInitTransform();
-	if (!o->api || !o->tj) {
+	o->monitor = TessMonitorCreate();
+	if (!o->api || !o->tj || !o->monitor) {
 		auto_ocr_free(o);
 		return -ENOMEM;
 	}
@@ -149,6 +166,8 @@ auto_ocr_new(const char *lang, struct auto_ocr **out)
 		auto_ocr_free(o);
 		return -ENOENT;
 	}
+	TessMonitorSetCancelFunc(o->monitor, cancel_cb);
+	TessMonitorSetCancelThis(o->monitor, o);
 	TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
 	/* tessedit_do_invert stays on: prepare() inverts a mostly dark region as a whole, and
 	 * tesseract tries a line of low confidence inverted too, which reads a dark window on a
@@ -169,6 +188,8 @@ auto_ocr_free(struct auto_ocr *o)
 	}
 	if (o->tj)
 		tjDestroy(o->tj);
+	if (o->monitor)
+		TessMonitorDelete(o->monitor);
 	free(o->gray);
 	free(o->big);
 	free(o);
@@ -635,9 +656,12 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 	TessBaseAPISetImage(o->api, img, r.w * SCALE, r.h * SCALE, 1, r.w * SCALE);
 	TessBaseAPISetSourceResolution(o->api, PPI);
 	openmp_dynamic();
-	if (TessBaseAPIRecognize(o->api, NULL)) {
+	if (cancel_cb(o, 0))
+		return -ECANCELED;
+	int failed = TessBaseAPIRecognize(o->api, o->monitor);
+	if (failed || cancel_cb(o, 0)) {
 		TessBaseAPIClear(o->api);
-		return -EIO;
+		return cancel_cb(o, 0) ? -ECANCELED : -EIO;
 	}
 	out->width = w;
 	out->height = h;

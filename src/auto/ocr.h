@@ -8,6 +8,7 @@
 #ifndef OKVM_AUTO_OCR_H
 #define OKVM_AUTO_OCR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,11 +40,16 @@ struct auto_ocr;
 int auto_ocr_new(const char *lang, struct auto_ocr **out);
 
 /* region: NULL = the whole frame; clipped to the frame; -EINVAL if empty after clipping or
- * the JPEG cannot be decoded. Boxes in out are in frame pixels. On failure out is zeroed. */
+ * the JPEG cannot be decoded; -ECANCELED (auto_ocr_set_cancel). Boxes in out are in frame
+ * pixels. On failure out is zeroed. */
 int auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct auto_rect *region,
 		  struct auto_ocr_result *out);
 
 void auto_ocr_result_free(struct auto_ocr_result *r);
+
+/* From now on a read stops soon after *cancel becomes true (tesseract looks between words):
+ * auto_ocr_jpeg returns -ECANCELED. NULL: reads run to the end. Set it on the reading thread. */
+void auto_ocr_set_cancel(struct auto_ocr *o, const atomic_bool *cancel);
 
 /* r as JSON: {"text", "words": [{"text", "x", "y", "w", "h", "conf"}], "width", "height",
  * "ms"} (conf and ms rounded to integers), as okvm ocr --json and GET /api/ocr answer. Free

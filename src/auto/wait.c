@@ -299,13 +299,11 @@ words_box(const struct auto_ocr_result *r, size_t at, size_t len, struct auto_re
 		*out = (struct auto_rect){ x0, y0, x1 - x0, y1 - y0 };
 }
 
-int
-auto_wait_text(const struct serve_backend *b, struct auto_ocr *o, const char *text,
-	       const struct auto_rect *region, int timeout_ms, const atomic_bool *cancel,
-	       struct auto_rect *where)
+static int
+wait_text(const struct serve_backend *b, struct auto_ocr *o, const char *text,
+	  const struct auto_rect *region, int timeout_ms, const atomic_bool *cancel,
+	  struct auto_rect *where)
 {
-	if (!o || !text)
-		return -EINVAL;
 	struct poll p;
 	poll_init(&p, b, timeout_ms, cancel);
 	uint64_t last = 0;
@@ -339,6 +337,19 @@ auto_wait_text(const struct serve_backend *b, struct auto_ocr *o, const char *te
 		if (found)
 			return 0;
 	}
+}
+
+int
+auto_wait_text(const struct serve_backend *b, struct auto_ocr *o, const char *text,
+	       const struct auto_rect *region, int timeout_ms, const atomic_bool *cancel,
+	       struct auto_rect *where)
+{
+	if (!o || !text)
+		return -EINVAL;
+	auto_ocr_set_cancel(o, cancel); /* a read under way stops too */
+	int rc = wait_text(b, o, text, region, timeout_ms, cancel, where);
+	auto_ocr_set_cancel(o, NULL);
+	return rc;
 }
 
 /* ---- a needle image ---- */

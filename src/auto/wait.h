@@ -19,7 +19,8 @@
 struct serve_backend;
 
 /* Until text (case-sensitive, spaces between words collapsed) appears in region (NULL: whole
- * frame); where gets the box of the matching words. */
+ * frame); where gets the box of the matching words. A read under way stops on cancel too: o's
+ * cancel (auto_ocr_set_cancel) is cancel during the wait and NULL after it. */
 int auto_wait_text(const struct serve_backend *b, struct auto_ocr *o, const char *text,
 		   const struct auto_rect *region, int timeout_ms, const atomic_bool *cancel,
 		   struct auto_rect *where /* may be NULL */);

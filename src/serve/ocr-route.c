@@ -49,6 +49,7 @@ struct ocr_route {
 	pthread_t thread;
 	bool running, stop;
 	struct ocr_job *todo, *done;
+	struct ocr_job *reading; /* on the okvm-ocr thread now */
 };
 
 static void
@@ -110,7 +111,14 @@ read_job(struct auto_ocr **ocr, char *lang, size_t lang_n, struct ocr_job *j)
 		snprintf(lang, lang_n, "%s", j->lang);
 	}
 	struct auto_ocr_result r;
+	auto_ocr_set_cancel(*ocr, &j->gone); /* the client hangs up, the server stops */
 	int rc = auto_ocr_jpeg(*ocr, f->data, f->size, j->has_region ? &j->region : NULL, &r);
+	auto_ocr_set_cancel(*ocr, NULL);
+	if (rc == -ECANCELED) {
+		j->status = 503;
+		j->json = error_json("ocr: the server is stopping");
+		return;
+	}
 	if (rc) {
 		j->status = 503;
 		j->json = error_json(rc == -EINVAL ? "ocr: the frame is not a JPEG that decodes"
@@ -137,9 +145,11 @@ ocr_main(void *arg)
 			break;
 		struct ocr_job *j = o->todo;
 		o->todo = j->next;
+		o->reading = j;
 		pthread_mutex_unlock(&o->lock);
 		read_job(&ocr, lang, sizeof(lang), j);
 		pthread_mutex_lock(&o->lock);
+		o->reading = NULL;
 		job_append(&o->done, j);
 		pthread_mutex_unlock(&o->lock);
 		lws_cancel_service(s->ctx);
@@ -367,9 +377,11 @@ ocr_route_stop(struct serve *s)
 		return;
 	pthread_mutex_lock(&o->lock);
 	o->stop = true;
+	if (o->reading) /* stops within a word or so */
+		atomic_store(&o->reading->gone, true);
 	pthread_cond_signal(&o->cond);
 	pthread_mutex_unlock(&o->lock);
-	pthread_join(o->thread, NULL); /* after the frame it may be reading */
+	pthread_join(o->thread, NULL);
 	o->running = false;
 }
 

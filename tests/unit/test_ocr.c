@@ -192,6 +192,15 @@ test_read(void **state)
 	assert_string_equal(r.text, "root");
 	assert_in_range(r.words[0].box.x, 108, 114);
 	auto_ocr_result_free(&r);
+	/* cancelled: nothing read; cleared: reads again */
+	atomic_bool stop = true;
+	auto_ocr_set_cancel(ocr, &stop);
+	assert_int_equal(auto_ocr_jpeg(ocr, p.jpeg, p.size, NULL, &r), -ECANCELED);
+	assert_null(r.text);
+	auto_ocr_set_cancel(ocr, NULL);
+	assert_int_equal(auto_ocr_jpeg(ocr, p.jpeg, p.size, NULL, &r), 0);
+	assert_int_equal(r.n_words, 8);
+	auto_ocr_result_free(&r);
 	pic_free(&p);
 }
 
