@@ -747,8 +747,11 @@ open_window(struct view *v)
 		okvm_log(OKVM_LOG_ERROR, "view: cannot open a window: %s", SDL_GetError());
 		return -ENXIO;
 	}
-	okvm_log(OKVM_LOG_INFO, "view: %s renderer, window %dx%d", SDL_GetCurrentVideoDriver(), w,
-		 h);
+	SDL_RendererInfo ri;
+	if (SDL_GetRendererInfo(v->ren, &ri))
+		ri.name = "?";
+	okvm_log(OKVM_LOG_INFO, "view: %s renderer on %s, window %dx%d", ri.name,
+		 SDL_GetCurrentVideoDriver(), w, h);
 	v->fullscreen = v->o->fullscreen;
 	return 0;
 }
@@ -805,9 +808,10 @@ view_run(const struct view_opts *o, struct serve_backend *be, volatile int *stop
 	v->ud = be->ud;
 	v->scale = o->scale;
 	v->fps_t0_us = okvm_now_us();
-	const char *trace = getenv("OKVM_VIEW_TRACE"); /* bench/view.sh: one line per frame */
-	if (trace && *trace)
-		v->trace = fopen(trace, "w");
+	/* bench/view.py and the tests: one line per presented frame */
+	const char *trace = getenv("OKVM_VIEW_TRACE");
+	if (trace && *trace && (v->trace = fopen(trace, "w")))
+		setvbuf(v->trace, NULL, _IOLBF, 0);
 	int rc = open_window(v);
 	if (rc == 0) {
 		view_decoder_init(&v->dec);

@@ -107,9 +107,11 @@ def xdo(x, *args, check_rc=True):
 
 
 class View:
-    def __init__(self, x, args):
+    def __init__(self, x, args, env=None):
         self.x = x
-        self.proc = subprocess.Popen([OKVM] + args, env=env_for(x, okvm=True),
+        e = env_for(x, okvm=True)
+        e.update(env or {})
+        self.proc = subprocess.Popen([OKVM] + args, env=e,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.wid = wait_for(lambda: xdo(x, "search", "--name", "^okvm view", check_rc=False)
                             .split("\n")[0], timeout=20)
@@ -172,7 +174,9 @@ def test_picture(x, tmp):
     shot = os.path.join(tmp, "shot.jpg")
     subprocess.run([OKVM, "-d", "frames:" + one, "screenshot", "-o", shot], check=True,
                    capture_output=True)
-    v = View(x, ["-d", "frames:" + one + "@10", "view", "--scale", "1:1"])
+    trace = os.path.join(tmp, "trace")
+    v = View(x, ["-d", "frames:" + one + "@10", "view", "--scale", "1:1"],
+             {"OKVM_VIEW_TRACE": trace})
     try:
         wait_for(lambda: "640x360" in v.title(), timeout=10)
         time.sleep(0.5)
@@ -193,6 +197,18 @@ def test_picture(x, tmp):
         xdo(x, "key", "Control_R+o")
         time.sleep(0.5)
         over = region_rgb(x, gx + 16, gy + 16, 200, 40)
+        # hidden (unmapped), nothing is decoded; shown again, frames come back
+        def shown():
+            return len(open(trace).read().splitlines())
+        xdo(x, "windowunmap", "--sync", v.wid)
+        time.sleep(0.5)
+        n0 = shown()
+        time.sleep(1.0)
+        check(shown() == n0, "hidden: no frame decoded or presented while unmapped (%d -> %d)"
+              % (n0, shown()))
+        xdo(x, "windowmap", "--sync", v.wid)
+        wait_for(lambda: shown() >= n0 + 5, timeout=5)
+        check(shown() >= n0 + 5, "hidden: mapped again, frames are shown again")
         under = b"".join(want[((16 + r) * 640 + 16) * 3:((16 + r) * 640 + 216) * 3]
                          for r in range(40))
         check(diff_stats(over, under)[0] > 20, "overlay: host+O shows it over the picture")
