@@ -377,6 +377,17 @@ struct sym {
 	int line_t, line_b, base; /* its line's box top and bottom, baseline at the symbol */
 };
 
+/* Whether the box [l, r) x [t, b) is mostly dark, i.e. holds light text on dark. */
+static bool
+box_dark(const uint8_t *px, int bw, int bh, int level, int l, int t, int r, int b)
+{
+	uint64_t sum = 0, n = 0;
+	for (int y = t < 0 ? 0 : t; y < b && y < bh; y++)
+		for (int x = l < 0 ? 0 : l; x < r && x < bw; x++, n++)
+			sum += px[(size_t)y * (size_t)bw + (size_t)x];
+	return n && sum < n * (uint64_t)level;
+}
+
 /* Otsu's threshold of the prepared picture: below it is ink. */
 static int
 ink_level(const uint8_t *px, size_t n)
@@ -424,12 +435,14 @@ ink_gap(const struct auto_ocr *o, int bw, int bh, int level, const struct sym *a
 	bool under = !strcmp(a->text, "_") || !strcmp(b->text, "_");
 	int low = under ? a->line_b : a->base;
 	int top = a->line_t < 0 ? 0 : a->line_t, bot = low < bh ? low : bh - 1;
+	/* light text on dark here (a terminal pane, a button, a title bar on a light screen)? */
+	bool light = box_dark(o->big, bw, bh, level, a->l, a->line_t, b->r, a->line_b);
 	int best = 0, run = 0;
 	*x0 = ca;
 	for (int x = ca + 1; x < cb && x < bw; x++) {
 		bool ink = false;
 		for (int y = top; y < bot && !ink; y++)
-			ink = o->big[(size_t)y * (size_t)bw + (size_t)x] < level;
+			ink = (o->big[(size_t)y * (size_t)bw + (size_t)x] < level) != light;
 		run = ink ? 0 : run + 1;
 		if (run > best) {
 			best = run;
@@ -448,6 +461,7 @@ underscores(const struct auto_ocr *o, int bw, int bh, int level, const struct sy
 	int h = a->line_b - a->line_t;
 	if (w < 0.8 * cell || h <= 0)
 		return 0; /* narrower than the space between two letters */
+	bool light = box_dark(o->big, bw, bh, level, x0, a->line_t, x0 + w, a->line_b);
 	int y0 = a->base, y1 = a->base + (int)(0.45 * h);
 	if (y0 < 0)
 		y0 = 0;
@@ -457,7 +471,7 @@ underscores(const struct auto_ocr *o, int bw, int bh, int level, const struct sy
 		const uint8_t *row = o->big + (size_t)y * (size_t)bw;
 		int dark = 0;
 		for (int x = x0; x < x0 + w && x < bw; x++)
-			dark += row[x] < level;
+			dark += (row[x] < level) != light;
 		if (dark * 4 >= w * 3) {
 			int n = (int)((double)w / cell + 0.5);
 			return n < 1 ? 1 : n > 64 ? 64 : n;
@@ -512,7 +526,8 @@ symbols(struct auto_ocr *o, size_t *n)
 			conf = TessResultIteratorConfidence(ri, RIL_WORD);
 		char *t = TessResultIteratorGetUTF8Text(ri, RIL_SYMBOL);
 		int l, tp, r, b;
-		if (t && *t && strlen(t) < sizeof(s->text) &&
+		/* a "symbol" of blanks (tesseract gives one for a picture edge): none */
+		if (t && t[strspn(t, " \t\n")] && strlen(t) < sizeof(s->text) &&
 		    TessPageIteratorBoundingBox(pi, RIL_SYMBOL, &l, &tp, &r, &b)) {
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 256;
@@ -565,13 +580,13 @@ collect(struct auto_ocr *o, const struct auto_rect *r, int bw, int bh, struct au
 {
 	size_t n, cap = 0, tlen = 0, tcap = 0;
 	out->text = xstrdup("");
+	int level = ink_level(o->big, (size_t)bw * (size_t)bh);
 	struct sym *s = symbols(o, &n);
 	if (!n) {
 		free(s);
 		return;
 	}
 	double cell = cell_width(s, n);
-	int level = ink_level(o->big, (size_t)bw * (size_t)bh);
 	char word[1024];
 	size_t wl = 0;
 	int wl_l = 0, wl_t = 0, wl_r = 0, wl_b = 0;

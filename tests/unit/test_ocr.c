@@ -204,6 +204,27 @@ test_read(void **state)
 	pic_free(&p);
 }
 
+/* A light screen with a dark pane: both kinds of text keep their spaces. */
+static void
+test_mixed(void **state)
+{
+	(void)state;
+	struct pic p;
+	canvas_init(&p.cv, 800, 300);
+	canvas_fill(&p.cv, 0, 0, 800, 300, OKVM_RGB(236, 238, 240));
+	canvas_text(&p.cv, 30, 40, "Select a disk to install on: 0 1 2", OKVM_RGB(30, 30, 30), 1);
+	canvas_fill(&p.cv, 20, 120, 760, 120, OKVM_RGB(20, 22, 26));
+	canvas_text(&p.cv, 30, 150, "user@host:~$ ls -l a b c", OKVM_RGB(225, 225, 225), 1);
+	canvas_text(&p.cv, 30, 190, "total 0 x86_64", OKVM_RGB(225, 225, 225), 1);
+	pic_encode(&p);
+	struct auto_ocr_result r;
+	assert_int_equal(auto_ocr_jpeg(ocr, p.jpeg, p.size, NULL, &r), 0);
+	assert_string_equal(r.text, "Select a disk to install on: 0 1 2\nuser@host:~$ ls -l a b c\n"
+				    "total 0 x86_64");
+	auto_ocr_result_free(&r);
+	pic_free(&p);
+}
+
 /* ---- a backend whose screen changes on cue ---- */
 
 struct fake {
@@ -461,13 +482,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clip),
-		cmocka_unit_test(test_lang),
-		cmocka_unit_test(test_bad_jpeg),
-		cmocka_unit_test(test_read),
-		cmocka_unit_test(test_wait_change_still),
-		cmocka_unit_test(test_wait_screen),
-		cmocka_unit_test(test_wait_text),
+		cmocka_unit_test(test_clip),        cmocka_unit_test(test_lang),
+		cmocka_unit_test(test_bad_jpeg),    cmocka_unit_test(test_read),
+		cmocka_unit_test(test_mixed),       cmocka_unit_test(test_wait_change_still),
+		cmocka_unit_test(test_wait_screen), cmocka_unit_test(test_wait_text),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
