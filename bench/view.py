@@ -129,11 +129,11 @@ def main():
             print("okvm view / ffplay CPU: %.2f" % (cpu / fcpu if fcpu else float("nan")))
         else:
             print("ffplay: not installed (Debian's ffmpeg package has it)")
-        b = subprocess.run(["ffmpeg", "-v", "error", "-benchmark", "-threads", "1", "-f",
+        b = subprocess.run(["ffmpeg", "-nostats", "-benchmark", "-threads", "1", "-f",
                             "mjpeg", "-i", mjpeg, "-f", "null", "-"], capture_output=True,
                            text=True)
         for line in b.stdout.splitlines() + b.stderr.splitlines():
-            if "utime" in line:
+            if line.startswith("bench:") and "utime" in line:
                 ut = float(line.split("utime=")[1].split("s")[0])
                 print("ffmpeg decode alone (1 thread): %.1f ms per frame" % (ut * 1000 / FRAMES))
     finally:
