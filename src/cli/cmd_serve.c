@@ -54,6 +54,8 @@ cmd_serve_help(FILE *out)
 	      "                        the link allows)\n"
 	      "  --no-follow-toggle    leave the USB port alone when the unit's hardware toggle\n"
 	      "                        moves (default: follow it, as `okvm switch follow` does)\n"
+	      "  --vnc IPV4:PORT       also serve VNC there (127.0.0.1:5900); any address other\n"
+	      "                        than loopback needs [vnc] password in the config\n"
 	      "  --layout XKB          (global) default target keyboard layout for paste\n"
 	      "  -d emu                (global) the built-in virtual unit (--emu-* options apply)\n"
 	      "  --serial PATH, -d /dev/ttyX  (global) a CH9329 on this tty, with --video DEV\n"
@@ -81,7 +83,8 @@ enum {
 	O_MAXC,
 	O_CPS,
 	O_AUTH,
-	O_NO_TOGGLE
+	O_NO_TOGGLE,
+	O_VNC
 };
 
 static const struct option opts[] = {
@@ -96,11 +99,12 @@ static const struct option opts[] = {
 	{ "type-cps", required_argument, NULL, O_CPS },
 	{ "auth", required_argument, NULL, O_AUTH },
 	{ "no-follow-toggle", no_argument, NULL, O_NO_TOGGLE },
+	{ "vnc", required_argument, NULL, O_VNC },
 	{ 0 },
 };
 
 struct serve_args {
-	const char *listen, *config, *cert, *key, *auth;
+	const char *listen, *config, *cert, *key, *auth, *vnc;
 	bool self_signed, no_follow;
 	int session_hours, stall, max_clients;
 	double cps;
@@ -127,6 +131,7 @@ parse(int argc, char **argv, struct serve_args *a)
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_LISTEN: a->listen = optarg; break;
+		case O_VNC: a->vnc = optarg; break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_CERT: a->cert = optarg; break;
 		case O_KEY: a->key = optarg; break;
@@ -190,6 +195,7 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 	}
 	free(path);
 	replace(&cfg->listen, a->listen);
+	replace(&cfg->vnc_listen, a->vnc);
 	replace(&cfg->tls_cert, a->cert);
 	replace(&cfg->tls_key, a->key);
 	replace(&cfg->layout, cli->layout);

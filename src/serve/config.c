@@ -89,6 +89,8 @@ serve_config_clear(struct serve_config *cfg)
 	free(cfg->config_path);
 	free_secret(cfg->metrics_token);
 	free_secret(cfg->mcp_token);
+	free(cfg->vnc_listen);
+	free_secret(cfg->vnc_password);
 	free_secret(cfg->totp_secret);
 	for (unsigned i = 0; i < cfg->nserver_names; i++)
 		free(cfg->server_names[i]);
@@ -110,6 +112,8 @@ serve_config_copy(struct serve_config *dst, const struct serve_config *src)
 	dst->config_path = xstrdup_or_null(src->config_path);
 	dst->metrics_token = xstrdup_or_null(src->metrics_token);
 	dst->mcp_token = xstrdup_or_null(src->mcp_token);
+	dst->vnc_listen = xstrdup_or_null(src->vnc_listen);
+	dst->vnc_password = xstrdup_or_null(src->vnc_password);
 	dst->totp_secret = xstrdup_or_null(src->totp_secret);
 	for (unsigned i = 0; i < src->nserver_names; i++)
 		dst->server_names[i] = xstrdup_or_null(src->server_names[i]);
@@ -394,6 +398,16 @@ on_ini(void *ud, const char *section, const char *name, const char *value)
 			set_str(&ps->cfg->mcp_token, value)) ||
 		       bad(ps, "[mcp] token: 16 to 256 characters, no spaces");
 	}
+	if (!strcmp(section, "vnc")) { /* okvm serve's VNC server (docs/serve.md, "VNC") */
+		if (!strcmp(name, "listen"))
+			return set_str(&ps->cfg->vnc_listen, value);
+		if (!strcmp(name, "password"))
+			return (strlen(value) >= 6 && strlen(value) <= 8 &&
+				set_str(&ps->cfg->vnc_password, value)) ||
+			       bad(ps,
+				   "[vnc] password: 6 to 8 characters (VNC authentication uses 8)");
+		return bad(ps, "unknown key '%.60s' in [vnc] (listen, password)", name);
+	}
 	return 1; /* other sections belong to other commands */
 }
 
@@ -525,7 +539,7 @@ static bool
 holds_secrets(const struct serve_config *cfg)
 {
 	return cfg->password_hash || cfg->totp_secret || cfg->metrics_token || cfg->mcp_token ||
-	       cfg->nusers;
+	       cfg->vnc_password || cfg->nusers;
 }
 
 /* Other users may neither read a file with secrets nor write any config (they could set the

@@ -178,6 +178,8 @@ struct serve {
 	unsigned nvariants;
 	atomic_uint_fast64_t variant_notifies; /* bumped per frame a variant made */
 	uint64_t variants_seen;                /* variant_notifies value handled */
+	struct serve_vnc *vnc;                 /* --vnc (vnc.c); NULL: none */
+	uint64_t vnc_frames_seen;              /* frame_notifies value the VNC picture had */
 	uint64_t video_units_sent; /* H.264 access units sent over WebSockets (ws-video.c) */
 	bool wanting;
 	uint64_t video_check_us;         /* last look at the video state */
@@ -286,6 +288,15 @@ void variant_feed_all(struct serve *s, struct okvm_frame *f); /* a new device fr
 struct okvm_frame *variant_newest(struct stream_variant *v);  /* a new reference, or NULL */
 void variant_drain(struct serve *s); /* service thread: new variant frames to their clients */
 void variant_stats(struct serve *s, uint64_t *encoded, uint64_t *dropped, double *encode_ms_max);
+
+/* vnc.c: the VNC server (--vnc ADDR:PORT) on LibVNCServer's threads. */
+struct serve_vnc;
+int vnc_start(struct serve *s); /* after the lws context exists; 0 when not configured */
+void vnc_free(struct serve *s);
+void vnc_drain(struct serve *s);    /* service thread: its clients' input, through the backend */
+void vnc_on_frame(struct serve *s); /* service thread: a new frame for the VNC picture */
+bool vnc_wants_frames(struct serve *s);
+void vnc_stats(struct serve *s, unsigned *clients, uint64_t *frames, uint64_t *blocks);
 
 /* h264.c: openh264 with low-delay settings; one per H.264 variant, used by its thread only. */
 struct h264_enc;

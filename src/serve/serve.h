@@ -52,6 +52,8 @@ struct serve_config {
 	char *config_path;      /* the file it came from, or NULL */
 	char *metrics_token; /* opens GET /metrics as "Authorization: Bearer ..." (>= 16 chars) */
 	char *mcp_token;     /* [mcp] token: opens /mcp as "Authorization: Bearer ..." */
+	char *vnc_listen;    /* --vnc / [vnc] listen: IPV4:PORT of the VNC server; NULL: none */
+	char *vnc_password;  /* [vnc] password (VNC authentication: 6-8 characters) */
 	char *totp_secret;   /* [serve] totp: the second factor of the "admin" user above */
 	enum serve_auth_mode auth_mode;
 	/* Host names (besides loopback names and IP literals) that requests may carry in Host:

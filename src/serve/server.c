@@ -72,7 +72,7 @@ void
 serve_update_want(struct serve *s)
 {
 	bool want = s->nstreams > 0 || s->nsockets > 0 || s->nstate_waiters > 0 || s->mcp_want > 0;
-	want = want || s->ocr_want > 0;
+	want = want || s->ocr_want > 0 || vnc_wants_frames(s);
 	if (want != s->wanting && s->be.ops->want_frames)
 		s->be.ops->want_frames(s->be.ud, want);
 	s->wanting = want;
@@ -181,6 +181,13 @@ drain_events(struct serve *s)
 		check_video_state(s);
 	}
 	variant_drain(s);
+	if (s->vnc) {
+		if (n != s->vnc_frames_seen) {
+			s->vnc_frames_seen = n;
+			vnc_on_frame(s);
+		}
+		vnc_drain(s);
+	}
 	struct serve_event evs[SERVE_EVQ];
 	unsigned k = 0;
 	pthread_mutex_lock(&s->evq_lock);
@@ -589,6 +596,9 @@ serve_start(struct serve *s)
 	if (s->be.ops->set_notify)
 		s->be.ops->set_notify(s->be.ud, on_frame, on_state, s);
 	serve_console_start(s);
+	rc = vnc_start(s);
+	if (rc)
+		return rc;
 	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",
 		 s->cfg.listen);
 	return 0;
@@ -616,6 +626,7 @@ serve_free(struct serve *s)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);
 		for (struct conn *c = s->sockets; c; c = c->next)
 			input_release_client(s, c);
+		vnc_free(s);       /* its threads push events and wake the context */
 		mcp_http_stop(s);  /* its jobs use the backend: before it goes */
 		auth_stop(s);      /* it wakes the context: stop it first */
 		ocr_route_stop(s); /* the same */
