@@ -1436,12 +1436,33 @@ test_dataflip_goes_ahead(void **state)
 	struct flip_fx f;
 	flip_open(&f);
 	struct fixture *fx = f.fx;
+	uint8_t want[20];
+	flip_report(&f, &key_b, 9); /* the line is seen: pacing by it */
+	assert_true(fx->link->st.flip_pacing);
+	/* before the poll interval is known nothing goes ahead (the target may poll slower) */
+	fx->clock.t += 50 * MS;
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
+	pump(fx);
+	expect_frame(fx, KBD_A, sizeof(KBD_A));
+	assert_int_equal(okvm_link_send_kbd(fx->link, &key_b), 0);
+	fx->clock.t += 14583333ull + 9 * MS;
+	pump(fx);
+	expect_silence(fx);
+	flip_cts(&f); /* A taken: B goes */
+	pump(fx);
+	pump(fx);
+	expect_frame(fx, want, kbd_frame(want, &key_b));
+	assert_int_equal(fx->link->st.flip_ahead, 0);
+	ack(fx, 0x02);
+	fx->clock.t += 14583333ull + 9 * MS;
+	flip_cts(&f);
+	pump(fx);
+	pump(fx);
+	ack(fx, 0x02);
 	/* a window of 32 toggles at 9 ms: the target polls about every 9.6 ms */
 	for (int i = 0; i < 33; i++)
 		flip_report(&f, i % 2 ? &key_a : &key_b, 9);
-	assert_true(fx->link->st.flip_pacing);
 	fx->clock.t += 50 * MS;
-	uint8_t want[20];
 	/* A: its bytes are in the chip at e; no toggle comes yet */
 	assert_int_equal(okvm_link_send_kbd(fx->link, &key_a), 0);
 	pump(fx);
