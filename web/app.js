@@ -32,7 +32,7 @@ let pendingMove = null, relAcc = null, wheelAcc = 0;
 let viewOnly = false;
 // Controls that send input: a viewer sees them greyed, with the reason in the tooltip.
 const INPUT_CONTROLS = ["led-num", "led-caps", "led-scroll", "btn-paste", "btn-keys", "btn-mouse",
-  "btn-usb", "btn-osk"];
+  "btn-usb", "btn-osk", "btn-vkbd", "btn-macros"];
 const VIEW_ONLY_TIP = "View only: your role is viewer. Typing, clicking, paste and the USB switch "
   + "need the role operator.";
 
@@ -59,6 +59,10 @@ function applyViewOnly(on) {
     pendingMove = relAcc = null;
     wheelAcc = 0;
     $("keys-menu").hidden = true;
+    $("macros-menu").hidden = true;
+    $("vkbd").hidden = true;
+    vkMods.clear();
+    vkHeld.clear();
     if ($("paste").open) $("paste").close();
     relMode = false;
     $("btn-mouse").textContent = "Mouse: absolute";
@@ -417,6 +421,12 @@ let lastX = 0.5, lastY = 0.5;
 // The part of the element the picture covers: with "fit" (object-fit: contain) the letterbox is
 // excluded; "stretch" and "1:1" fill the element. A pinch zoom's transform is part of the rectangle.
 function toFrame(clientX, clientY) {
+  const [x, y] = frameCoords(clientX, clientY);
+  if (x < 0 || x > 1 || y < 0 || y > 1) return null;
+  return [x, y];
+}
+// The same fractions, outside 0..1 beyond the picture.
+function frameCoords(clientX, clientY) {
   const r = video.getBoundingClientRect();
   const nw = video.naturalWidth || (state && state.video.width) || 16;
   const nh = video.naturalHeight || (state && state.video.height) || 9;
@@ -426,10 +436,7 @@ function toFrame(clientX, clientY) {
     w = nw * scale;
     h = nh * scale;
   }
-  const x = (clientX - r.left - (r.width - w) / 2) / w;
-  const y = (clientY - r.top - (r.height - h) / 2) / h;
-  if (x < 0 || x > 1 || y < 0 || y > 1) return null;
-  return [x, y];
+  return [(clientX - r.left - (r.width - w) / 2) / w, (clientY - r.top - (r.height - h) / 2) / h];
 }
 
 function flushMove() {
@@ -1182,6 +1189,7 @@ function macroSleep(ms) {
 }
 function macroText(text) {
   return new Promise((resolve, reject) => {
+    if (!wsOpen) { reject(new Error("not connected to okvm")); return; }
     if (typeBusy || (state && state.typing.active)) { reject(new Error("a paste is running; wait for it")); return; }
     macroType = { resolve, reject };
     sendType("macro", { type: "type", text, layout: $("paste-layout").value });
@@ -1305,6 +1313,89 @@ $("macro-file").addEventListener("change", async () => {
 });
 $("macros").addEventListener("close", () => screenEl.focus());
 renderMacros();
+
+// ---- copy text from a region: drag a box on the picture, GET /api/ocr reads it, the text goes
+// to the clipboard (or into a box to copy by hand where the browser keeps the clipboard closed) ----
+let ocrPick = null;   // null, or {x0, y0} once the drag began (client coordinates)
+function ocrCancel(msg) {
+  ocrPick = null;
+  screenEl.classList.remove("picking");
+  $("ocr-box").hidden = true;
+  if (msg) toast(msg, "info");
+}
+$("btn-ocr").addEventListener("click", () => {
+  ocrPick = {};
+  screenEl.classList.add("picking");
+  toast("Drag a box around the text to copy (Esc cancels)", "info");
+});
+function ocrBoxAt(x1, y1) {
+  const r = screenEl.getBoundingClientRect(), b = $("ocr-box").style;
+  b.left = Math.min(ocrPick.x0, x1) - r.left + screenEl.scrollLeft + "px";
+  b.top = Math.min(ocrPick.y0, y1) - r.top + screenEl.scrollTop + "px";
+  b.width = Math.abs(x1 - ocrPick.x0) + "px";
+  b.height = Math.abs(y1 - ocrPick.y0) + "px";
+}
+// While picking, the pointer draws the box and nothing reaches the target.
+screenEl.addEventListener("pointerdown", (e) => {
+  if (!ocrPick) return;
+  e.preventDefault();
+  e.stopPropagation();
+  screenEl.setPointerCapture(e.pointerId);
+  ocrPick = { x0: e.clientX, y0: e.clientY, id: e.pointerId };
+  ocrBoxAt(e.clientX, e.clientY);
+  $("ocr-box").hidden = false;
+}, true);
+screenEl.addEventListener("pointermove", (e) => {
+  if (!ocrPick) return;
+  e.stopPropagation();
+  if (ocrPick.id === e.pointerId) ocrBoxAt(e.clientX, e.clientY);
+}, true);
+screenEl.addEventListener("pointerup", (e) => {
+  if (!ocrPick) return;
+  e.stopPropagation();
+  if (ocrPick.id !== e.pointerId) return;
+  const a = frameCoords(ocrPick.x0, ocrPick.y0), b = frameCoords(e.clientX, e.clientY);
+  ocrCancel();
+  const nw = video.naturalWidth || (state && state.video.width) || 0;
+  const nh = video.naturalHeight || (state && state.video.height) || 0;
+  const cl = (v) => Math.max(0, Math.min(1, v));
+  const x0 = Math.round(cl(Math.min(a[0], b[0])) * nw), x1 = Math.round(cl(Math.max(a[0], b[0])) * nw);
+  const y0 = Math.round(cl(Math.min(a[1], b[1])) * nh), y1 = Math.round(cl(Math.max(a[1], b[1])) * nh);
+  if (x1 - x0 < 4 || y1 - y0 < 4) { toast("copy text: drag a larger box over the picture"); return; }
+  ocrRead(x0, y0, x1 - x0, y1 - y0);
+}, true);
+screenEl.addEventListener("pointercancel", () => { if (ocrPick) ocrCancel(); }, true);
+document.addEventListener("keydown", (e) => {
+  if (!ocrPick || e.key !== "Escape") return;
+  e.preventDefault();
+  e.stopPropagation();
+  ocrCancel("copy text: cancelled");
+}, true);
+async function ocrRead(x, y, w, h) {
+  toast("reading the text…", "info");
+  let text;
+  try {
+    const r = await fetch(`/api/ocr?x=${x}&y=${y}&w=${w}&h=${h}`);
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(j.error || "HTTP " + r.status);
+    text = typeof j.text === "string" ? j.text.replace(/\s+$/, "") : "";
+  } catch (e) {
+    toast("copy text: " + (e.message === "Failed to fetch" ? "cannot reach okvm" : e.message));
+    return;
+  }
+  if (!text) { toast("copy text: no text found in the box", "info"); return; }
+  try {
+    if (!navigator.clipboard || !navigator.clipboard.writeText) throw new Error("no clipboard API");
+    await navigator.clipboard.writeText(text);
+    toast(`copied ${[...text].length} characters: ${text.length > 60 ? text.slice(0, 60) + "…" : text}`, "info");
+  } catch (e) {
+    // Over plain http from another machine the browser keeps the clipboard closed.
+    $("ocr-text").value = text;
+    $("ocr-result").showModal();
+    $("ocr-text").select();
+  }
+}
+$("ocr-close").addEventListener("click", () => { $("ocr-result").close(); screenEl.focus(); });
 
 // Keep the WebSocket alive through proxies that drop idle connections.
 setInterval(() => send({ type: "ping", t: Date.now() }), 20000);

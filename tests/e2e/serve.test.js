@@ -173,6 +173,14 @@ async function framePoint(page, fx, fy) {
   return [box.x + (box.width - w) / 2 + fx * w, box.y + (box.height - h) / 2 + fy * h, box];
 }
 
+// The same for a frame of any size.
+async function framePointN(page, fx, fy, fw, fh) {
+  const box = await page.locator("#video").boundingBox();
+  const scale = Math.min(box.width / fw, box.height / fh);
+  const w = fw * scale, h = fh * scale;
+  return [box.x + (box.width - w) / 2 + fx * w, box.y + (box.height - h) / 2 + fy * h, box];
+}
+
 async function main() {
   browser = await chromium.launch({
     executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
@@ -947,6 +955,76 @@ async function main() {
     assert.equal(await page.evaluate(() => document.getElementById("video").tagName), "IMG");
     assert.deepEqual(problems, []);
   });
+
+  await test("copy text: a box dragged on the picture asks GET /api/ocr for its frame pixels, the text goes to the clipboard", async (page, server) => {
+    const problems = consoleProblems(page);
+    // The server's answers stand in for it here, in the page (a playwright route would hold back
+    // the streaming fetch of the video).
+    await page.addInitScript(() => {
+      const real = window.fetch;
+      window.ocrAsked = [];
+      window.ocrAnswer = { status: 200, body: { text: "hello world\n", words: [] } };
+      window.fetch = (url, o) => {
+        if (!String(url).startsWith("/api/ocr?")) return real(url, o);
+        window.ocrAsked.push(String(url));
+        return Promise.resolve(new Response(JSON.stringify(window.ocrAnswer.body),
+          { status: window.ocrAnswer.status, headers: { "Content-Type": "application/json" } }));
+      };
+    });
+    await openUi(page, server);
+    await page.click("#btn-ocr");
+    const [ax, ay] = await framePoint(page, 0.25, 0.25);
+    const [bx, by] = await framePoint(page, 0.75, 0.5);
+    await page.mouse.move(ax, ay);
+    await page.mouse.down();
+    await page.mouse.move((ax + bx) / 2, (ay + by) / 2);
+    assert.equal(await page.isVisible("#ocr-box"), true, "the box is drawn");
+    await page.mouse.move(bx, by);
+    await page.mouse.up();
+    await waitFor("copied", async () => /^copied 11 characters: hello world$/.test(await page.textContent("#toast")));
+    assert.deepEqual(await page.evaluate(() => window.ocrAsked), ["/api/ocr?x=160&y=90&w=320&h=90"]);
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "hello world");
+    assert.equal(await page.isHidden("#ocr-box"), true);
+    await roundTrip(page);
+    assert.deepEqual(server.calls(), [], "the drag reached nothing on the target");
+    // The next drag is a drag on the target again; the server's refusal is shown.
+    await page.mouse.click(ax, ay);
+    await waitFor("click", () => server.calls("mouse").some((c) => c.buttons === 1));
+    await page.evaluate(() => { window.ocrAnswer = { status: 503, body: { ok: false, error: "ocr: no video signal" } }; });
+    await page.click("#btn-ocr");
+    await page.mouse.move(ax, ay);
+    await page.mouse.down();
+    await page.mouse.move(bx, by);
+    await page.mouse.up();
+    await waitFor("refusal", async () => (await page.textContent("#toast")) === "copy text: ocr: no video signal");
+    await page.click("#btn-ocr");
+    await page.keyboard.press("Escape");
+    assert.equal(await page.textContent("#toast"), "copy text: cancelled");
+    assert.deepEqual(server.calls("key"), [], "Esc only ended the picking");
+    assert.deepEqual(problems, []);
+  }, { context: { permissions: ["clipboard-read", "clipboard-write"] } });
+
+  await test("copy text: a box over the virtual screen's text puts that text on the clipboard (the real GET /api/ocr)", async (page, server) => {
+    const problems = consoleProblems(page);
+    await openUi(page, server, 1920);
+    const r = await fetch(server.url + "/api/type", { method: "POST", body: "copy me please\nnot this line\n" });
+    assert.equal(r.status, 202);
+    await waitFor("typed", () => server.calls("typed").length === 29, 10000);
+    // The virtual screen's terminal: text from (44, 82), cells of 10x20 frame pixels.
+    const f = (x, y) => framePointN(page, x / 1920, y / 1080, 1920, 1080);
+    const [ax, ay] = await f(40, 80);
+    const [bx, by] = await f(44 + 20 * 10, 82 + 20 + 1);
+    await page.click("#btn-ocr");
+    await page.mouse.move(ax, ay);
+    await page.mouse.down();
+    await page.mouse.move(bx, by, { steps: 4 });
+    await page.mouse.up();
+    await waitFor("copied", async () => /^copied 14 characters/.test(await page.textContent("#toast")), 30000)
+      .catch(async (e) => { throw new Error(e.message + ": " + await page.textContent("#toast")); });
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "copy me please");
+    assert.equal(server.calls("mouse").length, 0, "no click on the target");
+    assert.deepEqual(problems, []);
+  }, { backend: ["-d", "emu"], context: { permissions: ["clipboard-read", "clipboard-write"] } });
 
   await test("screenshots of the desktop and the phone", async (page, server) => {
     await page.addInitScript(() => {
