@@ -62,8 +62,8 @@ view_decode(struct view_decoder *d, const uint8_t *jpeg, size_t size, struct vie
 	if (!d->tj || tjDecompressHeader3(d->tj, jpeg, (unsigned long)size, &w, &h, &ss, &cs))
 		return -EBADMSG;
 	int n = ss == TJSAMP_GRAY ? 1 : 3;
-	size_t off[3], total = 0;
-	int strides[3];
+	size_t off[3] = { 0 }, total = 0;
+	int strides[3] = { 0 };
 	for (int i = 0; i < n; i++) {
 		strides[i] = tjPlaneWidth(i, w, ss);
 		off[i] = total;

@@ -487,6 +487,14 @@ command(struct view *v, int sc, bool *quit)
 	return true;
 }
 
+/* The keys that act without the host key while the overlay shows (it lists them). */
+static bool
+overlay_key(int sc)
+{
+	return sc == SDL_SCANCODE_S || sc == SDL_SCANCODE_U || sc == SDL_SCANCODE_D ||
+	       sc == SDL_SCANCODE_V || sc == SDL_SCANCODE_F || sc == SDL_SCANCODE_O;
+}
+
 static void
 host_key_alone(struct view *v)
 {
@@ -506,6 +514,8 @@ on_key(struct view *v, const SDL_KeyboardEvent *k, bool *quit)
 {
 	int sc = k->keysym.scancode;
 	bool down = k->type == SDL_KEYDOWN;
+	okvm_log(OKVM_LOG_DEBUG, "view: key %d %s%s (host %s)", sc, down ? "down" : "up",
+		 k->repeat ? " repeat" : "", v->host_down ? "held" : "up");
 	if (sc == v->o->host_key) {
 		if (down && !k->repeat) {
 			v->host_down = true;
@@ -530,9 +540,10 @@ on_key(struct view *v, const SDL_KeyboardEvent *k, bool *quit)
 			v->overlay = false, v->dirty = true;
 		return;
 	}
-	if (down && v->overlay && !is_held(v, sc)) {
-		if (!k->repeat && command(v, sc, quit))
-			return;
+	if (down && v->overlay && overlay_key(sc) && !is_held(v, sc)) {
+		if (!k->repeat)
+			command(v, sc, quit);
+		return;
 	}
 	if (down && k->repeat)
 		return;

@@ -106,6 +106,33 @@ def xdo(x, *args, check_rc=True):
     return p.stdout.strip()
 
 
+def host(x, key):
+    """The host key (Right Ctrl) with another key, as a person presses them: through XTEST
+    directly (libXtst by ctypes), because xdotool adds Left Ctrl to any key it sends while
+    it sees the Control modifier down."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    xtst = ctypes.CDLL(ctypes.util.find_library("Xtst") or "libXtst.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XStringToKeysym.restype = ctypes.c_ulong
+    x11.XStringToKeysym.argtypes = [ctypes.c_char_p]
+    x11.XKeysymToKeycode.restype = ctypes.c_ubyte
+    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XFlush.argtypes = [ctypes.c_void_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
+                                       ctypes.c_ulong]
+    dpy = x11.XOpenDisplay(x.display.encode())
+    assert dpy, "XOpenDisplay"
+    hk = x11.XKeysymToKeycode(dpy, x11.XStringToKeysym(b"Control_R"))
+    kc = x11.XKeysymToKeycode(dpy, x11.XStringToKeysym(key.encode()))
+    for code, down in ((hk, 1), (kc, 1), (kc, 0), (hk, 0)):
+        xtst.XTestFakeKeyEvent(dpy, code, down, 0)
+        x11.XFlush(dpy)
+        time.sleep(0.02)
+    x11.XCloseDisplay(dpy)
+
+
 class View:
     def __init__(self, x, args, env=None):
         self.x = x
@@ -194,7 +221,7 @@ def test_picture(x, tmp):
               % omean)
         # the overlay (host key + O) draws over the top left of the picture
         xdo(x, "windowfocus", "--sync", v.wid)
-        xdo(x, "key", "Control_R+o")
+        host(x, "o")
         time.sleep(0.5)
         over = region_rgb(x, gx + 16, gy + 16, 200, 40)
         # hidden (unmapped), nothing is decoded; shown again, frames come back
@@ -249,7 +276,10 @@ def mouse_events(path):
 
 def test_input(x, tmp):
     ev = os.path.join(tmp, "ev.jsonl")
-    v = View(x, ["-d", "emu", "--emu-events", ev, "--emu-video", "640x360@30", "view"])
+    shotdir = os.path.join(tmp, "shots")
+    os.mkdir(shotdir)
+    v = View(x, ["-d", "emu", "--emu-events", ev, "--emu-video", "640x360@30", "view",
+                 "--screenshot-dir", shotdir])
     try:
         wait_for(lambda: "640x360" in v.title(), timeout=10)
         xdo(x, "windowfocus", "--sync", v.wid)
@@ -333,7 +363,7 @@ def test_input(x, tmp):
         clip.stdin.close()
         time.sleep(0.3)
         before = typed_text(read_events(ev))
-        xdo(x, "key", "Control_R+v")
+        host(x, "v")
         wait_for(lambda: typed_text(read_events(ev)) == before + text, timeout=20)
         check(typed_text(read_events(ev)) == before + text,
               "paste: host+V types the clipboard (%r)" % typed_text(read_events(ev))[-20:])
@@ -341,6 +371,23 @@ def test_input(x, tmp):
         check("pasted %d characters" % len(text) in v.title(), "paste: the title says so (%r)"
               % v.title())
         clip.terminate()
+        # the overlay's keys: D is Ctrl+Alt+Del, a key it does not list goes to the target,
+        # Esc closes it (not sent); HOST+S saves the newest frame
+        n0 = len(key_events(ev))
+        host(x, "o")
+        xdo(x, "key", "d", "q", "Escape")
+        host(x, "s")
+        # okvm's combo: {Ctrl+Alt}, {Ctrl+Alt, Delete}, {} (the last report lifts all three)
+        want = [(0xE0, True), (0xE2, True), (0x4C, True), (0xE0, False), (0xE2, False),
+                (0x4C, False), (0x14, True), (0x14, False)]
+        wait_for(lambda: len(key_events(ev)) >= n0 + len(want))
+        time.sleep(0.3)
+        got = key_events(ev)[n0:]
+        check(got == want,
+              "overlay: D sends Ctrl+Alt+Del, Q goes to the target, Esc is not sent (%s)" % got)
+        shots = wait_for(lambda: [f for f in os.listdir(shotdir) if f.endswith(".jpg")])
+        check(len(shots) == 1 and open(os.path.join(shotdir, shots[0]), "rb").read(2) ==
+              b"\xff\xd8", "screenshot: HOST+S saves a JPEG in --screenshot-dir (%s)" % shots)
         # a key held when the window closes is released
         xdo(x, "keydown", "a")
         wait_for(lambda: (0x04, True) in key_events(ev)[-2:])
