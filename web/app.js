@@ -341,7 +341,8 @@ function render() {
     setPill($("target"), state.input ? (t ? "target connected" : "target not connected") : "video only",
       t ? "ok" : "bad");
     // The rate is the server's (the capture's, over a second), not measured here.
-    setPill($("video-info"), v.signal ? `${v.width}×${v.height} ${v.fps} fps` : "no signal",
+    // Before the server has measured a rate (the first frames) it says 0: no figure then.
+    setPill($("video-info"), v.signal ? `${v.width}×${v.height}` + (v.fps > 0 ? ` ${v.fps} fps` : "") : "no signal",
       v.signal ? "" : "bad");
   } else {
     // What the server said last may no longer be true: unknown until it speaks again.

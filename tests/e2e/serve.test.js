@@ -1033,6 +1033,7 @@ async function main() {
     });
     await page.setViewportSize({ width: 1440, height: 900 });
     await openUi(page, server);
+    assert.doesNotMatch(await page.textContent("#video-info"), / 0 fps/, "no rate before one was measured");
     await page.screenshot({ path: path.join(ART, "desktop-1440x900.png") });
     await page.click("#btn-keys");
     await page.screenshot({ path: path.join(ART, "desktop-keys-1440x900.png") });
