@@ -383,7 +383,7 @@ async function main() {
     await waitFor("the reason", async () => /ü/.test(await page.textContent("#paste-status")), 5000)
       .catch(async (e) => { throw new Error(e.message + ": " + await page.textContent("#paste-status")); });
     // A second paste while one runs.
-    await page.fill("#paste-text", "a slow paste of some length");
+    await page.fill("#paste-text", "a slow paste of some length, long enough to run for four seconds at twenty a second");
     await page.fill("#paste-cps", "20");
     await page.click("#paste-go");
     await waitFor("typing", async () => /^typing/.test(await page.textContent("#paste-status")));
