@@ -705,8 +705,10 @@ handle(struct view *v, const SDL_Event *e)
 	case SDL_KEYDOWN:
 	case SDL_KEYUP: on_key(v, &e->key, &quit); break;
 	case SDL_MOUSEMOTION:
-		if (v->relative)
+		if (v->relative && (e->motion.xrel || e->motion.yrel))
 			v->ops->rel(v->ud, e->motion.xrel, e->motion.yrel, v->buttons);
+		else if (v->relative)
+			break; /* SDL's warp back to the centre: no motion */
 		else
 			move_abs(v, e->motion.x, e->motion.y);
 		break;

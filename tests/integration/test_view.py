@@ -399,6 +399,36 @@ def test_input(x, tmp):
     check(mouse_events(ev)[-1]["buttons"] == 0, "close: no button left down")
 
 
+def test_relative(x, tmp):
+    """--relative: SDL's relative mouse, motion as CH9329 relative reports; HOST leaves it."""
+    ev = os.path.join(tmp, "ev-rel.jsonl")
+    v = View(x, ["-d", "emu", "--emu-events", ev, "--emu-video", "640x360@30", "view",
+                 "--relative"])
+    try:
+        wait_for(lambda: "relative mouse" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        xdo(x, "mousemove", "--window", v.wid, "320", "180")
+        time.sleep(0.3)
+        n0 = len(mouse_events(ev))
+        for _ in range(2):
+            xdo(x, "mousemove_relative", "--", "30", "20")
+            wait_for(lambda: len(mouse_events(ev)) > n0)
+            n0 = len(mouse_events(ev))
+            time.sleep(0.2)
+        # the virtual target's pointer starts at the centre, 2048,2048
+        p = [(2048, 2048)] + [(e["x"], e["y"]) for e in mouse_events(ev)]
+        d = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(p[-3:-1], p[-2:])]
+        check(d == [(30, 20), (30, 20)], "relative: each 30,20 move moves the target's pointer "
+              "30,20 (%s)" % d)
+        xdo(x, "key", "Control_R")
+        wait_for(lambda: "relative" not in v.title())
+        check("relative" not in v.title() and "grabbed" not in v.title(),
+              "relative: the host key leaves it and the grab (%r)" % v.title())
+    finally:
+        rc, err = v.stop()
+    check(rc == 0, "relative: exits 0 (%d %s)" % (rc, err.strip()[-200:]))
+
+
 def test_cli(x):
     p = subprocess.run([OKVM, "view", "--help"], capture_output=True, text=True)
     for k in ("HOST+V", "HOST+O", "HOST+F", "HOST+Z", "HOST+M", "HOST+S", "HOST+U", "HOST+D",
@@ -445,6 +475,7 @@ def main():
         test_cli(x)
         test_picture(x, tmp)
         test_input(x, tmp)
+        test_relative(x, tmp)
     finally:
         x.close()
         shutil.rmtree(tmp, ignore_errors=True)
