@@ -229,7 +229,7 @@ test_virtual_unit_tree(void **state)
 {
 	char dir[] = "/tmp/okvm-sysfs-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	struct emu_sysfs_unit eu = { "2-4", "ttyUSB5", "hidraw3", 6, 4 };
+	struct emu_sysfs_unit eu = { "2-4", "ttyUSB5", "hidraw3", 6, 4, NULL };
 	assert_int_equal(emu_sysfs_write(dir, &eu), 0);
 	struct okvm_unit_info *u;
 	size_t n;
@@ -282,8 +282,8 @@ test_hotplug(void **state)
 {
 	char dir[] = "/tmp/okvm-sysfs-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	struct emu_sysfs_unit a = { "1-1", "ttyUSB0", "hidraw0", 0, 1 };
-	struct emu_sysfs_unit b = { "3-2", "ttyUSB1", "hidraw1", 2, 2 };
+	struct emu_sysfs_unit a = { "1-1", "ttyUSB0", "hidraw0", 0, 1, NULL };
+	struct emu_sysfs_unit b = { "3-2", "ttyUSB1", "hidraw1", 2, 2, NULL };
 	assert_int_equal(emu_sysfs_write(dir, &a), 0);
 	struct events e = { 0 };
 	struct okvm_discover_watch *w = okvm_discover_watch_new(dir, 20, on_event, &e);

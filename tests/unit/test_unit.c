@@ -174,7 +174,7 @@ test_no_serial_node(void **state)
 {
 	char dir[] = "/tmp/okvm-unit-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	struct emu_sysfs_unit eu = { "2-4", "ttyUSB9", "hidraw3", 6, 4 };
+	struct emu_sysfs_unit eu = { "2-4", "ttyUSB9", "hidraw3", 6, 4, NULL };
 	assert_int_equal(emu_sysfs_write(dir, &eu), 0);
 	remove_tty(dir);
 	struct okvm_unit *u;
@@ -216,9 +216,9 @@ test_locate_after_replug(void **state)
 	assert_non_null(mkdtemp(dir));
 	/* /dev/ttyUSB5 does not exist here (udev has not made it); /dev/null does, and stands
 	 * for the tty of the re-plugged unit. */
-	struct emu_sysfs_unit before = { "2-4", "ttyUSB5", "hidraw3", 6, 4 };
-	struct emu_sysfs_unit after = { "2-4", "null", "hidraw4", 8, 4 };
-	struct emu_sysfs_unit other = { "1-1", "ttyUSB0", "hidraw0", 0, 1 };
+	struct emu_sysfs_unit before = { "2-4", "ttyUSB5", "hidraw3", 6, 4, NULL };
+	struct emu_sysfs_unit after = { "2-4", "null", "hidraw4", 8, 4, NULL };
+	struct emu_sysfs_unit other = { "1-1", "ttyUSB0", "hidraw0", 0, 1, NULL };
 	assert_int_equal(emu_sysfs_write(dir, &before), 0);
 	struct okvm_unit *u, *slow;
 	struct okvm_unit_spec spec = { .device = "2-4", .sysfs_root = dir, .rescan_ms = 20 };
