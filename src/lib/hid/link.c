@@ -633,8 +633,11 @@ flip_early_ns(struct okvm_link *l)
 {
 	if (!l->flip_poll_ns)
 		return UINT64_MAX; /* the poll is not known yet: it may be slower than the gap */
-	uint64_t poll = l->flip_poll_ns + l->flip_poll_ns / 16 + NS_PER_MS;
 	uint64_t w = wire_ns(l, HID_MIN_FRAME);
+	if (w * 2 < l->flip_poll_ns)
+		return UINT64_MAX; /* short frames (115200): the toggle comes first unless a wake-up
+				      was late, and going ahead then gains nothing but a race */
+	uint64_t poll = l->flip_poll_ns + l->flip_poll_ns / 16 + NS_PER_MS;
 	uint64_t safe = l->flip_wire_end_ns + poll;
 	safe = safe > w ? safe - w : 0;
 	uint64_t gap = l->last_report_ns + l->gap_ns;
