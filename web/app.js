@@ -152,7 +152,8 @@ function connect() {
     render();
     if (ev.code === 1006 && document.cookie === "" && state && state.auth) {
       // The session may have expired: the login page decides.
-      fetch("/api/state").then((r) => { if (r.status === 401) location.href = "/login"; });
+      fetch("/api/state").then((r) => { if (r.status === 401) location.href = "/login"; },
+        () => {});   // okvm is down: the reconnect below says so
     }
     setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, 2000);
@@ -464,6 +465,13 @@ function absEvent(e, now) {
   buttons = msg.buttons;
 }
 
+// Newer browsers answer requestPointerLock() with a promise: a refusal is said in the page.
+function lockPointer() {
+  const p = screenEl.requestPointerLock();
+  if (p && typeof p.catch === "function")
+    p.catch((e) => toast("relative mouse: the browser refused to capture the pointer (" + e.message
+      + "); click the picture again"));
+}
 video.addEventListener("pointermove", (e) => {
   if (!canInput() || e.pointerType === "touch") return;   // touch: the gestures below
   if (relMode) {
@@ -479,7 +487,7 @@ video.addEventListener("pointerdown", (e) => {
   screenEl.focus();
   if (!canInput() || e.pointerType === "touch") return;
   if (relMode) {
-    if (document.pointerLockElement !== screenEl) { screenEl.requestPointerLock(); return; }
+    if (document.pointerLockElement !== screenEl) { lockPointer(); return; }
     buttons = e.buttons & 7;
     send({ type: "rel", dx: 0, dy: 0, buttons });
     return;

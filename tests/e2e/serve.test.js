@@ -1026,6 +1026,18 @@ async function main() {
     assert.deepEqual(problems, []);
   }, { backend: ["-d", "emu"], context: { permissions: ["clipboard-read", "clipboard-write"] } });
 
+  await test("relative mouse: the pointer lock is taken, or its refusal is said in the page", async (page, server) => {
+    const problems = consoleProblems(page);
+    await openUi(page, server);
+    await page.click("#btn-mouse");
+    const [x, y] = await framePoint(page, 0.5, 0.5);
+    await page.mouse.click(x, y);
+    await waitFor("locked or refused", () => page.evaluate(() => document.pointerLockElement === screenEl
+      || /^relative mouse: the browser refused/.test($("toast").textContent)));
+    assert.doesNotMatch(await page.textContent("#toast"), /page error/);
+    assert.deepEqual(problems, []);
+  });
+
   await test("screenshots of the desktop and the phone", async (page, server) => {
     await page.addInitScript(() => {
       localStorage.setItem("okvm.macros", JSON.stringify([{ name: "log in", steps: [{ combo: "ctrl+alt+delete" }] }]));
