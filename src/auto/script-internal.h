@@ -41,7 +41,12 @@ enum ahk_op {
 	AHK_POWER,       /* s = on|off|force-off|reset|cycle */
 	AHK_KEY_DELAY,   /* n = ms between keystrokes of Send (SetKeyDelay) */
 	AHK_SYNC,        /* end of a statement: wait until the link sent everything */
+	AHK_READ_TEXT,   /* s = variable name; has_rect: OCR once into it */
+	AHK_PRINT,       /* s: a line on the script's output (env->out) */
 };
+
+#define AHK_MAX_VARS 64
+#define AHK_MAX_VAR_NAME 32
 
 struct ahk_action {
 	enum ahk_op op;
@@ -55,6 +60,7 @@ struct ahk_action {
 	double f, g;
 	const char *code; /* static */
 	char *s;          /* owned */
+	bool interp;      /* s holds %name% of a variable ReadText set: replaced at run time */
 	int rx, ry, rw, rh;
 };
 

@@ -36,7 +36,33 @@ struct parser {
 	struct auto_script *s;
 	struct auto_script_error *err;
 	uint8_t held; /* mouse buttons held down by Click ... Down */
+	char vars[AHK_MAX_VARS][AHK_MAX_VAR_NAME + 1]; /* set by a ReadText above */
+	int nvars;
 };
+
+static bool
+var_known(const struct parser *ps, const char *name, size_t len)
+{
+	for (int i = 0; i < ps->nvars; i++)
+		if (strlen(ps->vars[i]) == len && !strncmp(ps->vars[i], name, len))
+			return true;
+	return false;
+}
+
+/* Whether s names a variable as %name% (set by a ReadText above): then it is replaced when the
+ * statement runs. Any other %...% stays as it is. */
+static bool
+has_var_ref(const struct parser *ps, const char *s)
+{
+	for (const char *p = strchr(s, '%'); p; p = strchr(p + 1, '%')) {
+		const char *e = strchr(p + 1, '%');
+		if (!e)
+			return false;
+		if (var_known(ps, p + 1, (size_t)(e - p - 1)))
+			return true;
+	}
+	return false;
+}
 
 enum tok_kind { T_NUM, T_WORD, T_STR };
 
@@ -813,6 +839,7 @@ st_wait_text(struct parser *ps, const char *name_at, struct tok *t, int nt, bool
 		return -EINVAL;
 	struct ahk_action *a = emit(ps, assert ? AHK_ASSERT_TEXT : AHK_WAIT_TEXT, name_at);
 	a->s = xstrdup(t[0].str);
+	a->interp = has_var_ref(ps, a->s);
 	a->f = timeout;
 	a->has_rect = a0.has_rect;
 	a->rx = a0.rx;
@@ -877,8 +904,60 @@ st_type(struct parser *ps, const char *name_at, struct tok *t, int nt)
 	}
 	struct ahk_action *a = emit(ps, AHK_TYPE, name_at);
 	a->s = xstrdup(t[0].str);
+	a->interp = has_var_ref(ps, a->s);
 	a->f = cps;
 	a->x = (int)(t[0].at - ps->ls) + 2; /* the column of the first character */
+	return 0;
+}
+
+/* ReadText name [, x, y, w, h]: the text OCR reads there, for %name% in later statements. */
+static int
+st_read_text(struct parser *ps, const char *name_at, struct tok *t, int nt)
+{
+	if (nt != 1 && nt != 5)
+		return fail(ps, nt > 1 ? t[1].at : name_at,
+			    "expected ReadText name [, x, y, w, h]");
+	if (t[0].kind != T_WORD)
+		return fail(ps, t[0].at, "expected a variable name (letters, digits, _)");
+	const char *n = t[0].str;
+	size_t len = strlen(n);
+	bool ok = len >= 1 && len <= AHK_MAX_VAR_NAME && !(n[0] >= '0' && n[0] <= '9');
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+		     (n[i] >= '0' && n[i] <= '9') || n[i] == '_';
+	if (!ok)
+		return fail(ps, t[0].at,
+			    "expected a variable name (letters, digits, _; at most %d)",
+			    AHK_MAX_VAR_NAME);
+	struct ahk_action a0 = { 0 };
+	if (nt == 5 && want_rect(ps, &t[1], &a0))
+		return -EINVAL;
+	if (!var_known(ps, n, len)) {
+		if (ps->nvars == AHK_MAX_VARS)
+			return fail(ps, t[0].at, "more than %d variables", AHK_MAX_VARS);
+		snprintf(ps->vars[ps->nvars++], AHK_MAX_VAR_NAME + 1, "%s", n);
+	}
+	struct ahk_action *a = emit(ps, AHK_READ_TEXT, name_at);
+	a->s = xstrdup(n);
+	a->has_rect = a0.has_rect;
+	a->rx = a0.rx;
+	a->ry = a0.ry;
+	a->rw = a0.rw;
+	a->rh = a0.rh;
+	ps->s->needs_frames = true;
+	return 0;
+}
+
+/* Print "text": a line on the script's standard output, with %name% replaced. */
+static int
+st_print(struct parser *ps, const char *name_at, struct tok *t, int nt)
+{
+	if (want_count(ps, name_at, nt, 1, 1, "Print \"text\"", t) ||
+	    want_str(ps, &t[0], false, "the text"))
+		return -EINVAL;
+	struct ahk_action *a = emit(ps, AHK_PRINT, name_at);
+	a->s = xstrdup(t[0].str);
+	a->interp = has_var_ref(ps, a->s);
 	return 0;
 }
 
@@ -1012,6 +1091,8 @@ statement(struct parser *ps, const char *p, const char *end)
 		{ "Switch", 15 },
 		{ "Power", 16 },
 		{ "SetKeyDelay", 17 },
+		{ "ReadText", 18 },
+		{ "Print", 19 },
 	};
 	int kind = 0;
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -1035,6 +1116,8 @@ statement(struct parser *ps, const char *p, const char *end)
 	case 15: rc = st_switch(ps, name_at, t, nt); break;
 	case 16: rc = st_power(ps, name_at, t, nt); break;
 	case 17: rc = st_key_delay(ps, name_at, t, nt); break;
+	case 18: rc = st_read_text(ps, name_at, t, nt); break;
+	case 19: rc = st_print(ps, name_at, t, nt); break;
 	default: {
 		bool ignored = false, keyword = false;
 		for (size_t i = 0; i < sizeof(qt_ignored) / sizeof(qt_ignored[0]); i++)
@@ -1057,7 +1140,7 @@ statement(struct parser *ps, const char *p, const char *end)
 				"unknown statement '%s' (expected Send, Click, MouseMove, Scroll, "
 				"Sleep, SetCapsLockState, SetNumLockState, SetScrollLockState, "
 				"FullScreenCapture, AreaScreenCapture, WaitText, WaitScreen, "
-				"WaitStill, AssertText, Type, Switch or Power)",
+				"WaitStill, AssertText, Type, Switch, Power, ReadText or Print)",
 				name);
 	}
 	}

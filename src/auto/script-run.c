@@ -47,6 +47,9 @@ struct runner {
 	int key_delay_ms;
 	const struct ahk_action *a; /* the current action */
 	int captures;
+	/* variables ReadText set */
+	char *var_name[AHK_MAX_VARS], *var_val[AHK_MAX_VARS];
+	int nvars;
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -460,6 +463,81 @@ collapse(char *s)
 	*w = 0;
 }
 
+static const char *
+var_get(const struct runner *r, const char *name, size_t len)
+{
+	for (int i = 0; i < r->nvars; i++)
+		if (strlen(r->var_name[i]) == len && !strncmp(r->var_name[i], name, len))
+			return r->var_val[i];
+	return NULL;
+}
+
+/* s with every %name% of a set variable replaced by its text; other %...% stay. */
+static char *
+expand(const struct runner *r, const char *s)
+{
+	size_t cap = strlen(s) + 1, n = 0;
+	char *o = xmalloc(cap);
+	for (const char *p = s; *p;) {
+		const char *e = *p == '%' ? strchr(p + 1, '%') : NULL;
+		const char *v = e ? var_get(r, p + 1, (size_t)(e - p - 1)) : NULL;
+		const char *piece = v ? v : p;
+		size_t len = v ? strlen(v) : 1;
+		if (n + len + 1 > cap) {
+			cap = (n + len + 1) * 2;
+			o = xrealloc(o, cap);
+		}
+		memcpy(o + n, piece, len);
+		n += len;
+		p = v ? e + 1 : p + 1;
+	}
+	o[n] = 0;
+	return o;
+}
+
+/* The text OCR reads now (in the action's region), collapsed to single spaces; malloc'd. */
+static int
+read_screen(struct runner *r, const struct ahk_action *a, const char *what, char **text)
+{
+	int rc = ocr_ready(r);
+	if (rc)
+		return rc;
+	struct okvm_frame *f = frame_wait(r);
+	if (!f)
+		return rfail(r, -ENODATA, "no frame from the capture in %d s",
+			     FRAME_WAIT_MS / 1000);
+	struct auto_rect reg = rect_of(a);
+	struct auto_ocr_result res;
+	rc = auto_ocr_jpeg(r->ocr, f->data, f->size, a->has_rect ? &reg : NULL, &res);
+	r->b->ops->frame_unref(r->b->ud, f);
+	if (rc)
+		return rfail(r, rc, "%s: OCR failed: %s", what, okvm_strerror(rc));
+	collapse(res.text);
+	*text = xstrdup(res.text);
+	auto_ocr_result_free(&res);
+	return 0;
+}
+
+static int
+read_text(struct runner *r, const struct ahk_action *a)
+{
+	char *text = NULL;
+	int rc = read_screen(r, a, "ReadText", &text);
+	if (rc)
+		return rc;
+	if (r->log)
+		fprintf(r->log, "okvm: line %d: %s = \"%s\"\n", a->line, a->s, text);
+	for (int i = 0; i < r->nvars; i++)
+		if (!strcmp(r->var_name[i], a->s)) {
+			free(r->var_val[i]);
+			r->var_val[i] = text;
+			return 0;
+		}
+	r->var_name[r->nvars] = xstrdup(a->s); /* the parser bounds their number */
+	r->var_val[r->nvars++] = text;
+	return 0;
+}
+
 static int
 assert_text(struct runner *r, const struct ahk_action *a)
 {
@@ -544,6 +622,13 @@ run_action(struct runner *r, const struct ahk_action *a)
 	case AHK_WHEEL: return INPUT(r, b->ops->wheel(b->ud, -a->n, 0));
 	case AHK_SLEEP: return pause_ms(r, a->n);
 	case AHK_TYPE: return type_text(r, a);
+	case AHK_READ_TEXT: return read_text(r, a);
+	case AHK_PRINT:
+		if (r->env->out) {
+			fprintf(r->env->out, "%s\n", a->s);
+			fflush(r->env->out);
+		}
+		return 0;
 	case AHK_LOCK: return lock_state(r, a);
 	case AHK_CAPTURE: return capture(r, a);
 	case AHK_WAIT_TEXT: {
@@ -672,6 +757,8 @@ describe(const struct ahk_action *a, char *out, size_t len)
 	case AHK_POWER: snprintf(out, len, "power %s", a->s); break;
 	case AHK_KEY_DELAY: snprintf(out, len, "key delay %d ms", a->n); break;
 	case AHK_SYNC: snprintf(out, len, "wait until sent"); break;
+	case AHK_READ_TEXT: snprintf(out, len, "read text%s into %s", rect, a->s); break;
+	case AHK_PRINT: snprintf(out, len, "print \"%s\"", a->s); break;
 	}
 }
 
@@ -789,7 +876,14 @@ auto_script_run(const struct auto_script *s, const struct auto_script_env *env,
 			fprintf(r.log, "okvm: line %d: %s\n", r.a->line, line);
 			last_line = r.a->line;
 		}
-		rc = run_action(&r, r.a);
+		if (r.a->interp) { /* %name% of variables: the statement with their text */
+			struct ahk_action x = *r.a;
+			x.s = expand(&r, r.a->s);
+			rc = run_action(&r, &x);
+			free(x.s);
+		} else {
+			rc = run_action(&r, r.a);
+		}
 	}
 	if (rc == -ECANCELED && !err->msg[0])
 		rfail(&r, rc, "stopped");
@@ -805,5 +899,9 @@ auto_script_run(const struct auto_script *s, const struct auto_script_env *env,
 	if (r.own_ocr)
 		auto_ocr_free(r.ocr);
 	okvm_keymap_free(r.km);
+	for (int i = 0; i < r.nvars; i++) {
+		free(r.var_name[i]);
+		free(r.var_val[i]);
+	}
 	return rc;
 }

@@ -51,6 +51,7 @@ struct auto_script_env {
 	   with Power is refused before anything runs. Blocks for the press; 0 or -errno. */
 	int (*power)(void *ud, const char *action);
 	void *power_ud;
+	FILE *out; /* Print's lines (the CLI: stdout); NULL: not printed */
 };
 
 /* Run a parsed script. Returns 0; -ETIMEDOUT (a Wait* timed out: CLI exit 3); -ECANCELED (*cancel

@@ -294,6 +294,7 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 					  .dir = dir,
 					  .cancel = &w.cancel,
 					  .log = cli->verbose ? stderr : NULL,
+					  .out = stdout,
 					  .dry_run = dry_run };
 	if (dry_run) {
 		j.env.log = stdout;
