@@ -7,8 +7,9 @@
  * (okvm_capture_new_custom) renders at the frame rate only when something changed (or the clock
  * ticked to the next second), encodes with libjpeg-turbo at quality 80, and otherwise repeats the
  * last JPEG without copying it. No consumer, no rendering (the capture thread stops the source).
- * The desktop background is drawn once; it carries a little deterministic grain so that frame
- * sizes resemble a real desktop's rather than a flat test card's.
+ * The desktop background is drawn when a viewer comes (dropped with the canvas and the
+ * compressor when the last one goes, so an unwatched screen holds no pixels); it carries a little
+ * deterministic grain so that frame sizes resemble a real desktop's rather than a flat test card's.
  * Input that types nothing leaves traces, as a screen-recording tool would show them: a ring per
  * mouse button going down (where it went down), a wheel indicator by the pointer, a "last combo"
  * box for keys pressed with Ctrl/Alt/Win, an on-screen display for media keys (the volume keys
@@ -695,6 +696,12 @@ vs_start(void *ud, struct okvm_capture *c)
 	(void)c;
 	if (!vs->tj && !(vs->tj = tjInitCompress()))
 		return -ENOMEM;
+	if (!vs->cv.rgb)
+		canvas_init(&vs->cv, vs->w, vs->h);
+	if (!vs->bg.rgb) {
+		canvas_init(&vs->bg, vs->w, vs->h);
+		draw_background(vs); /* ~10 ms at 1080p */
+	}
 	pthread_mutex_lock(&vs->lock);
 	vs->dirty = true; /* a new consumer gets a fresh picture */
 	pthread_mutex_unlock(&vs->lock);
@@ -737,6 +744,13 @@ vs_stop(void *ud, struct okvm_capture *c)
 	(void)c;
 	okvm_frame_unref(vs->last);
 	vs->last = NULL;
+	/* Nobody watches: the background, the canvas frames are drawn on (w x h x 3 each) and the
+	 * compressor's buffers go until the next viewer (the capture then trims the heap). */
+	canvas_fini(&vs->bg);
+	canvas_fini(&vs->cv);
+	if (vs->tj)
+		tjDestroy(vs->tj);
+	vs->tj = NULL;
 }
 
 static const struct okvm_capture_ops vscreen_ops = {
@@ -775,9 +789,6 @@ vscreen_new(int w, int h, int fps)
 	vs->dirty = true;
 	vs->volume = 50;
 	pthread_mutex_init(&vs->lock, NULL);
-	canvas_init(&vs->bg, vs->w, vs->h);
-	canvas_init(&vs->cv, vs->w, vs->h);
-	draw_background(vs);
 	vs->ops = vscreen_ops;
 	vs->cap = okvm_capture_new_custom(&vs->ops, vs);
 	capture_set_size_hint(vs->cap, vs->w, vs->h);

@@ -12,9 +12,12 @@
  * lws_cancel_service() wakes the service thread, which hands it to the variant's clients
  * (variant_drain -> stream_on_variant). Newest wins: a device frame that arrives while the thread
  * is busy replaces the one waiting, so a slow encode drops frames instead of queueing them.
- * The last client leaving stops and joins the thread and frees everything.
+ * The last client leaving stops and joins the thread and frees everything (and trims the heap).
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,6 +320,9 @@ variant_put(struct serve *s, struct stream_variant *v)
 		 v->key.h264 ? "h264" : "mjpeg", v->key.fps, v->key.quality, v->key.width,
 		 (unsigned long long)v->encoded);
 	free(v);
+#ifdef __GLIBC__
+	malloc_trim(0); /* the encoder's buffers were in its thread's arena: give them back */
+#endif
 }
 
 /* Service thread: a new device frame, taken if the frame-rate limit lets it through. A

@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 #include "okvm/keymap.h"
 #include "okvm/log.h"
@@ -78,7 +80,7 @@ struct serve_vnc {
 	pthread_t thread;
 	pthread_cond_t cond;
 	struct okvm_frame *in;
-	bool stop;
+	bool stop, drop; /* drop: the last client left, give the pixels' pages back */
 	tjhandle dec;
 	uint8_t *back;
 	int fb_w, fb_h;
@@ -299,6 +301,16 @@ decode_one(struct serve_vnc *v, struct okvm_frame *f)
 	update_blocks(v);
 }
 
+/* Hand the whole pages of [p, p + n) back to the system; they read as zeros when next touched. */
+static void
+drop_pages(void *p, size_t n)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static void *
 vnc_thread(void *arg)
 {
@@ -306,10 +318,21 @@ vnc_thread(void *arg)
 	pthread_setname_np(pthread_self(), "okvm-vnc");
 	pthread_mutex_lock(&v->lock);
 	for (;;) {
-		while (!v->in && !v->stop)
+		while (!v->in && !v->stop && !v->drop)
 			pthread_cond_wait(&v->cond, &v->lock);
 		if (v->stop)
 			break;
+		if (v->drop && !v->in) {
+			/* Nobody watches: the framebuffer and the back buffer (w x h x 4 each) go; the
+			 * next client's first frame is all changed blocks against black. */
+			v->drop = false;
+			if (!atomic_load(&v->clients)) {
+				size_t n = (size_t)v->fb_w * v->fb_h * 4;
+				drop_pages(v->screen->frameBuffer, n);
+				drop_pages(v->back, n);
+			}
+			continue;
+		}
 		struct okvm_frame *f = v->in;
 		v->in = NULL;
 		pthread_mutex_unlock(&v->lock);
@@ -561,6 +584,10 @@ vnc_drain(struct serve *s)
 				v->shift_l = v->shift_r = v->ctrl = v->alt = v->super = v->altgr =
 					false;
 				v->last_buttons = 0;
+				pthread_mutex_lock(&v->lock);
+				v->drop = true;
+				pthread_cond_signal(&v->cond);
+				pthread_mutex_unlock(&v->lock);
 			}
 			break;
 		}

@@ -10,6 +10,9 @@
  * What it does not do: decode, convert, or know anything about V4L2.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -360,11 +363,19 @@ wanted(struct okvm_capture *c, bool *quit)
 	return w;
 }
 
+/* Nobody watches: the pool's spare frames go, and the C library gives the heap's free pages
+ * (the source's buffers, this thread's arena) back to the system. */
 static void
 stop_source(struct okvm_capture *c, struct run *r)
 {
-	if (r->running && c->ops->stop)
-		c->ops->stop(c->ud, c);
+	if (r->running) {
+		if (c->ops->stop)
+			c->ops->stop(c->ud, c);
+		frame_pool_trim(c->pool);
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+	}
 	r->running = false;
 }
 

@@ -62,6 +62,22 @@ frame_pool_unref(struct okvm_frame_pool *p)
 	free(p);
 }
 
+void
+frame_pool_trim(struct okvm_frame_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	struct frame_impl *f = p->free;
+	p->free = NULL;
+	p->nfree = 0;
+	pthread_mutex_unlock(&p->lock);
+	while (f) {
+		struct frame_impl *next = f->next;
+		free(f->buf);
+		free(f);
+		f = next;
+	}
+}
+
 static struct frame_impl *
 pool_take(struct okvm_frame_pool *p)
 {
