@@ -273,7 +273,7 @@ static void
 read_console(struct emu *e, uint64_t now)
 {
 	struct emu_pins *p = e->pins;
-	uint8_t buf[256];
+	uint8_t buf[64]; /* at most ~40 bytes of output each: the queue's other half holds them */
 	ssize_t n = read(p->master, buf, sizeof(buf));
 	if (n <= 0)
 		return;
@@ -309,7 +309,10 @@ pins_pollfds(struct emu *e, struct pollfd *pfd)
 {
 	if (!e->pins)
 		return 0;
-	pfd[0] = (struct pollfd){ .fd = e->pins->master, .events = POLLIN };
+	/* A target whose UART cannot keep up stops taking input (its tty blocks the writer), so
+	 * nothing it prints is lost: no reading while the output queue is half full. */
+	bool room = e->pins->tx_n < PINS_TX_CAP / 2;
+	pfd[0] = (struct pollfd){ .fd = e->pins->master, .events = room ? POLLIN : 0 };
 	pfd[1] = (struct pollfd){ .fd = e->pins->modem, .events = POLLIN };
 	return 2;
 }
