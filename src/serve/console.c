@@ -178,6 +178,13 @@ serve_console_start(struct serve *s)
 	struct serve_console *k = s->console;
 	if (!k || k->running)
 		return;
+	/* open it now, so the first request after "serving on" finds the adapter open */
+	struct okvm_serial *p;
+	if (okvm_serial_open(k->tty, k->baud, &p) == 0) {
+		if (k->modem)
+			okvm_serial_set_modem_socket(p, k->modem);
+		set_port(k, p);
+	}
 	k->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (k->wake >= 0 && thread_start(&k->thread, "okvm-console", console_thread, k) == 0)
 		k->running = true;
