@@ -1294,6 +1294,7 @@ mcp_tool_call(struct mcp *m, const char *name, const cJSON *args, const atomic_b
 	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++)
 		if (!strcmp(tools[i].name, name)) {
 			struct call c = { .m = m, .b = m->b, .args = args, .cancel = cancel };
+			/* cppcheck-suppress returnDanglingLifetime ; the result is a new cJSON tree */
 			return tools[i].fn(&c);
 		}
 	return NULL;

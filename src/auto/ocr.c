@@ -274,6 +274,9 @@ decode_region(struct auto_ocr *o, const uint8_t *jpeg, size_t len, int sub,
 	int rc = 0;
 	size_t full = (size_t)cw * (size_t)ch;
 	uint8_t *g = grow(&o->gray, &o->gray_cap, full);
+	/* A frame with a recoverable fault decodes with a warning and leaves the rows it lacks
+	 * untouched: those read as black, never as what the buffer held before. */
+	memset(g, 0, full);
 	if (tjDecompress2(o->tj, src, src_len, g, cw, 0, ch, TJPF_GRAY, 0) < 0 &&
 	    tjGetErrorCode(o->tj) == TJERR_FATAL) {
 		rc = -EINVAL;
@@ -656,7 +659,7 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 {
 	memset(out, 0, sizeof(*out));
 	uint64_t t0 = okvm_now_us();
-	int w, h, sub, cs;
+	int w = 0, h = 0, sub = -1, cs = -1;
 	if (!jpeg || !len || tjDecompressHeader3(o->tj, jpeg, len, &w, &h, &sub, &cs) < 0 ||
 	    w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > MAX_PIXELS || sub < 0 ||
 	    sub >= TJ_NUMSAMP)

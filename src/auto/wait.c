@@ -48,7 +48,7 @@ gray_free(struct gray *g)
 static int
 gray_decode1(tjhandle tj, const struct okvm_frame *f, int denom, struct gray *out)
 {
-	int w, h, sub, cs;
+	int w = 0, h = 0, sub = -1, cs = -1;
 	if (tjDecompressHeader3(tj, f->data, f->size, &w, &h, &sub, &cs) < 0 || w <= 0 || h <= 0 ||
 	    w > 16384 || h > 16384)
 		return -EINVAL;

@@ -80,6 +80,8 @@ emit(FILE *out, unsigned cp)
 {
 	fprintf(out, "\t{ /* U+%04X */\n\t\t", cp);
 	for (int i = 0; i < CELL_H * CELL_W; i += 2) {
+		/* CELL_W is even and i too: i % CELL_W + 1 < CELL_W */
+		/* cppcheck-suppress arrayIndexOutOfBoundsCond */
 		unsigned a = cell[i / CELL_W][i % CELL_W], b = cell[i / CELL_W][i % CELL_W + 1];
 		fprintf(out, "%u,", ((a * 15 + 127) / 255) << 4 | (b * 15 + 127) / 255);
 		if (i % 40 == 38 && i + 2 < CELL_H * CELL_W)
