@@ -154,6 +154,9 @@ int cmd_console(struct cli *cli, int argc, char **argv); /* cmd_console.c: seria
 void cmd_console_help(FILE *out);
 int cmd_ocr(struct cli *cli, int argc, char **argv); /* cmd_ocr.c: text on the screen */
 void cmd_ocr_help(FILE *out);                        /* okvm ocr --help */
+/* cmd_record.c: the screen into Matroska, MJPEG as sent */
+int cmd_record(struct cli *cli, int argc, char **argv);
+void cmd_record_help(FILE *out);
 
 struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet

@@ -51,6 +51,8 @@ static const struct cli_command commands[] = {
 	  "save the newest video frame (JPEG as sent, or PNG)" },
 	{ "ocr", cmd_ocr, "[--region X,Y,W,H] [--lang LANG] [--json]",
 	  "read the text on the target's screen (OCR)" },
+	{ "record", cmd_record, "-o FILE.mkv [--seconds N] [--timelapse N] [--max-size SIZE]",
+	  "record the screen to Matroska, MJPEG as sent (see record --help)" },
 	{ "power", cmd_power, "status|on|off|force-off|reset|cycle [--adapter TTY]",
 	  "the target's power and reset buttons (adapter on the extension pins)" },
 	{ "console", cmd_console, "[TTY] [--baud N] [--log FILE]",
@@ -74,7 +76,7 @@ static const struct {
 } long_help[] = {
 	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
 	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "view", cmd_view_help },
-	{ "ocr", cmd_ocr_help },     { "script", cmd_script_help },
+	{ "ocr", cmd_ocr_help },     { "script", cmd_script_help },   { "record", cmd_record_help },
 };
 
 volatile int cli_stop_signal;
