@@ -118,6 +118,8 @@ struct okvm_chip;
 int cli_emu_capture(struct cli *cli, struct okvm_capture **out);
 struct vscreen;
 struct vscreen *cli_emu_screen(void); /* the virtual target's screen; NULL when none runs */
+struct emu_audio;
+int cli_emu_audio(struct cli *cli, struct emu_audio **out); /* its sound (src/emu/audio.h) */
 void cli_emu_set_toggle(bool target); /* the virtual unit's hardware USB toggle moves */
 /* An okvm_chip on the virtual unit's MS2109 register model (free with okvm_chip_free). cli may
    be NULL once the unit runs. */
@@ -157,6 +159,9 @@ void cmd_ocr_help(FILE *out);                        /* okvm ocr --help */
 /* cmd_record.c: the screen into Matroska, MJPEG as sent */
 int cmd_record(struct cli *cli, int argc, char **argv);
 void cmd_record_help(FILE *out);
+/* cmd_audio.c: the unit's sound into a WAV file */
+int cmd_audio(struct cli *cli, int argc, char **argv);
+void cmd_audio_help(FILE *out);
 
 struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet

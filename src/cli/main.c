@@ -53,6 +53,8 @@ static const struct cli_command commands[] = {
 	  "read the text on the target's screen (OCR)" },
 	{ "record", cmd_record, "-o FILE.mkv [--seconds N] [--timelapse N] [--max-size SIZE]",
 	  "record the screen to Matroska, MJPEG as sent (see record --help)" },
+	{ "audio", cmd_audio, "-o FILE.wav [--seconds N] [--pcm NAME]",
+	  "capture the target's sound (48 kHz stereo) into a WAV file" },
 	{ "power", cmd_power, "status|on|off|force-off|reset|cycle [--adapter TTY]",
 	  "the target's power and reset buttons (adapter on the extension pins)" },
 	{ "console", cmd_console, "[TTY] [--baud N] [--log FILE]",
@@ -77,6 +79,7 @@ static const struct {
 	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
 	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "view", cmd_view_help },
 	{ "ocr", cmd_ocr_help },     { "script", cmd_script_help },   { "record", cmd_record_help },
+	{ "audio", cmd_audio_help },
 };
 
 volatile int cli_stop_signal;

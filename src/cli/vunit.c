@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "emu/audio.h"
 #include "emu/emu.h"
 #include "emu/ms2109-chip.h"
 #include "emu/ms2109-emu.h"
@@ -28,6 +29,8 @@ struct vunit {
 	struct ms2109_emu regs;
 	pthread_mutex_t regs_lock;
 	int w, h, fps; /* the screen's mode, for the HDMI signal the chip reports */
+	/* its sound (src/emu/audio.c) */
+	struct emu_audio *audio;
 };
 
 static struct vunit *the_unit;
@@ -117,6 +120,8 @@ vunit_new(struct cli *cli)
 	u->emu = emu_new(&cfg);
 	emu_add_listener(u->emu, feed_screen, vs);
 	emu_add_listener(u->emu, feed_power, u);
+	u->audio = emu_audio_new();
+	emu_add_listener(u->emu, emu_audio_listener, u->audio);
 	return u;
 }
 
@@ -130,6 +135,7 @@ vunit_free(struct vunit *u)
 		emu_free(u->emu);
 	}
 	vscreen_free(u->screen);
+	emu_audio_free(u->audio);
 	pthread_mutex_destroy(&u->regs_lock);
 	free(u);
 }
@@ -190,6 +196,16 @@ cli_emu_chip(struct cli *cli, struct okvm_chip **out)
 	int rc = vunit(cli, &u);
 	if (!rc)
 		*out = emu_ms2109_chip_new_hooked(&u->regs, &u->regs_lock, on_routed, u->emu);
+	return rc;
+}
+
+int
+cli_emu_audio(struct cli *cli, struct emu_audio **out)
+{
+	struct vunit *u;
+	int rc = vunit(cli, &u);
+	if (!rc)
+		*out = u->audio;
 	return rc;
 }
 
