@@ -43,6 +43,8 @@ enum ahk_op {
 	AHK_SYNC,        /* end of a statement: wait until the link sent everything */
 	AHK_READ_TEXT,   /* s = variable name; has_rect: OCR once into it */
 	AHK_PRINT,       /* s: a line on the script's output (env->out) */
+	AHK_WAIT_SERIAL, /* s; f = timeout s: the target's serial console (env->serial_wait) */
+	AHK_SEND_SERIAL, /* s, n bytes (escapes done; may hold NUL-free control bytes) */
 };
 
 #define AHK_MAX_VARS 64

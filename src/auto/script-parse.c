@@ -991,6 +991,65 @@ st_power(struct parser *ps, const char *name_at, struct tok *t, int nt)
 	return fail(ps, t[0].at, "expected on, off, force-off, reset or cycle");
 }
 
+/* WaitSerial "text", timeout_s: the text on the target's serial console. */
+static int
+st_wait_serial(struct parser *ps, const char *name_at, struct tok *t, int nt)
+{
+	double timeout = 0;
+	if (want_count(ps, name_at, nt, 2, 2, "WaitSerial \"text\", timeout_s", t) ||
+	    want_str(ps, &t[0], false, "the text"))
+		return -EINVAL;
+	if (!t[0].str[0])
+		return fail(ps, t[0].at, "expected some text between the quotes");
+	if (want_num(ps, &t[1], 0, AHK_MAX_TIMEOUT_S, "a timeout in seconds", &timeout))
+		return -EINVAL;
+	struct ahk_action *a = emit(ps, AHK_WAIT_SERIAL, name_at);
+	a->s = xstrdup(t[0].str);
+	a->f = timeout;
+	return 0;
+}
+
+/* SendSerial "text": bytes for the target's serial console, with Send's escapes: `n and `r are
+ * Enter (a CR, as a terminal sends it), `t a tab, `s a space, `X the character X. The raw
+ * token text is read again here, since the tokenizer's `n is a line feed. */
+static int
+st_send_serial(struct parser *ps, const char *name_at, struct tok *t, int nt)
+{
+	if (want_count(ps, name_at, nt, 1, 1, "SendSerial \"text\"", t) ||
+	    want_str(ps, &t[0], false, "the text"))
+		return -EINVAL;
+	const char *p = t[0].at + 1, *end = t[0].at + t[0].len - 1;
+	char *buf = xmalloc((size_t)(end - p) + 1);
+	size_t n = 0;
+	while (p < end) {
+		if (*p == '`' && p + 1 < end) {
+			char e = p[1];
+			buf[n++] = e == 'n' || e == 'r' ? '\r'
+				   : e == 't'           ? '\t'
+				   : e == 's'           ? ' '
+							: e;
+			p += 2;
+			continue;
+		}
+		unsigned char c = (unsigned char)*p;
+		if ((c < 0x20 && c != '\t') || c == 0x7F) {
+			free(buf);
+			return fail(ps, p,
+				    "expected text, not control character 0x%02x (Enter is `n)", c);
+		}
+		buf[n++] = *p++;
+	}
+	buf[n] = 0;
+	if (!n) {
+		free(buf);
+		return fail(ps, t[0].at, "expected some text between the quotes");
+	}
+	struct ahk_action *a = emit(ps, AHK_SEND_SERIAL, name_at);
+	a->s = buf;
+	a->n = (int)n;
+	return 0;
+}
+
 static int
 st_key_delay(struct parser *ps, const char *name_at, struct tok *t, int nt)
 {
@@ -1093,6 +1152,8 @@ statement(struct parser *ps, const char *p, const char *end)
 		{ "SetKeyDelay", 17 },
 		{ "ReadText", 18 },
 		{ "Print", 19 },
+		{ "WaitSerial", 20 },
+		{ "SendSerial", 21 },
 	};
 	int kind = 0;
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -1118,6 +1179,8 @@ statement(struct parser *ps, const char *p, const char *end)
 	case 17: rc = st_key_delay(ps, name_at, t, nt); break;
 	case 18: rc = st_read_text(ps, name_at, t, nt); break;
 	case 19: rc = st_print(ps, name_at, t, nt); break;
+	case 20: rc = st_wait_serial(ps, name_at, t, nt); break;
+	case 21: rc = st_send_serial(ps, name_at, t, nt); break;
 	default: {
 		bool ignored = false, keyword = false;
 		for (size_t i = 0; i < sizeof(qt_ignored) / sizeof(qt_ignored[0]); i++)
@@ -1140,7 +1203,8 @@ statement(struct parser *ps, const char *p, const char *end)
 				"unknown statement '%s' (expected Send, Click, MouseMove, Scroll, "
 				"Sleep, SetCapsLockState, SetNumLockState, SetScrollLockState, "
 				"FullScreenCapture, AreaScreenCapture, WaitText, WaitScreen, "
-				"WaitStill, AssertText, Type, Switch, Power, ReadText or Print)",
+				"WaitStill, AssertText, Type, Switch, Power, ReadText, Print, "
+				"WaitSerial or SendSerial)",
 				name);
 	}
 	}
@@ -1165,6 +1229,15 @@ size_t
 auto_script_count(const struct auto_script *s)
 {
 	return s ? s->statements : 0;
+}
+
+bool
+auto_script_needs_serial(const struct auto_script *s)
+{
+	for (size_t i = 0; s && i < s->n; i++)
+		if (s->v[i].op == AHK_WAIT_SERIAL || s->v[i].op == AHK_SEND_SERIAL)
+			return true;
+	return false;
 }
 
 bool

@@ -683,10 +683,44 @@ run_action(struct runner *r, const struct ahk_action *a)
 		int rc = r->env->power(r->env->power_ud, a->s);
 		return rc ? rfail(r, rc, "Power %s: %s", a->s, okvm_strerror(rc)) : 0;
 	}
+	case AHK_WAIT_SERIAL: {
+		int rc = r->env->serial_wait(r->env->serial_ud, a->s, a->f, r->env->cancel);
+		if (!rc || rc == -ECANCELED)
+			return rc;
+		if (rc == -ETIMEDOUT)
+			return rfail(r, rc,
+				     "WaitSerial \"%s\" (%g s): timed out; the target's console "
+				     "did not print it",
+				     a->s, a->f);
+		return rfail(r, rc, "WaitSerial \"%s\": the console: %s", a->s,
+			     rc == -ENODEV ? "the adapter went away" : okvm_strerror(rc));
+	}
+	case AHK_SEND_SERIAL: {
+		int rc = r->env->serial_send(r->env->serial_ud, a->s, (size_t)a->n);
+		return rc ? rfail(r, rc, "SendSerial: the console: %s",
+				  rc == -ENODEV ? "the adapter went away" : okvm_strerror(rc))
+			  : 0;
+	}
 	case AHK_KEY_DELAY: r->key_delay_ms = a->n; return 0;
 	case AHK_SYNC: return drain(r);
 	}
 	return 0;
+}
+
+/* SendSerial's bytes as the script wrote them (CR as `n). */
+static void
+serial_text(const char *s, char *out, size_t len)
+{
+	size_t k = 0;
+	for (; *s && k + 3 < len; s++) {
+		if (*s == '\r' || *s == '\t') {
+			out[k++] = '`';
+			out[k++] = *s == '\r' ? 'n' : 't';
+		} else {
+			out[k++] = *s;
+		}
+	}
+	out[k] = 0;
 }
 
 /* One line for people: what the action does. */
@@ -759,6 +793,15 @@ describe(const struct ahk_action *a, char *out, size_t len)
 	case AHK_SYNC: snprintf(out, len, "wait until sent"); break;
 	case AHK_READ_TEXT: snprintf(out, len, "read text%s into %s", rect, a->s); break;
 	case AHK_PRINT: snprintf(out, len, "print \"%s\"", a->s); break;
+	case AHK_WAIT_SERIAL:
+		snprintf(out, len, "wait for \"%s\" on the serial console (%g s)", a->s, a->f);
+		break;
+	case AHK_SEND_SERIAL: {
+		char t[200];
+		serial_text(a->s, t, sizeof(t));
+		snprintf(out, len, "send \"%s\" to the serial console", t);
+		break;
+	}
 	}
 }
 
@@ -846,6 +889,20 @@ auto_script_run(const struct auto_script *s, const struct auto_script_env *env,
 	int rc = auto_script_check(s, env->layout, env->power || env->dry_run, err);
 	if (rc)
 		return rc;
+	for (size_t i = 0; i < s->n && !env->dry_run; i++) {
+		const struct ahk_action *a = &s->v[i];
+		bool wait = a->op == AHK_WAIT_SERIAL;
+		if ((wait && !env->serial_wait) ||
+		    (a->op == AHK_SEND_SERIAL && !env->serial_send)) {
+			err->line = a->line;
+			err->col = a->col;
+			snprintf(err->msg, sizeof(err->msg),
+				 "%s needs the target's serial console (a USB-serial adapter on "
+				 "the extension pins, see okvm console), and this unit has none",
+				 wait ? "WaitSerial" : "SendSerial");
+			return -EOPNOTSUPP;
+		}
+	}
 	struct runner r = { .env = env, .b = env->b, .err = err, .log = env->log, .ocr = env->ocr };
 	if (env->dry_run) {
 		FILE *out = env->log ? env->log : stdout;

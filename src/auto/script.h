@@ -52,11 +52,17 @@ struct auto_script_env {
 	int (*power)(void *ud, const char *action);
 	void *power_ud;
 	FILE *out; /* Print's lines (the CLI: stdout); NULL: not printed */
+	/* WaitSerial / SendSerial on the target's serial console (src/auto/console.h): NULL = no
+	   console, and a script with them is refused before anything runs. wait: 0, -ETIMEDOUT,
+	   -ECANCELED or -errno; send: 0 or -errno. */
+	int (*serial_wait)(void *ud, const char *text, double timeout_s, const atomic_bool *cancel);
+	int (*serial_send)(void *ud, const char *bytes, size_t len);
+	void *serial_ud;
 };
 
 /* Run a parsed script. Returns 0; -ETIMEDOUT (a Wait* timed out: CLI exit 3); -ECANCELED (*cancel
  * became true); -EPROTO (an AssertText failed); -EOPNOTSUPP (a statement the unit cannot do, such
- * as Power without a power backend); other -errno from the backend. On failure err names the
+ * as Power without a power backend, WaitSerial without a console); other -errno from the backend. On failure err names the
  * statement's line and col and what went wrong. */
 int auto_script_run(const struct auto_script *s, const struct auto_script_env *env,
 		    struct auto_script_error *err);
@@ -72,6 +78,9 @@ size_t auto_script_count(const struct auto_script *s);
  * -EOPNOTSUPP (err filled: Power without a backend). */
 int auto_script_check(const struct auto_script *s, const char *layout, bool has_power,
 		      struct auto_script_error *err);
+
+/* Whether the script has WaitSerial or SendSerial (it needs the target's serial console). */
+bool auto_script_needs_serial(const struct auto_script *s);
 
 /* Whether the script captures or waits on the screen (the unit needs video). */
 bool auto_script_needs_video(const struct auto_script *s);

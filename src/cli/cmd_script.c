@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auto/console.h"
 #include "auto/script.h"
 #include "cli/cli.h"
 #include "cli/script-parse.h"
@@ -215,21 +216,44 @@ ahk_worker(void *ud)
 	return NULL;
 }
 
+/* Power and the serial console of a script: one adapter, held open by the console while the
+ * script runs (it is exclusive), so Power presses through the open port then. */
+struct pins {
+	struct power_config pc;
+	struct auto_console *con; /* NULL: no WaitSerial/SendSerial, or no console */
+};
+
 /* Power in a script: the adapter `okvm power` uses ([power] in okvm.conf, or the unit's pins). */
 static int
 power_cb(void *ud, const char *action)
 {
-	const struct power_config *pc = ud;
+	const struct pins *pn = ud;
+	const struct power_config *pc = &pn->pc;
 	enum power_action act;
 	if (power_action_parse(action, &act))
 		return -EINVAL;
 	struct power_result res = { 0 };
-	int rc = power_run(pc, act, &cli_stop_signal, &res);
+	struct okvm_serial *port = NULL;
+	if (pn->con && pc->device && !strcmp(pc->device, auto_console_path(pn->con)))
+		port = auto_console_port(pn->con);
+	int rc = power_run_port(pc, port, act, &cli_stop_signal, &res);
 	if (rc < 0)
 		fprintf(stderr, "okvm: power %s: %s\n", action, res.msg);
 	else
 		printf("okvm: power %s: %s\n", action, res.msg);
 	return rc;
+}
+
+static int
+serial_wait_cb(void *ud, const char *text, double timeout_s, const atomic_bool *cancel)
+{
+	return auto_console_wait(((struct pins *)ud)->con, text, timeout_s, cancel);
+}
+
+static int
+serial_send_cb(void *ud, const char *bytes, size_t len)
+{
+	return auto_console_send(((struct pins *)ud)->con, bytes, len);
 }
 
 static char *
@@ -311,14 +335,40 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 		return rc;
 	}
 	j.env.b = &be;
-	/* Power statements need a power backend: found now, before anything is sent. */
-	struct power_config pc;
-	power_config_init(&pc);
-	if (auto_script_check(s, layout, false, &err) == -EOPNOTSUPP) {
-		if (cli_power_adapter(cli, NULL, &pc, true) == CLI_OK &&
-		    pc.backend == POWER_BACKEND_SERIAL && pc.device) {
+	/* Power statements need a power backend, WaitSerial and SendSerial the console: found
+	   now, before anything is sent (without a console the run refuses them, FILE:LINE:COL). */
+	struct pins pn = { .con = NULL };
+	power_config_init(&pn.pc);
+	bool want_power = auto_script_check(s, layout, false, &err) == -EOPNOTSUPP;
+	bool found = (want_power || auto_script_needs_serial(s)) &&
+		     cli_power_adapter(cli, NULL, &pn.pc, true) == CLI_OK;
+	if (found && auto_script_needs_serial(s)) {
+		/* the console's adapter: [power] device, as okvm console finds it */
+		const char *tty = pn.pc.backend == POWER_BACKEND_SERIAL ? pn.pc.device : NULL;
+		if (tty) {
+			rc = auto_console_open(tty, pn.pc.baud, pn.pc.modem_socket, &pn.con);
+			if (rc < 0) {
+				fprintf(stderr, "okvm: script: the serial console %s: %s%s\n", tty,
+					okvm_strerror(rc),
+					rc == -EBUSY
+						? " (another console or a power press holds it)"
+						: "");
+				be.ops->destroy(be.ud);
+				okvm_unit_free(unit);
+				power_config_clear(&pn.pc);
+				auto_script_free(s);
+				free(dir);
+				return CLI_FAIL;
+			}
+			j.env.serial_wait = serial_wait_cb;
+			j.env.serial_send = serial_send_cb;
+			j.env.serial_ud = &pn;
+		}
+	}
+	if (want_power) {
+		if (found && pn.pc.backend == POWER_BACKEND_SERIAL && pn.pc.device) {
 			j.env.power = power_cb;
-			j.env.power_ud = &pc;
+			j.env.power_ud = &pn;
 		} else {
 			fprintf(stderr,
 				"%s:%d:%d: %s: no USB-serial adapter on its extension pins "
@@ -326,7 +376,8 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 				shown, err.line, err.col, err.msg);
 			be.ops->destroy(be.ud);
 			okvm_unit_free(unit);
-			power_config_clear(&pc);
+			auto_console_close(pn.con);
+			power_config_clear(&pn.pc);
 			auto_script_free(s);
 			free(dir);
 			return CLI_FAIL;
@@ -350,7 +401,8 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 	else if (j.rc)
 		fprintf(stderr, "%s:%d:%d: %s\n", shown, j.err.line, j.err.col, j.err.msg);
 	rc = !j.rc ? CLI_OK : j.rc == -ETIMEDOUT ? CLI_TIMEOUT : CLI_FAIL;
-	power_config_clear(&pc);
+	auto_console_close(pn.con);
+	power_config_clear(&pn.pc);
 	auto_script_free(s);
 	free(shot);
 	free(dir);
