@@ -15,7 +15,8 @@ struct mcp {
 	const struct serve_backend *b;
 	char *dir, *ocr_lang, *transport;
 	double type_cps;
-	pthread_mutex_t lock; /* the fields below */
+	struct auto_console *console; /* the owner's; NULL: no serial console */
+	pthread_mutex_t lock;         /* the fields below */
 	bool initialized;
 	char version[16];         /* negotiated protocol version */
 	char *layout;             /* keyboard_set_layout's choice */

@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auto/console.h"
 #include "auto/mcp-internal.h"
 #include "auto/ocr.h"
 #include "auto/script.h"
@@ -696,6 +697,18 @@ t_keyboard_type_text(struct call *c)
 	return r;
 }
 
+static int
+serial_wait_cb(void *ud, const char *text, double timeout_s, const atomic_bool *cancel)
+{
+	return auto_console_wait(ud, text, timeout_s, cancel);
+}
+
+static int
+serial_send_cb(void *ud, const char *bytes, size_t len)
+{
+	return auto_console_send(ud, bytes, len);
+}
+
 /* A script's text and its run: shared by keyboard_send_keys and execute_script. */
 static cJSON *
 run_script(struct call *c, const char *what, const char *text)
@@ -714,6 +727,11 @@ run_script(struct call *c, const char *what, const char *text)
 				       .dir = c->m->dir,
 				       .cancel = c->cancel,
 				       .log = f };
+	if (c->m->console) {
+		env.serial_wait = serial_wait_cb;
+		env.serial_send = serial_send_cb;
+		env.serial_ud = c->m->console;
+	}
 	int rc = auto_script_run(s, &env, &e);
 	fclose(f);
 	auto_script_free(s);
@@ -1028,6 +1046,50 @@ t_wait_for_text(struct call *c)
 		  where.w, where.h);
 }
 
+#define NO_CONSOLE                                                                          \
+	"this unit has no serial console for the target (wire a USB-serial adapter to the " \
+	"extension pins, or name it as device in okvm.conf [power]; see okvm console)"
+
+static cJSON *
+t_serial_wait_for_text(struct call *c)
+{
+	const char *text;
+	double timeout;
+	CHECK(arg_str(c, "text", true, NULL, &text));
+	CHECK(arg_num(c, "timeout_s", false, false, 0, MAX_TIMEOUT_S, 30, &timeout));
+	if (!*text)
+		return fail("serial_wait_for_text: argument 'text' is empty");
+	if (!c->m->console)
+		return fail("serial_wait_for_text: " NO_CONSOLE);
+	int rc = auto_console_wait(c->m->console, text, timeout, c->cancel);
+	if (rc == -ETIMEDOUT)
+		return fail("serial_wait_for_text: '%s' did not appear on the serial console "
+			    "within %g s",
+			    text, timeout);
+	if (rc == -ENODEV)
+		return fail("serial_wait_for_text: the console's adapter went away");
+	if (rc)
+		return fail_rc("serial_wait_for_text", rc);
+	return ok("Found '%s' on the serial console", text);
+}
+
+static cJSON *
+t_serial_send_text(struct call *c)
+{
+	const char *text;
+	CHECK(arg_str(c, "text", true, NULL, &text));
+	if (!*text)
+		return fail("serial_send_text: argument 'text' is empty");
+	if (!c->m->console)
+		return fail("serial_send_text: " NO_CONSOLE);
+	int rc = auto_console_send(c->m->console, text, strlen(text));
+	if (rc == -ENODEV)
+		return fail("serial_send_text: the console's adapter went away");
+	if (rc)
+		return fail_rc("serial_send_text", rc);
+	return ok("Sent %zu bytes to the serial console", strlen(text));
+}
+
 static cJSON *
 t_wait_for_screen_change(struct call *c)
 {
@@ -1257,6 +1319,20 @@ static const struct tool {
 	  "\"type\":\"number\",\"minimum\":0.1,\"maximum\":3600,\"default\":30}," REGION_PROP
 	  "},\"required\":[\"text\"]}",
 	  t_wait_for_text },
+	{ "serial_wait_for_text",
+	  "Wait until text (case-sensitive) appears on the target's serial console, in what it "
+	  "printed since the previous match (or since the session opened the console), up to "
+	  "timeout_s (default 30).",
+	  "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"},\"timeout_s\":{"
+	  "\"type\":\"number\",\"minimum\":0,\"maximum\":3600,\"default\":30}},\"required\":["
+	  "\"text\"]}",
+	  t_serial_wait_for_text },
+	{ "serial_send_text",
+	  "Send text to the target's serial console byte for byte (Enter is \"\\r\", as a terminal "
+	  "sends it).",
+	  "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}},\"required\":["
+	  "\"text\"]}",
+	  t_serial_send_text },
 	{ "wait_for_screen_change",
 	  "Wait until the screen changes (or, with still_ms, until it has not changed for that "
 	  "long), up to timeout_s (default 30).",

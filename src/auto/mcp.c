@@ -41,6 +41,7 @@ mcp_new(const struct mcp_config *cfg)
 	m->transport = dup_or(cfg->transport, "stdio");
 	m->layout = dup_or(cfg->layout, "us");
 	m->type_cps = cfg->type_cps;
+	m->console = cfg->console;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->ocr_lock, NULL);
 	return m;

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 struct serve_backend;
+struct auto_console;
 
 struct mcp_config {
 	const struct serve_backend *b; /* the unit; want_frames(true/false) come in pairs */
@@ -28,6 +29,10 @@ struct mcp_config {
 	const char *dir;               /* execute_script's relative paths; NULL = "." */
 	const char *ocr_lang;          /* screen_text, wait_for_text; NULL = "eng" */
 	const char *transport;         /* "stdio" or "http", for system_status */
+	/* The target's serial console (console.h) for serial_wait_for_text, serial_send_text and
+	   execute_script's WaitSerial/SendSerial; NULL: none (those tools fail). The owner opens
+	   and closes it and keeps it open for the session. */
+	struct auto_console *console;
 };
 
 struct mcp;

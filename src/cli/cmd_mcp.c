@@ -9,7 +9,9 @@
  * execute_script), cancels it when the client sends notifications/cancelled for it, when a
  * signal comes, or when the client is gone (stdin at EOF and stdout's reader gone). EOF ends
  * the server once the requests read before it are answered: the backend is destroyed, which
- * releases every key and button.
+ * releases every key and button. The target's serial console (the adapter `okvm console`
+ * uses), when the unit has one, is opened for the whole session: the serial_* tools and
+ * execute_script's WaitSerial/SendSerial use it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,10 +26,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "auto/console.h"
 #include "auto/mcp.h"
 #include "cli/cli.h"
+#include "okvm/error.h"
 #include "okvm/log.h"
 #include "okvm/unit.h"
+#include "power/power.h"
 #include "serve/backend.h"
 #include "lib/thread.h"
 #include "lib/xalloc.h"
@@ -40,8 +45,8 @@ cmd_mcp_help(FILE *out)
 	fputs("usage: okvm mcp [--ocr-lang LANG] [--type-cps N] [--dir DIR]\n"
 	      "  An MCP (Model Context Protocol) server on stdin/stdout for AI agents: one\n"
 	      "  JSON-RPC message per line; logs go to stderr. Tools: mouse, keyboard, screenshots,\n"
-	      "  OCR, waits and scripts (docs/automation.md, \"MCP\"). Ends at EOF on stdin,\n"
-	      "  releasing every key and button.\n"
+	      "  OCR, waits, scripts and the target's serial console (docs/automation.md,\n"
+	      "  \"MCP\"). Ends at EOF on stdin, releasing every key and button.\n"
 	      "\n"
 	      "  --ocr-lang LANG   tesseract language(s) of screen_text and wait_for_text\n"
 	      "                    (default eng; deu+eng...)\n"
@@ -294,6 +299,20 @@ cmd_mcp(struct cli *cli, int argc, char **argv)
 	be.ops->set_notify(be.ud, NULL, NULL, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a client gone: write fails, the loop ends */
 	cfg.b = &be;
+	/* The serial console, if the unit has one (quiet when it has none). */
+	struct power_config pc;
+	power_config_init(&pc);
+	if (cli_power_adapter(cli, NULL, &pc, true) == CLI_OK &&
+	    pc.backend == POWER_BACKEND_SERIAL && pc.device) {
+		int crc = auto_console_open(pc.device, pc.baud, pc.modem_socket, &cfg.console);
+		if (crc < 0)
+			okvm_log(OKVM_LOG_WARN,
+				 "mcp: the serial console %s: %s; serial_* tools off", pc.device,
+				 okvm_strerror(crc));
+		else
+			okvm_log(OKVM_LOG_INFO, "mcp: the serial console is %s", pc.device);
+	}
+	power_config_clear(&pc);
 	struct mcp *m = mcp_new(&cfg);
 	struct input in = { .eof = false };
 	pthread_mutex_init(&in.lock, NULL);
@@ -333,6 +352,7 @@ cmd_mcp(struct cli *cli, int argc, char **argv)
 	pthread_cond_destroy(&in.cond);
 	pthread_mutex_destroy(&in.lock);
 	mcp_free(m);
+	auto_console_close(cfg.console);
 	be.ops->destroy(be.ud);
 	okvm_unit_free(unit);
 	return rc;
