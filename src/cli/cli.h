@@ -36,6 +36,7 @@ struct cli {
 	const char *emu_video_chip; /* --emu-video-chip ms2109|ms2109s|ms2130s[-noecho][-halves] */
 	bool emu_pins;      /* --emu-pins usb-serial: an adapter on the pins (ATX + console) */
 	bool emu_power_off; /* --emu-power off: the virtual target starts powered off */
+	const char *emu_media; /* --emu-media FILE: the stick in the switchable port (okvm media) */
 	/* Video (screenshot; later serve). */
 	const char *video;      /* --video DEV: a V4L2 node, without discovery */
 	const char *video_mode; /* --video-mode WxH[@FPS]: capture mode (default: largest @30) */
@@ -159,6 +160,9 @@ void cmd_ocr_help(FILE *out);                        /* okvm ocr --help */
 /* cmd_record.c: the screen into Matroska, MJPEG as sent */
 int cmd_record(struct cli *cli, int argc, char **argv);
 void cmd_record_help(FILE *out);
+/* cmd_media.c: virtual media, a USB stick in the switchable port */
+int cmd_media(struct cli *cli, int argc, char **argv);
+void cmd_media_help(FILE *out);
 /* cmd_audio.c: the unit's sound into a WAV file */
 int cmd_audio(struct cli *cli, int argc, char **argv);
 void cmd_audio_help(FILE *out);

@@ -57,6 +57,8 @@ static const struct cli_command commands[] = {
 	  "capture the target's sound (48 kHz stereo) into a WAV file" },
 	{ "power", cmd_power, "status|on|off|force-off|reset|cycle [--adapter TTY]",
 	  "the target's power and reset buttons (adapter on the extension pins)" },
+	{ "media", cmd_media, "write IMAGE [--device DEV] [--boot] [--force] | status",
+	  "write a disk image to the USB stick in the switchable port (virtual media)" },
 	{ "console", cmd_console, "[TTY] [--baud N] [--log FILE]",
 	  "the target's serial console (adapter on the extension pins; Ctrl-] q leaves)" },
 	{ "serve", cmd_serve, "[--listen ADDR:PORT] [OPTIONS]",
@@ -79,6 +81,7 @@ static const struct {
 	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
 	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "view", cmd_view_help },
 	{ "ocr", cmd_ocr_help },     { "script", cmd_script_help },   { "record", cmd_record_help },
+	{ "media", cmd_media_help },
 	{ "audio", cmd_audio_help },
 };
 
@@ -195,6 +198,8 @@ print_help(FILE *out)
 	      "      --emu-pins usb-serial  a USB-serial adapter on the extension pins, wired to\n"
 	      "                        the target's power/reset header and serial console\n"
 	      "      --emu-power on|off  the target's power at start (with --emu-pins; default on)\n"
+	      "      --emu-media FILE  a USB stick in the switchable port (okvm media), routed\n"
+	      "                        to the target at start\n"
 	      "\n"
 	      "Exit status: 0 success, 1 runtime failure, 2 bad usage: nothing was sent (an unknown\n"
 	      "option, layout, key name or unit spec, or text the layout cannot type).\n"
@@ -302,6 +307,7 @@ enum {
 	OPT_EMU_VIDEO_CHIP,
 	OPT_EMU_PINS,
 	OPT_EMU_POWER,
+	OPT_EMU_MEDIA,
 };
 
 static const struct option global_opts[] = {
@@ -326,6 +332,7 @@ static const struct option global_opts[] = {
 	{ "emu-video-chip", required_argument, NULL, OPT_EMU_VIDEO_CHIP },
 	{ "emu-pins", required_argument, NULL, OPT_EMU_PINS },
 	{ "emu-power", required_argument, NULL, OPT_EMU_POWER },
+	{ "emu-media", required_argument, NULL, OPT_EMU_MEDIA },
 	{ 0 },
 };
 
@@ -379,6 +386,7 @@ apply_global(struct cli *cli, int c, const char *arg, bool *help)
 			return cli_usage("--emu-power is on or off, not '%s'", arg);
 		cli->emu_power_off = !strcmp(arg, "off");
 		return CLI_OK;
+	case OPT_EMU_MEDIA: cli->emu_media = arg; return CLI_OK;
 	default: return CLI_USAGE;
 	}
 }

@@ -100,6 +100,8 @@ vunit_new(struct cli *cli)
 	int w = 1920, h = 1080, fps = 30;
 	okvm_video_parse_mode(mode, &w, &h, &fps);
 	ms2109_emu_set_signal(&u->regs, true, w, h, fps * 100, 0);
+	if (cli->emu_media) /* the stick starts at the target (okvm media moves it) */
+		u->regs.xdata[MS2109_REG_SPDIFOUT] |= ms2109_emu_switch_bit(&u->regs);
 	u->w = w;
 	u->h = h;
 	u->fps = fps;
