@@ -107,6 +107,20 @@ av_audio_read(struct av_audio *a, int16_t *pcm, size_t frames, uint64_t *ts_us)
 	return -EIO;
 }
 
+long
+av_audio_avail(struct av_audio *a)
+{
+	snd_pcm_sframes_t n = snd_pcm_avail_update(a->pcm);
+	if (n == -EPIPE) {
+		a->overruns++;
+		if (snd_pcm_recover(a->pcm, (int)n, 1) < 0)
+			return -EIO;
+		snd_pcm_start(a->pcm);
+		n = snd_pcm_avail_update(a->pcm);
+	}
+	return n < 0 ? (long)n : (long)n;
+}
+
 unsigned
 av_audio_overruns(const struct av_audio *a)
 {

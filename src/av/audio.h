@@ -24,6 +24,8 @@ int av_audio_open(const char *pcm, int rate, int channels, struct av_audio **out
  *         of the first frame read (CLOCK_MONOTONIC, the PCM's delay taken off).
  */
 long av_audio_read(struct av_audio *a, int16_t *pcm, size_t frames, uint64_t *ts_us);
+/** Frames ready to read without blocking (an overrun is recovered first), or -errno. */
+long av_audio_avail(struct av_audio *a);
 /** Overruns seen so far. */
 unsigned av_audio_overruns(const struct av_audio *a);
 void av_audio_close(struct av_audio *a);

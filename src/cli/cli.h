@@ -166,6 +166,20 @@ void cmd_media_help(FILE *out);
 /* cmd_audio.c: the unit's sound into a WAV file */
 int cmd_audio(struct cli *cli, int argc, char **argv);
 void cmd_audio_help(FILE *out);
+/* The unit's sound for okvm audio and okvm record: the ALSA PCM named (NULL: the virtual unit's
+ * for -d emu, else the unit's card), 48 kHz stereo S16_LE. Open: CLI_OK or an exit code (said).
+ * Read: max frames, waiting for them, or (wait false) only when max are ready; frames read
+ * (0: not yet, or a signal), or -errno; *ts_us the first frame's capture time. Close returns
+ * the overruns seen. */
+struct av_audio;
+struct cli_audio {
+	struct av_audio *alsa;
+	struct emu_audio *emu;
+	uint64_t start_us, made; /* the virtual unit's clock */
+};
+int cli_audio_open(struct cli *cli, const char *pcm, struct cli_audio *s);
+long cli_audio_read(struct cli_audio *s, int16_t *pcm, size_t max, uint64_t *ts_us, bool wait);
+unsigned cli_audio_close(struct cli_audio *s);
 
 struct okvm_capture;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet

@@ -119,39 +119,51 @@ unit_pcm(struct cli *cli, char *buf, size_t n)
 	return CLI_OK;
 }
 
-struct audio_src {
-	struct av_audio *alsa;
-	struct emu_audio *emu;
-	uint64_t next_us; /* emu: when the next chunk is due */
-};
-
-/* The next chunk: frames read (> 0), 0 on a signal, or -errno. */
+/* The virtual unit's sound is made on demand: as many frames as the clock says are due. */
 static long
-src_read(struct audio_src *s, int16_t *pcm, size_t frames)
+emu_read(struct cli_audio *s, int16_t *pcm, size_t max, uint64_t *ts_us, bool wait)
 {
-	if (s->alsa) {
-		uint64_t ts;
-		long n = av_audio_read(s->alsa, pcm, frames, &ts);
-		return n == -EINTR ? 0 : n;
-	}
 	uint64_t now = okvm_now_us();
-	if (!s->next_us)
-		s->next_us = now;
-	if (s->next_us > now) {
-		struct timespec d = { 0, (long)(s->next_us - now) * 1000 };
+	if (!s->start_us)
+		s->start_us = now;
+	uint64_t due = (now - s->start_us) * RATE / 1000000;
+	if (wait && due < s->made + max) {
+		uint64_t at = s->start_us + (s->made + max) * 1000000 / RATE;
+		struct timespec d = { 0, (long)(at - now) * 1000 };
 		if (nanosleep(&d, NULL) < 0)
 			return 0;
+		due = s->made + max;
 	}
-	s->next_us += (uint64_t)frames * 1000000 / RATE;
-	emu_audio_read(s->emu, pcm, frames);
-	return (long)frames;
+	if (!wait && due < s->made + max)
+		return 0;
+	size_t n = max;
+	*ts_us = s->start_us + s->made * 1000000 / RATE;
+	emu_audio_read(s->emu, pcm, n);
+	s->made += n;
+	return (long)n;
 }
 
-static int
-open_source(struct cli *cli, const struct audio_args *a, struct audio_src *s)
+long
+cli_audio_read(struct cli_audio *s, int16_t *pcm, size_t max, uint64_t *ts_us, bool wait)
+{
+	if (!s->alsa)
+		return emu_read(s, pcm, max, ts_us, wait);
+	if (!wait) {
+		long avail = av_audio_avail(s->alsa);
+		if (avail < 0)
+			return avail == -EAGAIN ? 0 : avail;
+		if ((size_t)avail < max)
+			return 0;
+	}
+	long n = av_audio_read(s->alsa, pcm, max, ts_us);
+	return n == -EINTR ? 0 : n;
+}
+
+int
+cli_audio_open(struct cli *cli, const char *pcm, struct cli_audio *s)
 {
 	char name[64];
-	const char *pcm = a->pcm;
+	*s = (struct cli_audio){ 0 };
 	if (!pcm && cli_is_emu(cli))
 		return cli_emu_audio(cli, &s->emu);
 	if (!pcm) {
@@ -166,6 +178,15 @@ open_source(struct cli *cli, const struct audio_args *a, struct audio_src *s)
 		return cli_fail("audio: cannot capture from '%s' (%s: %s)", pcm, step,
 				okvm_strerror(rc));
 	return CLI_OK;
+}
+
+unsigned
+cli_audio_close(struct cli_audio *s)
+{
+	unsigned overruns = s->alsa ? av_audio_overruns(s->alsa) : 0;
+	av_audio_close(s->alsa);
+	s->alsa = NULL;
+	return overruns;
 }
 
 static void
@@ -197,28 +218,28 @@ cmd_audio(struct cli *cli, int argc, char **argv)
 	int rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc;
-	struct audio_src s = { 0 };
-	rc = open_source(cli, &a, &s);
+	struct cli_audio s;
+	rc = cli_audio_open(cli, a.pcm, &s);
 	if (rc)
 		return rc;
 	struct av_wav *w;
 	int err = av_wav_open(a.path, RATE, CHANNELS, &w);
 	if (err) {
-		av_audio_close(s.alsa);
+		cli_audio_close(&s);
 		return cli_fail("audio: cannot create %s: %s", a.path, okvm_strerror(err));
 	}
 	uint64_t want = a.seconds ? (uint64_t)llround(a.seconds * RATE) : UINT64_MAX, got = 0;
 	int16_t pcm[CHUNK * CHANNELS];
 	while (!cli_stop_signal && got < want && !err) {
 		size_t n = want - got < CHUNK ? (size_t)(want - got) : CHUNK;
-		long r = src_read(&s, pcm, n);
+		uint64_t ts;
+		long r = cli_audio_read(&s, pcm, n, &ts, true);
 		if (r < 0)
 			err = (int)r;
 		else if (r > 0 && !(err = av_wav_write(w, pcm, (size_t)r)))
 			got += (uint64_t)r;
 	}
-	unsigned overruns = s.alsa ? av_audio_overruns(s.alsa) : 0;
-	av_audio_close(s.alsa);
+	unsigned overruns = cli_audio_close(&s);
 	int cerr = av_wav_close(w);
 	if (err == -ENODEV)
 		return cli_fail("audio: the sound device went away (unplugged?); %s holds %.3f s",

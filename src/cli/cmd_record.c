@@ -25,6 +25,7 @@ void
 cmd_record_help(FILE *out)
 {
 	fputs("usage: okvm record -o FILE.mkv [--seconds N] [--timelapse N] [--max-size SIZE]\n"
+	      "                   [--audio] [--pcm NAME]\n"
 	      "  Record the target's screen: the device's MJPEG frames, not re-encoded, into a\n"
 	      "  Matroska file with their capture timestamps. Ends at --seconds, at --max-size,\n"
 	      "  on Ctrl-C/SIGTERM, or when the unit is unplugged; the file is complete each way.\n"
@@ -34,6 +35,9 @@ cmd_record_help(FILE *out)
 	      "  --max-size SIZE    keep the file at or below SIZE bytes (suffix K, M or G: 1024s);\n"
 	      "                     at least 64K\n"
 	      "  --video DEV, --video-mode WxH[@FPS]  as for okvm screenshot\n"
+	      "  --audio            an audio track too: the unit's sound, 48 kHz stereo PCM (the\n"
+	      "                     virtual unit's tone with -d emu), on the same clock\n"
+	      "  --pcm NAME         the audio track from this ALSA capture PCM (implies --audio)\n"
 	      "  --timeout MS       wait this long for the first picture (default 5000)\n"
 	      "  --json             the summary as JSON\n"
 	      "  Prints FILE, the frames written and missed, the duration and the bytes.\n"
@@ -48,6 +52,8 @@ struct rec_args {
 	double timelapse; /* 0 = every frame */
 	uint64_t max_bytes;
 	int timeout_ms;
+	bool audio;      /* --audio or --pcm: an audio track */
+	const char *pcm; /* --pcm NAME */
 };
 
 /* A number of seconds: > 0, at most a year. */
@@ -87,7 +93,16 @@ parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-enum { OPT_SECONDS = 300, OPT_TIMELAPSE, OPT_MAX_SIZE, OPT_VIDEO, OPT_VIDEO_MODE, OPT_TIMEOUT };
+enum {
+	OPT_SECONDS = 300,
+	OPT_TIMELAPSE,
+	OPT_MAX_SIZE,
+	OPT_VIDEO,
+	OPT_VIDEO_MODE,
+	OPT_TIMEOUT,
+	OPT_AUDIO,
+	OPT_PCM,
+};
 
 static const struct option rec_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
@@ -97,6 +112,8 @@ static const struct option rec_opts[] = {
 	{ "video", required_argument, NULL, OPT_VIDEO },
 	{ "video-mode", required_argument, NULL, OPT_VIDEO_MODE },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "audio", no_argument, NULL, OPT_AUDIO },
+	{ "pcm", required_argument, NULL, OPT_PCM },
 	{ 0 },
 };
 
@@ -131,6 +148,8 @@ parse_args(struct cli *cli, int argc, char **argv, struct rec_args *a)
 					"64K (bytes, or N with K, M or G)",
 					optarg);
 			break;
+		case OPT_AUDIO: a->audio = true; break;
+		case OPT_PCM: a->pcm = optarg, a->audio = true; break;
 		case OPT_VIDEO: cli->video = optarg; break;
 		case OPT_VIDEO_MODE: cli->video_mode = optarg; break;
 		case OPT_TIMEOUT:
@@ -172,6 +191,9 @@ struct rec_run {
 	uint64_t start_us; /* when recording began (--seconds counts from here) */
 	uint64_t due_us;   /* capture time the next frame is due at (--timelapse) */
 	int write_error;
+	struct cli_audio audio; /* --audio */
+	bool audio_on;
+	int audio_error;
 };
 
 /* One new frame: keep it or not. Returns -1 to go on, or why the recording ends. */
@@ -213,6 +235,31 @@ take(struct rec_run *r, struct okvm_frame *f)
 	return -1;
 }
 
+/* Hand the audio that is ready to the recorder (nothing is kept before the first frame). */
+static int
+drain_audio(struct rec_run *r)
+{
+	/* Blocks of 20 ms (Matroska stamps blocks in ms: smaller ones would share stamps), at
+	 * most 200 ms a turn, so a source that is not paced (a file) cannot starve the video. */
+	int16_t pcm[960 * 2];
+	for (int turn = 0; turn < 10; turn++) {
+		uint64_t ts;
+		long n = cli_audio_read(&r->audio, pcm, 960, &ts, false);
+		if (n < 0) {
+			r->audio_error = (int)n;
+			return END_WRITE;
+		}
+		if (n == 0)
+			return -1;
+		int rc = av_record_audio(r->rec, pcm, (size_t)n, ts);
+		if (rc == -EFBIG)
+			return END_SIZE;
+		if (rc)
+			return r->write_error = rc, END_WRITE;
+	}
+	return -1;
+}
+
 static enum rec_end
 record_loop(struct rec_run *r)
 {
@@ -226,7 +273,12 @@ record_loop(struct rec_run *r)
 			return END_NO_PICTURE;
 		if (r->a->seconds && now >= r->start_us + (uint64_t)(r->a->seconds * 1e6))
 			return END_SECONDS;
-		if (okvm_capture_wait(r->cap, r->seq, 100) < 0)
+		if (r->audio_on) {
+			int end = drain_audio(r);
+			if (end >= 0)
+				return (enum rec_end)end;
+		}
+		if (okvm_capture_wait(r->cap, r->seq, r->audio_on ? 20 : 100) < 0)
 			continue;
 		struct okvm_frame *f = okvm_capture_latest(r->cap);
 		if (!f)
@@ -270,6 +322,7 @@ print_summary(struct cli *cli, const struct rec_run *r, const struct av_record_s
 	cJSON_AddNumberToObject(o, "seconds", dur);
 	cJSON_AddNumberToObject(o, "missed", (double)r->missed);
 	cJSON_AddNumberToObject(o, "skipped", (double)r->skipped);
+	cJSON_AddNumberToObject(o, "audio_seconds", (double)st->audio_frames / 48000);
 	cJSON_AddStringToObject(o, "end", end_name(end));
 	char *s = cJSON_PrintUnformatted(o);
 	puts(s);
@@ -297,6 +350,9 @@ report(struct cli *cli, struct rec_run *r, const struct av_record_stats *st, enu
 	}
 	if (close_rc == -ENODATA)
 		return cli_fail("record: stopped before the first frame; nothing recorded");
+	if (r->audio_error)
+		return cli_fail("record: the sound stopped (%s); %s is complete up to there",
+				okvm_strerror(r->audio_error), r->a->path);
 	if (r->write_error || close_rc)
 		return cli_fail("record: cannot write %s: %s (%llu frames are in it)", r->a->path,
 				okvm_strerror(r->write_error ? r->write_error : close_rc),
@@ -320,9 +376,20 @@ cmd_record(struct cli *cli, int argc, char **argv)
 	rc = cli_open_capture(cli, &r.cap);
 	if (rc)
 		return rc;
+	if (a.audio) {
+		rc = cli_audio_open(cli, a.pcm, &r.audio);
+		if (rc) {
+			cli_close_capture(cli, r.cap);
+			return rc;
+		}
+		r.audio_on = true;
+	}
 	struct av_record_config cfg = { .path = a.path, .max_bytes = a.max_bytes };
+	if (a.audio)
+		cfg.audio_rate = 48000, cfg.audio_channels = 2;
 	rc = av_record_open(&cfg, &r.rec);
 	if (rc) {
+		cli_audio_close(&r.audio);
 		cli_close_capture(cli, r.cap);
 		return cli_fail("record: cannot create %s: %s", a.path, okvm_strerror(rc));
 	}
@@ -332,6 +399,7 @@ cmd_record(struct cli *cli, int argc, char **argv)
 	struct av_record_stats st;
 	av_record_get_stats(r.rec, &st);
 	int close_rc = av_record_close(r.rec);
+	cli_audio_close(&r.audio);
 	rc = report(cli, &r, &st, end, close_rc);
 	cli_close_capture(cli, r.cap);
 	return rc;

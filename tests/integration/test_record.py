@@ -178,6 +178,37 @@ def test_unplug(tmp):
           % (info and info["frames"], s["missed"]))
 
 
+def test_audio(tmp):
+    out = os.path.join(tmp, "a.mkv")
+    rc, so, se = run(["-d", "emu", "--json", "record", "--audio", "-o", out, "--seconds", "3"])
+    check(rc == 0, "--audio: exits 0 (%d: %s)" % (rc, se.strip()))
+    s = summary(so)
+    j = probe(out)
+    st = {x["codec_type"]: x for x in j["streams"]}
+    a = st.get("audio", {})
+    check(st["video"]["codec_name"] == "mjpeg" and a.get("codec_name") == "pcm_s16le" and
+          a.get("sample_rate") == "48000" and a.get("channels") == 2,
+          "--audio: ffprobe sees MJPEG video and 48 kHz stereo PCM audio")
+    vp = [float(k["pts_time"]) for k in j["packets"] if k["stream_index"] == st["video"]["index"]]
+    # a block's length from its bytes: 4 bytes a frame (Matroska keeps no block durations)
+    ap = [(float(k["pts_time"]), int(k["size"]) / 4 / 48000) for k in j["packets"]
+          if k["stream_index"] == a["index"]]
+    check(abs(ap[0][0] - vp[0]) < 0.04, "--audio: the tracks start together (%.3f, %.3f)"
+          % (ap[0][0], vp[0]))
+    a_end = ap[-1][0] + ap[-1][1]
+    check(abs(a_end - vp[-1]) < 0.04 and abs(s["audio_seconds"] - s["seconds"]) < 0.04,
+          "--audio: and end within 40 ms (audio %.3f s, last frame %.3f s)" % (a_end, vp[-1]))
+    check(all(b[0] >= a[0] + a[1] - 0.0011 for a, b in zip(ap, ap[1:])),
+          "--audio: audio blocks follow each other without overlap")
+    wav = os.path.join(tmp, "a.wav")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", out, "-map", "0:a", "-c", "copy", wav],
+                   check=True)
+    p = subprocess.run(["sox", wav, "-n", "remix", "1", "stat"], capture_output=True, text=True)
+    freq = [float(x.split(":")[1]) for x in p.stderr.splitlines() if "Rough" in x]
+    check(freq and abs(freq[0] - 440) < 10,
+          "--audio: the track holds the virtual unit's 440 Hz tone (sox: %s)" % freq)
+
+
 def test_usage(tmp):
     for args, what in (([], "no -o"),
                        (["-o", "x.mkv", "--seconds", "soon"], "bad --seconds"),
@@ -217,6 +248,8 @@ def main():
         test_signal(tmp, signal.SIGTERM, "SIGTERM")
         test_max_size(tmp)
         test_unplug(tmp)
+        if shutil.which("sox"):
+            test_audio(tmp)
     finally:
         os.chdir(old)
         shutil.rmtree(tmp, ignore_errors=True)
