@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "emu/audio.h"
 #include "emu/emu.h"
 #include "okvm/error.h"
 #include "okvm/keymap.h"
@@ -29,6 +30,7 @@ on_usr1(int sig)
 
 struct emulate_opts {
 	const char *link;
+	const char *audio_out; /* --audio-out FILE: the virtual unit's sound (src/emu/audio.c) */
 	bool disconnected;
 	enum emu_chip_type chip;
 };
@@ -40,6 +42,7 @@ parse_opts(int argc, char **argv, struct emulate_opts *o)
 		{ "link", required_argument, NULL, 'l' },
 		{ "target-disconnected", no_argument, NULL, 't' },
 		{ "chip", required_argument, NULL, 'c' },
+		{ "audio-out", required_argument, NULL, 'a' },
 		{ 0 },
 	};
 	int c;
@@ -48,6 +51,8 @@ parse_opts(int argc, char **argv, struct emulate_opts *o)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'l') {
 			o->link = optarg;
+		} else if (c == 'a') {
+			o->audio_out = optarg;
 		} else if (c == 't') {
 			o->disconnected = true;
 		} else if (c == 'c' && !strcmp(optarg, "ch9329")) {
@@ -131,13 +136,26 @@ wait_loop(struct emu *e, bool connected, const sigset_t *old)
 }
 
 static int
-run(struct cli *cli, const struct emu_config *cfg, const sigset_t *old)
+run(struct cli *cli, const struct emu_config *cfg, const char *audio_out, const sigset_t *old)
 {
 	struct emu *e = emu_new(cfg);
+	struct emu_audio *audio = NULL;
+	if (audio_out) {
+		audio = emu_audio_new();
+		emu_add_listener(e, emu_audio_listener, audio);
+		int arc = emu_audio_start_writer(audio, audio_out);
+		if (arc) {
+			emu_free(e);
+			emu_audio_free(audio);
+			return cli_fail("emulate: --audio-out %s: %s", audio_out,
+					okvm_strerror(arc));
+		}
+	}
 	unsigned logged = cli_errors_logged;
 	int rc = emu_start(e);
 	if (rc) {
 		emu_free(e);
+		emu_audio_free(audio);
 		if (cli_errors_logged != logged)
 			return CLI_FAIL; /* the virtual unit said why, in one line */
 		if (rc == -EEXIST)
@@ -149,6 +167,7 @@ run(struct cli *cli, const struct emu_config *cfg, const sigset_t *old)
 	print_ready(cli, e, cfg->baud);
 	wait_loop(e, cfg->target_connected, old);
 	emu_free(e);
+	emu_audio_free(audio);
 	return CLI_OK;
 }
 
@@ -188,7 +207,7 @@ cmd_emulate(struct cli *cli, int argc, char **argv)
 	cfg.chip = o.chip;
 	cfg.pins_adapter = cli->emu_pins;
 	cfg.target_off = cli->emu_power_off;
-	rc = run(cli, &cfg, &old);
+	rc = run(cli, &cfg, o.audio_out, &old);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }

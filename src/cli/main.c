@@ -39,7 +39,7 @@ static const struct cli_command commands[] = {
 	{ "factory-reset", cmd_factory_reset, "",
 	  "restore the CH9329's factory settings (9600 baud)" },
 	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
-	{ "emulate", cmd_emulate, "[--link PATH]",
+	{ "emulate", cmd_emulate, "[--link PATH] [--audio-out FILE]",
 	  "virtual unit on a pty (SIGUSR1: target on/off)" },
 	{ "layouts", cmd_layouts, "[FILTER] | --chars LAYOUT",
 	  "list the target keyboard layouts (--json), or what one can type" },

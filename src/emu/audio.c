@@ -6,12 +6,21 @@
  * thread and only bumps an atomic counter). The reader pulls samples as fast as it likes; the
  * pacing is the reader's (okvm audio paces it by the clock), so this file has no thread.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "emu/audio.h"
 #include "lib/xalloc.h"
+#include "okvm/video.h"
 
 #define TEST_AMPLITUDE 328.0 /* -40 dBFS */
 #define KEY_AMPLITUDE 8231.0 /* -12 dBFS */
@@ -21,6 +30,11 @@ struct emu_audio {
 	unsigned keys_seen; /* reader: presses turned into tones */
 	uint64_t t;         /* reader: frames made */
 	uint64_t key_left;  /* reader: frames of key tone still to play */
+	/* the writer thread (emu_audio_start_writer) */
+	pthread_t writer;
+	bool writing;
+	atomic_bool stop;
+	char *path;
 };
 
 struct emu_audio *
@@ -57,8 +71,79 @@ emu_audio_read(struct emu_audio *a, int16_t *pcm, size_t frames)
 	}
 }
 
+static void
+sleep_us(uint64_t us)
+{
+	struct timespec d = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+	nanosleep(&d, NULL);
+}
+
+/* A FIFO opens for writing only once a reader has it open: try every 10 ms until stopped. */
+static int
+open_out(struct emu_audio *a)
+{
+	while (!atomic_load(&a->stop)) {
+		int fd = open(a->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			fcntl(fd, F_SETFL, 0); /* blocking writes from here on */
+			return fd;
+		}
+		if (errno != ENXIO)
+			return -1;
+		sleep_us(10000);
+	}
+	return -1;
+}
+
+static void *
+writer_main(void *ud)
+{
+	struct emu_audio *a = ud;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* a reader leaving is EPIPE, not SIGPIPE */
+	pthread_setname_np(pthread_self(), "okvm-emu-audio");
+	int fd = open_out(a);
+	int16_t pcm[EMU_AUDIO_RATE / 100 * EMU_AUDIO_CHANNELS]; /* 10 ms */
+	uint64_t next = okvm_now_us();
+	while (fd >= 0 && !atomic_load(&a->stop)) {
+		emu_audio_read(a, pcm, EMU_AUDIO_RATE / 100);
+		if (write(fd, pcm, sizeof(pcm)) != (ssize_t)sizeof(pcm))
+			break;
+		next += 10000;
+		uint64_t now = okvm_now_us();
+		if (next > now)
+			sleep_us(next - now);
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+int
+emu_audio_start_writer(struct emu_audio *a, const char *path)
+{
+	a->path = xstrdup(path);
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno != ENXIO)
+		return -errno;
+	if (fd >= 0)
+		close(fd);
+	if (pthread_create(&a->writer, NULL, writer_main, a) != 0)
+		return -EAGAIN;
+	a->writing = true;
+	return 0;
+}
+
 void
 emu_audio_free(struct emu_audio *a)
 {
+	if (!a)
+		return;
+	if (a->writing) {
+		atomic_store(&a->stop, true);
+		pthread_join(a->writer, NULL);
+	}
+	free(a->path);
 	free(a);
 }

@@ -26,6 +26,14 @@ void emu_audio_listener(const struct emu_event *ev, void *ud);
 /** The next frames of the sound, interleaved (frames * 2 samples). One reader thread; the
  *  caller paces it (the source has no clock of its own). */
 void emu_audio_read(struct emu_audio *a, int16_t *pcm, size_t frames);
+/**
+ * Write the sound in real time, raw S16_LE 48 kHz stereo, to path (a FIFO for an ALSA `file`
+ * PCM's infile, or a file) from a thread of its own ("okvm-emu-audio"), as a sound card would
+ * deliver it: okvm emulate --audio-out. A FIFO is opened once a reader is there; a reader that
+ * leaves ends the writing. @return 0 or -errno (path cannot be made or opened).
+ */
+int emu_audio_start_writer(struct emu_audio *a, const char *path);
+/** Stop and join the writer (if any), then free. NULL ok. */
 void emu_audio_free(struct emu_audio *a);
 
 #endif

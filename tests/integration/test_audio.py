@@ -3,13 +3,15 @@
 HOME) whose capture PCM is alsa-lib's `file` plugin reading a raw 48 kHz stereo S16_LE file
 made by sox, so okvm reads it through snd_pcm_readi like a sound card; the WAV must hold those
 samples byte for byte, and sox (a reader nobody here wrote) must find the rate, channels, level
-and frequency. The virtual unit's sound (-d emu): sox finds its quiet 440 Hz test tone.
+and frequency. The virtual unit's sound (-d emu): sox finds its quiet 440 Hz test tone; and a key pressed on `okvm emulate`
+comes out of okvm audio as a 100 ms 1 kHz tone, through a FIFO read by an ALSA `file` PCM.
 SIGINT mid-run leaves a complete WAV; bad usage exits 2, a missing PCM exits 1.
 Exit 0 = pass, 1 = fail, 77 = skipped (no sox)."""
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -106,6 +108,59 @@ def test_emu(tmp):
           "SIGINT: a complete WAV with the frames reported (%d, %s)" % (p.returncode, n))
 
 
+def window_rms(path, w=480):
+    """RMS of the left channel per 10 ms window, in sample units."""
+    d = open(path, "rb").read()[44:]
+    left = struct.unpack("<%dh" % (len(d) // 2), d)[0::2]
+    return [(sum(x * x for x in left[i:i + w]) / w) ** 0.5 for i in range(0, len(left) - w + 1, w)]
+
+
+def test_key_tone(tmp):
+    """The whole way: a key pressed on the virtual target (okvm emulate) -> its sound, written
+    in real time to a FIFO (--audio-out) -> an ALSA `file` PCM whose infile is that FIFO ->
+    okvm audio. One key press gives one 100 ms burst of 1 kHz over the quiet test tone."""
+    d = os.path.join(tmp, "kt")
+    os.mkdir(d)
+    fifo, tty, home = os.path.join(d, "snd.fifo"), os.path.join(d, "tty"), os.path.join(d, "h")
+    os.mkfifo(fifo)
+    os.mkdir(home)
+    with open(os.path.join(home, ".asoundrc"), "w") as f:
+        f.write('pcm.okvmfifo {\n\ttype file\n\tslave.pcm "null"\n\tfile "/dev/null"\n'
+                '\tinfile "%s"\n\tformat "raw"\n}\n' % fifo)
+    emu = subprocess.Popen([OKVM, "emulate", "--link", tty, "--audio-out", fifo],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        emu.stdout.readline()  # ready
+        out = os.path.join(d, "k.wav")
+        e = dict(os.environ, HOME=home)
+        rec = subprocess.Popen([OKVM, "audio", "--pcm", "okvmfifo", "-o", out, "--seconds", "3"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+        time.sleep(1.2)
+        rc, so, se = run(["--serial", tty, "key", "a"])
+        check(rc == 0, "key tone: okvm key a reaches the virtual target (%d: %s)" % (rc, se))
+        so, se = rec.communicate(timeout=30)
+        check(rec.returncode == 0, "key tone: okvm audio exits 0 (%d: %s)"
+              % (rec.returncode, se.decode().strip()))
+    finally:
+        emu.send_signal(signal.SIGTERM)
+        emu.communicate(timeout=20)
+    rms = window_rms(out)
+    loud = [i for i, r in enumerate(rms) if r > 3000]
+    quiet = [r for i, r in enumerate(rms) if r <= 3000]
+    check(len(rms) == 300, "key tone: 3 s read through the FIFO PCM (%d windows)" % len(rms))
+    check(9 <= len(loud) <= 11 and loud == list(range(loud[0], loud[0] + len(loud))),
+          "key tone: one burst of about 100 ms (%d windows of 10 ms at %s)"
+          % (len(loud), loud[:1]))
+    check(loud and 0.5 < loud[0] / 100 < 2.5, "key tone: after the key, not before (%.2f s)"
+          % (loud[0] / 100 if loud else -1))
+    check(all(abs(r - 232) < 10 for r in quiet), "key tone: the test tone around it (-40 dBFS)")
+    if loud:
+        p = subprocess.run(["sox", out, "-n", "trim", "%.3f" % (loud[0] / 100 + 0.01), "0.07",
+                            "remix", "1", "stat"], capture_output=True, text=True)
+        freq = [float(x.split(":")[1]) for x in p.stderr.splitlines() if "Rough" in x]
+        check(freq and abs(freq[0] - 1000) < 60, "key tone: the burst is 1 kHz (sox: %s)" % freq)
+
+
 def test_usage(tmp):
     for args, what in (([], "no -o"), (["-o", "x.wav", "--seconds", "x"], "bad --seconds"),
                        (["-o", "x.wav", "--seconds", "-2"], "negative --seconds"),
@@ -130,6 +185,7 @@ def main():
         test_usage(tmp)
         test_alsa_file(tmp)
         test_emu(tmp)
+        test_key_tone(tmp)
     finally:
         os.chdir(old)
         shutil.rmtree(tmp, ignore_errors=True)
