@@ -81,8 +81,7 @@ static const struct {
 	{ "serve", cmd_serve_help }, { "mcp", cmd_mcp_help },         { "type", cmd_type_help },
 	{ "power", cmd_power_help }, { "console", cmd_console_help }, { "view", cmd_view_help },
 	{ "ocr", cmd_ocr_help },     { "script", cmd_script_help },   { "record", cmd_record_help },
-	{ "media", cmd_media_help },
-	{ "audio", cmd_audio_help },
+	{ "media", cmd_media_help }, { "audio", cmd_audio_help },
 };
 
 volatile int cli_stop_signal;
