@@ -34,8 +34,8 @@ struct cli {
 	bool emu_strict_gap;    /* --emu-strict-gap: frames end by 3 ms of idle, not by LEN */
 	int emu_dataflip;       /* --emu-dataflip on|off: 1 / -1; 0 = the chip's default */
 	const char *emu_video_chip; /* --emu-video-chip ms2109|ms2109s|ms2130s[-noecho][-halves] */
-	bool emu_pins;      /* --emu-pins usb-serial: an adapter on the pins (ATX + console) */
-	bool emu_power_off; /* --emu-power off: the virtual target starts powered off */
+	bool emu_pins;         /* --emu-pins usb-serial: an adapter on the pins (ATX + console) */
+	bool emu_power_off;    /* --emu-power off: the virtual target starts powered off */
 	const char *emu_media; /* --emu-media FILE: the stick in the switchable port (okvm media) */
 	/* Video (screenshot; later serve). */
 	const char *video;      /* --video DEV: a V4L2 node, without discovery */

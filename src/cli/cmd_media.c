@@ -1,5 +1,5 @@
 /*
- * DESIGN: `okvm media write IMAGE [--device DEV] [--boot] [--force]` and `okvm media status`:
+ * DESIGN: `okvm media write IMAGE [--disk DEV] [--boot] [--force]` and `okvm media status`:
  * a USB stick in the unit's switchable port as the target's virtual media (docs/power.md,
  * "Virtual media"). Order of a write, every refusal before the first byte: the image is checked
  * (a compressed one unpacked to nowhere and counted), the port is switched to the host (the
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "lib/strnum.h"
 #include "okvm/discover.h"
 #include "power/media.h"
 
@@ -33,14 +34,15 @@ struct media_opts {
 void
 cmd_media_help(FILE *out)
 {
-	fputs("usage: okvm media write IMAGE [--device DEV] [--boot] [--force]\n"
+	fputs("usage: okvm media write IMAGE [--disk DEV] [--boot] [--force]\n"
 	      "       okvm media status\n"
 	      "  A USB stick in the unit's switchable port as the target's virtual media.\n"
 	      "  write: switch the port to the host, find the stick (a block device in the port),\n"
 	      "  check it is unmounted and large enough, write IMAGE (.gz, .xz and .zst are\n"
 	      "  unpacked on the way), verify it by SHA-256, switch the port to the target.\n"
-	      "  --device DEV      the block device (default: the one in the switchable port); a\n"
-	      "                    device elsewhere is refused without --force\n"
+	      "  --disk DEV        the block device (default: the one in the switchable port); a\n"
+	      "                    device elsewhere is refused without --force (--device is\n"
+	      "                    the global option that picks the unit)\n"
 	      "  --boot            then power-cycle the target (okvm power cycle)\n"
 	      "  --force           write a device that is not in the unit's switchable port\n"
 	      "  -d emu --emu-media FILE: the virtual unit, FILE stands for the stick (its size\n"
@@ -53,7 +55,7 @@ static int
 parse_opts(int argc, char **argv, struct media_opts *o)
 {
 	static const struct option opts[] = {
-		{ "device", required_argument, NULL, 'D' },
+		{ "disk", required_argument, NULL, 'D' },
 		{ "boot", no_argument, NULL, 'b' },
 		{ "force", no_argument, NULL, 'f' },
 		{ 0 },
@@ -165,7 +167,7 @@ find_port_device(struct cli *cli, const struct media_opts *o, char *path, size_t
 	}
 }
 
-/* --device must name the port's medium (same inode), unless --force. */
+/* --disk must name the port's medium (same inode), unless --force. */
 static int
 check_device(const struct media_opts *o, const char *port, const char *unit, char *dev, size_t n)
 {
@@ -226,7 +228,9 @@ write_media(struct cli *cli, const struct media_opts *o, const char *image)
 			       .cancel = &cli_stop_signal,
 			       .progress = on_progress };
 	const char *delay = getenv("OKVM_MEDIA_DELAY_MS"); /* test hook: a slow medium */
-	j.chunk_delay_ms = delay ? atoi(delay) : 0;
+	long ms = 0;
+	if (delay && str_to_long(delay, 10, 0, 10000, &ms))
+		j.chunk_delay_ms = (int)ms;
 	if (access(image, R_OK) < 0)
 		return cli_usage("media: %s: %s", image, strerror(errno));
 	int rc = media_image_size(&j, &j.image_size);
@@ -245,7 +249,7 @@ write_media(struct cli *cli, const struct media_opts *o, const char *image)
 	else if (!found)
 		rc = cli_fail("media: no USB stick in %s's switchable port%s", unit,
 			      cli_is_emu(cli) ? " (give -d emu --emu-media FILE)"
-					      : " (okvm list shows what is there; --device DEV)");
+					      : " (okvm list shows what is there; --disk DEV)");
 	else
 		snprintf(dev, sizeof(dev), "%s", port);
 	if (rc)

@@ -57,7 +57,7 @@ static const struct cli_command commands[] = {
 	  "capture the target's sound (48 kHz stereo) into a WAV file" },
 	{ "power", cmd_power, "status|on|off|force-off|reset|cycle [--adapter TTY]",
 	  "the target's power and reset buttons (adapter on the extension pins)" },
-	{ "media", cmd_media, "write IMAGE [--device DEV] [--boot] [--force] | status",
+	{ "media", cmd_media, "write IMAGE [--disk DEV] [--boot] [--force] | status",
 	  "write a disk image to the USB stick in the switchable port (virtual media)" },
 	{ "console", cmd_console, "[TTY] [--baud N] [--log FILE]",
 	  "the target's serial console (adapter on the extension pins; Ctrl-] q leaves)" },
