@@ -32,13 +32,16 @@ cmd_power_help(FILE *out)
 	fputs("usage: okvm power status|on|off|force-off|reset|cycle [--adapter TTY] [--config FILE]\n"
 	      "  The target's power and reset buttons through a USB-serial adapter's modem lines\n"
 	      "  (DTR = power, RTS = reset, DSR = power LED by default; okvm.conf [power],\n"
-	      "  docs/power.md), or the switchable port's power ([power] backend = vbus).\n"
+	      "  docs/power.md), a USB HID relay board ([power] backend = hidrelay, device =\n"
+	      "  /dev/hidrawN, power_channel, reset_channel), or the switchable port's power\n"
+	      "  ([power] backend = vbus).\n"
 	      "  on: press power (0.5 s) unless the LED is lit; off: press power (0.5 s, the OS\n"
 	      "  shuts down) unless the LED is dark; force-off: hold power 5 s; reset: press reset\n"
 	      "  0.5 s; cycle: force-off, wait 3 s, on. Without an LED line the state is unknown\n"
 	      "  and every press is made.\n"
-	      "  --adapter TTY   the adapter (default: [power] device, else the USB-serial adapter\n"
-	      "                  on the unit's extension pins; with -d emu the virtual one)\n"
+	      "  --adapter TTY   the adapter or relay node (default: [power] device, else the\n"
+	      "                  USB-serial adapter on the unit's extension pins; with -d emu\n"
+	      "                  the virtual one)\n"
 	      "  --config FILE   okvm.conf to read [power] from (default: the serve config)\n"
 	      "  --json          {\"state\":...,\"before\":...,\"done\":...,\"message\":...}\n",
 	      out);
@@ -218,7 +221,7 @@ cmd_power(struct cli *cli, int argc, char **argv)
 		free(pc.device);
 		pc.device = strdup(o.adapter);
 	}
-	if (!rc && !pc.device)
+	if (!rc && !pc.device && pc.backend == POWER_BACKEND_SERIAL)
 		rc = find_adapter(cli, &pc);
 	if (rc) {
 		power_config_clear(&pc);

@@ -366,7 +366,9 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 		}
 	}
 	if (want_power) {
-		if (found && pn.pc.backend == POWER_BACKEND_SERIAL && pn.pc.device) {
+		if (found && pn.pc.device &&
+		    (pn.pc.backend == POWER_BACKEND_SERIAL ||
+		     pn.pc.backend == POWER_BACKEND_HIDRELAY)) {
 			j.env.power = power_cb;
 			j.env.power_ud = &pn;
 		} else {

@@ -28,6 +28,8 @@ power_config_init(struct power_config *c)
 	c->reset_ms = POWER_DEFAULT_RESET_MS;
 	c->cycle_off_ms = POWER_DEFAULT_CYCLE_OFF_MS;
 	c->baud = POWER_DEFAULT_BAUD;
+	c->power_channel = 1;
+	c->reset_channel = 2;
 }
 
 void
@@ -77,11 +79,13 @@ power_config_set(struct power_config *c, const char *key, const char *v, char *e
 	int rc = 0;
 	const char *takes = "";
 	if (!strcmp(key, "backend")) {
-		takes = "serial or vbus";
+		takes = "serial, hidrelay or vbus";
 		if (!strcmp(v, "serial"))
 			c->backend = POWER_BACKEND_SERIAL;
 		else if (!strcmp(v, "vbus"))
 			c->backend = POWER_BACKEND_VBUS;
+		else if (!strcmp(v, "hidrelay"))
+			c->backend = POWER_BACKEND_HIDRELAY;
 		else
 			rc = -EINVAL;
 	} else if (!strcmp(key, "device")) {
@@ -102,6 +106,11 @@ power_config_set(struct power_config *c, const char *key, const char *v, char *e
 	} else if (!strcmp(key, "cycle_off_ms")) {
 		takes = "milliseconds, 0 to 60000";
 		rc = parse_ms(v, 0, 60000, &c->cycle_off_ms);
+	} else if (!strcmp(key, "power_channel") || !strcmp(key, "reset_channel")) {
+		takes = "a relay channel, 1 to 8, or 0 for none";
+		rc = parse_ms(v, 0, POWER_RELAY_CHANNELS,
+			      !strcmp(key, "power_channel") ? &c->power_channel
+							    : &c->reset_channel);
 	} else if (!strcmp(key, "baud")) {
 		takes = "a standard speed, 1200 to 115200";
 		int baud = 0;
@@ -111,10 +120,11 @@ power_config_set(struct power_config *c, const char *key, const char *v, char *e
 		else
 			rc = -EINVAL;
 	} else {
-		snprintf(err, errsz,
-			 "unknown key '%s' (backend, device, power, reset, led, power_ms, "
-			 "force_off_ms, reset_ms, cycle_off_ms, baud)",
-			 key);
+		snprintf(
+			err, errsz,
+			"unknown key '%s' (backend, device, power, reset, led, power_ms, "
+			"force_off_ms, reset_ms, cycle_off_ms, baud, power_channel, reset_channel)",
+			key);
 		return -EINVAL;
 	}
 	if (rc)

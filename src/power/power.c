@@ -10,6 +10,14 @@
  * its modem socket (docs/contracts.md section 1): serial.c sends DTR/RTS, and this file asks for
  * the input lines with "WATCH" from a socket of its own and takes the "DSR=x" (CTS, DCD) answer.
  *
+ * The HID relay backend (the 16c0:05df boards PiKVM's hidrelay drives) closes a relay across the
+ * switch pins: on its hidraw node, SET_FEATURE of report 0 with 8 bytes { 0xFF (on) or 0xFD
+ * (off), channel 1..8, 0 ... } and GET_FEATURE of report 0 reads { serial[5], 0, 0, state }, bit
+ * n-1 of state = channel n closed. A press reads the state first (the node answers as a relay
+ * board), closes the channel, opens it after the press time on every exit path, and reads the
+ * state again to see it open. Such a board has no LED input: the state is unknown and every press
+ * is allowed.
+ *
  * The switchable port's VBUS backend cuts the target's USB power through a callback of the owner
  * (the unit's link: DTR asserted = port unpowered, hardware.md 2.11).
  * Blocking; any thread; one press at a time per process (a mutex, tried, never waited on).
@@ -28,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/sys/hidraw.h"
 #include "lib/xalloc.h"
 #include "okvm/error.h"
 #include "okvm/serial.h"
@@ -399,6 +408,149 @@ run_vbus(const struct power_config *c, enum power_action act, const volatile int
 	return 0;
 }
 
+/* ---- the USB HID relay board ---- */
+
+#define RELAY_REPORT 9 /* report id 0 + 8 bytes */
+#define RELAY_ON 0xFF
+#define RELAY_OFF 0xFD
+#define RELAY_VID 0x16c0 /* V-USB's shared id, the boards' (www.dcttech.com USBRelayN) */
+#define RELAY_PID 0x05df
+
+static int
+relay_state(int fd, uint8_t *state)
+{
+	uint8_t buf[RELAY_REPORT] = { 0 };
+	int rc = hidraw_get_feature(fd, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
+	if (rc < RELAY_REPORT)
+		return -EPROTO;
+	*state = buf[8];
+	return 0;
+}
+
+static int
+relay_set(int fd, int channel, bool closed)
+{
+	uint8_t buf[RELAY_REPORT] = { 0, closed ? RELAY_ON : RELAY_OFF, (uint8_t)channel };
+	return hidraw_set_feature(fd, buf, sizeof(buf));
+}
+
+/* Close the channel for ms, then open it (whatever happened meanwhile). */
+static int
+relay_press(const struct power_config *c, int fd, int channel, int ms, const volatile int *cancel,
+	    struct power_result *r)
+{
+	int rc = relay_set(fd, channel, true);
+	uint64_t end = now_ms() + (uint64_t)ms;
+	while (!rc && now_ms() < end) {
+		if (cancelled(cancel)) {
+			rc = -ECANCELED;
+			break;
+		}
+		uint64_t left = end - now_ms();
+		poll(NULL, 0, left < SLICE_MS ? (int)left : SLICE_MS);
+	}
+	int rel = relay_set(fd, channel, false);
+	uint8_t st = 0;
+	if (!rel && (rel = relay_state(fd, &st)) == 0 && (st >> (channel - 1) & 1))
+		rel = -EIO;
+	if (rc == -ECANCELED)
+		snprintf(r->msg, sizeof(r->msg), "interrupted: relay channel %d released%s",
+			 channel, rel ? " (the board did not confirm it)" : "");
+	else if (rc || rel)
+		snprintf(r->msg, sizeof(r->msg), "%s: relay channel %d: %s", c->device, channel,
+			 rel == -EIO ? "still closed after the release; unplug the board"
+				     : okvm_strerror(rc ? rc : rel));
+	return rc ? rc : rel;
+}
+
+static int
+relay_channel_ok(int ch, const char *what, struct power_result *r)
+{
+	if (ch >= 1 && ch <= POWER_RELAY_CHANNELS)
+		return 0;
+	snprintf(r->msg, sizeof(r->msg),
+		 "no relay channel for the %s button: set %s_channel in [power] (1 to 8)", what,
+		 what);
+	return -EINVAL;
+}
+
+static int
+relay_open(const struct power_config *c, int *fd, char *msg, size_t msgsz)
+{
+	if (!c->device || strncmp(c->device, "/dev/hidraw", 11)) {
+		snprintf(msg, msgsz,
+			 "backend hidrelay needs device = /dev/hidrawN in [power] (the relay "
+			 "board's node: okvm list names it)");
+		return -EINVAL;
+	}
+	*fd = hidraw_open(c->device);
+	if (*fd < 0) {
+		snprintf(msg, msgsz, "cannot open the relay board %s: %s%s", c->device,
+			 okvm_strerror(*fd),
+			 *fd == -EACCES ? " (a udev rule for 16c0:05df, docs/power.md)" : "");
+		return *fd;
+	}
+	uint16_t vid = 0, pid = 0;
+	int rc = hidraw_get_ids(*fd, &vid, &pid);
+	if (!rc && (vid != RELAY_VID || pid != RELAY_PID)) {
+		snprintf(msg, msgsz,
+			 "%s is %04x:%04x, not a USB HID relay board (16c0:05df): check device "
+			 "in [power]",
+			 c->device, vid, pid);
+		hidraw_close(*fd);
+		return -ENODEV;
+	}
+	uint8_t st;
+	if (!rc)
+		rc = relay_state(*fd, &st);
+	if (rc < 0) {
+		snprintf(msg, msgsz, "%s does not answer as a USB HID relay board: %s", c->device,
+			 okvm_strerror(rc));
+		hidraw_close(*fd);
+	}
+	return rc;
+}
+
+static int
+run_hidrelay(const struct power_config *c, enum power_action act, const volatile int *cancel,
+	     struct power_result *r)
+{
+	bool reset = act == POWER_ACT_RESET;
+	int ch = reset ? c->reset_channel : c->power_channel;
+	int rc = relay_channel_ok(ch, reset ? "reset" : "power", r);
+	int fd = -1;
+	if (rc || (rc = relay_open(c, &fd, r->msg, sizeof(r->msg))))
+		return rc;
+	switch (act) {
+	case POWER_ACT_ON:
+	case POWER_ACT_OFF: rc = relay_press(c, fd, ch, c->press_ms, cancel, r); break;
+	case POWER_ACT_FORCE_OFF: rc = relay_press(c, fd, ch, c->force_ms, cancel, r); break;
+	case POWER_ACT_RESET: rc = relay_press(c, fd, ch, c->reset_ms, cancel, r); break;
+	case POWER_ACT_CYCLE:
+		rc = relay_press(c, fd, ch, c->force_ms, cancel, r);
+		for (uint64_t end = now_ms() + (uint64_t)c->cycle_off_ms;
+		     !rc && now_ms() < end && !cancelled(cancel);)
+			poll(NULL, 0, SLICE_MS);
+		if (!rc)
+			rc = cancelled(cancel) ? -ECANCELED
+					       : relay_press(c, fd, ch, c->press_ms, cancel, r);
+		if (rc == -ECANCELED && !r->msg[0])
+			snprintf(r->msg, sizeof(r->msg), "interrupted: relay channel %d released",
+				 ch);
+		break;
+	}
+	hidraw_close(fd);
+	if (rc)
+		return rc;
+	r->done = true;
+	snprintf(r->msg, sizeof(r->msg),
+		 "%s: done (relay channel %d; the board has no power LED: state unknown)",
+		 action_names[act], ch);
+	return 0;
+}
+
 int
 power_status(const struct power_config *c, enum power_state *out, char *msg, size_t msgsz)
 {
@@ -412,6 +564,13 @@ power_status_port(const struct power_config *c, struct okvm_serial *port, enum p
 	*out = POWER_UNKNOWN;
 	if (c->backend == POWER_BACKEND_VBUS)
 		return 0;
+	if (c->backend == POWER_BACKEND_HIDRELAY) { /* no LED: unknown, if the board answers */
+		int fd = -1;
+		int rc = relay_open(c, &fd, msg, msgsz);
+		if (!rc)
+			hidraw_close(fd);
+		return rc;
+	}
 	struct adapter a;
 	int rc = adapter_open(c, port, &a, msg, msgsz);
 	if (rc < 0)
@@ -442,6 +601,8 @@ power_run_port(const struct power_config *c, struct okvm_serial *port, enum powe
 	int rc;
 	if (c->backend == POWER_BACKEND_VBUS) {
 		rc = run_vbus(c, act, cancel, r);
+	} else if (c->backend == POWER_BACKEND_HIDRELAY) {
+		rc = run_hidrelay(c, act, cancel, r);
 	} else {
 		struct adapter a;
 		rc = adapter_open(c, port, &a, r->msg, sizeof(r->msg));

@@ -23,9 +23,12 @@
 #define POWER_DEFAULT_BAUD 115200       /* the console's speed (the lines do not care) */
 
 enum power_backend {
-	POWER_BACKEND_SERIAL, /* modem lines of a USB-serial adapter (default) */
-	POWER_BACKEND_VBUS,   /* the switchable port's power (the unit's DTR) */
+	POWER_BACKEND_SERIAL,   /* modem lines of a USB-serial adapter (default) */
+	POWER_BACKEND_VBUS,     /* the switchable port's power (the unit's DTR) */
+	POWER_BACKEND_HIDRELAY, /* a USB HID relay board (16c0:05df) on /dev/hidrawN */
 };
+
+#define POWER_RELAY_CHANNELS 8 /* the largest boards of the family */
 
 /* A modem line of the adapter: outputs DTR/RTS, inputs DSR/CTS/DCD. */
 enum power_line {
@@ -49,6 +52,9 @@ struct power_config {
 	struct power_wire power, reset, led;
 	int press_ms, force_ms, reset_ms, cycle_off_ms;
 	int baud;
+	/* POWER_BACKEND_HIDRELAY: the relay channels (1..8) across the power and reset switch
+	   pins; 0 = none. device is the board's hidraw node. */
+	int power_channel, reset_channel;
 	/* POWER_BACKEND_VBUS: switches the target's USB power (true = powered); set by the owner */
 	int (*vbus)(void *ud, bool powered);
 	void *vbus_ud;
@@ -68,7 +74,8 @@ void power_config_init(struct power_config *c);
 void power_config_clear(struct power_config *c);
 /**
  * One key of [power] (docs/power.md): backend, device, power, reset, led (a line name or
- * "none", "!dtr" = active low), power_ms, force_off_ms, reset_ms, cycle_off_ms, baud.
+ * "none", "!dtr" = active low), power_ms, force_off_ms, reset_ms, cycle_off_ms, baud,
+ * power_channel, reset_channel (hidrelay: 1..8, or 0 = none).
  * @return 0, or -EINVAL with a message in err naming the key and what it takes.
  */
 int power_config_set(struct power_config *c, const char *key, const char *value, char *err,

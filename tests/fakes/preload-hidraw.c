@@ -18,6 +18,15 @@
  * len bytes and return the count, and any other request is ENOTTY. The placeholder fd is an
  * eventfd that never becomes readable (the chip sends no input reports); write() fails with
  * EPIPE (no output report).
+ *
+ * With OKVM_FAKE_HIDRAW_ID=16c0:05df it plays a USB HID relay board (the V-USB boards PiKVM's
+ * hidrelay drives; okvm's hidrelay power backend) instead of the chip: feature report 0 of 8
+ * bytes, no report ids. SET_FEATURE { 0, 0xFF|0xFD, channel 1..8, ... } closes or opens a
+ * channel, { 0, 0xFE|0xFC, ... } all of them (anything else: EPIPE, as the board stalls);
+ * GET_FEATURE answers { 0, "OKVM1" (its serial), 0, 0, state } (bit n-1 = channel n closed).
+ * The state is the line "relays XX" (hex) of <node>.state; the log lines carry " t=MS" (the
+ * CLOCK_MONOTONIC milliseconds of the report), so a test can measure how long a relay was held.
+ *
  * Other paths and fds go to the real libc functions.
  */
 /* Define open and open64 both: undo Meson's 64-bit redirection for this file. */
@@ -27,6 +36,7 @@
 #include <fcntl.h>
 #include <linux/hidraw.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,17 +44,34 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "emu/ms2109-emu.h"
 
 #define MAX_FAKES 8
 
+#define RELAY_VID 0x16c0
+#define RELAY_PID 0x05df
+#define RELAY_LEN 9 /* report 0 + 8 bytes */
+
 struct fake {
 	int fd;
 	char name[32];
 	struct ms2109_emu emu;
+	bool relay;          /* a USB HID relay board, not the chip */
+	uint8_t relay_state; /* bit n-1: channel n closed */
 };
+
+static void
+fake_id(unsigned *vid, unsigned *pid)
+{
+	*vid = 0x534d;
+	*pid = 0x2109;
+	const char *id = getenv("OKVM_FAKE_HIDRAW_ID");
+	if (id)
+		sscanf(id, "%x:%x", vid, pid);
+}
 
 static struct fake *fakes[MAX_FAKES];
 
@@ -66,10 +93,19 @@ load(struct fake *f)
 {
 	char path[4096], line[256];
 	ms2109_emu_init(&f->emu, NULL);
+	unsigned vid, pid, st;
+	fake_id(&vid, &pid);
+	f->relay = vid == RELAY_VID && pid == RELAY_PID;
+	f->relay_state = 0;
 	file_path(f, "state", path, sizeof(path));
 	FILE *in = fopen(path, "re");
 	while (in && fgets(line, sizeof(line), in)) {
 		line[strcspn(line, "\r\n")] = 0;
+		if (f->relay) {
+			if (sscanf(line, "relays %x", &st) == 1)
+				f->relay_state = (uint8_t)st;
+			continue;
+		}
 		if (line[0] && line[0] != '#' && ms2109_emu_apply(&f->emu, line) < 0)
 			fprintf(stderr, "preload-hidraw: bad state line '%s'\n", line);
 	}
@@ -82,7 +118,8 @@ save(struct fake *f)
 {
 	static char text[1 << 20];
 	char path[4096], tmp[4200];
-	size_t n = ms2109_emu_dump(&f->emu, text, sizeof(text));
+	size_t n = f->relay ? (size_t)snprintf(text, sizeof(text), "relays %02x\n", f->relay_state)
+			    : ms2109_emu_dump(&f->emu, text, sizeof(text));
 	file_path(f, "state", path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	FILE *out = fopen(tmp, "we");
@@ -104,6 +141,11 @@ log_report(struct fake *f, const char *what, const uint8_t *buf, size_t len)
 	fputs(what, out);
 	for (size_t i = 0; i < len; i++)
 		fprintf(out, " %02x", buf[i]);
+	if (f->relay) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		fprintf(out, " t=%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	}
 	fputc('\n', out);
 	fclose(out);
 }
@@ -219,16 +261,16 @@ descriptor(const struct fake *f, uint8_t *d)
 				 0xa1, 0x01 };     /* Collection (Application) */
 	memcpy(d, head, sizeof(head));
 	n = sizeof(head);
-	if (f->emu.report_id) {
+	if (f->emu.report_id && !f->relay) {
 		d[n++] = 0x85; /* Report ID */
 		d[n++] = f->emu.report_id;
 	}
-	const uint8_t body[] = { 0x15, 0x00, /* Logical Minimum (0) */
-				 0x26, 0xff,
-				 0x00,                                   /* Logical Maximum (255) */
-				 0x75, 0x08,                             /* Report Size (8) */
-				 0x95, (uint8_t)(f->emu.report_len - 1), /* Report Count */
-				 0x09, 0x01,                             /* Usage (1) */
+	const uint8_t body[] = { 0x15, 0x00,       /* Logical Minimum (0) */
+				 0x26, 0xff, 0x00, /* Logical Maximum (255) */
+				 0x75, 0x08,       /* Report Size (8) */
+				 0x95, (uint8_t)(f->relay ? RELAY_LEN - 1 : f->emu.report_len - 1),
+				 /* Report Count */
+				 0x09, 0x01, /* Usage (1) */
 				 0xb1, 0x02, /* Feature (Data, Var, Abs) */
 				 0xc0 };     /* End Collection */
 	memcpy(d + n, body, sizeof(body));
@@ -245,14 +287,41 @@ copy_string(const char *s, void *out, size_t max)
 	return (int)len;
 }
 
+/* The relay board's feature report 0 (see the top). Returns bytes, or -errno. */
+static int
+relay_feature(struct fake *f, bool set, uint8_t *buf, size_t len)
+{
+	if (set) {
+		log_report(f, "set", buf, len);
+		load(f);
+		uint8_t cmd = len >= 3 ? buf[1] : 0, ch = len >= 3 ? buf[2] : 0;
+		if (len < 3 || buf[0] != 0)
+			return -EPIPE;
+		if ((cmd == 0xFF || cmd == 0xFD) && ch >= 1 && ch <= 8)
+			f->relay_state = cmd == 0xFF ? f->relay_state | (uint8_t)(1u << (ch - 1))
+						     : f->relay_state & (uint8_t) ~(1u << (ch - 1));
+		else if (cmd == 0xFE || cmd == 0xFC)
+			f->relay_state = cmd == 0xFE ? 0xFF : 0;
+		else
+			return -EPIPE;
+		save(f);
+		return (int)len;
+	}
+	if (len < 1 || buf[0] != 0)
+		return -EPIPE;
+	uint8_t r[RELAY_LEN] = { 0, 'O', 'K', 'V', 'M', '1', 0, 0, f->relay_state };
+	size_t n = len < RELAY_LEN ? len : RELAY_LEN;
+	memcpy(buf, r, n);
+	log_report(f, "get", buf, n);
+	return (int)n;
+}
+
 static int
 feature(struct fake *f, unsigned int req, uint8_t *buf)
 {
 	size_t len = _IOC_SIZE(req);
-	unsigned vid = 0x534d, pid = 0x2109;
-	const char *id = getenv("OKVM_FAKE_HIDRAW_ID");
-	if (id)
-		sscanf(id, "%x:%x", &vid, &pid);
+	unsigned vid, pid;
+	fake_id(&vid, &pid);
 	int rc;
 	if (req == HIDIOCGRDESCSIZE) {
 		uint8_t d[64];
@@ -275,8 +344,10 @@ feature(struct fake *f, unsigned int req, uint8_t *buf)
 		info->product = (__s16)pid;
 		return 0;
 	} else if (_IOC_DIR(req) == _IOC_READ && _IOC_NR(req) == _IOC_NR(HIDIOCGRAWNAME(0))) {
-		return copy_string(vid == 0x534d ? "MACROSILICON Openterface" : "USB Video", buf,
-				   len);
+		return copy_string(vid == 0x534d ? "MACROSILICON Openterface"
+				   : f->relay    ? "www.dcttech.com USBRelay2"
+						 : "USB Video",
+				   buf, len);
 	} else if (_IOC_DIR(req) == _IOC_READ && _IOC_NR(req) == _IOC_NR(HIDIOCGRAWPHYS(0))) {
 		return copy_string("usb-0000:00:14.0-3.1/input4", buf, len);
 	} else if (_IOC_DIR(req) == _IOC_READ && _IOC_NR(req) == _IOC_NR(HIDIOCGRAWUNIQ(0))) {
@@ -284,6 +355,8 @@ feature(struct fake *f, unsigned int req, uint8_t *buf)
 	}
 	if (_IOC_DIR(req) != (_IOC_READ | _IOC_WRITE)) {
 		rc = -ENOTTY;
+	} else if (f->relay) {
+		rc = relay_feature(f, _IOC_NR(req) == _IOC_NR(HIDIOCSFEATURE(0)), buf, len);
 	} else if (_IOC_NR(req) == _IOC_NR(HIDIOCSFEATURE(0))) {
 		log_report(f, "set", buf, len);
 		load(f); /* another process (or the test) may have changed the state */

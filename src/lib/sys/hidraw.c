@@ -34,6 +34,17 @@ hidraw_get_feature(int fd, uint8_t *buf, size_t len)
 	return rc < 0 ? -errno : rc;
 }
 
+int
+hidraw_get_ids(int fd, uint16_t *vendor, uint16_t *product)
+{
+	struct hidraw_devinfo info;
+	if (ioctl(fd, HIDIOCGRAWINFO, &info) < 0)
+		return -errno;
+	*vendor = (uint16_t)info.vendor;
+	*product = (uint16_t)info.product;
+	return 0;
+}
+
 void
 hidraw_close(int fd)
 {

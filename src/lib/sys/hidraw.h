@@ -11,6 +11,8 @@ int hidraw_open(const char *path);
 int hidraw_set_feature(int fd, const uint8_t *buf, size_t len);
 /** HIDIOCGFEATURE. @return bytes read or -errno. */
 int hidraw_get_feature(int fd, uint8_t *buf, size_t len);
+/** HIDIOCGRAWINFO: the device's USB vendor and product. @return 0 or -errno. */
+int hidraw_get_ids(int fd, uint16_t *vendor, uint16_t *product);
 void hidraw_close(int fd);
 
 #endif
