@@ -96,6 +96,10 @@ on_progress(void *ud, const char *phase, uint64_t done, uint64_t total, double s
 	double rate = secs > 0 ? (double)done / 1e6 / secs : 0;
 	double eta = rate > 0 && total > done ? (double)(total - done) / 1e6 / rate : 0;
 	bool tty = isatty(STDERR_FILENO);
+	static double logged = -1; /* a log gets a line a second, and each phase's last */
+	if (!tty && done < total && secs - logged < 1.0 && secs >= logged)
+		return;
+	logged = done < total ? secs : -1;
 	fprintf(stderr, "%s%s: %s of %s (%.0f %%), %.1f MB/s, ETA %d:%02d%s", tty ? "\r" : "",
 		phase, a, b, total ? 100.0 * (double)done / (double)total : 100.0, rate,
 		(int)eta / 60, (int)eta % 60, tty ? "\033[K" : "\n");
