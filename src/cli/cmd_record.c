@@ -40,7 +40,7 @@ cmd_record_help(FILE *out)
 	      "  --pcm NAME         the audio track from this ALSA capture PCM (implies --audio)\n"
 	      "  --timeout MS       wait this long for the first picture (default 5000)\n"
 	      "  --json             the summary as JSON\n"
-	      "  Prints FILE, the frames written and missed, the duration and the bytes.\n"
+	      "  Prints FILE, the frames written and missed, the duration and how it ended.\n"
 	      "  Exit status: 0 recorded, 1 no picture, an unplug or a write error (the file is\n"
 	      "  still complete), 2 bad usage.\n",
 	      out);
