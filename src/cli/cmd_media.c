@@ -5,8 +5,9 @@
  * (a compressed one unpacked to nowhere and counted), the port is switched to the host (the
  * `okvm switch host` code), the medium found (discovery: a block device in the switchable port;
  * -d emu: --emu-media FILE), the device must be that medium (else --force), unmounted and large
- * enough; then src/power/media.c writes and verifies, the port goes to the target, and --boot
- * runs `okvm power cycle`. SIGINT/SIGTERM stop the write; the port stays at the host, where the
+ * enough (a refusal puts the port back to the target: nothing was written); then
+ * src/power/media.c writes and verifies, the port goes to the target, and --boot runs
+ * `okvm power cycle`. SIGINT/SIGTERM stop the write; the port stays at the host, where the
  * half-written medium cannot boot the target.
  */
 #include <errno.h>
@@ -225,6 +226,15 @@ boot(struct cli *cli)
 	return CLI_OK;
 }
 
+/* A refusal after the switch to the host: nothing was written, so the stick goes back to the
+ * target as it was. */
+static int
+refused(struct cli *cli, int rc)
+{
+	switch_port(cli, "target");
+	return rc;
+}
+
 static int
 write_media(struct cli *cli, const struct media_opts *o, const char *image)
 {
@@ -247,7 +257,7 @@ write_media(struct cli *cli, const struct media_opts *o, const char *image)
 	char port[PATH_MAX] = "", dev[PATH_MAX], unit[64];
 	int found = find_port_device(cli, o, port, sizeof(port), unit, sizeof(unit));
 	if (found < 0)
-		return -found;
+		return refused(cli, -found);
 	if (o->device)
 		rc = check_device(o, port, unit, dev, sizeof(dev));
 	else if (!found)
@@ -257,11 +267,11 @@ write_media(struct cli *cli, const struct media_opts *o, const char *image)
 	else
 		snprintf(dev, sizeof(dev), "%s", port);
 	if (rc)
-		return rc;
+		return refused(cli, rc);
 	j.device = dev;
 	uint64_t dev_size;
 	if ((rc = checks(&j, &dev_size)))
-		return rc;
+		return refused(cli, rc);
 	fprintf(stderr, "writing %s (%s) to %s\n", image, media_codec_name(media_codec_of(image)),
 		dev);
 	rc = media_write(&j);

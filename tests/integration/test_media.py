@@ -47,6 +47,8 @@ class Folder:
             return f.read(n if n is not None else -1)
 
     def media(self, *args, extra=(), env=None, timeout=60):
+        if os.path.exists(self.events):
+            os.unlink(self.events)  # a run that never starts the virtual unit writes none
         return run(["-d", "emu", "--emu-media", self.stick, "--emu-events", self.events]
                    + list(extra) + ["media"] + list(args), env=env, timeout=timeout)
 
@@ -105,6 +107,11 @@ def refused(f, r, what, msg):
     check(r.returncode == 1, f"{what}: exit {r.returncode}: {r}")
     check(msg in r.stderr, f"{what}: stderr {r.stderr}")
     check(f.stick_bytes() == bytes(16 * 1024 * 1024), f"{what}: the stick was written")
+    if b"does not fit" in msg or b"mounted" in msg or b"not the medium" in msg:
+        # refused after the switch: nothing written, so the stick goes back to the target
+        check(f.switches() == ["host", "target"], f"{what}: switch events {f.switches()}")
+    else:
+        check(f.switches() == [], f"{what}: refused before the switch, yet {f.switches()}")
 
 
 def test_refusals():
