@@ -1,8 +1,8 @@
 /*
  * The official Qt app's Script Tool language (AutoHotkey-like: Send, Click, MouseMove, Sleep,
  * SetCapsLockState, FullScreenCapture ...) plus okvm's extensions for driving whole installs
- * (WaitText, WaitScreen, WaitStill, AssertText, Type, Power, Switch). docs/automation.md is the
- * language reference.
+ * (WaitText, WaitScreen, WaitStill, AssertText, Type, Power, Switch, WaitSerial, SendSerial).
+ * docs/automation.md is the language reference.
  *
  * A script is parsed and checked completely (statement names, argument counts, key names,
  * coordinates) before anything runs, so a bad script sends nothing. It then runs against a
