@@ -9,6 +9,12 @@ OKVM_VIEW_TRACE: seq, capture time, decode start, decode end, present end (CLOCK
 so "on screen" here means SDL_RenderPresent returned (the X server's copy to the screen
 follows). Prints figures; asserts nothing. Other jobs on the machine change the numbers.
 
+Sound (issue 15 item 2): `okvm -d emu view` with SDL's disk audio driver (SDL_AUDIODRIVER=disk,
+paced like a device: a 10 ms buffer every 10 ms) and OKVM_VIEW_AUDIO_TRACE, which gives, for
+each 10 ms chunk, the time from its capture to when SDL's buffer holding its first frame has
+played (the callback's time + the device buffer): capture -> played. A real sound server or
+card adds its own output buffer after SDL's.
+
     OKVM=build/okvm python3 bench/view.py [SECONDS]
 """
 import os
@@ -83,6 +89,27 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(len(xs) * q))]
 
 
+def sound(env, tmp):
+    lat = os.path.join(tmp, "audio-lat")
+    aenv = dict(env, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=os.path.join(tmp, "audio.raw"),
+                OKVM_VIEW_AUDIO_TRACE=lat)
+    cpu, rss, _ = measure([OKVM, "-d", "emu", "--emu-video", "320x180@5", "view"], aenv,
+                          os.path.join(tmp, "audio.log"))
+    xs, tail = [], ""
+    for line in open(lat):
+        if line.startswith("#"):
+            tail = line[1:].strip()
+        elif line.strip():
+            xs.append(int(line) / 1000)
+    xs = xs[len(xs) // 5:]  # after the warm-up
+    if not xs:
+        print("okvm view sound: no figures (%s)" % tail)
+        return
+    print("okvm view sound (-d emu, SDL disk driver, 10 ms chunks, ring target 40 ms): "
+          "capture -> played p50 %.1f ms, p95 %.1f ms, max %.1f ms over %d chunks; %s"
+          % (pct(xs, 0.5), pct(xs, 0.95), max(xs), len(xs), tail))
+
+
 def main():
     for tool in ("Xvfb", "ffmpeg"):
         if not shutil.which(tool):
@@ -136,6 +163,7 @@ def main():
             if line.startswith("bench:") and "utime" in line:
                 ut = float(line.split("utime=")[1].split("s")[0])
                 print("ffmpeg decode alone (1 thread): %.1f ms per frame" % (ut * 1000 / FRAMES))
+        sound(env, tmp)
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=10)

@@ -3,7 +3,9 @@
  * command line override it, opens the unit the way `okvm serve` does (its link with GET_INFO
  * polling for the LEDs, its capture, its video chip for the USB switch) and wraps it in the
  * serve backend (src/serve/backend-unit.c), whose okvm-hid thread runs the link; then runs the
- * window on the main thread. The backend's end releases everything on the target.
+ * window on the main thread. The backend's end releases everything on the target. The sound
+ * (unless --no-audio / audio = off) is opened here as `okvm audio` opens it (cmd_audio.c) and
+ * played by src/view/audio.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "av/audio.h"
 #include "cli/cli.h"
 #include "cli/discover-cli.h"
 #include "okvm/chip.h"
@@ -34,6 +37,10 @@ cmd_view_help(FILE *out)
 	      "  --fullscreen          start fullscreen\n"
 	      "  --host-key NAME       the host key (default rctrl: Right Ctrl; ralt, rgui, f12,\n"
 	      "                        ScrollLock... any `okvm key` name)\n"
+	      "  --no-audio            do not play the target's sound (default: play it, from the\n"
+	      "                        unit's sound card, or the virtual unit's for -d emu)\n"
+	      "  --pcm NAME            play this ALSA capture PCM instead (plughw:1, a name from\n"
+	      "                        ~/.asoundrc)\n"
 	      "  --no-grab             do not take the keyboard (Alt+Tab, Super stay the host's)\n"
 	      "  --relative            start with the relative mouse (for targets without absolute\n"
 	      "                        pointer support); the host key leaves it\n"
@@ -66,7 +73,7 @@ cmd_view_help(FILE *out)
 	      out);
 }
 
-enum { O_SCALE = 1, O_FULL, O_HOST, O_NOGRAB, O_REL, O_SHOTS, O_CONFIG, O_LIST };
+enum { O_SCALE = 1, O_FULL, O_HOST, O_NOGRAB, O_REL, O_SHOTS, O_CONFIG, O_LIST, O_NOAUDIO, O_PCM };
 
 static const struct option opts[] = {
 	{ "scale", required_argument, NULL, O_SCALE },
@@ -77,12 +84,14 @@ static const struct option opts[] = {
 	{ "screenshot-dir", required_argument, NULL, O_SHOTS },
 	{ "config", required_argument, NULL, O_CONFIG },
 	{ "list-keys", no_argument, NULL, O_LIST },
+	{ "no-audio", no_argument, NULL, O_NOAUDIO },
+	{ "pcm", required_argument, NULL, O_PCM },
 	{ 0 },
 };
 
 struct view_args {
-	const char *scale, *host, *shots, *config;
-	bool full, nograb, rel, list;
+	const char *scale, *host, *shots, *config, *pcm;
+	bool full, nograb, rel, list, noaudio;
 };
 
 static int
@@ -101,6 +110,8 @@ parse(int argc, char **argv, struct view_args *a)
 		case O_SHOTS: a->shots = optarg; break;
 		case O_CONFIG: a->config = optarg; break;
 		case O_LIST: a->list = true; break;
+		case O_NOAUDIO: a->noaudio = true; break;
+		case O_PCM: a->pcm = optarg; break;
 		case ':': return cli_usage("view: %s needs a value", argv[optind - 1]);
 		default: return cli_usage("view: unknown option '%s'", argv[optind - 1]);
 		}
@@ -138,6 +149,8 @@ build_opts(struct cli *cli, const struct view_args *a, struct view_opts *o,
 	if (a->nograb)
 		o->grab = false;
 	o->relative |= a->rel;
+	if (a->noaudio)
+		o->audio = false;
 	if (a->shots)
 		o->shot_dir = a->shots;
 	if (cli->layout)
@@ -234,6 +247,48 @@ make_backend(struct cli *cli, struct serve_backend *be, struct okvm_unit **unit)
 	return 0;
 }
 
+static long
+sound_read(void *ud, int16_t *pcm, size_t frames, uint64_t *ts_us)
+{
+	return cli_audio_read(ud, pcm, frames, ts_us, true);
+}
+
+/* The sound to play: --pcm NAME (it must open), the virtual unit's for -d emu, else the card
+ * discovery found for the unit (plughw:N; none, or one that does not open, is said and the
+ * viewer goes on without sound). CLI_OK (*on set when there is a source) or an exit code. */
+static int
+open_sound(struct cli *cli, const char *pcm, struct okvm_unit *unit, struct cli_audio *s, bool *on)
+{
+	*on = false;
+	*s = (struct cli_audio){ 0 };
+	if (pcm || (cli_is_emu(cli) && unit)) {
+		int rc = cli_audio_open(cli, pcm, s);
+		*on = rc == CLI_OK;
+		return rc;
+	}
+	const struct okvm_unit_info *ui = unit ? okvm_unit_info(unit) : NULL;
+	if (!ui || !ui->alsa_card[0]) {
+		if (ui)
+			okvm_log(OKVM_LOG_WARN,
+				 "view: unit %s has no sound card (is snd-usb-audio loaded?): no "
+				 "sound",
+				 ui->port_chain);
+		return CLI_OK;
+	}
+	char name[64];
+	const char *card = ui->alsa_card, *step;
+	if (!strncmp(card, "hw:", 3))
+		snprintf(name, sizeof(name), "plughw:%.32s", card + 3);
+	else
+		snprintf(name, sizeof(name), "%.32s", card);
+	int rc = av_audio_open(name, 48000, 2, &s->alsa, &step);
+	if (rc < 0)
+		okvm_log(OKVM_LOG_WARN, "view: cannot capture sound from '%s' (%s: %s): no sound",
+			 name, step, okvm_strerror(rc));
+	*on = rc == 0;
+	return CLI_OK;
+}
+
 int
 cmd_view(struct cli *cli, int argc, char **argv)
 {
@@ -257,8 +312,20 @@ cmd_view(struct cli *cli, int argc, char **argv)
 		view_config_free(&owned);
 		return rc;
 	}
+	struct cli_audio sound = { 0 };
+	struct view_audio_source src = { sound_read, &sound };
+	bool sound_on = false;
+	if (o.audio && (rc = open_sound(cli, a.pcm, unit, &sound, &sound_on))) {
+		be.ops->destroy(be.ud);
+		okvm_unit_free(unit);
+		view_config_free(&owned);
+		return rc;
+	}
+	if (sound_on)
+		o.audio_src = &src;
 	unsigned logged = cli_errors_logged;
 	rc = view_run(&o, &be, &cli_stop_signal);
+	cli_audio_close(&sound);
 	be.ops->destroy(be.ud); /* releases everything on the target */
 	okvm_unit_free(unit);
 	view_config_free(&owned);

@@ -11,7 +11,7 @@
  *   mouse = absolute       ; absolute | relative
  *   layout = de            ; the target's layout for paste (default: --layout, else us)
  *   screenshot_dir = ~/Pictures
- *   audio = yes            ; reserved for the viewer's sound (not played yet)
+ *   audio = yes            ; play the target's sound (no: --no-audio)
  */
 #include <errno.h>
 #include <ini.h>

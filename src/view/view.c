@@ -9,6 +9,8 @@
  * frames never queue; the main loop then asks the capture for its newest frame (newest wins)
  * and decodes that one, straight to I420 planes (decode.c) shown as an IYUV texture.
  *
+ * Sound (audio.c) has threads of its own: a reader into a ring, and SDL's audio callback.
+ *
  * While the window is hidden or minimised the viewer stops wanting frames: no capture work
  * (for a V4L2 unit) and no decoding at all.
  *
@@ -81,6 +83,7 @@ struct view {
 	uint64_t fps_t0_us;
 	char title[256];
 	FILE *trace;
+	struct view_audio *audio; /* the unit's sound (audio.c), NULL when off */
 };
 
 /* ---- notices from other threads ---- */
@@ -837,10 +840,13 @@ view_run(const struct view_opts *o, struct serve_backend *be, volatile int *stop
 		update_title(v);
 		if (o->relative)
 			set_relative(v, true);
+		if (o->audio && o->audio_src)
+			v->audio = view_audio_start(o->audio_src);
 		printf("okvm: viewing %s\n", v->st.unit);
 		fflush(stdout);
 		loop(v, stop);
 		v->ops->release_all(v->ud); /* every key and button up, typing stopped */
+		view_audio_stop(v->audio);
 		v->ops->set_notify(v->ud, NULL, NULL, NULL);
 		if (v->shown)
 			v->ops->frame_unref(v->ud, v->shown);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 struct serve_backend;
+struct view_audio_source;
 
 enum view_scale {
 	VIEW_SCALE_FIT, /* the whole frame, aspect kept, letterboxed */
@@ -24,10 +25,12 @@ struct view_opts {
 	bool fullscreen;      /* start fullscreen */
 	bool grab;            /* take the keyboard (system combos) while focused; default true */
 	bool relative;        /* start with the relative mouse */
-	bool audio;           /* [view] audio: for later (parsed, not used yet) */
+	bool audio;           /* [view] audio / --no-audio: play the unit's sound */
 	const char *layout;   /* the target's layout for paste */
 	const char *unit;     /* for the title */
 	const char *shot_dir; /* where host+S screenshots go (default ".") */
+	/* where the sound comes from (NULL: none) */
+	const struct view_audio_source *audio_src;
 };
 
 void view_opts_init(struct view_opts *o);
@@ -35,6 +38,22 @@ void view_opts_init(struct view_opts *o);
 /* Run the window until it is closed, SIGINT/SIGTERM (*stop set) or host+Q. Releases every key
  * and button it pressed before returning. Returns 0, or -errno (no display: -ENXIO). */
 int view_run(const struct view_opts *o, struct serve_backend *be, volatile int *stop);
+
+/* ---- audio.c: the unit's sound, played with SDL audio ---- */
+
+/* The unit's sound, 48 kHz stereo S16: read(ud, pcm, frames, ts_us) blocks for up to frames
+ * (10 ms), and returns frames read (0: none yet), or -errno to end the sound; *ts_us the
+ * capture time of the first (CLOCK_MONOTONIC). Called from the viewer's audio thread. */
+struct view_audio_source {
+	long (*read)(void *ud, int16_t *pcm, size_t frames, uint64_t *ts_us);
+	void *ud;
+};
+struct view_audio;
+/* Open SDL's audio device (48 kHz S16 stereo) and start playing src. NULL: no sound output
+ * (said in the log; the viewer goes on without sound). After SDL_Init. */
+struct view_audio *view_audio_start(const struct view_audio_source *src);
+/* Stop playing, join the reader, close the device. NULL ok. */
+void view_audio_stop(struct view_audio *a);
 
 /* ---- keys.c: SDL scancodes -> okvm keys ---- */
 
