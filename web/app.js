@@ -116,14 +116,20 @@ function connect() {
     wsOpen = true;
     retryMs = 500;
     startVideo();
+    okvmAudio.connected(send);   // audio.js: a listener asks again
     setTimeout(pumpOsk, 0);
     render();
   };
   ws.onmessage = (ev) => {
-    if (typeof ev.data !== "string") { okvmH264.binary(ev.data); return; }
+    if (typeof ev.data !== "string") {
+      const audio = ev.data.byteLength && new Uint8Array(ev.data, 0, 1)[0] === 0x41;   // 'A'
+      if (audio) okvmAudio.binary(ev.data); else okvmH264.binary(ev.data);
+      return;
+    }
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
     if (m.type === "video") { okvmH264.text(m); return; }
+    if (m.type === "audio") { okvmAudio.text(m); return; }
     if (m.type === "state") {
       state = m;
       serverLayout();

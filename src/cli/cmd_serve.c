@@ -344,6 +344,37 @@ cli_serve_backend(struct cli *cli, bool follow_toggle, struct serve_backend *be,
 	return make_backend(cli, &cfg, be, unit);
 }
 
+/* The unit's sound for {"type":"audio"}: what okvm audio reads (the virtual unit's, or the
+ * unit's card), opened by the server's audio thread while someone listens. */
+struct serve_sound {
+	struct cli *cli;
+	struct cli_audio a;
+};
+
+static int
+sound_open(void *ud)
+{
+	struct serve_sound *k = ud;
+	return cli_audio_open(k->cli, NULL, &k->a) == CLI_OK ? 0 : -ENODEV;
+}
+
+static long
+sound_read(void *ud, int16_t *pcm, size_t frames, uint64_t *ts_us)
+{
+	struct serve_sound *k = ud;
+	long n;
+	while ((n = cli_audio_read(&k->a, pcm, frames, ts_us, true)) == 0)
+		;
+	return n;
+}
+
+static void
+sound_close(void *ud)
+{
+	struct serve_sound *k = ud;
+	cli_audio_close(&k->a);
+}
+
 /* /api/power when there is something to press with: [power] device, the virtual unit's pins,
  * or an adapter on the unit's extension pins (docs/power.md). A bad [power] is an error. */
 static int
@@ -399,6 +430,9 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	if (okvm_log_get_level() > OKVM_LOG_NOTICE)
 		okvm_log_set_level(OKVM_LOG_NOTICE);
 	struct serve *s = serve_new(&cfg, &be);
+	struct serve_sound sound = { .cli = cli };
+	serve_set_audio(
+		s, &(struct serve_audio_source){ sound_open, sound_read, sound_close, &sound });
 	if ((rc = serve_power(cli, a.config, s))) {
 		serve_free(s);
 		okvm_unit_free(unit);

@@ -90,6 +90,16 @@ struct serve_backend {
 	void *ud;
 };
 
+/* The unit's sound for WebSocket clients that ask (ws-audio.c): 48 kHz stereo S16_LE. Called on
+ * the server's audio thread only, opened while someone listens and closed when no one does. */
+struct serve_audio_source {
+	int (*open)(void *ud); /* 0 or -errno */
+	/* Up to frames, blocking and paced in real time. Frames read (> 0) or -errno. */
+	long (*read)(void *ud, int16_t *pcm, size_t frames, uint64_t *ts_us);
+	void (*close)(void *ud);
+	void *ud;
+};
+
 /* What a unit backend is made of; either half may be missing. */
 struct serve_unit_config {
 	struct okvm_link *link;       /* open, GET_INFO polling on; taken over (freed at the end,

@@ -480,6 +480,16 @@ msg_video(struct input_src *in, cJSON *o)
 		return reply_error(in, "video", "%s", why);
 }
 
+static void
+msg_audio(struct input_src *in, cJSON *o)
+{
+	char why[160];
+	if (!in->c)
+		return reply_error(in, "audio", "audio is a WebSocket message");
+	if (ws_audio_request(in->c, o, why, sizeof(why)))
+		return reply_error(in, "audio", "%s", why);
+}
+
 static const struct {
 	const char *type;
 	void (*fn)(struct input_src *in, cJSON *o);
@@ -495,6 +505,7 @@ static const struct {
 	{ "switch", msg_switch, SERVE_ROLE_OPERATOR },
 	{ "combo", msg_combo, SERVE_ROLE_OPERATOR },
 	{ "video", msg_video, SERVE_ROLE_VIEWER },
+	{ "audio", msg_audio, SERVE_ROLE_VIEWER },
 };
 
 /* Two members whose names differ at most in case ({"Type":..,"type":..}): one reader of the

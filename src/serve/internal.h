@@ -104,6 +104,10 @@ struct conn_ws {
 	bool video_pending, video_need_idr;
 	uint64_t video_last_seq;
 	int video_w, video_h; /* of the last codec message sent */
+	/* sound over the WebSocket (ws-audio.c) */
+	int audio; /* 0 none, 1 PCM, 2 Opus */
+	bool audio_pending;
+	uint64_t audio_last_seq;
 };
 
 /* A viewer of the serial console at /api/console (console.c). */
@@ -179,6 +183,7 @@ struct serve {
 	atomic_uint_fast64_t variant_notifies; /* bumped per frame a variant made */
 	uint64_t variants_seen;                /* variant_notifies value handled */
 	struct serve_vnc *vnc;                 /* --vnc (vnc.c); NULL: none */
+	struct serve_audio *audio;             /* serve_set_audio (ws-audio.c); NULL: none */
 	uint64_t vnc_frames_seen;              /* frame_notifies value the VNC picture had */
 	uint64_t video_units_sent; /* H.264 access units sent over WebSockets (ws-video.c) */
 	bool wanting;
@@ -326,6 +331,12 @@ int ws_video_request(struct conn *c, const cJSON *o, char *why, size_t n);
 void ws_video_on_variant(struct serve *s, struct stream_variant *v); /* a new picture */
 int ws_video_writeable(struct conn *c); /* 1: a picture sent, 0: none, -1: error */
 void ws_video_stop(struct conn *c);
+/* ws-audio.c: sound over the WebSocket ({"type":"audio"}) */
+int ws_audio_request(struct conn *c, const cJSON *o, char *why, size_t n);
+void ws_audio_drain(struct serve *s);   /* new packets: wake the listeners */
+int ws_audio_writeable(struct conn *c); /* 1: a packet sent, 0: none, -1: error */
+void ws_audio_stop(struct conn *c);
+void serve_audio_free(struct serve *s);
 /* power-route.c: GET/POST /api/power, "power" in the state; serve_power_free joins a press */
 int serve_power_route(struct conn *c);
 void serve_power_state_json(struct serve *s, cJSON *o);

@@ -95,6 +95,9 @@ struct serve;
 struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be);
 /* Power and reset through /api/power (src/power/power.h): takes over pc's strings (pc is
  * cleared). Before serve_start. */
+/* The unit's sound for {"type":"audio"} (ws-audio.c); without it audio requests fail. src is
+ * copied; its ud must outlive the server. */
+void serve_set_audio(struct serve *s, const struct serve_audio_source *src);
 struct power_config;
 void serve_set_power(struct serve *s, struct power_config *pc);
 /* Create the context and listen. Returns 0, -EADDRINUSE, -EACCES (a password is required on a

@@ -181,6 +181,7 @@ drain_events(struct serve *s)
 		check_video_state(s);
 	}
 	variant_drain(s);
+	ws_audio_drain(s);
 	if (s->vnc) {
 		if (n != s->vnc_frames_seen) {
 			s->vnc_frames_seen = n;
@@ -626,12 +627,14 @@ serve_free(struct serve *s)
 			s->be.ops->set_notify(s->be.ud, NULL, NULL, NULL);
 		for (struct conn *c = s->sockets; c; c = c->next)
 			input_release_client(s, c);
-		vnc_free(s);       /* its threads push events and wake the context */
-		mcp_http_stop(s);  /* its jobs use the backend: before it goes */
-		auth_stop(s);      /* it wakes the context: stop it first */
-		ocr_route_stop(s); /* the same */
+		vnc_free(s);         /* its threads push events and wake the context */
+		mcp_http_stop(s);    /* its jobs use the backend: before it goes */
+		auth_stop(s);        /* it wakes the context: stop it first */
+		ocr_route_stop(s);   /* the same */
+		serve_audio_free(s); /* it wakes the context */
 		lws_context_destroy(s->ctx);
 	}
+	serve_audio_free(s); /* no context: never started */
 	auth_free(s);
 	ocr_route_free(s);
 	okvm_keymap_free(s->km);

@@ -143,9 +143,11 @@ ws_writeable(struct conn *c)
 	} else {
 		/* text first; then the newest H.264 picture, if this client asked for video */
 		int r = ws_video_writeable(c);
+		if (r == 0)
+			r = ws_audio_writeable(c);
 		if (r < 0)
 			return -1;
-		if (c->ws.qlen || c->ws.state_dirty || c->ws.video_pending)
+		if (c->ws.qlen || c->ws.state_dirty || c->ws.video_pending || c->ws.audio_pending)
 			lws_callback_on_writable(c->wsi);
 		return 0;
 	}
@@ -154,7 +156,7 @@ ws_writeable(struct conn *c)
 	free(m);
 	if (rc < 0)
 		return -1;
-	if (c->ws.qlen || c->ws.state_dirty || c->ws.video_pending)
+	if (c->ws.qlen || c->ws.state_dirty || c->ws.video_pending || c->ws.audio_pending)
 		lws_callback_on_writable(c->wsi);
 	else
 		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
@@ -238,6 +240,7 @@ ws_closed(struct conn *c)
 	struct serve *s = c->s;
 	input_release_client(s, c);
 	ws_video_stop(c);
+	ws_audio_stop(c);
 	serve_list_del(&s->sockets, c);
 	s->nsockets--;
 	serve_update_want(s);

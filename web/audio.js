@@ -1,0 +1,166 @@
+"use strict";
+// okvm web UI: the target's sound over the WebSocket (docs/api.md, the "audio" message;
+// docs/audio.md, "In the browser"), played with WebAudio.
+//
+// Nothing is asked for until the user turns sound on with the toolbar's Sound button (browsers
+// only start an AudioContext after a click anyway): then the page sends
+// {"type":"audio","codec":"opus"} when WebCodecs' AudioDecoder decodes Opus here, else
+// {"type":"audio","codec":"pcm"}, and plays each binary message (tag 'A', 20 ms) in order on
+// the AudioContext's clock, about 80 ms behind. Turning sound off again (mute) sends
+// {"type":"audio","codec":"none"}, so the server captures nothing while no one listens. The
+// volume slider sets a gain, kept in localStorage okvm.volume.
+// For the tests: okvmAudio.stats (messages, frames decoded), okvmAudio.tap(n) (the last n
+// decoded samples of the left channel) and okvmAudio.level() (RMS after the volume, from an
+// AnalyserNode: what the speakers get).
+const okvmAudio = (() => {
+  const RATE = 48000, LEAD = 0.08, MAX_LEAD = 0.4;
+  let ctx = null, gain = null, analyser = null, dec = null, sendFn = null;
+  let on = false, codec = null, playAt = 0;
+  const ring = new Float32Array(RATE), stats = { messages: 0, frames: 0, codec: null };
+  let ringPos = 0;
+  const btn = document.getElementById("btn-audio");
+  const vol = document.getElementById("audio-vol");
+
+  function opusSupported() {
+    if (typeof AudioDecoder !== "function" || typeof EncodedAudioChunk !== "function")
+      return Promise.resolve(false);
+    return AudioDecoder.isConfigSupported({ codec: "opus", sampleRate: RATE, numberOfChannels: 2 })
+      .then((r) => !!r.supported, () => false);
+  }
+
+  function volume() {
+    const v = Number(vol ? vol.value : 100);
+    return Number.isFinite(v) ? Math.min(Math.max(v, 0), 100) / 100 : 1;
+  }
+
+  // Planar left and right channels of frames samples: into the tap and onto the clock.
+  function play(l, r, frames) {
+    if (!on || !ctx) return;
+    for (let i = 0; i < frames; i++) { ring[ringPos] = l[i]; ringPos = (ringPos + 1) % ring.length; }
+    stats.frames += frames;
+    const b = ctx.createBuffer(2, frames, RATE);
+    b.copyToChannel(l, 0);
+    b.copyToChannel(r, 1);
+    const now = ctx.currentTime;
+    if (playAt < now + 0.01 || playAt > now + MAX_LEAD) playAt = now + LEAD;   // late or far ahead
+    const src = ctx.createBufferSource();
+    src.buffer = b;
+    src.connect(gain);
+    src.start(playAt);
+    playAt += frames / RATE;
+  }
+
+  function makeDecoder() {
+    dec = new AudioDecoder({
+      output: (d) => {
+        const n = d.numberOfFrames, l = new Float32Array(n), r = new Float32Array(n);
+        d.copyTo(l, { planeIndex: 0, format: "f32-planar" });
+        d.copyTo(r, { planeIndex: d.numberOfChannels > 1 ? 1 : 0, format: "f32-planar" });
+        d.close();
+        play(l, r, n);
+      },
+      error: () => { dec = null; if (on) request("pcm"); },   // fall back to PCM
+    });
+    dec.configure({ codec: "opus", sampleRate: RATE, numberOfChannels: 2 });
+  }
+
+  function request(c) {
+    codec = c;
+    stats.codec = c;
+    if (c === "opus" && !dec) makeDecoder();
+    return sendFn && sendFn({ type: "audio", codec: c });
+  }
+
+  // One binary message: the 16-byte header (docs/api.md), then Opus or S16_LE stereo.
+  function binary(buf) {
+    if (!on || !(buf instanceof ArrayBuffer) || buf.byteLength < 17) return;
+    const v = new DataView(buf);
+    if (v.getUint8(0) !== 0x41) return;
+    stats.messages++;
+    const frames = v.getUint16(2), ts = Number(v.getBigUint64(8));
+    if (v.getUint8(1) === 1) {
+      if (!dec) return;
+      try {
+        dec.decode(new EncodedAudioChunk({ type: "key", timestamp: ts, data: new Uint8Array(buf, 16) }));
+      } catch (e) { /* a bad packet: skipped */ }
+      return;
+    }
+    const n = Math.min(frames, (buf.byteLength - 16) >> 2), s = new Int16Array(buf, 16, n * 2);
+    const l = new Float32Array(n), r = new Float32Array(n);
+    for (let i = 0; i < n; i++) { l[i] = s[2 * i] / 32768; r[i] = s[2 * i + 1] / 32768; }
+    play(l, r, n);
+  }
+
+  function text(m) { if (m.codec) stats.codec = m.codec; }
+
+  function render() {
+    if (!btn) return;
+    btn.textContent = on ? "🔊 Sound" : "🔇 Sound";
+    btn.setAttribute("aria-pressed", on ? "true" : "false");
+    btn.title = on ? "Sound on (" + (codec || "…") + "): click to mute" : "Play the target's sound";
+  }
+
+  async function start() {
+    if (on) return;
+    on = true;
+    render();
+    if (!ctx) {
+      ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+      gain = ctx.createGain();
+      analyser = ctx.createAnalyser();
+      analyser.fftSize = 2048;
+      gain.connect(analyser);
+      analyser.connect(ctx.destination);
+    }
+    gain.gain.value = volume();
+    await ctx.resume();
+    const c = (await opusSupported()) ? "opus" : "pcm";
+    if (on) request(c);
+    render();
+  }
+
+  function stop() {
+    if (!on) return;
+    on = false;
+    if (sendFn) sendFn({ type: "audio", codec: "none" });
+    if (gain) gain.gain.value = 0;
+    if (dec) { try { dec.close(); } catch (e) { /* closed already */ } }
+    dec = null;
+    playAt = 0;
+    render();
+  }
+
+  // app.js: the WebSocket is (again) open; a listener asks again.
+  function connected(send) {
+    sendFn = send;
+    if (on && codec) request(codec);
+  }
+
+  function tap(n) {
+    const out = new Array(Math.min(n, ring.length));
+    for (let i = 0; i < out.length; i++) out[i] = ring[(ringPos - out.length + i + ring.length) % ring.length];
+    return out;
+  }
+
+  function level() {
+    if (!analyser) return 0;
+    const a = new Float32Array(analyser.fftSize);
+    analyser.getFloatTimeDomainData(a);
+    let s = 0;
+    for (const x of a) s += x * x;
+    return Math.sqrt(s / a.length);
+  }
+
+  if (btn) btn.addEventListener("click", () => (on ? stop() : start()));
+  if (vol) {
+    const saved = Number(localStorage.getItem("okvm.volume"));
+    if (localStorage.getItem("okvm.volume") !== null && Number.isFinite(saved)) vol.value = String(saved);
+    vol.addEventListener("input", () => {
+      if (gain && on) gain.gain.value = volume();
+      try { localStorage.setItem("okvm.volume", vol.value); } catch (e) { /* this page only */ }
+    });
+  }
+  render();
+
+  return { start, stop, binary, text, connected, tap, level, stats, get on() { return on; } };
+})();
