@@ -159,6 +159,8 @@ const okvmAudio = (() => {
       if (gain && on) gain.gain.value = volume();
       try { localStorage.setItem("okvm.volume", vol.value); } catch (e) { /* this page only */ }
     });
+    // Set: the keys go to the target again, not to the slider.
+    vol.addEventListener("change", () => { const s = document.getElementById("screen"); if (s) s.focus(); });
   }
   render();
 

@@ -138,9 +138,13 @@ async function main() {
     const full = await page.evaluate(() => okvmAudio.level());
     await page.evaluate(() => {
       const v = document.getElementById("audio-vol");
+      v.focus();
       v.value = "25";
       v.dispatchEvent(new Event("input"));
+      v.dispatchEvent(new Event("change"));
     });
+    assert.equal(await page.evaluate(() => document.activeElement.id), "screen",
+      "once set, the keys go to the screen again");
     await sleep(300);
     const quarter = await page.evaluate(() => okvmAudio.level());
     assert.ok(quarter > full * 0.15 && quarter < full * 0.35,
