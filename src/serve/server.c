@@ -12,6 +12,9 @@
  * It deliberately does not decode, copy or re-encode video, and never blocks on a client.
  */
 #include <arpa/inet.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -513,6 +516,13 @@ serve_start(struct serve *s)
 {
 	char addr[64];
 	int port;
+#ifdef __GLIBC__
+	/* A fixed threshold: buffers of 1 MiB and more (frames drawn, decoded or encoded for a
+	 * viewer) are mappings of their own, given back when freed. glibc's sliding one would put
+	 * them in a thread's arena after the first such free, where they stay after the last
+	 * viewer left (malloc_trim does not trim an arena's top). */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
 	if (parse_listen(s->cfg.listen, addr, sizeof(addr), &port)) {
 		okvm_log(OKVM_LOG_ERROR, "serve: bad listen address '%s' (want ADDR:PORT)",
 			 s->cfg.listen);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <turbojpeg.h>
 
@@ -15,18 +16,33 @@
 #include "okvm/text.h"
 #include "lib/xalloc.h"
 
+static size_t
+canvas_bytes(const struct okvm_canvas *cv)
+{
+	size_t n = (size_t)cv->width * (size_t)cv->height * 3;
+	return n ? n : 1;
+}
+
+/* The pixels are a mapping of their own, not heap memory: a frame-sized canvas freed goes back
+ * to the system at once (from a thread's malloc arena it could stay: malloc_trim does not trim
+ * an arena's top, and glibc's trim threshold grows with the sizes freed). Zeroed, as calloc's. */
 void
 canvas_init(struct okvm_canvas *cv, int width, int height)
 {
 	cv->width = width;
 	cv->height = height;
-	cv->rgb = xcalloc((size_t)width * (size_t)height, 3);
+	void *p = mmap(NULL, canvas_bytes(cv), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (p == MAP_FAILED)
+		abort(); /* out of memory, as xcalloc */
+	cv->rgb = p;
 }
 
 void
 canvas_fini(struct okvm_canvas *cv)
 {
-	free(cv->rgb);
+	if (cv->rgb)
+		munmap(cv->rgb, canvas_bytes(cv));
 	cv->rgb = NULL;
 }
 
