@@ -337,6 +337,7 @@ void ws_audio_drain(struct serve *s);   /* new packets: wake the listeners */
 int ws_audio_writeable(struct conn *c); /* 1: a packet sent, 0: none, -1: error */
 void ws_audio_stop(struct conn *c);
 void serve_audio_free(struct serve *s);
+void serve_audio_stats(struct serve *s, unsigned *listeners, uint64_t *sent, bool *capturing);
 /* power-route.c: GET/POST /api/power, "power" in the state; serve_power_free joins a press */
 int serve_power_route(struct conn *c);
 void serve_power_state_json(struct serve *s, cJSON *o);

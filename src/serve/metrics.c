@@ -153,6 +153,16 @@ metrics_text(struct serve *s)
 	       (double)v_drop);
 	metric(&b, "okvm_serve_video_units_total", "counter",
 	       "H.264 access units sent to WebSocket clients.", (double)s->video_units_sent);
+	unsigned a_n;
+	uint64_t a_sent;
+	bool a_on;
+	serve_audio_stats(s, &a_n, &a_sent, &a_on);
+	metric(&b, "okvm_serve_audio_listeners", "gauge",
+	       "WebSocket clients that asked for the unit's sound.", a_n);
+	metric(&b, "okvm_serve_audio_capturing", "gauge",
+	       "1 while the sound source is open (someone listens).", a_on);
+	metric(&b, "okvm_serve_audio_messages_total", "counter",
+	       "20 ms sound messages sent to WebSocket clients.", (double)a_sent);
 	metric(&b, "okvm_serve_variant_encode_seconds_max", "gauge",
 	       "Longest last re-encode among the running reduced streams.", v_ms / 1000);
 	per_client(&b, s);

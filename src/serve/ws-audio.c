@@ -61,8 +61,9 @@ struct serve_audio {
 	struct audio_packet ring[SERVE_AUDIO_RING];
 	atomic_uint_fast64_t made; /* for the service thread's drain */
 	uint64_t seen;
-	uint64_t sent; /* binary messages sent (service thread) */
-	bool failed;   /* the source would not open: wait for the next request */
+	uint64_t sent;  /* binary messages sent (service thread) */
+	bool failed;    /* the source would not open: wait for the next request */
+	bool capturing; /* the source is open (under lock) */
 };
 
 static void
@@ -88,6 +89,7 @@ audio_thread(void *arg)
 				okvm_log(OKVM_LOG_INFO, "serve: audio capture stopped");
 				pthread_mutex_lock(&a->lock);
 				open = false;
+				a->capturing = false;
 			}
 			pthread_cond_wait(&a->cond, &a->lock);
 			continue;
@@ -105,6 +107,9 @@ audio_thread(void *arg)
 			}
 			open = true;
 			okvm_log(OKVM_LOG_INFO, "serve: audio capture started");
+			pthread_mutex_lock(&a->lock);
+			a->capturing = true;
+			pthread_mutex_unlock(&a->lock);
 		}
 		size_t got = 0;
 		uint64_t ts = 0;
@@ -121,6 +126,7 @@ audio_thread(void *arg)
 			a->src.close(a->src.ud);
 			open = false;
 			pthread_mutex_lock(&a->lock);
+			a->capturing = false;
 			continue;
 		}
 		uint8_t out[OPUS_MAX];
@@ -281,6 +287,22 @@ ws_audio_writeable(struct conn *c)
 	}
 	free(buf);
 	return rc;
+}
+
+void
+serve_audio_stats(struct serve *s, unsigned *listeners, uint64_t *sent, bool *capturing)
+{
+	struct serve_audio *a = s->audio;
+	*listeners = 0;
+	*sent = 0;
+	*capturing = false;
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	*listeners = a->want_opus + a->want_pcm;
+	*capturing = a->capturing;
+	pthread_mutex_unlock(&a->lock);
+	*sent = a->sent;
 }
 
 void

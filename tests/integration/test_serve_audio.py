@@ -12,7 +12,7 @@ import struct
 import sys
 import time
 
-from serve_util import Server, WebSocket, check, fail
+from serve_util import Server, WebSocket, check, fail, metrics
 
 RATE, FRAMES = 48000, 960
 
@@ -85,6 +85,9 @@ def main():
         ws = WebSocket(srv.port)
         ws.sync()
         check(audio_threads(pid) == [], "no audio thread before anyone asks for audio")
+        m = metrics(srv)
+        check((m["okvm_serve_audio_listeners"], m["okvm_serve_audio_capturing"],
+               m["okvm_serve_audio_messages_total"]) == (0, 0, 0), "/metrics: no listener, no capture")
 
         ws.send({"type": "audio", "codec": "mp3"})
         m = ws.recv_until(lambda m: m["type"] == "error")
@@ -115,6 +118,11 @@ def main():
               f"the 440 Hz test tone at -40 dBFS (amplitude {a440:.0f}, 1 kHz {a1k:.0f})")
         check(abs(amp(r[:RATE // 2], 440) - a440) < 5, "both channels")
 
+        m = metrics(srv)
+        check(m["okvm_serve_audio_listeners"] == 1 and m["okvm_serve_audio_capturing"] == 1 and
+              m["okvm_serve_audio_messages_total"] >= 100,
+              f"/metrics: one listener, capturing, the messages counted "
+              f"({m['okvm_serve_audio_messages_total']:.0f})")
         busy = audio_threads(pid)
         time.sleep(0.5)
         busy = audio_threads(pid)[0] - busy[0]
@@ -141,6 +149,9 @@ def main():
             pass
         after = audio_threads(pid)
         check(got == 0, f"no binary messages after \"none\" ({got})")
+        m = metrics(srv)
+        check((m["okvm_serve_audio_listeners"], m["okvm_serve_audio_capturing"]) == (0, 0),
+              "/metrics: no listener, the source closed")
         check(before == after, f"the audio thread sleeps with no listener ({before} -> {after} wakeups in 1 s)")
         ws.sock.settimeout(20)
         ws.close()
@@ -174,6 +185,13 @@ def main():
         a440 = amp(pcm[RATE // 2:RATE], 440)
         check(280 < a440 < 380, f"Opus carries the 440 Hz tone (amplitude {a440:.0f})")
         ws.close()
+        for _ in range(50):
+            m = metrics(srv)
+            if m["okvm_serve_audio_listeners"] == 0 and m["okvm_serve_audio_capturing"] == 0:
+                break
+            time.sleep(0.1)
+        check((m["okvm_serve_audio_listeners"], m["okvm_serve_audio_capturing"]) == (0, 0),
+              "a listener that leaves is one fewer: the source closed")
         print("ok: audio over the WebSocket")
 
 
