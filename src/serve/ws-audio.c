@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "okvm/error.h"
 #include "okvm/log.h"
@@ -122,9 +123,13 @@ audio_thread(void *arg)
 				ts = t;
 			got += (size_t)n;
 		}
-		if (got < FRAMES) { /* unplugged or failed: open again */
+		if (got < FRAMES) { /* unplugged or failed: open again, not at once */
+			okvm_log(OKVM_LOG_WARN,
+				 "serve: audio: the capture failed; opening it again");
 			a->src.close(a->src.ud);
 			open = false;
+			struct timespec d = { 0, 200 * 1000 * 1000 };
+			nanosleep(&d, NULL);
 			pthread_mutex_lock(&a->lock);
 			a->capturing = false;
 			continue;
