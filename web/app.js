@@ -139,6 +139,7 @@ function connect() {
       pings.get(m.t).resolve();
       pings.delete(m.t);
     } else if (m.type === "error" && m.ref === "type") typeRefused(m.error);
+    else if (m.type === "error" && m.ref === "audio") okvmAudio.refused(m.error);
     else if (m.type === "error") {
       if (macroRun && !macroRun.error) macroRun.error = m.error;
       toast("okvm: " + m.error);

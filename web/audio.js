@@ -93,16 +93,26 @@ const okvmAudio = (() => {
 
   function text(m) { if (m.codec) stats.codec = m.codec; }
 
+  // The server said no (a unit without sound): sound off, the reason on the button.
+  let why = null;
+  function refused(msg) {
+    stop();
+    why = msg;
+    render();
+  }
+
   function render() {
     if (!btn) return;
     btn.textContent = on ? "🔊 Sound" : "🔇 Sound";
     btn.setAttribute("aria-pressed", on ? "true" : "false");
-    btn.title = on ? "Sound on (" + (codec || "…") + "): click to mute" : "Play the target's sound";
+    btn.title = on ? "Sound on (" + (codec || "…") + "): click to mute"
+      : why ? "No sound: " + why : "Play the target's sound";
   }
 
   async function start() {
     if (on) return;
     on = true;
+    why = null;
     render();
     if (!ctx) {
       ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
@@ -164,5 +174,5 @@ const okvmAudio = (() => {
   }
   render();
 
-  return { start, stop, binary, text, connected, tap, level, stats, get on() { return on; } };
+  return { start, stop, binary, text, refused, connected, tap, level, stats, get on() { return on; } };
 })();

@@ -164,6 +164,14 @@ async function main() {
   });
   await step("a key typed on the page adds a 1 kHz burst (PCM)", async () => keyBurst(pcm));
   await step("mute stops the playback and the capture (PCM)", async () => mute(pcm));
+  await step("a refusal of the server turns sound off and says why on the button", async () => {
+    await pcm.click("#btn-audio");
+    await pcm.waitForFunction(() => okvmAudio.on && okvmAudio.stats.messages > 0, null, { timeout: 10000 });
+    await pcm.evaluate(() => send({ type: "audio", codec: "mp3" }));
+    await pcm.waitForFunction(() => !okvmAudio.on, null, { timeout: 10000 });
+    assert.match(await pcm.getAttribute("#btn-audio", "title"), /^No sound: audio needs "codec"/);
+    assert.equal(await pcm.getAttribute("#btn-audio", "aria-pressed"), "false");
+  });
   await step("no page errors", async () => assert.deepEqual(errors, []));
   await browser.close();
   srv.kill("SIGTERM");
