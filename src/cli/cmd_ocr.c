@@ -20,6 +20,7 @@ void
 cmd_ocr_help(FILE *out)
 {
 	fputs("usage: okvm ocr [--region X,Y,W,H] [--lang LANG] [--json] [--timeout MS]\n"
+	      "                [--file JPEG]\n"
 	      "  Read the text on the target's screen (OCR with tesseract).\n"
 	      "  --region X,Y,W,H  only this rectangle, in pixels of the captured frame (clipped\n"
 	      "                    to it); default: the whole frame\n"
@@ -28,6 +29,8 @@ cmd_ocr_help(FILE *out)
 	      "  --json            {\"text\", \"words\": [{\"text\",\"x\",\"y\",\"w\",\"h\",\"conf\"}],\n"
 	      "                    \"width\", \"height\", \"ms\"}\n"
 	      "  --timeout MS      wait this long for a picture (default 5000)\n"
+	      "  --file JPEG       read this picture instead (a saved screenshot, a decoded\n"
+	      "                    frame); no unit is opened\n"
 	      "  Exit status: 0 read (maybe no text), 1 no picture, 2 bad region or language.\n",
 	      out);
 }
@@ -82,13 +85,14 @@ print_json(const struct auto_ocr_result *r)
 	free(s);
 }
 
-enum { OPT_REGION = 300, OPT_LANG, OPT_TIMEOUT, OPT_VIDEO };
+enum { OPT_REGION = 300, OPT_LANG, OPT_TIMEOUT, OPT_VIDEO, OPT_FILE };
 
 static const struct option ocr_opts[] = {
 	{ "region", required_argument, NULL, OPT_REGION },
 	{ "lang", required_argument, NULL, OPT_LANG },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "video", required_argument, NULL, OPT_VIDEO },
+	{ "file", required_argument, NULL, OPT_FILE },
 	{ 0 },
 };
 
@@ -133,12 +137,60 @@ read_frame(struct cli *cli, struct auto_ocr *ocr, const struct auto_rect *region
 	return rc;
 }
 
+/* --file: a JPEG from disk, no capture. */
+static int
+read_file(struct cli *cli, struct auto_ocr *ocr, const char *path, const struct auto_rect *region)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return cli_fail("ocr: cannot open %s: %s", path, strerror(errno));
+	size_t cap = 1 << 20, len = 0;
+	uint8_t *buf = malloc(cap);
+	size_t n;
+	while (buf && (n = fread(buf + len, 1, cap - len, fp)) > 0) {
+		len += n;
+		if (len == cap && cap < (64u << 20)) {
+			uint8_t *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		} else if (len == cap) {
+			break;
+		}
+	}
+	bool bad = ferror(fp) || !buf;
+	fclose(fp);
+	int rc = 0;
+	struct auto_ocr_result res = { 0 };
+	int err = bad ? -EIO : auto_ocr_jpeg(ocr, buf, len, region, &res);
+	if (bad)
+		rc = cli_fail("ocr: cannot read %s", path);
+	else if (err == -EINVAL)
+		rc = region ? cli_usage(
+				      "ocr: --region %d,%d,%d,%d is outside %s, or it is not a JPEG",
+				      region->x, region->y, region->w, region->h, path)
+			    : cli_fail("ocr: %s is not a JPEG", path);
+	else if (err)
+		rc = cli_fail("ocr: cannot read %s: %s", path, okvm_strerror(err));
+	else if (cli->json)
+		print_json(&res);
+	else if (res.text[0])
+		puts(res.text);
+	auto_ocr_result_free(&res);
+	free(buf);
+	return rc;
+}
+
 int
 cmd_ocr(struct cli *cli, int argc, char **argv)
 {
 	struct auto_rect region;
 	bool has_region = false;
-	const char *lang = "eng";
+	const char *lang = "eng", *file = NULL;
 	int timeout_ms = 5000, c;
 	optind = 1;
 	opterr = 0;
@@ -155,6 +207,7 @@ cmd_ocr(struct cli *cli, int argc, char **argv)
 			break;
 		case OPT_LANG: lang = optarg; break;
 		case OPT_VIDEO: cli->video = optarg; break;
+		case OPT_FILE: file = optarg; break;
 		case OPT_TIMEOUT:
 			timeout_ms = (int)strtol(optarg, &end, 10);
 			if (*end || end == optarg || timeout_ms < 1 || timeout_ms > 600000)
@@ -174,7 +227,8 @@ cmd_ocr(struct cli *cli, int argc, char **argv)
 	int err = auto_ocr_new(lang, &ocr);
 	if (err)
 		return cli_fail("ocr: cannot start tesseract: %s", okvm_strerror(err));
-	int rc = read_frame(cli, ocr, has_region ? &region : NULL, timeout_ms);
+	int rc = file ? read_file(cli, ocr, file, has_region ? &region : NULL)
+		      : read_frame(cli, ocr, has_region ? &region : NULL, timeout_ms);
 	auto_ocr_free(ocr);
 	return rc;
 }

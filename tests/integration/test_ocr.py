@@ -186,6 +186,18 @@ def test_serve():
         check(st == 200, f"ocr: {st} {o}")
         check(o["text"].startswith("hello ocr world 42\nsecond_line here"), f"text {o['text']!r}")
         check(o["width"] == 1920 and o["height"] == 1080 and o["ms"] >= 0, f"frame {o}")
+        # okvm ocr --file reads a saved picture the same way, without a unit
+        st, h, jpeg = s.http("GET", "/snapshot", headers=hd)
+        shot = os.path.join(tmp, "shot.jpg")
+        open(shot, "wb").write(jpeg)
+        r = run(["ocr", "--file", shot, "--region", ",".join(str(v) for v in TERM)])
+        check(r.returncode == 0 and r.stdout.decode().startswith(
+            "hello ocr world 42\nsecond_line here"), f"ocr --file: {r.stdout!r} {r.stderr!r}")
+        for bad, want in ((os.path.join(tmp, "none.jpg"), "cannot open"), (conf, "not a JPEG")):
+            r = run(["ocr", "--file", bad])
+            err = r.stderr.decode()
+            check(r.returncode == 1 and want in err and bad in err and not r.stdout,
+                  f"ocr --file {os.path.basename(bad)}: exit 1, one line ({err.strip()})")
         w = {x["text"]: x for x in o["words"]}
         check("world" in w and abs(w["world"]["x"] - (TEXT_X + 10 * CELL_W)) <= 4
               and abs(w["world"]["y"] - TEXT_Y) <= CELL_H, f"box of world: {w.get('world')}")
