@@ -18,6 +18,7 @@
  * libopus (only while someone wants Opus), and puts both forms in a ring of SERVE_AUDIO_RING
  * packets; the service thread sends each client the packets it has not had yet, oldest first,
  * and a client more than the ring behind skips ahead (its sequence numbers show the gap).
+ * Should the encoder not start, Opus clients get PCM messages (byte 1 says which).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
