@@ -204,7 +204,7 @@ function h264Painted(w, h, tsUs) {
 }
 
 function startVideo() {
-  if (vstat.mode === "img") { video.src = "/stream?t=" + Date.now(); return; }
+  if (vstat.mode === "img") { video.src = "/stream?" + okvmQuality.query() + "t=" + Date.now(); return; }
   if (!h264Off && wsOpen && okvmH264.wanted()) {
     if (vAbort) { vAbort.abort(); vAbort = null; }
     vGen++;
@@ -247,7 +247,7 @@ function findHeadEnd(b) {
 }
 
 async function readStream(gen, signal) {
-  const r = await fetch("/stream?t=" + Date.now(), { signal, cache: "no-store" });
+  const r = await fetch("/stream?" + okvmQuality.query() + "t=" + Date.now(), { signal, cache: "no-store" });
   if (!r.ok) {
     const j = await r.json().catch(() => ({}));
     throw Object.assign(new Error(j.error || "HTTP " + r.status), { status: r.status });
@@ -1415,6 +1415,13 @@ $("ocr-close").addEventListener("click", () => { $("ocr-result").close(); screen
 
 // Keep the WebSocket alive through proxies that drop idle connections.
 setInterval(() => send({ type: "ping", t: Date.now() }), 20000);
+// Thin links: when frames back up, say so once and name a lighter stream (quality.js).
+setInterval(() => {
+  const next = okvmQuality.watch(vstat, state && state.video ? state.video.fps : 0);
+  if (next)
+    toast(`The link is too slow for this stream: frames back up and are skipped. Options, `
+      + `MJPEG stream: try "${next}" (or Video: H.264).`, "info");
+}, 5000);
 
 connect();
 screenEl.focus();

@@ -128,6 +128,45 @@ async function main() {
     await page.waitForFunction((p) => vstat.painted > p + 2, p1, { timeout: 10000 });
     assert.equal(await page.evaluate(() => localStorage.getItem("okvm.codec")), "h264", "the choice is kept");
   });
+  await step("the MJPEG stream's quality: a lighter setting is asked for, shared, and shown", async () => {
+    const asked = [];
+    page.on("request", (r) => { if (r.url().includes("/stream?")) asked.push(r.url()); });
+    await page.evaluate(() => {
+      const c = document.getElementById("opt-codec");
+      c.value = "mjpeg";
+      c.dispatchEvent(new Event("change"));
+      const s = document.getElementById("opt-mjpeg");
+      s.value = "low";
+      s.dispatchEvent(new Event("change"));
+    });
+    await page.waitForFunction(() => vstat.codec === "mjpeg" && document.getElementById("video").naturalWidth === 960,
+      null, { timeout: 15000 });
+    assert.ok(asked.some((u) => /[?&]width=960&q=50&fps=15&/.test(u)), `the page asked for the low setting: ${asked}`);
+    assert.equal(await metric(url, "okvm_serve_stream_variants"), 1, "the server encodes it (one variant)");
+    const p0 = await page.evaluate(() => vstat.painted);
+    await page.evaluate(() => fetch("/api/type", { method: "POST", body: "low quality\n" }));
+    await page.waitForFunction((p) => vstat.painted > p + 2, p0, { timeout: 10000 });
+    assert.equal(await page.evaluate(() => localStorage.getItem("okvm.mjpeg")), "low", "the choice is kept");
+    // The suggestion: two slow windows in a row name the next lighter setting, once.
+    const verdicts = await page.evaluate(() => {
+      okvmQuality.reset();
+      const v = [okvmQuality.judge(30, 30, "full"), okvmQuality.judge(10, 30, "full"),
+        okvmQuality.judge(10, 30, "full"), okvmQuality.judge(5, 30, "full")];
+      okvmQuality.reset();
+      v.push(okvmQuality.judge(10, 30, "tiny"), okvmQuality.judge(10, 30, "tiny"));
+      okvmQuality.reset();
+      v.push(okvmQuality.judge(10, 30, "medium"), okvmQuality.judge(25, 30, "medium"), okvmQuality.judge(10, 30, "medium"));
+      return v;
+    });
+    assert.deepEqual(verdicts, [null, null, "medium", null, null, null, null, null, null],
+      "a lighter setting is suggested after two slow windows in a row, once, and never past tiny");
+    await page.evaluate(() => {
+      const s = document.getElementById("opt-mjpeg");
+      s.value = "full";
+      s.dispatchEvent(new Event("change"));
+    });
+    await page.waitForFunction(() => document.getElementById("video").naturalWidth === 1920, null, { timeout: 15000 });
+  });
   await step("no page errors", async () => assert.deepEqual(errors, []));
   await browser.close();
   srv.kill("SIGTERM");
