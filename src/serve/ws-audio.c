@@ -135,7 +135,7 @@ audio_thread(void *arg)
 			a->capturing = false;
 			continue;
 		}
-		uint8_t out[OPUS_MAX];
+		uint8_t out[OPUS_MAX] = { 0 };
 		int olen = 0;
 		if (opus && !enc) {
 			int err;

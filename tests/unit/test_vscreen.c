@@ -343,10 +343,14 @@ is_colour(const struct pic *p, int x, int y, int r, int g, int b)
 	return abs(c[0] - r) < 70 && abs(c[1] - g) < 70 && abs(c[2] - b) < 70; /* JPEG */
 }
 
+static bool timing_skipped(void);
+
 static void
 click_leaves_a_marker_that_fades(void **state)
 {
 	(void)state;
+	if (timing_skipped()) /* f1 must come before the 1 s trace has faded */
+		skip();
 	struct vscreen *vs = screen();
 	vscreen_mouse(vs, 1024, 2048, 0, 0);
 	struct okvm_frame *f0 = fresh_frame(vs);
@@ -416,6 +420,8 @@ static void
 wheel_shows_an_indicator(void **state)
 {
 	(void)state;
+	if (timing_skipped()) /* the trace must still show in the next picture */
+		skip();
 	struct vscreen *vs = screen();
 	vscreen_mouse(vs, 1024, 2048, 0, 0);
 	struct okvm_frame *f0 = fresh_frame(vs);
@@ -491,6 +497,8 @@ static void
 media_keys_show_an_osd(void **state)
 {
 	(void)state;
+	if (timing_skipped()) /* the trace must still show in the next picture */
+		skip();
 	struct vscreen *vs = screen();
 	struct vscreen_layout L;
 	vscreen_get_layout(vs, &L);
@@ -533,6 +541,8 @@ static void
 usb_switch_shows_a_notification(void **state)
 {
 	(void)state;
+	if (timing_skipped()) /* the trace must still show in the next picture */
+		skip();
 	struct vscreen *vs = screen();
 	struct vscreen_layout L;
 	vscreen_get_layout(vs, &L);
