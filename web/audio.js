@@ -105,6 +105,7 @@ const okvmAudio = (() => {
     if (!btn) return;
     btn.textContent = on ? "🔊 Sound" : "🔇 Sound";
     btn.setAttribute("aria-pressed", on ? "true" : "false");
+    if (vol) vol.hidden = !on;   // the slider only while there is sound: the toolbar stays one row
     btn.title = on ? "Sound on (" + (codec || "…") + "): click to mute"
       : why ? "No sound: " + why : "Play the target's sound";
   }
