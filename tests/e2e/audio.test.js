@@ -7,26 +7,10 @@
 // playback and the server's capture. Then the same with PCM: the page falls back to it when
 // AudioDecoder is missing, so the test hides AudioDecoder from a second page.
 // Usage: node audio.test.js BUILD_DIR   (scripts/run-e2e does this)
-const { chromium } = require("playwright-core");
-const { spawn } = require("child_process");
 const assert = require("assert/strict");
 const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const net = require("net");
-
-const BUILD = path.resolve(process.argv[2] || "build");
-const OKVM = path.join(BUILD, "okvm");
+const { startServe, sleep, launch } = require("./util");
 const RATE = 48000;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Amplitude of frequency f in x (a sine of amplitude A gives A).
 function amp(x, f) {
@@ -59,22 +43,9 @@ function audioWakeups(pid) {
 }
 
 async function main() {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-audio-"));
-  const srv = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${port}`, "-d", "emu"],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: tmp, XDG_CONFIG_HOME: tmp } });
-  let stderr = "";
-  srv.stderr.on("data", (d) => { stderr += d; });
-  await new Promise((resolve, reject) => {
-    let out = "";
-    srv.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
-    srv.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + stderr)));
-  });
-  const browser = await chromium.launch({
-    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
-  });
+  const server = await startServe(["-d", "emu"], { prefix: "audio-" });
+  const { url, proc: srv } = server;
+  const browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
   let failed = 0;
   const step = async (name, fn) => {
     try { await fn(); console.log("ok: " + name); } catch (e) { failed++; console.log("FAIL: " + name + ": " + (e.stack || e)); }
@@ -174,10 +145,9 @@ async function main() {
   });
   await step("no page errors", async () => assert.deepEqual(errors, []));
   await browser.close();
-  srv.kill("SIGTERM");
-  const code = await new Promise((r) => srv.on("exit", r));
-  if (code !== 0) { failed++; console.log("FAIL: okvm serve exited " + code + ": " + stderr.slice(-2000)); }
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const code = await server.stop();
+  if (code !== 0) { failed++; console.log("FAIL: okvm serve exited " + code + ": " + server.stderr().slice(-2000)); }
+  fs.rmSync(server.tmp, { recursive: true, force: true });
   console.log(failed ? `audio: ${failed} failed` : "audio: all passed");
   process.exit(failed ? 1 : 0);
 }

@@ -4,66 +4,13 @@
 // usb-serial), Debian's chromium driven by playwright-core. The oracle is the unit's
 // --emu-events file (power, atx and console events).
 // Usage: node console.test.js BUILD_DIR   (scripts/run-e2e does this)
-const { chromium } = require("playwright-core");
-const { spawn } = require("child_process");
 const assert = require("assert/strict");
-const fs = require("fs");
-const os = require("os");
 const path = require("path");
-const net = require("net");
+const { ART, waitFor, startServe, launch } = require("./util");
 
-const BUILD = path.resolve(process.argv[2] || "build");
-const OKVM = path.join(BUILD, "okvm");
-const ART = path.join(BUILD, "e2e-artifacts");
-fs.mkdirSync(ART, { recursive: true });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function waitFor(what, fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function startServer(power) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-console-"));
-  const events = path.join(tmp, "ev.jsonl");
-  const port = await freePort();
-  const proc = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${port}`, "-d", "emu", "--emu-pins",
-    "usb-serial", "--emu-power", power, "--emu-events", events, "--emu-video", "640x360@10"], {
-    env: { ...process.env, HOME: tmp, XDG_CONFIG_HOME: path.join(tmp, "xdg") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  proc.stderr.on("data", (d) => { stderr += d; });
-  await new Promise((resolve, reject) => {
-    let out = "";
-    proc.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
-    proc.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + stderr)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    events() {
-      if (!fs.existsSync(events)) return [];
-      return fs.readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
-    },
-    stderr: () => stderr,
-    stop() {
-      if (proc.exitCode !== null) return Promise.resolve(proc.exitCode);
-      const done = new Promise((r) => proc.on("exit", (c) => r(c)));
-      proc.kill("SIGTERM");
-      return done;
-    },
-  };
+function startServer(power) {
+  return startServe((tmp) => ["-d", "emu", "--emu-pins", "usb-serial", "--emu-power", power,
+    "--emu-events", path.join(tmp, "ev.jsonl"), "--emu-video", "640x360@10"], { prefix: "console-" });
 }
 
 // The text xterm.js shows, line by line (its buffer, not pixels).
@@ -105,11 +52,7 @@ async function test(name, fn, power = "off") {
 }
 
 async function main() {
-  browser = await chromium.launch({
-    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launch();
 
   await test("power on from the console page: boot log, login prompt, typing echoes", async (context, server) => {
     const page = await context.newPage();

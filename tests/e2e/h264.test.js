@@ -4,31 +4,10 @@
 // virtual target must appear on that canvas as it appears on the virtual screen (GET /snapshot,
 // the device's own JPEG), and the options' Video select must switch to MJPEG and back.
 // Usage: node h264.test.js BUILD_DIR   (scripts/run-e2e does this)
-const { chromium } = require("playwright-core");
-const { spawn } = require("child_process");
 const assert = require("assert/strict");
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
-const net = require("net");
-
-const BUILD = path.resolve(process.argv[2] || "build");
-const OKVM = path.join(BUILD, "okvm");
-const ART = path.join(BUILD, "e2e-artifacts");
-fs.mkdirSync(ART, { recursive: true });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function metric(url, name) {
-  const t = await (await fetch(url + "/metrics")).text();
-  const l = t.split("\n").find((x) => x.startsWith(name + " "));
-  return l ? Number(l.split(" ").pop()) : NaN;
-}
+const { ART, startServe, metric, launch } = require("./util");
 
 // Mean absolute difference (0-255) of the canvas and the newest /snapshot, over the whole frame
 // and over the pixels that changed since `before` (a copy of an earlier canvas), in the page.
@@ -59,22 +38,9 @@ async function compare(page, keepAs) {
 }
 
 async function main() {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-h264-"));
-  const srv = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${port}`, "-d", "emu"],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HOME: tmp, XDG_CONFIG_HOME: tmp } });
-  let stderr = "";
-  srv.stderr.on("data", (d) => { stderr += d; });
-  await new Promise((resolve, reject) => {
-    let out = "";
-    srv.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
-    srv.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + stderr)));
-  });
-  const browser = await chromium.launch({
-    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu"],
-  });
+  const server = await startServe(["-d", "emu"], { prefix: "h264-" });
+  const { url, proc: srv } = server;
+  const browser = await launch();
   let failed = 0;
   const step = async (name, fn) => {
     try { await fn(); console.log("ok: " + name); } catch (e) { failed++; console.log("FAIL: " + name + ": " + (e.stack || e)); }
@@ -169,10 +135,9 @@ async function main() {
   });
   await step("no page errors", async () => assert.deepEqual(errors, []));
   await browser.close();
-  srv.kill("SIGTERM");
-  const code = await new Promise((r) => srv.on("exit", r));
-  if (code !== 0) { failed++; console.log("FAIL: okvm serve exited " + code + ": " + stderr.slice(-2000)); }
-  fs.rmSync(tmp, { recursive: true, force: true });
+  const code = await server.stop();
+  if (code !== 0) { failed++; console.log("FAIL: okvm serve exited " + code + ": " + server.stderr().slice(-2000)); }
+  fs.rmSync(server.tmp, { recursive: true, force: true });
   console.log(failed ? `h264: ${failed} failed` : "h264: all passed");
   process.exit(failed ? 1 : 0);
 }

@@ -5,63 +5,20 @@
 // backend call the unit accepted, the oracle here) on the virtual unit, with the fixture JPEGs
 // as its video: `-d emu --video frames:DIR@15`. OKVM_E2E_BACKEND_ARGS (space-separated) swaps
 // the unit's arguments; a test's own `backend` does too.
-const { chromium } = require("playwright-core");
 const { spawn } = require("child_process");
 const crypto = require("crypto");
 const assert = require("assert/strict");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const net = require("net");
-
-const BUILD = path.resolve(process.argv[2] || "build");
-const SRC = path.resolve(__dirname, "..", "..");
-const OKVM = path.join(BUILD, "okvm");
-const OKVM_REC = path.join(BUILD, "tests", "recorder", "okvm-rec");
-const FRAMES = path.join(SRC, "tests", "fixtures", "serve-frames");
-const ART = path.join(BUILD, "e2e-artifacts");
-fs.mkdirSync(ART, { recursive: true });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function waitFor(what, fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error("timed out waiting for " + what);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const { OKVM, FRAMES, ART, waitFor, startServe, launch } = require("./util");
 
 class Server {
   static async start(extra = [], env = {}, backendArgs = null) {
-    const s = new Server();
-    s.tmp = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-e2e-"));
-    s.log = path.join(s.tmp, "backend.jsonl");
-    s.port = await freePort();
     const backend = backendArgs || (process.env.OKVM_E2E_BACKEND_ARGS
       ? process.env.OKVM_E2E_BACKEND_ARGS.split(/\s+/).filter(Boolean)
       : ["-d", "emu", "--video", `frames:${FRAMES}@15`]);
-    s.proc = spawn(OKVM_REC, ["serve", "--listen", `127.0.0.1:${s.port}`, ...backend, ...extra], {
-      env: { ...process.env, HOME: s.tmp, XDG_CONFIG_HOME: path.join(s.tmp, "xdg"),
-        OKVM_REC_LOG: s.log, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    s.stderr = "";
-    s.proc.stderr.on("data", (d) => { s.stderr += d; });
-    await new Promise((resolve, reject) => {
-      let out = "";
-      s.proc.stdout.on("data", (d) => { out += d; if (out.includes("serving on")) resolve(); });
-      s.proc.on("exit", (c) => reject(new Error("okvm serve exited " + c + ": " + s.stderr)));
-    });
-    s.url = `http://127.0.0.1:${s.port}`;
-    return s;
+    return Object.assign(new Server(), await startServe([...backend, ...extra], { env, rec: true }));
   }
   calls(op) {
     if (!fs.existsSync(this.log)) return [];
@@ -72,12 +29,6 @@ class Server {
     const r = await fetch(this.url + "/metrics");
     const line = (await r.text()).split("\n").find((l) => l.startsWith(name + " "));
     return line ? Number(line.split(" ")[1]) : NaN;
-  }
-  async stop() {
-    if (this.proc.exitCode !== null) return this.proc.exitCode;
-    const done = new Promise((r) => this.proc.on("exit", (c) => r(c)));
-    this.proc.kill("SIGTERM");
-    return done;
   }
 }
 
@@ -147,14 +98,14 @@ async function test(name, fn, { extra = [], env = {}, backend = null, context: c
   } catch (e) {
     results.push([name, false]);
     console.log(`FAIL: ${name}: ${e.stack || e}`);
-    console.log(server.stderr.slice(-2000));
+    console.log(server.stderr().slice(-2000));
   } finally {
     await page.screenshot({ path: path.join(ART, name.replace(/\W+/g, "-") + ".png") }).catch(() => {});
     await context.close();
     const rc = await server.stop();
     if (rc !== 0) {
       results.push([name + " (clean exit)", false]);
-      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr.slice(-2000)}`);
+      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr().slice(-2000)}`);
     }
   }
 }
@@ -182,11 +133,7 @@ async function framePointN(page, fx, fy, fw, fh) {
 }
 
 async function main() {
-  browser = await chromium.launch({
-    executablePath: process.env.OKVM_CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launch();
 
   await test("page loads and frames arrive", async (page, server) => {
     await openUi(page, server);
