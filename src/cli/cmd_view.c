@@ -45,6 +45,7 @@ cmd_view_help(FILE *out)
 	      "  --relative            start with the relative mouse (for targets without absolute\n"
 	      "                        pointer support); the host key leaves it\n"
 	      "  --screenshot-dir DIR  where screenshots go (default: the current folder)\n"
+	      "  --record-dir DIR      where HOST+R recordings go (default: the current folder)\n"
 	      "  --config FILE         config file with a [view] section (default\n"
 	      "                        ~/.config/okvm/okvm.conf, else /etc/okvm/okvm.conf)\n"
 	      "  --list-keys           print the SDL scancode -> HID usage table and exit\n"
@@ -56,12 +57,17 @@ cmd_view_help(FILE *out)
 	      "  HOST alone            grab the keyboard / release it (and leave relative mouse)\n"
 	      "  HOST+V                paste the clipboard as typing in --layout (progress in the\n"
 	      "                        title); HOST+V again or Esc cancels\n"
-	      "  HOST+O                the overlay: signal, resolution, fps, LEDs, USB port; while\n"
-	      "                        it shows, S, U, D, V and F act without HOST; Esc closes it\n"
+	      "  HOST+O                the overlay: signal, resolution, fps, LEDs, USB port,\n"
+	      "                        recording; while it shows, S, U, D, V, F and R act\n"
+	      "                        without HOST; Esc closes it\n"
 	      "  HOST+F                fullscreen on/off\n"
 	      "  HOST+Z                scale: fit / 1:1\n"
 	      "  HOST+M                mouse: absolute / relative\n"
 	      "  HOST+S                screenshot (the frame as the device sent it, JPEG)\n"
+	      "  HOST+R                record: start / stop. The device's MJPEG frames, not\n"
+	      "                        re-encoded, and the sound when it plays, into\n"
+	      "                        okvm-YYYYmmdd-HHMMSS.mkv in --record-dir (the title shows\n"
+	      "                        REC and for how long); closing finishes the file\n"
 	      "  HOST+U                USB switch: the port to the host / to the target\n"
 	      "  HOST+D, HOST+Delete   Ctrl+Alt+Del on the target\n"
 	      "  HOST+Q                quit\n"
@@ -73,7 +79,19 @@ cmd_view_help(FILE *out)
 	      out);
 }
 
-enum { O_SCALE = 1, O_FULL, O_HOST, O_NOGRAB, O_REL, O_SHOTS, O_CONFIG, O_LIST, O_NOAUDIO, O_PCM };
+enum {
+	O_SCALE = 1,
+	O_FULL,
+	O_HOST,
+	O_NOGRAB,
+	O_REL,
+	O_SHOTS,
+	O_CONFIG,
+	O_LIST,
+	O_NOAUDIO,
+	O_PCM,
+	O_RECDIR
+};
 
 static const struct option opts[] = {
 	{ "scale", required_argument, NULL, O_SCALE },
@@ -86,11 +104,12 @@ static const struct option opts[] = {
 	{ "list-keys", no_argument, NULL, O_LIST },
 	{ "no-audio", no_argument, NULL, O_NOAUDIO },
 	{ "pcm", required_argument, NULL, O_PCM },
+	{ "record-dir", required_argument, NULL, O_RECDIR },
 	{ 0 },
 };
 
 struct view_args {
-	const char *scale, *host, *shots, *config, *pcm;
+	const char *scale, *host, *shots, *config, *pcm, *recdir;
 	bool full, nograb, rel, list, noaudio;
 };
 
@@ -112,6 +131,7 @@ parse(int argc, char **argv, struct view_args *a)
 		case O_LIST: a->list = true; break;
 		case O_NOAUDIO: a->noaudio = true; break;
 		case O_PCM: a->pcm = optarg; break;
+		case O_RECDIR: a->recdir = optarg; break;
 		case ':': return cli_usage("view: %s needs a value", argv[optind - 1]);
 		default: return cli_usage("view: unknown option '%s'", argv[optind - 1]);
 		}
@@ -153,6 +173,8 @@ build_opts(struct cli *cli, const struct view_args *a, struct view_opts *o,
 		o->audio = false;
 	if (a->shots)
 		o->shot_dir = a->shots;
+	if (a->recdir)
+		o->rec_dir = a->recdir;
 	if (cli->layout)
 		o->layout = cli->layout;
 	return 0;

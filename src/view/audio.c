@@ -8,6 +8,8 @@
  * clock slower than the card's, a stall) catches up instead of drifting late. One mutex
  * guards the ring; the callback holds it for a copy of at most a few chunks.
  *
+ * A recording (host+R, record.c) gets a copy of each chunk as it comes in, under the lock.
+ *
  * Latency: each chunk keeps its capture time; when the callback starts playing a chunk it
  * notes now + SDL's device buffer (the samples it was asked for) - capture time, the time from
  * the card to the speaker as far as SDL tells; OKVM_VIEW_AUDIO_TRACE=FILE writes those figures
@@ -56,6 +58,7 @@ struct view_audio {
 	uint32_t *lat_us;
 	size_t lat_n;
 	FILE *trace;
+	struct view_rec *rec; /* a recording that gets each chunk too (lock) */
 };
 
 static void
@@ -127,6 +130,8 @@ reader_main(void *ud)
 		a->frames[s] = (size_t)n;
 		a->ts_us[s] = ts;
 		a->count++;
+		if (a->rec) /* a copy into the recording's ring; the disk is its thread's */
+			view_rec_audio(a->rec, buf, (size_t)n, ts);
 		pthread_mutex_unlock(&a->lock);
 	}
 	return NULL;
@@ -172,6 +177,16 @@ view_audio_start(const struct view_audio_source *src)
 		 SDL_GetCurrentAudioDriver(), got.freq, got.samples);
 	SDL_PauseAudioDevice(a->dev, 0);
 	return a;
+}
+
+void
+view_audio_set_rec(struct view_audio *a, struct view_rec *rec)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->rec = rec;
+	pthread_mutex_unlock(&a->lock);
 }
 
 void

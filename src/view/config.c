@@ -11,6 +11,7 @@
  *   mouse = absolute       ; absolute | relative
  *   layout = de            ; the target's layout for paste (default: --layout, else us)
  *   screenshot_dir = ~/Pictures
+ *   record_dir = ~/Videos  ; where host+R recordings go
  *   audio = yes            ; play the target's sound (no: --no-audio)
  */
 #include <errno.h>
@@ -101,6 +102,11 @@ set_key(struct parse *ps, const char *name, const char *v)
 		o->shot_dir = ps->s->shot_dir;
 		return 0;
 	}
+	if (!strcmp(name, "record_dir")) {
+		replace(&ps->s->rec_dir, v);
+		o->rec_dir = ps->s->rec_dir;
+		return 0;
+	}
 	return -2;
 }
 
@@ -116,7 +122,7 @@ on_ini(void *ud, const char *section, const char *name, const char *value)
 	if (!ps->failed)
 		snprintf(ps->err, ps->errlen,
 			 rc == -2 ? "unknown key '%.40s' in [view] (scale, host_key, fullscreen, "
-				    "grab, mouse, layout, screenshot_dir, audio)"
+				    "grab, mouse, layout, screenshot_dir, record_dir, audio)"
 				  : "[view] %.40s: bad value '%.60s'",
 			 name, value);
 	ps->failed = true;
@@ -150,5 +156,6 @@ view_config_free(struct view_config_strings *owned)
 {
 	free(owned->layout);
 	free(owned->shot_dir);
-	owned->layout = owned->shot_dir = NULL;
+	free(owned->rec_dir);
+	owned->layout = owned->shot_dir = owned->rec_dir = NULL;
 }

@@ -16,6 +16,7 @@
 
 static const uint32_t fg = OKVM_RGB(0xee, 0xee, 0xee), dim = OKVM_RGB(0x99, 0x99, 0x99);
 static const uint32_t on = OKVM_RGB(0x5c, 0xd6, 0x5c), off = OKVM_RGB(0x66, 0x66, 0x66);
+static const uint32_t rec = OKVM_RGB(0xf0, 0x40, 0x40);
 
 static int
 row(int i)
@@ -33,7 +34,7 @@ void
 view_overlay_size(int *w, int *h)
 {
 	*w = 2 * PAD + 46 * OKVM_FONT_W;
-	*h = 2 * PAD + 9 * LINE;
+	*h = 2 * PAD + 10 * LINE;
 }
 
 void
@@ -66,10 +67,19 @@ view_overlay_draw(struct okvm_canvas *cv, const struct view_overlay_info *in)
 		 : st->usb == OKVM_USB_TO_HOST ? "host"
 					       : "target");
 	canvas_text(cv, PAD, row(4), line, fg, 1);
-	canvas_text(cv, PAD, row(5), in->message ? in->message : "", on, 1);
-	canvas_text(cv, PAD, row(6), "S screenshot  U USB switch  D Ctrl+Alt+Del", fg, 1);
-	canvas_text(cv, PAD, row(7), "V paste  F fullscreen  Esc close", fg, 1);
+	if (in->recording) {
+		snprintf(line, sizeof(line), "REC %.12s", in->recording);
+		canvas_text(cv, PAD, row(5), line, rec, 1);
+	} else {
+		canvas_text(cv, PAD, row(5), "not recording", dim, 1);
+	}
+	canvas_text(cv, PAD, row(6), in->message ? in->message : "", on, 1);
+	canvas_text(cv, PAD, row(7), "S screenshot  U USB switch  D Ctrl+Alt+Del", fg, 1);
+	canvas_text(cv, PAD, row(8),
+		    in->recording ? "R stop recording  V paste  F fullscreen"
+				  : "R record  V paste  F fullscreen  Esc close",
+		    fg, 1);
 	snprintf(line, sizeof(line), "(also %.20s + the key; %.20s alone: grab)", in->host_key,
 		 in->host_key);
-	canvas_text(cv, PAD, row(8), line, dim, 1);
+	canvas_text(cv, PAD, row(9), line, dim, 1);
 }

@@ -7,9 +7,10 @@ struct serve_state;
 
 struct view_overlay_info {
 	const struct serve_state *state;
-	double shown_fps;     /* frames the window presented in the last second */
-	const char *host_key; /* its name */
-	const char *message;  /* the last action's result ("screenshot okvm-...jpg"), or NULL */
+	double shown_fps;      /* frames the window presented in the last second */
+	const char *host_key;  /* its name */
+	const char *message;   /* the last action's result ("screenshot okvm-...jpg"), or NULL */
+	const char *recording; /* how long the recording has run ("1:05"), NULL: none */
 };
 
 /* The canvas size the overlay wants. */

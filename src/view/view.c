@@ -10,6 +10,8 @@
  * and decodes that one, straight to I420 planes (decode.c) shown as an IYUV texture.
  *
  * Sound (audio.c) has threads of its own: a reader into a ring, and SDL's audio callback.
+ * A recording (host+R, record.c) runs on its own thread too and takes frames from the capture
+ * itself; the window only starts and stops it and shows for how long it has run.
  *
  * While the window is hidden or minimised the viewer stops wanting frames: no capture work
  * (for a V4L2 unit) and no decoding at all.
@@ -56,8 +58,8 @@ struct view {
 	SDL_Renderer *ren;
 	SDL_Texture *tex, *ovl_tex;
 	int tex_w, tex_h;
-	Uint32 ev_base; /* +0 frame, +1 state, +2 paste progress */
-	atomic_bool frame_pending, state_pending, progress_pending;
+	Uint32 ev_base; /* +0 frame, +1 state, +2 paste progress, +3 the recording ended */
+	atomic_bool frame_pending, state_pending, progress_pending, rec_pending;
 	struct view_decoder dec;
 	struct okvm_frame *shown; /* the frame on screen (a reference), for screenshots */
 	uint64_t shown_seq;
@@ -84,6 +86,10 @@ struct view {
 	char title[256];
 	FILE *trace;
 	struct view_audio *audio; /* the unit's sound (audio.c), NULL when off */
+	struct okvm_capture *cap; /* the unit's capture (for recording), NULL: none */
+	struct view_rec *rec;     /* the recording under way (record.c), NULL: none */
+	uint64_t rec_t0_us;
+	char rec_time[16]; /* "1:05" */
 };
 
 /* ---- notices from other threads ---- */
@@ -122,6 +128,13 @@ on_progress(size_t done, size_t total, int err, void *ud)
 		atomic_store(&v->p_end, true);
 	}
 	push(v, &v->progress_pending, v->ev_base + 2);
+}
+
+static void
+on_rec_done(void *ud)
+{
+	struct view *v = ud;
+	push(v, &v->rec_pending, v->ev_base + 3);
 }
 
 /* ---- the picture ---- */
@@ -189,7 +202,8 @@ draw_overlay(struct view *v)
 	struct view_overlay_info in = { .state = &v->st,
 					.shown_fps = v->shown_fps,
 					.host_key = view_host_key_name(v->o->host_key),
-					.message = v->message[0] ? v->message : NULL };
+					.message = v->message[0] ? v->message : NULL,
+					.recording = v->rec ? v->rec_time : NULL };
 	view_overlay_draw(&cv, &in);
 	SDL_UpdateTexture(v->ovl_tex, NULL, cv.rgb, w * 3);
 	canvas_fini(&cv);
@@ -255,6 +269,8 @@ update_title(struct view *v)
 		n += snprintf(t + n, sizeof(t) - (size_t)n, " - no signal");
 	else if (v->tex_w)
 		n += snprintf(t + n, sizeof(t) - (size_t)n, " - %dx%d", v->tex_w, v->tex_h);
+	if (v->rec)
+		n += snprintf(t + n, sizeof(t) - (size_t)n, " - REC %s", v->rec_time);
 	if (v->pasting)
 		n += snprintf(t + n, sizeof(t) - (size_t)n, " - pasting %zu/%zu (Esc cancels)",
 			      atomic_load(&v->p_done), atomic_load(&v->p_total));
@@ -453,6 +469,85 @@ usb_toggle(struct view *v)
 		say(v, "USB port to the %s", to == OKVM_USB_TO_HOST ? "host" : "target");
 }
 
+/* "m:ss" (or "h:mm:ss") since the recording started. */
+static void
+rec_clock(struct view *v)
+{
+	uint64_t s = (okvm_now_us() - v->rec_t0_us) / 1000000;
+	if (s >= 3600)
+		snprintf(v->rec_time, sizeof(v->rec_time), "%u:%02u:%02u", (unsigned)(s / 3600),
+			 (unsigned)(s / 60 % 60), (unsigned)(s % 60));
+	else
+		snprintf(v->rec_time, sizeof(v->rec_time), "%u:%02u", (unsigned)(s / 60),
+			 (unsigned)(s % 60));
+}
+
+static void
+rec_start(struct view *v)
+{
+	struct view_rec_config cfg = { .cap = v->cap,
+				       .dir = v->o->rec_dir,
+				       .audio = v->audio != NULL,
+				       .done = on_rec_done,
+				       .done_ud = v };
+	int rc = view_rec_start(&cfg, &v->rec);
+	if (rc) {
+		v->rec = NULL;
+		if (rc == -ENODEV)
+			say(v, "record: this unit has no video");
+		else
+			say(v, "record: cannot create a file in %.24s: %s",
+			    v->o->rec_dir ? v->o->rec_dir : ".", okvm_strerror(rc));
+		return;
+	}
+	view_audio_set_rec(v->audio, v->rec);
+	v->rec_t0_us = okvm_now_us();
+	rec_clock(v);
+	v->message[0] = 0;
+	okvm_log(OKVM_LOG_NOTICE, "view: recording %s", view_rec_path(v->rec));
+	printf("okvm: recording %s\n", view_rec_path(v->rec));
+	fflush(stdout);
+	update_title(v);
+}
+
+/* Finish the file (trailer), say what is in it. */
+static void
+rec_stop(struct view *v)
+{
+	if (!v->rec)
+		return;
+	view_audio_set_rec(v->audio, NULL);
+	struct view_rec_result r;
+	int rc = view_rec_stop(v->rec, &r);
+	v->rec = NULL;
+	atomic_store(&v->rec_pending, false);
+	const char *base = strrchr(r.path, '/') ? strrchr(r.path, '/') + 1 : r.path;
+	if (rc == -ENODATA)
+		say(v, "record: no picture came; nothing recorded");
+	else if (rc == -ENODEV)
+		say(v, "record: the video went away; %.40s is complete up to there", base);
+	else if (rc)
+		say(v, "record: %.30s: %s (%llu frames in it)", base, okvm_strerror(rc),
+		    (unsigned long long)r.frames);
+	else
+		say(v, "recorded %.40s, %.1f s", base, r.seconds);
+	if (rc != -ENODATA)
+		printf("okvm: recorded %s: %llu frames, %.3f s, %llu missed%s\n", r.path,
+		       (unsigned long long)r.frames, r.seconds, (unsigned long long)r.missed,
+		       rc ? " (ended early)" : "");
+	fflush(stdout);
+	update_title(v);
+}
+
+static void
+rec_toggle(struct view *v)
+{
+	if (v->rec)
+		rec_stop(v);
+	else
+		rec_start(v);
+}
+
 static void
 set_fullscreen(struct view *v, bool on)
 {
@@ -478,6 +573,7 @@ command(struct view *v, int sc, bool *quit)
 		break;
 	case SDL_SCANCODE_M: set_relative(v, !v->relative); break;
 	case SDL_SCANCODE_S: screenshot(v); break;
+	case SDL_SCANCODE_R: rec_toggle(v); break;
 	case SDL_SCANCODE_U: usb_toggle(v); break;
 	case SDL_SCANCODE_D:
 	case SDL_SCANCODE_DELETE:
@@ -495,7 +591,8 @@ static bool
 overlay_key(int sc)
 {
 	return sc == SDL_SCANCODE_S || sc == SDL_SCANCODE_U || sc == SDL_SCANCODE_D ||
-	       sc == SDL_SCANCODE_V || sc == SDL_SCANCODE_F || sc == SDL_SCANCODE_O;
+	       sc == SDL_SCANCODE_V || sc == SDL_SCANCODE_F || sc == SDL_SCANCODE_O ||
+	       sc == SDL_SCANCODE_R;
 }
 
 static void
@@ -678,6 +775,8 @@ tick(struct view *v)
 	v->shown_count = 0;
 	v->fps_t0_us = now;
 	v->ops->get_state(v->ud, &v->st);
+	if (v->rec)
+		rec_clock(v);
 	update_title(v);
 	if (v->overlay)
 		v->dirty = true;
@@ -700,6 +799,11 @@ handle(struct view *v, const SDL_Event *e)
 	}
 	if (e->type == v->ev_base + 2) {
 		paste_progress(v);
+		return true;
+	}
+	if (e->type == v->ev_base + 3) {
+		if (v->rec && view_rec_ended(v->rec))
+			rec_stop(v); /* ended by itself: finish the file, say why */
 		return true;
 	}
 	switch (e->type) {
@@ -733,7 +837,7 @@ open_window(struct view *v)
 		okvm_log(OKVM_LOG_ERROR, "view: no display: %s", SDL_GetError());
 		return -ENXIO;
 	}
-	v->ev_base = SDL_RegisterEvents(3);
+	v->ev_base = SDL_RegisterEvents(4);
 	SDL_SetYUVConversionMode(SDL_YUV_CONVERSION_JPEG); /* JFIF: full-range BT.601 */
 	/* The window starts at the picture's size: wait a little for the first frame. */
 	want(v, true);
@@ -822,6 +926,7 @@ view_run(const struct view_opts *o, struct serve_backend *be, volatile int *stop
 	v->o = o;
 	v->ops = be->ops;
 	v->ud = be->ud;
+	v->cap = be->capture;
 	v->scale = o->scale;
 	v->fps_t0_us = okvm_now_us();
 	/* bench/view.py and the tests: one line per presented frame */
@@ -845,6 +950,7 @@ view_run(const struct view_opts *o, struct serve_backend *be, volatile int *stop
 		printf("okvm: viewing %s\n", v->st.unit);
 		fflush(stdout);
 		loop(v, stop);
+		rec_stop(v); /* the trailer: a complete file on close and on signals */
 		v->ops->release_all(v->ud); /* every key and button up, typing stopped */
 		view_audio_stop(v->audio);
 		v->ops->set_notify(v->ud, NULL, NULL, NULL);

@@ -29,6 +29,7 @@ struct view_opts {
 	const char *layout;   /* the target's layout for paste */
 	const char *unit;     /* for the title */
 	const char *shot_dir; /* where host+S screenshots go (default ".") */
+	const char *rec_dir;  /* where host+R recordings go (default ".") */
 	/* where the sound comes from (NULL: none) */
 	const struct view_audio_source *audio_src;
 };
@@ -54,6 +55,39 @@ struct view_audio;
 struct view_audio *view_audio_start(const struct view_audio_source *src);
 /* Stop playing, join the reader, close the device. NULL ok. */
 void view_audio_stop(struct view_audio *a);
+/* Hand every chunk read from now on to a recording too (NULL: no more). Main thread; when it
+ * returns, the previous recording gets no further chunk. */
+struct view_rec;
+void view_audio_set_rec(struct view_audio *a, struct view_rec *rec);
+
+/* ---- record.c: host+R, what the window shows into Matroska (src/av/record.c) ---- */
+
+struct okvm_capture;
+struct view_rec_config {
+	struct okvm_capture *cap; /* the unit's capture (struct serve_backend's) */
+	const char *dir;          /* the file goes here as okvm-YYYYmmdd-HHMMSS.mkv (NULL: ".") */
+	bool audio;               /* a 48 kHz stereo PCM track, fed with view_rec_audio() */
+	/* called on the recorder's thread when the recording ended by itself (a write error,
+	 * the device unplugged): the caller then calls view_rec_stop(). May be NULL. */
+	void (*done)(void *ud);
+	void *done_ud;
+};
+struct view_rec_result {
+	char path[4096];
+	uint64_t frames, missed, audio_dropped;
+	double seconds, audio_seconds;
+	int err; /* 0, -ENODATA (no frame came: the file is removed), -ENODEV (unplugged), -EIO */
+};
+/* Create the file and start recording on a thread of its own. Returns 0 (*out set), -ENODEV
+ * (no capture), or the recorder's -errno (the directory is missing, not writable...). */
+int view_rec_start(const struct view_rec_config *cfg, struct view_rec **out);
+const char *view_rec_path(const struct view_rec *r);
+/* Interleaved S16 samples (at most 10 ms) captured at ts_us; copied. Any thread. */
+void view_rec_audio(struct view_rec *r, const int16_t *pcm, size_t frames, uint64_t ts_us);
+/* The recording ended by itself (see done). Any thread. */
+bool view_rec_ended(const struct view_rec *r);
+/* Finish the file (trailer written) and free r; *res says what is in it. Returns res->err. */
+int view_rec_stop(struct view_rec *r, struct view_rec_result *res);
 
 /* ---- keys.c: SDL scancodes -> okvm keys ---- */
 
@@ -73,7 +107,7 @@ void view_keys_print(FILE *out);
  * view_config_free). A missing file is fine (0). Returns 0, or -EINVAL with one line for the
  * user in err (bad key or value, with its line). */
 struct view_config_strings {
-	char *layout, *shot_dir;
+	char *layout, *shot_dir, *rec_dir;
 };
 int view_config_load(const char *path, struct view_opts *o, struct view_config_strings *owned,
 		     char *err, size_t errlen);

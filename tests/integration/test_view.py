@@ -429,10 +429,181 @@ def test_relative(x, tmp):
     check(rc == 0, "relative: exits 0 (%d %s)" % (rc, err.strip()[-200:]))
 
 
+def x11_close_window(x, wid):
+    """What a window manager's close button does: WM_DELETE_WINDOW in a WM_PROTOCOLS client
+    message (ICCCM 4.2.8.1), sent with libX11 through ctypes."""
+    lib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    lib.XOpenDisplay.restype = ctypes.c_void_p
+    lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    lib.XInternAtom.restype = ctypes.c_ulong
+    lib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong),
+                    ("send_event", ctypes.c_int), ("display", ctypes.c_void_p),
+                    ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("l", ctypes.c_long * 5)]
+
+    class XEvent(ctypes.Union):
+        _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+
+    lib.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                               ctypes.POINTER(XEvent)]
+    lib.XFlush.argtypes = [ctypes.c_void_p]
+    lib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    dpy = lib.XOpenDisplay(x.display.encode())
+    assert dpy, "XOpenDisplay"
+    ev = XEvent()
+    ev.xclient.type = 33  # ClientMessage
+    ev.xclient.window = int(wid)
+    ev.xclient.message_type = lib.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
+    ev.xclient.format = 32
+    ev.xclient.l[0] = lib.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
+    ev.xclient.l[1] = 0  # CurrentTime
+    lib.XSendEvent(dpy, int(wid), 0, 0, ctypes.byref(ev))
+    lib.XFlush(dpy)
+    lib.XCloseDisplay(dpy)
+
+
+def probe(path):
+    """ffprobe's view of a recording: {codec_type: codec_name}, video frames, the duration
+    (None without a trailer's), and whether ffprobe read it without an error."""
+    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                        "stream=codec_type,codec_name,nb_read_frames:format=duration",
+                        "-of", "json", path], capture_output=True, text=True)
+    import json
+    j = json.loads(p.stdout or "{}")
+    streams = {st["codec_type"]: st for st in j.get("streams", [])}
+    v = streams.get("video", {})
+    dur = j.get("format", {}).get("duration")
+    return ({k: st.get("codec_name") for k, st in streams.items()},
+            int(v.get("nb_read_frames", 0) or 0), float(dur) if dur else None,
+            p.returncode == 0 and not p.stderr.strip())
+
+
+def recordings(d):
+    import re
+    return sorted(f for f in os.listdir(d) if re.fullmatch(r"okvm-\d{8}-\d{6}(-\d+)?\.mkv", f))
+
+
+def test_record(x, tmp):
+    """HOST+R records what the window shows: MJPEG as sent, the sound, a complete file at each
+    way the recording or the window ends."""
+    recdir = os.path.join(tmp, "rec")
+    os.mkdir(recdir)
+    # SDL's dummy audio driver plays (into nothing) at the device's pace: the viewer has sound
+    env = {"SDL_AUDIODRIVER": "dummy"}
+    args = ["-d", "emu", "--emu-video", "640x360@30", "view", "--record-dir", recdir]
+    v = View(x, args, env)
+    try:
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        check(recordings(recdir) == [], "record: nothing recorded before HOST+R")
+        t0 = time.monotonic()
+        host(x, "r")
+        wait_for(lambda: "REC" in v.title(), timeout=5)
+        check("REC 0:0" in v.title(), "record: HOST+R starts it, the title says REC 0:0x (%r)"
+              % v.title())
+        wait_for(lambda: "REC 0:02" in v.title(), timeout=5)
+        check("REC 0:02" in v.title(), "record: the title counts the seconds (%r)" % v.title())
+        host(x, "r")
+        t1 = time.monotonic()
+        wait_for(lambda: "recorded" in v.title(), timeout=5)
+        check("REC" not in v.title() and "recorded okvm-" in v.title(),
+              "record: HOST+R again stops it, the title names the file (%r)" % v.title())
+        files = recordings(recdir)
+        check(len(files) == 1, "record: one okvm-YYYYmmdd-HHMMSS.mkv in --record-dir (%s)"
+              % os.listdir(recdir))
+        if files:
+            codecs, frames, dur, clean = probe(os.path.join(recdir, files[0]))
+            check(codecs == {"video": "mjpeg", "audio": "pcm_s16le"},
+                  "record: ffprobe: an MJPEG track and the sound as PCM (%s)" % codecs)
+            check(clean and dur is not None and 1.5 <= dur <= t1 - t0 + 0.5,
+                  "record: ffprobe reads it whole, duration %s s for %.1f s of recording"
+                  % (dur, t1 - t0))
+            check(frames >= 30, "record: %d frames in it (30 fps for about 2.5 s)" % frames)
+        # the overlay's R starts one too; closing the window (WM_DELETE_WINDOW) finishes it
+        host(x, "o")
+        xdo(x, "key", "r")
+        wait_for(lambda: "REC" in v.title(), timeout=5)
+        check("REC" in v.title(), "record: R in the overlay starts a recording (%r)"
+              % v.title())
+        time.sleep(1.5)
+        x11_close_window(x, v.wid)
+        try:
+            v.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        rc, err = v.stop()
+    check(rc == 0, "record: closing the window ends okvm view with 0 (%s %s)"
+          % (rc, err.strip()[-200:]))
+    files = recordings(recdir)
+    check(len(files) == 2, "record: a second file (%s)" % files)
+    if len(files) == 2:
+        codecs, frames, dur, clean = probe(os.path.join(recdir, files[1]))
+        check(clean and dur is not None and dur >= 1.0 and frames > 20,
+              "record: closed while recording, the file is complete (trailer: duration %s s, "
+              "%d frames)" % (dur, frames))
+    # SIGINT and SIGTERM while recording: the trailer is written too
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        d = os.path.join(tmp, "rec-%d" % sig)
+        os.mkdir(d)
+        v = View(x, ["-d", "emu", "--emu-video", "640x360@30", "view", "--record-dir", d], env)
+        try:
+            wait_for(lambda: "640x360" in v.title(), timeout=10)
+            xdo(x, "windowfocus", "--sync", v.wid)
+            host(x, "r")
+            wait_for(lambda: "REC 0:01" in v.title(), timeout=5)
+            v.proc.send_signal(sig)
+            v.proc.wait(timeout=15)
+        finally:
+            rc, err = v.stop()
+        files = recordings(d)
+        codecs, frames, dur, clean = probe(os.path.join(d, files[0])) if files else ({}, 0,
+                                                                                    None, False)
+        check(rc == 0 and len(files) == 1 and clean and dur is not None and frames > 10,
+              "record: %s while recording: exit 0, the file complete (%s, %d frames, %s s)"
+              % (signal.Signals(sig).name, files, frames, dur))
+    # --no-audio: video only; a directory that is not there: said, nothing else happens
+    v = View(x, ["-d", "emu", "--emu-video", "640x360@30", "view", "--no-audio",
+                 "--record-dir", os.path.join(tmp, "nowhere")])
+    try:
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        host(x, "r")
+        wait_for(lambda: "record:" in v.title(), timeout=5)
+        check("record: cannot create" in v.title() and "REC" not in v.title(),
+              "record: a --record-dir that is not there is said in the title (%r)" % v.title())
+    finally:
+        rc, err = v.stop()
+    check(rc == 0, "record: and the viewer goes on (exit %d)" % rc)
+    cfg = os.path.join(tmp, "rec.conf")
+    d = os.path.join(tmp, "rec-conf")
+    os.mkdir(d)
+    with open(cfg, "w") as f:
+        f.write("[view]\nrecord_dir = %s\naudio = off\n" % d)
+    v = View(x, ["-d", "emu", "--emu-video", "640x360@30", "view", "--config", cfg])
+    try:
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        host(x, "r")
+        wait_for(lambda: "REC 0:01" in v.title(), timeout=5)
+        host(x, "r")
+        wait_for(lambda: "recorded" in v.title(), timeout=5)
+    finally:
+        rc, err = v.stop()
+    files = recordings(d)
+    codecs = probe(os.path.join(d, files[0]))[0] if files else {}
+    check(len(files) == 1 and codecs == {"video": "mjpeg"},
+          "record: [view] record_dir is where it goes; with audio off, video only (%s %s)"
+          % (files, codecs))
+
+
 def test_cli(x):
     p = subprocess.run([OKVM, "view", "--help"], capture_output=True, text=True)
     for k in ("HOST+V", "HOST+O", "HOST+F", "HOST+Z", "HOST+M", "HOST+S", "HOST+U", "HOST+D",
-              "HOST+Q", "HOST alone"):
+              "HOST+Q", "HOST+R", "--record-dir", "HOST alone"):
         check(k in p.stdout, "help: view --help lists %s" % k)
     p = subprocess.run([OKVM, "view", "--list-keys"], capture_output=True, text=True)
     rows = [[c.strip() for c in r.split("\t")] for r in p.stdout.splitlines()
@@ -465,7 +636,7 @@ def test_cli(x):
 
 
 def main():
-    for tool in ("Xvfb", "xdotool", "xclip", "ffmpeg"):
+    for tool in ("Xvfb", "xdotool", "xclip", "ffmpeg", "ffprobe"):
         if not shutil.which(tool):
             print("skip: no %s (scripts/install-deps --test)" % tool)
             return 77
@@ -476,6 +647,7 @@ def main():
         test_picture(x, tmp)
         test_input(x, tmp)
         test_relative(x, tmp)
+        test_record(x, tmp)
     finally:
         x.close()
         shutil.rmtree(tmp, ignore_errors=True)
