@@ -465,6 +465,206 @@ def x11_close_window(x, wid):
     lib.XCloseDisplay(dpy)
 
 
+class OtherWindow:
+    """Another X client's window (libX11 through ctypes), to move the focus to."""
+
+    def __init__(self, x):
+        self.lib = lib = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+        lib.XOpenDisplay.restype = ctypes.c_void_p
+        lib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        lib.XDefaultRootWindow.restype = ctypes.c_ulong
+        lib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+        lib.XCreateSimpleWindow.restype = ctypes.c_ulong
+        lib.XCreateSimpleWindow.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int,
+                                            ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
+                                            ctypes.c_uint, ctypes.c_ulong, ctypes.c_ulong]
+        lib.XMapWindow.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        lib.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self.dpy = lib.XOpenDisplay(x.display.encode())
+        assert self.dpy, "XOpenDisplay"
+        self.wid = lib.XCreateSimpleWindow(self.dpy, lib.XDefaultRootWindow(self.dpy), 900, 500,
+                                           200, 150, 0, 0, 0)
+        lib.XMapWindow(self.dpy, self.wid)
+        lib.XSync(self.dpy, 0)
+
+    def close(self):
+        self.lib.XCloseDisplay(self.dpy)
+
+
+def x11_locks(x):
+    """(caps, num) of the X server's keyboard (XkbGetState's locked modifiers; Num Lock is the
+    modifier Num_Lock's key carries, Mod2 on Xvfb's keymap)."""
+    p = subprocess.run(["xset", "q"], env=env_for(x), capture_output=True, text=True)
+    if p.returncode == 0 and "Caps Lock:" in p.stdout:
+        line = [ln for ln in p.stdout.splitlines() if "Caps Lock:" in ln][0].split()
+        return line[line.index("Lock:") + 1] == "on", line[line.index("Num") + 2] == "on"
+    raise RuntimeError("xset q: %s" % p.stderr)
+
+
+def led_events(path):
+    return [(e["caps"], e["num"]) for e in read_events(path) if e["type"] == "leds"]
+
+
+def all_key_events(path):
+    return [(e["usage"], e["down"]) for e in read_events(path) if e["type"] == "key"]
+
+
+def test_focus(x, tmp):
+    """Focus loss (another window takes it: XSetInputFocus, no window manager needed) releases
+    every key and button the viewer holds; the target sees the releases, in order, and nothing
+    else. Lock keys: the host's Caps/Num Lock state wins when the window gets focus."""
+    ev = os.path.join(tmp, "ev-focus.jsonl")
+    other = OtherWindow(x)
+    # the host's Caps Lock on before the viewer starts (the key goes to the other window)
+    xdo(x, "windowfocus", "--sync", str(other.wid))
+    if x11_locks(x)[0]:
+        xdo(x, "key", "Caps_Lock")
+    xdo(x, "key", "Caps_Lock")
+    check(x11_locks(x) == (True, False), "locks: the host's Caps Lock is on, Num Lock off (%s)"
+          % (x11_locks(x),))
+    v = View(x, ["-d", "emu", "--emu-events", ev, "--emu-video", "640x360@30", "view"])
+    try:
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        wait_for(lambda: led_events(ev) and led_events(ev)[-1] == (True, False) and
+                 len(all_key_events(ev)) >= 2, timeout=5)
+        time.sleep(0.3)
+        check(all_key_events(ev) == [(0x39, True), (0x39, False)] and
+              led_events(ev)[-1:] == [(True, False)],
+              "locks: focused with the host's Caps Lock on, the target gets one Caps Lock tap "
+              "and its LED goes on (%s, leds %s)" % (all_key_events(ev), led_events(ev)))
+        # Caps Lock pressed in the window goes to the target; the host toggles too: both off
+        n0 = len(all_key_events(ev))
+        xdo(x, "key", "Caps_Lock")
+        wait_for(lambda: led_events(ev)[-1] == (False, False) and
+                 len(all_key_events(ev)) >= n0 + 2, timeout=5)
+        time.sleep(0.3)
+        check(all_key_events(ev)[n0:] == [(0x39, True), (0x39, False)] and
+              led_events(ev)[-1] == (False, False) and x11_locks(x) == (False, False),
+              "locks: Caps Lock in the window: the target's LED and the host's go off together "
+              "(%s %s)" % (led_events(ev)[-1], x11_locks(x)))
+        # away, the host's Num Lock goes on; back, the target follows with one Num Lock tap
+        xdo(x, "windowfocus", "--sync", str(other.wid))
+        xdo(x, "key", "Num_Lock")
+        time.sleep(0.3)
+        n0 = len(all_key_events(ev))
+        xdo(x, "windowfocus", "--sync", v.wid)
+        wait_for(lambda: led_events(ev)[-1] == (False, True) and
+                 len(all_key_events(ev)) >= n0 + 2, timeout=5)
+        time.sleep(0.3)
+        check(all_key_events(ev)[n0:] == [(0x53, True), (0x53, False)] and
+              led_events(ev)[-1] == (False, True),
+              "locks: focus back with the host's Num Lock on: one Num Lock tap, the target's "
+              "LED on (%s, %s)" % (all_key_events(ev)[n0:], led_events(ev)[-1]))
+        time.sleep(0.5)
+
+        # focus loss with a key and a button held: both come up, and only they
+        n0 = len(all_key_events(ev))
+        nm = len(mouse_events(ev))
+        xdo(x, "mousemove", "--window", v.wid, "320", "180")
+        xdo(x, "keydown", "shift")
+        xdo(x, "keydown", "a")
+        xdo(x, "mousedown", "1")
+        wait_for(lambda: len(all_key_events(ev)) >= n0 + 2 and
+                 any(m["buttons"] == 1 for m in mouse_events(ev)[nm:]))
+        check(all_key_events(ev)[n0:] == [(0xE1, True), (0x04, True)],
+              "focus: Shift and A held reach the target as E1, 04 down (%s)"
+              % all_key_events(ev)[n0:])
+        xdo(x, "windowfocus", "--sync", str(other.wid))
+        wait_for(lambda: len(all_key_events(ev)) >= n0 + 4 and
+                 mouse_events(ev)[-1]["buttons"] == 0)
+        time.sleep(0.5)
+        got = all_key_events(ev)[n0:]
+        check(sorted(got[2:]) == [(0x04, False), (0xE1, False)] and len(got) == 4,
+              "focus: moved to another window, the target gets A and Shift up and nothing else "
+              "(%s)" % got)
+        check(mouse_events(ev)[-1]["buttons"] == 0 and not keys_left_down(read_events(ev)),
+              "focus: and the left button up: nothing held on the target (%s)"
+              % mouse_events(ev)[-1])
+        xdo(x, "mouseup", "1", "keyup", "a", "keyup", "shift")
+        time.sleep(0.3)
+        n1 = len(read_events(ev))
+        xdo(x, "type", "xy")
+        time.sleep(0.5)
+        check(len(read_events(ev)) == n1, "focus: without focus, keys do not reach the target")
+        xdo(x, "windowfocus", "--sync", v.wid)
+        xdo(x, "type", "--delay", "30", "ok")
+        wait_for(lambda: typed_text(read_events(ev)).endswith("ok"))
+        check(typed_text(read_events(ev)).endswith("ok"), "focus: focused again, keys go again "
+              "(%r)" % typed_text(read_events(ev)))
+    finally:
+        rc, err = v.stop()
+        other.close()
+        # leave the host's locks off for the tests after this one
+        for on, key in zip(x11_locks(x), ("Caps_Lock", "Num_Lock")):
+            if on:
+                xdo(x, "key", key)
+    check(rc == 0, "focus: exits 0 (%d %s)" % (rc, err.strip()[-200:]))
+
+
+def test_fullscreen(tmp):
+    """HOST+F: the window covers the screen (a window manager does that: jwm in an Xvfb of its
+    own), the mouse mapping still lands on the chip position of the picture's point, and back."""
+    if not shutil.which("jwm"):
+        print("skip: fullscreen needs a window manager (jwm: scripts/install-deps --test)")
+        return
+    d = os.path.join(tmp, "wm")
+    os.mkdir(d)
+    x = Xvfb(d, 1280, 800)
+    rc_path = os.path.join(d, "jwmrc")
+    with open(rc_path, "w") as f:
+        f.write('<?xml version="1.0"?>\n<JWM></JWM>\n')
+    wm = subprocess.Popen(["jwm", "-f", rc_path], env=env_for(x), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    ev = os.path.join(d, "ev.jsonl")
+    v = None
+    try:
+        time.sleep(0.5)
+        v = View(x, ["-d", "emu", "--emu-events", ev, "--emu-video", "640x360@30", "view"])
+        wait_for(lambda: "640x360" in v.title(), timeout=10)
+        xdo(x, "windowfocus", "--sync", v.wid)
+        time.sleep(0.3)
+        g0 = v.geometry()
+        check(g0[2:] == (640, 360), "fullscreen: the window starts at the frame's size (%s)"
+              % (g0,))
+        host(x, "f")
+        wait_for(lambda: v.geometry() == (0, 0, 1280, 800), timeout=5)
+        check(v.geometry() == (0, 0, 1280, 800), "fullscreen: HOST+F covers the 1280x800 "
+              "screen (%s)" % (v.geometry(),))
+        time.sleep(0.3)
+        # the 640x360 picture fills 1280x720, 40-pixel bars above and below
+        for sx, sy, want in ((320, 220, (1024, 1024)), (640, 400, (2048, 2048)),
+                             (960, 580, (3072, 3072)), (640, 10, (2048, 0))):
+            n = len(mouse_events(ev))
+            xdo(x, "mousemove", str(sx), str(sy))
+            xdo(x, "click", "1")
+            wait_for(lambda: [m for m in mouse_events(ev)[n:] if m["buttons"] == 1])
+            m = [m for m in mouse_events(ev)[n:] if m["buttons"] == 1]
+            check(m and (m[0]["x"], m[0]["y"]) == want,
+                  "fullscreen: a click at screen (%d,%d) is chip %s (%s)"
+                  % (sx, sy, want, m[:1]))
+        host(x, "f")
+        wait_for(lambda: v.geometry()[2:] == (640, 360), timeout=5)
+        check(v.geometry()[2:] == (640, 360), "fullscreen: HOST+F again gives the window back "
+              "(%s)" % (v.geometry(),))
+        n = len(mouse_events(ev))
+        xdo(x, "mousemove", "--window", v.wid, "160", "90")
+        xdo(x, "click", "1")
+        wait_for(lambda: [m for m in mouse_events(ev)[n:] if m["buttons"] == 1])
+        m = [m for m in mouse_events(ev)[n:] if m["buttons"] == 1]
+        check(m and (m[0]["x"], m[0]["y"]) == (1024, 1024),
+              "fullscreen: windowed again, (160,90) of the picture is chip 1024,1024 (%s)"
+              % m[:1])
+    finally:
+        if v:
+            rc, err = v.stop()
+            check(rc == 0, "fullscreen: exits 0 (%d %s)" % (rc, err.strip()[-200:]))
+        wm.terminate()
+        wm.wait(timeout=10)
+        x.close()
+
+
 def probe(path):
     """ffprobe's view of a recording: {codec_type: codec_name}, video frames, the duration
     (None without a trailer's), and whether ffprobe read it without an error."""
@@ -648,6 +848,8 @@ def main():
         test_input(x, tmp)
         test_relative(x, tmp)
         test_record(x, tmp)
+        test_focus(x, tmp)
+        test_fullscreen(tmp)
     finally:
         x.close()
         shutil.rmtree(tmp, ignore_errors=True)
