@@ -103,7 +103,7 @@ const okvmAudio = (() => {
 
   function render() {
     if (!btn) return;
-    btn.textContent = on ? "🔊 Sound" : "🔇 Sound";
+    btn.textContent = on ? "🔊" : "🔇";   // the icon alone: the desktop toolbar stays one row
     btn.setAttribute("aria-pressed", on ? "true" : "false");
     if (vol) vol.hidden = !on;   // the slider only while there is sound: the toolbar stays one row
     btn.title = on ? "Sound on (" + (codec || "…") + "): click to mute"

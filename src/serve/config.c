@@ -58,6 +58,24 @@ serve_config_init(struct serve_config *cfg)
 	cfg->auth_mode = SERVE_AUTH_AUTO;
 	cfg->header_timeout_s = 10;
 	cfg->max_unauth_per_addr = 16;
+	cfg->record_dir = serve_record_default_dir();
+	cfg->record_max_bytes = 2ULL << 30;
+	cfg->record_min_free = 1ULL << 30;
+	cfg->record_audio = true;
+}
+
+char *
+serve_record_default_dir(void)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char buf[4096];
+	if (state && state[0] == '/')
+		snprintf(buf, sizeof(buf), "%s/okvm/recordings", state);
+	else if (home && home[0] == '/')
+		snprintf(buf, sizeof(buf), "%s/.local/state/okvm/recordings", home);
+	else
+		snprintf(buf, sizeof(buf), "/var/lib/okvm/recordings");
+	return xstrdup(buf);
 }
 
 static void
@@ -92,6 +110,7 @@ serve_config_clear(struct serve_config *cfg)
 	free(cfg->vnc_listen);
 	free_secret(cfg->vnc_password);
 	free_secret(cfg->totp_secret);
+	free(cfg->record_dir);
 	for (unsigned i = 0; i < cfg->nserver_names; i++)
 		free(cfg->server_names[i]);
 	for (unsigned i = 0; i < cfg->nusers; i++)
@@ -115,6 +134,7 @@ serve_config_copy(struct serve_config *dst, const struct serve_config *src)
 	dst->vnc_listen = xstrdup_or_null(src->vnc_listen);
 	dst->vnc_password = xstrdup_or_null(src->vnc_password);
 	dst->totp_secret = xstrdup_or_null(src->totp_secret);
+	dst->record_dir = xstrdup_or_null(src->record_dir);
 	for (unsigned i = 0; i < src->nserver_names; i++)
 		dst->server_names[i] = xstrdup_or_null(src->server_names[i]);
 	for (unsigned i = 0; i < src->nusers; i++) {
@@ -383,6 +403,45 @@ set_user_key(struct parse *ps, const char *user, const char *name, const char *v
 	return bad(ps, "unknown key '%.60s' in [user.%s] (password, role, totp)", name, user);
 }
 
+/* BYTES, or N with K, M, G or T (powers of 1024). */
+static bool
+set_size(uint64_t *field, const char *v)
+{
+	char *end;
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	unsigned shift = 0;
+	const char *units = "KMGT";
+	const char *u = *end ? strchr(units, *end & ~0x20) : NULL;
+	if (u && *end)
+		shift = 10 * (unsigned)(u - units + 1), end++;
+	if (errno || *end || n > (UINT64_MAX >> shift))
+		return false;
+	*field = (uint64_t)n << shift;
+	return true;
+}
+
+static bool
+set_record_key(struct parse *ps, const char *name, const char *v)
+{
+	struct serve_config *cfg = ps->cfg;
+	if (!strcmp(name, "dir"))
+		return (v[0] == '/' && set_str(&cfg->record_dir, v)) ||
+		       bad(ps, "[record] dir: an absolute path (the folder for recordings)");
+	if (!strcmp(name, "max_size"))
+		return (set_size(&cfg->record_max_bytes, v) && cfg->record_max_bytes >= 65536) ||
+		       bad(ps, "[record] max_size: a size of at least 64K (bytes, or N with K, M, "
+			       "G or T)");
+	if (!strcmp(name, "min_free"))
+		return set_size(&cfg->record_min_free, v) ||
+		       bad(ps, "[record] min_free: a size (bytes, or N with K, M, G or T)");
+	if (!strcmp(name, "audio"))
+		return set_bool(&cfg->record_audio, v) || bad(ps, "[record] audio: yes or no");
+	return bad(ps, "unknown key '%.60s' in [record] (dir, max_size, min_free, audio)", name);
+}
+
 static int
 on_ini(void *ud, const char *section, const char *name, const char *value)
 {
@@ -408,6 +467,8 @@ on_ini(void *ud, const char *section, const char *name, const char *value)
 				   "[vnc] password: 6 to 8 characters (VNC authentication uses 8)");
 		return bad(ps, "unknown key '%.60s' in [vnc] (listen, password)", name);
 	}
+	if (!strcmp(section, "record")) /* recording from the web UI (docs/recording.md) */
+		return set_record_key(ps, name, value);
 	return 1; /* other sections belong to other commands */
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <sodium.h>
 
@@ -49,6 +50,9 @@ enum route {
 	R_OCR,
 	R_MCP,
 	R_POWER,
+	R_RECORD,
+	R_RECORDINGS,
+	R_RECORDING,
 };
 
 struct route_def {
@@ -80,6 +84,10 @@ static const struct route_def routes[] = {
 	{ "/mcp", R_MCP, true, SERVE_ROLE_OPERATOR }, /* POST; GET and DELETE too (mcp-http.c) */
 	{ "/api/power", R_POWER, false,
 	  SERVE_ROLE_VIEWER }, /* GET; POST: operator (power-route.c) */
+	/* GET; POST, DELETE: operator (record-route.c) */
+	{ "/api/record", R_RECORD, false, SERVE_ROLE_VIEWER },
+	{ "/api/recordings", R_RECORDINGS, false, SERVE_ROLE_VIEWER },
+	{ "/api/recordings/", R_RECORDING, false, SERVE_ROLE_VIEWER }, /* + NAME */
 };
 
 static const char *
@@ -103,6 +111,7 @@ status_text(unsigned status)
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
 	default: return "Error";
 	}
 }
@@ -117,6 +126,9 @@ reset_response(struct conn *c)
 	free(c->http.body);
 	if (c->http.body_frame)
 		c->s->be.ops->frame_unref(c->s->be.ud, c->http.body_frame);
+	if (c->http.body_map)
+		munmap(c->http.body_map, c->http.body_map_len);
+	c->http.body_map = NULL;
 	c->http.resp = NULL;
 	c->http.body_mem = NULL;
 	c->http.body = NULL;
@@ -553,6 +565,8 @@ dispatch(struct conn *c)
 	case R_WS: return http_reply_error(c, 400, "/api/ws is a WebSocket endpoint");
 	case R_MCP: return mcp_http_request(c);
 	case R_POWER: return serve_power_route(c);
+	case R_RECORD: return serve_record_route(c);
+	case R_RECORDINGS: return serve_recordings_list(c);
 	default: return http_reply_error(c, 404, "not found");
 	}
 }
@@ -570,6 +584,8 @@ find_route(struct conn *c, const char *uri)
 		else if (action && !strcmp(action, "snapshot"))
 			uri = "/snapshot";
 	}
+	if (!strncmp(uri, "/api/recordings/", 16))
+		uri = "/api/recordings/"; /* + NAME (record-route.c) */
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (!strcmp(routes[i].path, uri))
 			return &routes[i];
@@ -625,7 +641,8 @@ http_on_request(struct conn *c, const char *uri)
 		return -1; /* an HTTP/2 stream: okvm speaks HTTP/1.1 only */
 	c->http.is_post = method_is(c->wsi, WSI_TOKEN_POST_URI);
 	c->http.is_head = !c->http.is_post && method_is(c->wsi, WSI_TOKEN_HEAD_URI);
-	c->http.is_delete = !strcmp(uri, "/mcp") && method_is(c->wsi, WSI_TOKEN_DELETE_URI);
+	c->http.is_delete = (!strcmp(uri, "/mcp") || !strncmp(uri, "/api/recordings/", 16)) &&
+			    method_is(c->wsi, WSI_TOKEN_DELETE_URI);
 	char cl[32] = "";
 	lws_hdr_copy(c->wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	bool need = auth_required(s);
@@ -662,7 +679,8 @@ http_on_request(struct conn *c, const char *uri)
 				       : do_asset(c, uri);
 	}
 	c->http.route = (int)r->route;
-	if (r->post != c->http.is_post && r->route != R_MCP && r->route != R_POWER)
+	if (r->post != c->http.is_post && r->route != R_MCP && r->route != R_POWER &&
+	    r->route != R_RECORD)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
 	if (r->route == R_MCP && !c->authed && mcp_http_token_ok(s, c->wsi)) {
 		c->authed = true; /* an agent's token: /mcp only */
@@ -680,11 +698,17 @@ http_on_request(struct conn *c, const char *uri)
 			 serve_role_name(r->role), serve_role_name(c->role));
 		return http_reply_error(c, 403, msg);
 	}
-	if (c->http.is_post && !auth_origin_ok(c->wsi))
+	if ((c->http.is_post || (c->http.is_delete && r->route == R_RECORDING)) &&
+	    !auth_origin_ok(c->wsi))
 		return http_reply_error(c, 403, "cross-origin request refused");
 	if (c->http.is_head && (r->route == R_STREAM || r->route == R_STREAM_H264 ||
 				r->route == R_SNAPSHOT || r->route == R_WS))
 		return http_reply_error(c, 405, "use GET");
+	if (r->route == R_RECORDING) {
+		guard_received(s, c->wsi);
+		c->http.dispatched = true;
+		return serve_recording_file(c, uri);
+	}
 	if (r->route == R_STREAM_H264) {
 		guard_received(s, c->wsi);
 		return stream_begin_h264(c);

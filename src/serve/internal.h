@@ -62,6 +62,8 @@ struct conn_http {
 	struct mcp_job *mcp_job;     /* POST /mcp being worked on (mcp-http.c) */
 	const uint8_t *body_ptr;
 	size_t body_size, body_off;
+	void *body_map; /* a mapped file the body is (record-route.c), unmapped at the end */
+	size_t body_map_len;
 };
 
 /* An MJPEG stream, or a snapshot waiting for a frame (snapshot = true) (stream.c). */
@@ -232,6 +234,7 @@ struct serve {
 	struct serve_console *console; /* /api/console (console.c); NULL: no console */
 	struct conn *consoles;         /* its viewers */
 	unsigned mcp_want;             /* MCP tool calls that want frames now */
+	struct serve_record *record;   /* /api/record (record-route.c); NULL until first used */
 };
 
 uint64_t serve_now_us(void);  /* CLOCK_MONOTONIC */
@@ -338,6 +341,19 @@ int ws_audio_writeable(struct conn *c); /* 1: a packet sent, 0: none, -1: error 
 void ws_audio_stop(struct conn *c);
 void serve_audio_free(struct serve *s);
 void serve_audio_stats(struct serve *s, unsigned *listeners, uint64_t *sent, bool *capturing);
+/* ws-audio.c for the recorder: one more listener (on: *from_seq set to the newest packet), and
+ * the packet after *seq (its PCM, at most frames; *seq moves on): frames, or 0 when none is new. */
+int serve_audio_record(struct serve *s, bool on, uint64_t *from_seq);
+long serve_audio_next(struct serve *s, uint64_t *seq, int16_t *pcm, size_t frames, uint64_t *ts_us);
+/* record-route.c: recording from the web UI (docs/recording.md) */
+int serve_record_route(struct conn *c);                    /* GET/POST /api/record */
+int serve_recordings_list(struct conn *c);                 /* GET /api/recordings */
+int serve_recording_file(struct conn *c, const char *uri); /* GET/DELETE /api/recordings/NAME */
+bool serve_record_active(struct serve *s);                 /* the capture must run */
+void record_on_frame(struct serve *s);                     /* a new device frame */
+void record_reap(struct serve *s);                         /* a recording that ended by itself */
+void serve_record_state_json(struct serve *s, cJSON *o);   /* "record" in the state */
+void serve_record_free(struct serve *s);                   /* stops a recording: trailer written */
 /* power-route.c: GET/POST /api/power, "power" in the state; serve_power_free joins a press */
 int serve_power_route(struct conn *c);
 void serve_power_state_json(struct serve *s, cJSON *o);

@@ -6,6 +6,7 @@
 #define OKVM_SERVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "serve/backend.h"
 
@@ -65,11 +66,19 @@ struct serve_config {
 	/* Connection limits against slowloris and floods (docs/serve.md "Security"). */
 	int header_timeout_s;    /* a request's headers and body must arrive within this */
 	int max_unauth_per_addr; /* connections not yet logged in per address (IPv6: per /64) */
+	/* [record]: recordings from the web UI (docs/recording.md) */
+	char *record_dir;          /* where they go; default $XDG_STATE_HOME/okvm/recordings */
+	uint64_t record_max_bytes; /* one file stays at or below this (default 2 GiB) */
+	uint64_t record_min_free;  /* a start needs this much free space (default 1 GiB) */
+	bool record_audio;         /* the unit's sound as a second track (default on) */
 };
 
 /* Defaults into cfg (listen 127.0.0.1:8080, no password...). Free with serve_config_clear. */
 void serve_config_init(struct serve_config *cfg);
 void serve_config_clear(struct serve_config *cfg);
+/* [record] dir's default: $XDG_STATE_HOME/okvm/recordings, ~/.local/state/okvm/recordings or
+ * /var/lib/okvm/recordings (malloc'd). */
+char *serve_record_default_dir(void);
 /* A deep copy of src into dst (dst is overwritten, not cleared first). */
 void serve_config_copy(struct serve_config *dst, const struct serve_config *src);
 /* Read an INI file ([serve] section; see docs/serve.md). Returns 0, -ENOENT, -EINVAL (with a

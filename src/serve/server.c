@@ -75,7 +75,7 @@ void
 serve_update_want(struct serve *s)
 {
 	bool want = s->nstreams > 0 || s->nsockets > 0 || s->nstate_waiters > 0 || s->mcp_want > 0;
-	want = want || s->ocr_want > 0 || vnc_wants_frames(s);
+	want = want || s->ocr_want > 0 || vnc_wants_frames(s) || serve_record_active(s);
 	if (want != s->wanting && s->be.ops->want_frames)
 		s->be.ops->want_frames(s->be.ud, want);
 	s->wanting = want;
@@ -179,12 +179,14 @@ drain_events(struct serve *s)
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
 		stream_on_frame(s);
+		record_on_frame(s);
 		http_state_frame(s);
 		ocr_route_frame(s);
 		check_video_state(s);
 	}
 	variant_drain(s);
 	ws_audio_drain(s);
+	record_reap(s);
 	if (s->vnc) {
 		if (n != s->vnc_frames_seen) {
 			s->vnc_frames_seen = n;
@@ -630,6 +632,7 @@ serve_free(struct serve *s)
 {
 	if (!s)
 		return;
+	serve_record_free(s);  /* a recording ends with its trailer, while frames still come */
 	serve_power_free(s);   /* a press under way ends, its line released */
 	serve_console_free(s); /* its thread wakes the context: before it goes */
 	if (s->ctx) {

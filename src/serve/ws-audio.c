@@ -295,6 +295,43 @@ ws_audio_writeable(struct conn *c)
 	return rc;
 }
 
+int
+serve_audio_record(struct serve *s, bool on, uint64_t *from_seq)
+{
+	struct serve_audio *a = s->audio;
+	if (!a)
+		return -EOPNOTSUPP;
+	if (on) {
+		pthread_mutex_lock(&a->lock);
+		*from_seq = a->seq; /* from the next packet on */
+		pthread_mutex_unlock(&a->lock);
+	}
+	set_want(a, 0, on ? 1 : -1); /* the recorder takes the PCM of every packet */
+	return 0;
+}
+
+long
+serve_audio_next(struct serve *s, uint64_t *seq, int16_t *pcm, size_t frames, uint64_t *ts_us)
+{
+	struct serve_audio *a = s->audio;
+	if (!a)
+		return 0;
+	long n = 0;
+	pthread_mutex_lock(&a->lock);
+	uint64_t next = *seq + 1;
+	if (a->seq >= SERVE_AUDIO_RING && next <= a->seq - SERVE_AUDIO_RING)
+		next = a->seq - SERVE_AUDIO_RING + 1; /* too far behind: skip ahead */
+	if (next <= a->seq) {
+		const struct audio_packet *k = &a->ring[next % SERVE_AUDIO_RING];
+		n = (long)(frames < FRAMES ? frames : FRAMES);
+		memcpy(pcm, k->pcm, (size_t)n * CHANNELS * sizeof(int16_t));
+		*ts_us = k->ts_us;
+		*seq = k->seq;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
 void
 serve_audio_stats(struct serve *s, unsigned *listeners, uint64_t *sent, bool *capturing)
 {

@@ -76,6 +76,7 @@ ws_state_json(struct serve *s, struct conn *you)
 	cJSON_AddNumberToObject(v, "fps", round(st.fps * 10) / 10);
 	cJSON_AddStringToObject(o, "usb", usb_name(&st));
 	serve_power_state_json(s, o);
+	serve_record_state_json(s, o);
 	/* the paste layout when a message names none: the page defaults to it */
 	cJSON_AddStringToObject(o, "layout",
 				s->cfg.layout && *s->cfg.layout ? s->cfg.layout : "us");
