@@ -7,6 +7,12 @@
  * is small (a 1080p console's letters are 10 x 20 pixels), so the region is scaled up by
  * SCALE before tesseract sees it; boxes are scaled back to frame pixels. One instance holds one
  * TessBaseAPI and its buffers; one thread at a time.
+ *
+ * libtesseract is loaded when the first reader is made (dlopen of the soname of the headers
+ * built against), not linked: it brings leptonica, libarchive, libcurl, libgomp and their own
+ * dependencies, several MB of resident pages in every okvm process (`okvm view` is budgeted at
+ * 40 MB, docs/viewer.md "Memory") that never reads text. The calls go through the table
+ * `tess`, typed from the headers.
  */
 #include <ctype.h>
 #include <dlfcn.h>
@@ -18,7 +24,9 @@
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <tesseract/capi.h>
+#include <tesseract/version.h>
 #include <turbojpeg.h>
 
 #include "auto/ocr.h"
@@ -40,6 +48,73 @@ struct auto_ocr {
 	uint8_t *gray, *big;       /* decoded region, scaled region */
 	size_t gray_cap, big_cap;
 };
+
+/* ---- libtesseract, loaded on first use ---- */
+
+#define TESS_STR2(x) #x
+#define TESS_STR(x) TESS_STR2(x)
+#define TESS_SONAME "libtesseract.so." TESS_STR(TESSERACT_MAJOR_VERSION)
+#define TESS_FUNCS(X)                        \
+	X(TessBaseAPICreate)                 \
+	X(TessBaseAPIInit2)                  \
+	X(TessBaseAPISetVariable)            \
+	X(TessBaseAPISetPageSegMode)         \
+	X(TessBaseAPIEnd)                    \
+	X(TessBaseAPIDelete)                 \
+	X(TessBaseAPIGetIterator)            \
+	X(TessBaseAPISetImage)               \
+	X(TessBaseAPISetSourceResolution)    \
+	X(TessBaseAPIRecognize)              \
+	X(TessBaseAPIClear)                  \
+	X(TessMonitorCreate)                 \
+	X(TessMonitorSetCancelFunc)          \
+	X(TessMonitorSetCancelThis)          \
+	X(TessMonitorDelete)                 \
+	X(TessResultIteratorGetPageIterator) \
+	X(TessResultIteratorConfidence)      \
+	X(TessResultIteratorGetUTF8Text)     \
+	X(TessResultIteratorNext)            \
+	X(TessResultIteratorDelete)          \
+	X(TessPageIteratorIsAtBeginningOf)   \
+	X(TessPageIteratorBoundingBox)       \
+	X(TessPageIteratorBaseline)          \
+	X(TessDeleteText)
+
+static struct {
+#define TESS_FIELD(fn) __typeof__(fn) *fn;
+	TESS_FUNCS(TESS_FIELD)
+#undef TESS_FIELD
+} tess;
+static void *tess_lib;
+static pthread_once_t tess_once = PTHREAD_ONCE_INIT;
+static bool tess_ok;
+
+static void
+tess_load(void)
+{
+	/* never closed: libgomp's threads and tesseract's tables live as long as the process */
+	tess_lib = dlopen(TESS_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!tess_lib)
+		return;
+#define TESS_SYM(fn)                                             \
+	if (!(tess.fn = (__typeof__(fn) *)dlsym(tess_lib, #fn))) \
+		return;
+	TESS_FUNCS(TESS_SYM)
+#undef TESS_SYM
+	tess_ok = true;
+}
+
+/* 0, or -ELIBACC (said) when libtesseract cannot be loaded. */
+static int
+tess_available(void)
+{
+	pthread_once(&tess_once, tess_load);
+	if (tess_ok)
+		return 0;
+	okvm_log(OKVM_LOG_ERROR, "ocr: cannot load %s (%s); install libtesseract5", TESS_SONAME,
+		 tess_lib ? "a function is missing" : dlerror());
+	return -ELIBACC;
+}
 
 /* ---- languages ---- */
 
@@ -150,29 +225,31 @@ auto_ocr_new(const char *lang, struct auto_ocr **out)
 		okvm_log(OKVM_LOG_ERROR, "ocr: %s", why);
 		return rc;
 	}
+	if ((rc = tess_available()))
+		return rc;
 	struct auto_ocr *o = xcalloc(1, sizeof(*o));
 	snprintf(o->lang, sizeof(o->lang), "%s", lang);
-	o->api = TessBaseAPICreate();
+	o->api = tess.TessBaseAPICreate();
 	o->tj = tjInitTransform();
-	o->monitor = TessMonitorCreate();
+	o->monitor = tess.TessMonitorCreate();
 	if (!o->api || !o->tj || !o->monitor) {
 		auto_ocr_free(o);
 		return -ENOMEM;
 	}
 	/* The LSTM engine only (what Debian's tessdata_fast-like models hold). */
-	if (TessBaseAPIInit2(o->api, tessdata_dir(dir, sizeof(dir)), lang, OEM_LSTM_ONLY)) {
+	if (tess.TessBaseAPIInit2(o->api, tessdata_dir(dir, sizeof(dir)), lang, OEM_LSTM_ONLY)) {
 		okvm_log(OKVM_LOG_ERROR, "ocr: tesseract cannot load the language data for '%s'",
 			 lang);
 		auto_ocr_free(o);
 		return -ENOENT;
 	}
-	TessMonitorSetCancelFunc(o->monitor, cancel_cb);
-	TessMonitorSetCancelThis(o->monitor, o);
-	TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
+	tess.TessMonitorSetCancelFunc(o->monitor, cancel_cb);
+	tess.TessMonitorSetCancelThis(o->monitor, o);
+	tess.TessBaseAPISetVariable(o->api, "debug_file", "/dev/null");
 	/* tessedit_do_invert stays on: prepare() inverts a mostly dark region as a whole, and
 	 * tesseract tries a line of low confidence inverted too, which reads a dark window on a
 	 * light desktop (or the reverse) for about 10% more time */
-	TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
+	tess.TessBaseAPISetPageSegMode(o->api, PSM_AUTO);
 	*out = o;
 	return 0;
 }
@@ -183,13 +260,13 @@ auto_ocr_free(struct auto_ocr *o)
 	if (!o)
 		return;
 	if (o->api) {
-		TessBaseAPIEnd(o->api);
-		TessBaseAPIDelete(o->api);
+		tess.TessBaseAPIEnd(o->api);
+		tess.TessBaseAPIDelete(o->api);
 	}
 	if (o->tj)
 		tjDestroy(o->tj);
 	if (o->monitor)
-		TessMonitorDelete(o->monitor);
+		tess.TessMonitorDelete(o->monitor);
 	free(o->gray);
 	free(o->big);
 	free(o);
@@ -335,13 +412,13 @@ prepare(struct auto_ocr *o, int w, int h)
  * runner) that makes a read 2-3 times slower than one thread. With OpenMP's dynamic
  * adjustment on, libgomp gives a parallel region only as many threads as the load average
  * leaves cores free. It is a setting of the calling thread, so it is made before each read;
- * libgomp is found at run time (libtesseract brought it), and nothing is done without it.
+ * libgomp is found at run time (in the libraries libtesseract brought), and nothing is done without it.
  * OMP_THREAD_LIMIT=1 in the environment still caps it at one.
  */
 static void
 openmp_dynamic(void)
 {
-	void (*set_dynamic)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_dynamic");
+	void (*set_dynamic)(int) = (void (*)(int))dlsym(tess_lib, "omp_set_dynamic");
 	if (set_dynamic)
 		set_dynamic(1);
 }
@@ -507,31 +584,32 @@ symbols(struct auto_ocr *o, size_t *n)
 	size_t cap = 0;
 	struct sym *s = NULL;
 	*n = 0;
-	TessResultIterator *ri = TessBaseAPIGetIterator(o->api);
+	TessResultIterator *ri = tess.TessBaseAPIGetIterator(o->api);
 	if (!ri)
 		return NULL;
-	TessPageIterator *pi = TessResultIteratorGetPageIterator(ri);
+	TessPageIterator *pi = tess.TessResultIteratorGetPageIterator(ri);
 	int lt = 0, lb = 0, bx1 = 0, by1 = 0, bx2 = 1, by2 = 0;
 	float conf = 0;
 	bool line = true;
 	do {
-		if (TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE)) {
+		if (tess.TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE)) {
 			int l, r;
 			line = true;
-			if (!TessPageIteratorBoundingBox(pi, RIL_TEXTLINE, &l, &lt, &r, &lb) ||
-			    !TessPageIteratorBaseline(pi, RIL_TEXTLINE, &bx1, &by1, &bx2, &by2))
+			if (!tess.TessPageIteratorBoundingBox(pi, RIL_TEXTLINE, &l, &lt, &r, &lb) ||
+			    !tess.TessPageIteratorBaseline(pi, RIL_TEXTLINE, &bx1, &by1, &bx2,
+							   &by2))
 				bx2 = bx1 + 1, by1 = by2 = lb;
 			if (bx2 == bx1)
 				bx2 = bx1 + 1;
 		}
-		bool word = TessPageIteratorIsAtBeginningOf(pi, RIL_WORD);
+		bool word = tess.TessPageIteratorIsAtBeginningOf(pi, RIL_WORD);
 		if (word)
-			conf = TessResultIteratorConfidence(ri, RIL_WORD);
-		char *t = TessResultIteratorGetUTF8Text(ri, RIL_SYMBOL);
+			conf = tess.TessResultIteratorConfidence(ri, RIL_WORD);
+		char *t = tess.TessResultIteratorGetUTF8Text(ri, RIL_SYMBOL);
 		int l, tp, r, b;
 		/* a "symbol" of blanks (tesseract gives one for a picture edge): none */
 		if (t && t[strspn(t, " \t\n")] && strlen(t) < sizeof(s->text) &&
-		    TessPageIteratorBoundingBox(pi, RIL_SYMBOL, &l, &tp, &r, &b)) {
+		    tess.TessPageIteratorBoundingBox(pi, RIL_SYMBOL, &l, &tp, &r, &b)) {
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 256;
 				s = xrealloc(s, cap * sizeof(*s));
@@ -547,9 +625,9 @@ symbols(struct auto_ocr *o, size_t *n)
 			y->base = by1 + (by2 - by1) * (l - bx1) / (bx2 - bx1);
 			line = false;
 		}
-		TessDeleteText(t);
-	} while (TessResultIteratorNext(ri, RIL_SYMBOL));
-	TessResultIteratorDelete(ri);
+		tess.TessDeleteText(t);
+	} while (tess.TessResultIteratorNext(ri, RIL_SYMBOL));
+	tess.TessResultIteratorDelete(ri);
 	return s;
 }
 
@@ -671,20 +749,20 @@ auto_ocr_jpeg(struct auto_ocr *o, const void *jpeg, size_t len, const struct aut
 	if (rc)
 		return tj_reset(o);
 	const uint8_t *img = prepare(o, r.w, r.h);
-	TessBaseAPISetImage(o->api, img, r.w * SCALE, r.h * SCALE, 1, r.w * SCALE);
-	TessBaseAPISetSourceResolution(o->api, PPI);
+	tess.TessBaseAPISetImage(o->api, img, r.w * SCALE, r.h * SCALE, 1, r.w * SCALE);
+	tess.TessBaseAPISetSourceResolution(o->api, PPI);
 	openmp_dynamic();
 	if (cancel_cb(o, 0))
 		return -ECANCELED;
-	int failed = TessBaseAPIRecognize(o->api, o->monitor);
+	int failed = tess.TessBaseAPIRecognize(o->api, o->monitor);
 	if (failed || cancel_cb(o, 0)) {
-		TessBaseAPIClear(o->api);
+		tess.TessBaseAPIClear(o->api);
 		return cancel_cb(o, 0) ? -ECANCELED : -EIO;
 	}
 	out->width = w;
 	out->height = h;
 	collect(o, &r, r.w * SCALE, r.h * SCALE, out);
-	TessBaseAPIClear(o->api);
+	tess.TessBaseAPIClear(o->api);
 	out->ms = (double)(okvm_now_us() - t0) / 1000.0;
 	return 0;
 }

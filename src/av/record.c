@@ -11,18 +11,87 @@
  * finishes the file, which then stays under the limit with its trailer.
  *
  * One owner thread; nothing here starts a thread or touches the capture.
+ *
+ * FFmpeg's libraries are loaded when the first recording opens (dlopen, the sonames of the
+ * headers built against), not linked: libavformat and libavcodec bring some 90 libraries of
+ * their own (codecs, network protocols, librsvg...), about 16 MB of resident pages in every
+ * okvm process, `okvm view` and `okvm serve` included, that never records (docs/viewer.md,
+ * "Memory"). The calls below go through the table `av`, typed from the headers.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <libavcodec/version_major.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/macros.h>
+#include <libavutil/version.h>
 
 #include "av/record.h"
 #include "lib/xalloc.h"
+
+/* ---- the libraries, loaded on first use ---- */
+
+#define AV_SONAME(name, major) "lib" name ".so." AV_STRINGIFY(major)
+#define AV_FUNCS(X)                               \
+	X(util, av_channel_layout_default)        \
+	X(util, av_rescale_q)                     \
+	X(codec, av_packet_alloc)                 \
+	X(codec, av_packet_unref)                 \
+	X(codec, av_packet_free)                  \
+	X(format, avformat_alloc_output_context2) \
+	X(format, avformat_free_context)          \
+	X(format, avformat_new_stream)            \
+	X(format, avformat_write_header)          \
+	X(format, av_interleaved_write_frame)     \
+	X(format, av_write_frame)                 \
+	X(format, av_write_trailer)               \
+	X(format, avio_open)                      \
+	X(format, avio_flush)                     \
+	X(format, avio_seek)                      \
+	X(format, avio_closep)
+
+static struct {
+#define AV_FIELD(lib, fn) __typeof__(fn) *fn;
+	AV_FUNCS(AV_FIELD)
+#undef AV_FIELD
+} av;
+static pthread_once_t av_once = PTHREAD_ONCE_INIT;
+static int av_loaded; /* 0 or -ELIBACC */
+
+static void
+av_load(void)
+{
+	/* libavutil first: the others need it; never closed (their tables stay in use) */
+	void *util = dlopen(AV_SONAME("avutil", LIBAVUTIL_VERSION_MAJOR), RTLD_NOW | RTLD_LOCAL);
+	void *codec = util ? dlopen(AV_SONAME("avcodec", LIBAVCODEC_VERSION_MAJOR),
+				    RTLD_NOW | RTLD_LOCAL)
+			   : NULL;
+	void *format = codec ? dlopen(AV_SONAME("avformat", LIBAVFORMAT_VERSION_MAJOR),
+				      RTLD_NOW | RTLD_LOCAL)
+			     : NULL;
+	av_loaded = -ELIBACC;
+	if (!format)
+		return;
+#define AV_SYM(lib, fn)                                   \
+	if (!(av.fn = (__typeof__(fn) *)dlsym(lib, #fn))) \
+		return;
+	AV_FUNCS(AV_SYM)
+#undef AV_SYM
+	av_loaded = 0;
+}
+
+int
+av_record_available(void)
+{
+	pthread_once(&av_once, av_load);
+	return av_loaded;
+}
 
 /* Room the estimate keeps per block: a SimpleBlock's ID, size and 4-byte header, a share of the
  * cluster headers, and a CuePoint (every MJPEG frame is a keyframe, and the muxer indexes each
@@ -60,36 +129,39 @@ av_record_open(const struct av_record_config *cfg, struct av_record **out)
 	if (!cfg->path || !*cfg->path ||
 	    (cfg->audio_rate && (cfg->audio_channels < 1 || cfg->audio_channels > 2)))
 		return -EINVAL;
+	int rc = av_record_available();
+	if (rc)
+		return rc;
 	AVFormatContext *fc = NULL;
-	if (avformat_alloc_output_context2(&fc, NULL, "matroska", cfg->path) < 0 || !fc)
+	if (av.avformat_alloc_output_context2(&fc, NULL, "matroska", cfg->path) < 0 || !fc)
 		abort();
-	int rc = avio_open(&fc->pb, cfg->path, AVIO_FLAG_WRITE);
+	rc = av.avio_open(&fc->pb, cfg->path, AVIO_FLAG_WRITE);
 	if (rc < 0) {
-		avformat_free_context(fc);
+		av.avformat_free_context(fc);
 		return rc;
 	}
 	struct av_record *r = xcalloc(1, sizeof(*r));
 	r->fc = fc;
 	r->path = xstrdup(cfg->path);
 	r->max_bytes = cfg->max_bytes;
-	r->pkt = av_packet_alloc();
+	r->pkt = av.av_packet_alloc();
 	if (!r->pkt)
 		abort();
-	r->video = avformat_new_stream(fc, NULL);
+	r->video = av.avformat_new_stream(fc, NULL);
 	if (!r->video)
 		abort();
 	r->video->codecpar->codec_type = AVMEDIA_TYPE_VIDEO;
 	r->video->codecpar->codec_id = AV_CODEC_ID_MJPEG;
 	r->video->time_base = (AVRational){ 1, 1000000 };
 	if (cfg->audio_rate) {
-		r->audio = avformat_new_stream(fc, NULL);
+		r->audio = av.avformat_new_stream(fc, NULL);
 		if (!r->audio)
 			abort();
 		AVCodecParameters *p = r->audio->codecpar;
 		p->codec_type = AVMEDIA_TYPE_AUDIO;
 		p->codec_id = AV_CODEC_ID_PCM_S16LE;
 		p->sample_rate = cfg->audio_rate;
-		av_channel_layout_default(&p->ch_layout, cfg->audio_channels);
+		av.av_channel_layout_default(&p->ch_layout, cfg->audio_channels);
 		p->bits_per_coded_sample = 16;
 		p->block_align = 2 * cfg->audio_channels;
 		p->bit_rate = (int64_t)cfg->audio_rate * 16 * cfg->audio_channels;
@@ -104,14 +176,14 @@ write_header(struct av_record *r, int width, int height, uint64_t ts_us)
 {
 	r->video->codecpar->width = width;
 	r->video->codecpar->height = height;
-	int rc = avformat_write_header(r->fc, NULL);
+	int rc = av.avformat_write_header(r->fc, NULL);
 	if (rc < 0)
 		return av_errno(rc);
-	avio_flush(r->fc->pb);
+	av.avio_flush(r->fc->pb);
 	r->header = true;
 	r->t0_us = ts_us;
 	r->st.first_us = ts_us;
-	r->st.bytes = (uint64_t)avio_tell(r->fc->pb) + TRAILER_ROOM;
+	r->st.bytes = (uint64_t)av.avio_seek(r->fc->pb, 0, SEEK_CUR) + TRAILER_ROOM;
 	return 0;
 }
 
@@ -134,8 +206,9 @@ write_packet(struct av_record *r, AVStream *s, const uint8_t *data, size_t n, in
 	pkt->flags = AV_PKT_FLAG_KEY;
 	pkt->pos = -1;
 	/* One track: straight to the muxer, no copy. Two: the interleaver copies what it holds. */
-	int rc = r->audio ? av_interleaved_write_frame(r->fc, pkt) : av_write_frame(r->fc, pkt);
-	av_packet_unref(pkt);
+	int rc = r->audio ? av.av_interleaved_write_frame(r->fc, pkt)
+			  : av.av_write_frame(r->fc, pkt);
+	av.av_packet_unref(pkt);
 	return rc < 0 ? av_errno(rc) : 0;
 }
 
@@ -156,8 +229,8 @@ av_record_video(struct av_record *r, const uint8_t *jpeg, size_t n, int width, i
 		return -EFBIG;
 	if (ts_us < r->t0_us)
 		ts_us = r->t0_us;
-	int64_t pts = av_rescale_q((int64_t)(ts_us - r->t0_us), (AVRational){ 1, 1000000 },
-				   r->video->time_base);
+	int64_t pts = av.av_rescale_q((int64_t)(ts_us - r->t0_us), (AVRational){ 1, 1000000 },
+				      r->video->time_base);
 	/* Two frames within one tick of the track's time base (1 ms in Matroska) would share a
 	 * timestamp, which players take for a duplicate: the later one moves by a tick. */
 	if (r->st.frames && pts <= r->video_last_pts)
@@ -201,8 +274,9 @@ av_record_audio(struct av_record *r, const int16_t *pcm, size_t frames, uint64_t
 	size_t n = frames * (size_t)ch * 2;
 	if (over_limit(r, n + AUDIO_BLOCK_ROOM))
 		return -EFBIG;
-	int64_t pts = av_rescale_q(at, (AVRational){ 1, rate }, r->audio->time_base);
-	int64_t dur = av_rescale_q((int64_t)frames, (AVRational){ 1, rate }, r->audio->time_base);
+	int64_t pts = av.av_rescale_q(at, (AVRational){ 1, rate }, r->audio->time_base);
+	int64_t dur = av.av_rescale_q((int64_t)frames, (AVRational){ 1, rate },
+				      r->audio->time_base);
 	int rc = write_packet(r, r->audio, (const uint8_t *)pcm, n, pts, dur);
 	if (rc)
 		return rc;
@@ -226,17 +300,17 @@ av_record_close(struct av_record *r)
 		return 0;
 	int rc = 0;
 	if (r->header) {
-		if (av_write_trailer(r->fc) < 0)
+		if (av.av_write_trailer(r->fc) < 0)
 			rc = -EIO;
 	} else {
 		rc = -ENODATA;
 	}
-	if (avio_closep(&r->fc->pb) < 0 && !rc)
+	if (av.avio_closep(&r->fc->pb) < 0 && !rc)
 		rc = -EIO;
 	if (rc == -ENODATA)
 		unlink(r->path);
-	av_packet_free(&r->pkt);
-	avformat_free_context(r->fc);
+	av.av_packet_free(&r->pkt);
+	av.avformat_free_context(r->fc);
 	free(r->path);
 	free(r);
 	return rc;

@@ -20,6 +20,13 @@ struct av_record_config {
 struct av_record;
 
 /**
+ * Load FFmpeg's libraries (dlopen, once; av_record_open() does it too). Any thread.
+ * @return 0, or -ELIBACC when libavformat, libavcodec or libavutil of the version okvm was
+ *         built with cannot be loaded (nothing can be recorded then).
+ */
+int av_record_available(void);
+
+/**
  * Create the file (nothing is written into it before the first frame, whose size the track
  * header needs).
  * @return 0 (*out set), -errno when the file cannot be created (-EACCES, -ENOENT ...),

@@ -7,6 +7,11 @@
  * 4:2:2 frames (the MS2109's) have full-height chroma: the texture takes every other chroma row
  * by giving SDL twice the row pitch, so nothing is copied. Other subsamplings (4:4:4, 4:4:0,
  * 4:1:1, grey) are resampled to 4:2:0 into a scratch buffer, nearest sample. Main thread only.
+ *
+ * With SDL's software renderer (no GPU) a YUV texture costs its planes, an RGB surface of the
+ * frame's size that SDL converts them into, and the decoder's planes (15 MB at 1080p 4:2:2):
+ * there the frame is decoded straight to RGB into the locked texture (view_decode_rgb), the
+ * one colour conversion the picture needs either way, done by libjpeg-turbo's SIMD code.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -101,5 +106,24 @@ view_decode(struct view_decoder *d, const uint8_t *jpeg, size_t size, struct vie
 	int cw = tjPlaneWidth(1, w, ss), ch = tjPlaneHeight(1, h, ss);
 	resample(planes[1], cw, ch, strides[1], d->scratch, ow, oh);
 	resample(planes[2], cw, ch, strides[2], d->scratch + psize, ow, oh);
+	return 0;
+}
+
+int
+view_decode_size(struct view_decoder *d, const uint8_t *jpeg, size_t size, int *w, int *h)
+{
+	int ss, cs;
+	if (!d->tj || tjDecompressHeader3(d->tj, jpeg, (unsigned long)size, w, h, &ss, &cs))
+		return -EBADMSG;
+	return 0;
+}
+
+int
+view_decode_rgb(struct view_decoder *d, const uint8_t *jpeg, size_t size, int w, int h,
+		void *pixels, int pitch, int tj_format)
+{
+	if (tjDecompress2(d->tj, jpeg, (unsigned long)size, pixels, w, pitch, h, tj_format, 0) &&
+	    tjGetErrorCode(d->tj) == TJERR_FATAL)
+		return -EBADMSG;
 	return 0;
 }

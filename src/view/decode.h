@@ -1,4 +1,4 @@
-/* okvm view: MJPEG frames to I420 planes (decode.c). Main thread only. */
+/* okvm view: MJPEG frames to I420 planes, or to RGB pixels (decode.c). Main thread only. */
 #ifndef OKVM_VIEW_DECODE_H
 #define OKVM_VIEW_DECODE_H
 
@@ -23,5 +23,12 @@ void view_decoder_init(struct view_decoder *d);
 void view_decoder_fini(struct view_decoder *d);
 /* Returns 0, or -EBADMSG (not a JPEG libjpeg-turbo can decode; a warning alone is fine). */
 int view_decode(struct view_decoder *d, const uint8_t *jpeg, size_t size, struct view_yuv *out);
+/* The frame's size: 0, or -EBADMSG. */
+int view_decode_size(struct view_decoder *d, const uint8_t *jpeg, size_t size, int *w, int *h);
+/* For SDL's software renderer, which turns a YUV texture into RGB itself anyway: the frame
+ * straight to 32-bit pixels in tj_format (TJPF_BGRX, TJPF_RGBX) at pixels (pitch bytes a row),
+ * w x h as view_decode_size() said. 0, or -EBADMSG. */
+int view_decode_rgb(struct view_decoder *d, const uint8_t *jpeg, size_t size, int w, int h,
+		    void *pixels, int pitch, int tj_format);
 
 #endif

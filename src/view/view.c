@@ -58,6 +58,9 @@ struct view {
 	SDL_Renderer *ren;
 	SDL_Texture *tex, *ovl_tex;
 	int tex_w, tex_h;
+	/* the software renderer: frames decoded straight to these pixels (decode.c); 0: YUV */
+	Uint32 rgb_format;
+	int tj_format;
 	Uint32 ev_base; /* +0 frame, +1 state, +2 paste progress, +3 the recording ended */
 	atomic_bool frame_pending, state_pending, progress_pending, rec_pending;
 	struct view_decoder dec;
@@ -224,6 +227,33 @@ present(struct view *v)
 	v->dirty = false;
 }
 
+/* Decode straight into the locked RGB texture (the software renderer). */
+static int
+decode_rgb(struct view *v, const struct okvm_frame *f)
+{
+	int w, h;
+	if (view_decode_size(&v->dec, f->data, f->size, &w, &h))
+		return -EBADMSG;
+	if (!v->tex || v->tex_w != w || v->tex_h != h) {
+		if (v->tex)
+			SDL_DestroyTexture(v->tex);
+		v->tex = SDL_CreateTexture(v->ren, v->rgb_format, SDL_TEXTUREACCESS_STREAMING, w,
+					   h);
+		if (!v->tex)
+			return -ENOMEM;
+		v->tex_w = w;
+		v->tex_h = h;
+		layout(v);
+	}
+	void *px;
+	int pitch;
+	if (SDL_LockTexture(v->tex, NULL, &px, &pitch))
+		return -EIO;
+	int rc = view_decode_rgb(&v->dec, f->data, f->size, w, h, px, pitch, v->tj_format);
+	SDL_UnlockTexture(v->tex);
+	return rc;
+}
+
 /* The newest frame, if it is new: decode, upload, present. */
 static void
 show_newest(struct view *v)
@@ -235,11 +265,19 @@ show_newest(struct view *v)
 		v->ops->frame_unref(v->ud, f);
 		return;
 	}
-	uint64_t t0 = okvm_now_us();
-	struct view_yuv y;
-	int rc = view_decode(&v->dec, f->data, f->size, &y);
-	uint64_t t1 = okvm_now_us();
-	if (rc || upload(v, &y)) {
+	uint64_t t0 = okvm_now_us(), t1;
+	int rc;
+	if (v->rgb_format) {
+		rc = decode_rgb(v, f);
+		t1 = okvm_now_us();
+	} else {
+		struct view_yuv y;
+		rc = view_decode(&v->dec, f->data, f->size, &y);
+		t1 = okvm_now_us();
+		if (!rc)
+			rc = upload(v, &y);
+	}
+	if (rc) {
 		okvm_log(OKVM_LOG_DEBUG, "view: frame %llu not shown", (unsigned long long)f->seq);
 		v->ops->frame_unref(v->ud, f);
 		return;
@@ -870,8 +908,17 @@ open_window(struct view *v)
 	SDL_RendererInfo ri;
 	if (SDL_GetRendererInfo(v->ren, &ri))
 		ri.name = "?";
-	okvm_log(OKVM_LOG_INFO, "view: %s renderer on %s, window %dx%d", ri.name,
-		 SDL_GetCurrentVideoDriver(), w, h);
+	/* No GPU (SDL's software renderer): SDL would turn a YUV texture into RGB itself, so the
+	 * frame is decoded to RGB in the window's own pixel layout instead (decode.c). */
+	Uint32 wf = SDL_GetWindowPixelFormat(v->win);
+	if (!strcmp(ri.name, "software") &&
+	    (wf == SDL_PIXELFORMAT_RGB888 || wf == SDL_PIXELFORMAT_ARGB8888))
+		v->rgb_format = SDL_PIXELFORMAT_RGB888, v->tj_format = TJPF_BGRX;
+	else if (!strcmp(ri.name, "software") &&
+		 (wf == SDL_PIXELFORMAT_BGR888 || wf == SDL_PIXELFORMAT_ABGR8888))
+		v->rgb_format = SDL_PIXELFORMAT_BGR888, v->tj_format = TJPF_RGBX;
+	okvm_log(OKVM_LOG_INFO, "view: %s renderer on %s, window %dx%d, frames to %s", ri.name,
+		 SDL_GetCurrentVideoDriver(), w, h, v->rgb_format ? "RGB" : "YUV");
 	v->fullscreen = v->o->fullscreen;
 	return 0;
 }
