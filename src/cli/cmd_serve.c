@@ -433,6 +433,13 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	struct serve_sound sound = { .cli = cli };
 	serve_set_audio(
 		s, &(struct serve_audio_source){ sound_open, sound_read, sound_close, &sound });
+	if (cli_is_emu(cli) || unit) /* /api/media: the stick in the switchable port */
+		serve_set_media(s, &(struct serve_media_config){
+					   .emu = cli_is_emu(cli),
+					   .emu_file = cli->emu_media,
+					   .unit_chain = unit && okvm_unit_info(unit)
+								 ? okvm_unit_info(unit)->port_chain
+								 : NULL });
 	if ((rc = serve_power(cli, a.config, s))) {
 		serve_free(s);
 		okvm_unit_free(unit);

@@ -110,6 +110,7 @@ serve_config_clear(struct serve_config *cfg)
 	free(cfg->vnc_listen);
 	free_secret(cfg->vnc_password);
 	free_secret(cfg->totp_secret);
+	free(cfg->media_spool_dir);
 	free(cfg->record_dir);
 	for (unsigned i = 0; i < cfg->nserver_names; i++)
 		free(cfg->server_names[i]);
@@ -134,6 +135,7 @@ serve_config_copy(struct serve_config *dst, const struct serve_config *src)
 	dst->vnc_listen = xstrdup_or_null(src->vnc_listen);
 	dst->vnc_password = xstrdup_or_null(src->vnc_password);
 	dst->totp_secret = xstrdup_or_null(src->totp_secret);
+	dst->media_spool_dir = xstrdup_or_null(src->media_spool_dir);
 	dst->record_dir = xstrdup_or_null(src->record_dir);
 	for (unsigned i = 0; i < src->nserver_names; i++)
 		dst->server_names[i] = xstrdup_or_null(src->server_names[i]);
@@ -469,6 +471,12 @@ on_ini(void *ud, const char *section, const char *name, const char *value)
 	}
 	if (!strcmp(section, "record")) /* recording from the web UI (docs/recording.md) */
 		return set_record_key(ps, name, value);
+	if (!strcmp(section, "media")) { /* uploads of virtual media (docs/power.md) */
+		if (strcmp(name, "spool_dir"))
+			return bad(ps, "unknown key '%.60s' in [media] (spool_dir)", name);
+		return (value[0] == '/' && set_str(&ps->cfg->media_spool_dir, value)) ||
+		       bad(ps, "[media] spool_dir: an absolute folder path");
+	}
 	return 1; /* other sections belong to other commands */
 }
 

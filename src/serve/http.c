@@ -50,6 +50,7 @@ enum route {
 	R_OCR,
 	R_MCP,
 	R_POWER,
+	R_MEDIA,
 	R_RECORD,
 	R_RECORDINGS,
 	R_RECORDING,
@@ -84,6 +85,8 @@ static const struct route_def routes[] = {
 	{ "/mcp", R_MCP, true, SERVE_ROLE_OPERATOR }, /* POST; GET and DELETE too (mcp-http.c) */
 	{ "/api/power", R_POWER, false,
 	  SERVE_ROLE_VIEWER }, /* GET; POST: operator (power-route.c) */
+	{ "/api/media", R_MEDIA, false,
+	  SERVE_ROLE_VIEWER }, /* GET; POST: operator (media-route.c) */
 	/* GET; POST, DELETE: operator (record-route.c) */
 	{ "/api/record", R_RECORD, false, SERVE_ROLE_VIEWER },
 	{ "/api/recordings", R_RECORDINGS, false, SERVE_ROLE_VIEWER },
@@ -680,7 +683,7 @@ http_on_request(struct conn *c, const char *uri)
 	}
 	c->http.route = (int)r->route;
 	if (r->post != c->http.is_post && r->route != R_MCP && r->route != R_POWER &&
-	    r->route != R_RECORD)
+	    r->route != R_MEDIA && r->route != R_RECORD)
 		return http_reply_error(c, 405, r->post ? "use POST" : "use GET");
 	if (r->route == R_MCP && !c->authed && mcp_http_token_ok(s, c->wsi)) {
 		c->authed = true; /* an agent's token: /mcp only */
@@ -717,6 +720,10 @@ http_on_request(struct conn *c, const char *uri)
 		guard_received(s, c->wsi);
 		return stream_begin(c, r->route == R_SNAPSHOT);
 	}
+	if (r->route == R_MEDIA) { /* its body is an image, spooled as it comes */
+		c->http.dispatched = !c->http.is_post;
+		return media_route_request(c, cl);
+	}
 	if (!c->http.is_post || !cl[0])
 		return dispatch(c); /* no body */
 	unsigned long long n = strtoull(cl, NULL, 10);
@@ -733,6 +740,8 @@ http_on_request(struct conn *c, const char *uri)
 int
 http_on_body(struct conn *c, const void *in, size_t len)
 {
+	if (c->http.media_upload)
+		return media_route_body(c, in, len);
 	if (!c->http.body || c->http.resp)
 		return 0; /* already answered (e.g. 413): drop the rest */
 	if (c->http.body_len + len > c->http.body_expect)
@@ -747,6 +756,8 @@ http_on_body_done(struct conn *c)
 {
 	/* lws reports the end of a body again on each pass while pipelined bytes wait behind it
 	 * (as they do while a login is being checked): one request is handled once. */
+	if (c->http.media_upload)
+		return media_route_body_done(c);
 	if (c->http.resp || c->http.dispatched)
 		return 0;
 	if (c->http.body)
@@ -794,6 +805,7 @@ void
 http_on_closed(struct conn *c)
 {
 	mcp_http_closed(c);
+	media_route_closed(c);
 	state_unwait(c);
 	reset_response(c);
 }

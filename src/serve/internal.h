@@ -60,6 +60,7 @@ struct conn_http {
 	struct ocr_job *ocr_job;     /* GET /api/ocr being read (ocr-route.c) */
 	bool is_delete;              /* DELETE (/mcp only) */
 	struct mcp_job *mcp_job;     /* POST /mcp being worked on (mcp-http.c) */
+	bool media_upload;           /* POST /api/media: body to the spool (media-route.c) */
 	const uint8_t *body_ptr;
 	size_t body_size, body_off;
 	void *body_map; /* a mapped file the body is (record-route.c), unmapped at the end */
@@ -231,6 +232,7 @@ struct serve {
 	unsigned ocr_want;      /* GET /api/ocr requests waiting for a frame */
 	struct mcp_http *mcp;   /* MCP over HTTP (mcp-http.c); NULL until the first /mcp */
 	struct serve_power *power;     /* /api/power (power-route.c); NULL: no power control */
+	struct serve_media *media;     /* /api/media (media-route.c); NULL: no unit to write to */
 	struct serve_console *console; /* /api/console (console.c); NULL: no console */
 	struct conn *consoles;         /* its viewers */
 	unsigned mcp_want;             /* MCP tool calls that want frames now */
@@ -358,6 +360,20 @@ void serve_record_free(struct serve *s);                   /* stops a recording:
 int serve_power_route(struct conn *c);
 void serve_power_state_json(struct serve *s, cJSON *o);
 void serve_power_free(struct serve *s);
+/* A press for another part of the server (media-route.c's boot=1) on the calling thread, which
+ * waits for it: 0 (msg: what happened), -ENODEV (no power control), -EBUSY (a press runs), or
+ * power_run_port's error. Any thread but the service thread. */
+int serve_power_run(struct serve *s, int action, const volatile int *cancel, char *msg,
+		    size_t n); /* action: enum power_action */
+/* media-route.c: GET/POST /api/media (cl: the Content-Length header, "" if none), the upload's
+ * body, the switch the worker asked for (service thread), and the end */
+int media_route_request(struct conn *c, const char *cl);
+int media_route_body(struct conn *c, const void *in, size_t len);
+int media_route_body_done(struct conn *c);
+void media_route_closed(struct conn *c);
+void media_route_drain(struct serve *s);
+void serve_media_stop(struct serve *s); /* cancel and join the writer: before the power goes */
+void serve_media_free(struct serve *s); /* after the lws context */
 /* console.c: the serial console's thread and its WebSocket viewers */
 void serve_set_console(struct serve *s, const char *tty, const char *modem, int baud);
 void serve_console_start(struct serve *s); /* once the lws context exists */

@@ -142,6 +142,45 @@ press_thread(void *arg)
 	return NULL;
 }
 
+int
+serve_power_run(struct serve *s, int action, const volatile int *cancel, char *msg, size_t n)
+{
+	struct serve_power *p = s->power;
+	enum power_action a = (enum power_action)action;
+	msg[0] = 0;
+	if (!p)
+		return -ENODEV;
+	pthread_mutex_lock(&p->lock);
+	if (p->busy) {
+		pthread_mutex_unlock(&p->lock);
+		snprintf(msg, n, "another press is running");
+		return -EBUSY;
+	}
+	p->busy = true;
+	p->act = a;
+	pthread_mutex_unlock(&p->lock);
+	serve_notify_state(s);
+	struct power_result r = { 0 };
+	bool held;
+	struct okvm_serial *port = borrow(p, &held);
+	int rc = -ENODEV;
+	if (p->s->console && !port)
+		snprintf(r.msg, sizeof(r.msg), "the adapter %s is not connected", p->cfg.device);
+	else
+		rc = power_run_port(&p->cfg, port, a, cancel, &r);
+	if (held)
+		serve_console_return(p->s);
+	okvm_log(OKVM_LOG_NOTICE, "audit: power %s: %s", power_action_name(a), r.msg);
+	pthread_mutex_lock(&p->lock);
+	p->busy = false;
+	p->state = r.after;
+	snprintf(p->last, sizeof(p->last), "%s", r.msg);
+	pthread_mutex_unlock(&p->lock);
+	serve_notify_state(s);
+	snprintf(msg, n, "%s", r.msg);
+	return rc < 0 ? rc : 0;
+}
+
 static cJSON *
 power_object(struct serve_power *p, enum power_state st, const char *err)
 {

@@ -66,6 +66,7 @@ struct serve_config {
 	/* Connection limits against slowloris and floods (docs/serve.md "Security"). */
 	int header_timeout_s;    /* a request's headers and body must arrive within this */
 	int max_unauth_per_addr; /* connections not yet logged in per address (IPv6: per /64) */
+	char *media_spool_dir; /* [media] spool_dir: uploads wait here (NULL: $TMPDIR, /var/tmp) */
 	/* [record]: recordings from the web UI (docs/recording.md) */
 	char *record_dir;          /* where they go; default $XDG_STATE_HOME/okvm/recordings */
 	uint64_t record_max_bytes; /* one file stays at or below this (default 2 GiB) */
@@ -109,6 +110,14 @@ struct serve *serve_new(const struct serve_config *cfg, struct serve_backend *be
 void serve_set_audio(struct serve *s, const struct serve_audio_source *src);
 struct power_config;
 void serve_set_power(struct serve *s, struct power_config *pc);
+/* Virtual media through /api/media (media-route.c, docs/power.md): the stick in the unit's
+ * switchable port. Strings are copied. Before serve_start. */
+struct serve_media_config {
+	bool emu;               /* the virtual unit: emu_file stands for the stick */
+	const char *emu_file;   /* -d emu --emu-media FILE; NULL: no stick */
+	const char *unit_chain; /* a real unit's port chain, for discovery (NULL: the first) */
+};
+void serve_set_media(struct serve *s, const struct serve_media_config *mc);
 /* Create the context and listen. Returns 0, -EADDRINUSE, -EACCES (a password is required on a
  * non-loopback address, or a TLS file is unreadable), -ENOENT (no such TLS file), -EINVAL (a
  * TLS file is not PEM, or the key does not match the certificate), -EKEYREJECTED (OpenSSL's

@@ -175,6 +175,7 @@ drain_events(struct serve *s)
 	console_drain(s);
 	ocr_route_drain(s);
 	mcp_http_drain(s);
+	media_route_drain(s);
 	uint64_t n = atomic_load(&s->frame_notifies);
 	if (n != s->frames_seen) {
 		s->frames_seen = n;
@@ -633,6 +634,7 @@ serve_free(struct serve *s)
 	if (!s)
 		return;
 	serve_record_free(s);  /* a recording ends with its trailer, while frames still come */
+	serve_media_stop(s);   /* a write under way stops; it may press power: first */
 	serve_power_free(s);   /* a press under way ends, its line released */
 	serve_console_free(s); /* its thread wakes the context: before it goes */
 	if (s->ctx) {
@@ -648,6 +650,7 @@ serve_free(struct serve *s)
 		lws_context_destroy(s->ctx);
 	}
 	serve_audio_free(s); /* no context: never started */
+	serve_media_free(s); /* after the context: a cut upload's close cleans its spool */
 	auth_free(s);
 	ocr_route_free(s);
 	okvm_keymap_free(s->km);
