@@ -6,17 +6,22 @@
 // only start an AudioContext after a click anyway): then the page sends
 // {"type":"audio","codec":"opus"} when WebCodecs' AudioDecoder decodes Opus here, else
 // {"type":"audio","codec":"pcm"}, and plays each binary message (tag 'A', 20 ms) in order on
-// the AudioContext's clock, about 80 ms behind. Turning sound off again (mute) sends
-// {"type":"audio","codec":"none"}, so the server captures nothing while no one listens. The
-// volume slider sets a gain, kept in localStorage okvm.volume.
+// the AudioContext's clock, 30 ms ahead of it (more after an underrun: play(), below; the
+// figures in docs/audio.md). Turning sound off again (mute) sends {"type":"audio","codec":
+// "none"}, so the server captures nothing while no one listens. The volume slider sets a gain,
+// kept in localStorage okvm.volume.
 // For the tests: okvmAudio.stats (messages, frames decoded), okvmAudio.tap(n) (the last n
 // decoded samples of the left channel) and okvmAudio.level() (RMS after the volume, from an
 // AnalyserNode: what the speakers get).
 const okvmAudio = (() => {
-  const RATE = 48000, LEAD = 0.08, MAX_LEAD = 0.4;
+  // The jitter buffer: blocks are scheduled lead seconds ahead of the context's clock; lead
+  // starts at LEAD_MIN, grows by 10 ms at each underrun (a block that came too late, up to
+  // LEAD_MAX) and shrinks by 5 ms after 10 s without one. A block that finds more than lead +
+  // SLACK queued (a burst after a stall) is skipped, so the delay does not stay high.
+  const RATE = 48000, LEAD_MIN = 0.03, LEAD_MAX = 0.12, SLACK = 0.03;
   let ctx = null, gain = null, analyser = null, dec = null, sendFn = null;
-  let on = false, codec = null, playAt = 0;
-  const ring = new Float32Array(RATE), stats = { messages: 0, frames: 0, codec: null };
+  let on = false, codec = null, playAt = 0, lead = LEAD_MIN, calmSince = 0;
+  const ring = new Float32Array(RATE), stats = { messages: 0, frames: 0, codec: null, underruns: 0, skipped: 0, lead: LEAD_MIN };
   let ringPos = 0;
   const btn = document.getElementById("btn-audio");
   const vol = document.getElementById("audio-vol");
@@ -34,7 +39,7 @@ const okvmAudio = (() => {
   }
 
   // Planar left and right channels of frames samples: into the tap and onto the clock.
-  function play(l, r, frames) {
+  function play(l, r, frames, ts) {
     if (!on || !ctx) return;
     for (let i = 0; i < frames; i++) { ring[ringPos] = l[i]; ringPos = (ringPos + 1) % ring.length; }
     stats.frames += frames;
@@ -42,11 +47,23 @@ const okvmAudio = (() => {
     b.copyToChannel(l, 0);
     b.copyToChannel(r, 1);
     const now = ctx.currentTime;
-    if (playAt < now + 0.01 || playAt > now + MAX_LEAD) playAt = now + LEAD;   // late or far ahead
+    if (playAt < now + 0.005) {   // the first block, or an underrun
+      if (playAt) { stats.underruns++; lead = Math.min(lead + 0.01, LEAD_MAX); }
+      playAt = now + lead;
+      calmSince = now;
+    } else if (playAt > now + lead + SLACK) {   // too much queued: skip this block to catch up
+      stats.skipped++;
+      return;
+    } else if (now - calmSince > 10 && lead > LEAD_MIN) {
+      lead = Math.max(lead - 0.005, LEAD_MIN);
+      calmSince = now;
+    }
+    stats.lead = lead;
     const src = ctx.createBufferSource();
     src.buffer = b;
     src.connect(gain);
     src.start(playAt);
+    if (api.onplay) api.onplay(l, ts, playAt, ctx);   // bench/web_audio_latency.js
     playAt += frames / RATE;
   }
 
@@ -56,8 +73,9 @@ const okvmAudio = (() => {
         const n = d.numberOfFrames, l = new Float32Array(n), r = new Float32Array(n);
         d.copyTo(l, { planeIndex: 0, format: "f32-planar" });
         d.copyTo(r, { planeIndex: d.numberOfChannels > 1 ? 1 : 0, format: "f32-planar" });
+        const ts = d.timestamp;
         d.close();
-        play(l, r, n);
+        play(l, r, n, ts);
       },
       error: () => { dec = null; if (on) request("pcm"); },   // fall back to PCM
     });
@@ -88,7 +106,7 @@ const okvmAudio = (() => {
     const n = Math.min(frames, (buf.byteLength - 16) >> 2), s = new Int16Array(buf, 16, n * 2);
     const l = new Float32Array(n), r = new Float32Array(n);
     for (let i = 0; i < n; i++) { l[i] = s[2 * i] / 32768; r[i] = s[2 * i + 1] / 32768; }
-    play(l, r, n);
+    play(l, r, n, ts);
   }
 
   function text(m) { if (m.codec) stats.codec = m.codec; }
@@ -138,6 +156,7 @@ const okvmAudio = (() => {
     if (dec) { try { dec.close(); } catch (e) { /* closed already */ } }
     dec = null;
     playAt = 0;
+    lead = LEAD_MIN;
     render();
   }
 
@@ -175,5 +194,7 @@ const okvmAudio = (() => {
   }
   render();
 
-  return { start, stop, binary, text, refused, connected, tap, level, stats, get on() { return on; } };
+  const api = { start, stop, binary, text, refused, connected, tap, level, stats, onplay: null,
+    get on() { return on; } };
+  return api;
 })();
