@@ -3,7 +3,8 @@
 // showing /stream (the fallback, forced with /?video=img), the canvas the page draws each JPEG on
 // as it arrives (fetch() stream, createImageBitmap; /?video=mjpeg), and the same canvas fed by
 // H.264 over the WebSocket and WebCodecs (/?video=h264). Prints figures, asserts nothing.
-// Usage: node bench/web_latency.js [BUILD_DIR] [SECONDS_PER_RUN]
+// Usage: node bench/web_latency.js [BUILD_DIR] [SECONDS_PER_RUN] [WIDTHxHEIGHT] [FPS,...]
+//   (defaults: 8 s, 640x360, 30,10; `bench/web_latency.js build 8 1920x1080 30` is the issue's 1080p30)
 // Needs tests/e2e/node_modules (scripts/run-e2e installs it) and Chromium (/usr/bin/chromium, or
 // OKVM_CHROMIUM).
 //
@@ -32,6 +33,8 @@ const { chromium } = require(path.join(__dirname, "..", "tests", "e2e", "node_mo
 
 const BUILD = path.resolve(process.argv[2] || "build");
 const SECONDS = Number(process.argv[3] || 8);
+const [W, H] = (process.argv[4] || "640x360").split("x").map(Number);
+const RATES = (process.argv[5] || "30,10").split(",").map(Number);
 const OKVM = path.join(BUILD, "okvm");
 const N = 64;   // frames; colour k: each of R, G, B one of 4 levels
 const level = (v) => Math.round(v / 85);
@@ -55,21 +58,29 @@ const fmt = (a) => a.length ? `p50 ${pct(a, 0.5).toFixed(1).padStart(6)} ms  p99
 
 async function makeFrames(browser, dir) {
   const page = await browser.newPage();
-  const urls = await page.evaluate((n) => {
+  const urls = await page.evaluate(({ n, w, h }) => {
     const c = document.createElement("canvas");
-    c.width = 640;
-    c.height = 360;
+    c.width = w;
+    c.height = h;
     const g = c.getContext("2d");
     const out = [];
+    let seed = 1;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
     for (let k = 0; k < n; k++) {
       g.fillStyle = `rgb(${(k & 3) * 85},${((k >> 2) & 3) * 85},${((k >> 4) & 3) * 85})`;
-      g.fillRect(0, 0, 640, 360);
-      g.fillStyle = "#808080";
-      g.fillRect(10, 10, 120, 30);   // some detail away from the centre
+      g.fillRect(0, 0, w, h);
+      // Detail that changes from frame to frame (lines of "text" in the top and bottom thirds),
+      // so the encoders have real work; the centre, where the colour is read, stays plain.
+      g.font = `${Math.round(h / 40)}px monospace`;
+      for (let y = h / 40; y < h; y += h / 30) {
+        if (y > h / 3 && y < (2 * h) / 3) continue;
+        g.fillStyle = rnd() < 0.5 ? "#f0f0f0" : "#202020";
+        g.fillText(Array.from({ length: 60 }, () => String.fromCharCode(33 + Math.floor(rnd() * 90))).join(""), 10, y);
+      }
       out.push(c.toDataURL("image/jpeg", 0.9));
     }
     return out;
-  }, N);
+  }, { n: N, w: W, h: H });
   await page.close();
   const byHash = new Map();
   urls.forEach((u, k) => {
@@ -168,8 +179,8 @@ async function main() {
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "okvm-web-latency-"));
   const byHash = await makeFrames(browser, dir);
-  console.log(`web latency: Chromium ${browser.version()}, ${SECONDS} s per run, 640x360 JPEGs, loopback`);
-  for (const fps of [30, 10]) {
+  console.log(`web latency: Chromium ${browser.version()}, ${SECONDS} s per run, ${W}x${H} JPEGs, loopback`);
+  for (const fps of RATES) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const srv = spawn(OKVM, ["serve", "--listen", `127.0.0.1:${port}`, "-d", `frames:${dir}@${fps}`],
