@@ -227,7 +227,7 @@ check_device(const char *dev, const char *image, uint64_t image_size, bool raw_k
 		return -1;
 	}
 	if (rc > 0) {
-		snprintf(msg, n, "media: %s is mounted (%s): refused; unmount it first", dev,
+		snprintf(msg, n, "media: %s is mounted (%.200s): refused; unmount it first", dev,
 			 where);
 		return -1;
 	}
