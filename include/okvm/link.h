@@ -155,6 +155,9 @@ int okvm_link_factory_reset(struct okvm_link *l);
 int okvm_link_usb_switch(struct okvm_link *l, enum okvm_usb_dir dir, enum okvm_usb_dir *now);
 /** Assert DTR for ms, then deassert: power-cycles the switchable USB-A port (hardware.md 2.11). */
 int okvm_link_dtr_pulse(struct okvm_link *l, int ms);
+/** Assert (true: the switchable USB-A port unpowered) or release DTR until told otherwise, or
+ *  until the port is closed or reopened (then released). Dispatch thread. 0 or -errno. */
+int okvm_link_set_dtr(struct okvm_link *l, bool asserted);
 
 struct okvm_link_stats {
 	uint64_t reports_sent, acks, timeouts, chip_errors, resyncs;

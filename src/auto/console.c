@@ -2,7 +2,8 @@
  * DESIGN: console.h. A buffer of what the target printed and no wait has consumed yet; a wait
  * reads the port in 20 ms steps (poll), appends, and looks for the text from where a match
  * could still start. The buffer keeps at most CONSOLE_KEEP bytes: older ones are dropped, but
- * never the last len(text) - 1, so a match is not cut in two.
+ * never the last len(text) - 1, so a match is not cut in two. The bytes come from the port, or
+ * from the owner's operations (auto_console_new: okvm serve's console thread reads the port).
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,7 +20,10 @@
 #define CONSOLE_STEP_MS 20
 
 struct auto_console {
-	struct okvm_serial *port;
+	struct okvm_serial *port; /* NULL: ops */
+	const struct auto_console_ops *ops;
+	void *ud;
+	char *path;
 	pthread_mutex_t lock;
 	char *buf;
 	size_t len;
@@ -41,11 +45,25 @@ auto_console_open(const char *tty, int baud, const char *modem, struct auto_cons
 	return 0;
 }
 
+struct auto_console *
+auto_console_new(const struct auto_console_ops *ops, void *ud, const char *path)
+{
+	struct auto_console *c = xcalloc(1, sizeof(*c));
+	c->ops = ops;
+	c->ud = ud;
+	c->path = xstrdup(path);
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
 void
 auto_console_close(struct auto_console *c)
 {
 	if (!c)
 		return;
+	if (c->ops)
+		c->ops->close(c->ud);
+	free(c->path);
 	okvm_serial_close(c->port);
 	pthread_mutex_destroy(&c->lock);
 	free(c->buf);
@@ -61,14 +79,16 @@ auto_console_port(struct auto_console *c)
 const char *
 auto_console_path(const struct auto_console *c)
 {
-	return okvm_serial_path(c->port);
+	return c->port ? okvm_serial_path(c->port) : c->path;
 }
 
 int
 auto_console_send(struct auto_console *c, const void *p, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
-	ssize_t n = len ? okvm_serial_write(c->port, p, len) : 0;
+	ssize_t n = !len     ? 0
+		    : c->ops ? c->ops->send(c->ud, p, len)
+			     : okvm_serial_write(c->port, p, len);
 	pthread_mutex_unlock(&c->lock);
 	return n < 0 ? (int)n : 0;
 }
@@ -87,7 +107,8 @@ drain(struct auto_console *c)
 {
 	for (;;) {
 		uint8_t tmp[4096];
-		ssize_t n = okvm_serial_read(c->port, tmp, sizeof(tmp));
+		ssize_t n = c->ops ? c->ops->read(c->ud, tmp, sizeof(tmp))
+				   : okvm_serial_read(c->port, tmp, sizeof(tmp));
 		if (n < 0)
 			return (int)n;
 		if (!n)
@@ -138,6 +159,10 @@ auto_console_wait(struct auto_console *c, const char *text, double timeout_s,
 		if (left <= 0)
 			return -ETIMEDOUT;
 		int ms = left * 1000 < CONSOLE_STEP_MS ? (int)(left * 1000) + 1 : CONSOLE_STEP_MS;
+		if (c->ops) {
+			c->ops->wait(c->ud, ms);
+			continue;
+		}
 		struct pollfd pf = { .fd = okvm_serial_fd(c->port), .events = POLLIN };
 		poll(&pf, 1, ms);
 	}

@@ -16,6 +16,8 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 struct auto_console;
 struct okvm_serial;
@@ -25,7 +27,23 @@ struct okvm_serial;
 int auto_console_open(const char *tty, int baud, const char *modem, struct auto_console **out);
 void auto_console_close(struct auto_console *c);
 
-/* The open port, for power presses on the same adapter (power_run_port). */
+/* A console whose bytes come from elsewhere (okvm serve's console thread owns the adapter and
+ * hands MCP what it read): the same matching, over these operations. */
+struct auto_console_ops {
+	/* Up to n bytes the target printed that this console has not had; 0: none now; -ENODEV:
+	   the adapter is gone (after the bytes read before it went). Never blocks. */
+	ssize_t (*read)(void *ud, uint8_t *buf, size_t n);
+	/* Sleep until read may have more (or a change), at most ms. */
+	void (*wait)(void *ud, int ms);
+	/* All len bytes to the target: 0, -ENODEV, -ETIMEDOUT or -errno. */
+	int (*send)(void *ud, const void *p, size_t len);
+	void (*close)(void *ud); /* auto_console_close(): ud's last use */
+};
+struct auto_console *auto_console_new(const struct auto_console_ops *ops, void *ud,
+				      const char *path);
+
+/* The open port, for power presses on the same adapter (power_run_port); NULL for a console of
+ * auto_console_new(). */
 struct okvm_serial *auto_console_port(struct auto_console *c);
 const char *auto_console_path(const struct auto_console *c);
 

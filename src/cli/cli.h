@@ -150,7 +150,8 @@ int cmd_screenshot(struct cli *cli, int argc, char **argv); /* video.c: save the
 int cmd_power(struct cli *cli, int argc, char **argv); /* cmd_power.c: power and reset buttons */
 void cmd_power_help(FILE *out);                        /* okvm power --help */
 /* [power] of the config file (or config), and the adapter it names, else -d emu's virtual one,
-   else the one on the unit's extension pins: pc->device set, or an exit code (said). */
+   else the one on the unit's extension pins: pc->device set, or an exit code (said); and
+   pc->console, the serial console's tty (NULL: none). */
 struct power_config;
 int cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc, bool quiet);
 int cmd_console(struct cli *cli, int argc, char **argv); /* cmd_console.c: serial console */

@@ -181,8 +181,12 @@ find_tty(struct cli *cli, const struct console_opts *o, char **path, int *baud)
 	struct power_config pc;
 	power_config_init(&pc);
 	int rc = cli_power_adapter(cli, o->config, &pc, false);
+	if (!rc && !pc.console)
+		rc = cli_fail("console: no serial console: [power] console = none, or no "
+			      "USB-serial adapter on the unit's pins (give the TTY, or console = "
+			      "TTY in [power])");
 	if (!rc) {
-		*path = strdup(pc.device);
+		*path = strdup(pc.console);
 		*baud = pc.baud;
 	}
 	power_config_clear(&pc);

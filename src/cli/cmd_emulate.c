@@ -2,7 +2,8 @@
  * DESIGN: `okvm emulate`: run the virtual unit (src/emu) as its own process, so any program
  * (okvm --serial PATH, the official apps, a terminal) can talk to a CH9329 that is not there.
  * The main thread only waits for signals: SIGTERM/SIGINT/SIGHUP stop the unit (link and modem
- * socket removed), SIGUSR1 plugs or unplugs the virtual target. The unit's own thread does the
+ * socket removed), SIGUSR1 plugs or unplugs the virtual target, SIGUSR2 the USB-serial adapter
+ * on its extension pins (--emu-pins: a mid-press unplug for the tests). The unit's own thread does the
  * rest. The first line on stdout is the tty to open (the link, else the pty), then it is flushed,
  * so a script can start it in the background and read where it is.
  */
@@ -19,13 +20,15 @@
 #include "okvm/keymap.h"
 #include "okvm/models.h"
 
-static volatile sig_atomic_t toggle_requests;
+static volatile sig_atomic_t toggle_requests, pins_requests;
 
 static void
 on_usr1(int sig)
 {
-	(void)sig;
-	toggle_requests++;
+	if (sig == SIGUSR2)
+		pins_requests++;
+	else
+		toggle_requests++;
 }
 
 struct emulate_opts {
@@ -105,8 +108,8 @@ print_ready(struct cli *cli, struct emu *e, int baud)
 	fflush(stdout);
 }
 
-/* SIGUSR1 is caught from the start (its default would kill the process), and the stop signals
- * and SIGUSR1 stay blocked except inside sigsuspend(), so none is missed. */
+/* SIGUSR1 and SIGUSR2 are caught from the start (their default would kill the process), and the
+ * stop signals and both stay blocked except inside sigsuspend(), so none is missed. */
 static void
 block_signals(sigset_t *old)
 {
@@ -116,21 +119,28 @@ block_signals(sigset_t *old)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &block, old);
 	struct sigaction sa = { .sa_handler = on_usr1 };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 }
 
-/* Sleep until a stop signal; SIGUSR1 toggles the target. */
+/* Sleep until a stop signal; SIGUSR1 toggles the target, SIGUSR2 the pins' adapter. */
 static void
 wait_loop(struct emu *e, bool connected, const sigset_t *old)
 {
+	bool pins = true;
 	while (!cli_stop_signal) {
 		sigsuspend(old);
 		for (; toggle_requests > 0; toggle_requests--) {
 			connected = !connected;
 			emu_set_target_connected(e, connected);
+		}
+		for (; pins_requests > 0; pins_requests--) {
+			pins = !pins;
+			emu_set_pins_plugged(e, pins);
 		}
 	}
 }

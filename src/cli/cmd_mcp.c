@@ -302,15 +302,14 @@ cmd_mcp(struct cli *cli, int argc, char **argv)
 	/* The serial console, if the unit has one (quiet when it has none). */
 	struct power_config pc;
 	power_config_init(&pc);
-	if (cli_power_adapter(cli, NULL, &pc, true) == CLI_OK &&
-	    pc.backend == POWER_BACKEND_SERIAL && pc.device) {
-		int crc = auto_console_open(pc.device, pc.baud, pc.modem_socket, &cfg.console);
+	if (cli_power_adapter(cli, NULL, &pc, true) == CLI_OK && pc.console) {
+		int crc = auto_console_open(pc.console, pc.baud, pc.console_modem, &cfg.console);
 		if (crc < 0)
 			okvm_log(OKVM_LOG_WARN,
-				 "mcp: the serial console %s: %s; serial_* tools off", pc.device,
+				 "mcp: the serial console %s: %s; serial_* tools off", pc.console,
 				 okvm_strerror(crc));
 		else
-			okvm_log(OKVM_LOG_INFO, "mcp: the serial console is %s", pc.device);
+			okvm_log(OKVM_LOG_INFO, "mcp: the serial console is %s", pc.console);
 	}
 	power_config_clear(&pc);
 	struct mcp *m = mcp_new(&cfg);

@@ -1,7 +1,8 @@
 /*
  * DESIGN: `okvm power status|on|off|force-off|reset|cycle`: the target's power and reset buttons
  * through the modem lines of the USB-serial adapter on the unit's extension pins (or any tty,
- * --adapter / [power] device), or the switchable port's VBUS (docs/power.md). The presses and
+ * --adapter / [power] device), a HID relay board, the switchable port's VBUS or Wake-on-LAN
+ * (--wol MAC, [power] wol_mac; docs/power.md). The presses and
  * the LED are src/power/power.c; this file finds the adapter (okvm.conf [power], --adapter, the
  * virtual unit's pins with -d emu, else discovery: the unit's chain + ".4" with a tty) and prints
  * the outcome. SIGINT/SIGTERM end a press early, with the line released.
@@ -16,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "lib/xalloc.h"
 #include "okvm/discover.h"
 #include "okvm/error.h"
 #include "okvm/link.h"
@@ -23,18 +25,20 @@
 #include "serve/serve.h"
 
 struct power_opts {
-	const char *adapter, *config;
+	const char *adapter, *config, *wol;
 };
 
 void
 cmd_power_help(FILE *out)
 {
 	fputs("usage: okvm power status|on|off|force-off|reset|cycle [--adapter TTY] [--config FILE]\n"
+	      "       okvm power on --wol MAC\n"
 	      "  The target's power and reset buttons through a USB-serial adapter's modem lines\n"
 	      "  (DTR = power, RTS = reset, DSR = power LED by default; okvm.conf [power],\n"
 	      "  docs/power.md), a USB HID relay board ([power] backend = hidrelay, device =\n"
-	      "  /dev/hidrawN, power_channel, reset_channel), or the switchable port's power\n"
-	      "  ([power] backend = vbus).\n"
+	      "  /dev/hidrawN, power_channel, reset_channel), the switchable port's power\n"
+	      "  ([power] backend = vbus), or Wake-on-LAN ([power] backend = wol, wol_mac =\n"
+	      "  MAC, wol_address = 255.255.255.255:9; it can only wake: on).\n"
 	      "  on: press power (0.5 s) unless the LED is lit; off: press power (0.5 s, the OS\n"
 	      "  shuts down) unless the LED is dark; force-off: hold power 5 s; reset: press reset\n"
 	      "  0.5 s; cycle: force-off, wait 3 s, on. Without an LED line the state is unknown\n"
@@ -43,6 +47,9 @@ cmd_power_help(FILE *out)
 	      "                  USB-serial adapter on the unit's extension pins; with -d emu\n"
 	      "                  the virtual one)\n"
 	      "  --config FILE   okvm.conf to read [power] from (default: the serve config)\n"
+	      "  --wol MAC       on: send the Wake-on-LAN magic packet for MAC (AA:BB:CC:DD:EE:FF)\n"
+	      "                  to wol_address instead of pressing (the LED, if any, is read\n"
+	      "                  before and watched after)\n"
 	      "  --json          {\"state\":...,\"before\":...,\"done\":...,\"message\":...}\n",
 	      out);
 }
@@ -53,6 +60,7 @@ parse_opts(int argc, char **argv, struct power_opts *o, enum power_action *act, 
 	static const struct option opts[] = {
 		{ "adapter", required_argument, NULL, 'a' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "wol", required_argument, NULL, 'w' },
 		{ 0 },
 	};
 	int c;
@@ -63,6 +71,11 @@ parse_opts(int argc, char **argv, struct power_opts *o, enum power_action *act, 
 			o->adapter = optarg;
 		else if (c == 'c')
 			o->config = optarg;
+		else if (c == 'w')
+			o->wol = optarg;
+		else if (optopt == 'w')
+			return cli_usage(
+				"power: --wol needs the target's MAC (--wol AA:BB:CC:DD:EE:FF)");
 		else
 			return cli_usage("power: unknown option '%s' (okvm power --help)",
 					 argv[optind - 1]);
@@ -73,6 +86,8 @@ parse_opts(int argc, char **argv, struct power_opts *o, enum power_action *act, 
 	if (!*status && power_action_parse(argv[optind], act) < 0)
 		return cli_usage("power: '%s' is not status, on, off, force-off, reset or cycle",
 				 argv[optind]);
+	if (o->wol && (*status || *act != POWER_ACT_ON))
+		return cli_usage("power: --wol wakes the target: it goes with on only");
 	return CLI_OK;
 }
 
@@ -94,7 +109,7 @@ static bool quiet;
 
 /* The adapter on the unit's extension pins: the first tty at the unit's chain + ".4". */
 static int
-find_adapter(struct cli *cli, struct power_config *pc)
+find_adapter(struct cli *cli, char **tty, char **modem)
 {
 	if (cli_is_emu(cli)) {
 		struct emu *e;
@@ -104,8 +119,8 @@ find_adapter(struct cli *cli, struct power_config *pc)
 		if (!cli_emu_pins_tty())
 			return NOT_FOUND("the virtual unit has nothing on its extension pins "
 					 "(add --emu-pins usb-serial)");
-		pc->device = strdup(cli_emu_pins_tty());
-		pc->modem_socket = strdup(cli_emu_pins_modem_socket());
+		*tty = xstrdup(cli_emu_pins_tty());
+		*modem = xstrdup(cli_emu_pins_modem_socket());
 		return CLI_OK;
 	}
 	struct okvm_unit_info *units;
@@ -122,13 +137,13 @@ find_adapter(struct cli *cli, struct power_config *pc)
 		okvm_discover_free_units(units);
 		return NOT_FOUND("no unit '%s' (okvm list)", cli->device);
 	}
-	for (size_t k = 0; k < units[i].n_ext && !pc->device; k++)
+	for (size_t k = 0; k < units[i].n_ext && !*tty; k++)
 		if (!strncmp(units[i].ext[k].node, "/dev/tty", 8))
-			pc->device = strdup(units[i].ext[k].node);
+			*tty = xstrdup(units[i].ext[k].node);
 	char chain[32];
 	snprintf(chain, sizeof(chain), "%s", units[i].port_chain);
 	okvm_discover_free_units(units);
-	if (!pc->device)
+	if (!*tty)
 		return NOT_FOUND("no USB-serial adapter on the extension pins of unit %s "
 				 "(okvm list shows what is there; --adapter TTY for another one)",
 				 chain);
@@ -190,13 +205,45 @@ run_vbus(struct cli *cli, bool status, enum power_action act, const struct power
 	return CLI_OK;
 }
 
+/* The serial console: [power] console, else the power adapter (serial backend), else the
+ * USB-serial adapter on the pins, looked for quietly (no console is no error here). */
+static void
+find_console(struct cli *cli, struct power_config *pc)
+{
+	if (pc->console_off || pc->console)
+		return;
+	if (pc->backend == POWER_BACKEND_SERIAL && pc->device) {
+		pc->console = xstrdup(pc->device);
+		pc->console_modem = pc->modem_socket ? xstrdup(pc->modem_socket) : NULL;
+		return;
+	}
+	if (pc->backend == POWER_BACKEND_SERIAL)
+		return; /* no adapter at all: the lookup said so already */
+	bool was = quiet;
+	quiet = true;
+	if (find_adapter(cli, &pc->console, &pc->console_modem) != CLI_OK) {
+		free(pc->console);
+		free(pc->console_modem);
+		pc->console = pc->console_modem = NULL;
+	}
+	quiet = was;
+}
+
 int
 cli_power_adapter(struct cli *cli, const char *config, struct power_config *pc, bool look)
 {
 	int rc = load_config(config, pc);
+	bool by_wol = look && power_wakes_by_wol(pc);
 	quiet = look;
-	if (!rc && !pc->device && pc->backend == POWER_BACKEND_SERIAL)
-		rc = find_adapter(cli, pc);
+	if (!rc && !pc->device && pc->backend == POWER_BACKEND_SERIAL) {
+		rc = find_adapter(cli, &pc->device, &pc->modem_socket);
+		if (rc == CLI_FAIL && by_wol) { /* no adapter: the packet alone, without the LED */
+			pc->backend = POWER_BACKEND_WOL;
+			rc = CLI_OK;
+		}
+	}
+	if (!rc)
+		find_console(cli, pc);
 	quiet = false;
 	return rc;
 }
@@ -212,6 +259,27 @@ cmd_power(struct cli *cli, int argc, char **argv)
 	power_config_init(&pc);
 	if (!rc)
 		rc = load_config(o.config, &pc);
+	if (!rc && o.wol) {
+		if (power_parse_mac(o.wol, pc.wol_mac) < 0)
+			rc = cli_usage("power: --wol '%s' is not the target's MAC address (six hex "
+				       "bytes: AA:BB:CC:DD:EE:FF)",
+				       o.wol);
+		pc.wol = pc.wol_first = true;
+	}
+	if (!rc && pc.backend == POWER_BACKEND_WOL && !pc.wol)
+		rc = cli_usage(
+			"power: backend wol: Wake-on-LAN needs the target's MAC: set wol_mac "
+			"in [power] (AA:BB:CC:DD:EE:FF), or give --wol MAC");
+	if (!rc && pc.backend == POWER_BACKEND_WOL && (status || act != POWER_ACT_ON)) {
+		power_config_clear(&pc);
+		if (status) {
+			printf("power: unknown (Wake-on-LAN has no power LED to read)\n");
+			return CLI_OK;
+		}
+		return cli_usage("power: Wake-on-LAN can only wake the target: %s needs a power "
+				 "switch (backend serial or hidrelay in [power], docs/power.md)",
+				 power_action_name(act));
+	}
 	if (!rc && pc.backend == POWER_BACKEND_VBUS) {
 		rc = run_vbus(cli, status, act, &pc);
 		power_config_clear(&pc);
@@ -221,8 +289,16 @@ cmd_power(struct cli *cli, int argc, char **argv)
 		free(pc.device);
 		pc.device = strdup(o.adapter);
 	}
-	if (!rc && !pc.device && pc.backend == POWER_BACKEND_SERIAL)
-		rc = find_adapter(cli, &pc);
+	if (!rc && !pc.device && pc.backend == POWER_BACKEND_SERIAL) {
+		bool by_wol = power_wakes_by_wol(&pc);
+		quiet = by_wol; /* no adapter: the packet alone, without the LED */
+		rc = find_adapter(cli, &pc.device, &pc.modem_socket);
+		quiet = false;
+		if (rc == CLI_FAIL && by_wol) {
+			pc.backend = POWER_BACKEND_WOL;
+			rc = CLI_OK;
+		}
+	}
 	if (rc) {
 		power_config_clear(&pc);
 		return rc;

@@ -343,10 +343,10 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 	bool found = (want_power || auto_script_needs_serial(s)) &&
 		     cli_power_adapter(cli, NULL, &pn.pc, true) == CLI_OK;
 	if (found && auto_script_needs_serial(s)) {
-		/* the console's adapter: [power] device, as okvm console finds it */
-		const char *tty = pn.pc.backend == POWER_BACKEND_SERIAL ? pn.pc.device : NULL;
+		/* the console's adapter: [power] console, as okvm console finds it */
+		const char *tty = pn.pc.console;
 		if (tty) {
-			rc = auto_console_open(tty, pn.pc.baud, pn.pc.modem_socket, &pn.con);
+			rc = auto_console_open(tty, pn.pc.baud, pn.pc.console_modem, &pn.con);
 			if (rc < 0) {
 				fprintf(stderr, "okvm: script: the serial console %s: %s%s\n", tty,
 					okvm_strerror(rc),

@@ -40,7 +40,7 @@ static const struct cli_command commands[] = {
 	  "restore the CH9329's factory settings (9600 baud)" },
 	{ "baud", cmd_baud, "9600|115200", "change the CH9329's serial speed" },
 	{ "emulate", cmd_emulate, "[--link PATH] [--audio-out FILE]",
-	  "virtual unit on a pty (SIGUSR1: target on/off)" },
+	  "virtual unit on a pty (SIGUSR1: target out/in; SIGUSR2: pins adapter)" },
 	{ "layouts", cmd_layouts, "[FILTER] | --chars LAYOUT",
 	  "list the target keyboard layouts (--json), or what one can type" },
 	{ "list", cmd_list, "", "list the units found, their nodes and extension-port devices" },

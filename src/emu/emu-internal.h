@@ -1,4 +1,4 @@
-/* The virtual unit's internals, shared by emu.c, ch9329-emu.c, target.c and events.c. */
+/* The virtual unit's internals, shared by emu.c, ch9329-emu.c, target.c, pins.c and events.c. */
 #ifndef OKVM_EMU_INTERNAL_H
 #define OKVM_EMU_INTERNAL_H
 
@@ -103,6 +103,7 @@ struct emu {
 	pthread_mutex_t lock; /* guards the requests below */
 	int req_connected;    /* -1 none, else 0/1 */
 	int req_switch;       /* -1 none, else 0/1 */
+	int req_pins;         /* -1 none, else 0/1: unplug / plug the pins' adapter */
 	bool req_stop;
 	struct emu_chip chip;
 	struct emu_target target;
@@ -114,6 +115,16 @@ struct emu {
 	bool cfg_pins, cfg_power_on;
 	struct emu_pins *pins; /* NULL: nothing on the pins */
 };
+
+/* emu.c: what the unit's CH340 and the pins' adapter both are (a pty with a link, and the modem
+ * datagram socket of contracts section 1) */
+int emu_open_pty(int baud, int *master, int *slave_hold, char *name, size_t namesz);
+int emu_make_link(const char *link, const char *target); /* -EEXIST: not a symlink there */
+int emu_bind_modem(const char *path, int *fd);
+typedef void (*emu_modem_fn)(struct emu *e, const char *msg, const struct sockaddr_un *from,
+			     socklen_t flen, uint64_t now);
+/** Every datagram waiting on fd, NUL-terminated, with its sender. */
+void emu_modem_each(struct emu *e, int fd, emu_modem_fn fn, uint64_t now);
 
 /* events.c */
 void emu_emit(struct emu *e, const struct emu_event *ev);
@@ -153,5 +164,7 @@ int pins_pollfds(struct emu *e, struct pollfd *pfd); /* fills 0 or 2 entries */
 void pins_ready(struct emu *e, const struct pollfd *pfd, uint64_t now);
 uint64_t pins_next_due(const struct emu *e);
 void pins_run(struct emu *e, uint64_t now);
+/** Unplug (its pty and socket go, its lines drop) or plug back the adapter. */
+void pins_set_plugged(struct emu *e, bool plugged, uint64_t now);
 
 #endif

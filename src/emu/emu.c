@@ -139,42 +139,71 @@ host_baud(struct emu *e)
 	return 0;
 }
 
-static int
-open_pty(struct emu *e)
+int
+emu_open_pty(int baud, int *master, int *slave_hold, char *name, size_t namesz)
 {
-	e->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (e->master < 0 || grantpt(e->master) < 0 || unlockpt(e->master) < 0 ||
-	    ptsname_r(e->master, e->pty_name, sizeof(e->pty_name)))
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (*master < 0 || grantpt(*master) < 0 || unlockpt(*master) < 0 ||
+	    ptsname_r(*master, name, namesz))
 		return -errno;
 	struct termios t;
-	if (tcgetattr(e->master, &t) < 0)
+	if (tcgetattr(*master, &t) < 0)
 		return -errno;
 	cfmakeraw(&t);
-	cfsetspeed(&t, speed_of(e->cfg_baud));
-	if (tcsetattr(e->master, TCSANOW, &t) < 0)
+	cfsetspeed(&t, speed_of(baud));
+	if (tcsetattr(*master, TCSANOW, &t) < 0)
 		return -errno;
-	e->slave_hold = open(e->pty_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	return e->slave_hold < 0 ? -errno : 0;
+	*slave_hold = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return *slave_hold < 0 ? -errno : 0;
 }
 
-static int
-make_link(struct emu *e)
+int
+emu_make_link(const char *link, const char *target)
 {
 	struct stat st;
-	if (lstat(e->link_path, &st) == 0) {
+	if (lstat(link, &st) == 0) {
 		if (!S_ISLNK(st.st_mode)) {
-			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink",
-				 e->link_path);
+			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink", link);
 			return -EEXIST;
 		}
-		unlink(e->link_path);
+		unlink(link);
 	}
-	if (symlink(e->pty_name, e->link_path) < 0) {
+	if (symlink(target, link) < 0) {
 		int rc = -errno;
-		okvm_log(OKVM_LOG_INFO, "emu: cannot link %s: %s", e->link_path, strerror(-rc));
+		okvm_log(OKVM_LOG_INFO, "emu: cannot link %s: %s", link, strerror(-rc));
 		return rc;
 	}
 	return 0;
+}
+
+int
+emu_bind_modem(const char *path, int *fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	*fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (*fd < 0)
+		return -errno;
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* left over from a unit that was killed */
+	return bind(*fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+}
+
+void
+emu_modem_each(struct emu *e, int fd, emu_modem_fn fn, uint64_t now)
+{
+	char msg[64];
+	ssize_t n;
+	struct sockaddr_un from;
+	socklen_t flen = sizeof(from);
+	while ((n = recvfrom(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&from, &flen)) > 0) {
+		msg[n] = '\0';
+		fn(e, msg, &from, flen, now);
+		flen = sizeof(from);
+	}
 }
 
 static char *
@@ -198,19 +227,7 @@ open_modem(struct emu *e)
 	e->modem_path = modem_path_for(e);
 	if (!e->modem_path)
 		return -errno;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(e->modem_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, e->modem_path, strlen(e->modem_path) + 1);
-	e->modem = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (e->modem < 0)
-		return -errno;
-	struct stat st;
-	if (lstat(e->modem_path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(e->modem_path); /* left over from a unit that was killed */
-	if (bind(e->modem, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	return 0;
+	return emu_bind_modem(e->modem_path, &e->modem);
 }
 
 /*
@@ -306,12 +323,14 @@ take_requests(struct emu *e)
 	if (read(e->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		okvm_log(OKVM_LOG_DEBUG, "emu: eventfd read: %s", strerror(errno));
 	pthread_mutex_lock(&e->lock);
-	int conn = e->req_connected, sw = e->req_switch;
+	int conn = e->req_connected, sw = e->req_switch, pins = e->req_pins;
 	bool stop = e->req_stop;
-	e->req_connected = e->req_switch = -1;
+	e->req_connected = e->req_switch = e->req_pins = -1;
 	pthread_mutex_unlock(&e->lock);
 	if (conn >= 0)
 		target_set_plugged(e, conn);
+	if (pins >= 0)
+		pins_set_plugged(e, pins, now_ns());
 	if (sw >= 0)
 		emu_emit(e, &(struct emu_event){ .type = EMU_EV_SWITCH, .to_target = sw });
 	return !stop;
@@ -348,28 +367,20 @@ emu_dataflip(struct emu *e)
 	send_cts(e);
 }
 
-/* Datagrams from the host's serial layer: modem lines for the chip, or "WATCH" (send the CTS
+/* A datagram from the host's serial layer: modem lines for the chip, or "WATCH" (send the CTS
  * line back to this sender from now on; contracts section 1). */
 static void
-read_modem(struct emu *e, uint64_t now)
+chip_datagram(struct emu *e, const char *msg, const struct sockaddr_un *from, socklen_t flen,
+	      uint64_t now)
 {
-	char msg[64];
-	ssize_t n;
-	struct sockaddr_un from;
-	socklen_t flen = sizeof(from);
-	while ((n = recvfrom(e->modem, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&from, &flen)) >
-	       0) {
-		msg[n] = '\0';
-		if (!strcmp(msg, "WATCH")) {
-			if (e->dataflip && flen > sizeof(sa_family_t)) {
-				e->cts_peer = from;
-				e->cts_peer_len = flen;
-				send_cts(e); /* the line as it is now */
-			}
-		} else {
-			chip_modem(e, msg, now);
+	if (!strcmp(msg, "WATCH")) {
+		if (e->dataflip && flen > sizeof(sa_family_t)) {
+			e->cts_peer = *from;
+			e->cts_peer_len = flen;
+			send_cts(e); /* the line as it is now */
 		}
-		flen = sizeof(from);
+	} else {
+		chip_modem(e, msg, now);
 	}
 }
 
@@ -436,7 +447,7 @@ wait_events(struct emu *e, uint64_t now)
 	if (p[2].revents & POLLIN)
 		read_master(e, now);
 	if (p[1].revents & POLLIN)
-		read_modem(e, now);
+		emu_modem_each(e, e->modem, chip_datagram, now);
 	if (np > 3)
 		pins_ready(e, p + 3, now);
 	return run;
@@ -476,13 +487,14 @@ emu_start(struct emu *e)
 	if (e->running)
 		return -EALREADY;
 	uint64_t now = now_ns();
-	e->req_connected = e->req_switch = -1;
+	e->req_connected = e->req_switch = e->req_pins = -1;
 	e->req_stop = false;
 	int rc = target_init(e, now);
 	if (!rc)
-		rc = open_pty(e);
+		rc = emu_open_pty(e->cfg_baud, &e->master, &e->slave_hold, e->pty_name,
+				  sizeof(e->pty_name));
 	if (!rc && e->link_path)
-		rc = make_link(e);
+		rc = emu_make_link(e->link_path, e->pty_name);
 	if (!rc)
 		rc = open_modem(e);
 	if (!rc)
@@ -521,6 +533,17 @@ emu_set_target_connected(struct emu *e, bool on)
 		e->cfg_connected = on;
 	else
 		wake(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void
+emu_set_pins_plugged(struct emu *e, bool plugged)
+{
+	pthread_mutex_lock(&e->lock);
+	if (e->running) {
+		e->req_pins = plugged;
+		wake(e);
+	}
 	pthread_mutex_unlock(&e->lock);
 }
 

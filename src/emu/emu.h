@@ -3,8 +3,8 @@
  * See docs/virtual-unit.md for what it models and where every number comes from.
  *
  * Threads: emu_new/emu_start/emu_stop/emu_free and emu_add_listener belong to one owning thread.
- * emu_set_target_connected and emu_post_switch may be called from any thread. Listeners run on
- * the unit's own thread ("okvm-emu").
+ * emu_set_target_connected, emu_set_pins_plugged and emu_post_switch may be called from any
+ * thread. Listeners run on the unit's own thread ("okvm-emu").
  */
 #ifndef OKVM_EMU_H
 #define OKVM_EMU_H
@@ -80,6 +80,7 @@ enum emu_event_type {
 	EMU_EV_POWER,   /* {"type":"power","state":"on","cause":"button"}: on = on, text = cause */
 	EMU_EV_ATX,     /* {"type":"atx","switch":"power","closed":true}: report, down */
 	EMU_EV_CONSOLE, /* {"type":"console","dir":"out","text":"login: "}: report = dir, text */
+	EMU_EV_ADAPTER, /* {"type":"adapter","plugged":false}: the pins' adapter unplugged: on */
 };
 
 /** One thing the target experienced. Pointers are valid only during the listener call. */
@@ -128,6 +129,10 @@ const char *emu_pins_tty(struct emu *e);
 const char *emu_pins_modem_socket(struct emu *e);
 /** Plug or unplug the target PC (the CH9329's USB side). Any thread. */
 void emu_set_target_connected(struct emu *e, bool on);
+/** Unplug or plug back the USB-serial adapter on the pins (--emu-pins): unplugged, its tty and
+ *  modem socket vanish and its lines drop (a held switch opens); plugged, a fresh pty at the same
+ *  link. Any thread; nothing without --emu-pins. */
+void emu_set_pins_plugged(struct emu *e, bool plugged);
 /** The USB switch moved (e.g. the video chip's GPIO): emits a switch event. Any thread. */
 void emu_post_switch(struct emu *e, bool to_target);
 /**

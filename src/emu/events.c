@@ -25,6 +25,7 @@ static const char *const type_names[] = {
 	[EMU_EV_DROPPED] = "dropped", [EMU_EV_USB_POWER] = "usb_power",
 	[EMU_EV_MEDIA] = "media",     [EMU_EV_POWER] = "power",
 	[EMU_EV_ATX] = "atx",         [EMU_EV_CONSOLE] = "console",
+	[EMU_EV_ADAPTER] = "adapter",
 };
 
 static void
@@ -61,6 +62,7 @@ add_fields(cJSON *o, const struct emu_event *ev)
 		cJSON_AddStringToObject(o, "switch", ev->report);
 		cJSON_AddBoolToObject(o, "closed", ev->down);
 		break;
+	case EMU_EV_ADAPTER: cJSON_AddBoolToObject(o, "plugged", ev->on); break;
 	case EMU_EV_CONSOLE:
 		cJSON_AddStringToObject(o, "dir", ev->report);
 		cJSON_AddStringToObject(o, "text", ev->text);

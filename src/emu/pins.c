@@ -22,6 +22,13 @@
  *
  * Output leaves at the UART's wire rate (10 bits per byte at 115200); a host that set another
  * speed reads junk, and its bytes are junk to the target. Runs on the emu thread only.
+ *
+ * The adapter can be unplugged and plugged back (emu_set_pins_plugged; `okvm emulate`'s
+ * SIGUSR2): unplugged, its pty closes (the host's fd hangs up: EIO, as a USB-serial chip that
+ * went away), the link and the modem socket vanish, and its lines drop with its power: a power
+ * or reset switch held through DTR or RTS opens at that moment (an "atx" event, then what the
+ * target does with a press that short). The target keeps its power state; what it prints
+ * goes nowhere. Plugged, it is a fresh pty at the same link, lines deasserted. "adapter" events.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +68,7 @@ static const char *const boot_log[] = {
 enum login_stage { LOGIN_NAME, LOGIN_PASSWORD };
 
 struct emu_pins {
+	bool plugged; /* the adapter is on the pins (unplugged: no fds, nothing on the wire) */
 	int master, slave_hold, modem;
 	char pty_name[64];
 	char *link, *modem_path;
@@ -121,6 +129,10 @@ console_out(struct emu *e, const char *s, uint64_t now)
 {
 	struct emu_pins *p = e->pins;
 	size_t n = strlen(s);
+	if (!p->plugged) { /* the target's UART drives a wire that ends nowhere */
+		emit_console(e, "out", (const uint8_t *)s, n);
+		return;
+	}
 	if (!p->tx_n && p->tx_next < now)
 		p->tx_next = now;
 	for (size_t i = 0; i < n; i++) {
@@ -145,6 +157,8 @@ send_line(struct emu_pins *p, int i, const char *msg)
 static void
 send_led(struct emu_pins *p)
 {
+	if (!p->plugged)
+		return;
 	for (int i = 0; i < PINS_MAX_WATCHERS; i++)
 		if (p->watch_len[i])
 			send_line(p, i, p->on ? "DSR=1" : "DSR=0");
@@ -206,8 +220,8 @@ reset_switch(struct emu *e, bool closed, uint64_t now)
 }
 
 static void
-pins_modem(struct emu *e, const char *msg, const struct sockaddr_un *from, socklen_t flen,
-	   uint64_t now)
+pins_datagram(struct emu *e, const char *msg, const struct sockaddr_un *from, socklen_t flen,
+	      uint64_t now)
 {
 	struct emu_pins *p = e->pins;
 	if (!strcmp(msg, "WATCH")) {
@@ -289,21 +303,6 @@ read_console(struct emu *e, uint64_t now)
 		getty_byte(e, buf[i], now);
 }
 
-static void
-read_modem(struct emu *e, uint64_t now)
-{
-	char msg[64];
-	ssize_t n;
-	struct sockaddr_un from;
-	socklen_t flen = sizeof(from);
-	while ((n = recvfrom(e->pins->modem, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&from,
-			     &flen)) > 0) {
-		msg[n] = '\0';
-		pins_modem(e, msg, &from, flen, now);
-		flen = sizeof(from);
-	}
-}
-
 int
 pins_pollfds(struct emu *e, struct pollfd *pfd)
 {
@@ -325,7 +324,7 @@ pins_ready(struct emu *e, const struct pollfd *pfd, uint64_t now)
 	if (pfd[0].revents & POLLIN)
 		read_console(e, now);
 	if (pfd[1].revents & POLLIN)
-		read_modem(e, now);
+		emu_modem_each(e, e->pins->modem, pins_datagram, now);
 }
 
 uint64_t
@@ -345,7 +344,7 @@ pins_next_due(const struct emu *e)
 static void
 flush_tx(struct emu_pins *p, uint64_t now)
 {
-	if (!p->tx_n || p->tx_next > now)
+	if (!p->tx_n || p->tx_next > now || !p->plugged)
 		return;
 	size_t due = (size_t)((now - p->tx_next) / byte_ns()) + 1;
 	if (due > p->tx_n)
@@ -400,52 +399,69 @@ pins_start(struct emu *e)
 	e->target.off = !p->on;
 }
 
+/* The adapter's pty (its link) and modem socket. */
 static int
-open_pty(struct emu_pins *p)
+plug(struct emu_pins *p)
 {
-	p->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (p->master < 0 || grantpt(p->master) < 0 || unlockpt(p->master) < 0 ||
-	    ptsname_r(p->master, p->pty_name, sizeof(p->pty_name)))
-		return -errno;
-	struct termios t;
-	if (tcgetattr(p->master, &t) < 0)
-		return -errno;
-	cfmakeraw(&t);
-	cfsetspeed(&t, B115200);
-	if (tcsetattr(p->master, TCSANOW, &t) < 0)
-		return -errno;
-	p->slave_hold = open(p->pty_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	return p->slave_hold < 0 ? -errno : 0;
+	int rc = emu_open_pty(PINS_BAUD, &p->master, &p->slave_hold, p->pty_name,
+			      sizeof(p->pty_name));
+	if (!rc && p->link)
+		rc = emu_make_link(p->link, p->pty_name);
+	if (!rc)
+		rc = emu_bind_modem(p->modem_path, &p->modem);
+	p->plugged = true; /* unplug() takes back what was made, also after a failure */
+	return rc;
 }
 
-static int
-make_link(struct emu_pins *p)
+static void
+unplug(struct emu_pins *p)
 {
-	struct stat st;
-	if (lstat(p->link, &st) == 0) {
-		if (!S_ISLNK(st.st_mode)) {
-			okvm_log(OKVM_LOG_INFO, "emu: %s exists and is not a symlink", p->link);
-			return -EEXIST;
-		}
-		unlink(p->link);
-	}
-	return symlink(p->pty_name, p->link) < 0 ? -errno : 0;
-}
-
-static int
-open_modem(struct emu_pins *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(p->modem_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, p->modem_path, strlen(p->modem_path) + 1);
-	p->modem = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (p->modem < 0)
-		return -errno;
-	struct stat st;
-	if (lstat(p->modem_path, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (p->master >= 0)
+		close(p->master);
+	if (p->slave_hold >= 0)
+		close(p->slave_hold);
+	if (p->modem >= 0) {
+		close(p->modem);
 		unlink(p->modem_path);
-	return bind(p->modem, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
+	}
+	struct stat st;
+	if (p->link && lstat(p->link, &st) == 0 && S_ISLNK(st.st_mode))
+		unlink(p->link);
+	p->master = p->slave_hold = p->modem = -1;
+	memset(p->watch_len, 0, sizeof(p->watch_len));
+	p->tx_n = 0;
+	p->plugged = false;
+}
+
+void
+pins_set_plugged(struct emu *e, bool plugged, uint64_t now)
+{
+	struct emu_pins *p = e->pins;
+	if (!p || p->plugged == plugged)
+		return;
+	if (!plugged) {
+		unplug(p);
+		emu_emit(e, &(struct emu_event){ .type = EMU_EV_ADAPTER, .on = false });
+		/* no power, no lines: what DTR or RTS held closed opens now */
+		if (p->dtr) {
+			p->dtr = false;
+			power_switch(e, false, now);
+		}
+		if (p->rts) {
+			p->rts = false;
+			reset_switch(e, false, now);
+		}
+	} else {
+		int rc = plug(p);
+		if (rc) {
+			okvm_log(OKVM_LOG_ERROR, "emu: pins: cannot plug the adapter back: %s",
+				 strerror(-rc));
+			unplug(p);
+			return;
+		}
+		p->tx_next = now;
+		emu_emit(e, &(struct emu_event){ .type = EMU_EV_ADAPTER, .on = true });
+	}
 }
 
 int
@@ -464,12 +480,7 @@ pins_open(struct emu *e)
 	} else {
 		p->modem_path = xasprintf("%s/pins.modem", e->tmpdir);
 	}
-	int rc = open_pty(p);
-	if (!rc && p->link)
-		rc = make_link(p);
-	if (!rc)
-		rc = open_modem(p);
-	return rc;
+	return plug(p);
 }
 
 void
@@ -478,17 +489,7 @@ pins_close(struct emu *e)
 	struct emu_pins *p = e->pins;
 	if (!p)
 		return;
-	if (p->master >= 0)
-		close(p->master);
-	if (p->slave_hold >= 0)
-		close(p->slave_hold);
-	if (p->modem >= 0) {
-		close(p->modem);
-		unlink(p->modem_path);
-	}
-	struct stat st;
-	if (p->link && lstat(p->link, &st) == 0 && S_ISLNK(st.st_mode))
-		unlink(p->link);
+	unplug(p);
 	free(p->link);
 	free(p->modem_path);
 	free(p);
@@ -500,7 +501,7 @@ emu_pins_tty(struct emu *e)
 {
 	if (!e->running || !e->pins)
 		return NULL;
-	return e->pins->link ? e->pins->link : e->pins->pty_name;
+	return e->pins->link ? e->pins->link : e->pins->pty_name; /* the link stays the name */
 }
 
 const char *

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "lib/strnum.h"
 #include "lib/xalloc.h"
@@ -32,12 +33,30 @@ power_config_init(struct power_config *c)
 	c->reset_channel = 2;
 }
 
+/* A copy of src with everything of it: the caller frees both with power_config_clear(). */
+void
+power_config_copy(struct power_config *dst, const struct power_config *src)
+{
+	*dst = *src;
+	dst->device = src->device ? xstrdup(src->device) : NULL;
+	dst->modem_socket = src->modem_socket ? xstrdup(src->modem_socket) : NULL;
+	dst->wol_address = src->wol_address ? xstrdup(src->wol_address) : NULL;
+	dst->wol_interface = src->wol_interface ? xstrdup(src->wol_interface) : NULL;
+	dst->console = src->console ? xstrdup(src->console) : NULL;
+	dst->console_modem = src->console_modem ? xstrdup(src->console_modem) : NULL;
+}
+
 void
 power_config_clear(struct power_config *c)
 {
 	free(c->device);
 	free(c->modem_socket);
-	c->device = c->modem_socket = NULL;
+	free(c->wol_address);
+	free(c->wol_interface);
+	free(c->console);
+	free(c->console_modem);
+	c->device = c->modem_socket = c->wol_address = c->wol_interface = NULL;
+	c->console = c->console_modem = NULL;
 }
 
 /* "dtr", "!rts", "none"; outputs or inputs. */
@@ -79,18 +98,24 @@ power_config_set(struct power_config *c, const char *key, const char *v, char *e
 	int rc = 0;
 	const char *takes = "";
 	if (!strcmp(key, "backend")) {
-		takes = "serial, hidrelay or vbus";
+		takes = "serial, hidrelay, vbus or wol";
 		if (!strcmp(v, "serial"))
 			c->backend = POWER_BACKEND_SERIAL;
 		else if (!strcmp(v, "vbus"))
 			c->backend = POWER_BACKEND_VBUS;
 		else if (!strcmp(v, "hidrelay"))
 			c->backend = POWER_BACKEND_HIDRELAY;
+		else if (!strcmp(v, "wol"))
+			c->backend = POWER_BACKEND_WOL;
 		else
 			rc = -EINVAL;
 	} else if (!strcmp(key, "device")) {
 		free(c->device);
 		c->device = !strcmp(v, "auto") ? NULL : xstrdup(v);
+	} else if (!strcmp(key, "console")) {
+		free(c->console);
+		c->console = !strcmp(v, "auto") || !strcmp(v, "none") ? NULL : xstrdup(v);
+		c->console_off = !strcmp(v, "none");
 	} else if (!strcmp(key, "power") || !strcmp(key, "reset")) {
 		takes = "dtr, rts, !dtr, !rts (active low) or none";
 		rc = parse_wire(v, true, !strcmp(key, "power") ? &c->power : &c->reset);
@@ -119,11 +144,32 @@ power_config_set(struct power_config *c, const char *key, const char *v, char *e
 			c->baud = baud;
 		else
 			rc = -EINVAL;
+	} else if (!strcmp(key, "wol_mac")) {
+		takes = "the target's MAC address, AA:BB:CC:DD:EE:FF";
+		rc = power_parse_mac(v, c->wol_mac);
+		c->wol = !rc;
+	} else if (!strcmp(key, "wol_address")) {
+		takes = "a numeric broadcast or host address, A.B.C.D[:PORT] or [V6][:PORT]";
+		struct sockaddr_storage ss;
+		unsigned len;
+		rc = power_wol_address(v, &ss, &len);
+		if (!rc) {
+			free(c->wol_address);
+			c->wol_address = xstrdup(v);
+		}
+	} else if (!strcmp(key, "wol_interface")) {
+		takes = "a network interface name (eth0)";
+		rc = !*v || strlen(v) >= 16 || strchr(v, '/') || strchr(v, ' ') ? -EINVAL : 0;
+		if (!rc) {
+			free(c->wol_interface);
+			c->wol_interface = xstrdup(v);
+		}
 	} else {
 		snprintf(
 			err, errsz,
-			"unknown key '%s' (backend, device, power, reset, led, power_ms, "
-			"force_off_ms, reset_ms, cycle_off_ms, baud, power_channel, reset_channel)",
+			"unknown key '%s' (backend, device, console, power, reset, led, power_ms, "
+			"force_off_ms, reset_ms, cycle_off_ms, baud, power_channel, reset_channel, "
+			"wol_mac, wol_address, wol_interface)",
 			key);
 		return -EINVAL;
 	}

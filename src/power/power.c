@@ -4,7 +4,9 @@
  * reset switch pins, DSR (or CTS, DCD) reads the power LED. A press opens the adapter (exclusive:
  * a second press, or a console holding it, gets -EBUSY), reads the LED, asserts the line for the
  * press time, releases it and closes the adapter. Whatever ends the press (its time, a cancel,
- * an error) the line is released; an adapter that vanished mid-press took its lines with it.
+ * an error) the line is released; an adapter unplugged mid-press took its lines with it (a
+ * USB-serial chip without power drives nothing: the optocoupler opens the switch), which the
+ * next line access shows as -ENODEV.
  *
  * On a real tty the lines are TIOCMBIS/TIOCMBIC/TIOCMGET; on the virtual unit's pty they go over
  * its modem socket (docs/contracts.md section 1): serial.c sends DTR/RTS, and this file asks for
@@ -20,9 +22,22 @@
  *
  * The switchable port's VBUS backend cuts the target's USB power through a callback of the owner
  * (the unit's link: DTR asserted = port unpowered, hardware.md 2.11).
+ *
+ * Wake-on-LAN sends the magic packet (6 bytes 0xFF, then the target's MAC 16 times: 102 bytes)
+ * in one UDP datagram to a broadcast address (SO_BROADCAST) or a host, by default
+ * 255.255.255.255:9, optionally out of one interface (SO_BINDTODEVICE). It can only wake: with
+ * backend wol every other action is refused before anything is sent. Next to a serial or relay
+ * backend whose power line is none it is how `on` wakes the target (the LED, if there is one,
+ * is read before and watched after, as for a press); a backend with a power line presses it
+ * and sends no packet, unless asked to (wol_first), since a packet and a press at once could
+ * reach a PC that has just woken as an ACPI power-button event.
  * Blocking; any thread; one press at a time per process (a mutex, tried, never waited on).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,6 +60,154 @@
 #define SLICE_MS 20
 #define LED_WAIT_MS 500    /* the virtual adapter answers WATCH at once */
 #define LED_SETTLE_MS 3000 /* after `on`: how long to watch the LED light */
+
+/* ---- Wake-on-LAN ---- */
+
+int
+power_parse_mac(const char *s, uint8_t mac[6])
+{
+	/* six pairs of hex digits, each pair but the last followed by ':' or '-' (one kind) */
+	if (strlen(s) != 17)
+		return -EINVAL;
+	char sep = s[2];
+	if (sep != ':' && sep != '-')
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		const char *p = s + i * 3;
+		char hex[3] = { p[0], p[1], 0 };
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    (i < 5 && p[2] != sep))
+			return -EINVAL;
+		mac[i] = (uint8_t)strtoul(hex, NULL, 16);
+	}
+	if (mac[0] & 1) /* a group address: no NIC has it */
+		return -EINVAL;
+	static const uint8_t zero[6];
+	return memcmp(mac, zero, 6) ? 0 : -EINVAL;
+}
+
+void
+power_wol_packet(const uint8_t mac[6], uint8_t out[POWER_WOL_PACKET])
+{
+	memset(out, 0xFF, 6);
+	for (int i = 0; i < 16; i++)
+		memcpy(out + 6 + i * 6, mac, 6);
+}
+
+int
+power_wol_address(const char *s, struct sockaddr_storage *out, unsigned *len)
+{
+	char host[64];
+	const char *port = NULL;
+	size_t n;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -EINVAL;
+		n = (size_t)(end - s - 1);
+		port = end[1] ? end + 2 : NULL;
+		s++;
+	} else {
+		const char *colon = strchr(s, ':');
+		n = colon ? (size_t)(colon - s) : strlen(s);
+		port = colon ? colon + 1 : NULL;
+	}
+	if (!n || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = 0;
+	unsigned long p = 9;
+	if (port) {
+		char *e;
+		if (!*port || !isdigit((unsigned char)*port))
+			return -EINVAL;
+		p = strtoul(port, &e, 10);
+		if (*e || p < 1 || p > 65535)
+			return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)p);
+		*len = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*v6);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool
+power_wakes_by_wol(const struct power_config *c)
+{
+	if (c->backend == POWER_BACKEND_WOL)
+		return true;
+	if (!c->wol || c->backend == POWER_BACKEND_VBUS)
+		return false;
+	if (c->wol_first)
+		return true;
+	return c->backend == POWER_BACKEND_HIDRELAY ? c->power_channel == 0
+						    : c->power.line == POWER_LINE_NONE;
+}
+
+int
+power_wol_send(const struct power_config *c, char *msg, size_t msgsz)
+{
+	const char *to = c->wol_address ? c->wol_address : POWER_WOL_DEFAULT_ADDRESS;
+	if (!c->wol) {
+		snprintf(msg, msgsz, "Wake-on-LAN needs the target's MAC: set wol_mac in [power]");
+		return -EINVAL;
+	}
+	struct sockaddr_storage sa;
+	unsigned salen;
+	if (power_wol_address(to, &sa, &salen) < 0) {
+		snprintf(msg, msgsz,
+			 "wol_address '%s' is not A.B.C.D[:PORT] or [V6][:PORT] (numbers only)",
+			 to);
+		return -EINVAL;
+	}
+	int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		int rc = -errno;
+		snprintf(msg, msgsz, "Wake-on-LAN: socket: %s", strerror(-rc));
+		return rc;
+	}
+	int one = 1, rc = 0;
+	if (sa.ss_family == AF_INET &&
+	    setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) < 0) {
+		rc = -errno;
+		snprintf(msg, msgsz, "Wake-on-LAN: SO_BROADCAST: %s", strerror(-rc));
+	}
+	if (!rc && c->wol_interface &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->wol_interface,
+		       (socklen_t)strlen(c->wol_interface)) < 0) {
+		rc = -errno;
+		snprintf(msg, msgsz, "Wake-on-LAN: wol_interface %s: %s%s", c->wol_interface,
+			 strerror(-rc),
+			 rc == -EPERM ? " (binding to an interface needs CAP_NET_RAW here; give "
+					"the LAN's broadcast address as wol_address instead)"
+				      : "");
+	}
+	uint8_t pkt[POWER_WOL_PACKET];
+	power_wol_packet(c->wol_mac, pkt);
+	if (!rc && sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&sa, salen) !=
+			   (ssize_t)sizeof(pkt)) {
+		rc = -errno;
+		snprintf(msg, msgsz, "Wake-on-LAN to %s: %s", to, strerror(-rc));
+	}
+	close(fd);
+	if (!rc)
+		snprintf(msg, msgsz,
+			 "Wake-on-LAN: magic packet for %02x:%02x:%02x:%02x:%02x:%02x sent to %s",
+			 c->wol_mac[0], c->wol_mac[1], c->wol_mac[2], c->wol_mac[3], c->wol_mac[4],
+			 c->wol_mac[5], to);
+	return rc;
+}
 
 static pthread_mutex_t press_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -86,9 +249,11 @@ now_ms(void)
 /* The adapter with its lines. */
 struct adapter {
 	struct okvm_serial *port;
-	bool borrowed; /* the caller's open port (okvm serve's console): not closed here */
-	char *modem;   /* the virtual adapter's modem socket, or NULL */
-	int watch;     /* our socket to it, or -1 */
+	bool borrowed;        /* the caller's open port (okvm serve's console): not closed here */
+	char *modem;          /* the virtual adapter's modem socket, or NULL */
+	int watch;            /* our socket to it, or -1 */
+	const char *path;     /* for messages */
+	int held_ms, want_ms; /* the last press: how long it held, of how long */
 };
 
 static void
@@ -126,6 +291,7 @@ adapter_open(const struct power_config *c, struct okvm_serial *port, struct adap
 {
 	memset(a, 0, sizeof(*a));
 	a->watch = -1;
+	a->path = c->device ? c->device : "the adapter";
 	if (port) {
 		a->port = port;
 		a->borrowed = true;
@@ -255,7 +421,8 @@ static int
 press(struct adapter *a, const struct power_wire *w, int ms, const volatile int *cancel)
 {
 	int rc = set_wire(a, w, true);
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t start = now_ms(), end = start + (uint64_t)ms;
+	a->want_ms = ms;
 	while (!rc && now_ms() < end) {
 		if (cancelled(cancel)) {
 			rc = -ECANCELED;
@@ -268,6 +435,7 @@ press(struct adapter *a, const struct power_wire *w, int ms, const volatile int 
 		if (okvm_serial_get_lines(a->port, &bits) == -ENODEV)
 			rc = -ENODEV;
 	}
+	a->held_ms = (int)(now_ms() - start);
 	int rel = set_wire(a, w, false);
 	return rc ? rc : rel;
 }
@@ -294,12 +462,14 @@ say(struct power_result *r, const char *text)
 }
 
 static int
-press_msg(int rc, const struct power_wire *w, struct power_result *r)
+press_msg(int rc, const struct adapter *a, const struct power_wire *w, struct power_result *r)
 {
 	if (rc == -ENODEV)
 		snprintf(r->msg, sizeof(r->msg),
-			 "the adapter vanished mid-press (its %s line went with it: released)",
-			 line_name(w->line));
+			 "the adapter %s was unplugged mid-press (after %d of %d ms): its %s line "
+			 "lost power with it, so the switch is released; plug it back and press "
+			 "again",
+			 a->path, a->held_ms, a->want_ms, line_name(w->line));
 	else if (rc == -ECANCELED)
 		snprintf(r->msg, sizeof(r->msg), "interrupted: %s released", line_name(w->line));
 	else if (rc < 0)
@@ -330,8 +500,20 @@ run_serial(const struct power_config *c, struct adapter *a, enum power_action ac
 			say(r, "the target is already on (power LED lit): nothing pressed");
 			return 0;
 		}
+		if (power_wakes_by_wol(c)) {
+			char sent[200];
+			if ((rc = power_wol_send(c, sent, sizeof(sent)))) {
+				say(r, sent);
+				return rc;
+			}
+			r->after = settle(c, a, POWER_ON, LED_SETTLE_MS, cancel);
+			r->done = true;
+			snprintf(r->msg, sizeof(r->msg), "on: %s; the target is now %s", sent,
+				 state_names[r->after]);
+			return 0;
+		}
 		if ((rc = wire_ok(pw, "power", r)) || (rc = press(a, pw, c->press_ms, cancel)))
-			return press_msg(rc, pw, r);
+			return press_msg(rc, a, pw, r);
 		r->after = settle(c, a, POWER_ON, LED_SETTLE_MS, cancel);
 		break;
 	case POWER_ACT_OFF:
@@ -342,7 +524,7 @@ run_serial(const struct power_config *c, struct adapter *a, enum power_action ac
 		}
 		if ((rc = wire_ok(pw, "power", r)) ||
 		    (rc = press(a, pw, act == POWER_ACT_OFF ? c->press_ms : c->force_ms, cancel)))
-			return press_msg(rc, pw, r);
+			return press_msg(rc, a, pw, r);
 		r->after = settle(c, a, POWER_OFF, act == POWER_ACT_OFF ? 0 : 1000, cancel);
 		break;
 	case POWER_ACT_RESET:
@@ -353,7 +535,7 @@ run_serial(const struct power_config *c, struct adapter *a, enum power_action ac
 		}
 		if ((rc = wire_ok(&c->reset, "reset", r)) ||
 		    (rc = press(a, &c->reset, c->reset_ms, cancel)))
-			return press_msg(rc, &c->reset, r);
+			return press_msg(rc, a, &c->reset, r);
 		r->after = settle(c, a, POWER_ON, 0, cancel);
 		break;
 	case POWER_ACT_CYCLE:
@@ -361,13 +543,13 @@ run_serial(const struct power_config *c, struct adapter *a, enum power_action ac
 			return rc;
 		if (s != POWER_OFF) {
 			if ((rc = press(a, pw, c->force_ms, cancel)))
-				return press_msg(rc, pw, r);
+				return press_msg(rc, a, pw, r);
 			for (uint64_t end = now_ms() + (uint64_t)c->cycle_off_ms;
 			     now_ms() < end && !cancelled(cancel);)
 				poll(NULL, 0, SLICE_MS);
 		}
 		if (cancelled(cancel) || (rc = press(a, pw, c->press_ms, cancel)))
-			return press_msg(rc ? rc : -ECANCELED, pw, r);
+			return press_msg(rc ? rc : -ECANCELED, a, pw, r);
 		r->after = settle(c, a, POWER_ON, LED_SETTLE_MS, cancel);
 		break;
 	}
@@ -513,10 +695,34 @@ relay_open(const struct power_config *c, int *fd, char *msg, size_t msgsz)
 	return rc;
 }
 
+/* Wake-on-LAN alone: on sends the packet; nothing else can be done. */
+static int
+run_wol(const struct power_config *c, enum power_action act, struct power_result *r)
+{
+	if (act != POWER_ACT_ON) {
+		snprintf(r->msg, sizeof(r->msg),
+			 "Wake-on-LAN can only wake the target: %s needs a power switch (backend "
+			 "serial or hidrelay in [power], docs/power.md); nothing sent",
+			 action_names[act]);
+		return -ENOTSUP;
+	}
+	char sent[200];
+	int rc = power_wol_send(c, sent, sizeof(sent));
+	if (rc) {
+		say(r, sent);
+		return rc;
+	}
+	r->done = true;
+	snprintf(r->msg, sizeof(r->msg), "on: %s (no power LED to read: state unknown)", sent);
+	return 0;
+}
+
 static int
 run_hidrelay(const struct power_config *c, enum power_action act, const volatile int *cancel,
 	     struct power_result *r)
 {
+	if (act == POWER_ACT_ON && power_wakes_by_wol(c))
+		return run_wol(c, act, r);
 	bool reset = act == POWER_ACT_RESET;
 	int ch = reset ? c->reset_channel : c->power_channel;
 	int rc = relay_channel_ok(ch, reset ? "reset" : "power", r);
@@ -562,7 +768,7 @@ power_status_port(const struct power_config *c, struct okvm_serial *port, enum p
 		  char *msg, size_t msgsz)
 {
 	*out = POWER_UNKNOWN;
-	if (c->backend == POWER_BACKEND_VBUS)
+	if (c->backend == POWER_BACKEND_VBUS || c->backend == POWER_BACKEND_WOL)
 		return 0;
 	if (c->backend == POWER_BACKEND_HIDRELAY) { /* no LED: unknown, if the board answers */
 		int fd = -1;
@@ -599,15 +805,20 @@ power_run_port(const struct power_config *c, struct okvm_serial *port, enum powe
 		return -EBUSY;
 	}
 	int rc;
-	if (c->backend == POWER_BACKEND_VBUS) {
+	if (c->backend == POWER_BACKEND_WOL) {
+		rc = run_wol(c, act, r);
+	} else if (c->backend == POWER_BACKEND_VBUS) {
 		rc = run_vbus(c, act, cancel, r);
 	} else if (c->backend == POWER_BACKEND_HIDRELAY) {
 		rc = run_hidrelay(c, act, cancel, r);
 	} else {
 		struct adapter a;
 		rc = adapter_open(c, port, &a, r->msg, sizeof(r->msg));
-		if (!rc)
-			rc = read_led(c, &a, &r->before);
+		if (!rc && (rc = read_led(c, &a, &r->before)) < 0)
+			snprintf(r->msg, sizeof(r->msg), "%s: reading the LED: %s%s", a.path,
+				 okvm_strerror(rc),
+				 rc == -ENODEV ? " (unplugged?): nothing pressed"
+					       : "; nothing pressed");
 		if (!rc) {
 			r->after = r->before;
 			rc = run_serial(c, &a, act, cancel, r);

@@ -1,7 +1,8 @@
 /*
  * The target's power and reset buttons, and its power LED (docs/power.md): `okvm power`,
  * GET/POST /api/power. Backends: the modem lines of a USB-serial adapter (the one on the
- * extension pins, or any tty), and the switchable port's VBUS (a target powered by USB).
+ * extension pins, or any tty), a USB HID relay board, the switchable port's VBUS (a target
+ * powered by USB) and Wake-on-LAN (on only; also next to a backend without a power line).
  * Configured in okvm.conf [power].
  *
  * Threads: a power_config belongs to its owner; power_status() and power_run() block (up to a
@@ -14,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <signal.h>
 
 #define POWER_DEFAULT_PRESS_MS 500      /* a short press of the power button */
@@ -26,7 +28,11 @@ enum power_backend {
 	POWER_BACKEND_SERIAL,   /* modem lines of a USB-serial adapter (default) */
 	POWER_BACKEND_VBUS,     /* the switchable port's power (the unit's DTR) */
 	POWER_BACKEND_HIDRELAY, /* a USB HID relay board (16c0:05df) on /dev/hidrawN */
+	POWER_BACKEND_WOL,      /* Wake-on-LAN only: `on` sends the magic packet */
 };
+
+#define POWER_WOL_DEFAULT_ADDRESS "255.255.255.255:9" /* the limited broadcast, discard port */
+#define POWER_WOL_PACKET 102                          /* 6 x 0xFF, then the MAC 16 times */
 
 #define POWER_RELAY_CHANNELS 8 /* the largest boards of the family */
 
@@ -49,12 +55,25 @@ struct power_config {
 	enum power_backend backend;
 	char *device;       /* the adapter's tty; NULL = the unit's extension pins (chain + .4) */
 	char *modem_socket; /* a virtual adapter's modem socket; NULL = DEVICE.modem if it exists */
+	/* The target's serial console (okvm console, okvm serve, scripts, MCP): [power] console,
+	   else the power adapter itself (serial backend), else the USB-serial adapter on the pins;
+	   NULL: none (console = none, or nothing found). Filled by the command line's lookup. */
+	char *console, *console_modem;
+	bool console_off; /* console = none */
 	struct power_wire power, reset, led;
 	int press_ms, force_ms, reset_ms, cycle_off_ms;
 	int baud;
 	/* POWER_BACKEND_HIDRELAY: the relay channels (1..8) across the power and reset switch
 	   pins; 0 = none. device is the board's hidraw node. */
 	int power_channel, reset_channel;
+	/* Wake-on-LAN: the target's MAC (wol false: none configured), where the packet goes
+	   (HOST:PORT, [V6]:PORT or HOST; NULL = POWER_WOL_DEFAULT_ADDRESS) and the interface it
+	   leaves by (NULL: the routing table's choice). With backend wol, `on` sends it; with a
+	   backend whose power line is none, `on` sends it instead of a press. */
+	bool wol;
+	bool wol_first; /* `on` by Wake-on-LAN even with a power line (okvm power on --wol) */
+	uint8_t wol_mac[6];
+	char *wol_address, *wol_interface;
 	/* POWER_BACKEND_VBUS: switches the target's USB power (true = powered); set by the owner */
 	int (*vbus)(void *ud, bool powered);
 	void *vbus_ud;
@@ -72,14 +91,33 @@ enum power_action {
 /** Defaults: serial backend, power = DTR, reset = RTS, LED = DSR, all active high, 0.5/5/0.5 s. */
 void power_config_init(struct power_config *c);
 void power_config_clear(struct power_config *c);
+/** dst = src with copies of its strings (power_config_clear() frees each). */
+void power_config_copy(struct power_config *dst, const struct power_config *src);
 /**
  * One key of [power] (docs/power.md): backend, device, power, reset, led (a line name or
  * "none", "!dtr" = active low), power_ms, force_off_ms, reset_ms, cycle_off_ms, baud,
- * power_channel, reset_channel (hidrelay: 1..8, or 0 = none).
+ * power_channel, reset_channel (hidrelay: 1..8, or 0 = none), wol_mac, wol_address,
+ * wol_interface.
  * @return 0, or -EINVAL with a message in err naming the key and what it takes.
  */
 int power_config_set(struct power_config *c, const char *key, const char *value, char *err,
 		     size_t errsz);
+/** "AA:BB:CC:DD:EE:FF" (or with '-') into mac: a unicast MAC. @return 0 or -EINVAL. */
+int power_parse_mac(const char *s, uint8_t mac[6]);
+/** The magic packet for mac: 6 x 0xFF, then the MAC 16 times. */
+void power_wol_packet(const uint8_t mac[6], uint8_t out[POWER_WOL_PACKET]);
+/**
+ * Send the magic packet for c->wol_mac to c->wol_address (SO_BROADCAST set) through
+ * c->wol_interface. @return 0, or -errno with msg set (a bad address is -EINVAL).
+ */
+int power_wol_send(const struct power_config *c, char *msg, size_t msgsz);
+/** A numeric address for the packet: "A.B.C.D[:PORT]" or "[V6][:PORT]" (port 9 if none).
+ *  @return 0 with *out filled (sockaddr_in or _in6, *len its size), or -EINVAL. */
+struct sockaddr_storage;
+int power_wol_address(const char *s, struct sockaddr_storage *out, unsigned *len);
+/** Does `on` go by Wake-on-LAN with this config (backend wol, or a MAC and no power line)? */
+bool power_wakes_by_wol(const struct power_config *c);
+
 /** The [power] section of an INI file (other sections skipped). @return 0, -ENOENT (no file),
  *  -EINVAL (err says which line and why) or -errno. */
 int power_config_load(struct power_config *c, const char *path, char *err, size_t errsz);
@@ -92,7 +130,7 @@ int power_action_parse(const char *s, enum power_action *out);
 struct power_result {
 	enum power_state before, after;
 	bool done;     /* false: nothing was pressed (already in that state) */
-	char msg[200]; /* one line for people: what happened, or why nothing did */
+	char msg[256]; /* one line for people: what happened, or why nothing did */
 };
 
 /**

@@ -68,6 +68,10 @@ struct ub {
 	enum okvm_usb_dir usb;
 	bool usb_requested; /* for the hid thread: switch to usb_request */
 	enum okvm_usb_dir usb_request;
+	/* the switchable port's power (ub_usb_power): asked (seq) and done by the hid thread */
+	bool power_request;
+	unsigned power_asked, power_done;
+	int power_rc;
 	void (*on_state)(void *);
 	void (*on_frame)(void *);
 	void *nud;
@@ -256,11 +260,22 @@ hid_thread(void *ud)
 		bool switch_req = u->usb_requested;
 		enum okvm_usb_dir req = u->usb_request;
 		u->usb_requested = false;
+		unsigned power_asked = u->power_asked;
+		bool powered = u->power_request;
 		pthread_mutex_unlock(&u->lock);
 		if (stop)
 			break;
 		if (switch_req)
 			do_usb_switch(u, req);
+		if (power_asked != u->power_done) {
+			/* DTR asserted grounds nothing: the port is unpowered (hardware.md 2.11) */
+			int prc = u->gone ? -ENODEV : okvm_link_set_dtr(u->link, !powered);
+			pthread_mutex_lock(&u->lock);
+			u->power_rc = prc;
+			u->power_done = power_asked;
+			pthread_cond_broadcast(&u->cond);
+			pthread_mutex_unlock(&u->lock);
+		}
 		if (u->follow && mono_ms() >= u->follow_next_ms)
 			follow_toggle(u);
 		if (u->gone) {
@@ -557,6 +572,24 @@ ub_usb_switch(void *ud, enum okvm_usb_dir to)
 	return 0;
 }
 
+/* The hid thread sets the line; this caller (a power press thread) waits for it. */
+static int
+ub_usb_power(void *ud, bool powered)
+{
+	struct ub *u = ud;
+	if (!u->link)
+		return -OKVM_E_VIDEO_ONLY;
+	pthread_mutex_lock(&u->lock);
+	unsigned mine = ++u->power_asked;
+	u->power_request = powered;
+	wake(u);
+	while ((int)(u->power_done - mine) < 0 && !u->stop) /* a later request counts too */
+		pthread_cond_wait(&u->cond, &u->lock);
+	int rc = (int)(u->power_done - mine) >= 0 ? u->power_rc : -ECANCELED;
+	pthread_mutex_unlock(&u->lock);
+	return rc;
+}
+
 /* ---- state, frames, life ---- */
 
 static void
@@ -688,6 +721,7 @@ static const struct serve_backend_ops ub_ops = {
 	.want_frames = ub_want,
 	.set_notify = ub_set_notify,
 	.destroy = ub_destroy,
+	.usb_power = ub_usb_power,
 };
 
 static int

@@ -81,6 +81,11 @@ struct serve_backend_ops {
 	 * Called once before any frame is produced. */
 	void (*set_notify)(void *ud, void (*on_frame)(void *), void (*on_state)(void *), void *nud);
 	void (*destroy)(void *ud);
+	/* added: the switchable USB-A port's power (the unit's DTR, hardware.md 2.11) for
+	 * [power] backend = vbus. Any thread but the service thread: it blocks until the
+	 * backend's own thread has set the line (milliseconds). 0, -OKVM_E_VIDEO_ONLY, -ENODEV
+	 * (the unit is gone) or -errno. NULL: not offered. */
+	int (*usb_power)(void *ud, bool powered);
 };
 
 struct serve_backend {

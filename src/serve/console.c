@@ -15,11 +15,20 @@
  * one frame at a time. A new viewer starts at the oldest byte still in the ring, so it gets the
  * scrollback first. A viewer that stops reading is simply not sent anything; when the ring has
  * moved past it, it skips ahead and is told how many bytes it missed. Nobody waits for anybody.
- * Threads: the console thread; the service thread for everything about connections. The ring,
- * the input and the writer are under lock.
+ * MCP sessions (mcp-http.c: serial_wait_for_text, serial_send_text, execute_script's
+ * WaitSerial/SendSerial) read the same ring through an auto_console of serve_console_auto():
+ * each from the end of the stream when its session began, like `okvm mcp`'s console from its
+ * open. Their keys go into the same input buffer as the writer's (they do not need the web
+ * terminal's writer role: the MCP login is an operator's), and a send returns once the console
+ * thread has written them. Those readers run on MCP job threads and wait on cond; they hold a
+ * reference, so the console's memory outlives serve_console_free() until the last session goes
+ * (they get -ENODEV from then on).
+ * Threads: the console thread; the service thread for everything about connections; MCP job
+ * threads for the readers. The ring, the input, the writer and the counters are under lock.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,6 +39,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "auto/console.h"
 #include "lib/thread.h"
 #include "lib/xalloc.h"
 #include "okvm/log.h"
@@ -40,6 +50,7 @@
 #define SERVE_CONSOLE_INPUT 4096             /* keys waiting for the wire */
 #define SERVE_CONSOLE_CHUNK 4096             /* bytes per WebSocket frame */
 #define REOPEN_MS 1000
+#define SEND_STALL_MS 5000 /* an MCP send that makes no progress this long: -ETIMEDOUT */
 
 struct serve_console {
 	struct serve *s;
@@ -59,6 +70,10 @@ struct serve_console {
 	uint32_t writer; /* conn id of the writer, 0: none */
 	unsigned viewers;
 	bool connected;
+	bool gone;                     /* serve_console_free() ran: readers get -ENODEV */
+	pthread_cond_t cond;           /* with lock: bytes read, written, connection changes */
+	uint64_t queued, written;      /* input bytes ever queued / handed to the port */
+	atomic_uint refs;              /* the server's + one per MCP reader */
 	atomic_uint_fast64_t notifies; /* bumped per read (and connection change) */
 	uint64_t seen;                 /* service thread: notifies handled */
 };
@@ -77,6 +92,7 @@ append(struct serve_console *k, const uint8_t *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		k->ring[(k->total + i) % SERVE_CONSOLE_SCROLLBACK] = p[i];
 	k->total += n;
+	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->lock);
 	notify(k);
 }
@@ -91,6 +107,7 @@ set_port(struct serve_console *k, struct okvm_serial *port)
 	pthread_mutex_lock(&k->lock);
 	bool changed = k->connected != (port != NULL);
 	k->connected = port != NULL;
+	pthread_cond_broadcast(&k->cond);
 	pthread_mutex_unlock(&k->lock);
 	if (changed) {
 		okvm_log(OKVM_LOG_NOTICE, "serve: console %s %s", k->tty,
@@ -115,6 +132,12 @@ flush_input(struct serve_console *k)
 		set_port(k, NULL);
 	if (n && k->port && okvm_serial_write(k->port, buf, n) == -ENODEV)
 		set_port(k, NULL);
+	if (n) {
+		pthread_mutex_lock(&k->lock);
+		k->written += n; /* sent, or lost with the adapter (connected says which) */
+		pthread_cond_broadcast(&k->cond);
+		pthread_mutex_unlock(&k->lock);
+	}
 }
 
 static void *
@@ -167,7 +190,13 @@ serve_set_console(struct serve *s, const char *tty, const char *modem, int baud)
 	k->modem = modem ? xstrdup(modem) : NULL;
 	k->baud = baud;
 	k->wake = -1;
+	atomic_init(&k->refs, 1);
 	pthread_mutex_init(&k->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&k->port_lock, NULL);
 	s->console = k;
 }
@@ -200,27 +229,155 @@ wake(struct serve_console *k)
 		okvm_log(OKVM_LOG_DEBUG, "serve: console eventfd: %s", strerror(errno));
 }
 
+static void
+console_unref(struct serve_console *k)
+{
+	if (atomic_fetch_sub(&k->refs, 1) != 1)
+		return;
+	pthread_cond_destroy(&k->cond);
+	pthread_mutex_destroy(&k->lock);
+	pthread_mutex_destroy(&k->port_lock);
+	free(k->tty);
+	free(k->modem);
+	free(k);
+}
+
 void
 serve_console_free(struct serve *s)
 {
 	struct serve_console *k = s->console;
 	if (!k)
 		return;
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	k->gone = true; /* MCP readers: -ENODEV from now on, and no more wakes */
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->lock);
 	if (k->running) {
-		pthread_mutex_lock(&k->lock);
-		k->stop = true;
-		pthread_mutex_unlock(&k->lock);
 		wake(k);
 		pthread_join(k->thread, NULL);
 	}
 	if (k->wake >= 0)
 		close(k->wake);
-	pthread_mutex_destroy(&k->lock);
-	pthread_mutex_destroy(&k->port_lock);
-	free(k->tty);
-	free(k->modem);
-	free(k);
+	k->wake = -1;
 	s->console = NULL;
+	console_unref(k);
+}
+
+/* ---- MCP's readers (any thread) ---- */
+
+struct reader {
+	struct serve_console *k;
+	uint64_t pos; /* the next byte of the stream this reader gets */
+};
+
+static ssize_t
+reader_read(void *ud, uint8_t *buf, size_t n)
+{
+	struct reader *r = ud;
+	struct serve_console *k = r->k;
+	pthread_mutex_lock(&k->lock);
+	uint64_t oldest = k->total > SERVE_CONSOLE_SCROLLBACK ? k->total - SERVE_CONSOLE_SCROLLBACK
+							      : 0;
+	if (r->pos < oldest)
+		r->pos = oldest; /* fell out of the ring while nobody waited: skipped */
+	size_t m = (size_t)(k->total - r->pos);
+	if (m > n)
+		m = n;
+	for (size_t i = 0; i < m; i++)
+		buf[i] = k->ring[(r->pos + i) % SERVE_CONSOLE_SCROLLBACK];
+	r->pos += m;
+	bool gone = k->gone || !k->connected;
+	pthread_mutex_unlock(&k->lock);
+	return !m && gone ? -ENODEV : (ssize_t)m;
+}
+
+static void
+deadline(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void
+reader_wait(void *ud, int ms)
+{
+	struct reader *r = ud;
+	struct serve_console *k = r->k;
+	struct timespec ts;
+	deadline(&ts, ms);
+	pthread_mutex_lock(&k->lock);
+	if (k->total == r->pos && k->connected && !k->gone)
+		pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static int
+reader_send(void *ud, const void *p, size_t len)
+{
+	struct serve_console *k = ((struct reader *)ud)->k;
+	const uint8_t *b = p;
+	size_t done = 0;
+	int rc = 0;
+	struct timespec ts;
+	deadline(&ts, SEND_STALL_MS);
+	pthread_mutex_lock(&k->lock);
+	while (!rc && (done < len || k->written < k->queued)) {
+		if (k->gone || !k->connected) {
+			rc = -ENODEV;
+			break;
+		}
+		size_t room = SERVE_CONSOLE_INPUT - k->in_n, m = len - done;
+		if (m && room) {
+			m = m < room ? m : room;
+			memcpy(k->in + k->in_n, b + done, m);
+			k->in_n += m;
+			k->queued += m;
+			done += m;
+			wake(k); /* under the lock: the eventfd is open while gone is false */
+			deadline(&ts, SEND_STALL_MS);
+			continue;
+		}
+		if (pthread_cond_timedwait(&k->cond, &k->lock, &ts) == ETIMEDOUT)
+			rc = -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
+static void
+reader_close(void *ud)
+{
+	struct reader *r = ud;
+	console_unref(r->k);
+	free(r);
+}
+
+static const struct auto_console_ops reader_ops = {
+	.read = reader_read,
+	.wait = reader_wait,
+	.send = reader_send,
+	.close = reader_close,
+};
+
+struct auto_console *
+serve_console_auto(struct serve *s)
+{
+	struct serve_console *k = s->console;
+	if (!k)
+		return NULL;
+	struct reader *r = xcalloc(1, sizeof(*r));
+	r->k = k;
+	atomic_fetch_add(&k->refs, 1);
+	pthread_mutex_lock(&k->lock);
+	r->pos = k->total; /* from now on, as `okvm mcp`'s console from its open */
+	pthread_mutex_unlock(&k->lock);
+	return auto_console_new(&reader_ops, r, k->tty);
 }
 
 struct okvm_serial *
@@ -375,6 +532,7 @@ console_message(struct conn *c, const char *text, size_t len)
 		else if (!err && n) {
 			memcpy(k->in + k->in_n, data, n);
 			k->in_n += n;
+			k->queued += n;
 		}
 		pthread_mutex_unlock(&k->lock);
 		if (err)

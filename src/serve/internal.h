@@ -382,6 +382,10 @@ struct okvm_serial;
 /* The open adapter, locked against reopening (NULL, unlocked: not open); give it back. */
 struct okvm_serial *serve_console_borrow(struct serve *s);
 void serve_console_return(struct serve *s);
+/* A reader of the console for an MCP session, from the stream's end now (NULL: no console);
+ * auto_console_close() gives it back, also after serve_console_free(). */
+struct auto_console;
+struct auto_console *serve_console_auto(struct serve *s);
 bool console_uri(struct lws *wsi);
 int console_established(struct conn *c);
 int console_receive(struct conn *c, const void *in, size_t len);

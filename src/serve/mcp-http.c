@@ -21,6 +21,8 @@
  * of their own whose operations queue each call, wake the service thread and wait for it to
  * run the call on the real backend (mcp_http_drain). Their want_frames counts MCP's watchers in
  * s->mcp_want, which serve_update_want() adds to the stream's and the sockets'.
+ * Each session gets a reader of the serial console (console.c, serve_console_auto) for
+ * serial_wait_for_text / serial_send_text: what the target printed since the session began.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +32,7 @@
 
 #include <sodium.h>
 
+#include "auto/console.h"
 #include "auto/mcp.h"
 #include "okvm/log.h"
 #include "serve/auth-parse.h"
@@ -77,7 +80,8 @@ struct mcp_sess {
 	struct mcp_sess *next;
 	char id[33];
 	struct mcp *m;
-	unsigned refs; /* the list's + one per running job */
+	struct auto_console *console; /* the serial console's reader (NULL: none) */
+	unsigned refs;                /* the list's + one per running job */
 	uint64_t last_us;
 };
 
@@ -288,6 +292,7 @@ sess_unref(struct mcp_sess *se)
 	if (--se->refs)
 		return;
 	mcp_free(se->m);
+	auto_console_close(se->console);
 	free(se);
 }
 
@@ -328,10 +333,12 @@ sess_new(struct mcp_http *h)
 	unsigned char raw[16];
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(se->id, sizeof(se->id), raw, sizeof(raw));
+	se->console = serve_console_auto(h->s); /* serial_* tools: the console's ring */
 	struct mcp_config cfg = { .b = &h->mb,
 				  .layout = h->s->cfg.layout,
 				  .type_cps = 0,
-				  .transport = "http" };
+				  .transport = "http",
+				  .console = se->console };
 	se->m = mcp_new(&cfg);
 	se->refs = 1;
 	se->next = h->sessions;

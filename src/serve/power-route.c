@@ -9,6 +9,13 @@
  * (a TIOCMGET, or one datagram to the virtual adapter: well under a millisecond) unless a press
  * holds the adapter, when it answers the last state known. A press that ends pushes a state
  * event, so WebSocket clients see the new "power" at once.
+ *
+ * Backends: serial (the console's adapter: a press borrows its open port), hidrelay (its own
+ * hidraw node, no console involved), vbus (the switchable port's power through the unit
+ * backend's usb_power, which the backend's hid thread applies; the state is what was last
+ * set, since there is no LED) and wol (on only; other actions are refused with 400).
+ * An adapter that vanishes mid-press ends the press with its line released (power.c); the
+ * console reopens it once it is back, and the next press goes through the new port.
  * Threads: the service thread, and the press thread under the lock.
  */
 #include <errno.h>
@@ -33,9 +40,27 @@ struct serve_power {
 	pthread_t worker;
 	enum power_action act;
 	enum power_state state; /* the last state read */
-	char last[200];         /* what the last press did */
+	char last[256];         /* what the last press did */
+	bool last_failed;       /* ... and whether it failed (the adapter vanished, say) */
 	volatile int cancel;
 };
+
+/* backend = vbus: the unit's DTR, set on the backend's hid thread (this is a press thread). */
+static int
+route_vbus(void *ud, bool powered)
+{
+	struct serve *s = ud;
+	if (!s->be.ops->usb_power)
+		return -EOPNOTSUPP;
+	return s->be.ops->usb_power(s->be.ud, powered);
+}
+
+static const char *
+backend_name(enum power_backend b)
+{
+	static const char *const names[] = { "serial", "vbus", "hidrelay", "wol" };
+	return names[b];
+}
 
 void
 serve_set_power(struct serve *s, struct power_config *pc)
@@ -45,10 +70,25 @@ serve_set_power(struct serve *s, struct power_config *pc)
 	p->cfg = *pc; /* takes over its strings */
 	memset(pc, 0, sizeof(*pc));
 	pthread_mutex_init(&p->lock, NULL);
+	if (p->cfg.backend == POWER_BACKEND_VBUS) {
+		p->cfg.vbus = route_vbus;
+		p->cfg.vbus_ud = s;
+		/* the link opened the unit's port with DTR released: the port is powered */
+		p->state = s->be.link && s->be.ops->usb_power ? POWER_ON : POWER_UNKNOWN;
+	}
 	s->power = p;
-	/* the adapter's other half: the target's serial console, which then owns the port */
-	if (p->cfg.backend == POWER_BACKEND_SERIAL && p->cfg.device)
-		serve_set_console(s, p->cfg.device, p->cfg.modem_socket, p->cfg.baud);
+	/* the target's serial console, which then owns its port: the power adapter's other half
+	   (serial backend), or [power] console, or the adapter on the pins next to a relay */
+	if (p->cfg.console)
+		serve_set_console(s, p->cfg.console, p->cfg.console_modem, p->cfg.baud);
+}
+
+/* The power lines are the console's adapter's (serial backend, the same tty). */
+static bool
+shares_console(const struct serve_power *p)
+{
+	return p->cfg.backend == POWER_BACKEND_SERIAL && p->s->console && p->cfg.console &&
+	       p->cfg.device && !strcmp(p->cfg.console, p->cfg.device);
 }
 
 /* The console's open port when there is a console (NULL: none, or not open; *held says
@@ -56,9 +96,19 @@ serve_set_power(struct serve *s, struct power_config *pc)
 static struct okvm_serial *
 borrow(struct serve_power *p, bool *held)
 {
+	*held = false;
+	if (!shares_console(p))
+		return NULL; /* a relay, the port's power, a packet: the console is not involved */
 	struct okvm_serial *port = serve_console_borrow(p->s);
 	*held = port != NULL;
 	return port;
+}
+
+/* The press needs the console's port, and the console has none (its adapter is gone). */
+static bool
+adapter_missing(struct serve_power *p, const struct okvm_serial *port)
+{
+	return shares_console(p) && !port;
 }
 
 void
@@ -84,12 +134,12 @@ current(struct serve_power *p, char *msg, size_t n)
 	bool busy = p->busy;
 	enum power_state st = p->state;
 	pthread_mutex_unlock(&p->lock);
-	if (busy)
-		return st;
+	if (busy || p->cfg.backend == POWER_BACKEND_VBUS)
+		return st; /* vbus: no LED; what okvm set last (unknown before that) */
 	msg[0] = 0;
 	bool held;
 	struct okvm_serial *port = borrow(p, &held);
-	int rc = p->s->console && !port ? -ENODEV : power_status_port(&p->cfg, port, &st, msg, n);
+	int rc = adapter_missing(p, port) ? -ENODEV : power_status_port(&p->cfg, port, &st, msg, n);
 	if (held)
 		serve_console_return(p->s);
 	if (rc == -ENODEV && !msg[0])
@@ -119,26 +169,41 @@ serve_power_state_json(struct serve *s, cJSON *o)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* One press, p->busy set by the caller: through the console's port when the lines are its
+ * adapter's; the outcome into the state and the last message, busy cleared. */
+static int
+press_now(struct serve_power *p, enum power_action a, const volatile int *cancel,
+	  struct power_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	bool held;
+	struct okvm_serial *port = borrow(p, &held);
+	int rc = -ENODEV;
+	if (adapter_missing(p, port))
+		snprintf(r->msg, sizeof(r->msg), "the adapter %s is not connected", p->cfg.device);
+	else
+		rc = power_run_port(&p->cfg, port, a, cancel, r);
+	if (held)
+		serve_console_return(p->s);
+	okvm_log(rc < 0 ? OKVM_LOG_WARN : OKVM_LOG_NOTICE, "audit: power %s: %s",
+		 power_action_name(a), r->msg);
+	pthread_mutex_lock(&p->lock);
+	p->busy = false;
+	/* a press that failed knows nothing new (an unplugged adapter: read it again) */
+	p->state = rc < 0 && p->cfg.backend == POWER_BACKEND_VBUS ? p->state : r->after;
+	p->last_failed = rc < 0;
+	snprintf(p->last, sizeof(p->last), "%s", r->msg);
+	pthread_mutex_unlock(&p->lock);
+	serve_notify_state(p->s);
+	return rc < 0 ? rc : 0;
+}
+
 static void *
 press_thread(void *arg)
 {
 	struct serve_power *p = arg;
-	struct power_result r = { 0 };
-	bool held;
-	struct okvm_serial *port = borrow(p, &held);
-	if (p->s->console && !port)
-		snprintf(r.msg, sizeof(r.msg), "the adapter %s is not connected", p->cfg.device);
-	else
-		power_run_port(&p->cfg, port, p->act, &p->cancel, &r);
-	if (held)
-		serve_console_return(p->s);
-	okvm_log(OKVM_LOG_NOTICE, "audit: power %s: %s", power_action_name(p->act), r.msg);
-	pthread_mutex_lock(&p->lock);
-	p->busy = false;
-	p->state = r.after;
-	snprintf(p->last, sizeof(p->last), "%s", r.msg);
-	pthread_mutex_unlock(&p->lock);
-	serve_notify_state(p->s);
+	struct power_result r;
+	press_now(p, p->act, &p->cancel, &r);
 	return NULL;
 }
 
@@ -160,25 +225,10 @@ serve_power_run(struct serve *s, int action, const volatile int *cancel, char *m
 	p->act = a;
 	pthread_mutex_unlock(&p->lock);
 	serve_notify_state(s);
-	struct power_result r = { 0 };
-	bool held;
-	struct okvm_serial *port = borrow(p, &held);
-	int rc = -ENODEV;
-	if (p->s->console && !port)
-		snprintf(r.msg, sizeof(r.msg), "the adapter %s is not connected", p->cfg.device);
-	else
-		rc = power_run_port(&p->cfg, port, a, cancel, &r);
-	if (held)
-		serve_console_return(p->s);
-	okvm_log(OKVM_LOG_NOTICE, "audit: power %s: %s", power_action_name(a), r.msg);
-	pthread_mutex_lock(&p->lock);
-	p->busy = false;
-	p->state = r.after;
-	snprintf(p->last, sizeof(p->last), "%s", r.msg);
-	pthread_mutex_unlock(&p->lock);
-	serve_notify_state(s);
+	struct power_result r;
+	int rc = press_now(p, a, cancel, &r);
 	snprintf(msg, n, "%s", r.msg);
-	return rc < 0 ? rc : 0;
+	return rc;
 }
 
 static cJSON *
@@ -190,14 +240,19 @@ power_object(struct serve_power *p, enum power_state st, const char *err)
 	cJSON_AddBoolToObject(o, "busy", p->busy);
 	if (p->busy)
 		cJSON_AddStringToObject(o, "pressing", power_action_name(p->act));
-	if (p->last[0])
+	if (p->last[0]) {
 		cJSON_AddStringToObject(o, "last", p->last);
+		cJSON_AddBoolToObject(o, "last_failed", p->last_failed);
+	}
 	pthread_mutex_unlock(&p->lock);
-	cJSON_AddStringToObject(o, "backend",
-				p->cfg.backend == POWER_BACKEND_VBUS ? "vbus" : "serial");
-	if (p->cfg.device)
+	cJSON_AddStringToObject(o, "backend", backend_name(p->cfg.backend));
+	if (p->cfg.device && p->cfg.backend != POWER_BACKEND_VBUS &&
+	    p->cfg.backend != POWER_BACKEND_WOL)
 		cJSON_AddStringToObject(o, "device", p->cfg.device);
-	cJSON_AddBoolToObject(o, "led", p->cfg.led.line != POWER_LINE_NONE);
+	cJSON_AddBoolToObject(o, "led",
+			      p->cfg.backend == POWER_BACKEND_SERIAL &&
+				      p->cfg.led.line != POWER_LINE_NONE);
+	cJSON_AddBoolToObject(o, "wol", power_wakes_by_wol(&p->cfg));
 	if (err && err[0])
 		cJSON_AddStringToObject(o, "error", err);
 	return o;
@@ -215,8 +270,15 @@ reply(struct conn *c, unsigned status, cJSON *o)
 
 /* Nothing to press: `on` on a running target, `off` on a stopped one (docs/power.md). */
 static const char *
-needless(enum power_action a, enum power_state st)
+needless(const struct serve_power *p, enum power_action a, enum power_state st)
 {
+	if (p->cfg.backend == POWER_BACKEND_VBUS) {
+		if (a == POWER_ACT_ON && st == POWER_ON)
+			return "the switchable port is already powered: nothing done";
+		if ((a == POWER_ACT_OFF || a == POWER_ACT_FORCE_OFF) && st == POWER_OFF)
+			return "the switchable port is already unpowered: nothing done";
+		return NULL;
+	}
 	if (a == POWER_ACT_ON && st == POWER_ON)
 		return "the target is already on (power LED lit): nothing pressed";
 	if ((a == POWER_ACT_OFF || a == POWER_ACT_FORCE_OFF) && st == POWER_OFF)
@@ -235,6 +297,14 @@ do_post(struct conn *c, struct serve_power *p)
 	if (!arg || power_action_parse(arg, &a) < 0)
 		return http_reply_error(c, 400,
 					"power: action is on, off, force-off, reset or cycle");
+	if (p->cfg.backend == POWER_BACKEND_WOL && a != POWER_ACT_ON) {
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "power: Wake-on-LAN can only wake the target: %s needs a power switch "
+			 "(backend serial or hidrelay in [power]); nothing sent",
+			 power_action_name(a));
+		return http_reply_error(c, 400, why);
+	}
 	char msg[200];
 	enum power_state st = current(p, msg, sizeof(msg));
 	pthread_mutex_lock(&p->lock);
@@ -242,7 +312,7 @@ do_post(struct conn *c, struct serve_power *p)
 		pthread_mutex_unlock(&p->lock);
 		return http_reply_error(c, 409, "power: another press is running; wait for it");
 	}
-	const char *skip = needless(a, st);
+	const char *skip = needless(p, a, st);
 	if (skip) {
 		pthread_mutex_unlock(&p->lock);
 		cJSON *o = power_object(p, st, NULL);

@@ -425,6 +425,15 @@ dtr_pulse_held(struct okvm_link *l, int ms)
 }
 
 int
+okvm_link_set_dtr(struct okvm_link *l, bool asserted)
+{
+	link_hold(l);
+	int rc = l->ser ? okvm_serial_set_dtr(l->ser, asserted) : -ENOTCONN;
+	link_unhold(l);
+	return rc;
+}
+
+int
 okvm_link_dtr_pulse(struct okvm_link *l, int ms)
 {
 	link_hold(l); /* a blocking helper: no direct write meanwhile (link-private.h) */
