@@ -79,21 +79,12 @@ parse_opts(int argc, char **argv, struct media_opts *o)
 }
 
 static void
-human(uint64_t b, char *out, size_t n)
-{
-	if (b >= 1000000000ull)
-		snprintf(out, n, "%.2f GB", (double)b / 1e9);
-	else
-		snprintf(out, n, "%.1f MB", (double)b / 1e6);
-}
-
-static void
 on_progress(void *ud, const char *phase, uint64_t done, uint64_t total, double secs)
 {
 	(void)ud;
 	char a[32], b[32];
-	human(done, a, sizeof(a));
-	human(total, b, sizeof(b));
+	media_human(done, a, sizeof(a));
+	media_human(total, b, sizeof(b));
 	double rate = secs > 0 ? (double)done / 1e6 / secs : 0;
 	double eta = rate > 0 && total > done ? (double)(total - done) / 1e6 / rate : 0;
 	bool tty = isatty(STDERR_FILENO);
@@ -123,40 +114,8 @@ static int
 port_device(struct cli *cli, const struct media_opts *o, char *path, size_t n, char *unit,
 	    size_t un)
 {
-	if (cli_is_emu(cli)) {
-		snprintf(unit, un, "the virtual unit");
-		if (!o->emu_media)
-			return 0;
-		char *real = realpath(o->emu_media, NULL);
-		if (!real)
-			return -cli_fail("media: --emu-media %s: %s", o->emu_media,
-					 strerror(errno));
-		snprintf(path, n, "%s", real);
-		free(real);
-		return 1;
-	}
-	struct okvm_unit_info *units;
-	size_t nu;
-	int rc = okvm_discover_scan(NULL, &units, &nu);
-	if (rc < 0 || !nu) {
-		if (!rc)
-			okvm_discover_free_units(units);
-		return -cli_fail("media: no unit found (okvm list)");
-	}
-	int i = cli->device ? okvm_discover_match(units, nu, cli->device) : 0;
-	if (i < 0) {
-		okvm_discover_free_units(units);
-		return -cli_fail("media: no unit '%s' (okvm list)", cli->device);
-	}
-	snprintf(unit, un, "unit %s", units[i].port_chain);
-	int found = 0;
-	for (size_t k = 0; k < units[i].n_switchable && !found; k++)
-		if (!strncmp(units[i].switchable[k].node, "/dev/sd", 7)) {
-			snprintf(path, n, "%s", units[i].switchable[k].node);
-			found = 1;
-		}
-	okvm_discover_free_units(units);
-	return found;
+	int rc = media_port_device(cli_is_emu(cli), o->emu_media, cli->device, path, n, unit, un);
+	return rc < 0 ? -cli_fail("media: %s", unit) : rc;
 }
 
 /* After the switch: wait for the stick to enumerate (the virtual one is there at once). */
@@ -176,14 +135,9 @@ find_port_device(struct cli *cli, const struct media_opts *o, char *path, size_t
 static int
 check_device(const struct media_opts *o, const char *port, const char *unit, char *dev, size_t n)
 {
-	struct stat a, b;
-	bool ok = port[0] && stat(o->device, &a) == 0 && stat(port, &b) == 0 &&
-		  ((S_ISBLK(a.st_mode) && a.st_rdev == b.st_rdev) ||
-		   (!S_ISBLK(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino));
-	if (!ok && !o->force)
-		return cli_fail("media: %s is not the medium in %s's switchable port (%s): "
-				"refused; --force writes it anyway",
-				o->device, unit, port[0] ? port : "none there");
+	char msg[PATH_MAX * 2 + 160];
+	if (media_check_disk(o->device, port, unit, o->force, "--force", msg, sizeof(msg)))
+		return cli_fail("%s", msg);
 	snprintf(dev, n, "%s", o->device);
 	return CLI_OK;
 }
@@ -191,27 +145,10 @@ check_device(const struct media_opts *o, const char *port, const char *unit, cha
 static int
 checks(struct media_job *j, uint64_t *dev_size)
 {
-	char where[PATH_MAX + 64];
-	int rc = media_mounted(j->device, NULL, where, sizeof(where));
-	if (rc < 0)
-		return cli_fail("media: cannot read the mounts table: %s", strerror(-rc));
-	if (rc > 0)
-		return cli_fail("media: %s is mounted (%s): refused; unmount it first", j->device,
-				where);
-	rc = media_device_size(j->device, dev_size);
-	if (rc < 0)
-		return cli_fail("media: %s: %s", j->device, strerror(-rc));
-	if (j->image_size > *dev_size) {
-		char a[32], b[32];
-		human(j->image_size, a, sizeof(a));
-		human(*dev_size, b, sizeof(b));
-		return cli_fail("media: %s (%s, %llu bytes) does not fit on %s (%s, %llu bytes): "
-				"refused",
-				j->image, a, (unsigned long long)j->image_size, j->device, b,
-				(unsigned long long)*dev_size);
-	}
-	if (!j->image_size)
-		return cli_fail("media: %s is empty: nothing to write", j->image);
+	char msg[PATH_MAX * 2 + 160];
+	if (media_check_device(j->device, j->image, j->image_size, true, dev_size, msg,
+			       sizeof(msg)))
+		return cli_fail("%s", msg);
 	return CLI_OK;
 }
 
@@ -277,7 +214,7 @@ write_media(struct cli *cli, const struct media_opts *o, const char *image)
 	rc = media_write(&j);
 	if (rc == -EINTR) {
 		char a[32];
-		human(j.written, a, sizeof(a));
+		media_human(j.written, a, sizeof(a));
 		if (isatty(STDERR_FILENO))
 			fputc('\n', stderr);
 		return cli_fail("media: interrupted after %llu of %llu bytes (%s): the medium is "
@@ -310,7 +247,7 @@ status(struct cli *cli, const struct media_opts *o)
 		uint64_t size = 0;
 		char where[PATH_MAX + 64], s[32];
 		int rc = media_device_size(port, &size);
-		human(size, s, sizeof(s));
+		media_human(size, s, sizeof(s));
 		printf("medium: %s\n", port);
 		if (rc == 0)
 			printf("size: %llu bytes (%s)\n", (unsigned long long)size, s);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <lzma.h>
 #include <mntent.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
+
+#include "okvm/discover.h"
 
 #define IN_SIZE (256u * 1024u)
 #define CHUNK (1024u * 1024u)
@@ -491,4 +494,113 @@ media_write(struct media_job *j)
 	}
 	free(buf);
 	return rc;
+}
+
+void
+media_human(uint64_t b, char *out, size_t n)
+{
+	if (b >= 1000000000ull)
+		snprintf(out, n, "%.2f GB", (double)b / 1e9);
+	else
+		snprintf(out, n, "%.1f MB", (double)b / 1e6);
+}
+
+int
+media_port_device(bool emu, const char *emu_file, const char *chain, char *path, size_t n,
+		  char *unit, size_t un)
+{
+	if (emu) {
+		snprintf(unit, un, "the virtual unit");
+		if (!emu_file)
+			return 0;
+		char *real = realpath(emu_file, NULL);
+		if (!real) {
+			int e = errno;
+			snprintf(unit, un, "--emu-media %s: %s", emu_file, strerror(e));
+			return -e;
+		}
+		snprintf(path, n, "%s", real);
+		free(real);
+		return 1;
+	}
+	struct okvm_unit_info *units;
+	size_t nu;
+	int rc = okvm_discover_scan(NULL, &units, &nu);
+	if (rc < 0 || !nu) {
+		if (!rc)
+			okvm_discover_free_units(units);
+		snprintf(unit, un, "no unit found (okvm list)");
+		return -ENODEV;
+	}
+	int i = chain ? okvm_discover_match(units, nu, chain) : 0;
+	if (i < 0) {
+		okvm_discover_free_units(units);
+		snprintf(unit, un, "no unit '%s' (okvm list)", chain);
+		return -ENODEV;
+	}
+	snprintf(unit, un, "unit %s", units[i].port_chain);
+	int found = 0;
+	for (size_t k = 0; k < units[i].n_switchable && !found; k++)
+		if (!strncmp(units[i].switchable[k].node, "/dev/sd", 7)) {
+			snprintf(path, n, "%s", units[i].switchable[k].node);
+			found = 1;
+		}
+	okvm_discover_free_units(units);
+	return found;
+}
+
+int
+media_check_device(const char *dev, const char *image, uint64_t image_size, bool size_known,
+		   uint64_t *dev_size, char *msg, size_t n)
+{
+	char where[PATH_MAX + 64];
+	int rc = media_mounted(dev, NULL, where, sizeof(where));
+	if (rc < 0) {
+		snprintf(msg, n, "media: cannot read the mounts table: %s", strerror(-rc));
+		return -1;
+	}
+	if (rc > 0) {
+		snprintf(msg, n, "media: %s is mounted (%.200s): refused; unmount it first", dev,
+			 where);
+		return -1;
+	}
+	uint64_t size;
+	if ((rc = media_device_size(dev, &size)) < 0) {
+		snprintf(msg, n, "media: %s: %s", dev, strerror(-rc));
+		return -1;
+	}
+	if (dev_size)
+		*dev_size = size;
+	if (size_known && image_size > size) {
+		char a[32], b[32];
+		media_human(image_size, a, sizeof(a));
+		media_human(size, b, sizeof(b));
+		snprintf(msg, n,
+			 "media: %s (%s, %llu bytes) does not fit on %s (%s, %llu bytes): refused",
+			 image, a, (unsigned long long)image_size, dev, b,
+			 (unsigned long long)size);
+		return -1;
+	}
+	if (size_known && !image_size) {
+		snprintf(msg, n, "media: %s is empty: nothing to write", image);
+		return -1;
+	}
+	return 0;
+}
+
+int
+media_check_disk(const char *disk, const char *port, const char *unit, bool force,
+		 const char *force_flag, char *msg, size_t n)
+{
+	struct stat a, b;
+	bool ok = port[0] && stat(disk, &a) == 0 && stat(port, &b) == 0 &&
+		  ((S_ISBLK(a.st_mode) && a.st_rdev == b.st_rdev) ||
+		   (!S_ISBLK(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino));
+	if (ok || force)
+		return 0;
+	snprintf(msg, n,
+		 "media: %s is not the medium in %s's switchable port (%s): refused; %s writes it "
+		 "anyway",
+		 disk, unit, port[0] ? port : "none there", force_flag);
+	return -1;
 }

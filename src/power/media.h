@@ -8,6 +8,7 @@
 #ifndef OKVM_POWER_MEDIA_H
 #define OKVM_POWER_MEDIA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +62,32 @@ int media_mounted(const char *device, const char *mounts, char *where, size_t n)
  *         device), -EBADMSG (corrupt archive), -EIO (the read-back differs), or -errno.
  */
 int media_write(struct media_job *j);
+
+/* b as "1.23 GB" or "45.6 MB". */
+void media_human(uint64_t b, char *out, size_t n);
+
+/**
+ * The block device in the unit's switchable port now (the unit by port chain, NULL = the
+ * first; with emu, the file standing for the stick, NULL = none). unit gets "the virtual
+ * unit" or "unit CHAIN" for messages. @return 1 (path set), 0 (none there), or -ENODEV /
+ * -errno with unit saying why ("no unit found (okvm list)", "--emu-media FILE: ...").
+ */
+int media_port_device(bool emu, const char *emu_file, const char *chain, char *path, size_t n,
+		      char *unit, size_t un);
+
+/**
+ * The refusals before a byte is written: dev mounted, its size unreadable, and (size_known)
+ * the image larger than dev or empty. dev_size (may be NULL) gets dev's capacity.
+ * @return 0, or -1 with msg set ("media: ...").
+ */
+int media_check_device(const char *dev, const char *image, uint64_t image_size, bool size_known,
+		       uint64_t *dev_size, char *msg, size_t n);
+
+/**
+ * disk must be the medium in the port (the same block device, or the same file), unless force;
+ * force_flag names the override in the refusal ("--force"). @return 0, or -1 with msg set.
+ */
+int media_check_disk(const char *disk, const char *port, const char *unit, bool force,
+		     const char *force_flag, char *msg, size_t n);
 
 #endif

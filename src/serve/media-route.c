@@ -90,15 +90,6 @@ now_s(void)
 	return (double)serve_now_us() / 1e6;
 }
 
-static void
-human(uint64_t b, char *out, size_t n)
-{
-	if (b >= 1000000000ull)
-		snprintf(out, n, "%.2f GB", (double)b / 1e9);
-	else
-		snprintf(out, n, "%.1f MB", (double)b / 1e6);
-}
-
 void
 serve_set_media(struct serve *s, const struct serve_media_config *mc)
 {
@@ -167,107 +158,17 @@ serve_media_free(struct serve *s)
 
 /* ---- the stick ---- */
 
-/* The block device in the unit's switchable port now: 1 (path and unit set), 0 (none), <0
- * (no unit: unit says why). Any thread. */
+/* The block device in the unit's switchable port now (media_port_device()). Any thread. */
 static int
 port_device(struct serve_media *m, char *path, size_t n, char *unit, size_t un)
 {
-	if (m->emu) {
-		snprintf(unit, un, "the virtual unit");
-		if (!m->emu_file)
-			return 0;
-		char *real = realpath(m->emu_file, NULL);
-		if (!real)
-			return 0;
-		snprintf(path, n, "%s", real);
-		free(real);
-		return 1;
-	}
-	struct okvm_unit_info *units;
-	size_t nu;
-	int rc = okvm_discover_scan(NULL, &units, &nu);
-	if (rc < 0 || !nu) {
-		if (!rc)
-			okvm_discover_free_units(units);
-		snprintf(unit, un, "no unit found (okvm list)");
-		return -ENODEV;
-	}
-	int i = m->unit_chain ? okvm_discover_match(units, nu, m->unit_chain) : 0;
-	if (i < 0) {
-		okvm_discover_free_units(units);
-		snprintf(unit, un, "no unit '%s' (okvm list)", m->unit_chain);
-		return -ENODEV;
-	}
-	snprintf(unit, un, "unit %s", units[i].port_chain);
-	int found = 0;
-	for (size_t k = 0; k < units[i].n_switchable && !found; k++)
-		if (!strncmp(units[i].switchable[k].node, "/dev/sd", 7)) {
-			snprintf(path, n, "%s", units[i].switchable[k].node);
-			found = 1;
-		}
-	okvm_discover_free_units(units);
-	return found;
+	return media_port_device(m->emu, m->emu_file, m->unit_chain, path, n, unit, un);
 }
 
 static const char *
 usb_name(bool known, enum okvm_usb_dir d)
 {
 	return !known ? "unknown" : d == OKVM_USB_TO_HOST ? "host" : "target";
-}
-
-/* The CLI's refusals of a device (cmd_media.c checks()), its messages; 0 or -1 with msg set. */
-static int
-check_device(const char *dev, const char *image, uint64_t image_size, bool raw_known, char *msg,
-	     size_t n)
-{
-	char where[PATH_MAX + 64];
-	int rc = media_mounted(dev, NULL, where, sizeof(where));
-	if (rc < 0) {
-		snprintf(msg, n, "media: cannot read the mounts table: %s", strerror(-rc));
-		return -1;
-	}
-	if (rc > 0) {
-		snprintf(msg, n, "media: %s is mounted (%.200s): refused; unmount it first", dev,
-			 where);
-		return -1;
-	}
-	uint64_t size;
-	if ((rc = media_device_size(dev, &size)) < 0) {
-		snprintf(msg, n, "media: %s: %s", dev, strerror(-rc));
-		return -1;
-	}
-	if (raw_known && image_size > size) {
-		char a[32], b[32];
-		human(image_size, a, sizeof(a));
-		human(size, b, sizeof(b));
-		snprintf(msg, n,
-			 "media: %s (%s, %llu bytes) does not fit on %s (%s, %llu bytes): refused",
-			 image, a, (unsigned long long)image_size, dev, b,
-			 (unsigned long long)size);
-		return -1;
-	}
-	if (raw_known && !image_size) {
-		snprintf(msg, n, "media: %s is empty: nothing to write", image);
-		return -1;
-	}
-	return 0;
-}
-
-/* disk= must name the port's medium (same inode), unless force=1 (cmd_media.c's message). */
-static int
-check_disk(const char *disk, const char *port, const char *unit, bool force, char *msg, size_t n)
-{
-	struct stat a, b;
-	bool ok = port[0] && stat(disk, &a) == 0 && stat(port, &b) == 0 &&
-		  ((S_ISBLK(a.st_mode) && a.st_rdev == b.st_rdev) ||
-		   (!S_ISBLK(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino));
-	if (ok || force)
-		return 0;
-	snprintf(msg, n,
-		 "media: %s is not the medium in %s's switchable port (%s): refused; --force "
-		 "(force=1) writes it anyway",
-		 disk, unit, port[0] ? port : "none there");
-	return -1;
 }
 
 /* ---- the worker ---- */
@@ -417,7 +318,8 @@ run_job(struct serve_media *m)
 	}
 	const char *dev = port;
 	if (m->disk[0]) {
-		if (check_disk(m->disk, port, unit, m->force, msg, sizeof(msg)))
+		if (media_check_disk(m->disk, port, unit, m->force, "--force (force=1)", msg,
+				     sizeof(msg)))
 			return refused(m, msg);
 		dev = m->disk;
 	} else if (!found) {
@@ -426,7 +328,7 @@ run_job(struct serve_media *m)
 				: " (okvm list shows what is there; --disk DEV)");
 		return refused(m, msg);
 	}
-	if (check_device(dev, m->name, j.image_size, true, msg, sizeof(msg)))
+	if (media_check_device(dev, m->name, j.image_size, true, NULL, msg, sizeof(msg)))
 		return refused(m, msg);
 	pthread_mutex_lock(&m->lock);
 	snprintf(m->device, sizeof(m->device), "%s", dev);
@@ -438,7 +340,7 @@ run_job(struct serve_media *m)
 	rc = media_write(&j);
 	if (rc == -EINTR) {
 		char a[32];
-		human(j.written, a, sizeof(a));
+		media_human(j.written, a, sizeof(a));
 		snprintf(msg, sizeof(msg),
 			 "media: cancelled after %llu of %llu bytes (%s): the medium is not "
 			 "bootable; the port stays at the host",
@@ -695,8 +597,8 @@ precheck(struct conn *c, struct serve_media *m, const char *name, uint64_t len)
 	uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	if (len + SPOOL_MARGIN > avail) {
 		char a[32], b[32];
-		human(len, a, sizeof(a));
-		human(avail, b, sizeof(b));
+		media_human(len, a, sizeof(a));
+		media_human(avail, b, sizeof(b));
 		snprintf(msg, sizeof(msg),
 			 "media: %s (%s) does not fit in the spool folder %s (%s free): refused; "
 			 "set [media] spool_dir in okvm.conf to a larger one",
@@ -713,11 +615,12 @@ precheck(struct conn *c, struct serve_media *m, const char *name, uint64_t len)
 	if (found > 0 && (m->emu || (st.usb_known && st.usb == OKVM_USB_TO_HOST))) {
 		bool raw = media_codec_of(name) == MEDIA_RAW;
 		const char *dev = m->disk[0] ? m->disk : port;
-		if (m->disk[0] && check_disk(m->disk, port, unit, m->force, msg, sizeof(msg))) {
+		if (m->disk[0] && media_check_disk(m->disk, port, unit, m->force,
+						   "--force (force=1)", msg, sizeof(msg))) {
 			http_reply_error(c, 403, msg);
 			return 1;
 		}
-		if (check_device(dev, name, len, raw, msg, sizeof(msg))) {
+		if (media_check_device(dev, name, len, raw, NULL, msg, sizeof(msg))) {
 			http_reply_error(c, strstr(msg, "does not fit") ? 413 : 409, msg);
 			return 1;
 		}
