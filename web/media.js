@@ -65,9 +65,12 @@
   }
 
   // One line of progress: phase, bytes of total, percent, MB/s, ETA.
+  // A phase without a byte count (check, switch, boot) shows a moving bar, not an empty one.
   function progress(phase, done, total, rate, eta) {
-    els.bar.max = total || 1;
-    els.bar.value = total ? Math.min(done, total) : 0;
+    if (total) {
+      els.bar.max = total;
+      els.bar.value = Math.min(done, total);
+    } else els.bar.removeAttribute("value");
     let t = phase;
     if (total) {
       t += ": " + fmtBytes(done) + " of " + fmtBytes(total) + " (" + Math.floor(100 * done / total) + " %)";
@@ -86,6 +89,7 @@
       stopPolling();
       running(false);
       els.phase.dataset.phase = j.phase;
+      if (!els.bar.hasAttribute("value")) els.bar.value = 0; // no longer moving
       if (j.phase === "done") {
         els.bar.value = els.bar.max;
         els.phase.textContent = "done: " + j.name;
@@ -123,6 +127,9 @@
     if (!f) { els.result.textContent = "Pick an image file first"; els.result.className = "bad"; return; }
     els.result.textContent = "";
     els.result.className = "";
+    els.phase.textContent = ""; // the last job's end is not this one's
+    delete els.phase.dataset.phase;
+    els.bar.value = 0;
     const q = "name=" + encodeURIComponent(f.name) + "&size=" + f.size;
     const chk = await fetch("/api/media?action=check&" + q, { method: "POST" });
     const cj = await chk.json();
