@@ -392,7 +392,9 @@ function render() {
     $("paste-progress").max = ty.total;
     $("paste-progress").value = ty.done;
     $("paste-status").textContent = ty.error ? "stopped: " + ty.error
-      : ty.active ? `typing ${ty.done}/${ty.total}` : `typed ${ty.done}/${ty.total}`;
+      : ty.active ? (pasteRefused ? "a paste is running: " : "") + `typing ${ty.done}/${ty.total}`
+      : `typed ${ty.done}/${ty.total}`;
+    if (!ty.active) pasteRefused = false;
   } else if (!ty.active && $("paste-status").textContent.startsWith("typing")) {
     $("paste-progress").value = $("paste-progress").max;
     $("paste-status").textContent = "done";
@@ -784,6 +786,7 @@ $("btn-logout").addEventListener("click", async () => {
 let typeBusy = null;    // the paste this page waits for: "osk", "dialog", or "wait" (someone else's)
 let typeAcked = false;  // its {"type":"ok"} came: the next state without typing.active ends it
 let pasteOwn = false;   // the paste dialog's paste: render shows its progress
+let pasteRefused = false; // Paste was pressed again while it ran: the progress keeps saying so
 let pasteTimer = null;  // no answer to the dialog's paste
 let oskQueue = [], oskSent = "";  // on-screen keyboard text and keys waiting; the text of its paste
 
@@ -875,6 +878,8 @@ $("paste-go").addEventListener("click", (e) => {
   const text = $("paste-text").value;
   if (!text) return;
   if (typeBusy || (state && state.typing.active)) {
+    // Kept in front of the progress (render) until the running paste ends.
+    pasteRefused = pasteOwn;
     $("paste-status").textContent = "a paste is running";
     return;
   }

@@ -2,12 +2,12 @@
 // okvm web UI: H.264 over the WebSocket, decoded by WebCodecs' VideoDecoder and drawn on the
 // page's canvas (docs/api.md, the "video" message; docs/serve.md, "H.264").
 //
-// app.js asks okvmH264.wanted() when it starts the video. With ?video=h264, or the option
-// "H.264" in the mouse/video options, or by default when the page is not on loopback (a thin
-// link) and the browser decodes H.264 in a secure context (loopback or TLS), the page sends
-// {"type":"video","codec":"h264"} and draws the binary access units instead of fetching the
-// MJPEG stream. On loopback MJPEG stays the default: bandwidth is free there, and a JPEG is
-// shown without the encode and decode H.264 adds. ?video=mjpeg forces MJPEG.
+// app.js asks okvmH264.wanted() when it starts the video. With ?video=h264, the option "H.264" in
+// the mouse/video options, or by default ("auto") whenever the browser decodes H.264 with
+// WebCodecs (a secure context: loopback or TLS), the page sends {"type":"video","codec":"h264"}
+// and draws the binary access units instead of fetching the MJPEG stream. Loopback is no proof
+// of a fast link (an ssh -L tunnel is loopback too), so auto does not look at the address;
+// ?video=mjpeg or the option "MJPEG" (remembered) keeps the device's JPEGs.
 // Any decoder error switches the page back to MJPEG with a message.
 const okvmH264 = (() => {
   let dec = null, cfg = null, sendFn = null, canvas = null, ctx = null, onPaint = null;
@@ -23,10 +23,6 @@ const okvmH264 = (() => {
     return m ? m[1] : null;
   }
 
-  function loopback() {
-    return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(location.hostname);
-  }
-
   // The codec the user chose: "h264", "mjpeg" or "auto" (localStorage okvm.codec).
   function choice() {
     const p = param();
@@ -38,7 +34,7 @@ const okvmH264 = (() => {
   function wanted() {
     const c = choice();
     if (!supported()) return false;
-    return c === "h264" || (c === "auto" && !loopback());
+    return c === "h264" || c === "auto";
   }
 
   function fail(why) {

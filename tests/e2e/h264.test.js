@@ -133,6 +133,32 @@ async function main() {
     });
     await page.waitForFunction(() => document.getElementById("video").naturalWidth === 1920, null, { timeout: 15000 });
   });
+  await step("auto (no choice made) picks H.264 on loopback, and MJPEG where WebCodecs is missing", async () => {
+    // A fresh context has no remembered choice. Loopback is no proof of a fast link (an ssh -L
+    // tunnel is loopback too), so auto only asks whether the browser can decode H.264.
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const auto = await ctx.newPage();
+    auto.on("pageerror", (e) => errors.push(e.message));
+    await auto.goto(url + "/");
+    await auto.waitForFunction(() => typeof vstat !== "undefined" && vstat.codec === "h264" && vstat.painted > 2,
+      null, { timeout: 20000 });
+    assert.equal(await auto.evaluate(() => document.getElementById("opt-codec").value), "auto");
+    await ctx.close();
+    // Without VideoDecoder (plain HTTP from another machine, or a browser without WebCodecs).
+    const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await ctx2.addInitScript(() => { delete window.VideoDecoder; });
+    const plain = await ctx2.newPage();
+    plain.on("pageerror", (e) => errors.push(e.message));
+    const sent = [];
+    plain.on("websocket", (ws) => ws.on("framesent", (f) => {
+      try { if (JSON.parse(f.payload).type === "video") sent.push(f.payload); } catch { /* binary */ }
+    }));
+    await plain.goto(url + "/");
+    await plain.waitForFunction(() => typeof vstat !== "undefined" && vstat.codec === "mjpeg" && vstat.painted > 2
+      && document.getElementById("video").naturalWidth === 1920, null, { timeout: 20000 });
+    assert.deepEqual(sent, [], "the page without WebCodecs never asks for H.264");
+    await ctx2.close();
+  });
   await step("no page errors", async () => assert.deepEqual(errors, []));
   await browser.close();
   const code = await server.stop();
