@@ -301,7 +301,9 @@ void variant_stats(struct serve *s, uint64_t *encoded, uint64_t *dropped, double
 
 /* vnc.c: the VNC server (--vnc ADDR:PORT) on LibVNCServer's threads. */
 struct serve_vnc;
-int vnc_start(struct serve *s); /* after the lws context exists; 0 when not configured */
+/* After the lws context exists; 0 when not configured. cert/key: the web server's TLS pair or
+ * NULL, for LibVNCServer's wss:// clients. */
+int vnc_start(struct serve *s, const char *cert, const char *key);
 void vnc_free(struct serve *s);
 void vnc_drain(struct serve *s);    /* service thread: its clients' input, through the backend */
 void vnc_on_frame(struct serve *s); /* service thread: a new frame for the VNC picture */

@@ -582,8 +582,10 @@ serve_start(struct serve *s)
 	if (rc)
 		return rc;
 	s->ctx = lws_create_context(&info);
-	free(cert);
-	free(key);
+	if (!s->ctx) {
+		free(cert);
+		free(key);
+	}
 	if (!s->ctx && s->tls) {
 		/* probe_bind() and serve_tls_check_pair() passed: most likely TLS set-up that
 		 * only lws tried (its own reason is in the -v log). */
@@ -603,6 +605,8 @@ serve_start(struct serve *s)
 			 s->cfg.listen);
 		lws_context_destroy(s->ctx);
 		s->ctx = NULL;
+		free(cert);
+		free(key);
 		return -EADDRNOTAVAIL;
 	}
 	if (unix_sock && chmod(addr, 0660)) /* the proxy's group may connect, nobody else */
@@ -610,7 +614,9 @@ serve_start(struct serve *s)
 	if (s->be.ops->set_notify)
 		s->be.ops->set_notify(s->be.ud, on_frame, on_state, s);
 	serve_console_start(s);
-	rc = vnc_start(s);
+	rc = vnc_start(s, cert, key);
+	free(cert);
+	free(key);
 	if (rc)
 		return rc;
 	okvm_log(OKVM_LOG_INFO, "serve: listening on %s://%s", s->tls ? "https" : "http",

@@ -21,7 +21,10 @@
  *
  * Security as the web server's: loopback needs no password; any other address needs
  * `[vnc] password` (VNC authentication, whose DES challenge uses the first 8 characters), and
- * failures count per address as logins do (docs/serve.md "Security").
+ * failures count per address as logins do (docs/serve.md "Security"). LibVNCServer also answers
+ * WebSocket handshakes on the same port (noVNC), with TLS (wss://) when it has a certificate: the
+ * web server's. A web page in any browser on this host could open ws://127.0.0.1:5900 (the
+ * library checks no Origin), so without a password a WebSocket client is refused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,6 +72,7 @@ struct serve_vnc {
 	rfbScreenInfoPtr screen;
 	char *password_list[2]; /* rfbCheckPasswordByList's NULL-terminated list */
 	bool need_password;
+	char *ssl_cert, *ssl_key; /* the web server's TLS pair, for wss:// clients */
 	atomic_int clients;
 	/* events from LibVNCServer's threads (lock) */
 	pthread_mutex_t lock;
@@ -232,6 +236,15 @@ static enum rfbNewClientAction
 on_new_client(rfbClientPtr cl)
 {
 	struct serve_vnc *v = cl->screen->screenData;
+	if (cl->wsctx && !v->need_password) {
+		/* The version banner is out, nothing else: no message of it is read. */
+		okvm_log(OKVM_LOG_WARN,
+			 "serve: VNC: refused a WebSocket client from %s: without [vnc] password "
+			 "any web page open on this host could drive the target this way; set a "
+			 "password for noVNC and other WebSocket clients (docs/serve.md, VNC)",
+			 cl->host);
+		return RFB_CLIENT_REFUSE;
+	}
 	cl->clientGoneHook = on_gone;
 	int n = atomic_fetch_add(&v->clients, 1) + 1;
 	okvm_log(OKVM_LOG_INFO, "serve: VNC client %s (%d connected)", cl->host, n);
@@ -649,7 +662,7 @@ quiet_log(const char *fmt, ...)
 }
 
 int
-vnc_start(struct serve *s)
+vnc_start(struct serve *s, const char *cert, const char *key)
 {
 	const char *listen = s->cfg.vnc_listen;
 	if (!listen)
@@ -709,6 +722,12 @@ vnc_start(struct serve *s)
 		v->screen->passwordCheck = check_password;
 		v->need_password = true;
 	}
+	if (cert && key) {
+		v->ssl_cert = xstrdup(cert);
+		v->ssl_key = xstrdup(key);
+		v->screen->sslcertfile = v->ssl_cert;
+		v->screen->sslkeyfile = v->ssl_key;
+	}
 	s->vnc = v;
 	rfbInitServer(v->screen);
 	if (v->screen->listenSock == RFB_INVALID_SOCKET) {
@@ -722,8 +741,11 @@ vnc_start(struct serve *s)
 	}
 	v->has_thread = true;
 	rfbRunEventLoop(v->screen, 40000, TRUE);
-	okvm_log(OKVM_LOG_INFO, "serve: VNC on %s%s", listen,
-		 v->need_password ? " (password)" : " (loopback, no password)");
+	okvm_log(OKVM_LOG_INFO, "serve: VNC on %s%s%s", listen,
+		 v->need_password ? " (password)" : " (loopback, no password)",
+		 !v->need_password ? ""
+		 : v->ssl_cert ? "; WebSocket clients too, wss:// with the web server's certificate"
+			       : "; WebSocket clients too (ws://)");
 	return 0;
 }
 
@@ -754,6 +776,8 @@ vnc_free(struct serve *s)
 	if (v->dec)
 		tjDestroy(v->dec);
 	free(v->back);
+	free(v->ssl_cert);
+	free(v->ssl_key);
 	pthread_mutex_destroy(&v->lock);
 	pthread_cond_destroy(&v->cond);
 	free(v);
