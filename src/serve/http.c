@@ -234,10 +234,32 @@ reply_backend_error(struct conn *c, int rc, const char *what)
 	return http_reply_error(c, serve_error_status(rc), msg);
 }
 
+const char *
+serve_urlarg(struct lws *wsi, const char *name, char *buf, size_t size)
+{
+	/* lws_get_urlarg_by_name() copies each argument into the caller's buffer and gives up at
+	 * the first one that does not fit, so a long argument hid every one after it. Each
+	 * argument fits here: the whole request head is at most SERVE_MAX_HEADER bytes. */
+	char frag[SERVE_MAX_HEADER];
+	size_t nl = strlen(name);
+	for (int i = 0;
+	     lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) >= 0; i++) {
+		if (strncmp(frag, name, nl))
+			continue;
+		size_t vl = strlen(frag + nl);
+		if (vl >= size)
+			snprintf(buf, size, "%s", SERVE_URLARG_TOO_LONG);
+		else
+			memcpy(buf, frag + nl, vl + 1);
+		return buf;
+	}
+	return NULL;
+}
+
 static const char *
 urlarg(struct conn *c, const char *name, char *buf, int n)
 {
-	return lws_get_urlarg_by_name(c->wsi, name, buf, n);
+	return serve_urlarg(c->wsi, name, buf, (size_t)n);
 }
 
 /* ---- handlers ---- */

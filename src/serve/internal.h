@@ -263,6 +263,11 @@ int http_set_headers(struct conn *c, unsigned status, const char *ctype, long lo
 		     const char *extra_headers);
 int http_reply_json(struct conn *c, unsigned status, const char *json);
 int http_reply_error(struct conn *c, unsigned status, const char *msg);
+/* The value of the query argument NAME ("action=") in buf, or NULL when absent. A value that does
+ * not fit in buf comes back as SERVE_URLARG_TOO_LONG, which no argument accepts, so it is refused
+ * as a bad value. Unlike lws_get_urlarg_by_name(), a long argument does not hide later ones. */
+#define SERVE_URLARG_TOO_LONG "(too long)"
+const char *serve_urlarg(struct lws *wsi, const char *name, char *buf, size_t size);
 /* The answer to POST /api/login: rc 0 with the Set-Cookie value, or -EAGAIN (429), -EBUSY
  * (503), -EPERM (403), -ENOKEY (401: a TOTP code is needed), -EINVAL (400). */
 int http_login_reply(struct conn *c, int rc, const char *cookie);

@@ -187,7 +187,7 @@ static int
 int_arg(struct conn *c, const char *name, int lo, int hi, int *out)
 {
 	char buf[32];
-	const char *v = lws_get_urlarg_by_name(c->wsi, name, buf, sizeof(buf));
+	const char *v = serve_urlarg(c->wsi, name, buf, sizeof(buf));
 	if (!v)
 		return 0;
 	char *end;
@@ -239,7 +239,7 @@ ocr_route_begin(struct conn *c)
 				   "0 (pixels of the captured frame)");
 	}
 	char lang[80] = "eng", why[400];
-	const char *l = lws_get_urlarg_by_name(c->wsi, "lang=", lang, sizeof(lang));
+	const char *l = serve_urlarg(c->wsi, "lang=", lang, sizeof(lang));
 	if (!l || !*l)
 		l = "eng";
 	snprintf(j->lang, sizeof(j->lang), "%s", l);

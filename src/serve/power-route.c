@@ -292,7 +292,7 @@ static int
 do_post(struct conn *c, struct serve_power *p)
 {
 	char buf[32];
-	const char *arg = lws_get_urlarg_by_name(c->wsi, "action=", buf, sizeof(buf));
+	const char *arg = serve_urlarg(c->wsi, "action=", buf, sizeof(buf));
 	enum power_action a;
 	if (!arg || power_action_parse(arg, &a) < 0)
 		return http_reply_error(c, 400,

@@ -517,8 +517,8 @@ serve_record_route(struct conn *c)
 	}
 	if (c->role < SERVE_ROLE_OPERATOR)
 		return http_reply_error(c, 403, "recording needs the role operator");
-	char buf[16];
-	const char *act = lws_get_urlarg_by_name(c->wsi, "action=", buf, sizeof(buf));
+	char buf[32];
+	const char *act = serve_urlarg(c->wsi, "action=", buf, sizeof(buf));
 	if (act && !strcmp(act, "start"))
 		return do_start(c, r);
 	if (act && !strcmp(act, "stop"))

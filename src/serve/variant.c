@@ -219,8 +219,7 @@ variant_parse(struct lws *wsi, struct variant_key *k, char *err, size_t n)
 	for (size_t i = 0; i < nargs; i++) {
 		char buf[48];
 		*out[i] = 0;
-		/* lws returns the value, after the name, inside buf */
-		const char *val = lws_get_urlarg_by_name(wsi, args[i].name, buf, sizeof(buf));
+		const char *val = serve_urlarg(wsi, args[i].name, buf, sizeof(buf));
 		if (!val)
 			continue;
 		char *end;

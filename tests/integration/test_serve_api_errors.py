@@ -86,9 +86,36 @@ def rest_errors():
         ws.close()
 
 
+def long_arguments():
+    """A long query argument (a cache-buster, a token a proxy adds) must not hide the ones after
+    it (lws_get_urlarg_by_name gave up at the first argument longer than the caller's buffer);
+    a value too long for its argument is refused, never cut to a shorter one."""
+    pad = "pad=" + "x" * 300
+    with Server() as s:
+        st, o = s.json("POST", f"/api/key?{pad}&combo=ctrl%2Bnosuchkey")
+        check(st == 400 and "nosuchkey" in o["error"],
+              f"/api/key: combo after a 300-byte argument is still read: {st} {o.get('error')!r}")
+        n = len(s.calls("combo"))
+        st, o = s.json("POST", f"/api/key?{pad}&combo=a")
+        check(st == 200 and len(s.calls("combo")) == n + 1, f"and pressed ({st})")
+        st, o = s.json("POST", f"/api/type?{pad}&layout=xx", b"abc")
+        check(st == 400 and "'xx'" in o["error"],
+              f"/api/type: the layout after a long argument is checked: {o.get('error')!r}")
+        st, o = s.json("POST", "/api/type?layout=" + "d" * 200, b"abc")
+        check(st == 400 and "(too long)" in o["error"] and not s.calls("type"),
+              f"a 200-character layout is refused as too long, nothing typed: {o.get('error')!r}")
+        st, o = s.json("POST", f"/api/switch?{pad}&to=nowhere")
+        check(st == 400, f"/api/switch: to= after a long argument is read (400 for nowhere): {st}")
+        from serve_util import Mjpeg
+        k = Mjpeg(s.port, path=f"/stream?{pad}&fps=nonsense")
+        check(k.status == 400, f"/stream: fps= after a long argument is checked ({k.status})")
+        k.close()
+
+
 def main():
     listen_by_name()
     rest_errors()
+    long_arguments()
     layouts_and_default()
     favicon_and_head()
     state_without_viewer()
