@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <turbojpeg.h>
 #include <unistd.h>
 
@@ -178,6 +179,10 @@ static void
 on_gone(rfbClientPtr cl)
 {
 	struct serve_vnc *v = cl->screen->screenData;
+	/* LibVNCServer 0.9.14 never frees a WebSocket client's context (45 KB of fixed buffers);
+	 * nothing reads it after this hook. */
+	free(cl->wsctx);
+	cl->wsctx = NULL;
 	int left = atomic_fetch_sub(&v->clients, 1) - 1;
 	okvm_log(OKVM_LOG_INFO, "serve: VNC client %s left (%d left)", cl->host, left);
 	push(v, &(struct vnc_ev){ .type = VE_GONE });
@@ -243,8 +248,17 @@ on_new_client(rfbClientPtr cl)
 			 "any web page open on this host could drive the target this way; set a "
 			 "password for noVNC and other WebSocket clients (docs/serve.md, VNC)",
 			 cl->host);
+		/* LibVNCServer 0.9.14 frees a refused client's WebSocket context nowhere (a plain
+		 * calloc of fixed buffers); the close that follows only checks it for NULL. */
+		free(cl->wsctx);
+		cl->wsctx = NULL;
 		return RFB_CLIENT_REFUSE;
 	}
+	/* The request path of a WebSocket client, read by nobody after the handshake: 0.9.14's
+	 * rfbCloseClient frees it without clearing it, and a client closed by its own thread is
+	 * closed again by rfbShutdownServer when okvm stops (a double free). */
+	free(cl->wspath);
+	cl->wspath = NULL;
 	cl->clientGoneHook = on_gone;
 	int n = atomic_fetch_add(&v->clients, 1) + 1;
 	okvm_log(OKVM_LOG_INFO, "serve: VNC client %s (%d connected)", cl->host, n);
@@ -749,6 +763,22 @@ vnc_start(struct serve *s, const char *cert, const char *key)
 	return 0;
 }
 
+/* Let every client's own thread close it before rfbShutdownServer: LibVNCServer 0.9.14 closes
+ * again each client still in its list, and a client whose thread is already closing it is
+ * closed twice (a wss:// client's GnuTLS session freed twice). */
+static void
+close_clients(struct serve_vnc *v)
+{
+	rfbClientIteratorPtr it = rfbGetClientIterator(v->screen);
+	rfbClientPtr cl;
+	while ((cl = rfbClientIteratorNext(it)))
+		if (cl->sock != RFB_INVALID_SOCKET)
+			shutdown(cl->sock, SHUT_RDWR);
+	rfbReleaseClientIterator(it);
+	for (int i = 0; i < 200 && atomic_load(&v->clients) > 0; i++)
+		usleep(10 * 1000);
+}
+
 void
 vnc_free(struct serve *s)
 {
@@ -757,6 +787,8 @@ vnc_free(struct serve *s)
 		return;
 	s->vnc = NULL;
 	if (v->screen) {
+		if (v->has_thread)
+			close_clients(v);
 		rfbShutdownServer(v->screen, TRUE);
 		if (v->has_thread) {
 			pthread_mutex_lock(&v->lock);
