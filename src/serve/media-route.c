@@ -251,10 +251,10 @@ job_end(struct serve_media *m, const char *error, const char *result)
 		unlink(m->spool); /* before busy goes: the next upload picks a new name */
 	m->worker_spool = false;
 	snprintf(m->phase, sizeof(m->phase), "%s", error ? "failed" : "done");
-	if (error)
-		snprintf(m->error, sizeof(m->error), "%s", error);
+	if (error) /* bounded: callers' buffers are larger (the release build's -Wformat-truncation) */
+		snprintf(m->error, sizeof(m->error), "%.*s", (int)sizeof(m->error) - 1, error);
 	if (result)
-		snprintf(m->result, sizeof(m->result), "%s", result);
+		snprintf(m->result, sizeof(m->result), "%.*s", (int)sizeof(m->result) - 1, result);
 	m->busy = false;
 	pthread_mutex_unlock(&m->lock);
 	okvm_log(error ? OKVM_LOG_WARN : OKVM_LOG_NOTICE, "audit: media write %s: %s", m->name,
@@ -338,6 +338,11 @@ run_job(struct serve_media *m)
 	j.device = dev;
 	set_phase(m, "write", 0, j.image_size);
 	rc = media_write(&j);
+	if (rc < 0) {
+		pthread_mutex_lock(&m->lock);
+		m->done = j.written; /* what the error says (progress comes every 250 ms) */
+		pthread_mutex_unlock(&m->lock);
+	}
 	if (rc == -EINTR) {
 		char a[32];
 		media_human(j.written, a, sizeof(a));

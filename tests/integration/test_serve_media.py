@@ -10,6 +10,7 @@ import hashlib
 import json
 import lzma
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -314,12 +315,16 @@ def test_cancel():
             if time.monotonic() > end:
                 fail(f"no write under way: {b.get()}")
             time.sleep(0.02)
+        time.sleep(0.16)  # one more chunk (150 ms) than the last progress report told
         st, j = b.post("action=cancel")
         check(st == 200 and j["phase"] == "write" and "not bootable" in j["message"],
               f"cancel during the write: {st} {j}")
         job = b.wait_end()
         check(job["phase"] == "failed" and job["cancelled"] and "cancelled after" in job["error"]
               and "the medium is not bootable" in job["error"], f"cancelled write: {job}")
+        n = re.search(r"cancelled after (\d+) of", job["error"])
+        check(n and job["done"] == int(n.group(1)),
+              f"the job's done is what the error says was written: {job}")
         got = b.stick_bytes(len(b.data))
         check(got != b.data and got[:1024 * 1024] == b.data[:1024 * 1024],
               "cancelled write: part of the image on the stick, not all")
