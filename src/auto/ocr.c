@@ -88,17 +88,23 @@ static struct {
 static void *tess_lib;
 static pthread_once_t tess_once = PTHREAD_ONCE_INIT;
 static bool tess_ok;
+static char tess_why[320]; /* why not, said by tess_available() */
 
 static void
 tess_load(void)
 {
 	/* never closed: libgomp's threads and tesseract's tables live as long as the process */
 	tess_lib = dlopen(TESS_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!tess_lib)
+	if (!tess_lib) {
+		const char *e = dlerror(); /* now: a later dl call would replace it */
+		snprintf(tess_why, sizeof(tess_why), "%s", e ? e : "not found");
 		return;
-#define TESS_SYM(fn)                                             \
-	if (!(tess.fn = (__typeof__(fn) *)dlsym(tess_lib, #fn))) \
-		return;
+	}
+#define TESS_SYM(fn)                                                       \
+	if (!(tess.fn = (__typeof__(fn) *)dlsym(tess_lib, #fn))) {         \
+		snprintf(tess_why, sizeof(tess_why), "it has no %s", #fn); \
+		return;                                                    \
+	}
 	TESS_FUNCS(TESS_SYM)
 #undef TESS_SYM
 	tess_ok = true;
@@ -112,7 +118,7 @@ tess_available(void)
 	if (tess_ok)
 		return 0;
 	okvm_log(OKVM_LOG_ERROR, "ocr: cannot load %s (%s); install libtesseract5", TESS_SONAME,
-		 tess_lib ? "a function is missing" : dlerror());
+		 tess_why);
 	return -ELIBACC;
 }
 

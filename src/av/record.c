@@ -62,25 +62,35 @@ static struct {
 #undef AV_FIELD
 } av;
 static pthread_once_t av_once = PTHREAD_ONCE_INIT;
-static int av_loaded; /* 0 or -ELIBACC */
+static int av_loaded;    /* 0 or -ELIBACC */
+static char av_why[320]; /* why not: the library or function, and dlerror's words */
+
+static void *
+av_open_lib(const char *soname)
+{
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *e = dlerror();
+		snprintf(av_why, sizeof(av_why), "%s", e ? e : soname);
+	}
+	return h;
+}
 
 static void
 av_load(void)
 {
 	/* libavutil first: the others need it; never closed (their tables stay in use) */
-	void *util = dlopen(AV_SONAME("avutil", LIBAVUTIL_VERSION_MAJOR), RTLD_NOW | RTLD_LOCAL);
-	void *codec = util ? dlopen(AV_SONAME("avcodec", LIBAVCODEC_VERSION_MAJOR),
-				    RTLD_NOW | RTLD_LOCAL)
-			   : NULL;
-	void *format = codec ? dlopen(AV_SONAME("avformat", LIBAVFORMAT_VERSION_MAJOR),
-				      RTLD_NOW | RTLD_LOCAL)
-			     : NULL;
+	void *util = av_open_lib(AV_SONAME("avutil", LIBAVUTIL_VERSION_MAJOR));
+	void *codec = util ? av_open_lib(AV_SONAME("avcodec", LIBAVCODEC_VERSION_MAJOR)) : NULL;
+	void *format = codec ? av_open_lib(AV_SONAME("avformat", LIBAVFORMAT_VERSION_MAJOR)) : NULL;
 	av_loaded = -ELIBACC;
 	if (!format)
 		return;
-#define AV_SYM(lib, fn)                                   \
-	if (!(av.fn = (__typeof__(fn) *)dlsym(lib, #fn))) \
-		return;
+#define AV_SYM(lib, fn)                                                                    \
+	if (!(av.fn = (__typeof__(fn) *)dlsym(lib, #fn))) {                                \
+		snprintf(av_why, sizeof(av_why), "%s has no %s", AV_SONAME(#lib, 0), #fn); \
+		return;                                                                    \
+	}
 	AV_FUNCS(AV_SYM)
 #undef AV_SYM
 	av_loaded = 0;
@@ -91,6 +101,20 @@ av_record_available(void)
 {
 	pthread_once(&av_once, av_load);
 	return av_loaded;
+}
+
+const char *
+av_record_load_error(void)
+{
+	static char msg[sizeof(av_why) + 128];
+	pthread_once(&av_once, av_load);
+	if (!av_loaded)
+		return NULL;
+	snprintf(
+		msg, sizeof(msg),
+		"cannot load FFmpeg's libraries (%s); install libavformat%d (scripts/install-deps)",
+		av_why, LIBAVFORMAT_VERSION_MAJOR);
+	return msg;
 }
 
 /* Room the estimate keeps per block: a SimpleBlock's ID, size and 4-byte header, a share of the

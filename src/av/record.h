@@ -26,6 +26,10 @@ struct av_record;
  */
 int av_record_available(void);
 
+/** Why av_record_available() failed, for people (the library, dlerror's words, the Debian
+ *  package to install), or NULL when FFmpeg is loaded. Any thread, after the load. */
+const char *av_record_load_error(void);
+
 /**
  * Create the file (nothing is written into it before the first frame, whose size the track
  * header needs).

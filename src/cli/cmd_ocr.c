@@ -225,6 +225,8 @@ cmd_ocr(struct cli *cli, int argc, char **argv)
 		return cli_usage("ocr: %s", why);
 	struct auto_ocr *ocr;
 	int err = auto_ocr_new(lang, &ocr);
+	if (err == -ELIBACC)
+		return 1; /* said: which library, what to install */
 	if (err)
 		return cli_fail("ocr: cannot start tesseract: %s", okvm_strerror(err));
 	int rc = file ? read_file(cli, ocr, file, has_region ? &region : NULL)

@@ -391,6 +391,8 @@ cmd_record(struct cli *cli, int argc, char **argv)
 	if (rc) {
 		cli_audio_close(&r.audio);
 		cli_close_capture(cli, r.cap);
+		if (rc == -ELIBACC)
+			return cli_fail("record: %s", av_record_load_error());
 		return cli_fail("record: cannot create %s: %s", a.path, okvm_strerror(rc));
 	}
 	okvm_capture_start(r.cap);

@@ -448,8 +448,11 @@ do_start(struct conn *c, struct serve_record *r)
 	if (!rc)
 		rc = av_record_open(&cfg, &rec);
 	if (rc) {
-		snprintf(msg, sizeof(msg), "record: cannot create %.300s: %s", r->path,
-			 okvm_strerror(rc));
+		if (rc == -ELIBACC)
+			snprintf(msg, sizeof(msg), "record: %s", av_record_load_error());
+		else
+			snprintf(msg, sizeof(msg), "record: cannot create %.300s: %s", r->path,
+				 okvm_strerror(rc));
 		return http_reply_error(c, 500, msg);
 	}
 	pthread_mutex_lock(&r->lock);

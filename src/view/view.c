@@ -41,6 +41,7 @@
 #include "okvm/ch9329.h"
 #include "okvm/error.h"
 #include "okvm/log.h"
+#include "av/record.h"
 #include "okvm/video.h"
 #include "serve/backend.h"
 #include "view/decode.h"
@@ -533,7 +534,10 @@ rec_start(struct view *v)
 		v->rec = NULL;
 		if (rc == -ENODEV)
 			say(v, "record: this unit has no video");
-		else
+		else if (rc == -ELIBACC) {
+			say(v, "record: FFmpeg's libraries are missing (see the log)");
+			okvm_log(OKVM_LOG_ERROR, "view: record: %s", av_record_load_error());
+		} else
 			say(v, "record: cannot create a file in %.24s: %s",
 			    v->o->rec_dir ? v->o->rec_dir : ".", okvm_strerror(rc));
 		return;

@@ -229,6 +229,29 @@ def test_usage(tmp):
           "unwritable path: exits 1 with one line (%r)" % se)
 
 
+def test_missing_library(tmp):
+    """Without FFmpeg's libavformat (a machine without it: here /dev/null bound over it in a
+    private mount namespace, root only) okvm record says which library and what to install."""
+    lib = "/usr/lib/x86_64-linux-gnu/libavformat.so.59"
+    if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists(lib):
+        print("skip: missing-library check (needs root, unshare and %s)" % lib)
+        return
+    out = os.path.join(tmp, "nolib.mkv")
+    p = subprocess.run(["unshare", "-m", "sh", "-c",
+                        'mount --bind /dev/null "$0" && exec "$@"', lib, OKVM, "-d", "emu",
+                        "record", "-o", out, "--seconds", "1"],
+                       capture_output=True, timeout=60)
+    se = p.stderr.decode(errors="replace")
+    if "mount:" in se:
+        print("skip: missing-library check (no bind mount here: %s)" % se.strip())
+        return
+    check(p.returncode == 1 and "libavformat.so.59" in se and "install libavformat59" in se
+          and "Can not access a needed shared library" not in se,
+          "without libavformat: exit 1 naming the library and the package (%d, %r)"
+          % (p.returncode, se))
+    check(not os.path.exists(out), "without libavformat: no file written")
+
+
 def main():
     if not shutil.which("ffprobe") or not shutil.which("ffmpeg"):
         print("skip: no ffprobe/ffmpeg")
@@ -242,6 +265,7 @@ def main():
         subprocess.run([os.path.join(BUILD, "tests", "fakes", "make-testpics"), pics, "p",
                         "320", "240", "7"], check=True)
         test_usage(tmp)
+        test_missing_library(tmp)
         test_frames(tmp, pics)
         test_timelapse(tmp, pics)
         test_signal(tmp, signal.SIGINT, "SIGINT")
