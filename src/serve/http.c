@@ -197,9 +197,8 @@ http_reply_json(struct conn *c, unsigned status, const char *json)
 	return http_reply(c, status, "application/json", json, strlen(json), NULL);
 }
 
-/* Send o (consumed) as the JSON answer. */
-static int
-reply_object(struct conn *c, unsigned status, cJSON *o)
+int
+http_reply_object(struct conn *c, unsigned status, cJSON *o)
 {
 	char *txt = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -214,7 +213,7 @@ http_reply_error(struct conn *c, unsigned status, const char *msg)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", false);
 	cJSON_AddStringToObject(o, "error", msg);
-	return reply_object(c, status, o);
+	return http_reply_object(c, status, o);
 }
 
 static int
@@ -222,7 +221,7 @@ reply_ok(struct conn *c, unsigned status, cJSON *extra)
 {
 	cJSON *o = extra ? extra : cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", true);
-	return reply_object(c, status, o);
+	return http_reply_object(c, status, o);
 }
 
 /* Map a backend error to an HTTP status and a message people can act on. */
@@ -365,7 +364,7 @@ do_layouts(struct conn *c)
 			cJSON_AddItemToArray(arr, o);
 	}
 	free(l);
-	return reply_object(c, 200, arr);
+	return http_reply_object(c, 200, arr);
 }
 
 static int

@@ -262,6 +262,8 @@ int http_reply(struct conn *c, unsigned status, const char *ctype, const char *b
 int http_set_headers(struct conn *c, unsigned status, const char *ctype, long long length,
 		     const char *extra_headers);
 int http_reply_json(struct conn *c, unsigned status, const char *json);
+struct cJSON;
+int http_reply_object(struct conn *c, unsigned status, struct cJSON *o); /* o consumed */
 int http_reply_error(struct conn *c, unsigned status, const char *msg);
 /* The value of the query argument NAME ("action=") in buf, or NULL when absent. A value that does
  * not fit in buf comes back as SERVE_URLARG_TOO_LONG, which no argument accepts, so it is refused

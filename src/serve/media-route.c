@@ -432,16 +432,6 @@ media_route_drain(struct serve *s)
 	pthread_mutex_unlock(&m->lock);
 }
 
-static int
-reply(struct conn *c, unsigned status, cJSON *o)
-{
-	char *txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	int rc = http_reply_json(c, status, txt);
-	free(txt);
-	return rc;
-}
-
 static void
 add_u64(cJSON *o, const char *k, uint64_t v)
 {
@@ -524,7 +514,7 @@ do_get(struct conn *c, struct serve_media *m)
 	cJSON_AddItemToObject(o, "stick", stick_object(m));
 	cJSON_AddItemToObject(o, "job", job_object(m));
 	cJSON_AddStringToObject(o, "spool_dir", m->spool_dir);
-	return reply(c, 200, o);
+	return http_reply_object(c, 200, o);
 }
 
 static int
@@ -553,7 +543,7 @@ do_cancel(struct conn *c, struct serve_media *m)
 		!strcmp(phase, "upload") || !strcmp(phase, "check")
 			? "cancelled: nothing was written to the medium"
 			: "cancelling: the medium is not bootable until written again");
-	return reply(c, 200, o);
+	return http_reply_object(c, 200, o);
 }
 
 /* What the extension says the image is: the spool file keeps it (media_codec_of). */
@@ -756,7 +746,7 @@ media_route_request(struct conn *c, const char *cl)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddBoolToObject(o, "ok", true);
 		cJSON_AddItemToObject(o, "stick", stick_object(m));
-		return reply(c, 200, o);
+		return http_reply_object(c, 200, o);
 	}
 	return begin_upload(c, m, cl);
 }
@@ -832,7 +822,7 @@ media_route_body_done(struct conn *c)
 	cJSON_AddBoolToObject(o, "ok", true);
 	cJSON_AddBoolToObject(o, "started", true);
 	add_u64(o, "bytes", got);
-	return reply(c, 202, o);
+	return http_reply_object(c, 202, o);
 }
 
 void

@@ -258,16 +258,6 @@ power_object(struct serve_power *p, enum power_state st, const char *err)
 	return o;
 }
 
-static int
-reply(struct conn *c, unsigned status, cJSON *o)
-{
-	char *txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	int rc = http_reply_json(c, status, txt);
-	free(txt);
-	return rc;
-}
-
 /* Nothing to press: `on` on a running target, `off` on a stopped one (docs/power.md). */
 static const char *
 needless(const struct serve_power *p, enum power_action a, enum power_state st)
@@ -319,7 +309,7 @@ do_post(struct conn *c, struct serve_power *p)
 		cJSON_AddBoolToObject(o, "ok", true);
 		cJSON_AddBoolToObject(o, "done", false);
 		cJSON_AddStringToObject(o, "message", skip);
-		return reply(c, 200, o);
+		return http_reply_object(c, 200, o);
 	}
 	if (p->joinable)
 		pthread_join(p->worker, NULL); /* the last press has ended: busy is false */
@@ -339,7 +329,7 @@ do_post(struct conn *c, struct serve_power *p)
 	cJSON_AddBoolToObject(o, "ok", true);
 	cJSON_AddBoolToObject(o, "started", true);
 	cJSON_AddStringToObject(o, "action", power_action_name(a));
-	return reply(c, 202, o);
+	return http_reply_object(c, 202, o);
 }
 
 int
@@ -358,5 +348,5 @@ serve_power_route(struct conn *c)
 	}
 	char msg[200];
 	enum power_state st = current(p, msg, sizeof(msg));
-	return reply(c, 200, power_object(p, st, msg));
+	return http_reply_object(c, 200, power_object(p, st, msg));
 }

@@ -341,16 +341,6 @@ make_dirs(const char *path)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-static int
-reply_obj(struct conn *c, unsigned status, cJSON *o)
-{
-	char *txt = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	int rc = http_reply_json(c, status, txt);
-	free(txt);
-	return rc;
-}
-
 static void
 status_json(struct serve_record *r, cJSON *o)
 {
@@ -486,7 +476,7 @@ do_start(struct conn *c, struct serve_record *r)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", true);
 	status_json(r, o);
-	return reply_obj(c, 200, o);
+	return http_reply_object(c, 200, o);
 }
 
 static int
@@ -504,7 +494,7 @@ do_stop(struct conn *c, struct serve_record *r)
 	pthread_mutex_unlock(&r->lock);
 	cJSON_AddBoolToObject(o, "ok", ok);
 	status_json(r, o);
-	return reply_obj(c, ok ? 200 : 500, o);
+	return http_reply_object(c, ok ? 200 : 500, o);
 }
 
 /* GET/POST /api/record */
@@ -516,7 +506,7 @@ serve_record_route(struct conn *c)
 	if (!c->http.is_post) {
 		cJSON *o = cJSON_CreateObject();
 		status_json(r, o);
-		return reply_obj(c, 200, o);
+		return http_reply_object(c, 200, o);
 	}
 	if (c->role < SERVE_ROLE_OPERATOR)
 		return http_reply_error(c, 403, "recording needs the role operator");
@@ -590,7 +580,7 @@ serve_recordings_list(struct conn *c)
 		cJSON_AddNullToObject(o, "free"); /* no folder yet */
 	else
 		cJSON_AddNumberToObject(o, "free", (double)avail);
-	return reply_obj(c, 200, o);
+	return http_reply_object(c, 200, o);
 }
 
 /* GET, HEAD or DELETE /api/recordings/NAME */
