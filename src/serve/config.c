@@ -112,6 +112,7 @@ serve_config_clear(struct serve_config *cfg)
 	free_secret(cfg->totp_secret);
 	free(cfg->media_spool_dir);
 	free(cfg->record_dir);
+	free(cfg->h264_encoder);
 	for (unsigned i = 0; i < cfg->nserver_names; i++)
 		free(cfg->server_names[i]);
 	for (unsigned i = 0; i < cfg->nusers; i++)
@@ -137,6 +138,7 @@ serve_config_copy(struct serve_config *dst, const struct serve_config *src)
 	dst->totp_secret = xstrdup_or_null(src->totp_secret);
 	dst->media_spool_dir = xstrdup_or_null(src->media_spool_dir);
 	dst->record_dir = xstrdup_or_null(src->record_dir);
+	dst->h264_encoder = xstrdup_or_null(src->h264_encoder);
 	for (unsigned i = 0; i < src->nserver_names; i++)
 		dst->server_names[i] = xstrdup_or_null(src->server_names[i]);
 	for (unsigned i = 0; i < src->nusers; i++) {
@@ -327,6 +329,12 @@ set_key(struct parse *ps, const char *name, const char *v)
 		return (strlen(v) >= 16 && strlen(v) <= 256 && !strpbrk(v, " \t") &&
 			set_str(&cfg->metrics_token, v)) ||
 		       bad(ps, "metrics_token: 16 to 256 characters, no spaces");
+	if (!strcmp(name, "h264_encoder")) {
+		if (strcmp(v, "auto") && strcmp(v, "openh264") && strcmp(v, "v4l2") &&
+		    (strncmp(v, "/dev/", 5) || strlen(v) > 60 || strpbrk(v, "\"\\ \t")))
+			return bad(ps, "h264_encoder: auto, openh264, v4l2 or a /dev/videoN path");
+		return set_str(&cfg->h264_encoder, strcmp(v, "auto") ? v : "");
+	}
 	if (!strcmp(name, "type_cps")) {
 		char *end;
 		double d = strtod(v, &end);

@@ -10,6 +10,13 @@
  * one. Each encoded picture is one access unit in Annex-B form (start codes, SPS + PPS before
  * every IDR), so a viewer can start at any IDR. The SPS says full range, BT.601 matrix, as the
  * JPEGs are.
+ *
+ * The encoder may instead be a V4L2 memory-to-memory one (h264-v4l2.c: a Raspberry Pi's
+ * bcm2835-codec), chosen by [serve] h264_encoder: `auto` (the first /dev/videoN that is a
+ * stateful H.264 encoder, else openh264), `openh264`, `v4l2` or a path. This file decides and
+ * logs: a device that refuses to open or to take the format, vanishes (ENODEV) or keeps a
+ * picture longer than 1 s is named in one line, and that stream goes on with openh264 from the
+ * same picture on, as an IDR with SPS + PPS, so its viewers stay and decode on.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +33,9 @@
 
 struct h264_enc {
 	ISVCEncoder *enc;
+	char hw_path[64]; /* the V4L2 encoder to use; "" once it failed, or none */
+	struct h264_v4l2 *hw;
+	char name[80]; /* "openh264", "v4l2:/dev/video11" */
 	int w, h, bitrate_kbps;
 	float fps;
 	uint8_t *i420;
@@ -35,9 +45,50 @@ struct h264_enc {
 };
 
 struct h264_enc *
-h264_enc_new(void)
+h264_enc_new(const char *choice)
 {
-	return xcalloc(1, sizeof(struct h264_enc));
+	struct h264_enc *e = xcalloc(1, sizeof(struct h264_enc));
+	if (!choice || !strcmp(choice, "auto") || !strcmp(choice, "v4l2")) {
+		if (h264_v4l2_find(e->hw_path, sizeof(e->hw_path)))
+			okvm_log(OKVM_LOG_INFO, "serve: no V4L2 H.264 encoder (/dev/video0-63): "
+						"openh264");
+	} else if (choice[0] == '/') {
+		snprintf(e->hw_path, sizeof(e->hw_path), "%s", choice);
+	}
+	if (e->hw_path[0])
+		snprintf(e->name, sizeof(e->name), "v4l2:%s", e->hw_path);
+	else
+		snprintf(e->name, sizeof(e->name), "openh264");
+	return e;
+}
+
+const char *
+h264_enc_name(const struct h264_enc *e)
+{
+	return e->name;
+}
+
+int
+h264_encoder_check(const char *choice)
+{
+	char path[64], card[40], why[160];
+	if (!choice || !strcmp(choice, "auto") || !strcmp(choice, "openh264"))
+		return 0;
+	if (!strcmp(choice, "v4l2")) {
+		if (!h264_v4l2_find(path, sizeof(path)))
+			return 0;
+		okvm_log(OKVM_LOG_ERROR,
+			 "serve: h264_encoder = v4l2, but no /dev/video0-63 is a V4L2 "
+			 "memory-to-memory H.264 encoder; set h264_encoder = auto or openh264");
+		return -ENODEV;
+	}
+	int rc = h264_v4l2_probe(choice, card, sizeof(card), why, sizeof(why));
+	/* Busy is for now (another program has the codec): the streams try it when they start. */
+	if (!rc || rc == -EBUSY)
+		return 0;
+	okvm_log(OKVM_LOG_ERROR,
+		 "serve: h264_encoder = %s: %s; set h264_encoder = auto or openh264", choice, why);
+	return -ENODEV;
 }
 
 static void
@@ -56,6 +107,7 @@ h264_enc_free(struct h264_enc *e)
 	if (!e)
 		return;
 	close_encoder(e);
+	h264_v4l2_free(e->hw);
 	free(e->i420);
 	free(e->au);
 	free(e);
@@ -122,7 +174,49 @@ open_encoder(struct h264_enc *e, int w, int h, float fps, int kbps)
 	e->h = h;
 	e->fps = fps;
 	e->bitrate_kbps = kbps;
-	okvm_log(OKVM_LOG_INFO, "serve: H.264 encoder %dx%d, %.0f fps, %d kbit/s", w, h, fps, kbps);
+	snprintf(e->name, sizeof(e->name), "openh264");
+	okvm_log(OKVM_LOG_INFO, "serve: H.264 encoder openh264 %dx%d, %.0f fps, %d kbit/s", w, h,
+		 fps, kbps);
+	return 0;
+}
+
+/* The V4L2 encoder gave up: say which and why, and go on with openh264 (a fresh IDR). */
+static void
+hw_failed(struct h264_enc *e, const char *what, const char *why)
+{
+	okvm_log(OKVM_LOG_WARN, "serve: H.264 encoder %s %s: %s; this stream goes on with openh264",
+		 e->hw_path, what, why);
+	h264_v4l2_free(e->hw);
+	e->hw = NULL;
+	e->hw_path[0] = 0;
+	e->w = e->h = 0;
+}
+
+/* The picture in e->i420 through the V4L2 encoder. -EAGAIN: it failed (logged), use openh264. */
+static int
+hw_frame(struct h264_enc *e, int w, int h, float fps, int kbps, bool changed, bool force_idr,
+	 uint64_t ts_us, const uint8_t **out, size_t *len, bool *idr)
+{
+	char why[160] = "";
+	if (!e->hw || changed) {
+		h264_v4l2_free(e->hw);
+		e->hw = NULL;
+		if (h264_v4l2_open(&e->hw, e->hw_path, w, h, fps, kbps, why, sizeof(why))) {
+			hw_failed(e, "refused", why);
+			return -EAGAIN;
+		}
+		e->w = w;
+		e->h = h;
+		e->fps = fps;
+		e->bitrate_kbps = kbps;
+		force_idr = true;
+		okvm_log(OKVM_LOG_INFO, "serve: H.264 encoder %s %dx%d, %.0f fps, %d kbit/s",
+			 e->name, w, h, fps, kbps);
+	}
+	if (h264_v4l2_encode(e->hw, e->i420, force_idr, ts_us, out, len, idr, why, sizeof(why))) {
+		hw_failed(e, "failed", why);
+		return -EAGAIN;
+	}
 	return 0;
 }
 
@@ -189,16 +283,23 @@ h264_enc_frame(struct h264_enc *e, const uint8_t *yuv, int w, int h, int sub, fl
 	h &= ~1;
 	if (w < 16 || h < 16)
 		return -EINVAL;
-	if (!e->enc || e->w != w || e->h != h || e->bitrate_kbps != bitrate_kbps ||
-	    e->fps + 0.5f < fps || e->fps > fps + 0.5f) {
-		int rc = open_encoder(e, w, h, fps, bitrate_kbps);
+	bool changed = e->w != w || e->h != h || e->bitrate_kbps != bitrate_kbps ||
+		       e->fps + 0.5f < fps || e->fps > fps + 0.5f;
+	int rc = to_i420(e, yuv, w, h, sub);
+	if (rc)
+		return rc;
+	if (e->hw_path[0]) {
+		rc = hw_frame(e, w, h, fps, bitrate_kbps, changed, force_idr, ts_us, out, len, idr);
+		if (rc != -EAGAIN)
+			return rc;
+		changed = true; /* openh264 from this picture on, starting with an IDR */
+	}
+	if (!e->enc || changed) {
+		rc = open_encoder(e, w, h, fps, bitrate_kbps);
 		if (rc)
 			return rc;
 		force_idr = true;
 	}
-	int rc = to_i420(e, yuv, w, h, sub);
-	if (rc)
-		return rc;
 	if (force_idr)
 		(*e->enc)->ForceIntraFrame(e->enc, true);
 	int cw = (w + 1) / 2, ch = (h + 1) / 2;

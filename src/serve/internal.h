@@ -305,6 +305,9 @@ void variant_feed_all(struct serve *s, struct okvm_frame *f); /* a new device fr
 struct okvm_frame *variant_newest(struct stream_variant *v);  /* a new reference, or NULL */
 void variant_drain(struct serve *s); /* service thread: new variant frames to their clients */
 void variant_stats(struct serve *s, uint64_t *encoded, uint64_t *dropped, double *encode_ms_max);
+/* The H.264 encoders the running H.264 variants use ("openh264", "v4l2:/dev/video11"), with how
+ * many variants use each; at most max names. Service thread. */
+unsigned variant_h264_encoders(struct serve *s, char (*names)[80], unsigned *counts, unsigned max);
 
 /* vnc.c: the VNC server (--vnc ADDR:PORT) on LibVNCServer's threads. */
 struct serve_vnc;
@@ -317,10 +320,15 @@ void vnc_on_frame(struct serve *s); /* service thread: a new frame for the VNC p
 bool vnc_wants_frames(struct serve *s);
 void vnc_stats(struct serve *s, unsigned *clients, uint64_t *frames, uint64_t *blocks);
 
-/* h264.c: openh264 with low-delay settings; one per H.264 variant, used by its thread only. */
+/* h264.c: openh264 with low-delay settings, or a V4L2 M2M encoder (h264-v4l2.c); one per H.264
+ * variant, used by its thread only. choice: [serve] h264_encoder (NULL: auto). */
 struct h264_enc;
-struct h264_enc *h264_enc_new(void);
+struct h264_enc *h264_enc_new(const char *choice);
 void h264_enc_free(struct h264_enc *e);
+/* "openh264" or "v4l2:/dev/videoN": the one in use (or about to be tried). */
+const char *h264_enc_name(const struct h264_enc *e);
+/* serve_start: h264_encoder = v4l2 or a path that is no such encoder is -ENODEV, logged. */
+int h264_encoder_check(const char *choice);
 /* Encode planes from tjDecompressToYUV2 (pad 1, subsampling sub) as one Annex-B access unit
  * (*out valid until the next call; *len 0 if the encoder skipped the picture). The encoder is
  * (re)opened when size, rate or bitrate change. */
@@ -329,6 +337,22 @@ int h264_enc_frame(struct h264_enc *e, const uint8_t *yuv, int w, int h, int sub
 		   size_t *len, bool *idr);
 bool h264_au_is_idr(const uint8_t *p, size_t n); /* has an SPS or IDR slice */
 int h264_codec_string(const uint8_t *p, size_t n, char *buf, size_t size); /* "avc1.42C028" */
+
+/* h264-v4l2.c: a stateful V4L2 memory-to-memory H.264 encoder. Failures come back as -errno
+ * with the reason in why (n bytes); nothing is logged. */
+struct h264_v4l2;
+/* Is path such an encoder? 0 with its card name, -errno (-ENOTTY: not M2M, -EMEDIUMTYPE: no
+ * H.264 or no YU12/NV12). */
+int h264_v4l2_probe(const char *path, char *card, size_t card_n, char *why, size_t n);
+/* The first /dev/video0-63 that is one, into path; -ENODEV if none. */
+int h264_v4l2_find(char *path, size_t n);
+int h264_v4l2_open(struct h264_v4l2 **out, const char *path, int w, int h, float fps, int kbps,
+		   char *why, size_t n);
+/* One I420 picture (w x h of open) in, one Annex-B access unit out (*out valid until the next
+ * call; SPS + PPS before every IDR). -ETIMEDOUT after 1 s, -ENODEV when it vanished. */
+int h264_v4l2_encode(struct h264_v4l2 *e, const uint8_t *i420, bool force_idr, uint64_t ts_us,
+		     const uint8_t **out, size_t *len, bool *idr, char *why, size_t n);
+void h264_v4l2_free(struct h264_v4l2 *e); /* NULL ok */
 
 /* ws.c */
 int ws_filter(struct conn *c); /* before the upgrade: path, Origin, session */

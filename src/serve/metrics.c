@@ -153,6 +153,13 @@ metrics_text(struct serve *s)
 	       (double)v_drop);
 	metric(&b, "okvm_serve_video_units_total", "counter",
 	       "H.264 access units sent to WebSocket clients.", (double)s->video_units_sent);
+	char enc_names[8][80];
+	unsigned enc_counts[8];
+	unsigned n_enc = variant_h264_encoders(s, enc_names, enc_counts, 8);
+	out(&b, "# HELP okvm_serve_h264_encoders Running H.264 streams by the encoder they use.\n"
+		"# TYPE okvm_serve_h264_encoders gauge\n");
+	for (unsigned i = 0; i < n_enc; i++)
+		out(&b, "okvm_serve_h264_encoders{name=\"%s\"} %u\n", enc_names[i], enc_counts[i]);
 	unsigned a_n;
 	uint64_t a_sent;
 	bool a_on;

@@ -72,6 +72,9 @@ struct serve_config {
 	uint64_t record_max_bytes; /* one file stays at or below this (default 2 GiB) */
 	uint64_t record_min_free;  /* a start needs this much free space (default 1 GiB) */
 	bool record_audio;         /* the unit's sound as a second track (default on) */
+	/* [serve] h264_encoder: NULL (auto: a V4L2 M2M encoder if there is one, else openh264),
+	 * "openh264", "v4l2" (one must exist) or a device path (docs/serve.md, "H.264") */
+	char *h264_encoder;
 };
 
 /* Defaults into cfg (listen 127.0.0.1:8080, no password...). Free with serve_config_clear. */

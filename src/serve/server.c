@@ -544,6 +544,8 @@ serve_start(struct serve *s)
 		return -EACCES;
 	}
 	int rc = 0;
+	if ((rc = h264_encoder_check(s->cfg.h264_encoder)))
+		return rc;
 	if (!unix_sock && (rc = resolve_host(addr, sizeof(addr))))
 		return rc;
 	if (unix_sock) {

@@ -57,6 +57,7 @@ struct stream_variant {
 	uint8_t *yuv;
 	size_t yuv_cap;
 	struct h264_enc *h264;
+	char h264_name[80]; /* lock: h264_enc_name() of the last picture, for /metrics */
 };
 
 /* The largest scale turbojpeg decodes to whose width is at most want (1/1 if want is 0 or at
@@ -103,6 +104,12 @@ encode_h264(struct stream_variant *v, const struct okvm_frame *src, int w, int h
 	bool is_idr;
 	int rc = h264_enc_frame(v->h264, v->yuv, w, h, sub, fps, kbps, idr, src->ts_us, &au, &len,
 				&is_idr);
+	const char *name = h264_enc_name(v->h264);
+	if (strcmp(name, v->h264_name)) { /* chosen, or fallen back to openh264 */
+		pthread_mutex_lock(&v->lock);
+		snprintf(v->h264_name, sizeof(v->h264_name), "%s", name);
+		pthread_mutex_unlock(&v->lock);
+	}
 	if (rc || !len) {
 		if (rc && idr) { /* try again with the next frame */
 			pthread_mutex_lock(&v->lock);
@@ -261,7 +268,7 @@ variant_get(struct serve *s, const struct variant_key *k)
 		v->dec = tjInitDecompress();
 		v->enc = tjInitCompress();
 		if (k->h264)
-			v->h264 = h264_enc_new();
+			v->h264 = h264_enc_new(s->cfg.h264_encoder);
 		if (!v->dec || !v->enc ||
 		    pthread_create(&v->thread, NULL, variant_thread, v) != 0) {
 			okvm_log(OKVM_LOG_ERROR, "serve: could not start a stream variant");
@@ -404,6 +411,33 @@ variant_drain(struct serve *s)
 			stream_on_variant(s, v);
 		}
 	}
+}
+
+unsigned
+variant_h264_encoders(struct serve *s, char (*names)[80], unsigned *counts, unsigned max)
+{
+	unsigned n = 0;
+	for (struct stream_variant *v = s->variants; v; v = v->next) {
+		if (!v->key.h264)
+			continue;
+		char name[80];
+		pthread_mutex_lock(&v->lock);
+		snprintf(name, sizeof(name), "%s", v->h264_name);
+		pthread_mutex_unlock(&v->lock);
+		if (!name[0]) /* no picture yet */
+			continue;
+		unsigned i = 0;
+		while (i < n && strcmp(names[i], name))
+			i++;
+		if (i == n && n == max)
+			continue;
+		if (i == n) {
+			snprintf(names[n], sizeof(names[n]), "%s", name);
+			counts[n++] = 0;
+		}
+		counts[i]++;
+	}
+	return n;
 }
 
 void
