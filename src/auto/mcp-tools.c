@@ -157,7 +157,7 @@ arg_num(struct call *c, const char *name, bool required, bool want_int, double l
 static bool
 arg_int(struct call *c, const char *name, bool required, int lo, int hi, int dflt, int *out)
 {
-	double d;
+	double d = 0; /* set by arg_num when it returns true (-O3 cannot tell) */
 	if (!arg_num(c, name, required, true, lo, hi, dflt, &d))
 		return false;
 	*out = (int)d;
@@ -1093,8 +1093,8 @@ t_serial_send_text(struct call *c)
 static cJSON *
 t_wait_for_screen_change(struct call *c)
 {
-	double timeout;
-	int still;
+	double timeout = 0;
+	int still = 0;
 	CHECK(arg_num(c, "timeout_s", false, false, 0.1, MAX_TIMEOUT_S, 30, &timeout));
 	CHECK(arg_int(c, "still_ms", false, 0, 3600000, 0, &still));
 	want(c, true);

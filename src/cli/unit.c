@@ -180,7 +180,7 @@ cli_close_unit(struct okvm_unit *u)
 int
 cli_open_link(struct cli *cli, struct okvm_link **out)
 {
-	struct okvm_unit *u;
+	struct okvm_unit *u = NULL;
 	int rc = cli_open_unit(cli, &u);
 	if (rc)
 		return rc;

@@ -168,7 +168,7 @@ vunit(struct cli *cli, struct vunit **out)
 int
 cli_emu(struct cli *cli, struct emu **out)
 {
-	struct vunit *u;
+	struct vunit *u = NULL;
 	int rc = vunit(cli, &u);
 	if (!rc)
 		*out = u->emu;
@@ -178,7 +178,7 @@ cli_emu(struct cli *cli, struct emu **out)
 int
 cli_emu_capture(struct cli *cli, struct okvm_capture **out)
 {
-	struct vunit *u;
+	struct vunit *u = NULL;
 	int rc = vunit(cli, &u);
 	if (!rc)
 		*out = vscreen_capture(u->screen); /* owned by the screen: never freed by callers */
@@ -194,7 +194,7 @@ on_routed(bool to_target, void *ud)
 int
 cli_emu_chip(struct cli *cli, struct okvm_chip **out)
 {
-	struct vunit *u;
+	struct vunit *u = NULL;
 	int rc = vunit(cli, &u);
 	if (!rc)
 		*out = emu_ms2109_chip_new_hooked(&u->regs, &u->regs_lock, on_routed, u->emu);
@@ -204,7 +204,7 @@ cli_emu_chip(struct cli *cli, struct okvm_chip **out)
 int
 cli_emu_audio(struct cli *cli, struct emu_audio **out)
 {
-	struct vunit *u;
+	struct vunit *u = NULL;
 	int rc = vunit(cli, &u);
 	if (!rc)
 		*out = u->audio;

@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -137,7 +138,8 @@ static void
 class_node(struct writer *w, const char *iface, const char *sub, const char *cls, const char *name)
 {
 	char dir[PATH_MAX], link[PATH_MAX], ev[96];
-	snprintf(dir, sizeof(dir), "%s/%s", iface, sub);
+	if (snprintf(dir, sizeof(dir), "%s/%s", iface, sub) >= (int)sizeof(dir))
+		abort(); /* the tree's own paths: far below PATH_MAX */
 	snprintf(ev, sizeof(ev), "DEVNAME=%s", name);
 	put(w, dir, "uevent", "%s", ev);
 	snprintf(link, sizeof(link), "class/%s/%s", cls, name);

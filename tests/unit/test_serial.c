@@ -204,7 +204,8 @@ bind_at(const char *path)
 	unlink(path);
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) <
+		    (int)sizeof(sa.sun_path));
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
 }

@@ -176,9 +176,10 @@ static void
 link_basename(const char *dir, const char *name, char *out, size_t size)
 {
 	char path[PATH_MAX + 64], target[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
 	out[0] = 0;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return;
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
 	if (n <= 0)
 		return;
 	target[n] = 0;
