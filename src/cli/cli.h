@@ -199,9 +199,10 @@ void cmd_mcp_help(FILE *out);                          /* okvm mcp --help */
 struct serve_backend;
 extern void (*cli_serve_wrap)(struct cli *cli, struct serve_backend *be);
 /* The unit the global options name with the backend okvm serve drives it through (messages
-   printed; CLI_OK or an exit code). Destroy the backend, then okvm_unit_free(*unit). */
-int cli_serve_backend(struct cli *cli, bool follow_toggle, struct serve_backend *be,
-		      struct okvm_unit **unit);
+   printed, starting with what: "view"; CLI_OK or an exit code). Destroy the backend, then
+   okvm_unit_free(*unit). */
+int cli_serve_backend(struct cli *cli, const char *what, bool follow_toggle,
+		      struct serve_backend *be, struct okvm_unit **unit);
 /* okvm passwd and okvm totp (src/cli/account.c): --config FILE, --user NAME (checked) and the
  * command's own flags out of "RDSX" (--role, --delete, --show, --remove); hint lists them for
  * the unknown-option message. Returns CLI_OK or CLI_USAGE (said). */

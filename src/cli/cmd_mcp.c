@@ -294,7 +294,7 @@ cmd_mcp(struct cli *cli, int argc, char **argv)
 					"client (see okvm mcp --help)");
 	struct serve_backend be;
 	struct okvm_unit *unit = NULL;
-	if ((rc = cli_serve_backend(cli, true, &be, &unit)))
+	if ((rc = cli_serve_backend(cli, "mcp", true, &be, &unit)))
 		return rc;
 	be.ops->set_notify(be.ud, NULL, NULL, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a client gone: write fails, the loop ends */

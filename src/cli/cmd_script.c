@@ -329,7 +329,7 @@ run_ahk(struct cli *cli, const char *name, FILE *in, bool dry_run)
 	}
 	struct serve_backend be;
 	struct okvm_unit *unit = NULL;
-	if ((rc = cli_serve_backend(cli, false, &be, &unit))) {
+	if ((rc = cli_serve_backend(cli, "script", false, &be, &unit))) {
 		auto_script_free(s);
 		free(dir);
 		return rc;

@@ -218,18 +218,18 @@ build_config(struct cli *cli, const struct serve_args *a, struct serve_config *c
 /* The unit's link with GET_INFO polling on (the page shows the LEDs and the target's state).
  * The backend takes the link over; the unit stays for locating its nodes after a re-plug. */
 static int
-open_link(struct okvm_unit *unit, struct okvm_link **out)
+open_link(struct okvm_unit *unit, const char *what, struct okvm_link **out)
 {
 	const struct okvm_unit_info *ui = okvm_unit_info(unit);
 	unsigned logged = cli_errors_logged;
 	int rc = okvm_unit_connect(unit);
 	if (rc == -ENODEV && ui && !okvm_unit_serial_path(unit)[0])
-		return cli_fail("serve: unit %s has no serial port (is the ch341 driver loaded?)",
-				ui->port_chain);
+		return cli_fail("%s: unit %s has no serial port (is the ch341 driver loaded?)",
+				what, ui->port_chain);
 	if (rc < 0) {
 		if (cli_errors_logged != logged)
 			return CLI_FAIL; /* the library said what went wrong, in one line */
-		return cli_fail("serve: %s: %s", okvm_unit_serial_path(unit), okvm_strerror(rc));
+		return cli_fail("%s: %s: %s", what, okvm_unit_serial_path(unit), okvm_strerror(rc));
 	}
 	*out = okvm_unit_take_link(unit);
 	return 0;
@@ -260,7 +260,7 @@ is_frames_video(const struct cli *cli)
 /* The unit's video: the virtual unit's screen, the discovered unit's capture, or
  * cli_open_capture's choice (frames:PATH, --video DEV or frames:PATH, /dev/videoN). */
 static int
-open_video(struct cli *cli, struct okvm_unit *unit, struct serve_unit_config *u)
+open_video(struct cli *cli, const char *what, struct okvm_unit *unit, struct serve_unit_config *u)
 {
 	const struct okvm_unit_info *ui = unit ? okvm_unit_info(unit) : NULL;
 	if (!is_frames_video(cli) && (ui || (unit && cli_is_emu(cli)))) {
@@ -271,7 +271,7 @@ open_video(struct cli *cli, struct okvm_unit *unit, struct serve_unit_config *u)
 			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS",
 					 cli->video_mode);
 		if (rc < 0)
-			return cli_fail("serve: video: %s", okvm_strerror(rc));
+			return cli_fail("%s: video: %s", what, okvm_strerror(rc));
 		u->capture = okvm_unit_capture(unit);
 		u->capture_owned = false;
 		return 0;
@@ -288,9 +288,10 @@ close_video(struct serve_unit_config *u)
 		okvm_capture_free(u->capture); /* else the unit's, freed with it */
 }
 
-/* unit: the unit the link and capture locate themselves through; it outlives the backend. */
+/* unit: the unit the link and capture locate themselves through; it outlives the backend.
+ * what: the command, for messages. */
 static int
-make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backend *be,
+make_backend(struct cli *cli, const char *what, bool follow_toggle, struct serve_backend *be,
 	     struct okvm_unit **unit)
 {
 	/* -d N, -d PORTCHAIN or nothing: discovery, as the other commands do */
@@ -300,9 +301,9 @@ make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backe
 	char name[128];
 	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
 	int rc = input ? cli_unit_new(cli, &spec, unit) : 0;
-	if (!rc && input && !(rc = open_link(*unit, &u.link)))
+	if (!rc && input && !(rc = open_link(*unit, what, &u.link)))
 		snprintf(name, sizeof(name), "%s", okvm_unit_name(*unit));
-	if (!rc && (rc = open_video(cli, *unit, &u)) && u.link)
+	if (!rc && (rc = open_video(cli, what, *unit, &u)) && u.link)
 		okvm_link_free(u.link);
 	if (rc) {
 		okvm_unit_free(*unit);
@@ -311,7 +312,7 @@ make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backe
 	}
 	const struct okvm_unit_info *ui = *unit ? okvm_unit_info(*unit) : NULL;
 	u.unit = name;
-	u.follow_toggle = cfg->follow_toggle;
+	u.follow_toggle = follow_toggle;
 	if (ui) {
 		u.locate = locate_by_chain;
 		u.locate_ud = *unit;
@@ -330,18 +331,18 @@ make_backend(struct cli *cli, const struct serve_config *cfg, struct serve_backe
 		close_video(&u);
 		okvm_unit_free(*unit);
 		*unit = NULL;
-		return cli_fail("serve: %s", okvm_strerror(rc));
+		return cli_fail("%s: %s", what, okvm_strerror(rc));
 	}
 	return 0;
 }
 
-/* The same backend for other commands that drive a unit as the server does (okvm mcp). */
+/* The same backend for other commands that drive a unit as the server does (okvm mcp, view,
+ * script). */
 int
-cli_serve_backend(struct cli *cli, bool follow_toggle, struct serve_backend *be,
+cli_serve_backend(struct cli *cli, const char *what, bool follow_toggle, struct serve_backend *be,
 		  struct okvm_unit **unit)
 {
-	struct serve_config cfg = { .follow_toggle = follow_toggle };
-	return make_backend(cli, &cfg, be, unit);
+	return make_backend(cli, what, follow_toggle, be, unit);
 }
 
 /* The unit's sound for {"type":"audio"}: what okvm audio reads (the virtual unit's, or the
@@ -420,7 +421,7 @@ cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	struct serve_backend be;
 	struct okvm_unit *unit = NULL;
-	if ((rc = make_backend(cli, &cfg, &be, &unit))) {
+	if ((rc = make_backend(cli, "serve", cfg.follow_toggle, &be, &unit))) {
 		serve_config_clear(&cfg);
 		return rc;
 	}

@@ -180,95 +180,6 @@ build_opts(struct cli *cli, const struct view_args *a, struct view_opts *o,
 	return 0;
 }
 
-static bool
-is_frames(const char *s)
-{
-	return s && !strncmp(s, "frames:", 7);
-}
-
-static int
-locate_by_chain(void *ud, char *path, size_t size)
-{
-	return okvm_unit_locate_serial(ud, path, size);
-}
-
-static int
-open_link(struct okvm_unit *unit, struct okvm_link **out)
-{
-	unsigned logged = cli_errors_logged;
-	int rc = okvm_unit_connect(unit);
-	if (rc < 0) {
-		if (cli_errors_logged != logged)
-			return CLI_FAIL;
-		return cli_fail("view: %s: %s", okvm_unit_serial_path(unit), okvm_strerror(rc));
-	}
-	*out = okvm_unit_take_link(unit);
-	return 0;
-}
-
-static int
-open_video(struct cli *cli, struct okvm_unit *unit, struct serve_unit_config *u)
-{
-	const struct okvm_unit_info *ui = unit ? okvm_unit_info(unit) : NULL;
-	if (!is_frames(cli->video) && (ui || (unit && cli_is_emu(cli)))) {
-		int rc = okvm_unit_open_capture(unit, cli->video, cli->video_mode);
-		if (rc == -EINVAL)
-			return cli_usage("--video-mode: '%s' is not WxH or WxH@FPS",
-					 cli->video_mode);
-		if (rc < 0)
-			return cli_fail("view: video: %s", okvm_strerror(rc));
-		u->capture = okvm_unit_capture(unit);
-		u->capture_owned = false;
-		return 0;
-	}
-	int rc = cli_open_capture(cli, &u->capture);
-	u->capture_owned = !rc;
-	return rc;
-}
-
-/* The unit and its backend, as `okvm serve` builds them (src/cli/cmd_serve.c). */
-static int
-make_backend(struct cli *cli, struct serve_backend *be, struct okvm_unit **unit)
-{
-	struct okvm_unit_spec spec = { .link = { .info_poll_ms = OKVM_LINK_DEFAULT_INFO_POLL_MS } };
-	bool input = !is_frames(cli->device);
-	struct serve_unit_config u = { .follow_toggle = true };
-	char name[128];
-	snprintf(name, sizeof(name), "%s", cli->device ? cli->device : "unit");
-	int rc = input ? cli_unit_new(cli, &spec, unit) : 0;
-	if (!rc && input && !(rc = open_link(*unit, &u.link)))
-		snprintf(name, sizeof(name), "%s", okvm_unit_name(*unit));
-	if (!rc && (rc = open_video(cli, *unit, &u)) && u.link)
-		okvm_link_free(u.link);
-	if (rc) {
-		okvm_unit_free(*unit);
-		*unit = NULL;
-		return rc;
-	}
-	const struct okvm_unit_info *ui = *unit ? okvm_unit_info(*unit) : NULL;
-	u.unit = name;
-	if (ui) {
-		u.locate = locate_by_chain;
-		u.locate_ud = *unit;
-	}
-	struct okvm_chip *chip;
-	if (*unit &&
-	    (ui ? ui->variant == OKVM_VARIANT_MINI_KVM && ui->hidraw_node[0] : cli_is_emu(cli)) &&
-	    cli_open_chip(*unit, &chip) == CLI_OK)
-		u.chip = okvm_unit_take_chip(*unit);
-	rc = serve_backend_unit_new(&u, be);
-	if (rc) {
-		okvm_chip_free(u.chip);
-		okvm_link_free(u.link);
-		if (u.capture && u.capture_owned)
-			okvm_capture_free(u.capture);
-		okvm_unit_free(*unit);
-		*unit = NULL;
-		return cli_fail("view: %s", okvm_strerror(rc));
-	}
-	return 0;
-}
-
 static long
 sound_read(void *ud, int16_t *pcm, size_t frames, uint64_t *ts_us)
 {
@@ -330,7 +241,7 @@ cmd_view(struct cli *cli, int argc, char **argv)
 	}
 	struct serve_backend be;
 	struct okvm_unit *unit = NULL;
-	if ((rc = make_backend(cli, &be, &unit))) {
+	if ((rc = cli_serve_backend(cli, "view", true, &be, &unit))) {
 		view_config_free(&owned);
 		return rc;
 	}

@@ -373,8 +373,12 @@ def test_input(x, tmp):
               % v.title())
         clip.terminate()
         # the overlay's keys: D is Ctrl+Alt+Del, a key it does not list goes to the target,
-        # Esc closes it (not sent); HOST+S saves the newest frame
-        n0 = len(key_events(ev))
+        # Esc closes it (not sent); HOST+S saves the newest frame. First the paste's last key
+        # releases must have landed (the text is complete at the last press).
+        n0 = -1
+        while n0 != len(key_events(ev)):
+            n0 = len(key_events(ev))
+            time.sleep(0.3)
         host(x, "o")
         xdo(x, "key", "d", "q", "Escape")
         host(x, "s")
