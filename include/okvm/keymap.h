@@ -148,6 +148,12 @@ int okvm_key_from_code(const char *keyboard_event_code, struct okvm_key *out);
 bool okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_key *out);
 
 /**
+ * The KeyboardEvent.code of a keyboard usage (its first entry in the name table: 0x04 "KeyA"),
+ * for front-ends whose backend takes codes. NULL for a usage with no code.
+ */
+const char *okvm_key_usage_code(uint8_t usage);
+
+/**
  * Live keys (web UI, key down/up events): apply one key event to the keyboard state r.
  * Modifier keys set or clear their bit; other keys take or free a slot (slots stay packed, in
  * press order). Pressing a key that is down, or releasing one that is up, changes nothing.

@@ -86,7 +86,5 @@ struct ahk_key {
 int ahk_key_lookup(const char *name, size_t len, struct ahk_key *out);
 /* The browser code of modifier bit (one of enum okvm_kbd_mod). */
 const char *ahk_mod_code(uint8_t bit);
-/* The browser code of a HID keyboard usage, or NULL. */
-const char *ahk_usage_code(uint8_t usage);
 
 #endif

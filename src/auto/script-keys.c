@@ -159,16 +159,3 @@ ahk_key_lookup(const char *name, size_t len, struct ahk_key *out)
 	}
 	return -ENOENT;
 }
-
-const char *
-ahk_usage_code(uint8_t usage)
-{
-	for (size_t i = 0;; i++) {
-		const char *code;
-		struct okvm_key k;
-		if (!okvm_key_table_get(i, &code, NULL, &k))
-			return NULL;
-		if (code && k.kind == OKVM_KEY_KBD && k.usage == usage)
-			return code;
-	}
-}

@@ -315,7 +315,7 @@ send_brace(struct parser *ps, const char *p, const char *close, uint8_t mods)
 		char one[2] = { *name, 0 };
 		struct okvm_key ok;
 		if (!okvm_key_lookup(one, &ok) && ok.kind == OKVM_KEY_KBD)
-			k.code = ahk_usage_code(ok.usage);
+			k.code = okvm_key_usage_code(ok.usage);
 	}
 	if (!k.code) {
 		if (how)

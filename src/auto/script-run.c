@@ -183,7 +183,7 @@ send_char(struct runner *r, const struct ahk_action *a)
 		return rfail(r, -EINVAL, "layout %s cannot type U+%04X", okvm_keymap_layout(r->km),
 			     a->cp);
 	for (int i = 0; i < seq.n; i++) {
-		const char *code = ahk_usage_code(seq.k[i].usage);
+		const char *code = okvm_key_usage_code(seq.k[i].usage);
 		uint8_t m = (uint8_t)(a->mods | seq.k[i].modifiers);
 		int rc;
 		if (!code)

@@ -93,8 +93,6 @@ struct serve_vnc {
 	bool has_thread;
 	/* service thread only */
 	struct okvm_keymap *km; /* the target's layout ([serve] layout / --layout) */
-	const char *codes[256]; /* usage -> KeyboardEvent.code */
-	bool codes_ready;
 	int last_buttons;
 	bool shift_l, shift_r, ctrl, alt, super, altgr; /* held by clients */
 };
@@ -473,21 +471,6 @@ track_modifier(struct serve_vnc *v, uint32_t sym, bool down)
 	}
 }
 
-/* The KeyboardEvent.code of a keyboard usage (the backend takes codes), from the key table. */
-static const char *
-code_of(struct serve_vnc *v, uint8_t usage)
-{
-	if (!v->codes_ready) {
-		const char *code, *names;
-		struct okvm_key k;
-		for (size_t i = 0; okvm_key_table_get(i, &code, &names, &k); i++)
-			if (k.kind == OKVM_KEY_KBD && code && !v->codes[k.usage])
-				v->codes[k.usage] = code;
-		v->codes_ready = true;
-	}
-	return v->codes[usage];
-}
-
 static const char *const modifier_codes[8] = {
 	"ControlLeft",  "ShiftLeft",  "AltLeft",  "MetaLeft",
 	"ControlRight", "ShiftRight", "AltRight", "MetaRight"
@@ -496,7 +479,7 @@ static const char *const modifier_codes[8] = {
 static void
 stroke(struct serve *s, struct serve_vnc *v, uint8_t mods, uint8_t usage)
 {
-	const char *code = code_of(v, usage);
+	const char *code = okvm_key_usage_code(usage); /* the backend takes codes */
 	if (!code)
 		return;
 	for (int i = 0; i < 8; i++)

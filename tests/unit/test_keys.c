@@ -222,6 +222,31 @@ test_keyboard_event_codes(void **state)
 }
 
 /* The table is consistent: codes unique, CLI names unique, every usage known to the kernel. */
+/* The code of a usage: the first name-table entry, every code's usage maps back to a code of
+ * the same usage, and usages without a key have none. */
+static void
+test_usage_code(void **state)
+{
+	(void)state;
+	assert_string_equal(okvm_key_usage_code(0x04), "KeyA");
+	assert_string_equal(okvm_key_usage_code(0x28), "Enter");
+	assert_string_equal(okvm_key_usage_code(0x4C), "Delete");
+	assert_string_equal(okvm_key_usage_code(0xE1), "ShiftLeft");
+	assert_null(okvm_key_usage_code(0x00));
+	assert_null(okvm_key_usage_code(0x01));
+	const char *code;
+	struct okvm_key k;
+	for (size_t i = 0; okvm_key_table_get(i, &code, NULL, &k); i++) {
+		if (!code || k.kind != OKVM_KEY_KBD)
+			continue;
+		struct okvm_key back;
+		const char *c = okvm_key_usage_code(k.usage);
+		assert_non_null(c);
+		assert_int_equal(okvm_key_from_code(c, &back), 0);
+		assert_int_equal(back.usage, k.usage);
+	}
+}
+
 static void
 test_table_consistent(void **state)
 {
@@ -307,13 +332,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keyboard_combos),
-		cmocka_unit_test(test_layout_combos),
-		cmocka_unit_test(test_media_combos),
-		cmocka_unit_test(test_combo_errors),
-		cmocka_unit_test(test_keyboard_event_codes),
-		cmocka_unit_test(test_table_consistent),
-		cmocka_unit_test(test_live_state),
+		cmocka_unit_test(test_keyboard_combos),      cmocka_unit_test(test_layout_combos),
+		cmocka_unit_test(test_media_combos),         cmocka_unit_test(test_combo_errors),
+		cmocka_unit_test(test_keyboard_event_codes), cmocka_unit_test(test_usage_code),
+		cmocka_unit_test(test_table_consistent),     cmocka_unit_test(test_live_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -215,6 +215,18 @@ okvm_key_table_get(size_t i, const char **code, const char **names, struct okvm_
 	return true;
 }
 
+const char *
+okvm_key_usage_code(uint8_t usage)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		struct okvm_key k;
+		fill(&keys[i], &k);
+		if (keys[i].code && k.kind == OKVM_KEY_KBD && k.usage == usage)
+			return keys[i].code;
+	}
+	return NULL;
+}
+
 /* ---- live state ---- */
 
 static int
