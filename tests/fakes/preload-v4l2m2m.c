@@ -31,6 +31,9 @@
  * Environment (read at each open):
  *   OKVM_FAKE_M2M_PATH    device path to fake (default /dev/video11)
  *   OKVM_FAKE_M2M_OUTPUT  NV12: offer only NV12 on the OUTPUT queue
+ *   OKVM_FAKE_M2M_ENCODE  none: no openh264; each picture comes back as a few bytes of NAL
+ *                         headers (not decodable), for bench/h264_v4l2.py, which measures what
+ *                         okvm itself spends per picture
  *   OKVM_FAKE_M2M_LOG     append what the program asked as JSON lines: {"op":"open"},
  *                         {"op":"s_fmt","queue":"output","fourcc":"YU12","width":..,...},
  *                         {"op":"s_parm","fps":..}, {"op":"ctrl","name":"bitrate","value":..},
@@ -629,6 +632,12 @@ open_encoder(struct ctx *c)
 	p.sSpatialLayers[0].fFrameRate = fps;
 	p.sSpatialLayers[0].iSpatialBitrate = c->bitrate;
 	p.sSpatialLayers[0].uiProfileIdc = PRO_BASELINE;
+	/* the V4L2 level menu (1.0, 1b, 1.1 ... 4.2) as the SPS's level_idc */
+	static const ELevelIdc levels[] = { LEVEL_1_0, LEVEL_1_B, LEVEL_1_1, LEVEL_1_2, LEVEL_1_3,
+					    LEVEL_2_0, LEVEL_2_1, LEVEL_2_2, LEVEL_3_0, LEVEL_3_1,
+					    LEVEL_3_2, LEVEL_4_0, LEVEL_4_1, LEVEL_4_2 };
+	if (c->level >= 0 && c->level < (int)(sizeof(levels) / sizeof(levels[0])))
+		p.sSpatialLayers[0].uiLevelIdc = levels[c->level];
 	p.sSpatialLayers[0].sSliceArgument.uiSliceMode = SM_SINGLE_SLICE;
 	int quiet = WELS_LOG_QUIET;
 	(*c->enc)->SetOption(c->enc, ENCODER_OPTION_TRACE_LEVEL, &quiet);
@@ -738,6 +747,32 @@ finish(struct ctx *c, struct mbuf *cb, size_t used, uint32_t flags, struct timev
 	cb->order = ++c->order;
 }
 
+static bool
+null_encode(void)
+{
+	const char *e = getenv("OKVM_FAKE_M2M_ENCODE");
+	return e && !strcmp(e, "none");
+}
+
+/* OKVM_FAKE_M2M_ENCODE=none: SPS + PPS, or a slice header, and nothing that decodes. */
+static size_t
+null_picture(struct ctx *c, uint8_t *dst, bool headers, bool idr)
+{
+	static const uint8_t hdr[] = { 0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x28, 0, 0, 0, 1, 0x68, 0xce };
+	static const uint8_t i_slice[] = { 0, 0, 0, 1, 0x65, 0x88, 0x84 };
+	static const uint8_t p_slice[] = { 0, 0, 0, 1, 0x41, 0x9a, 0x02 };
+	size_t n = 0;
+	if (headers) {
+		memcpy(dst, hdr, sizeof(hdr));
+		n = sizeof(hdr);
+	}
+	if (!headers || idr) {
+		memcpy(dst + n, idr ? i_slice : p_slice, sizeof(i_slice));
+		n += sizeof(i_slice);
+	}
+	return n;
+}
+
 /* Both queues stream, an OUTPUT and CAPTURE buffer wait: encode one picture. */
 static void
 run(struct ctx *c)
@@ -746,9 +781,23 @@ run(struct ctx *c)
 		int oi = oldest(&c->out, B_QUEUED), ci = oldest(&c->cap, B_QUEUED);
 		if (oi < 0 || ci < 0)
 			return;
-		if (!c->enc && open_encoder(c))
+		bool null = null_encode();
+		if (!null && !c->enc && open_encoder(c))
 			return;
 		struct mbuf *ob = &c->out.b[oi], *cb = &c->cap.b[ci];
+		if (null && cb->len >= 64) {
+			bool idr = c->headers_sent && c->force_key;
+			size_t n = null_picture(c, cb->mem, !c->headers_sent, idr);
+			finish(c, cb, n, idr ? V4L2_BUF_FLAG_KEYFRAME : 0, ob->ts);
+			if (c->headers_sent) {
+				ob->state = B_DONE;
+				ob->order = ++c->order;
+				c->force_key = false;
+			}
+			c->headers_sent = true;
+			wake(c);
+			continue;
+		}
 		if (!c->headers_sent) { /* the Pi's first CAPTURE buffer: SPS + PPS alone */
 			SFrameBSInfo info;
 			memset(&info, 0, sizeof(info));
