@@ -183,9 +183,13 @@ long cli_audio_read(struct cli_audio *s, int16_t *pcm, size_t max, uint64_t *ts_
 unsigned cli_audio_close(struct cli_audio *s);
 
 struct okvm_capture;
+struct okvm_frame;
 /* video.c: the capture for the selected unit (frames:PATH, --video DEV, /dev/videoN), not yet
    started. Returns CLI_OK, or an exit code after printing why. */
 int cli_open_capture(struct cli *cli, struct okvm_capture **out);
+/* Wait up to timeout_ms for a real frame captured after the call (okvm screenshot, okvm ocr);
+ * the newest frame seen (maybe a placeholder, or an older one) when none comes, or NULL. */
+struct okvm_frame *cli_fresh_frame(struct okvm_capture *c, int timeout_ms);
 void cli_close_capture(struct cli *cli,
 		       struct okvm_capture *cap); /* frees, unless the virtual unit owns it */
 

@@ -55,28 +55,6 @@ parse_region(const char *s, struct auto_rect *r)
 	return r->w > 0 && r->h > 0;
 }
 
-/* A real frame captured after now (a placeholder or an older one only as the last resort). */
-static struct okvm_frame *
-fresh_frame(struct okvm_capture *c, int timeout_ms)
-{
-	struct okvm_frame *best = NULL;
-	uint64_t asked = okvm_now_us();
-	uint64_t seq = 0, deadline = asked + (uint64_t)timeout_ms * 1000;
-	while (!cli_stop_signal && okvm_now_us() < deadline) {
-		if (okvm_capture_wait(c, seq, 100) < 0)
-			continue;
-		struct okvm_frame *f = okvm_capture_latest(c);
-		if (!f)
-			continue;
-		seq = f->seq;
-		okvm_frame_unref(best);
-		best = f;
-		if (!f->placeholder && f->ts_us >= asked)
-			break;
-	}
-	return best;
-}
-
 static void
 print_json(const struct auto_ocr_result *r)
 {
@@ -105,7 +83,7 @@ read_frame(struct cli *cli, struct auto_ocr *ocr, const struct auto_rect *region
 		return rc;
 	okvm_capture_start(cap);
 	okvm_capture_want(cap, true);
-	struct okvm_frame *f = fresh_frame(cap, timeout_ms);
+	struct okvm_frame *f = cli_fresh_frame(cap, timeout_ms);
 	if (!f) {
 		rc = cli_stop_signal ? CLI_FAIL
 				     : cli_fail("ocr: no frame within %d ms", timeout_ms);

@@ -107,9 +107,8 @@ cli_open_capture(struct cli *cli, struct okvm_capture **out)
 	return CLI_OK;
 }
 
-/* Wait for a real frame; return the newest frame seen (maybe a placeholder) or NULL. */
-static struct okvm_frame *
-wait_frame(struct okvm_capture *c, int timeout_ms)
+struct okvm_frame *
+cli_fresh_frame(struct okvm_capture *c, int timeout_ms)
 {
 	/* A screenshot shows the screen after it was asked for: frames captured earlier (the slot
 	 * may hold one from before the last command took effect) are only a fallback. */
@@ -251,7 +250,7 @@ cmd_screenshot(struct cli *cli, int argc, char **argv)
 		return rc;
 	okvm_capture_start(cap);
 	okvm_capture_want(cap, true);
-	struct okvm_frame *f = wait_frame(cap, timeout_ms);
+	struct okvm_frame *f = cli_fresh_frame(cap, timeout_ms);
 	if (!f)
 		rc = cli_stop_signal ? CLI_FAIL : cli_fail("no frame within %d ms", timeout_ms);
 	else if (f->placeholder && !allow)
