@@ -5,7 +5,7 @@
  *
  * A recording is one more consumer of the frame fan-out: on each new device frame the service
  * thread (record_on_frame, from drain_events) hands a reference to the recorder thread
- * ("okvm-rec") and goes on; newest wins, so a slow disk drops frames from the file (counted as
+ * ("okvm-record") and goes on; newest wins, so a slow disk drops frames from the file (counted as
  * missed), never from the viewers. The thread remuxes each JPEG as it is into Matroska with its
  * capture time (src/av/record.c, as `okvm record` does) and, when the unit has sound, takes the
  * PCM of every 20 ms packet of the audio thread (ws-audio.c: it counts as one more listener)
@@ -460,7 +460,7 @@ do_start(struct conn *c, struct serve_record *r)
 	pthread_mutex_unlock(&r->lock);
 	if (audio)
 		serve_audio_record(s, true, &r->audio_seq);
-	if (thread_start(&r->thread, "okvm-rec", rec_thread, r)) {
+	if (thread_start(&r->thread, "okvm-record", rec_thread, r)) {
 		if (audio)
 			serve_audio_record(s, false, NULL);
 		av_record_close(rec); /* no frame: removed */
