@@ -366,11 +366,14 @@ dequeue(struct h264_v4l2 *e, uint32_t type, unsigned *used, uint32_t *flags)
 	if (b.index >= nb)
 		return -EIO;
 	(type == e->out_type ? e->out : e->cap)[b.index].queued = false;
-	*used = e->mplane ? planes[0].bytesused - planes[0].data_offset : b.bytesused;
+	*used = e->mplane ? planes[0].bytesused : b.bytesused;
 	*flags = b.flags;
-	if (e->mplane && planes[0].data_offset) { /* rare: the payload starts later */
+	if (e->mplane && type == e->cap_type &&
+	    planes[0].data_offset) { /* the payload starts later */
+		unsigned off = planes[0].data_offset;
 		uint8_t *m = e->cap[b.index].mem[0];
-		memmove(m, m + planes[0].data_offset, *used);
+		*used = off < *used && *used <= e->cap[b.index].len[0] ? *used - off : 0;
+		memmove(m, m + off, *used);
 	}
 	return (int)b.index;
 }
@@ -563,7 +566,7 @@ collect(struct h264_v4l2 *e, bool *idr, char *why, size_t n)
 				*idr = (kinds & (1u << 5)) || (flags & V4L2_BUF_FLAG_KEYFRAME);
 				return 0;
 			}
-			if (bad) { /* the driver dropped this one: no picture this time */
+			if (bad || !used) { /* the driver dropped or skipped this one */
 				e->au_len = 0;
 				return 0;
 			}

@@ -33,6 +33,7 @@
 
 struct h264_enc {
 	ISVCEncoder *enc;
+	bool auto_hw;     /* look for a V4L2 encoder at the first picture (auto, v4l2) */
 	char hw_path[64]; /* the V4L2 encoder to use; "" once it failed, or none */
 	struct h264_v4l2 *hw;
 	char name[80]; /* "openh264", "v4l2:/dev/video11" */
@@ -48,18 +49,25 @@ struct h264_enc *
 h264_enc_new(const char *choice)
 {
 	struct h264_enc *e = xcalloc(1, sizeof(struct h264_enc));
-	if (!choice || !strcmp(choice, "auto") || !strcmp(choice, "v4l2")) {
-		if (h264_v4l2_find(e->hw_path, sizeof(e->hw_path)))
-			okvm_log(OKVM_LOG_INFO, "serve: no V4L2 H.264 encoder (/dev/video0-63): "
-						"openh264");
-	} else if (choice[0] == '/') {
+	/* The devices are looked at on the variant's thread, not here (the service thread). */
+	e->auto_hw = !choice || !*choice || !strcmp(choice, "auto") || !strcmp(choice, "v4l2");
+	if (choice && choice[0] == '/')
 		snprintf(e->hw_path, sizeof(e->hw_path), "%s", choice);
-	}
-	if (e->hw_path[0])
-		snprintf(e->name, sizeof(e->name), "v4l2:%s", e->hw_path);
-	else
-		snprintf(e->name, sizeof(e->name), "openh264");
+	snprintf(e->name, sizeof(e->name), "%s%s", e->hw_path[0] ? "v4l2:" : "openh264",
+		 e->hw_path);
 	return e;
+}
+
+/* auto: the first V4L2 encoder, at the first picture. */
+static void
+find_hw(struct h264_enc *e)
+{
+	e->auto_hw = false;
+	if (h264_v4l2_find(e->hw_path, sizeof(e->hw_path))) {
+		okvm_log(OKVM_LOG_INFO, "serve: no V4L2 H.264 encoder (/dev/video0-63): openh264");
+		return;
+	}
+	snprintf(e->name, sizeof(e->name), "v4l2:%s", e->hw_path);
 }
 
 const char *
@@ -288,6 +296,8 @@ h264_enc_frame(struct h264_enc *e, const uint8_t *yuv, int w, int h, int sub, fl
 	int rc = to_i420(e, yuv, w, h, sub);
 	if (rc)
 		return rc;
+	if (e->auto_hw)
+		find_hw(e);
 	if (e->hw_path[0]) {
 		rc = hw_frame(e, w, h, fps, bitrate_kbps, changed, force_idr, ts_us, out, len, idr);
 		if (rc != -EAGAIN)
