@@ -237,6 +237,28 @@ with Server("--config", conf("auto"), fps=FPS, env=env) as s:
           f"{yu12_chroma[0]:.1f} {yu12_chroma[1]:.1f})")
 
 
+# -- beside the capture fake (tests/fakes/preload-v4l2.c) in the same process ---------------
+pics = os.path.join(TMP, "v4l2")
+os.mkdir(pics)
+subprocess.run([os.path.join(BUILD, "tests", "fakes", "make-testpics"), pics, "640x480-", "640",
+                "480", "4"], check=True)
+env, log = fake_env("both")
+capture = os.path.join(BUILD, "tests", "fakes", "preload-v4l2.so")
+env.update({"LD_PRELOAD": env["LD_PRELOAD"].replace(FAKE, capture + ":" + FAKE),
+            "OKVM_FAKE_V4L2_PATH": "/dev/video-okvm-fake", "OKVM_FAKE_V4L2_DIR": pics})
+with Server("--config", conf("auto"), "-d", "emu", "--video", "/dev/video-okvm-fake",
+            "--video-mode", "640x480@30", backend=[], env=env) as s:
+    a = H264(s.port)
+    d = a.read_for(1.5)
+    enc = encoders(s)
+    a.close()
+    st, errors = probe(d)
+    check(enc == {f'okvm_serve_h264_encoders{{name="v4l2:{DEV}"}}': 1.0} and errors == "" and
+          (st["width"], st["height"]) == (640, 480),
+          f"with the MS2109's capture fake preloaded too, {DEV} encodes its 640x480 ({enc}, "
+          f"{st}, {errors[:100]})")
+
+
 # -- mid-stream failures fall back to openh264; the viewer stays ---------------------------
 def fallback(script, word):
     env, log = fake_env("fallback", script)
