@@ -9,7 +9,7 @@
  * driver (drivers/staging/vc04_services/bcm2835-codec) and the stateful encoder interface
  * (Documentation/userspace-api/media/v4l/dev-encoder.rst):
  *   QUERYCAP     driver "bcm2835-codec", card "bcm2835-codec-encode", bus "platform:bcm2835-codec",
- *                V4L2_CAP_VIDEO_M2M_MPLANE | V4L2_CAP_STREAMING (multi-planar only)
+ *                V4L2_CAP_VIDEO_M2M_MPLANE | V4L2_CAP_STREAMING (multi-planar; see PLANES)
  *   ENUM_FMT     OUTPUT_MPLANE: the raw formats (YU12, YV12, NV12, NV21, RGB565, YUYV, ...;
  *                OKVM_FAKE_M2M_OUTPUT=NV12 offers NV12 alone); CAPTURE_MPLANE: H264 alone
  *   S/G/TRY_FMT  one plane; OUTPUT: width and height 32-1920, bytesperline up to a multiple of
@@ -31,6 +31,9 @@
  * Environment (read at each open):
  *   OKVM_FAKE_M2M_PATH    device path to fake (default /dev/video11)
  *   OKVM_FAKE_M2M_OUTPUT  NV12: offer only NV12 on the OUTPUT queue
+ *   OKVM_FAKE_M2M_PLANES  single: the single-planar API instead (V4L2_CAP_VIDEO_M2M, the
+ *                         OUTPUT and CAPTURE types, fmt.pix, buffers without planes), as
+ *                         i.MX's coda encoder has; the rest as above
  *   OKVM_FAKE_M2M_ENCODE  none: no openh264; each picture comes back as a few bytes of NAL
  *                         headers (not decodable), for bench/h264_v4l2.py, which measures what
  *                         okvm itself spends per picture
@@ -90,7 +93,8 @@ struct queue {
 
 struct ctx {
 	bool used;
-	int fd; /* the eventfd */
+	bool single; /* OKVM_FAKE_M2M_PLANES=single */
+	int fd;      /* the eventfd */
 	bool nonblock, stalled;
 	struct queue out, cap;
 	unsigned crop_w, crop_h;
@@ -101,6 +105,18 @@ struct ctx {
 	uint8_t *i420;
 	unsigned long order;
 };
+
+static uint32_t
+out_type(const struct ctx *c)
+{
+	return c->single ? V4L2_BUF_TYPE_VIDEO_OUTPUT : V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+}
+
+static uint32_t
+cap_type(const struct ctx *c)
+{
+	return c->single ? V4L2_BUF_TYPE_VIDEO_CAPTURE : V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -193,13 +209,13 @@ nv12_only(void)
 }
 
 static int
-enum_fmt(struct v4l2_fmtdesc *d)
+enum_fmt(const struct ctx *c, struct v4l2_fmtdesc *d)
 {
 	uint32_t type = d->type, index = d->index;
 	memset(d, 0, sizeof(*d));
 	d->type = type;
 	d->index = index;
-	if (type == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE) {
+	if (type == cap_type(c)) {
 		if (index)
 			return -EINVAL;
 		d->pixelformat = V4L2_PIX_FMT_H264;
@@ -207,7 +223,7 @@ enum_fmt(struct v4l2_fmtdesc *d)
 		snprintf((char *)d->description, sizeof(d->description), "H.264");
 		return 0;
 	}
-	if (type != V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
+	if (type != out_type(c))
 		return -EINVAL;
 	if (nv12_only()) {
 		if (index)
@@ -247,6 +263,19 @@ put_fmt(struct v4l2_format *f, const struct queue *q)
 	uint32_t type = f->type;
 	memset(&f->fmt, 0, sizeof(f->fmt));
 	f->type = type;
+	uint32_t cs = q->fourcc == V4L2_PIX_FMT_H264 ? V4L2_COLORSPACE_DEFAULT
+						     : V4L2_COLORSPACE_SMPTE170M;
+	if (type == V4L2_BUF_TYPE_VIDEO_OUTPUT || type == V4L2_BUF_TYPE_VIDEO_CAPTURE) {
+		struct v4l2_pix_format *p = &f->fmt.pix;
+		p->width = q->w;
+		p->height = q->h;
+		p->pixelformat = q->fourcc;
+		p->field = V4L2_FIELD_NONE;
+		p->bytesperline = q->bpl;
+		p->sizeimage = q->sizeimage;
+		p->colorspace = cs;
+		return;
+	}
 	struct v4l2_pix_format_mplane *p = &f->fmt.pix_mp;
 	p->width = q->w;
 	p->height = q->h;
@@ -255,8 +284,7 @@ put_fmt(struct v4l2_format *f, const struct queue *q)
 	p->num_planes = 1;
 	p->plane_fmt[0].bytesperline = q->bpl;
 	p->plane_fmt[0].sizeimage = q->sizeimage;
-	p->colorspace = q->fourcc == V4L2_PIX_FMT_H264 ? V4L2_COLORSPACE_DEFAULT
-						       : V4L2_COLORSPACE_SMPTE170M;
+	p->colorspace = cs;
 }
 
 static unsigned
@@ -279,17 +307,24 @@ raw_bpp_x2(uint32_t f) /* bytes per pixel times 2, of the luma plane's row */
 static int
 set_fmt(struct ctx *c, struct v4l2_format *f, bool apply)
 {
-	struct v4l2_pix_format_mplane *p = &f->fmt.pix_mp;
+	/* what was asked, from either layout */
+	unsigned want_w = c->single ? f->fmt.pix.width : f->fmt.pix_mp.width;
+	unsigned want_h = c->single ? f->fmt.pix.height : f->fmt.pix_mp.height;
+	uint32_t want_f = c->single ? f->fmt.pix.pixelformat : f->fmt.pix_mp.pixelformat;
+	unsigned want_bpl = c->single ? f->fmt.pix.bytesperline
+				      : f->fmt.pix_mp.plane_fmt[0].bytesperline;
+	unsigned want_size = c->single ? f->fmt.pix.sizeimage
+				       : f->fmt.pix_mp.plane_fmt[0].sizeimage;
 	struct queue q;
 	char fc[5];
-	if (f->type == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE) {
+	if (f->type == cap_type(c)) {
 		q = c->cap;
 		q.fourcc = V4L2_PIX_FMT_H264;
-		q.w = clampu(p->width, 32, MAX_W);
-		q.h = clampu(p->height, 32, MAX_H);
+		q.w = clampu(want_w, 32, MAX_W);
+		q.h = clampu(want_h, 32, MAX_H);
 		q.bpl = 0;
 		unsigned def = q.w * q.h > 1280 * 720 ? 768 << 10 : 512 << 10;
-		q.sizeimage = p->plane_fmt[0].sizeimage > def ? p->plane_fmt[0].sizeimage : def;
+		q.sizeimage = want_size > def ? want_size : def;
 		if (apply) {
 			if (c->cap.n)
 				return -EBUSY;
@@ -301,21 +336,20 @@ set_fmt(struct ctx *c, struct v4l2_format *f, bool apply)
 		put_fmt(f, &q);
 		return 0;
 	}
-	if (f->type != V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
+	if (f->type != out_type(c))
 		return -EINVAL;
 	if (apply && F.fail_fmt) {
 		logj("{\"op\":\"s_fmt\",\"queue\":\"output\",\"refused\":true}");
 		return -EINVAL;
 	}
 	q = c->out;
-	q.fourcc = raw_ok(p->pixelformat) ? p->pixelformat
-					  : (nv12_only() ? V4L2_PIX_FMT_NV12 : V4L2_PIX_FMT_YUV420);
-	unsigned vis_w = clampu(p->width, 32, MAX_W), vis_h = clampu(p->height, 32, MAX_H);
+	q.fourcc = raw_ok(want_f) ? want_f
+				  : (nv12_only() ? V4L2_PIX_FMT_NV12 : V4L2_PIX_FMT_YUV420);
+	unsigned vis_w = clampu(want_w, 32, MAX_W), vis_h = clampu(want_h, 32, MAX_H);
 	q.w = vis_w;
 	q.h = (vis_h + 15) & ~15u; /* "a vertical alignment of 16 lines" */
 	unsigned min_bpl = vis_w * raw_bpp_x2(q.fourcc) / 2;
-	unsigned bpl = p->plane_fmt[0].bytesperline > min_bpl ? p->plane_fmt[0].bytesperline
-							      : min_bpl;
+	unsigned bpl = want_bpl > min_bpl ? want_bpl : min_bpl;
 	q.bpl = (bpl + 31) & ~31u;
 	bool planar = raw_bpp_x2(q.fourcc) == 2;
 	q.sizeimage = planar ? q.bpl * q.h * 3 / 2 : q.bpl * q.h;
@@ -328,7 +362,7 @@ set_fmt(struct ctx *c, struct v4l2_format *f, bool apply)
 		logj("{\"op\":\"s_fmt\",\"queue\":\"output\",\"fourcc\":\"%s\",\"width\":%u,"
 		     "\"height\":%u,\"bytesperline\":%u,\"sizeimage\":%u,\"asked_width\":%u,"
 		     "\"asked_height\":%u}",
-		     fourcc_str(q.fourcc, fc), q.w, q.h, q.bpl, q.sizeimage, p->width, p->height);
+		     fourcc_str(q.fourcc, fc), q.w, q.h, q.bpl, q.sizeimage, want_w, want_h);
 	}
 	put_fmt(f, &q);
 	return 0;
@@ -337,9 +371,9 @@ set_fmt(struct ctx *c, struct v4l2_format *f, bool apply)
 static int
 get_fmt(struct ctx *c, struct v4l2_format *f)
 {
-	if (f->type == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE)
+	if (f->type == cap_type(c))
 		put_fmt(f, &c->cap);
-	else if (f->type == V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
+	else if (f->type == out_type(c))
 		put_fmt(f, &c->out);
 	else
 		return -EINVAL;
@@ -368,7 +402,7 @@ selection(struct ctx *c, struct v4l2_selection *s, bool set)
 static int
 parm(struct ctx *c, struct v4l2_streamparm *p, bool set)
 {
-	if (p->type != V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
+	if (p->type != out_type(c))
 		return -EINVAL;
 	struct v4l2_fract *t = &p->parm.output.timeperframe;
 	if (set) {
@@ -504,9 +538,9 @@ ext_ctrls(struct ctx *c, struct v4l2_ext_controls *x)
 static struct queue *
 queue_of(struct ctx *c, uint32_t type)
 {
-	if (type == V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE)
+	if (type == out_type(c))
 		return &c->out;
-	if (type == V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE)
+	if (type == cap_type(c))
 		return &c->cap;
 	return NULL;
 }
@@ -556,8 +590,8 @@ static int
 buf_of(struct ctx *c, struct v4l2_buffer *v, struct queue **qp)
 {
 	struct queue *q = queue_of(c, v->type);
-	if (!q || v->index >= q->n || v->memory != V4L2_MEMORY_MMAP || !v->m.planes ||
-	    v->length < 1)
+	if (!q || v->index >= q->n || v->memory != V4L2_MEMORY_MMAP ||
+	    (!c->single && (!v->m.planes || v->length < 1)))
 		return -EINVAL;
 	*qp = q;
 	return (int)v->index;
@@ -567,17 +601,24 @@ static void
 fill_buf(struct ctx *c, struct queue *q, unsigned i, struct v4l2_buffer *v)
 {
 	struct mbuf *b = &q->b[i];
-	struct v4l2_plane *p = v->m.planes;
 	v->index = i;
 	v->flags = b->flags | (b->state == B_QUEUED ? V4L2_BUF_FLAG_QUEUED : 0) |
 		   (b->state == B_DONE ? V4L2_BUF_FLAG_DONE : 0) | V4L2_BUF_FLAG_TIMESTAMP_COPY;
 	v->field = V4L2_FIELD_NONE;
 	v->timestamp = b->ts;
+	unsigned off = (q == &c->cap ? CAP_OFF_BASE : 0) + i * 4096u;
+	if (c->single) {
+		v->length = (unsigned)b->len;
+		v->bytesused = b->used;
+		v->m.offset = off;
+		return;
+	}
+	struct v4l2_plane *p = v->m.planes;
 	v->length = 1;
 	memset(p, 0, sizeof(*p));
 	p->length = (unsigned)b->len;
 	p->bytesused = b->used;
-	p->m.mem_offset = (q == &c->cap ? CAP_OFF_BASE : 0) + i * 4096u;
+	p->m.mem_offset = off;
 }
 
 static void
@@ -858,7 +899,8 @@ qbuf(struct ctx *c, struct v4l2_buffer *v)
 	b->flags = 0;
 	b->order = ++c->order;
 	if (q == &c->out) {
-		b->used = v->m.planes[0].bytesused ? v->m.planes[0].bytesused : (uint32_t)b->len;
+		uint32_t used = c->single ? v->bytesused : v->m.planes[0].bytesused;
+		b->used = used ? used : (uint32_t)b->len;
 		b->ts = v->timestamp;
 	}
 	run(c);
@@ -870,7 +912,7 @@ dqbuf(struct ctx *c, struct v4l2_buffer *v)
 {
 	struct queue *q;
 	uint32_t type = v->type;
-	if (!(q = queue_of(c, type)) || !v->m.planes || v->length < 1)
+	if (!(q = queue_of(c, type)) || (!c->single && (!v->m.planes || v->length < 1)))
 		return -EINVAL;
 	for (;;) {
 		if (F.gone)
@@ -931,11 +973,12 @@ do_ioctl(struct ctx *c, unsigned req, void *arg)
 		snprintf((char *)cap->card, sizeof(cap->card), "bcm2835-codec-encode");
 		snprintf((char *)cap->bus_info, sizeof(cap->bus_info), "platform:bcm2835-codec");
 		cap->version = 0x060100;
-		cap->device_caps = V4L2_CAP_VIDEO_M2M_MPLANE | V4L2_CAP_STREAMING;
+		cap->device_caps = (c->single ? V4L2_CAP_VIDEO_M2M : V4L2_CAP_VIDEO_M2M_MPLANE) |
+				   V4L2_CAP_STREAMING;
 		cap->capabilities = cap->device_caps | V4L2_CAP_DEVICE_CAPS;
 		return 0;
 	}
-	case VIDIOC_ENUM_FMT: return enum_fmt(arg);
+	case VIDIOC_ENUM_FMT: return enum_fmt(c, arg);
 	case VIDIOC_G_FMT: return get_fmt(c, arg);
 	case VIDIOC_S_FMT: return set_fmt(c, arg, true);
 	case VIDIOC_TRY_FMT: return set_fmt(c, arg, false);
@@ -1005,6 +1048,8 @@ fake_open(const char *path, int flags)
 	else {
 		memset(c, 0, sizeof(*c));
 		c->used = true;
+		const char *planes = getenv("OKVM_FAKE_M2M_PLANES");
+		c->single = planes && !strcmp(planes, "single");
 		c->fd = eventfd(0, EFD_NONBLOCK | ((flags & O_CLOEXEC) ? EFD_CLOEXEC : 0));
 		c->nonblock = flags & O_NONBLOCK;
 		c->bitrate = 10000000;
