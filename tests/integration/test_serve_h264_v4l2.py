@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 
-from serve_util import OKVM, OKVM_REC, SRC, Server, check, fail, metrics
+from serve_util import OKVM, OKVM_REC, SRC, Server, WebSocket, check, fail, metrics
 
 FPS = 25
 DEV = "/dev/video11"
@@ -250,6 +250,26 @@ with Server("--config", conf("auto"), "-v", fps=FPS, env=env) as s:
     check(nal_types(bd)[:3] == [7, 8, 5], "the later viewer starts at SPS, PPS, IDR of its own")
     st_b, err_b = probe(bd)
     check(err_b == "" and int(st_b["nb_read_frames"]) >= FPS, "and decodes from its first byte")
+
+    # The page's way: {"type":"video"} over the WebSocket, from the same kind of encoder.
+    ws = WebSocket(s.port)
+    ws.recv_until(lambda m: m["type"] == "state")
+    ws.send({"type": "video", "codec": "h264"})
+    texts, units, t0 = [], [], time.monotonic()
+    while time.monotonic() - t0 < 1.5:
+        op, data = ws.recv_frame()
+        if op == 0x1:
+            texts.append(json.loads(data))
+        elif op == 0x2:
+            units.append(data)
+    ws.close()
+    vid = [t for t in texts if t["type"] == "video"]
+    check(vid and vid[0]["codec"].startswith("avc1.42") and units and units[0][1] == 1 and
+          nal_types(units[0][16:])[:3] == [7, 8, 5],
+          f"over the WebSocket: the codec message, then an IDR with SPS + PPS ({vid[:1]})")
+    st_w, err_w = probe(b"".join(u[16:] for u in units) + b"\x00\x00\x00\x01\x09")
+    check(err_w == "" and int(st_w["nb_read_frames"]) >= FPS,
+          f"and its units decode ({st_w.get('nb_read_frames')} pictures)")
 ops = fake_log(log)
 check(ops[-1]["op"] == "close", "the encoder is closed when the last viewer leaves")
 
