@@ -43,7 +43,7 @@
 
 #define H264_V4L2_TIMEOUT_MS 1000
 #define H264_V4L2_IDR_PERIOD_S 30 /* as openh264's (h264.c) */
-#define NBUF_OUT 2
+#define NBUF_OUT 3
 #define NBUF_CAP 4
 #define MAX_HEADERS 1024 /* SPS + PPS are some tens of bytes */
 
@@ -537,6 +537,14 @@ force_key_frame(struct h264_v4l2 *e)
 	return rc == -ENODEV ? rc : 0; /* a driver without it still sends the periodic IDR */
 }
 
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 /* Wait for CAPTURE buffers until one holds a picture; SPS/PPS-only buffers are kept. */
 static int
 collect(struct h264_v4l2 *e, bool *idr, char *why, size_t n)
@@ -577,9 +585,7 @@ collect(struct h264_v4l2 *e, bool *idr, char *why, size_t n)
 				 i == -ENODEV ? "the device vanished" : strerror(-i));
 			return i;
 		}
-		struct timespec t1;
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		long ms = ms_since(&t0);
 		if (ms >= H264_V4L2_TIMEOUT_MS) {
 			snprintf(why, n, "no picture back within %d ms", H264_V4L2_TIMEOUT_MS);
 			return -ETIMEDOUT;
@@ -594,31 +600,57 @@ collect(struct h264_v4l2 *e, bool *idr, char *why, size_t n)
 	}
 }
 
+/* An OUTPUT buffer the encoder has given back (one may keep a picture a while after its
+ * H.264 came back): waits up to H264_V4L2_TIMEOUT_MS for one. */
+static int
+free_out(struct h264_v4l2 *e)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (bool polled = false;; polled = true) {
+		unsigned used;
+		uint32_t flags;
+		int rc;
+		while ((rc = dequeue(e, e->out_type, &used, &flags)) >= 0)
+			;
+		if (rc == -ENODEV)
+			return rc;
+		for (unsigned i = 0; i < e->nout; i++)
+			if (!e->out[i].queued)
+				return (int)i;
+		long ms = ms_since(&t0);
+		if (ms >= H264_V4L2_TIMEOUT_MS)
+			return -ETIMEDOUT;
+		if (polled) { /* POLLOUT came, yet no buffer: do not spin on it */
+			struct timespec pause = { 0, 5 * 1000000 };
+			nanosleep(&pause, NULL);
+		}
+		struct pollfd pfd = { .fd = e->fd, .events = POLLOUT };
+		poll(&pfd, 1, (int)(H264_V4L2_TIMEOUT_MS - ms));
+	}
+}
+
 int
 h264_v4l2_encode(struct h264_v4l2 *e, const uint8_t *i420, bool force_idr, uint64_t ts_us,
 		 const uint8_t **out, size_t *len, bool *idr, char *why, size_t n)
 {
 	*len = 0;
 	*idr = false;
-	unsigned used;
-	uint32_t flags;
-	while (dequeue(e, e->out_type, &used, &flags) >= 0) /* pictures the encoder is done with */
-		;
-	unsigned i = 0;
-	while (i < e->nout && e->out[i].queued)
-		i++;
-	if (i == e->nout) {
-		snprintf(why, n, "the encoder kept every picture buffer");
-		return -ETIMEDOUT;
+	int i = free_out(e);
+	if (i < 0) {
+		snprintf(why, n, "%s",
+			 i == -ETIMEDOUT ? "the encoder kept every picture buffer for 1 s"
+					 : "the device vanished (DQBUF)");
+		return i;
 	}
-	size_t size = fill_picture(e, &e->out[i], i420);
+	size_t size = fill_picture(e, &e->out[(unsigned)i], i420);
 	if (!size) {
 		snprintf(why, n, "its picture buffer is too small");
 		return -EINVAL;
 	}
 	int rc = force_idr ? force_key_frame(e) : 0;
 	if (!rc)
-		rc = queue(e, e->out_type, i, size, ts_us);
+		rc = queue(e, e->out_type, (unsigned)i, size, ts_us);
 	if (rc) {
 		snprintf(why, n, "%s (QBUF)",
 			 rc == -ENODEV ? "the device vanished" : strerror(-rc));

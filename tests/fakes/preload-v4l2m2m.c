@@ -45,6 +45,8 @@
  *   OKVM_FAKE_M2M_SCRIPT  faults, comma separated (pictures counted over the whole process):
  *     fail-open   every open fails with EBUSY (the codec's instances are taken)
  *     fail-fmt    S_FMT on the OUTPUT queue fails with EINVAL
+ *     keep-output an OUTPUT buffer comes back only when the next picture is encoded (a driver
+ *                 that keeps the last picture as its reference)
  *     enodev=K    after K pictures the device vanishes: ioctls ENODEV (the fd wakes), open ENOENT
  *     stall=K     picture K is never given back (nor any after it, on that fd)
  */
@@ -72,7 +74,8 @@
 #define MAX_W 1920              /* MAX_W_CODEC */
 #define MAX_H 1920
 
-enum { B_IDLE, B_QUEUED, B_DONE }; /* the program's, the driver's, done for DQBUF */
+/* the program's, the driver's, done for DQBUF, encoded but kept (keep-output) */
+enum { B_IDLE, B_QUEUED, B_DONE, B_HELD };
 struct mbuf {
 	int memfd;
 	uint8_t *mem;
@@ -124,7 +127,7 @@ static struct {
 	struct ctx c[MAX_CTX];
 	unsigned long pictures; /* over the process, for the script */
 	bool gone;
-	bool fail_open, fail_fmt;
+	bool fail_open, fail_fmt, keep_output;
 	unsigned long enodev_at, stall_at;
 } F = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
@@ -180,12 +183,13 @@ static void
 parse_script(void)
 {
 	const char *s = getenv("OKVM_FAKE_M2M_SCRIPT");
-	F.fail_open = F.fail_fmt = false;
+	F.fail_open = F.fail_fmt = F.keep_output = false;
 	F.enodev_at = F.stall_at = 0;
 	if (!s)
 		return;
 	F.fail_open = strstr(s, "fail-open") != NULL;
 	F.fail_fmt = strstr(s, "fail-fmt") != NULL;
+	F.keep_output = strstr(s, "keep-output") != NULL;
 	const char *p;
 	if ((p = strstr(s, "enodev=")))
 		F.enodev_at = strtoul(p + 7, NULL, 10);
@@ -602,7 +606,8 @@ fill_buf(struct ctx *c, struct queue *q, unsigned i, struct v4l2_buffer *v)
 {
 	struct mbuf *b = &q->b[i];
 	v->index = i;
-	v->flags = b->flags | (b->state == B_QUEUED ? V4L2_BUF_FLAG_QUEUED : 0) |
+	v->flags = b->flags |
+		   (b->state == B_QUEUED || b->state == B_HELD ? V4L2_BUF_FLAG_QUEUED : 0) |
 		   (b->state == B_DONE ? V4L2_BUF_FLAG_DONE : 0) | V4L2_BUF_FLAG_TIMESTAMP_COPY;
 	v->field = V4L2_FIELD_NONE;
 	v->timestamp = b->ts;
@@ -866,7 +871,12 @@ run(struct ctx *c)
 			info.eFrameType = videoFrameTypeInvalid;
 		bool idr = info.eFrameType == videoFrameTypeIDR;
 		size_t n = copy_nals(&info, cb->mem, cb->len, idr && c->repeat_headers, true);
-		ob->state = B_DONE;
+		for (unsigned i = 0; F.keep_output && i < c->out.n; i++)
+			if (c->out.b[i].state == B_HELD) { /* the last picture is given back now */
+				c->out.b[i].state = B_DONE;
+				c->out.b[i].order = ++c->order;
+			}
+		ob->state = F.keep_output ? B_HELD : B_DONE;
 		ob->order = ++c->order;
 		finish(c, cb, n,
 		       (idr ? V4L2_BUF_FLAG_KEYFRAME : V4L2_BUF_FLAG_PFRAME) |

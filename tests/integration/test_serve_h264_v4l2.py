@@ -274,12 +274,14 @@ ops = fake_log(log)
 check(ops[-1]["op"] == "close", "the encoder is closed when the last viewer leaves")
 
 # -- an encoder that takes NV12 only (okvm interleaves the chroma), and a single-planar one
-# (V4L2_CAP_VIDEO_M2M, as i.MX's coda); 560x314 (?width=560) has rows of 576 bytes (32-aligned)
+# (V4L2_CAP_VIDEO_M2M, as i.MX's coda); 560x314 (?width=560) has rows of 576 bytes (32-aligned);
+# keep-output: a driver that gives a picture's buffer back only with the next picture
 for what, extra, fourcc, query, w, h in (
         ("NV12 only", {"OKVM_FAKE_M2M_OUTPUT": "NV12"}, "NV12", "", 640, 360),
         ("single-planar", {"OKVM_FAKE_M2M_PLANES": "single"}, "YU12", "", 640, 360),
         ("560x314", {}, "YU12", "?width=560", 560, 314),
-        ("560x314 NV12", {"OKVM_FAKE_M2M_OUTPUT": "NV12"}, "NV12", "?width=560", 560, 314)):
+        ("560x314 NV12", {"OKVM_FAKE_M2M_OUTPUT": "NV12"}, "NV12", "?width=560", 560, 314),
+        ("keep-output", {"OKVM_FAKE_M2M_SCRIPT": "keep-output"}, "YU12", "", 640, 360)):
     env, log = fake_env("nv12", extra=extra)
     with Server("--config", conf("auto"), fps=FPS, env=env) as s:
         a = H264(s.port, query)
