@@ -107,6 +107,9 @@ struct conn_ws {
 	bool video_pending, video_need_idr;
 	uint64_t video_last_seq;
 	int video_w, video_h; /* of the last codec message sent */
+	char video_codec[32]; /* its codec string ("avc1.42C028") */
+	uint8_t *video_buf;   /* LWS_PRE + header + access unit, reused (grows only) */
+	size_t video_cap;
 	/* sound over the WebSocket (ws-audio.c) */
 	int audio; /* 0 none, 1 PCM, 2 Opus */
 	bool audio_pending;

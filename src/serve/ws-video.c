@@ -55,6 +55,9 @@ ws_video_stop(struct conn *c)
 		return;
 	variant_put(c->s, c->ws.video);
 	c->ws.video = NULL;
+	free(c->ws.video_buf);
+	c->ws.video_buf = NULL;
+	c->ws.video_cap = 0;
 }
 
 int
@@ -83,6 +86,7 @@ ws_video_request(struct conn *c, const cJSON *o, char *why, size_t n)
 	c->ws.video_need_idr = true;
 	c->ws.video_last_seq = 0;
 	c->ws.video_w = c->ws.video_h = 0;
+	c->ws.video_codec[0] = 0;
 	c->ws.video_pending = true;
 	okvm_log(OKVM_LOG_INFO, "serve: WebSocket client %u gets H.264", c->id);
 	lws_callback_on_writable(c->wsi);
@@ -106,13 +110,18 @@ put_be(uint8_t *p, uint64_t x, int bytes)
 		p[i] = (uint8_t)x;
 }
 
-/* The codec message for a new IDR whose size differs from the last one sent: queued first. */
-static void
+/* The codec message for a new IDR whose size or codec string (profile and level: another
+ * encoder after a fallback may write others) differs from the last one sent: queued first.
+ * false when nothing needs saying. */
+static bool
 announce(struct conn *c, const struct okvm_frame *f)
 {
 	char codec[32];
 	if (h264_codec_string(f->data, f->size, codec, sizeof(codec)))
-		return;
+		return false;
+	if (f->width == c->ws.video_w && f->height == c->ws.video_h &&
+	    !strcmp(codec, c->ws.video_codec))
+		return false;
 	char txt[160];
 	snprintf(txt, sizeof(txt),
 		 "{\"type\":\"video\",\"codec\":\"%s\",\"width\":%d,\"height\":%d}", codec,
@@ -120,6 +129,8 @@ announce(struct conn *c, const struct okvm_frame *f)
 	ws_queue_text(c, txt);
 	c->ws.video_w = f->width;
 	c->ws.video_h = f->height;
+	snprintf(c->ws.video_codec, sizeof(c->ws.video_codec), "%s", codec);
+	return true;
 }
 
 int
@@ -142,8 +153,7 @@ ws_video_writeable(struct conn *c)
 		okvm_frame_unref(f);
 		return 0;
 	}
-	if (idr && (f->width != c->ws.video_w || f->height != c->ws.video_h)) {
-		announce(c, f); /* queued: goes out before this picture */
+	if (idr && announce(c, f)) { /* queued: goes out before this picture */
 		okvm_frame_unref(f);
 		c->ws.video_pending = true;
 		return 0;
@@ -151,7 +161,12 @@ ws_video_writeable(struct conn *c)
 	c->ws.video_need_idr = false;
 	c->ws.video_last_seq = f->seq;
 	size_t n = WS_VIDEO_HDR + f->size;
-	uint8_t *buf = xmalloc(LWS_PRE + n), *p = buf + LWS_PRE;
+	if (LWS_PRE + n > c->ws.video_cap) { /* lws wants LWS_PRE bytes of room before the data */
+		free(c->ws.video_buf);
+		c->ws.video_cap = (LWS_PRE + n) * 5 / 4;
+		c->ws.video_buf = xmalloc(c->ws.video_cap);
+	}
+	uint8_t *p = c->ws.video_buf + LWS_PRE;
 	p[0] = 'H';
 	p[1] = idr ? 1 : 0;
 	put_be(p + 2, (uint64_t)f->width, 2);
@@ -161,7 +176,6 @@ ws_video_writeable(struct conn *c)
 	memcpy(p + WS_VIDEO_HDR, f->data, f->size);
 	okvm_frame_unref(f);
 	int rc = lws_write(c->wsi, p, n, LWS_WRITE_BINARY);
-	free(buf);
 	c->s->video_units_sent++;
 	return rc < 0 ? -1 : 1;
 }
