@@ -4,9 +4,13 @@
  * order and refusals as `okvm media write` (src/cli/cmd_media.c) and the same writer
  * (src/power/media.c).
  *
- * The body is the image (Content-Length required); lws hands it over in pieces, which go to a
- * spool file (mkstemps in [media] spool_dir, else $TMPDIR, else /var/tmp) on the service thread:
- * never the whole image in memory, and a cut upload writes nothing to the medium. What can be
+ * The body is the image (Content-Length required); lws hands it over in pieces, which the service
+ * thread queues for the worker thread ("okvm-media", started with the upload), which writes them
+ * to a spool file (mkstemps in [media] spool_dir, else $TMPDIR, else /var/tmp): never the whole
+ * image in memory (the queue holds at most about SPOOL_HIGH; above it the upload's socket is
+ * not read, lws_rx_flow_control, until the worker has caught up), never a disk write on the
+ * service thread (a slow spool disk, an SD card under the kernel's dirty-page throttling, would
+ * stall every stream and every key), and a cut upload writes nothing to the medium. What can be
  * refused before a byte of the body is read is refused then: a job under way (409), a body the
  * spool folder has no room for (507), and, when the stick is on the host now, a mounted stick
  * (409) or a raw image larger than it (413). Once the body is complete a worker thread
@@ -20,7 +24,8 @@
  * One job at a time. GET answers the stick and the job (phase upload, check, switch, write,
  * verify, boot, done or failed; bytes, MB/s, ETA, the result). POST ?action=cancel ends the
  * upload (its connection closed) or stops the worker at the next 1 MiB.
- * Threads: the service thread; the worker under the lock.
+ * Threads: the service thread; the worker under the lock. The worker owns the spool file and
+ * ends every job, a cut or cancelled upload's too (the service thread says why: cut_msg).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +54,9 @@
 #define FIND_TIMEOUT_MS 15000  /* a stick enumerating after the switch (as the CLI) */
 #define SWITCH_TIMEOUT_MS 5000 /* the backend moving the port */
 #define SPOOL_MARGIN (16ull * 1024 * 1024)
+#define SPOOL_HIGH (4u << 20)  /* queued body bytes: the upload's socket is not read above it */
+#define SPOOL_LOW (1u << 20)   /* ... and read again below it */
+#define SPOOL_CHUNK (1u << 20) /* what the worker takes off the queue per write */
 /* lws_get_urlarg_by_name stops at the first argument longer than its buffer: room for all */
 #define URLARG_MAX (PATH_MAX + 16)
 
@@ -70,18 +78,28 @@ struct serve_media {
 	bool boot, force, cancelled;
 	bool worker_spool; /* the worker owns the spool file: job_end unlinks it */
 	volatile int cancel;
-	int delay_ms; /* OKVM_MEDIA_DELAY_MS: the CLI's test hook */
+	bool stopping; /* okvm serve stops: the worker leaves the upload */
+	/* the body on its way to the spool (lock): the service thread appends, the worker takes */
+	uint8_t *q;
+	size_t q_cap, q_off, q_len;
+	uint64_t received;        /* body bytes the service thread has queued */
+	bool body_done, body_cut; /* the whole body came / the upload ended early (cut_msg) */
+	bool paused, resume;      /* the upload's socket is not read / may be again (worker asks) */
+	bool spool_failed;        /* the worker could not write the spool: the job ended (error) */
+	char cut_msg[200];
+	int spool_delay_ms; /* OKVM_MEDIA_SPOOL_DELAY_MS: a test hook, a slow spool disk */
+	int delay_ms;       /* OKVM_MEDIA_DELAY_MS: the CLI's test hook */
 	/* the switch the worker asked for (lock) */
 	bool sw_req, sw_answered;
 	enum okvm_usb_dir sw_to;
 	int sw_rc;
 	bool usb_known;
 	enum okvm_usb_dir usb;
-	/* the upload (service thread only) */
+	/* the upload (service thread) */
 	struct conn *up;
+	/* the spool file: made by the service thread at the upload's start, then the worker's */
 	int spool_fd;
 	char spool[PATH_MAX];
-	bool spooled; /* spool names a file to unlink */
 };
 
 static double
@@ -107,20 +125,13 @@ serve_set_media(struct serve *s, const struct serve_media_config *mc)
 	long ms = 0;
 	if (delay && str_to_long(delay, 10, 0, 10000, &ms))
 		m->delay_ms = (int)ms;
+	delay = getenv("OKVM_MEDIA_SPOOL_DELAY_MS"); /* test hook: a slow spool disk */
+	ms = 0;
+	if (delay && str_to_long(delay, 10, 0, 10000, &ms))
+		m->spool_delay_ms = (int)ms;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
 	s->media = m;
-}
-
-static void
-drop_spool(struct serve_media *m)
-{
-	if (m->spool_fd >= 0)
-		close(m->spool_fd);
-	m->spool_fd = -1;
-	if (m->spooled)
-		unlink(m->spool);
-	m->spooled = false;
 }
 
 void
@@ -131,6 +142,7 @@ serve_media_stop(struct serve *s)
 		return;
 	m->cancel = 1; /* a write under way stops at the next chunk */
 	pthread_mutex_lock(&m->lock);
+	m->stopping = true; /* an upload under way ends */
 	pthread_cond_broadcast(&m->cond);
 	bool join = m->joinable;
 	m->joinable = false;
@@ -146,7 +158,7 @@ serve_media_free(struct serve *s)
 	if (!m)
 		return;
 	serve_media_stop(s);
-	drop_spool(m);
+	free(m->q);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	free(m->emu_file);
@@ -247,9 +259,15 @@ static void
 job_end(struct serve_media *m, const char *error, const char *result)
 {
 	pthread_mutex_lock(&m->lock);
+	if (m->spool_fd >= 0)
+		close(m->spool_fd);
+	m->spool_fd = -1;
 	if (m->worker_spool)
 		unlink(m->spool); /* before busy goes: the next upload picks a new name */
 	m->worker_spool = false;
+	free(m->q); /* the queue is empty or given up now */
+	m->q = NULL;
+	m->q_cap = m->q_off = m->q_len = 0;
 	snprintf(m->phase, sizeof(m->phase), "%s", error ? "failed" : "done");
 	if (error) /* bounded: callers' buffers are larger (the release build's -Wformat-truncation) */
 		snprintf(m->error, sizeof(m->error), "%.*s", (int)sizeof(m->error) - 1, error);
@@ -393,11 +411,92 @@ run_job(struct serve_media *m)
 	job_end(m, NULL, result);
 }
 
+/* The upload: the queued body into the spool file. 0 when all of it is there (the file closed);
+ * else the job has ended (the upload was cut or cancelled, the spool could not be written,
+ * okvm serve stops). */
+static int
+spool_body(struct serve_media *m)
+{
+	uint8_t *buf = xmalloc(SPOOL_CHUNK);
+	char msg[PATH_MAX + 96] = "";
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (!m->q_len && !m->body_done && !m->body_cut && !m->stopping)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (m->cancel && m->body_done && !m->body_cut) { /* the body was in: no cut */
+			m->body_cut = true;
+			snprintf(m->cut_msg, sizeof(m->cut_msg),
+				 "media: cancelled during the upload after %llu of %llu bytes: "
+				 "nothing written to the medium",
+				 (unsigned long long)m->done, (unsigned long long)m->total);
+		}
+		if (m->body_cut || m->stopping) {
+			snprintf(msg, sizeof(msg), "%s",
+				 m->body_cut
+					 ? m->cut_msg
+					 : "media: okvm serve stopped during the upload: nothing "
+					   "written to the medium");
+			break;
+		}
+		if (!m->q_len) /* body_done: all of it is in the file */
+			break;
+		size_t n = m->q_len < SPOOL_CHUNK ? m->q_len : SPOOL_CHUNK;
+		memcpy(buf, m->q + m->q_off, n);
+		m->q_off += n;
+		m->q_len -= n;
+		if (!m->q_len)
+			m->q_off = 0;
+		bool resume = m->paused && !m->resume && m->q_len < SPOOL_LOW;
+		if (resume)
+			m->resume = true;
+		pthread_mutex_unlock(&m->lock);
+		if (resume)
+			lws_cancel_service(
+				m->s->ctx); /* media_route_drain reads the socket again */
+		if (m->spool_delay_ms)
+			poll(NULL, 0, m->spool_delay_ms);
+		int err = 0;
+		for (size_t off = 0; off < n && !err;) {
+			ssize_t w = write(m->spool_fd, buf + off, n - off);
+			if (w < 0 && errno != EINTR)
+				err = errno;
+			else if (w > 0)
+				off += (size_t)w;
+		}
+		pthread_mutex_lock(&m->lock);
+		if (err) {
+			snprintf(msg, sizeof(msg),
+				 "media: the spool file in %s: %s: nothing written to the medium",
+				 m->spool_dir, strerror(err));
+			m->spool_failed = true;
+			break;
+		}
+		m->done += n;
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(buf);
+	if (msg[0]) {
+		job_end(m, msg, NULL);
+		if (m->spool_failed)
+			lws_cancel_service(m->s->ctx); /* media_route_drain answers the upload */
+		return -1;
+	}
+	pthread_mutex_lock(&m->lock);
+	close(m->spool_fd);
+	m->spool_fd = -1;
+	free(m->q);
+	m->q = NULL;
+	m->q_cap = m->q_off = 0;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct serve_media *m = arg;
-	run_job(m);
+	if (spool_body(m) == 0)
+		run_job(m);
 	return NULL;
 }
 
@@ -409,6 +508,15 @@ media_route_drain(struct serve *s)
 	struct serve_media *m = s->media;
 	if (!m)
 		return;
+	pthread_mutex_lock(&m->lock);
+	/* The worker caught up with the upload, or gave up on it (the next piece of the body
+	 * gets the answer): read its socket again. */
+	bool resume = m->paused && (m->resume || m->spool_failed);
+	if (resume)
+		m->paused = m->resume = false;
+	pthread_mutex_unlock(&m->lock);
+	if (resume && m->up)
+		lws_rx_flow_control(m->up->wsi, 1);
 	pthread_mutex_lock(&m->lock);
 	bool req = m->sw_req && !m->sw_answered;
 	enum okvm_usb_dir to = m->sw_to;
@@ -689,11 +797,18 @@ begin_upload(struct conn *c, struct serve_media *m, const char *cl)
 			 m->spool_dir, strerror(errno));
 		return http_reply_error(c, 507, msg);
 	}
-	m->spool_fd = fd;
-	m->spooled = true;
-	m->up = c;
-	c->http.media_upload = true;
 	pthread_mutex_lock(&m->lock);
+	bool join = m->joinable;
+	m->joinable = false;
+	pthread_mutex_unlock(&m->lock);
+	if (join)
+		pthread_join(m->worker, NULL); /* the last job has ended: busy was false */
+	m->spool_fd = fd;
+	pthread_mutex_lock(&m->lock);
+	m->worker_spool = true; /* the worker's: job_end closes and unlinks it */
+	m->q_off = m->q_len = 0;
+	m->received = 0;
+	m->body_done = m->body_cut = m->paused = m->resume = m->spool_failed = false;
 	m->busy = m->started = true;
 	m->cancel = 0;
 	m->cancelled = false;
@@ -705,6 +820,16 @@ begin_upload(struct conn *c, struct serve_media *m, const char *cl)
 	m->total = len;
 	m->t0 = now_s();
 	pthread_mutex_unlock(&m->lock);
+	int rc = thread_start(&m->worker, "okvm-media", worker_main, m);
+	if (rc) {
+		job_end(m, "media: cannot start the writer thread", NULL);
+		return http_reply_error(c, 503, "media: cannot start the writer thread");
+	}
+	pthread_mutex_lock(&m->lock);
+	m->joinable = true;
+	pthread_mutex_unlock(&m->lock);
+	m->up = c;
+	c->http.media_upload = true;
 	audit(c, "media upload name=%s bytes=%llu%s", name, (unsigned long long)len,
 	      boot ? " boot" : "");
 	serve_notify_state(c->s);
@@ -751,41 +876,64 @@ media_route_request(struct conn *c, const char *cl)
 	return begin_upload(c, m, cl);
 }
 
+/* The upload ends early: the worker ends the job with msg (it owns the spool file). */
 static void
-upload_failed(struct serve_media *m, const char *msg)
+cut_upload(struct serve_media *m, const char *msg)
 {
-	drop_spool(m);
 	if (m->up)
 		m->up->http.media_upload = false;
 	m->up = NULL;
-	job_end(m, msg, NULL);
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->cut_msg, sizeof(m->cut_msg), "%s", msg);
+	m->body_cut = true;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The worker could not write the spool (the job has ended): the upload gets its error. */
+static int
+spool_refused(struct conn *c, struct serve_media *m)
+{
+	char msg[sizeof(m->error)];
+	pthread_mutex_lock(&m->lock);
+	snprintf(msg, sizeof(msg), "%s", m->error);
+	pthread_mutex_unlock(&m->lock);
+	c->http.media_upload = false;
+	m->up = NULL;
+	return http_reply_error(c, 507, msg);
 }
 
 int
 media_route_body(struct conn *c, const void *in, size_t len)
 {
 	struct serve_media *m = c->s->media;
-	if (m->up != c || m->spool_fd < 0)
+	if (m->up != c)
 		return 0;
-	const uint8_t *p = in;
-	while (len) {
-		ssize_t w = write(m->spool_fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			char msg[PATH_MAX + 96];
-			snprintf(msg, sizeof(msg),
-				 "media: the spool file in %s: %s: nothing written to the medium",
-				 m->spool_dir, strerror(errno));
-			upload_failed(m, msg);
-			return http_reply_error(c, 507, msg);
-		}
-		p += w;
-		len -= (size_t)w;
-		pthread_mutex_lock(&m->lock);
-		m->done += (uint64_t)w;
+	pthread_mutex_lock(&m->lock);
+	if (m->spool_failed) {
 		pthread_mutex_unlock(&m->lock);
+		return spool_refused(c, m);
 	}
+	if (m->q_off + m->q_len + len > m->q_cap) { /* room at the end: move the rest down */
+		memmove(m->q, m->q + m->q_off, m->q_len);
+		m->q_off = 0;
+		if (m->q_len + len > m->q_cap) {
+			m->q_cap = m->q_len + len > SPOOL_HIGH + SPOOL_CHUNK
+					   ? m->q_len + len
+					   : SPOOL_HIGH + SPOOL_CHUNK;
+			m->q = xrealloc(m->q, m->q_cap);
+		}
+	}
+	memcpy(m->q + m->q_off + m->q_len, in, len);
+	m->q_len += len;
+	m->received += len;
+	bool pause = !m->paused && m->q_len >= SPOOL_HIGH;
+	if (pause)
+		m->paused = true, m->resume = false;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	if (pause) /* the worker is behind: lws reads no more of the body until it catches up */
+		lws_rx_flow_control(c->wsi, 0);
 	return 0;
 }
 
@@ -796,28 +944,19 @@ media_route_body_done(struct conn *c)
 	c->http.media_upload = false;
 	if (m->up != c)
 		return 0;
-	m->up = NULL;
 	guard_received(c->s, c->wsi);
 	c->http.dispatched = true;
-	close(m->spool_fd);
-	m->spool_fd = -1;
-	m->spooled = false; /* the worker's now: job_end unlinks it */
 	pthread_mutex_lock(&m->lock);
-	uint64_t got = m->done;
-	bool join = m->joinable;
-	m->joinable = false;
-	m->worker_spool = true;
-	pthread_mutex_unlock(&m->lock);
-	if (join)
-		pthread_join(m->worker, NULL); /* the last job has ended: busy was false */
-	int rc = thread_start(&m->worker, "okvm-media", worker_main, m);
-	pthread_mutex_lock(&m->lock);
-	m->joinable = rc == 0;
-	pthread_mutex_unlock(&m->lock);
-	if (rc) {
-		job_end(m, "media: cannot start the writer thread", NULL);
-		return http_reply_error(c, 503, "media: cannot start the writer thread");
+	bool failed = m->spool_failed;
+	uint64_t got = m->received;
+	if (!failed) {
+		m->body_done = true; /* the worker finishes the spool, then the job */
+		pthread_cond_broadcast(&m->cond);
 	}
+	pthread_mutex_unlock(&m->lock);
+	if (failed)
+		return spool_refused(c, m);
+	m->up = NULL;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddBoolToObject(o, "ok", true);
 	cJSON_AddBoolToObject(o, "started", true);
@@ -832,7 +971,7 @@ media_route_closed(struct conn *c)
 	if (!m || m->up != c)
 		return;
 	pthread_mutex_lock(&m->lock);
-	uint64_t got = m->done, total = m->total;
+	uint64_t got = m->received, total = m->total;
 	bool cancelled = m->cancelled;
 	pthread_mutex_unlock(&m->lock);
 	char msg[200];
@@ -846,5 +985,5 @@ media_route_closed(struct conn *c)
 			 "media: the upload was cut after %llu of %llu bytes: nothing written to "
 			 "the medium",
 			 (unsigned long long)got, (unsigned long long)total);
-	upload_failed(m, msg);
+	cut_upload(m, msg);
 }

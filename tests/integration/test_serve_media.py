@@ -16,11 +16,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okvmtest import read_events  # noqa: E402
-from serve_util import (RawReader, Server, check, fail, login_cookie,  # noqa: E402
+from serve_util import (Mjpeg, RawReader, Server, check, fail, login_cookie,  # noqa: E402
                         request_bytes, write_config)
 
 MB = 1000 * 1000
@@ -34,7 +35,8 @@ def sha(b):
 class Box:
     """An image of random bytes, a 16 MiB stick, events, a spool folder, and the server."""
 
-    def __init__(self, size=3 * MB + 12345, env=None, extra=(), config=None):
+    def __init__(self, size=3 * MB + 12345, env=None, extra=(), config=None, stick=STICK):
+        self.stick_size = stick
         self.tmp = tempfile.TemporaryDirectory(prefix="okvm-smedia-")
         self.d = self.tmp.name
         self.data = os.urandom(size)
@@ -59,14 +61,14 @@ class Box:
 
     def fresh_stick(self):
         with open(self.stick, "wb") as f:
-            f.truncate(STICK)
+            f.truncate(self.stick_size)
 
     def stick_bytes(self, n=None):
         with open(self.stick, "rb") as f:
             return f.read(n if n is not None else -1)
 
     def untouched(self):
-        return self.stick_bytes() == bytes(STICK)
+        return self.stick_bytes() == bytes(self.stick_size)
 
     def switches(self):
         return [e["to"] for e in read_events(self.events) if e["type"] == "switch"]
@@ -333,6 +335,70 @@ def test_cancel():
         b.close()
 
 
+def rss_anon_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_slow_spool():
+    """A slow spool disk (OKVM_MEDIA_SPOOL_DELAY_MS: each 1 MiB written to the spool file takes
+    that long more) must not stall the rest of the server: the spool is written by the worker,
+    not the service thread, so a /stream viewer's frames keep coming during the upload, and the
+    upload is held back (its socket not read) instead of queued in memory."""
+    # 1: the stream goes on: 6 MiB at 700 ms per MiB is about 4 s of spooling
+    b = Box(size=6 * MB, env={"OKVM_MEDIA_SPOOL_DELAY_MS": "700"})
+    try:
+        st0 = Mjpeg(b.srv.port, "/stream")
+        st0.part()
+        k = open_upload(b.srv.port, "name=image.img", len(b.data))
+        sender = threading.Thread(target=lambda: k.sendall(b.data), daemon=True)
+        sender.start()
+        gaps, last, end = [], time.monotonic(), time.monotonic() + 3
+        while time.monotonic() < end:
+            st0.part()
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+        st0.close()
+        job = b.get()["job"]
+        check(job["phase"] == "upload" and job["done"] < len(b.data),
+              f"the upload was still spooling while the stream was read: {job}")
+        check(len(gaps) >= 5 and max(gaps) < 0.5,
+              f"the stream kept its frames during the slow spool ({len(gaps)} frames in 3 s, "
+              f"longest gap {max(gaps) * 1000:.0f} ms)")
+        sender.join(30)
+        job = b.wait_end()
+        check(job["phase"] == "done" and sha(b.stick_bytes(len(b.data))) == sha(b.data),
+              f"slow spool: the image on the stick: {job}")
+        k.close()
+    finally:
+        b.close()
+    # 2: held back, not queued: 48 MiB at 60 ms per MiB
+    b = Box(size=48 * MB, env={"OKVM_MEDIA_SPOOL_DELAY_MS": "60"}, stick=64 * 1024 * 1024)
+    try:
+        pid = b.srv.proc.pid
+        base = rss_anon_kb(pid)
+        k = open_upload(b.srv.port, "name=image.img", len(b.data))
+        sender = threading.Thread(target=lambda: k.sendall(b.data), daemon=True)
+        sender.start()
+        peak = base
+        while sender.is_alive():
+            peak = max(peak, rss_anon_kb(pid))
+            time.sleep(0.02)
+        job = b.wait_end()
+        grew = (peak - base) / 1024
+        check(job["phase"] == "done" and sha(b.stick_bytes(len(b.data))) == sha(b.data),
+              f"48 MiB through a slow spool: on the stick: {job}")
+        check(grew < 16, f"the upload was held back, not queued: the server grew {grew:.1f} MiB "
+              f"for a 48 MiB upload")
+        k.close()
+    finally:
+        b.close()
+
+
 def test_boot():
     """boot=1: written, verified, back at the target, then the virtual ATX power cycle."""
     d = tempfile.mkdtemp(prefix="okvm-smedia-c-")
@@ -384,7 +450,7 @@ def test_login():
 
 
 TESTS = [test_upload_each_kind, test_progress_phases, test_refusals, test_cut_upload, test_cancel,
-         test_boot, test_login]
+         test_slow_spool, test_boot, test_login]
 
 if __name__ == "__main__":
     only = sys.argv[1:]
