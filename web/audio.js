@@ -14,6 +14,9 @@
 // decoded samples of the left channel) and okvmAudio.level() (RMS after the volume, from an
 // AnalyserNode: what the speakers get).
 const okvmAudio = (() => {
+  // The button's icons: drawn, not emoji (many Linux machines have no emoji font: a box).
+  const ICON_MUTED = '<svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M3 9h4l5-4v14l-5-4H3z" fill="currentColor"/><path d="M15.5 9.5l5 5M20.5 9.5l-5 5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
+  const ICON_ON = '<svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M3 9h4l5-4v14l-5-4H3z" fill="currentColor"/><path d="M15.5 8.5a5 5 0 0 1 0 7M18 6a8.5 8.5 0 0 1 0 12" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>';
   // The jitter buffer: blocks are scheduled lead seconds ahead of the context's clock; lead
   // starts at LEAD_MIN, grows by 10 ms at each underrun (a block that came too late, up to
   // LEAD_MAX) and shrinks by 5 ms after 10 s without one. A block that finds more than lead +
@@ -121,7 +124,9 @@ const okvmAudio = (() => {
 
   function render() {
     if (!btn) return;
-    btn.textContent = on ? "🔊" : "🔇";   // the icon alone: the desktop toolbar stays one row
+    // An icon alone keeps the toolbar short; drawn, not an emoji (no emoji font on many
+    // Linux machines: a box)
+    btn.innerHTML = on ? ICON_ON : ICON_MUTED;
     btn.setAttribute("aria-pressed", on ? "true" : "false");
     if (vol) vol.hidden = !on;   // the slider only while there is sound: the toolbar stays one row
     btn.title = on ? "Sound on (" + (codec || "…") + "): click to mute"

@@ -16,6 +16,8 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  const ICON_DISK = '<svg class="icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true"><path d="M4 3h12.5L20 6.5V21H4z" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"/><path d="M7.5 3.5h7.5v5H7.5z" fill="currentColor"/><path d="M7.5 13.5h9v6h-9z" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>';
+
   function el(tag, attrs = {}, text) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -184,9 +186,11 @@
     build();
     els.boot.disabled = !power;
     if (!power) els.boot.parentNode.title = "no power control (docs/power.md)";
-    // an icon: the desktop toolbar stays one row
+    // an icon keeps the toolbar short; drawn, not an emoji (no emoji font on many Linux
+    // machines: a box)
     const b = el("button", { id: "btn-media", "aria-label": "Virtual media",
-      title: "Virtual media: write an image to the USB stick in the switchable port" }, "💾");
+      title: "Virtual media: write an image to the USB stick in the switchable port" });
+    b.innerHTML = ICON_DISK;
     b.addEventListener("click", async () => {
       dlg.showModal();
       const got = await poll();
