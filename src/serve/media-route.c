@@ -915,7 +915,8 @@ media_route_body(struct conn *c, const void *in, size_t len)
 		return spool_refused(c, m);
 	}
 	if (m->q_off + m->q_len + len > m->q_cap) { /* room at the end: move the rest down */
-		memmove(m->q, m->q + m->q_off, m->q_len);
+		if (m->q_len && m->q_off)
+			memmove(m->q, m->q + m->q_off, m->q_len);
 		m->q_off = 0;
 		if (m->q_len + len > m->q_cap) {
 			m->q_cap = m->q_len + len > SPOOL_HIGH + SPOOL_CHUNK

@@ -214,7 +214,9 @@ ws_receive(struct conn *c, const void *in, size_t len)
 		c->s->ws_errors++;
 		return 0;
 	}
-	if (c->ws.rx_len + len > SERVE_MAX_WS_MSG) {
+	/* What the frame's header says is still to come counts too: a header claiming 4 GiB is
+	 * refused at its first bytes, not after the server has waited for them. */
+	if (c->ws.rx_len + len + lws_remaining_packet_payload(wsi) > SERVE_MAX_WS_MSG) {
 		okvm_log(OKVM_LOG_WARN, "serve: WebSocket client %u sent a message over %d bytes",
 			 c->id, SERVE_MAX_WS_MSG);
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
