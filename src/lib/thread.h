@@ -27,4 +27,18 @@ thread_start(pthread_t *t, const char *name, void *(*fn)(void *), void *arg)
 	return 0;
 }
 
+/* A stop flag set by one thread (or a signal handler) and polled by another, as a relaxed atomic
+ * access: the C memory model (and ThreadSanitizer) calls a plain volatile one a data race. */
+static inline int
+flag_get(const volatile int *f)
+{
+	return f ? __atomic_load_n(f, __ATOMIC_RELAXED) : 0;
+}
+
+static inline void
+flag_set(volatile int *f, int v)
+{
+	__atomic_store_n(f, v, __ATOMIC_RELAXED);
+}
+
 #endif

@@ -26,6 +26,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "lib/thread.h"
 #include "okvm/discover.h"
 
 #define IN_SIZE (256u * 1024u)
@@ -222,7 +223,7 @@ src_read(struct src *s, uint8_t *out, size_t cap)
 static bool
 cancelled(const struct media_job *j)
 {
-	return j->cancel && *j->cancel;
+	return flag_get(j->cancel);
 }
 
 static void

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "lib/sys/hidraw.h"
+#include "lib/thread.h"
 #include "lib/xalloc.h"
 #include "okvm/error.h"
 #include "okvm/serial.h"
@@ -413,7 +414,7 @@ set_wire(struct adapter *a, const struct power_wire *w, bool pressed)
 static bool
 cancelled(const volatile int *cancel)
 {
-	return cancel && *cancel;
+	return flag_get(cancel);
 }
 
 /* Hold the switch for ms, then release it. */

@@ -140,7 +140,7 @@ serve_media_stop(struct serve *s)
 	struct serve_media *m = s->media;
 	if (!m)
 		return;
-	m->cancel = 1; /* a write under way stops at the next chunk */
+	flag_set(&m->cancel, 1); /* a write under way stops at the next chunk */
 	pthread_mutex_lock(&m->lock);
 	m->stopping = true; /* an upload under way ends */
 	pthread_cond_broadcast(&m->cond);
@@ -221,7 +221,7 @@ switch_port(struct serve_media *m, enum okvm_usb_dir to)
 	pthread_mutex_unlock(&m->lock);
 	int rc = -ETIMEDOUT;
 	double end = now_s() + SWITCH_TIMEOUT_MS / 1000.0;
-	while (now_s() < end && !m->cancel) {
+	while (now_s() < end && !flag_get(&m->cancel)) {
 		lws_cancel_service(m->s->ctx); /* media_route_drain: the switch, the state */
 		pthread_mutex_lock(&m->lock);
 		struct timespec ts;
@@ -244,7 +244,7 @@ switch_port(struct serve_media *m, enum okvm_usb_dir to)
 			break;
 		}
 	}
-	if (m->cancel && rc == -ETIMEDOUT)
+	if (flag_get(&m->cancel) && rc == -ETIMEDOUT)
 		rc = -EINTR;
 	pthread_mutex_lock(&m->lock);
 	m->sw_req = false;
@@ -294,7 +294,7 @@ find_device(struct serve_media *m, char *port, size_t n, char *unit, size_t un)
 {
 	for (int waited = 0;; waited += 250) {
 		int rc = port_device(m, port, n, unit, un);
-		if (rc != 0 || m->emu || waited >= FIND_TIMEOUT_MS || m->cancel)
+		if (rc != 0 || m->emu || waited >= FIND_TIMEOUT_MS || flag_get(&m->cancel))
 			return rc;
 		poll(NULL, 0, 250);
 	}
@@ -423,7 +423,8 @@ spool_body(struct serve_media *m)
 	for (;;) {
 		while (!m->q_len && !m->body_done && !m->body_cut && !m->stopping)
 			pthread_cond_wait(&m->cond, &m->lock);
-		if (m->cancel && m->body_done && !m->body_cut) { /* the body was in: no cut */
+		if (flag_get(&m->cancel) && m->body_done &&
+		    !m->body_cut) { /* the body was in: no cut */
 			m->body_cut = true;
 			snprintf(m->cut_msg, sizeof(m->cut_msg),
 				 "media: cancelled during the upload after %llu of %llu bytes: "
@@ -634,7 +635,7 @@ do_cancel(struct conn *c, struct serve_media *m)
 	snprintf(phase, sizeof(phase), "%s", m->phase);
 	if (busy) {
 		m->cancelled = true;
-		m->cancel = 1;
+		flag_set(&m->cancel, 1);
 		pthread_cond_broadcast(&m->cond);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -810,7 +811,7 @@ begin_upload(struct conn *c, struct serve_media *m, const char *cl)
 	m->received = 0;
 	m->body_done = m->body_cut = m->paused = m->resume = m->spool_failed = false;
 	m->busy = m->started = true;
-	m->cancel = 0;
+	flag_set(&m->cancel, 0);
 	m->cancelled = false;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	m->boot = boot;

@@ -117,7 +117,7 @@ serve_power_free(struct serve *s)
 	struct serve_power *p = s->power;
 	if (!p)
 		return;
-	p->cancel = 1; /* a press under way ends now, its line released */
+	flag_set(&p->cancel, 1); /* a press under way ends now, its line released */
 	if (p->joinable)
 		pthread_join(p->worker, NULL);
 	power_config_clear(&p->cfg);
@@ -126,17 +126,19 @@ serve_power_free(struct serve *s)
 	s->power = NULL;
 }
 
-/* The LED now, unless a press holds the adapter (then the last known). */
+/* The LED now, unless a press holds the adapter (then the last known: *stored true). */
 static enum power_state
-current(struct serve_power *p, char *msg, size_t n)
+current(struct serve_power *p, char *msg, size_t n, bool *stored)
 {
+	*stored = true;
+	msg[0] = 0; /* no error (it went out as "error" uninitialised while busy, and for vbus) */
 	pthread_mutex_lock(&p->lock);
 	bool busy = p->busy;
 	enum power_state st = p->state;
 	pthread_mutex_unlock(&p->lock);
 	if (busy || p->cfg.backend == POWER_BACKEND_VBUS)
 		return st; /* vbus: no LED; what okvm set last (unknown before that) */
-	msg[0] = 0;
+	*stored = false;
 	bool held;
 	struct okvm_serial *port = borrow(p, &held);
 	int rc = adapter_missing(p, port) ? -ENODEV : power_status_port(&p->cfg, port, &st, msg, n);
@@ -231,12 +233,14 @@ serve_power_run(struct serve *s, int action, const volatile int *cancel, char *m
 	return rc;
 }
 
+/* stored: st is the state kept (not an LED read now), then read again with busy and last, so
+ * that a press ending meanwhile cannot pair the state before it with its result. */
 static cJSON *
-power_object(struct serve_power *p, enum power_state st, const char *err)
+power_object(struct serve_power *p, enum power_state st, bool stored, const char *err)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "state", power_state_name(st));
 	pthread_mutex_lock(&p->lock);
+	cJSON_AddStringToObject(o, "state", power_state_name(stored ? p->state : st));
 	cJSON_AddBoolToObject(o, "busy", p->busy);
 	if (p->busy)
 		cJSON_AddStringToObject(o, "pressing", power_action_name(p->act));
@@ -296,7 +300,8 @@ do_post(struct conn *c, struct serve_power *p)
 		return http_reply_error(c, 400, why);
 	}
 	char msg[200];
-	enum power_state st = current(p, msg, sizeof(msg));
+	bool stored;
+	enum power_state st = current(p, msg, sizeof(msg), &stored); /* before the press */
 	pthread_mutex_lock(&p->lock);
 	if (p->busy) {
 		pthread_mutex_unlock(&p->lock);
@@ -305,7 +310,7 @@ do_post(struct conn *c, struct serve_power *p)
 	const char *skip = needless(p, a, st);
 	if (skip) {
 		pthread_mutex_unlock(&p->lock);
-		cJSON *o = power_object(p, st, NULL);
+		cJSON *o = power_object(p, st, false, NULL);
 		cJSON_AddBoolToObject(o, "ok", true);
 		cJSON_AddBoolToObject(o, "done", false);
 		cJSON_AddStringToObject(o, "message", skip);
@@ -316,7 +321,7 @@ do_post(struct conn *c, struct serve_power *p)
 	p->joinable = false;
 	p->busy = true;
 	p->act = a;
-	p->cancel = 0;
+	flag_set(&p->cancel, 0);
 	int rc = thread_start(&p->worker, "okvm-power", press_thread, p);
 	p->joinable = rc == 0;
 	p->busy = rc == 0;
@@ -325,7 +330,7 @@ do_post(struct conn *c, struct serve_power *p)
 		return http_reply_error(c, 503, "power: cannot start the press");
 	okvm_log(OKVM_LOG_NOTICE, "audit: %s asked for power %s", c->peer, power_action_name(a));
 	serve_notify_state(c->s);
-	cJSON *o = power_object(p, st, NULL);
+	cJSON *o = power_object(p, st, false, NULL);
 	cJSON_AddBoolToObject(o, "ok", true);
 	cJSON_AddBoolToObject(o, "started", true);
 	cJSON_AddStringToObject(o, "action", power_action_name(a));
@@ -347,6 +352,7 @@ serve_power_route(struct conn *c)
 		return do_post(c, p);
 	}
 	char msg[200];
-	enum power_state st = current(p, msg, sizeof(msg));
-	return http_reply_object(c, 200, power_object(p, st, msg));
+	bool stored;
+	enum power_state st = current(p, msg, sizeof(msg), &stored);
+	return http_reply_object(c, 200, power_object(p, st, stored, msg));
 }

@@ -69,6 +69,7 @@ with Server("--config", VBUS, backend=["-d", "emu", "--emu-events", events],
     j = idle_power(srv)
     check(j["state"] == "off" and j["last_failed"] is False and "unpowered" in j["last"],
           f"after off: {j}")
+    check("error" not in j, f"GET /api/power (vbus) carries no error: {j}")
     ev = kinds(read_events(events), "usb_power")[base:]
     check([e["on"] for e in ev] == [False], f"usb_power events after off: {ev}")
     time.sleep(0.5)
