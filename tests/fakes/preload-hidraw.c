@@ -207,49 +207,18 @@ mode_arg(int flags, va_list ap)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
 }
 
-int
-open(const char *path, int flags, ...)
+static int
+open_common(int dirfd, const char *path, int flags, va_list ap)
 {
-	open_fn real_open = (open_fn)real("open");
-	va_list ap;
-	va_start(ap, flags);
 	mode_t mode = mode_arg(flags, ap);
-	va_end(ap);
-	return fake_dir(path) ? open_fake(path, flags) : real_open(path, flags, mode);
+	if (fake_dir(path))
+		return open_fake(path, flags);
+	if (dirfd == AT_FDCWD)
+		return ((open_fn)real("open"))(path, flags, mode);
+	return ((openat_fn)real("openat"))(dirfd, path, flags, mode);
 }
 
-int
-open64(const char *path, int flags, ...)
-{
-	open_fn real_open64 = (open_fn)real("open64");
-	va_list ap;
-	va_start(ap, flags);
-	mode_t mode = mode_arg(flags, ap);
-	va_end(ap);
-	return fake_dir(path) ? open_fake(path, flags) : real_open64(path, flags, mode);
-}
-
-int
-openat(int dirfd, const char *path, int flags, ...)
-{
-	openat_fn real_openat = (openat_fn)real("openat");
-	va_list ap;
-	va_start(ap, flags);
-	mode_t mode = mode_arg(flags, ap);
-	va_end(ap);
-	return fake_dir(path) ? open_fake(path, flags) : real_openat(dirfd, path, flags, mode);
-}
-
-int
-openat64(int dirfd, const char *path, int flags, ...)
-{
-	openat_fn real_openat64 = (openat_fn)real("openat64");
-	va_list ap;
-	va_start(ap, flags);
-	mode_t mode = mode_arg(flags, ap);
-	va_end(ap);
-	return fake_dir(path) ? open_fake(path, flags) : real_openat64(dirfd, path, flags, mode);
-}
+#include "preload-open.h" /* open, open64, openat, openat64 */
 
 /* A vendor-defined collection with one feature report of the chip's id and length. */
 static size_t

@@ -1108,45 +1108,7 @@ open_common(int dirfd, const char *path, int flags, va_list ap)
 	return real_openat(dirfd, path, flags, mode);
 }
 
-int
-open(const char *path, int flags, ...)
-{
-	va_list ap;
-	va_start(ap, flags);
-	int rc = open_common(AT_FDCWD, path, flags, ap);
-	va_end(ap);
-	return rc;
-}
-
-int
-open64(const char *path, int flags, ...)
-{
-	va_list ap;
-	va_start(ap, flags);
-	int rc = open_common(AT_FDCWD, path, flags, ap);
-	va_end(ap);
-	return rc;
-}
-
-int
-openat(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	va_start(ap, flags);
-	int rc = open_common(dirfd, path, flags, ap);
-	va_end(ap);
-	return rc;
-}
-
-int
-openat64(int dirfd, const char *path, int flags, ...)
-{
-	va_list ap;
-	va_start(ap, flags);
-	int rc = open_common(dirfd, path, flags, ap);
-	va_end(ap);
-	return rc;
-}
+#include "preload-open.h" /* open, open64, openat, openat64 */
 
 /* _FORTIFY_SOURCE turns open() with non-constant flags into these */
 int __open_2(const char *path, int flags);
