@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 
+from h264_util import H264, nal_types, probe, whole_units  # noqa: F401
 from serve_util import OKVM, OKVM_REC, SRC, Server, WebSocket, check, fail, metrics
 
 FPS = 25
@@ -59,76 +60,6 @@ def fake_log(path):
     if not os.path.exists(path):
         return []
     return [json.loads(l) for l in open(path) if l.strip()]
-
-
-class H264:
-    """A raw GET /stream.h264 reader."""
-
-    def __init__(self, port, query=""):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-        self.sock.sendall(f"GET /stream.h264{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                          .encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            d = self.sock.recv(65536)
-            if not d:
-                fail("stream.h264 closed before its headers")
-            buf += d
-        head, self.data = buf.split(b"\r\n\r\n", 1)
-        self.status = int(head.split()[1])
-
-    def read_for(self, secs):
-        t0 = time.monotonic()
-        self.sock.settimeout(0.3)
-        while time.monotonic() - t0 < secs:
-            try:
-                d = self.sock.recv(262144)
-            except socket.timeout:
-                continue
-            if not d:
-                break
-            self.data += d
-        return self.data
-
-    def close(self):
-        self.sock.close()
-
-
-def nal_types(d):
-    out, i = [], 0
-    while True:
-        j = d.find(b"\x00\x00\x01", i)
-        if j < 0 or j + 3 >= len(d):
-            return out
-        out.append(d[j + 3] & 0x1F)
-        i = j + 3
-
-
-def whole_units(d):
-    """The bytes before the last access unit, which the read may have cut."""
-    starts, prev, i = [], None, 0
-    while True:
-        j = d.find(b"\x00\x00\x01", i)
-        if j < 0 or j + 3 >= len(d):
-            break
-        t = d[j + 3] & 0x1F
-        if t == 7 or (t in (1, 5) and prev in (1, 5)):
-            starts.append(j - 1 if j and d[j - 1] == 0 else j)
-        prev, i = t, j + 3
-    return d[:starts[-1]] if len(starts) > 1 else d
-
-
-def probe(d):
-    path = os.path.join(TMP, "probe.h264")
-    with open(path, "wb") as f:
-        f.write(whole_units(d))
-    r = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-                        "stream=codec_name,profile,width,height,nb_read_frames", "-of", "json",
-                        path], capture_output=True, text=True)
-    dec = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "null", "-"],
-                         capture_output=True, text=True)
-    streams = json.loads(r.stdout or "{}").get("streams") or [{}]
-    return streams[0], dec.stderr.strip()
 
 
 def pictures(data, w, h, jpeg=False):
