@@ -6,7 +6,7 @@
 // Usage: node console.test.js BUILD_DIR   (scripts/run-e2e does this)
 const assert = require("assert/strict");
 const path = require("path");
-const { ART, waitFor, startServe, launch } = require("./util");
+const { waitFor, startServe, launch, runCase } = require("./util");
 
 function startServer(power) {
   return startServe((tmp) => ["-d", "emu", "--emu-pins", "usb-serial", "--emu-power", power,
@@ -28,27 +28,7 @@ const results = [];
 
 async function test(name, fn, power = "off") {
   if (process.env.OKVM_E2E_ONLY && !name.includes(process.env.OKVM_E2E_ONLY)) return;
-  const server = await startServer(power);
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  const t0 = Date.now();
-  try {
-    await fn(context, server);
-    results.push([name, true]);
-    console.log(`ok: ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL: ${name}: ${e.stack || e}`);
-    console.log(server.stderr().slice(-2000));
-  } finally {
-    for (const p of context.pages())
-      await p.screenshot({ path: path.join(ART, "console-" + name.replace(/\W+/g, "-") + ".png") }).catch(() => {});
-    await context.close();
-    const rc = await server.stop();
-    if (rc !== 0) {
-      results.push([name + " (clean exit)", false]);
-      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr().slice(-2000)}`);
-    }
-  }
+  await runCase(browser, results, "console", name, await startServer(power), fn);
 }
 
 async function main() {

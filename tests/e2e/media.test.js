@@ -12,7 +12,7 @@ const crypto = require("crypto");
 const fs = require("fs");
 const path = require("path");
 const zlib = require("zlib");
-const { ART, sleep, waitFor, startServe, launch } = require("./util");
+const { ART, sleep, waitFor, startServe, launch, runCase } = require("./util");
 
 const MiB = 1024 * 1024;
 const STICK = 64 * MiB;
@@ -106,28 +106,9 @@ const results = [];
 
 async function test(name, fn, opts = {}) {
   if (process.env.OKVM_E2E_ONLY && !name.includes(process.env.OKVM_E2E_ONLY)) return;
-  const server = await startServer(opts);
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  const t0 = Date.now();
-  try {
-    await fn(context, server);
+  await runCase(browser, results, "media", name, await startServer(opts), fn, async (context) => {
     for (const p of context.pages()) assert.deepEqual(p.errors || [], [], "no page errors");
-    results.push([name, true]);
-    console.log(`ok: ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL: ${name}: ${e.stack || e}`);
-    console.log(server.stderr().slice(-2000));
-  } finally {
-    for (const p of context.pages())
-      await p.screenshot({ path: path.join(ART, "media-" + name.replace(/\W+/g, "-") + ".png") }).catch(() => {});
-    await context.close();
-    const rc = await server.stop();
-    if (rc !== 0) {
-      results.push([name + " (clean exit)", false]);
-      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr().slice(-2000)}`);
-    }
-  }
+  });
 }
 
 async function main() {

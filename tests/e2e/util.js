@@ -87,4 +87,32 @@ function launch(args = []) {
   });
 }
 
-module.exports = { BUILD, SRC, OKVM, OKVM_REC, FRAMES, ART, sleep, freePort, waitFor, startServe, metric, launch };
+// One browser test on a server of its own: a fresh context (1200x800) for fn(context, server),
+// then check(context) if given; "ok:"/"FAIL:" and a [name, passed] row in results; screenshots of
+// its pages to ART/PREFIX-NAME.png; the server stopped, and its non-zero exit is a failure too.
+async function runCase(browser, results, prefix, name, server, fn, check = null) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const t0 = Date.now();
+  try {
+    await fn(context, server);
+    if (check) await check(context);
+    results.push([name, true]);
+    console.log(`ok: ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL: ${name}: ${e.stack || e}`);
+    console.log(server.stderr().slice(-2000));
+  } finally {
+    for (const p of context.pages())
+      await p.screenshot({ path: path.join(ART, prefix + "-" + name.replace(/\W+/g, "-") + ".png") }).catch(() => {});
+    await context.close();
+    const rc = await server.stop();
+    if (rc !== 0) {
+      results.push([name + " (clean exit)", false]);
+      console.log(`FAIL: ${name}: okvm serve exited ${rc}: ${server.stderr().slice(-2000)}`);
+    }
+  }
+}
+
+module.exports = { BUILD, SRC, OKVM, OKVM_REC, FRAMES, ART, sleep, freePort, waitFor, startServe, metric, launch,
+  runCase };
