@@ -986,36 +986,6 @@ fopen64(const char *path, const char *mode)
 	return fopen_common(path, mode, "fopen64");
 }
 
-/* _FORTIFY_SOURCE turns open() with non-constant flags into these */
-int __open_2(const char *path, int flags);
-int __open64_2(const char *path, int flags);
-int __openat_2(int dirfd, const char *path, int flags);
-int __openat64_2(int dirfd, const char *path, int flags);
-
-int
-__open_2(const char *path, int flags)
-{
-	return open(path, flags);
-}
-
-int
-__open64_2(const char *path, int flags)
-{
-	return open(path, flags);
-}
-
-int
-__openat_2(int dirfd, const char *path, int flags)
-{
-	return openat(dirfd, path, flags);
-}
-
-int
-__openat64_2(int dirfd, const char *path, int flags)
-{
-	return openat(dirfd, path, flags);
-}
-
 int
 close(int fd)
 {

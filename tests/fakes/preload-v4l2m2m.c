@@ -1110,22 +1110,6 @@ open_common(int dirfd, const char *path, int flags, va_list ap)
 
 #include "preload-open.h" /* open, open64, openat, openat64 */
 
-/* _FORTIFY_SOURCE turns open() with non-constant flags into these */
-int __open_2(const char *path, int flags);
-int __open64_2(const char *path, int flags);
-
-int
-__open_2(const char *path, int flags)
-{
-	return open(path, flags);
-}
-
-int
-__open64_2(const char *path, int flags)
-{
-	return open(path, flags);
-}
-
 int
 close(int fd)
 {
